@@ -1,0 +1,3 @@
+"""PETS - Polymarket Elite Trading System."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,43 @@
+"""The `pets` command line.
+
+Every module in this package contributes commands: a module-level ``commands`` list of click
+commands/groups is added to the root group. Heavy imports stay inside the command functions so
+`pets --help` is fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import click
+
+from pets.settings import Settings, SettingsError, load_settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pets")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """PETS - Polymarket Elite Trading System."""
+    ctx.ensure_object(dict)
+
+
+def settings_from_env() -> Settings:
+    """Settings for a command; a bad setting is a clean CLI error naming the variable."""
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _register() -> None:
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for command in getattr(module, "commands", []):
+            main.add_command(command)
+
+
+_register()
