@@ -1,0 +1,143 @@
+"""Order-flow wire messages: intents from bots, the risk verdict, execution reports, positions, P&L.
+
+Money, prices and sizes are Decimal (JSON decimal strings); `*_ns` is our clock in integer
+nanoseconds, `*_ms` the venue's milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+from typing import Literal
+
+import msgspec
+
+Side = Literal["BUY", "SELL"]
+OrderType = Literal["GTC", "GTD", "FOK", "FAK"]
+StrategyType = Literal["arbitrage", "market_making", "directional", "tail_risk"]
+OrderAction = Literal["place", "cancel", "replace", "cancel_all"]
+ReportKind = Literal["ack", "reject", "partial_fill", "fill", "cancel", "expire"]
+Liquidity = Literal["maker", "taker"]
+
+ZERO = Decimal(0)
+
+
+def make_client_order_id(bot_id: str, market: str, asset_id: str, side: Side, seq: int) -> str:
+    """A short id that is the same every time the bot replays the same decision: "<bot>-<hash8>-<seq>"."""
+    digest = hashlib.blake2b(f"{market}|{asset_id}|{side}".encode(), digest_size=4).hexdigest()
+    return f"{bot_id}-{digest}-{seq}"
+
+
+def report_id(client_order_id: str, kind: ReportKind, n: int) -> str:
+    """Deterministic id of the n-th report of `kind` for one order (replays produce the same ids)."""
+    return f"{client_order_id}:{kind}:{n}"
+
+
+class OrderIntent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    client_order_id: str
+    bot_id: str
+    strategy_type: StrategyType
+    action: OrderAction
+    market: str
+    asset_id: str
+    side: Side
+    price: Decimal
+    size: Decimal
+    order_type: OrderType = "GTC"
+    post_only: bool = False
+    tick_size: Decimal = Decimal("0.01")
+    min_order_size: Decimal = Decimal("5")
+    neg_risk: bool = False
+    category: str = "default"
+    probability: Decimal | None = None
+    group_id: str | None = None
+    replaces: str | None = None
+    source_ts_ms: int
+    created_ns: int
+    expires_at_ms: int | None = None
+
+    @property
+    def notional(self) -> Decimal:
+        """USDC at stake if fully filled at the limit price."""
+        return self.price * self.size
+
+
+class ApprovedOrder(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    intent: OrderIntent
+    size: Decimal
+    approved_ns: int
+    sequence: int
+
+    @property
+    def market(self) -> str:
+        """The topic key (order.exec is keyed by market)."""
+        return self.intent.market
+
+    @property
+    def notional(self) -> Decimal:
+        """USDC at stake at the approved size."""
+        return self.intent.price * self.size
+
+
+class OrderDenied(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    intent: OrderIntent
+    rule: str
+    reason: str
+    denied_ns: int
+
+    @property
+    def market(self) -> str:
+        """The topic key (order.denied is keyed by market)."""
+        return self.intent.market
+
+
+class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    report_id: str
+    client_order_id: str
+    venue_order_id: str | None
+    bot_id: str
+    market: str
+    asset_id: str
+    side: Side
+    kind: ReportKind
+    order_price: Decimal
+    order_size: Decimal
+    last_qty: Decimal = ZERO
+    last_px: Decimal | None = None
+    cum_qty: Decimal = ZERO
+    leaves_qty: Decimal = ZERO
+    fee: Decimal = ZERO
+    rebate: Decimal = ZERO
+    liquidity: Liquidity | None = None
+    reason: str | None = None
+    trade_id: str | None = None
+    ts_ns: int
+    source_ts_ms: int
+
+
+class PnlSnapshot(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    bot_id: str
+    ts_ns: int
+    cash: Decimal
+    equity: Decimal
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+    fees: Decimal
+    rebates: Decimal
+    exposure: Decimal
+    open_orders: int
+    trades: int
+    wins: int
+    losses: int
+    max_drawdown: Decimal
+
+
+class Position(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    bot_id: str
+    market: str
+    asset_id: str
+    qty: Decimal
+    avg_price: Decimal
+    cost: Decimal
+    realized_pnl: Decimal
+    ts_ns: int

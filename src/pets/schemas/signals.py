@@ -1,0 +1,83 @@
+"""Alternative-data wire messages (news, esports, whale fills, rankings) and the signals derived from them."""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+from typing import Any, Literal
+
+import msgspec
+
+from pets.schemas.orders import Side
+
+Exchange = Literal["ctf_v1", "negrisk_v1", "ctf_v2", "negrisk_v2"]
+SignalSource = Literal["news", "esports", "whale", "model"]
+
+
+def news_item_id(feed_url: str, guid: str) -> str:
+    """Stable id of a feed entry, so a re-polled feed yields the same ids (dedup downstream)."""
+    return hashlib.blake2b(f"{feed_url}|{guid}".encode(), digest_size=8).hexdigest()
+
+
+class NewsItem(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    item_id: str
+    source: str
+    feed_url: str
+    title: str
+    summary: str
+    link: str
+    published_ms: int | None
+    received_ns: int
+    tags: tuple[str, ...] = ()
+
+
+class EsportsEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    event_id: str
+    match_id: str
+    game: str
+    event_type: str
+    game_time_ms: int
+    team: str | None
+    payload: dict[str, Any]
+    received_ns: int
+
+
+class WalletFill(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    tx_hash: str
+    log_index: int
+    block_number: int
+    exchange: Exchange
+    wallet: str
+    counterparty: str | None
+    asset_id: str
+    side: Side
+    price: Decimal
+    shares: Decimal
+    usdc: Decimal
+    fee: Decimal
+    ts_ms: int
+
+
+class Signal(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    signal_id: str
+    source: SignalSource
+    market: str
+    asset_id: str | None
+    side: Side | None
+    probability: Decimal | None
+    confidence: Decimal
+    rationale: str
+    ts_ns: int
+    expires_ns: int | None = None
+
+
+class WhaleRanking(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    ranking_date: str
+    rank: int
+    wallet: str
+    pnl: Decimal
+    volume: Decimal
+    trades: int
+    markets: int
+    win_rate: Decimal
+    roi: Decimal
