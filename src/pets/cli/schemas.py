@@ -17,15 +17,13 @@ if TYPE_CHECKING:
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 WIRE_ENCODING = (
-    "UTF-8 JSON objects; Decimal money/prices/sizes are JSON strings (e.g. \"0.45\"); "
+    'UTF-8 JSON objects; Decimal money/prices/sizes are JSON strings (e.g. "0.45"); '
     "*_ns fields are integer nanoseconds since the epoch (our clock), "
     "*_ms integer milliseconds (venue clock)."
 )
 
 
-def topic_documents(
-    registry: TopicRegistry, prefix: str
-) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+def topic_documents(registry: TopicRegistry, prefix: str) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """One JSON Schema per topic (by file name) and the index; a missing schema is a ClickException."""
     import msgspec
 
@@ -100,17 +98,38 @@ def bench_codec(messages: int) -> None:
     cid = make_client_order_id("b05", "0xmarket", "123456789", "BUY", 1)
     samples: dict[str, Any] = {
         "order.intent": OrderIntent(
-            client_order_id=cid, bot_id="b05", strategy_type="market_making", action="place",
-            market="0xmarket", asset_id="123456789", side="BUY", price=Decimal("0.45"),
-            size=Decimal("25.00"), post_only=True, probability=Decimal("0.52"),
-            source_ts_ms=1_700_000_000_000, created_ns=1_700_000_000_000_000_000,
+            client_order_id=cid,
+            bot_id="b05",
+            strategy_type="market_making",
+            action="place",
+            market="0xmarket",
+            asset_id="123456789",
+            side="BUY",
+            price=Decimal("0.45"),
+            size=Decimal("25.00"),
+            post_only=True,
+            probability=Decimal("0.52"),
+            source_ts_ms=1_700_000_000_000,
+            created_ns=1_700_000_000_000_000_000,
         ),
         "exec.report": ExecutionReport(
-            report_id=report_id(cid, "partial_fill", 1), client_order_id=cid, venue_order_id="0xabc",
-            bot_id="b05", market="0xmarket", asset_id="123456789", side="BUY", kind="partial_fill",
-            order_price=Decimal("0.45"), order_size=Decimal("25.00"), last_qty=Decimal("10.00"),
-            last_px=Decimal("0.45"), cum_qty=Decimal("10.00"), leaves_qty=Decimal("15.00"),
-            rebate=Decimal("0.0009"), liquidity="maker", ts_ns=1_700_000_000_000_000_000,
+            report_id=report_id(cid, "partial_fill", 1),
+            client_order_id=cid,
+            venue_order_id="0xabc",
+            bot_id="b05",
+            market="0xmarket",
+            asset_id="123456789",
+            side="BUY",
+            kind="partial_fill",
+            order_price=Decimal("0.45"),
+            order_size=Decimal("25.00"),
+            last_qty=Decimal("10.00"),
+            last_px=Decimal("0.45"),
+            cum_qty=Decimal("10.00"),
+            leaves_qty=Decimal("15.00"),
+            rebate=Decimal("0.0009"),
+            liquidity="maker",
+            ts_ns=1_700_000_000_000_000_000,
             source_ts_ms=1_700_000_000_000,
         ),
     }

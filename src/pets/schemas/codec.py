@@ -18,6 +18,7 @@ from pets.schemas.topics import TopicSpec, default_registry
 
 _ENCODER = msgspec.json.Encoder(decimal_format="string")
 
+
 class SchemaUnavailableError(LookupError):
     """A topic's schema ("module:Type" in topics.yaml) cannot be imported."""
 

@@ -1,0 +1,312 @@
+"""Market-channel frames (bytes) -> validated book events, or dead letters with the reason. Never raises.
+
+A frame is one JSON event or a JSON array of events. Each event is decoded into the wire Structs
+of pets.schemas.market_data, then its money values are checked and converted into integer units
+(units.py): a book snapshot becomes a `Snapshot`, every price-change shape becomes one
+`LevelDeltas` per asset, a tick-size change a `TickSizeSet`. The other events (last trade, the
+venue's best bid/ask, new market, market resolved, our continuity event) are validated and
+passed on as the wire Structs. Anything wrong (bad JSON, wrong types, unknown event type,
+negative size, price off the 0.0001 grid or outside [0, 1], missing asset, a user-channel
+message) becomes one `DeadLetter` holding that event's JSON and a reason naming the problem; the
+other events of the same array still go through.
+
+Events without "event_type" (older venue versions, seen in the venue examples) are recognised by
+their shape: bids+asks -> book, price_changes/changes -> price_change, new_tick_size ->
+tick_size_change, winning_asset_id -> market_resolved, fee_rate_bps+price -> last_trade_price,
+best_bid+best_ask -> best_bid_ask. User-channel messages (orders, trades) are rejected with
+"not a market-channel event".
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Final
+
+import msgspec
+
+from pets.pipelines.market_data.units import (
+    BadValue,
+    price_units,
+    size_units,
+    tick_units,
+    timestamp_ms,
+)
+from pets.schemas.control import DeadLetter
+from pets.schemas.market_data import (
+    MARKET_EVENT_TYPES,
+    BestBidAsk,
+    BookSnapshot,
+    Continuity,
+    LastTradePrice,
+    MarketFrame,
+    MarketResolved,
+    NewMarket,
+    PriceChange,
+    TickSizeChange,
+)
+
+DEFAULT_SOURCE: Final = "market_state.parse"
+NOT_MARKET_CHANNEL: Final = "not a market-channel event"
+USER_CHANNEL_TYPES: Final = frozenset({"order", "trade"})
+_USER_CHANNEL_KEYS: Final = frozenset({"maker_orders", "taker_order_id", "associate_trades", "order_owner"})
+
+Level = tuple[int, int]  # (price units, size units)
+Change = tuple[bool, int, int]  # (is_bid, price units, size units); size 0 removes the level
+
+
+class Snapshot(msgspec.Struct, frozen=True):
+    """A full book of one asset, levels in arrival order (the book sorts them)."""
+
+    asset_id: str
+    market: str
+    ts_ms: int
+    bids: list[Level]
+    asks: list[Level]
+    tick: int | None  # tick units when the snapshot states its tick size
+
+
+class LevelDeltas(msgspec.Struct, frozen=True):
+    """New total sizes of some levels of one asset's book (one venue frame, one asset)."""
+
+    asset_id: str
+    market: str
+    ts_ms: int
+    changes: list[Change]
+
+
+class TickSizeSet(msgspec.Struct, frozen=True):
+    asset_id: str
+    market: str
+    ts_ms: int
+    tick: int
+
+
+BookEvent = (
+    Snapshot | LevelDeltas | TickSizeSet | LastTradePrice | BestBidAsk | NewMarket | MarketResolved | Continuity
+)
+ParsedItem = BookEvent | DeadLetter
+
+_FAST_DECODER: Final = msgspec.json.Decoder(MarketFrame | list[MarketFrame])
+_ANY_DECODER: Final = msgspec.json.Decoder()
+_ENCODER: Final = msgspec.json.Encoder()
+
+
+class FrameParser:
+    """Parses frames of one input; `source`, `topic` and the Kafka position go into dead letters."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, source: str = DEFAULT_SOURCE) -> None:
+        self.source = source
+
+    def parse(
+        self,
+        raw: bytes,
+        *,
+        topic: str | None = None,
+        key: bytes | str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> list[ParsedItem]:
+        """Every event of the frame (book events or dead letters), in frame order."""
+        try:
+            decoded = _FAST_DECODER.decode(raw)
+        except msgspec.DecodeError:
+            return self._parse_slow(raw, topic, key, partition, offset)
+        out: list[ParsedItem] = []
+        for frame in decoded if isinstance(decoded, list) else (decoded,):
+            try:
+                _normalise(frame, out)
+            except BadValue as exc:
+                out.append(self._dead(str(exc), _ENCODER.encode(frame), topic, key, partition, offset))
+        return out
+
+    def _parse_slow(
+        self,
+        raw: bytes,
+        topic: str | None,
+        key: bytes | str | None,
+        partition: int | None,
+        offset: int | None,
+    ) -> list[ParsedItem]:
+        """The frame failed strict decoding: find which event is wrong and why (or infer its type)."""
+        try:
+            generic = _ANY_DECODER.decode(raw)
+        except msgspec.DecodeError as exc:
+            return [self._dead(_malformed_reason(raw, exc), raw, topic, key, partition, offset)]
+        elements = generic if isinstance(generic, list) else [generic]
+        single = not isinstance(generic, list)
+        out: list[ParsedItem] = []
+        for element in elements:
+            payload = raw if single else _ENCODER.encode(element)
+            reason = self._parse_element(element, out)
+            if reason is not None:
+                out.append(self._dead(reason, payload, topic, key, partition, offset))
+        return out
+
+    def _parse_element(self, element: Any, out: list[ParsedItem]) -> str | None:
+        if not isinstance(element, dict):
+            return f"expected a JSON object (an event), got {type(element).__name__}"
+        event_type = element.get("event_type")
+        if event_type is None:
+            event_type = _infer_event_type(element)
+            if event_type is None:
+                return f"unknown event shape: no event_type and keys {sorted(element)[:12]}"
+            element = {**element, "event_type": event_type}
+        if not isinstance(event_type, str):
+            return f"event_type must be a string, got {type(event_type).__name__}"
+        if event_type in USER_CHANNEL_TYPES:
+            return f"{NOT_MARKET_CHANNEL} (user-channel {event_type!r} message)"
+        if event_type not in MARKET_EVENT_TYPES:
+            return f"unknown event type {event_type!r}"
+        try:
+            frame = msgspec.convert(element, MarketFrame)
+        except msgspec.ValidationError as exc:
+            return f"{event_type}: {exc}"
+        try:
+            _normalise(frame, out)
+        except BadValue as exc:
+            return str(exc)
+        return None
+
+    def _dead(
+        self,
+        reason: str,
+        payload: bytes,
+        topic: str | None,
+        key: bytes | str | None,
+        partition: int | None,
+        offset: int | None,
+    ) -> DeadLetter:
+        return DeadLetter.from_bytes(
+            self.source,
+            reason,
+            payload,
+            ts_ns=time.time_ns(),
+            topic=topic,
+            key=key,
+            partition=partition,
+            offset=offset,
+        )
+
+
+def _malformed_reason(raw: bytes, exc: msgspec.DecodeError) -> str:
+    text = raw.strip()
+    if text in (b"PONG", b"PING", b"NO NEW ASSETS"):
+        return f"malformed JSON: venue control text {text.decode()!r}, not an event"
+    return f"malformed JSON: {exc}"
+
+
+def _infer_event_type(element: dict[str, Any]) -> str | None:
+    """The market event type of an event sent without "event_type", "order"/"trade" for user ones."""
+    keys = element.keys()
+    if "type" in keys or not _USER_CHANNEL_KEYS.isdisjoint(keys):
+        return "trade" if "maker_orders" in keys or element.get("type") == "TRADE" else "order"
+    if "bids" in keys and "asks" in keys:
+        return "book"
+    if "price_changes" in keys or "changes" in keys:
+        return "price_change"
+    if "new_tick_size" in keys:
+        return "tick_size_change"
+    if "winning_asset_id" in keys:
+        return "market_resolved"
+    if "fee_rate_bps" in keys and "price" in keys:
+        return "last_trade_price"
+    if "best_bid" in keys and "best_ask" in keys:
+        return "best_bid_ask"
+    return None
+
+
+def _levels(levels: Any, side: str) -> list[Level]:
+    out: list[Level] = []
+    for level in levels:
+        try:
+            out.append((price_units(level.price), size_units(level.size)))
+        except BadValue as exc:
+            raise BadValue(f"{side} level {level.price}@{level.size}: {exc}") from None
+    return out
+
+
+def _asset(asset_id: str | None, what: str) -> str:
+    if not asset_id:
+        raise BadValue(f"{what} without asset_id")
+    return asset_id
+
+
+def _change(price: str, side: str, size: str) -> Change:
+    try:
+        return (side == "BUY", price_units(price), size_units(size))
+    except BadValue as exc:
+        raise BadValue(f"{side} change {price}@{size}: {exc}") from None
+
+
+def _normalise(frame: MarketFrame, out: list[Any]) -> None:
+    """Append the validated book event(s) of one wire event; BadValue names what is wrong."""
+    if type(frame) is PriceChange:
+        _normalise_price_change(frame, out)
+    elif type(frame) is BookSnapshot:
+        out.append(
+            Snapshot(
+                _asset(frame.asset_id, "book"),
+                frame.market,
+                timestamp_ms(frame.timestamp),
+                _levels(frame.bids, "bid"),
+                _levels(frame.asks, "ask"),
+                tick_units(frame.tick_size) if frame.tick_size else None,
+            )
+        )
+    elif type(frame) is TickSizeChange:
+        out.append(
+            TickSizeSet(
+                _asset(frame.asset_id, "tick_size_change"),
+                frame.market,
+                timestamp_ms(frame.timestamp),
+                tick_units(frame.new_tick_size),
+            )
+        )
+    elif type(frame) is LastTradePrice:
+        _asset(frame.asset_id, "last_trade_price")
+        timestamp_ms(frame.timestamp)
+        _change(frame.price, frame.side, frame.size)
+        out.append(frame)
+    elif type(frame) is BestBidAsk:
+        _asset(frame.asset_id, "best_bid_ask")
+        timestamp_ms(frame.timestamp)
+        for price in (frame.best_bid, frame.best_ask):
+            if price:
+                price_units(price)
+        out.append(frame)
+    elif type(frame) is NewMarket or type(frame) is MarketResolved:
+        timestamp_ms(frame.timestamp)
+        out.append(frame)
+    elif type(frame) is Continuity:
+        if not frame.asset_ids:
+            raise BadValue("continuity without asset_ids")
+        out.append(frame)
+    else:  # pragma: no cover - the union is closed
+        raise BadValue(f"unhandled event {type(frame).__name__}")
+
+
+def _normalise_price_change(frame: PriceChange, out: list[Any]) -> None:
+    ts = timestamp_ms(frame.timestamp)
+    if frame.price_changes is not None:
+        by_asset: dict[str, list[Change]] = {}
+        for item in frame.price_changes:
+            changes = by_asset.get(item.asset_id)
+            if changes is None:
+                changes = by_asset[_asset(item.asset_id, "price_changes entry")] = []
+            changes.append(_change(item.price, item.side, item.size))
+        if not by_asset:
+            raise BadValue("price_change with an empty price_changes list")
+        for asset_id, changes in by_asset.items():
+            out.append(LevelDeltas(asset_id, frame.market, ts, changes))
+        return
+    asset_id = _asset(frame.asset_id, "price_change")
+    if frame.changes is not None:
+        if not frame.changes:
+            raise BadValue("price_change with an empty changes list")
+        out.append(LevelDeltas(asset_id, frame.market, ts, [_change(c.price, c.side, c.size) for c in frame.changes]))
+    elif frame.price is not None and frame.side is not None and frame.size is not None:
+        out.append(LevelDeltas(asset_id, frame.market, ts, [_change(frame.price, frame.side, frame.size)]))
+    else:
+        raise BadValue("price_change without price_changes, changes or price/side/size")

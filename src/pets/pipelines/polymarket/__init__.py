@@ -1,0 +1,1 @@
+"""Polymarket ingestion: Gamma discovery, CLOB REST books, the market-channel WebSocket, record/replay."""

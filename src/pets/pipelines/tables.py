@@ -1,0 +1,207 @@
+"""What the writer needs to know about each table: its columns in order, their types, its unique key.
+
+These mirror the SQL migrations in ``pets/schemas/sql`` (a test compares them with the migrated
+catalog). A row handed to ``TimescaleWriter.write`` is a sequence in ``columns`` order; build it with
+``spec.row({...})`` from a mapping (for example ``msgspec.structs.asdict(msg)`` plus ``ts``).
+Timestamps are ``timestamptz`` (microseconds): convert our integer clocks with ``ts_from_ns`` /
+``ts_from_ms``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def ts_from_ns(ns: int) -> datetime:
+    """Nanoseconds since the epoch -> timezone-aware datetime (exact to the microsecond, floor)."""
+    return _EPOCH + timedelta(microseconds=ns // 1000)
+
+
+def ts_from_ms(ms: int) -> datetime:
+    """The venue's milliseconds since the epoch -> timezone-aware datetime (exact)."""
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    pg_type: str  # as written in the SQL; also what psycopg's binary COPY `set_types` takes
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]  # the UNIQUE key a re-delivered row collides on (ON CONFLICT target)
+    # Current-state table: a row with the same key and a later (or equal) `ts` replaces the stored one;
+    # otherwise rows are append-only and a duplicate key is ignored.
+    upsert: bool = False
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def pg_types(self) -> tuple[str, ...]:
+        return tuple(c.pg_type for c in self.columns)
+
+    def position(self, column: str) -> int:
+        return self.column_names.index(column)
+
+    def row(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The row in column order from a mapping that holds (at least) every column."""
+        missing = [name for name in self.column_names if name not in values]
+        if missing:
+            raise KeyError(f"table {self.name}: row lacks column(s) {', '.join(missing)}")
+        return tuple(values[name] for name in self.column_names)
+
+
+def _table(name: str, columns: str, key: tuple[str, ...], *, upsert: bool = False) -> TableSpec:
+    """Declare a table from "name type, name type, ..." (types as in the SQL)."""
+    cols = tuple(Column(*part.split(maxsplit=1)) for part in (p.strip() for p in columns.split(",")) if part)
+    names = [c.name for c in cols]
+    for ident in (name, *names):
+        if not _IDENT.match(ident):
+            raise ValueError(f"table {name}: {ident!r} is not a plain identifier")
+    unknown = [k for k in key if k not in names]
+    if unknown or len(set(names)) != len(names):
+        raise ValueError(f"table {name}: bad key {unknown} or duplicate columns")
+    return TableSpec(name=name, columns=cols, key=key, upsert=upsert)
+
+
+MARKETS = _table(
+    "markets",
+    """condition_id text, market_id text, question text, slug text, category text, token_ids text[],
+    outcomes text[], neg_risk boolean, neg_risk_market_id text, tick_size numeric, min_order_size numeric,
+    end_date timestamptz, active boolean, closed boolean, accepting_orders boolean, outcome_prices numeric[],
+    winning_asset_id text, fee_rate numeric, ts timestamptz""",
+    key=("condition_id",),
+    upsert=True,
+)
+BOOK_DELTAS = _table(
+    "book_deltas",
+    """ts timestamptz, asset_id text, market text, frame_seq bigint, frame_hash text, side text,
+    price numeric, size numeric, is_snapshot boolean""",
+    key=("asset_id", "ts", "frame_seq", "side", "price"),
+)
+TOP_OF_BOOK = _table(
+    "top_of_book",
+    """ts timestamptz, asset_id text, market text, best_bid numeric, best_ask numeric,
+    best_bid_size numeric, best_ask_size numeric, mid numeric, microprice numeric, spread numeric,
+    imbalance numeric, tick_size numeric, stale boolean, paired_asset_id text, ask_sum numeric,
+    bid_sum numeric, seq bigint""",
+    key=("asset_id", "ts", "seq"),
+)
+TRADES = _table(
+    "trades",
+    "ts timestamptz, asset_id text, market text, price numeric, size numeric, side text, "
+    "fee_rate_bps numeric, tx_hash text",
+    key=("asset_id", "ts", "tx_hash", "side", "price", "size"),
+)
+SIGNALS = _table(
+    "signals",
+    """ts timestamptz, signal_id text, source text, market text, asset_id text, side text,
+    probability numeric, confidence numeric, rationale text, expires_at timestamptz""",
+    key=("signal_id", "ts"),
+)
+ORDER_INTENTS = _table(
+    "order_intents",
+    """ts timestamptz, client_order_id text, bot_id text, strategy_type text, action text, market text,
+    asset_id text, side text, price numeric, size numeric, order_type text, post_only boolean,
+    tick_size numeric, min_order_size numeric, neg_risk boolean, category text, probability numeric,
+    group_id text, replaces text, source_ts timestamptz, expires_at timestamptz""",
+    key=("client_order_id", "action", "ts"),
+)
+APPROVED_ORDERS = _table(
+    "approved_orders",
+    """ts timestamptz, client_order_id text, sequence bigint, bot_id text, strategy_type text,
+    action text, market text, asset_id text, side text, price numeric, requested_size numeric,
+    size numeric, order_type text, post_only boolean, category text, group_id text""",
+    key=("client_order_id", "action", "ts"),
+)
+ORDER_DENIALS = _table(
+    "order_denials",
+    """ts timestamptz, client_order_id text, bot_id text, strategy_type text, action text, market text,
+    asset_id text, side text, price numeric, size numeric, rule text, reason text""",
+    key=("client_order_id", "action", "ts"),
+)
+EXECUTION_REPORTS = _table(
+    "execution_reports",
+    """ts timestamptz, report_id text, client_order_id text, venue_order_id text, bot_id text,
+    market text, asset_id text, side text, kind text, order_price numeric, order_size numeric,
+    last_qty numeric, last_px numeric, cum_qty numeric, leaves_qty numeric, fee numeric, rebate numeric,
+    liquidity text, reason text, trade_id text, source_ts timestamptz""",
+    key=("report_id", "ts"),
+)
+_POSITION_COLUMNS = """bot_id text, market text, asset_id text, qty numeric, avg_price numeric,
+    cost numeric, realized_pnl numeric, ts timestamptz"""
+POSITIONS = _table("positions", _POSITION_COLUMNS, key=("bot_id", "market", "asset_id"), upsert=True)
+# Same columns in the same order as positions, so one row goes to both.
+POSITION_HISTORY = _table("position_history", _POSITION_COLUMNS, key=("bot_id", "market", "asset_id", "ts"))
+PNL_SNAPSHOTS = _table(
+    "pnl_snapshots",
+    """ts timestamptz, bot_id text, cash numeric, equity numeric, realized_pnl numeric,
+    unrealized_pnl numeric, fees numeric, rebates numeric, exposure numeric, open_orders integer,
+    trades integer, wins integer, losses integer, max_drawdown numeric""",
+    key=("bot_id", "ts"),
+)
+BOT_STATUS = _table("bot_status", "bot_id text, state text, reason text, ts timestamptz",
+                    key=("bot_id",), upsert=True)
+RISK_EVENTS = _table(
+    "risk_events",
+    """ts timestamptz, alert_id text, kind text, bot_id text, rule text, message text, severity text,
+    until_ts timestamptz""",
+    key=("alert_id", "ts"),
+)
+# Keyed by item id alone (not a hypertable): a re-polled feed yields the same item with a new
+# received time, and it must still be stored once.
+NEWS_ITEMS = _table(
+    "news_items",
+    """ts timestamptz, item_id text, source text, feed_url text, title text, summary text, link text,
+    published timestamptz, tags text[]""",
+    key=("item_id",),
+)
+ESPORTS_EVENTS = _table(
+    "esports_events",
+    """ts timestamptz, event_id text, match_id text, game text, event_type text, game_time_ms bigint,
+    team text, payload jsonb""",
+    key=("event_id", "ts"),
+)
+WALLET_FILLS = _table(
+    "wallet_fills",
+    """ts timestamptz, tx_hash text, log_index integer, block_number bigint, exchange text, wallet text,
+    counterparty text, asset_id text, side text, price numeric, shares numeric, usdc numeric,
+    fee numeric""",
+    key=("tx_hash", "log_index", "wallet", "ts"),
+)
+# A recomputed ranking for a date replaces the stored one.
+WHALE_RANKINGS = _table(
+    "whale_rankings",
+    """ranking_date date, rank integer, wallet text, pnl numeric, volume numeric, trades integer,
+    markets integer, win_rate numeric, roi numeric""",
+    key=("ranking_date", "wallet"),
+    upsert=True,
+)
+
+TABLES: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in (
+        MARKETS, BOOK_DELTAS, TOP_OF_BOOK, TRADES, SIGNALS, ORDER_INTENTS, APPROVED_ORDERS,
+        ORDER_DENIALS, EXECUTION_REPORTS, POSITIONS, POSITION_HISTORY, PNL_SNAPSHOTS, BOT_STATUS,
+        RISK_EVENTS, NEWS_ITEMS, ESPORTS_EVENTS, WALLET_FILLS, WHALE_RANKINGS,
+    )
+}
+
+
+def table_spec(name: str) -> TableSpec:
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise KeyError(f"unknown table {name!r}; known: {', '.join(sorted(TABLES))}") from None

@@ -1,0 +1,175 @@
+"""Our wire messages: agreed defaults, strictness, and the small pure helpers on them."""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pets.schemas.codec import decode, encode
+from pets.schemas.control import BatchCommand, ControlCommand, DeadLetter
+from pets.schemas.orders import (
+    ApprovedOrder,
+    ExecutionReport,
+    OrderIntent,
+    make_client_order_id,
+    report_id,
+)
+from pets.schemas.signals import news_item_id
+from pets.schemas.topics import TopicSpec
+
+
+def test_our_messages_are_frozen_kw_only_and_strict(
+    own_topic: tuple[TopicSpec, Any], struct_types: Callable[[Any], list[type[msgspec.Struct]]]
+) -> None:
+    _, schema_type = own_topic
+    for cls in struct_types(schema_type):
+        config = cls.__struct_config__
+        assert config.frozen and config.forbid_unknown_fields, cls.__name__
+        kinds = {p.kind for p in inspect.signature(cls).parameters.values()}
+        assert kinds == {inspect.Parameter.KEYWORD_ONLY}, cls.__name__
+
+
+@settings(max_examples=10, deadline=None)
+@given(data=st.data())
+def test_unknown_field_is_rejected_by_name(
+    own_topic: tuple[TopicSpec, Any],
+    wire_strategy: Callable[[Any], st.SearchStrategy[Any]],
+    data: st.DataObject,
+) -> None:
+    spec, schema_type = own_topic
+    sample = data.draw(wire_strategy(schema_type))
+    wire = {**json.loads(encode(sample)), "surprise_field": 1}
+    with pytest.raises(msgspec.ValidationError, match="unknown field `surprise_field`"):
+        decode(spec.name, json.dumps(wire))
+
+
+def test_intent_defaults_match_the_spec(make_intent: Callable[..., OrderIntent]) -> None:
+    intent = make_intent()
+    assert intent.order_type == "GTC"
+    assert intent.post_only is False
+    assert intent.tick_size == Decimal("0.01")
+    assert intent.min_order_size == Decimal("5")
+    assert intent.neg_risk is False
+    assert intent.category == "default"
+    assert (intent.probability, intent.group_id, intent.replaces, intent.expires_at_ms) == (None,) * 4
+
+
+def test_intents_are_immutable(make_intent: Callable[..., OrderIntent]) -> None:
+    intent = make_intent()
+    with pytest.raises(AttributeError):
+        intent.price = Decimal("0.5")  # type: ignore[misc]
+
+
+def test_notional_is_exact(make_intent: Callable[..., OrderIntent]) -> None:
+    intent = make_intent(price=Decimal("0.07"), size=Decimal("33.33"))
+    assert intent.notional == Decimal("2.3331")
+    approved = ApprovedOrder(intent=intent, size=Decimal("10.00"), approved_ns=1, sequence=1)
+    assert approved.notional == Decimal("0.7000")
+    assert approved.market == intent.market
+
+
+def test_report_defaults_are_zero_decimals() -> None:
+    report = ExecutionReport(
+        report_id="r",
+        client_order_id="c",
+        venue_order_id=None,
+        bot_id="b01",
+        market="m",
+        asset_id="a",
+        side="SELL",
+        kind="ack",
+        order_price=Decimal("0.5"),
+        order_size=Decimal("5"),
+        ts_ns=1,
+        source_ts_ms=1,
+    )
+    for name in ("last_qty", "cum_qty", "leaves_qty", "fee", "rebate"):
+        value = getattr(report, name)
+        assert isinstance(value, Decimal) and value == 0, name
+    assert json.loads(encode(report))["fee"] == "0"
+
+
+def test_client_order_id_is_short_stable_and_distinct() -> None:
+    first = make_client_order_id("b05", "0xmarket", "111", "BUY", 7)
+    assert first == make_client_order_id("b05", "0xmarket", "111", "BUY", 7)
+    assert first.startswith("b05-") and first.endswith("-7")
+    assert len(first) <= 24
+    others = {
+        make_client_order_id("b05", "0xmarket", "111", "SELL", 7),
+        make_client_order_id("b05", "0xmarket", "222", "BUY", 7),
+        make_client_order_id("b05", "0xother", "111", "BUY", 7),
+        make_client_order_id("b05", "0xmarket", "111", "BUY", 8),
+        make_client_order_id("b06", "0xmarket", "111", "BUY", 7),
+    }
+    assert first not in others and len(others) == 5
+
+
+def test_report_id_is_deterministic_per_order_kind_and_count() -> None:
+    assert report_id("b05-abcd1234-1", "fill", 2) == report_id("b05-abcd1234-1", "fill", 2)
+    ids = {report_id("b05-abcd1234-1", kind, n) for kind in ("ack", "fill") for n in (1, 2)}
+    assert len(ids) == 4
+
+
+def test_news_item_id_is_stable_per_feed_and_guid() -> None:
+    assert news_item_id("https://feed/a", "g1") == news_item_id("https://feed/a", "g1")
+    assert news_item_id("https://feed/a", "g1") != news_item_id("https://feed/b", "g1")
+    assert news_item_id("https://feed/a", "g1") != news_item_id("https://feed/a", "g2")
+
+
+def test_control_command_applies_to_its_bot_or_all() -> None:
+    one = ControlCommand(command_id="c1", command="pause", bot_id="b03", ts_ns=1)
+    every = ControlCommand(command_id="c2", command="halt", bot_id="*", ts_ns=1)
+    assert one.applies_to("b03") and not one.applies_to("b04")
+    assert every.applies_to("b03") and every.applies_to("b04")
+    assert (one.reason, one.issued_by, one.until_ns) == ("", "cli", None)
+
+
+def test_batch_command_args_default_is_not_shared() -> None:
+    first = BatchCommand(command_id="a", command="rank_whales", ts_ns=1)
+    second = BatchCommand(command_id="b", command="retrain_model", ts_ns=1)
+    assert first.args == {} and first.args is not second.args
+
+
+def test_dead_letter_keeps_text_readable() -> None:
+    letter = DeadLetter.from_bytes(
+        "md_ingest.parse",
+        "Expected `str` - at `$.market`",
+        b'{"event_type":"book","market":1}',
+        ts_ns=5,
+        topic="md.book",
+        key=b"123",
+        partition=2,
+        offset=41,
+    )
+    assert letter.payload_encoding == "utf-8"
+    assert letter.payload == '{"event_type":"book","market":1}'
+    assert (letter.topic, letter.key, letter.partition, letter.offset) == ("md.book", "123", 2, 41)
+    assert decode("dlq.market_data", encode(letter)) == letter
+
+
+def test_dead_letter_base64_for_binary() -> None:
+    raw = b"\xff\xfe\x00garbage"
+    letter = DeadLetter.from_bytes("chain.decode", "not utf-8", raw, ts_ns=5)
+    assert letter.payload_encoding == "base64"
+    assert base64.b64decode(letter.payload) == raw
+    assert letter.raw_bytes() == raw
+
+
+def test_dead_letter_accepts_websocket_text() -> None:
+    letter = DeadLetter.from_bytes("md_ws", "bad frame", "héllo", ts_ns=1)
+    assert letter.payload_encoding == "utf-8" and letter.raw_bytes() == "héllo".encode()
+
+
+@given(raw=st.binary(max_size=256))
+def test_dead_letter_never_loses_bytes(raw: bytes) -> None:
+    letter = DeadLetter.from_bytes("any", "reason", raw, ts_ns=1)
+    assert decode("dlq.trading", encode(letter)).raw_bytes() == raw
