@@ -57,17 +57,20 @@ def test_create_applies_retention_and_cleanup_policy(prefixed: Settings) -> None
 
     assert _pets(prefixed, "topics", "create").exit_code == 0
     registry = load_topic_registry(prefixed.config_dir)
-    compacted = next(s for s in registry.topics if s.cleanup_policy == "compact")
+    names = [spec.full_name(prefixed.topic_prefix) for spec in registry.topics]
     admin = admin_client(prefixed)
     try:
-        described = admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, compacted.full_name(prefixed.topic_prefix))]
-        )
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names])
     finally:
         admin.close()
-    text = json.dumps(described, default=str)
-    assert '"cleanup.policy"' in text and '"compact"' in text
-    assert '"retention.ms"' in text and f'"{compacted.retention_ms}"' in text
+    applied = {
+        name: (configs["retention.ms"]["value"], configs["cleanup.policy"]["value"])
+        for name, configs in described["topic"].items()
+    }
+    assert applied == {
+        spec.full_name(prefixed.topic_prefix): (str(spec.retention_ms), spec.cleanup_policy)
+        for spec in registry.topics
+    }
 
 
 def test_list_tells_which_topics_exist(prefixed: Settings) -> None:
@@ -103,7 +106,9 @@ def test_tail_decodes_by_schema_and_shows_bad_messages_raw(prefixed: Settings) -
     writer.flush(timeout=10)
     writer.close()
 
-    result = _pets(prefixed, "topics", "tail", "bot.control", "--from-beginning", "--max", "2", "--timeout", "20")
+    result = _pets(
+        prefixed, "topics", "tail", "bot.control", "--from-beginning", "--max", "2", "--timeout", "20"
+    )
 
     assert result.exit_code == 0, result.output
     good, bad = (json.loads(line) for line in result.output.splitlines())

@@ -41,7 +41,7 @@ def test_ensure_topics_creates_prefixed_registry_topics_once(prefixed_settings: 
 
 
 def test_unknown_topic_name_is_refused(prefixed_settings: Settings) -> None:
-    with pytest.raises(KeyError, match="unknown topic 'md.nope'"):
+    with pytest.raises(KeyError, match=r"unknown topic 'md\.nope'"):
         ensure_topics(prefixed_settings, ["md.nope"])
 
 

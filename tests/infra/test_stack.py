@@ -41,7 +41,9 @@ def test_status_json_when_nothing_runs(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_status_json_of_the_running_services(settings: Settings, kafka_bootstrap: str, postgres_dsn: str) -> None:
+def test_status_json_of_the_running_services(
+    settings: Settings, kafka_bootstrap: str, postgres_dsn: str
+) -> None:
     state = read_infra_state(settings.infra_state_file)
     if state.get("kafka_bootstrap") != kafka_bootstrap:
         pytest.skip("the services in use were not started by `pets infra up` in this state dir")

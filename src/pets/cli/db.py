@@ -30,7 +30,7 @@ def _redacted(dsn: str) -> str:
 
     params = conninfo_to_dict(dsn)
     params.pop("password", None)
-    return make_conninfo(**params)
+    return make_conninfo("", **params)
 
 
 @contextmanager
@@ -103,7 +103,8 @@ def status(as_json: bool) -> None:
     click.echo(f"timescaledb: {'available' if timescale else 'not available (plain PostgreSQL tables)'}")
     for s in states:
         when = s.applied_at.isoformat(timespec="seconds") if s.applied_at else ""
-        note = " (needs timescaledb)" if s.requires_timescale and not timescale and s.state != "applied" else ""
+        waiting = s.requires_timescale and not timescale and s.state != "applied"
+        note = " (needs timescaledb)" if waiting else ""
         click.echo(f"{s.version:04d}  {s.name:<24} {s.state:<13} {when}{note}")
 
 
@@ -151,7 +152,7 @@ def bench_copy(count: int, batch: int, as_json: bool) -> None:
     Runs in a scratch database created and dropped here (needs CREATEDB).
     """
     import psycopg
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    from psycopg.conninfo import make_conninfo
 
     from pets.pipelines.migrations import migrate as run_migrations
     from pets.pipelines.tables import TOP_OF_BOOK
@@ -159,9 +160,7 @@ def bench_copy(count: int, batch: int, as_json: bool) -> None:
 
     dsn = _postgres_dsn()
     scratch = f"pets_bench_{uuid.uuid4().hex[:10]}"
-    params = conninfo_to_dict(dsn)
-    params["dbname"] = scratch
-    scratch_dsn = make_conninfo(**params)
+    scratch_dsn = make_conninfo(dsn, dbname=scratch)
     rows = _top_of_book_rows(count)
     batches = [rows[i : i + batch] for i in range(0, len(rows), batch)]
 
@@ -173,11 +172,14 @@ def bench_copy(count: int, batch: int, as_json: bool) -> None:
         with psycopg.connect(scratch_dsn, autocommit=True) as conn:
             conn.execute("CREATE TABLE top_of_book_raw (LIKE top_of_book INCLUDING ALL)")
             for b in batches:
-                with conn.transaction(), conn.cursor() as cur:
-                    with cur.copy(f"COPY top_of_book_raw ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-                        copy.set_types(list(TOP_OF_BOOK.pg_types))
-                        for row in b:
-                            copy.write_row(row)
+                with (
+                    conn.transaction(),
+                    conn.cursor() as cur,
+                    cur.copy(f"COPY top_of_book_raw ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
+                ):
+                    copy.set_types(list(TOP_OF_BOOK.pg_types))
+                    for row in b:
+                        copy.write_row(row)
         return count
 
     with _db_errors(dsn):

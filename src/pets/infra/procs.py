@@ -14,7 +14,10 @@ LOOPBACK = "127.0.0.1"
 
 
 def port_is_free(port: int) -> bool:
+    """Whether a server could listen on the port now (like PostgreSQL and Java, it may reuse a port
+    whose old connections linger in TIME_WAIT)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((LOOPBACK, port))
         except OSError:

@@ -84,7 +84,7 @@ class MigrateResult:
 
 
 def load_migrations(directory: Path = SQL_DIR) -> list[Migration]:
-    """Every ``*.sql`` file of ``directory`` in version order; a bad name or a repeated version is an error."""
+    """Every ``*.sql`` file of ``directory`` in version order; a bad name or repeated version is an error."""
     migrations: dict[int, Migration] = {}
     for path in sorted(directory.glob("*.sql")):
         match = _FILE_NAME.match(path.name)

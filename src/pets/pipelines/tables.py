@@ -3,6 +3,7 @@
 These mirror the SQL migrations in ``pets/schemas/sql`` (a test compares them with the migrated
 catalog). A row handed to ``TimescaleWriter.write`` is a sequence in ``columns`` order; build it with
 ``spec.row({...})`` from a mapping (for example ``msgspec.structs.asdict(msg)`` plus ``ts``).
+``TABLES`` holds the tables of migrations 0001-0009; other areas declare theirs with ``define_table``.
 Timestamps are ``timestamptz`` (microseconds): convert our integer clocks with ``ts_from_ns`` /
 ``ts_from_ms``.
 """
@@ -63,8 +64,11 @@ class TableSpec:
         return tuple(values[name] for name in self.column_names)
 
 
-def _table(name: str, columns: str, key: tuple[str, ...], *, upsert: bool = False) -> TableSpec:
-    """Declare a table from "name type, name type, ..." (types as in the SQL)."""
+def define_table(name: str, columns: str, key: tuple[str, ...], *, upsert: bool = False) -> TableSpec:
+    """Declare a table from "name type, name type, ..." (types as in the SQL).
+
+    Tables of other areas' migrations (0010+) declare their spec with this and pass it to the writer.
+    """
     cols = tuple(Column(*part.split(maxsplit=1)) for part in (p.strip() for p in columns.split(",")) if part)
     names = [c.name for c in cols]
     for ident in (name, *names):
@@ -76,7 +80,7 @@ def _table(name: str, columns: str, key: tuple[str, ...], *, upsert: bool = Fals
     return TableSpec(name=name, columns=cols, key=key, upsert=upsert)
 
 
-MARKETS = _table(
+MARKETS = define_table(
     "markets",
     """condition_id text, market_id text, question text, slug text, category text, token_ids text[],
     outcomes text[], neg_risk boolean, neg_risk_market_id text, tick_size numeric, min_order_size numeric,
@@ -85,13 +89,13 @@ MARKETS = _table(
     key=("condition_id",),
     upsert=True,
 )
-BOOK_DELTAS = _table(
+BOOK_DELTAS = define_table(
     "book_deltas",
     """ts timestamptz, asset_id text, market text, frame_seq bigint, frame_hash text, side text,
     price numeric, size numeric, is_snapshot boolean""",
     key=("asset_id", "ts", "frame_seq", "side", "price"),
 )
-TOP_OF_BOOK = _table(
+TOP_OF_BOOK = define_table(
     "top_of_book",
     """ts timestamptz, asset_id text, market text, best_bid numeric, best_ask numeric,
     best_bid_size numeric, best_ask_size numeric, mid numeric, microprice numeric, spread numeric,
@@ -99,19 +103,19 @@ TOP_OF_BOOK = _table(
     bid_sum numeric, seq bigint""",
     key=("asset_id", "ts", "seq"),
 )
-TRADES = _table(
+TRADES = define_table(
     "trades",
     "ts timestamptz, asset_id text, market text, price numeric, size numeric, side text, "
     "fee_rate_bps numeric, tx_hash text",
     key=("asset_id", "ts", "tx_hash", "side", "price", "size"),
 )
-SIGNALS = _table(
+SIGNALS = define_table(
     "signals",
     """ts timestamptz, signal_id text, source text, market text, asset_id text, side text,
     probability numeric, confidence numeric, rationale text, expires_at timestamptz""",
     key=("signal_id", "ts"),
 )
-ORDER_INTENTS = _table(
+ORDER_INTENTS = define_table(
     "order_intents",
     """ts timestamptz, client_order_id text, bot_id text, strategy_type text, action text, market text,
     asset_id text, side text, price numeric, size numeric, order_type text, post_only boolean,
@@ -119,20 +123,20 @@ ORDER_INTENTS = _table(
     group_id text, replaces text, source_ts timestamptz, expires_at timestamptz""",
     key=("client_order_id", "action", "ts"),
 )
-APPROVED_ORDERS = _table(
+APPROVED_ORDERS = define_table(
     "approved_orders",
     """ts timestamptz, client_order_id text, sequence bigint, bot_id text, strategy_type text,
     action text, market text, asset_id text, side text, price numeric, requested_size numeric,
     size numeric, order_type text, post_only boolean, category text, group_id text""",
     key=("client_order_id", "action", "ts"),
 )
-ORDER_DENIALS = _table(
+ORDER_DENIALS = define_table(
     "order_denials",
     """ts timestamptz, client_order_id text, bot_id text, strategy_type text, action text, market text,
     asset_id text, side text, price numeric, size numeric, rule text, reason text""",
     key=("client_order_id", "action", "ts"),
 )
-EXECUTION_REPORTS = _table(
+EXECUTION_REPORTS = define_table(
     "execution_reports",
     """ts timestamptz, report_id text, client_order_id text, venue_order_id text, bot_id text,
     market text, asset_id text, side text, kind text, order_price numeric, order_size numeric,
@@ -142,19 +146,19 @@ EXECUTION_REPORTS = _table(
 )
 _POSITION_COLUMNS = """bot_id text, market text, asset_id text, qty numeric, avg_price numeric,
     cost numeric, realized_pnl numeric, ts timestamptz"""
-POSITIONS = _table("positions", _POSITION_COLUMNS, key=("bot_id", "market", "asset_id"), upsert=True)
+POSITIONS = define_table("positions", _POSITION_COLUMNS, key=("bot_id", "market", "asset_id"), upsert=True)
 # Same columns in the same order as positions, so one row goes to both.
-POSITION_HISTORY = _table("position_history", _POSITION_COLUMNS, key=("bot_id", "market", "asset_id", "ts"))
-PNL_SNAPSHOTS = _table(
+POSITION_HISTORY = define_table("position_history", _POSITION_COLUMNS, key=("bot_id", "market", "asset_id", "ts"))
+PNL_SNAPSHOTS = define_table(
     "pnl_snapshots",
     """ts timestamptz, bot_id text, cash numeric, equity numeric, realized_pnl numeric,
     unrealized_pnl numeric, fees numeric, rebates numeric, exposure numeric, open_orders integer,
     trades integer, wins integer, losses integer, max_drawdown numeric""",
     key=("bot_id", "ts"),
 )
-BOT_STATUS = _table("bot_status", "bot_id text, state text, reason text, ts timestamptz",
+BOT_STATUS = define_table("bot_status", "bot_id text, state text, reason text, ts timestamptz",
                     key=("bot_id",), upsert=True)
-RISK_EVENTS = _table(
+RISK_EVENTS = define_table(
     "risk_events",
     """ts timestamptz, alert_id text, kind text, bot_id text, rule text, message text, severity text,
     until_ts timestamptz""",
@@ -162,19 +166,19 @@ RISK_EVENTS = _table(
 )
 # Keyed by item id alone (not a hypertable): a re-polled feed yields the same item with a new
 # received time, and it must still be stored once.
-NEWS_ITEMS = _table(
+NEWS_ITEMS = define_table(
     "news_items",
     """ts timestamptz, item_id text, source text, feed_url text, title text, summary text, link text,
     published timestamptz, tags text[]""",
     key=("item_id",),
 )
-ESPORTS_EVENTS = _table(
+ESPORTS_EVENTS = define_table(
     "esports_events",
     """ts timestamptz, event_id text, match_id text, game text, event_type text, game_time_ms bigint,
     team text, payload jsonb""",
     key=("event_id", "ts"),
 )
-WALLET_FILLS = _table(
+WALLET_FILLS = define_table(
     "wallet_fills",
     """ts timestamptz, tx_hash text, log_index integer, block_number bigint, exchange text, wallet text,
     counterparty text, asset_id text, side text, price numeric, shares numeric, usdc numeric,
@@ -182,7 +186,7 @@ WALLET_FILLS = _table(
     key=("tx_hash", "log_index", "wallet", "ts"),
 )
 # A recomputed ranking for a date replaces the stored one.
-WHALE_RANKINGS = _table(
+WHALE_RANKINGS = define_table(
     "whale_rankings",
     """ranking_date date, rank integer, wallet text, pnl numeric, volume numeric, trades integer,
     markets integer, win_rate numeric, roi numeric""",

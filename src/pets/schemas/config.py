@@ -605,7 +605,7 @@ def _check_bots(
         if bot.min_position_usdc > bot.max_position_usdc:
             yield ConfigError(file, "min_position_usdc",
                               f"{bot.min_position_usdc} is above max_position_usdc {bot.max_position_usdc}")
-        if zones and not any(bot.strategy_type in z.allowed_strategy_types for z in zones.zones):
+        if zones is not None and not any(bot.strategy_type in z.allowed_strategy_types for z in zones.zones):
             yield ConfigError(file, "strategy_type",
                               f"{bot.strategy_type.value} is allowed in no zone of zone_framework.yaml")
         if system is not None:

@@ -28,7 +28,7 @@ class _VenueEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="event_ty
     """Base of every venue market-channel event (unknown fields are ignored, not rejected)."""
 
 
-class PriceLevel(msgspec.Struct, frozen=True, kw_only=True):
+class PriceLevel(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     price: str
     size: str
 
@@ -46,7 +46,7 @@ class BookSnapshot(_VenueEvent, frozen=True, kw_only=True, tag="book"):
     last_trade_price: str | None = None
 
 
-class LevelChange(msgspec.Struct, frozen=True, kw_only=True):
+class LevelChange(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One level of the old per-asset `changes` schema: `size` is the new total, "0" removes it."""
 
     price: str
@@ -54,7 +54,7 @@ class LevelChange(msgspec.Struct, frozen=True, kw_only=True):
     size: str
 
 
-class AssetLevelChange(msgspec.Struct, frozen=True, kw_only=True):
+class AssetLevelChange(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One level of the current `price_changes` schema (since 2025-09-15), with the venue's best prices."""
 
     asset_id: str
@@ -176,13 +176,17 @@ MARKET_EVENT_TYPES: tuple[str, ...] = (
 )
 
 
-class TopOfBook(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class TopOfBook(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
     """Top of book of one token after every frame of one venue timestamp of its market was applied.
 
     mid = (bid + ask) / 2; microprice = (bid * ask_size + ask * bid_size) / (bid_size + ask_size);
     imbalance = (bid depth - ask depth) / (bid depth + ask depth) over the top N levels, in [-1, 1];
     ask_sum / bid_sum add this token's and its binary complement's best ask / best bid (an ask_sum
     below 1 is a buy-both arbitrage). `seq` counts emissions per asset (1, 2, ...).
+
+    Not kw_only (unlike our other messages): every field is required, keyword construction works
+    the same, and the book builds one per update positionally, which is 6x faster in msgspec.
+    gc=False: it holds only scalars, so it can never be part of a reference cycle.
     """
 
     asset_id: str

@@ -25,6 +25,7 @@ from pets.pipelines.market_data.units import BadValue, tick_units
 from pets.schemas.market_data import Continuity, MarketInfo, NewMarket, TopOfBook
 
 _NO_TS: Final = -1
+_BOOK_EVENTS: Final = frozenset({LevelDeltas, Snapshot, TickSizeSet})
 
 
 class MarketBooks:
@@ -51,15 +52,16 @@ class MarketBooks:
     def on_event(self, event: BookEvent, out: list[TopOfBook]) -> str | None:
         """Apply one event, appending any top of book due to `out`; a reason when it is rejected."""
         kind = type(event)
-        if kind is LevelDeltas or kind is Snapshot or kind is TickSizeSet:
-            return self._on_book_event(event, out)  # type: ignore[arg-type]
+        if kind in _BOOK_EVENTS:
+            return self.on_book_event(event, out)  # type: ignore[arg-type]
         if kind is Continuity:
             self.on_continuity(event, out)  # type: ignore[arg-type]
         elif kind is NewMarket:
             return self._on_new_market(event)  # type: ignore[arg-type]
         return None
 
-    def _on_book_event(self, event: LevelDeltas | Snapshot | TickSizeSet, out: list[TopOfBook]) -> str | None:
+    def on_book_event(self, event: LevelDeltas | Snapshot | TickSizeSet, out: list[TopOfBook]) -> str | None:
+        """Apply an event that changes a book; publish the group it completes (or the one it ends)."""
         ts = event.ts_ms
         if ts != self._group_ts:
             if self._touched:
@@ -151,38 +153,38 @@ class MarketBooks:
 
 
 class MarketStateEngine:
-    """Routes book events to the MarketBooks of their market (in-process; the flow keys by market)."""
+    """Routes book events to the MarketBooks of their market (in one process; the flow keys by market)."""
 
     def __init__(self, market_infos: Iterable[MarketInfo] = (), *, depth_levels: int = DEFAULT_DEPTH_LEVELS) -> None:
         self.markets: dict[str, MarketBooks] = {}
         self.depth_levels = depth_levels
         self._infos = info_lookup(market_infos)
-        self._asset_market: dict[str, str] = {}
 
     def on_event(self, event: BookEvent, out: list[TopOfBook]) -> str | None:
-        market = getattr(event, "market", None)
-        if market is None:  # a continuity event without market: route by its asset ids
-            if type(event) is Continuity:
-                for name in {self._asset_market[a] for a in event.asset_ids if a in self._asset_market}:
-                    self.markets[name].on_continuity(event, out)
+        """Apply one event, appending any top of book due to `out`; a reason when it is rejected."""
+        market = event.market
+        if market is None:  # a continuity event without its market: route it by asset id
+            for books in self.markets.values():
+                books.on_event(event, out)
             return None
         books = self.markets.get(market)
         if books is None:
-            books = self.markets[market] = MarketBooks(
-                market, self._infos.get(market), depth_levels=self.depth_levels
-            )
-        asset_id = getattr(event, "asset_id", None)
-        if asset_id is not None and asset_id not in books.books:
-            self._asset_market[asset_id] = market
+            books = self.markets[market] = MarketBooks(market, self._infos.get(market), depth_levels=self.depth_levels)
+        if type(event) in _BOOK_EVENTS:
+            return books.on_book_event(event, out)  # type: ignore[arg-type]
         return books.on_event(event, out)
 
     def flush(self, out: list[TopOfBook]) -> None:
+        """Publish every pending group (end of input)."""
         for books in self.markets.values():
             books.flush(out)
 
     def book(self, asset_id: str) -> OrderBook | None:
-        market = self._asset_market.get(asset_id)
-        return None if market is None else self.markets[market].books.get(asset_id)
+        for books in self.markets.values():
+            book = books.books.get(asset_id)
+            if book is not None:
+                return book
+        return None
 
 
 def info_lookup(market_infos: Iterable[MarketInfo]) -> Mapping[str, MarketInfo]:

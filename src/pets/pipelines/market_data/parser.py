@@ -20,11 +20,14 @@ best_bid+best_ask -> best_bid_ask. User-channel messages (orders, trades) are re
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any, Final
 
 import msgspec
 
 from pets.pipelines.market_data.units import (
+    PRICE_UNITS,
+    SIZE_UNITS,
     BadValue,
     price_units,
     size_units,
@@ -34,14 +37,17 @@ from pets.pipelines.market_data.units import (
 from pets.schemas.control import DeadLetter
 from pets.schemas.market_data import (
     MARKET_EVENT_TYPES,
+    AssetLevelChange,
     BestBidAsk,
     BookSnapshot,
     Continuity,
     LastTradePrice,
+    LevelChange,
     MarketFrame,
     MarketResolved,
     NewMarket,
     PriceChange,
+    PriceLevel,
     TickSizeChange,
 )
 
@@ -54,7 +60,7 @@ Level = tuple[int, int]  # (price units, size units)
 Change = tuple[bool, int, int]  # (is_bid, price units, size units); size 0 removes the level
 
 
-class Snapshot(msgspec.Struct, frozen=True):
+class Snapshot(msgspec.Struct, frozen=True, gc=False):
     """A full book of one asset, levels in arrival order (the book sorts them)."""
 
     asset_id: str
@@ -65,7 +71,7 @@ class Snapshot(msgspec.Struct, frozen=True):
     tick: int | None  # tick units when the snapshot states its tick size
 
 
-class LevelDeltas(msgspec.Struct, frozen=True):
+class LevelDeltas(msgspec.Struct, frozen=True, gc=False):
     """New total sizes of some levels of one asset's book (one venue frame, one asset)."""
 
     asset_id: str
@@ -74,7 +80,7 @@ class LevelDeltas(msgspec.Struct, frozen=True):
     changes: list[Change]
 
 
-class TickSizeSet(msgspec.Struct, frozen=True):
+class TickSizeSet(msgspec.Struct, frozen=True, gc=False):
     asset_id: str
     market: str
     ts_ms: int
@@ -113,6 +119,14 @@ class FrameParser:
             decoded = _FAST_DECODER.decode(raw)
         except msgspec.DecodeError:
             return self._parse_slow(raw, topic, key, partition, offset)
+        if type(decoded) is PriceChange and decoded.changes and decoded.asset_id:
+            # the common frame (one asset's level changes) without the general dispatch below
+            ts = decoded.timestamp
+            if type(ts) is str and ts.isascii() and ts.isdigit():
+                try:
+                    return [LevelDeltas(decoded.asset_id, decoded.market, int(ts), _changes(decoded.changes))]
+                except BadValue as exc:
+                    return [self._dead(str(exc), raw, topic, key, partition, offset)]
         out: list[ParsedItem] = []
         for frame in decoded if isinstance(decoded, list) else (decoded,):
             try:
@@ -217,13 +231,31 @@ def _infer_event_type(element: dict[str, Any]) -> str | None:
     return None
 
 
-def _levels(levels: Any, side: str) -> list[Level]:
+def _levels(levels: tuple[PriceLevel, ...], side: str) -> list[Level]:
+    prices, sizes = PRICE_UNITS, SIZE_UNITS
     out: list[Level] = []
     for level in levels:
-        try:
-            out.append((price_units(level.price), size_units(level.size)))
-        except BadValue as exc:
-            raise BadValue(f"{side} level {level.price}@{level.size}: {exc}") from None
+        price, size = prices.get(level.price), sizes.get(level.size)
+        if price is None or size is None:
+            try:
+                price, size = price_units(level.price), size_units(level.size)
+            except BadValue as exc:
+                raise BadValue(f"{side} level {level.price}@{level.size}: {exc}") from None
+        out.append((price, size))
+    return out
+
+
+def _changes(changes: Iterable[LevelChange | AssetLevelChange]) -> list[Change]:
+    prices, sizes = PRICE_UNITS, SIZE_UNITS
+    out: list[Change] = []
+    for change in changes:
+        price, size = prices.get(change.price), sizes.get(change.size)
+        if price is None or size is None:
+            try:
+                price, size = price_units(change.price), size_units(change.size)
+            except BadValue as exc:
+                raise BadValue(f"{change.side} change {change.price}@{change.size}: {exc}") from None
+        out.append((change.side == "BUY", price, size))
     return out
 
 
@@ -233,11 +265,10 @@ def _asset(asset_id: str | None, what: str) -> str:
     return asset_id
 
 
-def _change(price: str, side: str, size: str) -> Change:
-    try:
-        return (side == "BUY", price_units(price), size_units(size))
-    except BadValue as exc:
-        raise BadValue(f"{side} change {price}@{size}: {exc}") from None
+def _ts(value: str | int) -> int:
+    if type(value) is str and value.isascii() and value.isdigit():
+        return int(value)
+    return timestamp_ms(value)
 
 
 def _normalise(frame: MarketFrame, out: list[Any]) -> None:
@@ -249,7 +280,7 @@ def _normalise(frame: MarketFrame, out: list[Any]) -> None:
             Snapshot(
                 _asset(frame.asset_id, "book"),
                 frame.market,
-                timestamp_ms(frame.timestamp),
+                _ts(frame.timestamp),
                 _levels(frame.bids, "bid"),
                 _levels(frame.asks, "ask"),
                 tick_units(frame.tick_size) if frame.tick_size else None,
@@ -267,7 +298,7 @@ def _normalise(frame: MarketFrame, out: list[Any]) -> None:
     elif type(frame) is LastTradePrice:
         _asset(frame.asset_id, "last_trade_price")
         timestamp_ms(frame.timestamp)
-        _change(frame.price, frame.side, frame.size)
+        _changes((frame,))
         out.append(frame)
     elif type(frame) is BestBidAsk:
         _asset(frame.asset_id, "best_bid_ask")
@@ -288,25 +319,20 @@ def _normalise(frame: MarketFrame, out: list[Any]) -> None:
 
 
 def _normalise_price_change(frame: PriceChange, out: list[Any]) -> None:
-    ts = timestamp_ms(frame.timestamp)
-    if frame.price_changes is not None:
-        by_asset: dict[str, list[Change]] = {}
-        for item in frame.price_changes:
-            changes = by_asset.get(item.asset_id)
-            if changes is None:
-                changes = by_asset[_asset(item.asset_id, "price_changes entry")] = []
-            changes.append(_change(item.price, item.side, item.size))
-        if not by_asset:
-            raise BadValue("price_change with an empty price_changes list")
-        for asset_id, changes in by_asset.items():
-            out.append(LevelDeltas(asset_id, frame.market, ts, changes))
-        return
-    asset_id = _asset(frame.asset_id, "price_change")
-    if frame.changes is not None:
+    ts = _ts(frame.timestamp)
+    if frame.changes is not None:  # the per-asset schema of the recordings: the hot path
         if not frame.changes:
             raise BadValue("price_change with an empty changes list")
-        out.append(LevelDeltas(asset_id, frame.market, ts, [_change(c.price, c.side, c.size) for c in frame.changes]))
+        out.append(LevelDeltas(_asset(frame.asset_id, "price_change"), frame.market, ts, _changes(frame.changes)))
+    elif frame.price_changes is not None:
+        by_asset: dict[str, list[AssetLevelChange]] = {}
+        for item in frame.price_changes:
+            by_asset.setdefault(_asset(item.asset_id, "price_changes entry"), []).append(item)
+        if not by_asset:
+            raise BadValue("price_change with an empty price_changes list")
+        deltas = [LevelDeltas(asset_id, frame.market, ts, _changes(items)) for asset_id, items in by_asset.items()]
+        out.extend(deltas)
     elif frame.price is not None and frame.side is not None and frame.size is not None:
-        out.append(LevelDeltas(asset_id, frame.market, ts, [_change(frame.price, frame.side, frame.size)]))
+        out.append(LevelDeltas(_asset(frame.asset_id, "price_change"), frame.market, ts, _changes((frame,))))
     else:
         raise BadValue("price_change without price_changes, changes or price/side/size")

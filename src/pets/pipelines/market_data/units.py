@@ -10,7 +10,7 @@ prices recur all the time.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 PRICE_SCALE: Final = 10_000
 SIZE_SCALE: Final = 1_000_000
@@ -26,31 +26,38 @@ class BadValue(ValueError):
     """A venue value that is not a valid price, size, tick or timestamp; the message is the reason."""
 
 
-_price_cache: dict[str, int] = {}
+# text -> units of every valid price/size seen; the hot loops read them directly (a miss, or a bad
+# value, goes through price_units/size_units, which validate and fill them).
+PRICE_UNITS: dict[str, int] = {}
+SIZE_UNITS: dict[str, int] = {}
 
 
 def price_units(text: str) -> int:
     """Units of 1e-4 of a venue price string in [0, 1] on the 0.0001 grid, else BadValue."""
-    units = _price_cache.get(text)
+    units = PRICE_UNITS.get(text)
     if units is not None:
         return units
     units = _parse_fixed(text, "price", PRICE_DECIMALS)
     if units > ONE:
         raise BadValue(f"price {text} is outside [0, 1]")
-    if len(_price_cache) < _CACHE_LIMIT:
-        _price_cache[text] = units
+    _remember(PRICE_UNITS, text, units)
     return units
 
 
 def size_units(text: str) -> int:
     """Units of 1e-6 of a venue size string (>= 0, at most 6 decimals), else BadValue."""
-    whole, dot, frac = text.partition(".")
-    if text.isascii() and whole.isdigit():
-        if not dot:
-            return int(whole) * SIZE_SCALE
-        if frac.isdigit() and len(frac) <= SIZE_DECIMALS:
-            return int(whole) * SIZE_SCALE + int(frac.ljust(SIZE_DECIMALS, "0"))
-    return _parse_fixed(text, "size", SIZE_DECIMALS)
+    units = SIZE_UNITS.get(text)
+    if units is None:
+        units = _parse_fixed(text, "size", SIZE_DECIMALS)
+        _remember(SIZE_UNITS, text, units)
+    return units
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    """Bounded caches: start over when full (the working set of a market refills it quickly)."""
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
 
 
 def tick_units(text: str) -> int:
@@ -88,36 +95,40 @@ def _parse_fixed(text: str, what: str, decimals: int) -> int:
     return int(whole) * 10**decimals + int(significant.ljust(decimals, "0") or "0")
 
 
-_price_decimals: dict[int, Decimal] = {}
-_half_price_decimals: dict[int, Decimal] = {}
+# units -> Decimal, read directly by the feature code.
+PRICE_DECIMALS_BY_UNITS: dict[int, Decimal] = {}
+HALF_PRICE_DECIMALS: dict[int, Decimal] = {}
+SIZE_DECIMALS_BY_UNITS: dict[int, Decimal] = {}
 
 
 def price_decimal(units: int) -> Decimal:
-    """The Decimal of a price in units (cached: prices live on a small grid)."""
-    value = _price_decimals.get(units)
+    """The Decimal of a price (or price difference) in units, e.g. 4500 -> Decimal("0.45")."""
+    value = PRICE_DECIMALS_BY_UNITS.get(units)
     if value is None:
-        value = Decimal(units).scaleb(-PRICE_DECIMALS).normalize() if units else Decimal("0")
-        value = _plain(value)
-        if len(_price_decimals) < _CACHE_LIMIT:
-            _price_decimals[units] = value
+        value = _plain(Decimal(units).scaleb(-PRICE_DECIMALS).normalize())
+        _remember(PRICE_DECIMALS_BY_UNITS, units, value)
     return value
 
 
 def half_price_decimal(half_units: int) -> Decimal:
-    """The Decimal of half_units / 2 price units (a mid price), cached."""
-    value = _half_price_decimals.get(half_units)
+    """The Decimal of half_units / 2 price units (a mid price)."""
+    value = HALF_PRICE_DECIMALS.get(half_units)
     if value is None:
         value = _plain((Decimal(half_units) / 2).scaleb(-PRICE_DECIMALS).normalize())
-        if len(_half_price_decimals) < _CACHE_LIMIT:
-            _half_price_decimals[half_units] = value
+        _remember(HALF_PRICE_DECIMALS, half_units, value)
     return value
 
 
 def size_decimal(units: int) -> Decimal:
-    """The Decimal of a size in units, with the venue's 2 decimals at least (e.g. 150.00)."""
-    if units % 10_000 == 0:
-        return Decimal(units // 10_000).scaleb(-2)
-    return _plain(Decimal(units).scaleb(-SIZE_DECIMALS).normalize())
+    """The Decimal of a size in units, with at least the venue's 2 decimals (e.g. Decimal("150.00"))."""
+    value = SIZE_DECIMALS_BY_UNITS.get(units)
+    if value is None:
+        if units % 10_000 == 0:
+            value = Decimal(units // 10_000).scaleb(-2)
+        else:
+            value = _plain(Decimal(units).scaleb(-SIZE_DECIMALS).normalize())
+        _remember(SIZE_DECIMALS_BY_UNITS, units, value)
+    return value
 
 
 def _plain(value: Decimal) -> Decimal:

@@ -47,6 +47,7 @@ class ClobRestClient:
             chunk = ids[start : start + BOOKS_PER_REQUEST]
             body = self.http.post("/books", [{"token_id": token_id} for token_id in chunk])
             if not isinstance(body, list):
-                raise VenueHttpError(f"{self.base_url}/books", 200, f"expected a JSON array, got {body!r:.200}")
+                url = f"{self.base_url}/books"
+                raise VenueHttpError(url, 200, f"expected a JSON array, got {body!r:.200}")
             result.extend(body)
         return result

@@ -81,7 +81,7 @@ def split_events(message: bytes) -> list[bytes]:
 
 
 def parse_event(payload: bytes) -> MarketEvent:
-    """Route one event: key = asset id (first of a multi-asset event), else market; BadFrameError if not one."""
+    """Route one event: key = its (first) asset id, else its market; BadFrameError if it is not one."""
     try:
         head = _HEAD.decode(payload)
     except msgspec.DecodeError as exc:

@@ -1,0 +1,507 @@
+"""RiskEngine: the gate every order passes, holding the whole portfolio's risk state.
+
+One instance sees every intent, execution report, control command and top of book, so shared limits
+(cash, per-category exposure) are exact: the risk flow runs it under ONE global key (docs/risk.md).
+Every handler takes the event's own time (venue milliseconds of the frame behind it), never the wall
+clock, so a replay decides exactly as the live run did.
+
+Order of checks for a new order (the first failure is the denial; sizing checks may only reduce):
+duplicate id -> bot known/enabled -> portfolio state -> bot state -> rate limit -> market open ->
+tick grid -> amount precision -> minimum size -> post-only -> book fresh -> (sell) inventory |
+(buy) zone -> Kelly -> position size -> allocation -> per-bot cap -> per-category cap -> leverage.
+Cancels are never refused (except as duplicates): they only reduce risk.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any
+
+from pets.pipelines.venue_precision import taker_fee
+from pets.risk import circuit_breakers as cb
+from pets.risk import limits, venue_rules
+from pets.risk.denial import Denial
+from pets.risk.duplicates import RecentIds, check_duplicate
+from pets.risk.kelly import kelly_fraction, kelly_size
+from pets.risk.ledger import ZERO, ClosedTrip, Ledger, OpenOrder
+from pets.risk.rate_limit import RateWindow, check_rate
+from pets.risk.staleness import check_book
+from pets.risk.state import (
+    BotState,
+    Status,
+    TradingState,
+    bot_status_after,
+    check_bot,
+    check_portfolio,
+    portfolio_status_after,
+)
+from pets.risk.zones import check_zone
+from pets.schemas.config import BotConfig, PetsConfig
+from pets.schemas.control import ALL_BOTS, AlertKind, ControlCommand, RiskAlert, Severity
+from pets.schemas.market_data import MarketInfo, TopOfBook
+from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, OrderIntent
+
+NS_PER_MS = 1_000_000
+NS_PER_S = 1_000_000_000
+TERMINAL = frozenset({"fill", "cancel", "expire", "reject"})
+SIZED_BY_KELLY = frozenset({"directional", "tail_risk"})
+# commands that take a bot out of trading: its resting orders are cancelled
+STOPPING = frozenset({"stop", "pause", "halt"})
+
+Output = RiskAlert | ApprovedOrder
+
+
+class RiskEngine:
+    def __init__(self, config: PetsConfig) -> None:
+        trading = config.system.trading
+        self.ledger = Ledger(
+            trading.starting_capital,
+            {bot.id: bot.capital_allocation * trading.starting_capital for bot in config.bots},
+        )
+        self.clock_ns = 0
+        self.sequence = 0
+        self.portfolio = Status(TradingState.ACTIVE)
+        self.portfolio_peak = trading.starting_capital
+        self.day = -1
+        self.day_start_equity = trading.starting_capital
+        self.bot_status: dict[str, Status] = {}
+        self.rates: dict[str, RateWindow] = {}
+        self.books: dict[str, TopOfBook] = {}
+        self.markets: dict[str, MarketInfo] = {}  # by condition id
+        self.token_market: dict[str, MarketInfo] = {}  # by token id
+        self.settled: set[str] = set()
+        self.decided = RecentIds()  # client order ids of every intent decided
+        self.done_orders = RecentIds()  # approved orders that reached a terminal report
+        self.reports_seen = RecentIds()
+        self.early_reports: dict[str, list[ExecutionReport]] = {}
+        self.outbox: list[Output] = []
+        self.alerts = 0
+        self.bind(config)
+
+    # ------------------------------------------------------------------ configuration
+
+    def bind(self, config: PetsConfig) -> None:
+        """(Re)attach the configuration; the recovered state is pickled without it."""
+        self.config = config
+        self.capital = config.system.trading.starting_capital
+        self.bot_configs: dict[str, BotConfig] = {bot.id: bot for bot in config.bots}
+        self.zones = config.zones.zones
+        risk = config.risk
+        self.bot_cap = risk.limits.max_bot_allocation * self.capital
+        self.category_cap = risk.limits.max_category_exposure * self.capital
+        self.gross_cap = risk.leverage.max_gross_leverage * self.capital
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for derived in ("config", "capital", "bot_configs", "zones", "bot_cap", "category_cap", "gross_cap"):
+            state.pop(derived, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    # ------------------------------------------------------------------ events
+
+    def on_market(self, info: MarketInfo) -> list[Output]:
+        """Learn a market (tick size, minimum, category, neg-risk group); settle it once it resolves."""
+        self.markets[info.condition_id] = info
+        for token in info.token_ids:
+            self.token_market[token] = info
+        payouts = _payouts(info)
+        if payouts is None or info.condition_id in self.settled:
+            return self.flush()
+        self.settled.add(info.condition_id)
+        for order in self.ledger.drop_orders(info.condition_id):
+            self.done_orders.add(order.client_order_id, self.clock_ns)
+        self._after_trips(self.ledger.settle(payouts))
+        self._check_drawdowns(set(self.ledger.bots))
+        return self.flush()
+
+    def on_top_of_book(self, tob: TopOfBook) -> list[Output]:
+        self._advance(tob.ts_ms * NS_PER_MS)
+        self.books[tob.asset_id] = tob
+        if tob.mid is not None:
+            moved = self.ledger.mark(tob.asset_id, tob.mid)
+            if moved:
+                self._check_drawdowns(moved)
+        return self.flush()
+
+    def on_intent(self, intent: OrderIntent, now_ns: int) -> ApprovedOrder | OrderDenied:
+        self._advance(now_ns)
+        verdict = self._decide(intent)
+        self.decided.add(intent.client_order_id, self.clock_ns)
+        if isinstance(verdict, Denial):
+            return OrderDenied(intent=intent, rule=verdict.rule, reason=verdict.reason, denied_ns=self.clock_ns)
+        approved = self._approve(intent, verdict)
+        self._register(approved)
+        return approved
+
+    def on_execution_report(self, report: ExecutionReport) -> list[Output]:
+        self._advance(report.source_ts_ms * NS_PER_MS)
+        if report.report_id in self.reports_seen:
+            return self.flush()
+        order = self.ledger.orders.get(report.client_order_id)
+        if order is None:
+            if report.client_order_id not in self.done_orders and report.kind != "ack":
+                # a report for an approval this engine has not registered yet (replayed after a restart)
+                self.early_reports.setdefault(report.client_order_id, []).append(report)
+            return self.flush()
+        self.reports_seen.add(report.report_id, self.clock_ns)
+        self._apply_report(order, report)
+        return self.flush()
+
+    def on_control(self, cmd: ControlCommand) -> tuple[list[RiskAlert], list[ApprovedOrder]]:
+        """Operator commands; `halt *` cancels every open order, stopping a bot cancels its orders."""
+        if cmd.bot_id == ALL_BOTS and cmd.command in ("halt", "resume_trading"):
+            self.portfolio = portfolio_status_after(self.portfolio, cmd)
+            kind: AlertKind = "emergency_halt" if cmd.command == "halt" else "resumed"
+            self._alert(kind, ALL_BOTS, f"operator_{cmd.command}", self.portfolio.reason,
+                        "critical" if cmd.command == "halt" else "info")
+            if cmd.command == "halt":
+                self._cancel_all(ALL_BOTS, f"operator halt {cmd.command_id}")
+        else:
+            targets = sorted(self.bot_configs) if cmd.bot_id == ALL_BOTS else [cmd.bot_id]
+            for bot_id in targets:
+                status = bot_status_after(self.status(bot_id), cmd)
+                self.bot_status[bot_id] = status
+                if cmd.command in STOPPING:
+                    self._cancel_all(bot_id, f"operator {cmd.command} {cmd.command_id}")
+                if cmd.command in ("start", "resume") and status.state == BotState.RUNNING:
+                    self.ledger.bot(bot_id).consecutive_losses = 0
+                    self._alert("resumed", bot_id, f"operator_{cmd.command}", status.reason, "info")
+        out = self.flush()
+        return [o for o in out if isinstance(o, RiskAlert)], [o for o in out if isinstance(o, ApprovedOrder)]
+
+    def flush(self) -> list[Output]:
+        """Alerts and risk-made orders (cancel-alls) produced since the last call."""
+        out, self.outbox = self.outbox, []
+        return out
+
+    # ------------------------------------------------------------------ restart support
+
+    def replay_decision(self, decision: ApprovedOrder | OrderDenied) -> None:
+        """Apply a decision already published before a crash (found on order.exec / order.denied) as if
+        it had been taken now, without publishing it again."""
+        intent = decision.intent
+        if intent.client_order_id in self.decided:
+            return
+        self.decided.add(intent.client_order_id, self.clock_ns)
+        if isinstance(decision, ApprovedOrder):
+            self.sequence = max(self.sequence, decision.sequence)
+            if intent.action in ("place", "replace"):
+                self.rates.setdefault(intent.bot_id, RateWindow()).record(self.clock_ns)
+            self._register(decision)
+
+    # ------------------------------------------------------------------ views
+
+    def status(self, bot_id: str) -> Status:
+        status = self.bot_status.get(bot_id)
+        if status is None:
+            status = self.bot_status[bot_id] = Status(BotState.RUNNING)
+        return status
+
+    @property
+    def state(self) -> TradingState:
+        return TradingState(self.portfolio.state)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Portfolio and per-bot risk state (for `pets bot list` and the database)."""
+        ledger = self.ledger
+        bots = {}
+        for bot_id in sorted(set(self.bot_configs) | set(ledger.bots)):
+            book = ledger.bot(bot_id)
+            status = self.status(bot_id)
+            config = self.bot_configs.get(bot_id)
+            bots[bot_id] = {
+                "state": status.state if config is None or config.enabled else "DISABLED",
+                "reason": status.reason,
+                "until_ns": status.until_ns,
+                "exposure": str(book.exposure),
+                "equity": str(book.equity),
+                "realized_pnl": str(book.realized),
+                "drawdown": str(cb.drawdown(book.peak, book.equity)),
+                "consecutive_losses": book.consecutive_losses,
+                "open_orders": sum(1 for o in ledger.orders.values() if o.bot_id == bot_id),
+            }
+        return {
+            "state": self.portfolio.state,
+            "reason": self.portfolio.reason,
+            "until_ns": self.portfolio.until_ns,
+            "cash": str(ledger.cash),
+            "reserved": str(ledger.reserved),
+            "equity": str(ledger.equity),
+            "gross_exposure": str(ledger.gross),
+            "drawdown": str(cb.drawdown(self.portfolio_peak, ledger.equity)),
+            "bots": bots,
+        }
+
+    # ------------------------------------------------------------------ decisions
+
+    def _decide(self, intent: OrderIntent) -> Decimal | Denial:
+        """The approved size, or why not."""
+        denial = check_duplicate(intent.client_order_id, self.decided)
+        if denial:
+            return denial
+        if intent.action in ("cancel", "cancel_all"):
+            return intent.size
+        bot = self.bot_configs.get(intent.bot_id)
+        if bot is None:
+            return Denial("unknown_bot", f"{intent.bot_id} is not a configured bot")
+        if not bot.enabled:
+            return Denial("bot_stopped", f"{bot.id} is disabled in its config")
+        reducing = intent.side == "SELL"
+        status = self.status(bot.id)
+        denial = check_portfolio(self.portfolio, reducing) or check_bot(bot.id, status, reducing)
+        if denial:
+            return denial
+        limits_ = self.config.risk.limits
+        rate = self.rates.setdefault(bot.id, RateWindow())
+        denial = check_rate(
+            rate, self.clock_ns,
+            bot.risk.max_orders_per_second or limits_.max_orders_per_second,
+            bot.risk.max_orders_per_minute or limits_.max_orders_per_minute,
+        )
+        if denial:
+            return denial
+        market = self.markets.get(intent.market)
+        if market is not None and (market.closed or not market.accepting_orders):
+            return Denial("market_closed", f"market {intent.market} is not accepting orders")
+        tob = self.books.get(intent.asset_id)
+        tick = tob.tick_size if tob is not None else market.tick_size if market else intent.tick_size
+        min_shares = market.min_order_size if market is not None else intent.min_order_size
+        venue = self.config.system.venue
+        denial = (
+            venue_rules.check_tick(intent.price, tick)
+            or venue_rules.check_precision(intent.side, intent.price, intent.size, tick)
+            or venue_rules.check_min_size(
+                intent.size, intent.price, intent.order_type, min_shares, venue.min_marketable_usdc
+            )
+            or venue_rules.check_post_only(intent.strategy_type, intent.post_only, intent.order_type)
+            or check_book(intent.asset_id, tob, intent.source_ts_ms, limits_.stale_book_max_age_ms)
+        )
+        if denial:
+            return denial
+        book = self.ledger.bot(bot.id)
+        if reducing:
+            return limits.check_inventory(intent.asset_id, intent.size, book.held(intent.asset_id)) or intent.size
+        return self._size_buy(intent, bot, market, min_shares)
+
+    def _size_buy(
+        self, intent: OrderIntent, bot: BotConfig, market: MarketInfo | None, min_shares: Decimal
+    ) -> Decimal | Denial:
+        denial = check_zone(intent.price, intent.strategy_type, intent.probability, self.zones)
+        if denial:
+            return denial
+        price, size = intent.price, intent.size
+        book = self.ledger.bot(bot.id)
+        kelly = self.config.risk.kelly
+        if intent.strategy_type in SIZED_BY_KELLY:
+            if intent.probability is not None:
+                fraction = kelly_fraction(
+                    bot.risk.kelly_fraction or kelly.default_fraction, kelly.min_fraction, book.consecutive_losses
+                )
+                sized = kelly_size(size, price, intent.probability, book.budget, fraction)
+                if isinstance(sized, Denial):
+                    return sized
+                size = sized
+            elif intent.strategy_type == "directional":
+                return Denial("kelly", "a directional order needs the bot's win probability for Kelly sizing")
+        marketable = intent.order_type in venue_rules.MARKETABLE_TYPES
+        venue = self.config.system.venue
+        min_size = (
+            Decimal(math.ceil(venue.min_marketable_usdc / price * 100)) / 100 if marketable else min_shares
+        )
+        if size < min_size:
+            return Denial("kelly", f"Kelly size {size} is below the minimum order of {min_size} shares")
+        reducible = intent.group_id is None
+        category = market.category if market is not None else intent.category
+        fee_per_share = ZERO if intent.post_only else taker_fee(Decimal(1), price, venue.fee_rate(category))
+        ledger = self.ledger
+        in_market = book.market_cost.get(intent.market, ZERO)
+        for fitted in (
+            limits.check_position_size(
+                intent.market, size, price, in_market, bot.min_position_usdc, bot.max_position_usdc, min_size,
+                reducible, opening=reducible and in_market == 0,
+            ),
+            limits.check_allocation(bot.id, size, price, book.exposure, book.budget, min_size, reducible),
+            limits.check_bot_exposure(bot.id, size, price, book.exposure, self.bot_cap, min_size, reducible),
+            limits.check_category_exposure(
+                category, size, price, ledger.categories.get(category, ZERO), self.category_cap, min_size, reducible
+            ),
+            limits.check_leverage(
+                size, price + fee_per_share, ledger.available_cash, ledger.gross, self.gross_cap, min_size,
+                reducible,
+            ),
+        ):
+            if isinstance(fitted, Denial):
+                return fitted
+            size = min(size, fitted)
+        return size
+
+    def _approve(self, intent: OrderIntent, size: Decimal) -> ApprovedOrder:
+        self.sequence += 1
+        if intent.action in ("place", "replace"):
+            self.rates.setdefault(intent.bot_id, RateWindow()).record(self.clock_ns)
+        return ApprovedOrder(intent=intent, size=size, approved_ns=self.clock_ns, sequence=self.sequence)
+
+    def _register(self, approved: ApprovedOrder) -> None:
+        """Reserve cash/inventory for an approved order and apply reports that arrived before it."""
+        intent = approved.intent
+        if intent.action not in ("place", "replace"):
+            return
+        market = self.markets.get(intent.market)
+        category = market.category if market is not None else intent.category
+        post_only = intent.post_only
+        fee_rate = self.config.system.venue.fee_rate(category)
+        self.ledger.open(OpenOrder(
+            client_order_id=intent.client_order_id,
+            bot_id=intent.bot_id,
+            market=intent.market,
+            asset_id=intent.asset_id,
+            side=intent.side,
+            price=intent.price,
+            remaining=approved.size,
+            unit_reserve=intent.price + (ZERO if post_only else taker_fee(Decimal(1), intent.price, fee_rate)),
+            category=category,
+            event_key=(market.neg_risk_market_id or market.condition_id) if market is not None else intent.market,
+        ))
+        for report in self.early_reports.pop(intent.client_order_id, []):
+            self.on_execution_report(report)
+
+    # ------------------------------------------------------------------ reports, breakers
+
+    def _apply_report(self, order: OpenOrder, report: ExecutionReport) -> None:
+        trip: ClosedTrip | None = None
+        if report.kind in ("partial_fill", "fill") and report.last_qty > 0:
+            px = report.last_px if report.last_px is not None else order.price
+            trip = self.ledger.fill(order, report.last_qty, px, report.fee, report.rebate)
+        if report.kind in TERMINAL or (report.kind == "partial_fill" and report.leaves_qty <= 0):
+            if order.client_order_id in self.ledger.orders:
+                self.ledger.release(order, order.remaining)
+            self.done_orders.add(order.client_order_id, self.clock_ns)
+        if trip is not None:
+            self._after_trips([trip])
+        if report.kind in ("partial_fill", "fill"):
+            self._check_drawdowns({order.bot_id})
+
+    def _after_trips(self, trips: list[ClosedTrip]) -> None:
+        breakers = self.config.risk.circuit_breakers
+        for trip in trips:
+            book = self.ledger.bot(trip.bot_id)
+            if trip.pnl < 0:
+                book.losses += 1
+                book.consecutive_losses += 1
+            else:
+                book.wins += 1
+                book.consecutive_losses = 0
+            bot = self.bot_configs.get(trip.bot_id)
+            limit = (bot.risk.consecutive_losses if bot else None) or breakers.consecutive_losses
+            reason = cb.consecutive_losses_tripped(book.consecutive_losses, limit)
+            if reason and self.status(trip.bot_id).state == BotState.RUNNING:
+                until = self.clock_ns + breakers.cooldown_s * NS_PER_S
+                self.bot_status[trip.bot_id] = Status(BotState.PAUSED, reason, until)
+                self._alert("circuit_breaker", trip.bot_id, "consecutive_losses", f"{reason}: paused", "warning",
+                            until)
+                self._cancel_all(trip.bot_id, "consecutive losses")
+
+    def _check_drawdowns(self, bot_ids: set[str]) -> None:
+        breakers = self.config.risk.circuit_breakers
+        for bot_id in sorted(bot_ids):
+            book = self.ledger.bot(bot_id)
+            equity = book.equity
+            book.peak = max(book.peak, equity)
+            status = self.status(bot_id)
+            if status.state in (BotState.HALTED, BotState.STOPPED):
+                continue
+            bot = self.bot_configs.get(bot_id)
+            limit = (bot.risk.drawdown_halt if bot else None) or breakers.bot_drawdown_halt
+            reason = cb.drawdown_tripped(bot_id, book.peak, equity, limit)
+            if reason:
+                self.bot_status[bot_id] = Status(BotState.HALTED, reason)
+                self._alert("bot_drawdown_halt", bot_id, "bot_drawdown", f"{reason}: bot halted", "critical")
+                self._cancel_all(bot_id, "bot drawdown")
+                continue
+            daily = cb.bot_daily_loss_tripped(bot_id, book.day_start_pnl, book.pnl, bot.risk.max_daily_loss_usdc
+                                              if bot else None)
+            if daily and status.state == BotState.RUNNING:
+                until = cb.next_utc_midnight_ns(self.clock_ns)
+                self.bot_status[bot_id] = Status(BotState.PAUSED, daily, until)
+                self._alert("circuit_breaker", bot_id, "bot_daily_loss", f"{daily}: paused until the next UTC day",
+                            "warning", until)
+                self._cancel_all(bot_id, "bot daily loss")
+        self._check_portfolio()
+
+    def _check_portfolio(self) -> None:
+        if self.portfolio.state == TradingState.HALTED:
+            return
+        equity = self.ledger.equity
+        self.portfolio_peak = max(self.portfolio_peak, equity)
+        breakers = self.config.risk.circuit_breakers
+        reason = cb.drawdown_tripped("portfolio", self.portfolio_peak, equity, breakers.portfolio_drawdown_emergency)
+        if reason:
+            self.portfolio = Status(TradingState.HALTED, reason)
+            self._alert("emergency_halt", ALL_BOTS, "portfolio_drawdown", f"{reason}: emergency halt", "critical")
+            self._cancel_all(ALL_BOTS, "portfolio drawdown")
+            return
+        if self.portfolio.state == TradingState.REDUCING:
+            return
+        daily = cb.daily_loss_tripped(self.day_start_equity, equity, self.config.risk.limits.daily_loss_halt)
+        if daily:
+            until = cb.next_utc_midnight_ns(self.clock_ns)
+            self.portfolio = Status(TradingState.REDUCING, daily, until)
+            self._alert("daily_loss_halt", ALL_BOTS, "daily_loss",
+                        f"{daily}: no new exposure until the next UTC day", "critical", until)
+            self._cancel_all(ALL_BOTS, "daily loss")
+
+    def _advance(self, now_ns: int) -> None:
+        """Move the engine clock forward; a new UTC day resets the daily limits, timed states expire."""
+        if now_ns <= self.clock_ns:
+            return
+        self.clock_ns = now_ns
+        day = cb.utc_day(now_ns)
+        if day != self.day:
+            self.day = day
+            self.day_start_equity = self.ledger.equity
+            for book in self.ledger.bots.values():
+                book.day_start_pnl = book.pnl
+        if self.portfolio.expired(now_ns):
+            self.portfolio = Status(TradingState.ACTIVE, "daily loss halt ended (new UTC day)")
+            self._alert("resumed", ALL_BOTS, "daily_loss", self.portfolio.reason, "info")
+        for bot_id, status in self.bot_status.items():
+            if status.state == BotState.PAUSED and status.expired(now_ns):
+                self.bot_status[bot_id] = Status(BotState.RUNNING, "pause ended")
+                self.ledger.bot(bot_id).consecutive_losses = 0
+                self._alert("resumed", bot_id, "pause_ended", f"{bot_id}: pause ended", "info")
+
+    def _alert(
+        self, kind: AlertKind, bot_id: str, rule: str, message: str, severity: Severity, until_ns: int | None = None
+    ) -> None:
+        self.alerts += 1
+        self.outbox.append(RiskAlert(
+            alert_id=f"risk-alert-{self.alerts}", kind=kind, bot_id=bot_id, rule=rule, message=message,
+            severity=severity, ts_ns=self.clock_ns, until_ns=until_ns,
+        ))
+
+    def _cancel_all(self, bot_id: str, why: str) -> None:
+        """An approved cancel-all (bot "*" = every bot) for the executor; the cancel reports it causes
+        release the reservations."""
+        self.sequence += 1
+        intent = OrderIntent(
+            client_order_id=f"risk-cancel-all-{self.sequence}", bot_id=bot_id, strategy_type="arbitrage",
+            action="cancel_all", market="*", asset_id="*", side="SELL", price=ZERO, size=ZERO,
+            source_ts_ms=self.clock_ns // NS_PER_MS, created_ns=self.clock_ns, group_id=why,
+        )
+        self.decided.add(intent.client_order_id, self.clock_ns)
+        self.outbox.append(ApprovedOrder(intent=intent, size=ZERO, approved_ns=self.clock_ns, sequence=self.sequence))
+
+
+def _payouts(info: MarketInfo) -> dict[str, Decimal] | None:
+    """What each token of a resolved market pays per share, None while it is unresolved."""
+    if info.winning_asset_id is not None:
+        return {token: Decimal(1) if token == info.winning_asset_id else ZERO for token in info.token_ids}
+    if info.closed and info.outcome_prices is not None and sum(info.outcome_prices) == 1 and all(
+        p in (0, 1) or not info.accepting_orders for p in info.outcome_prices
+    ):
+        return dict(zip(info.token_ids, info.outcome_prices, strict=True))
+    return None

@@ -1,0 +1,235 @@
+"""The risk engine's books: cash, open-order reservations, positions at cost, marks and exposures.
+
+Exposure (what the limits bound) is money committed: positions at cost plus the notional of open buy
+orders at their limit price. Cash pays for fills; the reservation of an open buy (its notional plus the
+worst-case taker fee) is held back from the cash available to new orders until the order fills, is
+cancelled or expires. Everything is exact Decimal and updated incrementally, so a top-of-book update
+costs a dictionary lookup unless some bot holds that token.
+
+A "trip" is a position from open to flat in one event (a binary market, or a whole neg-risk event:
+an arbitrage basket's winning and losing legs net out), the unit of the consecutive-loss breaker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class OpenOrder:
+    client_order_id: str
+    bot_id: str
+    market: str
+    asset_id: str
+    side: str
+    price: Decimal
+    remaining: Decimal
+    unit_reserve: Decimal  # cash held back per share of a buy: price + worst-case taker fee
+    category: str
+    event_key: str
+
+
+@dataclass(slots=True)
+class Holding:
+    market: str
+    category: str
+    event_key: str
+    qty: Decimal = ZERO
+    cost: Decimal = ZERO  # what the held qty cost, fees included
+    value: Decimal = ZERO  # qty at the latest mark (at cost until the first mark)
+
+
+@dataclass(slots=True)
+class BotLedger:
+    budget: Decimal  # capital_allocation x starting capital
+    exposure: Decimal = ZERO  # open positions at cost + open buy notional
+    realized: Decimal = ZERO
+    cost_open: Decimal = ZERO
+    value_open: Decimal = ZERO
+    peak: Decimal = ZERO
+    day_start_pnl: Decimal = ZERO
+    consecutive_losses: int = 0
+    wins: int = 0
+    losses: int = 0
+    holdings: dict[str, Holding] = field(default_factory=dict)
+    pending_sells: dict[str, Decimal] = field(default_factory=dict)
+    market_cost: dict[str, Decimal] = field(default_factory=dict)  # positions + open buys per market
+    trip_pnl: dict[str, Decimal] = field(default_factory=dict)
+    open_by_event: dict[str, set[str]] = field(default_factory=dict)
+
+    @property
+    def pnl(self) -> Decimal:
+        return self.realized + self.value_open - self.cost_open
+
+    @property
+    def equity(self) -> Decimal:
+        return self.budget + self.pnl
+
+    def held(self, asset_id: str) -> Decimal:
+        """Tokens held and not already offered by an open sell."""
+        holding = self.holdings.get(asset_id)
+        return (holding.qty if holding else ZERO) - self.pending_sells.get(asset_id, ZERO)
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedTrip:
+    bot_id: str
+    event_key: str
+    pnl: Decimal
+
+
+class Ledger:
+    def __init__(self, cash: Decimal, budgets: dict[str, Decimal]) -> None:
+        self.cash = cash
+        self.reserved = ZERO
+        self.gross = ZERO  # every bot's exposure
+        self.value_total = ZERO  # every holding at its mark
+        self.categories: dict[str, Decimal] = {}
+        self.bots = {bot_id: BotLedger(budget=b, peak=b) for bot_id, b in budgets.items()}
+        self.orders: dict[str, OpenOrder] = {}
+        self.marks: dict[str, Decimal] = {}
+        self.holders: dict[str, set[str]] = {}
+
+    @property
+    def equity(self) -> Decimal:
+        return self.cash + self.value_total
+
+    @property
+    def available_cash(self) -> Decimal:
+        return self.cash - self.reserved
+
+    def bot(self, bot_id: str) -> BotLedger:
+        if bot_id not in self.bots:
+            self.bots[bot_id] = BotLedger(budget=ZERO)
+        return self.bots[bot_id]
+
+    # ------------------------------------------------------------------ orders
+
+    def open(self, order: OpenOrder) -> None:
+        self.orders[order.client_order_id] = order
+        book = self.bot(order.bot_id)
+        if order.side == "BUY":
+            self.reserved += order.remaining * order.unit_reserve
+            self._expose(book, order.market, order.category, order.remaining * order.price)
+        else:
+            book.pending_sells[order.asset_id] = book.pending_sells.get(order.asset_id, ZERO) + order.remaining
+
+    def release(self, order: OpenOrder, qty: Decimal) -> None:
+        """Free the reservation of `qty` shares of an order (filled, cancelled or expired)."""
+        qty = min(qty, order.remaining)
+        order.remaining -= qty
+        book = self.bot(order.bot_id)
+        if order.side == "BUY":
+            self.reserved -= qty * order.unit_reserve
+            self._expose(book, order.market, order.category, -qty * order.price)
+        else:
+            book.pending_sells[order.asset_id] -= qty
+        if order.remaining <= 0:
+            del self.orders[order.client_order_id]
+
+    # ------------------------------------------------------------------ fills and settlement
+
+    def fill(self, order: OpenOrder, qty: Decimal, px: Decimal, fee: Decimal, rebate: Decimal) -> ClosedTrip | None:
+        self.release(order, qty)
+        book = self.bot(order.bot_id)
+        holding = book.holdings.get(order.asset_id)
+        if holding is None:
+            holding = book.holdings[order.asset_id] = Holding(order.market, order.category, order.event_key)
+        if order.side == "BUY":
+            cost = qty * px + fee - rebate
+            self.cash -= cost
+            self._change(order.bot_id, book, order.asset_id, holding, qty, cost)
+            self._expose(book, order.market, order.category, cost)
+            return None
+        proceeds = qty * px - fee + rebate
+        self.cash += proceeds
+        cost_out = holding.cost * qty / holding.qty if holding.qty else ZERO
+        self._change(order.bot_id, book, order.asset_id, holding, -qty, -cost_out)
+        self._expose(book, order.market, order.category, -cost_out)
+        return self._realize(order.bot_id, book, order.asset_id, holding, proceeds - cost_out)
+
+    def settle(self, asset_payouts: dict[str, Decimal]) -> list[ClosedTrip]:
+        """A market resolved: every holding of its tokens pays `payout` per share and closes."""
+        trips: list[ClosedTrip] = []
+        for asset_id, payout in asset_payouts.items():
+            for bot_id in sorted(self.holders.get(asset_id, ())):
+                book = self.bots[bot_id]
+                holding = book.holdings[asset_id]
+                proceeds, cost = holding.qty * payout, holding.cost
+                self.cash += proceeds
+                self._change(bot_id, book, asset_id, holding, -holding.qty, -cost)
+                self._expose(book, holding.market, holding.category, -cost)
+                trip = self._realize(bot_id, book, asset_id, holding, proceeds - cost)
+                if trip is not None:
+                    trips.append(trip)
+        return trips
+
+    def drop_orders(self, market: str) -> list[OpenOrder]:
+        """Release every open order of a market that can no longer trade (resolved)."""
+        gone = [o for o in self.orders.values() if o.market == market]
+        for order in gone:
+            self.release(order, order.remaining)
+        return gone
+
+    # ------------------------------------------------------------------ marks
+
+    def mark(self, asset_id: str, price: Decimal) -> set[str]:
+        """New mark of a token; returns the bots whose equity it moved."""
+        self.marks[asset_id] = price
+        holders = self.holders.get(asset_id)
+        if not holders:
+            return set()
+        for bot_id in holders:
+            book = self.bots[bot_id]
+            holding = book.holdings[asset_id]
+            value = holding.qty * price
+            book.value_open += value - holding.value
+            self.value_total += value - holding.value
+            holding.value = value
+        return holders
+
+    # ------------------------------------------------------------------ internals
+
+    def _expose(self, book: BotLedger, market: str, category: str, amount: Decimal) -> None:
+        book.exposure += amount
+        self.gross += amount
+        self.categories[category] = self.categories.get(category, ZERO) + amount
+        book.market_cost[market] = book.market_cost.get(market, ZERO) + amount
+
+    def _change(
+        self, bot_id: str, book: BotLedger, asset_id: str, holding: Holding, dqty: Decimal, dcost: Decimal
+    ) -> None:
+        holding.qty += dqty
+        holding.cost += dcost
+        book.cost_open += dcost
+        mark = self.marks.get(asset_id)
+        value = holding.qty * mark if mark is not None else holding.cost
+        book.value_open += value - holding.value
+        self.value_total += value - holding.value
+        holding.value = value
+        opened = book.open_by_event.setdefault(holding.event_key, set())
+        if holding.qty > 0:
+            self.holders.setdefault(asset_id, set()).add(bot_id)
+            opened.add(asset_id)
+        else:
+            self.holders.get(asset_id, set()).discard(bot_id)
+            opened.discard(asset_id)
+
+    def _realize(
+        self, bot_id: str, book: BotLedger, asset_id: str, holding: Holding, pnl: Decimal
+    ) -> ClosedTrip | None:
+        book.realized += pnl
+        key = holding.event_key
+        book.trip_pnl[key] = book.trip_pnl.get(key, ZERO) + pnl
+        if holding.qty <= 0:
+            book.value_open -= holding.value
+            self.value_total -= holding.value
+            book.cost_open -= holding.cost  # dust left by a proportional cost split
+            del book.holdings[asset_id]
+        if book.open_by_event.get(key):
+            return None
+        book.open_by_event.pop(key, None)
+        return ClosedTrip(bot_id, key, book.trip_pnl.pop(key))
