@@ -24,10 +24,12 @@ run: install
 	$(PETS) run
 
 # Installs everything, starts the real Kafka broker and PostgreSQL, runs the suite, stops them.
+# Stops afterwards only the services it started itself (a developer's running stack stays up).
 test: install system-deps
-	$(PETS) infra up
-	@status=0; PETS_REQUIRE_INFRA=1 $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
-	$(PETS) infra down; exit $$status
+	@was_up=$$($(PETS) infra status --json | $(PY) -c 'import json,sys; s=json.load(sys.stdin); print(int(s["kafka"]["up"] and s["postgres"]["up"]))'); \
+	$(PETS) infra up || exit $$?; \
+	status=0; PETS_REQUIRE_INFRA=1 $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	if [ "$$was_up" != "1" ]; then $(PETS) infra down; fi; exit $$status
 
 infra-up: install system-deps
 	$(PETS) infra up

@@ -74,3 +74,15 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA} (a fresh clone has none; set PETS_SHARED_DATA)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def prefixed_settings(settings: Settings, kafka_bootstrap: str, topic_prefix: str) -> Iterator[Settings]:
+    """Settings on the shared broker with a unique topic prefix; its topics are deleted afterwards."""
+    from dataclasses import replace
+
+    from pets.pipelines.kafka_io import delete_topics, existing_topics
+
+    isolated = replace(settings, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    yield isolated
+    delete_topics(isolated, [name for name in existing_topics(isolated) if name.startswith(topic_prefix)])

@@ -17,7 +17,6 @@ import pytest
 from click.testing import CliRunner
 
 from pets.cli import main
-from pets.infra import InfraError
 from pets.infra.postgres_cluster import PostgresCluster
 from pets.infra.stack import down, missing_system_tools, status, up
 from pets.pipelines.kafka_io import broker_unready
@@ -77,11 +76,20 @@ def reachable_state_dir() -> Iterator[Path]:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the cluster to the postgres user")
-def test_state_dir_the_postgres_user_cannot_reach_is_a_clear_error(tmp_path: Path) -> None:
+def test_cluster_of_a_state_dir_the_postgres_user_cannot_reach_goes_to_tmp(tmp_path: Path) -> None:
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
-    with pytest.raises(InfraError, match=r"cannot reach .*chmod o\+x"):
-        PostgresCluster(private / "state").start()
+    cluster = PostgresCluster(private / "state")
+    try:
+        started = cluster.start()
+        assert cluster.link.is_symlink()
+        assert cluster.dir.parent == Path(tempfile.gettempdir())
+        with psycopg.connect(started.address) as conn:
+            assert conn.execute("SELECT current_database()").fetchone() == ("pets",)
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster.dir, ignore_errors=True)
+    assert cluster.status() is None
 
 
 @pytest.mark.integration

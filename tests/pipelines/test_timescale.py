@@ -13,7 +13,15 @@ from click.testing import CliRunner
 
 from pets.cli import main
 from pets.pipelines.migrations import migrate
-from pets.pipelines.tables import POSITIONS, TABLES, TOP_OF_BOOK, TableSpec, ts_from_ms, ts_from_ns
+from pets.pipelines.tables import (
+    POSITIONS,
+    TABLES,
+    TOP_OF_BOOK,
+    TableSpec,
+    define_table,
+    ts_from_ms,
+    ts_from_ns,
+)
 from pets.pipelines.timescale import TimescaleWriter
 
 T0 = 1_750_000_000_000  # venue ms
@@ -43,6 +51,18 @@ def _rows(dsn: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 def test_timestamps_convert_exactly() -> None:
     assert ts_from_ns(1_750_000_000_123_456_789) == datetime(2025, 6, 15, 15, 6, 40, 123456, tzinfo=UTC)
     assert ts_from_ms(1_750_000_000_123) == datetime(2025, 6, 15, 15, 6, 40, 123000, tzinfo=UTC)
+
+
+def test_table_declarations_and_rows_are_checked() -> None:
+    spec = define_table("fills_x", "ts timestamptz, fill_id text, qty numeric", key=("fill_id", "ts"))
+    assert spec.pg_types == ("timestamptz", "text", "numeric")
+    assert spec.row({"qty": 1, "fill_id": "f", "ts": 2, "extra": 3}) == (2, "f", 1)
+    with pytest.raises(KeyError, match="qty"):
+        spec.row({"fill_id": "f", "ts": 2})
+    with pytest.raises(ValueError, match="unknown column"):
+        define_table("fills_x", "ts timestamptz, fill_id text", key=("id", "ts"))
+    with pytest.raises(ValueError, match="'qty'"):
+        define_table("fills_x", "ts timestamptz, qty", key=("ts",))
 
 
 @pytest.mark.integration

@@ -10,11 +10,13 @@ system user, which owns the cluster's folder.
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,12 +45,29 @@ def _quote(value: str) -> str:
 
 class PostgresCluster:
     def __init__(self, state_dir: Path) -> None:
-        self.dir = state_dir.resolve() / "infra" / "postgres"
-        self.data_dir = self.dir / "data"
-        self.socket_dir = self.dir / "run"
-        self.log_file = self.dir / "postgres.log"
-        self.port_file = self.dir / "port.json"
+        self.link = state_dir.resolve() / "infra" / "postgres"
         self.as_root = os.geteuid() == 0
+
+    @property
+    def dir(self) -> Path:
+        """``<state_dir>/infra/postgres``, or the folder it links to (see :meth:`_prepare_folder`)."""
+        return self.link.resolve()
+
+    @property
+    def data_dir(self) -> Path:
+        return self.dir / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.dir / "run"
+
+    @property
+    def log_file(self) -> Path:
+        return self.dir / "postgres.log"
+
+    @property
+    def port_file(self) -> Path:
+        return self.dir / "port.json"
 
     def dsn(self, port: int, database: str = DATABASE) -> str:
         return f"postgresql://{SUPERUSER}@{LOOPBACK}:{port}/{database}"
@@ -101,32 +120,46 @@ class PostgresCluster:
                 f"{log_tail(self.log_file)}"
             )
 
-    def _prepare_folder(self) -> None:
-        """Create the cluster folder; as root hand it to the service user, who must be able to reach it."""
-        self.socket_dir.mkdir(parents=True, exist_ok=True)
-        if not self.as_root:
-            return
+    @staticmethod
+    def _service_user() -> pwd.struct_passwd:
         try:
-            user = pwd.getpwnam(SERVICE_USER)
+            return pwd.getpwnam(SERVICE_USER)
         except KeyError:
             subprocess.run(
                 ["useradd", "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin",
                  SERVICE_USER],
                 check=True,
             )
-            user = pwd.getpwnam(SERVICE_USER)
+            return pwd.getpwnam(SERVICE_USER)
+
+    @staticmethod
+    def _service_user_can(test: str, path: Path) -> bool:
+        probe = subprocess.run(["runuser", "-u", SERVICE_USER, "--", "test", test, str(path)], check=False)
+        return probe.returncode == 0
+
+    def _prepare_folder(self) -> None:
+        """Create the cluster folder; as root hand it to the service user, who must be able to reach it.
+
+        When the state dir is out of that user's reach (a checkout under /root, say), the cluster goes
+        to a folder in /tmp named after the state dir and ``<state_dir>/infra/postgres`` links to it.
+        """
+        if not self.as_root:
+            self.socket_dir.mkdir(parents=True, exist_ok=True)
+            return
+        user = self._service_user()
+        if not self.link.exists() and not self.link.is_symlink():
+            self.link.parent.mkdir(parents=True, exist_ok=True)
+            if not self._service_user_can("-x", self.link.parent):
+                digest = hashlib.sha256(str(self.link).encode()).hexdigest()[:12]
+                target = Path(tempfile.gettempdir()) / f"pets-postgres-{digest}"
+                shutil.rmtree(target, ignore_errors=True)  # left by a state dir deleted since
+                target.mkdir(mode=0o755)
+                self.link.symlink_to(target)
+        self.socket_dir.mkdir(parents=True, exist_ok=True)
         for folder in (self.dir, self.socket_dir):
             os.chown(folder, user.pw_uid, user.pw_gid)
-        probe = subprocess.run(
-            ["runuser", "-u", SERVICE_USER, "--", "test", "-w", str(self.dir)], check=False
-        )
-        if probe.returncode != 0:
-            blocked = next((p for p in reversed(self.dir.parents) if not os.stat(p).st_mode & 0o001), None)
-            raise InfraError(
-                f"PostgreSQL runs as the system user {SERVICE_USER!r}, which cannot reach {self.dir}"
-                + (f": {blocked} is not traversable (chmod o+x {blocked}, or set PETS_STATE_DIR elsewhere)"
-                   if blocked else "")
-            )
+        if not self._service_user_can("-w", self.dir):
+            raise InfraError(f"PostgreSQL runs as the user {SERVICE_USER!r}, which cannot write {self.dir}")
 
     def _write_config(self, port: int) -> None:
         config = self.data_dir / "pets.conf"

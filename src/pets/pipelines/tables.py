@@ -65,19 +65,23 @@ class TableSpec:
 
 
 def define_table(name: str, columns: str, key: tuple[str, ...], *, upsert: bool = False) -> TableSpec:
-    """Declare a table from "name type, name type, ..." (types as in the SQL).
+    """Declare a table from "name type, name type, ..." (types as in the SQL, without modifiers).
 
     Tables of other areas' migrations (0010+) declare their spec with this and pass it to the writer.
     """
-    cols = tuple(Column(*part.split(maxsplit=1)) for part in (p.strip() for p in columns.split(",")) if part)
+    cols = []
+    for part in (p.strip() for p in columns.split(",")):
+        column_name, _, pg_type = part.partition(" ")
+        if not _IDENT.match(column_name) or not pg_type.strip():
+            raise ValueError(f"table {name}: {part!r} is not 'column_name type'")
+        cols.append(Column(column_name, pg_type.strip()))
     names = [c.name for c in cols]
-    for ident in (name, *names):
-        if not _IDENT.match(ident):
-            raise ValueError(f"table {name}: {ident!r} is not a plain identifier")
+    if not _IDENT.match(name) or len(set(names)) != len(names):
+        raise ValueError(f"table {name}: not a plain identifier, or a column is declared twice")
     unknown = [k for k in key if k not in names]
-    if unknown or len(set(names)) != len(names):
-        raise ValueError(f"table {name}: bad key {unknown} or duplicate columns")
-    return TableSpec(name=name, columns=cols, key=key, upsert=upsert)
+    if not key or unknown:
+        raise ValueError(f"table {name}: key {key} names no column or unknown column(s) {unknown}")
+    return TableSpec(name=name, columns=tuple(cols), key=key, upsert=upsert)
 
 
 MARKETS = define_table(
@@ -148,7 +152,9 @@ _POSITION_COLUMNS = """bot_id text, market text, asset_id text, qty numeric, avg
     cost numeric, realized_pnl numeric, ts timestamptz"""
 POSITIONS = define_table("positions", _POSITION_COLUMNS, key=("bot_id", "market", "asset_id"), upsert=True)
 # Same columns in the same order as positions, so one row goes to both.
-POSITION_HISTORY = define_table("position_history", _POSITION_COLUMNS, key=("bot_id", "market", "asset_id", "ts"))
+POSITION_HISTORY = define_table(
+    "position_history", _POSITION_COLUMNS, key=("bot_id", "market", "asset_id", "ts")
+)
 PNL_SNAPSHOTS = define_table(
     "pnl_snapshots",
     """ts timestamptz, bot_id text, cash numeric, equity numeric, realized_pnl numeric,
@@ -156,8 +162,9 @@ PNL_SNAPSHOTS = define_table(
     trades integer, wins integer, losses integer, max_drawdown numeric""",
     key=("bot_id", "ts"),
 )
-BOT_STATUS = define_table("bot_status", "bot_id text, state text, reason text, ts timestamptz",
-                    key=("bot_id",), upsert=True)
+BOT_STATUS = define_table(
+    "bot_status", "bot_id text, state text, reason text, ts timestamptz", key=("bot_id",), upsert=True
+)
 RISK_EVENTS = define_table(
     "risk_events",
     """ts timestamptz, alert_id text, kind text, bot_id text, rule text, message text, severity text,

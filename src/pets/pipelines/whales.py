@@ -29,6 +29,11 @@ MONEY_PLACES = Decimal("1e-12")
 USDC_UNIT = Decimal("0.000001")  # USDC has 6 decimals on chain
 RATIO_PLACES = Decimal("0.000001")
 DEFAULT_MIN_TRADES = 5
+# AMM-era markets (before the CLOB) report final pool prices such as 0.9999987 / 0.0000013 rather
+# than an exact 1 / 0: one outcome at or above this price, the prices summing to 1 within
+# RESOLVED_SUM_TOLERANCE, is that market's resolution.
+LEGACY_WIN_PRICE = Decimal("0.99")
+RESOLVED_SUM_TOLERANCE = Decimal("0.001")
 
 TRADE_SCHEMA: dict[str, Any] = {
     "source": pl.String,
@@ -94,6 +99,44 @@ def winner_takes_all(
             f"market {market}: winning outcome {winning_outcome!r} is not one of {list(outcomes)}"
         )
     return [(market, o, Decimal(1) if o == winning_outcome else Decimal(0)) for o in outcomes]
+
+
+def resolved_outcome(
+    *,
+    closed: bool,
+    outcomes: Sequence[str],
+    token_ids: Sequence[str],
+    outcome_prices: Sequence[Decimal] | None,
+    winning_asset_id: str | None,
+) -> str | None:
+    """The winning outcome of a market of the universe, None while (or when not cleanly) unresolved."""
+    if not closed:
+        return None
+    if winning_asset_id and winning_asset_id in token_ids and len(token_ids) == len(outcomes):
+        return outcomes[list(token_ids).index(winning_asset_id)]
+    if not outcome_prices or len(outcome_prices) != len(outcomes):
+        return None
+    winners = [i for i, p in enumerate(outcome_prices) if p >= LEGACY_WIN_PRICE]
+    if len(winners) != 1 or abs(sum(outcome_prices) - 1) > RESOLVED_SUM_TOLERANCE:
+        return None
+    return outcomes[winners[0]]
+
+
+def resolutions_from_markets(markets: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
+    """Resolution rows keyed by condition id from market rows (the ``markets`` table's columns)."""
+    rows: list[tuple[str, str, Decimal]] = []
+    for m in markets:
+        outcomes = list(m["outcomes"] or ())
+        winner = resolved_outcome(
+            closed=bool(m["closed"]),
+            outcomes=outcomes,
+            token_ids=list(m["token_ids"] or ()),
+            outcome_prices=m["outcome_prices"],
+            winning_asset_id=m["winning_asset_id"],
+        )
+        if winner is not None:
+            rows.extend(winner_takes_all(m["condition_id"], outcomes, winner))
+    return resolutions_frame(rows)
 
 
 # --- readers -------------------------------------------------------------------------------------

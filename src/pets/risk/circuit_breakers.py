@@ -33,7 +33,9 @@ def daily_loss_tripped(day_start_equity: Decimal, equity: Decimal, limit: Decima
     return None
 
 
-def bot_daily_loss_tripped(bot_id: str, day_start_pnl: Decimal, pnl: Decimal, max_usdc: Decimal | None) -> str | None:
+def bot_daily_loss_tripped(
+    bot_id: str, day_start_pnl: Decimal, pnl: Decimal, max_usdc: Decimal | None
+) -> str | None:
     """A bot's own daily loss limit (risk.max_daily_loss_usdc) in pUSD."""
     if max_usdc is None:
         return None

@@ -48,6 +48,7 @@ TERMINAL = frozenset({"fill", "cancel", "expire", "reject"})
 SIZED_BY_KELLY = frozenset({"directional", "tail_risk"})
 # commands that take a bot out of trading: its resting orders are cancelled
 STOPPING = frozenset({"stop", "pause", "halt"})
+FINAL_PRICES = frozenset({Decimal(0), Decimal("0.5"), Decimal(1)})
 
 Output = RiskAlert | ApprovedOrder
 
@@ -132,7 +133,9 @@ class RiskEngine:
         verdict = self._decide(intent)
         self.decided.add(intent.client_order_id, self.clock_ns)
         if isinstance(verdict, Denial):
-            return OrderDenied(intent=intent, rule=verdict.rule, reason=verdict.reason, denied_ns=self.clock_ns)
+            return OrderDenied(
+                intent=intent, rule=verdict.rule, reason=verdict.reason, denied_ns=self.clock_ns
+            )
         approved = self._approve(intent, verdict)
         self._register(approved)
         return approved
@@ -155,20 +158,29 @@ class RiskEngine:
         """Operator commands; `halt *` cancels every open order, stopping a bot cancels its orders."""
         if cmd.bot_id == ALL_BOTS and cmd.command in ("halt", "resume_trading"):
             self.portfolio = portfolio_status_after(self.portfolio, cmd)
+            if cmd.command == "resume_trading":  # the operator accepted the losses so far
+                self.portfolio_peak = self.day_start_equity = self.ledger.equity
             kind: AlertKind = "emergency_halt" if cmd.command == "halt" else "resumed"
-            self._alert(kind, ALL_BOTS, f"operator_{cmd.command}", self.portfolio.reason,
-                        "critical" if cmd.command == "halt" else "info")
+            self._alert(
+                kind,
+                ALL_BOTS,
+                f"operator_{cmd.command}",
+                self.portfolio.reason,
+                "critical" if cmd.command == "halt" else "info",
+            )
             if cmd.command == "halt":
-                self._cancel_all(ALL_BOTS, f"operator halt {cmd.command_id}")
+                self._cancel_all(ALL_BOTS)
         else:
             targets = sorted(self.bot_configs) if cmd.bot_id == ALL_BOTS else [cmd.bot_id]
             for bot_id in targets:
                 status = bot_status_after(self.status(bot_id), cmd)
                 self.bot_status[bot_id] = status
                 if cmd.command in STOPPING:
-                    self._cancel_all(bot_id, f"operator {cmd.command} {cmd.command_id}")
+                    self._cancel_all(bot_id)
                 if cmd.command in ("start", "resume") and status.state == BotState.RUNNING:
-                    self.ledger.bot(bot_id).consecutive_losses = 0
+                    book = self.ledger.bot(bot_id)
+                    book.consecutive_losses = 0
+                    book.peak = book.equity  # the operator accepted the drawdown so far
                     self._alert("resumed", bot_id, f"operator_{cmd.command}", status.reason, "info")
         out = self.flush()
         return [o for o in out if isinstance(o, RiskAlert)], [o for o in out if isinstance(o, ApprovedOrder)]
@@ -258,7 +270,8 @@ class RiskEngine:
         limits_ = self.config.risk.limits
         rate = self.rates.setdefault(bot.id, RateWindow())
         denial = check_rate(
-            rate, self.clock_ns,
+            rate,
+            self.clock_ns,
             bot.risk.max_orders_per_second or limits_.max_orders_per_second,
             bot.risk.max_orders_per_minute or limits_.max_orders_per_minute,
         )
@@ -284,7 +297,10 @@ class RiskEngine:
             return denial
         book = self.ledger.bot(bot.id)
         if reducing:
-            return limits.check_inventory(intent.asset_id, intent.size, book.held(intent.asset_id)) or intent.size
+            return (
+                limits.check_inventory(intent.asset_id, intent.size, book.held(intent.asset_id))
+                or intent.size
+            )
         return self._size_buy(intent, bot, market, min_shares)
 
     def _size_buy(
@@ -299,7 +315,9 @@ class RiskEngine:
         if intent.strategy_type in SIZED_BY_KELLY:
             if intent.probability is not None:
                 fraction = kelly_fraction(
-                    bot.risk.kelly_fraction or kelly.default_fraction, kelly.min_fraction, book.consecutive_losses
+                    bot.risk.kelly_fraction or kelly.default_fraction,
+                    kelly.min_fraction,
+                    book.consecutive_losses,
                 )
                 sized = kelly_size(size, price, intent.probability, book.budget, fraction)
                 if isinstance(sized, Denial):
@@ -321,22 +339,46 @@ class RiskEngine:
         in_market = book.market_cost.get(intent.market, ZERO)
         for fitted in (
             limits.check_position_size(
-                intent.market, size, price, in_market, bot.min_position_usdc, bot.max_position_usdc, min_size,
-                reducible, opening=reducible and in_market == 0,
+                intent.market,
+                size,
+                price,
+                in_market,
+                bot.min_position_usdc,
+                bot.max_position_usdc,
+                min_size,
+                reducible,
+                opening=reducible and in_market == 0,
             ),
             limits.check_allocation(bot.id, size, price, book.exposure, book.budget, min_size, reducible),
             limits.check_bot_exposure(bot.id, size, price, book.exposure, self.bot_cap, min_size, reducible),
             limits.check_category_exposure(
-                category, size, price, ledger.categories.get(category, ZERO), self.category_cap, min_size, reducible
+                category,
+                size,
+                price,
+                ledger.categories.get(category, ZERO),
+                self.category_cap,
+                min_size,
+                reducible,
             ),
             limits.check_leverage(
-                size, price + fee_per_share, ledger.available_cash, ledger.gross, self.gross_cap, min_size,
+                size,
+                price + fee_per_share,
+                ledger.available_cash,
+                ledger.gross,
+                self.gross_cap,
+                min_size,
                 reducible,
             ),
         ):
             if isinstance(fitted, Denial):
                 return fitted
             size = min(size, fitted)
+        if reducible and in_market == 0 and size * price < bot.min_position_usdc:
+            return Denial(
+                "position_size",
+                f"market {intent.market}: new position {size * price:.2f} (reduced by the "
+                f"limits) below the minimum {bot.min_position_usdc}",
+            )
         return size
 
     def _approve(self, intent: OrderIntent, size: Decimal) -> ApprovedOrder:
@@ -354,18 +396,23 @@ class RiskEngine:
         category = market.category if market is not None else intent.category
         post_only = intent.post_only
         fee_rate = self.config.system.venue.fee_rate(category)
-        self.ledger.open(OpenOrder(
-            client_order_id=intent.client_order_id,
-            bot_id=intent.bot_id,
-            market=intent.market,
-            asset_id=intent.asset_id,
-            side=intent.side,
-            price=intent.price,
-            remaining=approved.size,
-            unit_reserve=intent.price + (ZERO if post_only else taker_fee(Decimal(1), intent.price, fee_rate)),
-            category=category,
-            event_key=(market.neg_risk_market_id or market.condition_id) if market is not None else intent.market,
-        ))
+        self.ledger.open(
+            OpenOrder(
+                client_order_id=intent.client_order_id,
+                bot_id=intent.bot_id,
+                market=intent.market,
+                asset_id=intent.asset_id,
+                side=intent.side,
+                price=intent.price,
+                remaining=approved.size,
+                unit_reserve=intent.price
+                + (ZERO if post_only else taker_fee(Decimal(1), intent.price, fee_rate)),
+                category=category,
+                event_key=(market.neg_risk_market_id or market.condition_id)
+                if market is not None
+                else intent.market,
+            )
+        )
         for report in self.early_reports.pop(intent.client_order_id, []):
             self.on_execution_report(report)
 
@@ -401,9 +448,15 @@ class RiskEngine:
             if reason and self.status(trip.bot_id).state == BotState.RUNNING:
                 until = self.clock_ns + breakers.cooldown_s * NS_PER_S
                 self.bot_status[trip.bot_id] = Status(BotState.PAUSED, reason, until)
-                self._alert("circuit_breaker", trip.bot_id, "consecutive_losses", f"{reason}: paused", "warning",
-                            until)
-                self._cancel_all(trip.bot_id, "consecutive losses")
+                self._alert(
+                    "circuit_breaker",
+                    trip.bot_id,
+                    "consecutive_losses",
+                    f"{reason}: paused",
+                    "warning",
+                    until,
+                )
+                self._cancel_all(trip.bot_id)
 
     def _check_drawdowns(self, bot_ids: set[str]) -> None:
         breakers = self.config.risk.circuit_breakers
@@ -420,16 +473,23 @@ class RiskEngine:
             if reason:
                 self.bot_status[bot_id] = Status(BotState.HALTED, reason)
                 self._alert("bot_drawdown_halt", bot_id, "bot_drawdown", f"{reason}: bot halted", "critical")
-                self._cancel_all(bot_id, "bot drawdown")
+                self._cancel_all(bot_id)
                 continue
-            daily = cb.bot_daily_loss_tripped(bot_id, book.day_start_pnl, book.pnl, bot.risk.max_daily_loss_usdc
-                                              if bot else None)
+            daily = cb.bot_daily_loss_tripped(
+                bot_id, book.day_start_pnl, book.pnl, bot.risk.max_daily_loss_usdc if bot else None
+            )
             if daily and status.state == BotState.RUNNING:
                 until = cb.next_utc_midnight_ns(self.clock_ns)
                 self.bot_status[bot_id] = Status(BotState.PAUSED, daily, until)
-                self._alert("circuit_breaker", bot_id, "bot_daily_loss", f"{daily}: paused until the next UTC day",
-                            "warning", until)
-                self._cancel_all(bot_id, "bot daily loss")
+                self._alert(
+                    "circuit_breaker",
+                    bot_id,
+                    "bot_daily_loss",
+                    f"{daily}: paused until the next UTC day",
+                    "warning",
+                    until,
+                )
+                self._cancel_all(bot_id)
         self._check_portfolio()
 
     def _check_portfolio(self) -> None:
@@ -438,11 +498,15 @@ class RiskEngine:
         equity = self.ledger.equity
         self.portfolio_peak = max(self.portfolio_peak, equity)
         breakers = self.config.risk.circuit_breakers
-        reason = cb.drawdown_tripped("portfolio", self.portfolio_peak, equity, breakers.portfolio_drawdown_emergency)
+        reason = cb.drawdown_tripped(
+            "portfolio", self.portfolio_peak, equity, breakers.portfolio_drawdown_emergency
+        )
         if reason:
             self.portfolio = Status(TradingState.HALTED, reason)
-            self._alert("emergency_halt", ALL_BOTS, "portfolio_drawdown", f"{reason}: emergency halt", "critical")
-            self._cancel_all(ALL_BOTS, "portfolio drawdown")
+            self._alert(
+                "emergency_halt", ALL_BOTS, "portfolio_drawdown", f"{reason}: emergency halt", "critical"
+            )
+            self._cancel_all(ALL_BOTS)
             return
         if self.portfolio.state == TradingState.REDUCING:
             return
@@ -450,9 +514,15 @@ class RiskEngine:
         if daily:
             until = cb.next_utc_midnight_ns(self.clock_ns)
             self.portfolio = Status(TradingState.REDUCING, daily, until)
-            self._alert("daily_loss_halt", ALL_BOTS, "daily_loss",
-                        f"{daily}: no new exposure until the next UTC day", "critical", until)
-            self._cancel_all(ALL_BOTS, "daily loss")
+            self._alert(
+                "daily_loss_halt",
+                ALL_BOTS,
+                "daily_loss",
+                f"{daily}: no new exposure until the next UTC day",
+                "critical",
+                until,
+            )
+            self._cancel_all(ALL_BOTS)
 
     def _advance(self, now_ns: int) -> None:
         """Move the engine clock forward; a new UTC day resets the daily limits, timed states expire."""
@@ -475,33 +545,60 @@ class RiskEngine:
                 self._alert("resumed", bot_id, "pause_ended", f"{bot_id}: pause ended", "info")
 
     def _alert(
-        self, kind: AlertKind, bot_id: str, rule: str, message: str, severity: Severity, until_ns: int | None = None
+        self,
+        kind: AlertKind,
+        bot_id: str,
+        rule: str,
+        message: str,
+        severity: Severity,
+        until_ns: int | None = None,
     ) -> None:
         self.alerts += 1
-        self.outbox.append(RiskAlert(
-            alert_id=f"risk-alert-{self.alerts}", kind=kind, bot_id=bot_id, rule=rule, message=message,
-            severity=severity, ts_ns=self.clock_ns, until_ns=until_ns,
-        ))
+        self.outbox.append(
+            RiskAlert(
+                alert_id=f"risk-alert-{self.alerts}",
+                kind=kind,
+                bot_id=bot_id,
+                rule=rule,
+                message=message,
+                severity=severity,
+                ts_ns=self.clock_ns,
+                until_ns=until_ns,
+            )
+        )
 
-    def _cancel_all(self, bot_id: str, why: str) -> None:
+    def _cancel_all(self, bot_id: str) -> None:
         """An approved cancel-all (bot "*" = every bot) for the executor; the cancel reports it causes
         release the reservations."""
         self.sequence += 1
         intent = OrderIntent(
-            client_order_id=f"risk-cancel-all-{self.sequence}", bot_id=bot_id, strategy_type="arbitrage",
-            action="cancel_all", market="*", asset_id="*", side="SELL", price=ZERO, size=ZERO,
-            source_ts_ms=self.clock_ns // NS_PER_MS, created_ns=self.clock_ns, group_id=why,
+            client_order_id=f"risk-cancel-all-{self.sequence}",
+            bot_id=bot_id,
+            strategy_type="arbitrage",
+            action="cancel_all",
+            market="*",
+            asset_id="*",
+            side="SELL",
+            price=ZERO,
+            size=ZERO,
+            source_ts_ms=self.clock_ns // NS_PER_MS,
+            created_ns=self.clock_ns,
         )
         self.decided.add(intent.client_order_id, self.clock_ns)
-        self.outbox.append(ApprovedOrder(intent=intent, size=ZERO, approved_ns=self.clock_ns, sequence=self.sequence))
+        self.outbox.append(
+            ApprovedOrder(intent=intent, size=ZERO, approved_ns=self.clock_ns, sequence=self.sequence)
+        )
 
 
 def _payouts(info: MarketInfo) -> dict[str, Decimal] | None:
-    """What each token of a resolved market pays per share, None while it is unresolved."""
+    """What each token of a resolved market pays per share, None while it is unresolved.
+
+    Resolved = a winning token is known, or the market is closed with final outcome prices (1/0, or
+    0.5/0.5 for a split resolution); a closed market still showing trading prices is not settled.
+    """
     if info.winning_asset_id is not None:
         return {token: Decimal(1) if token == info.winning_asset_id else ZERO for token in info.token_ids}
-    if info.closed and info.outcome_prices is not None and sum(info.outcome_prices) == 1 and all(
-        p in (0, 1) or not info.accepting_orders for p in info.outcome_prices
-    ):
-        return dict(zip(info.token_ids, info.outcome_prices, strict=True))
+    prices = info.outcome_prices
+    if info.closed and prices is not None and sum(prices) == 1 and all(p in FINAL_PRICES for p in prices):
+        return dict(zip(info.token_ids, prices, strict=True))
     return None

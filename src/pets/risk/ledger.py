@@ -115,7 +115,9 @@ class Ledger:
             self.reserved += order.remaining * order.unit_reserve
             self._expose(book, order.market, order.category, order.remaining * order.price)
         else:
-            book.pending_sells[order.asset_id] = book.pending_sells.get(order.asset_id, ZERO) + order.remaining
+            book.pending_sells[order.asset_id] = (
+                book.pending_sells.get(order.asset_id, ZERO) + order.remaining
+            )
 
     def release(self, order: OpenOrder, qty: Decimal) -> None:
         """Free the reservation of `qty` shares of an order (filled, cancelled or expired)."""
@@ -132,7 +134,9 @@ class Ledger:
 
     # ------------------------------------------------------------------ fills and settlement
 
-    def fill(self, order: OpenOrder, qty: Decimal, px: Decimal, fee: Decimal, rebate: Decimal) -> ClosedTrip | None:
+    def fill(
+        self, order: OpenOrder, qty: Decimal, px: Decimal, fee: Decimal, rebate: Decimal
+    ) -> ClosedTrip | None:
         self.release(order, qty)
         book = self.bot(order.bot_id)
         holding = book.holdings.get(order.asset_id)

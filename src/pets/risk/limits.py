@@ -13,58 +13,65 @@ from decimal import Decimal
 from pets.pipelines.venue_precision import round_size
 from pets.risk.denial import Denial
 
-ZERO = Decimal(0)
-
 
 def fit(
-    size: Decimal, unit_cost: Decimal, room: Decimal, min_size: Decimal, reducible: bool, denial: Denial
-) -> Decimal | Denial:
-    """The largest size <= `size` with size x unit_cost <= room, or `denial`."""
+    size: Decimal, unit_cost: Decimal, room: Decimal, min_size: Decimal, reducible: bool
+) -> Decimal | None:
+    """The largest size <= `size` with size x unit_cost <= room (not below `min_size`), else None."""
     if size * unit_cost <= room:
         return size
     if not reducible or room <= 0 or unit_cost <= 0:
-        return denial
+        return None
     fitted = round_size(room / unit_cost)
-    return fitted if fitted >= min_size and fitted > 0 else denial
+    return fitted if fitted >= min_size and fitted > 0 else None
 
 
 def check_allocation(
     bot_id: str, size: Decimal, price: Decimal, exposure: Decimal, budget: Decimal, min_size: Decimal,
     reducible: bool,
-) -> Decimal | Denial:
+) -> Decimal | Denial:  # fmt: skip
     """The bot's own capital (capital_allocation x starting capital) bounds its exposure."""
-    return fit(size, price, budget - exposure, min_size, reducible, Denial(
+    fitted = fit(size, price, budget - exposure, min_size, reducible)
+    if fitted is not None:
+        return fitted
+    return Denial(
         "allocation",
         f"{bot_id}: exposure {exposure:.2f} + order {size * price:.2f} exceeds its allocation {budget:.2f}",
-    ))
+    )
 
 
 def check_bot_exposure(
     bot_id: str, size: Decimal, price: Decimal, exposure: Decimal, cap: Decimal, min_size: Decimal,
     reducible: bool,
-) -> Decimal | Denial:
+) -> Decimal | Denial:  # fmt: skip
     """No bot holds more than limits.max_bot_allocation (20%) of capital."""
-    return fit(size, price, cap - exposure, min_size, reducible, Denial(
+    fitted = fit(size, price, cap - exposure, min_size, reducible)
+    if fitted is not None:
+        return fitted
+    return Denial(
         "bot_exposure",
         f"{bot_id}: exposure {exposure:.2f} + order {size * price:.2f} exceeds the per-bot cap {cap:.2f}",
-    ))
+    )
 
 
 def check_category_exposure(
     category: str, size: Decimal, price: Decimal, exposure: Decimal, cap: Decimal, min_size: Decimal,
     reducible: bool,
-) -> Decimal | Denial:
+) -> Decimal | Denial:  # fmt: skip
     """No market category holds more than limits.max_category_exposure (60%) of capital."""
-    return fit(size, price, cap - exposure, min_size, reducible, Denial(
+    fitted = fit(size, price, cap - exposure, min_size, reducible)
+    if fitted is not None:
+        return fitted
+    return Denial(
         "category_exposure",
         f"category {category}: exposure {exposure:.2f} + order {size * price:.2f} exceeds {cap:.2f}",
-    ))
+    )
 
 
 def check_position_size(
     market: str, size: Decimal, price: Decimal, position_cost: Decimal, min_usdc: Decimal, max_usdc: Decimal,
     min_size: Decimal, reducible: bool, opening: bool,
-) -> Decimal | Denial:
+) -> Decimal | Denial:  # fmt: skip
     """A bot's position in one market stays within [min_position_usdc, max_position_usdc] at cost.
 
     The minimum applies to an order that opens a position (`opening`): a new position smaller than
@@ -74,30 +81,40 @@ def check_position_size(
         return Denial(
             "position_size", f"market {market}: new position {size * price:.2f} below the minimum {min_usdc}"
         )
-    return fit(size, price, max_usdc - position_cost, min_size, reducible, Denial(
+    fitted = fit(size, price, max_usdc - position_cost, min_size, reducible)
+    if fitted is not None:
+        return fitted
+    return Denial(
         "position_size",
-        f"market {market}: position {position_cost:.2f} + order {size * price:.2f} exceeds the maximum "
-        f"{max_usdc}",
-    ))
+        f"market {market}: position {position_cost:.2f} + order {size * price:.2f} "
+        f"exceeds the maximum {max_usdc}",
+    )
 
 
 def check_leverage(
     size: Decimal, unit_cost: Decimal, available_cash: Decimal, gross_exposure: Decimal, gross_cap: Decimal,
     min_size: Decimal, reducible: bool,
-) -> Decimal | Denial:
-    """No leverage: cash minus open-order reservations pays for the order and its worst-case fee,
+) -> Decimal | Denial:  # fmt: skip
+    """No leverage: cash minus open-order reservations pays for the order and its worst-case taker fee,
     and gross exposure stays within max_gross_leverage x capital (1 = no leverage)."""
-    room = min(available_cash, gross_cap - gross_exposure)
-    return fit(size, unit_cost, room, min_size, reducible, Denial(
+    gross_room = gross_cap - gross_exposure
+    fitted = fit(size, unit_cost, min(available_cash, gross_room), min_size, reducible)
+    if fitted is not None:
+        return fitted
+    if available_cash <= gross_room:
+        return Denial(
+            "leverage",
+            f"order {size * unit_cost:.2f} with fees exceeds the available cash {available_cash:.2f} "
+            f"(cash minus open-order reservations)",
+        )
+    return Denial(
         "leverage",
-        f"order {size * unit_cost:.2f} (with fees) exceeds available cash {available_cash:.2f} "
-        f"(cash minus open-order reservations)" if available_cash <= gross_cap - gross_exposure else
         f"gross exposure {gross_exposure:.2f} + order {size * unit_cost:.2f} exceeds {gross_cap:.2f}",
-    ))
+    )
 
 
 def check_inventory(asset_id: str, size: Decimal, held: Decimal) -> Denial | None:
     """A sell must be covered by tokens held and not already offered (the venue has no short sale)."""
     if size > held:
-        return Denial("inventory", f"sell {size} of {asset_id} exceeds the {held} held and not already offered")
+        return Denial("inventory", f"sell {size} of {asset_id} exceeds the {held} held and not yet offered")
     return None

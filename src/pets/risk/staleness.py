@@ -18,5 +18,7 @@ def check_book(asset_id: str, tob: TopOfBook | None, priced_at_ms: int, max_age_
         return Denial("stale_book", f"book of {asset_id} is stale (continuity lost, waiting for a resync)")
     age = tob.ts_ms - priced_at_ms
     if age > max_age_ms:
-        return Denial("stale_book", f"priced off a book {age} ms older than the current one (max {max_age_ms})")
+        return Denial(
+            "stale_book", f"priced off a book {age} ms older than the current one (max {max_age_ms})"
+        )
     return None

@@ -25,7 +25,8 @@ def check_min_size(
     if order_type in MARKETABLE_TYPES:
         if size * price < min_marketable_usdc:
             return Denial(
-                "min_size", f"{order_type} notional {size * price} below the marketable minimum {min_marketable_usdc}"
+                "min_size",
+                f"{order_type} notional {size * price} below the marketable minimum {min_marketable_usdc}",
             )
     elif size < min_order_size:
         return Denial("min_size", f"size {size} below the market minimum {min_order_size} shares")

@@ -47,7 +47,12 @@ def top_of_book(
     """The TopOfBook message of `book` at `ts_ms` (default: its last update), with the complement
     token's book for the YES/NO sums. Hot path: cached Decimals are read inline."""
     prices, sizes = PRICE_DECIMALS_BY_UNITS, SIZE_DECIMALS_BY_UNITS
-    bid_prices, ask_prices, bid_sizes, ask_sizes = book.bid_prices, book.ask_prices, book.bid_sizes, book.ask_sizes
+    bid_prices, ask_prices, bid_sizes, ask_sizes = (
+        book.bid_prices,
+        book.ask_prices,
+        book.bid_sizes,
+        book.ask_sizes,
+    )
     best_bid = best_ask = best_bid_size = best_ask_size = mid = spread = microprice = None
     if bid_prices:
         bid = bid_prices[-1]

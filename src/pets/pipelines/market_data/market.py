@@ -16,7 +16,7 @@ seen under the same `market` (recordings have no condition ids).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Final
+from typing import Final, cast
 
 from pets.pipelines.market_data.features import DEFAULT_DEPTH_LEVELS, top_of_book
 from pets.pipelines.market_data.order_book import OrderBook
@@ -31,8 +31,17 @@ _BOOK_EVENTS: Final = frozenset({LevelDeltas, Snapshot, TickSizeSet})
 class MarketBooks:
     """The state of one market (the unit the Kafka flow keys by): its books, pairing and pending group."""
 
-    __slots__ = ("market", "books", "pair", "pair_stated", "seq", "depth_levels", "_stated_tick", "_group_ts",
-                 "_touched")
+    __slots__ = (
+        "_group_ts",
+        "_stated_tick",
+        "_touched",
+        "books",
+        "depth_levels",
+        "market",
+        "pair",
+        "pair_stated",
+        "seq",
+    )
 
     def __init__(
         self, market: str, info: MarketInfo | None = None, *, depth_levels: int = DEFAULT_DEPTH_LEVELS
@@ -71,13 +80,12 @@ class MarketBooks:
         book = self.books.get(asset_id)
         if book is None:
             book = self._add_book(asset_id)
-        kind = type(event)
-        if kind is LevelDeltas:
-            reason = book.apply_changes(event.changes, ts)  # type: ignore[union-attr]
-        elif kind is Snapshot:
-            reason = book.apply_snapshot(event.bids, event.asks, ts, event.tick)  # type: ignore[union-attr]
+        if type(event) is LevelDeltas:
+            reason = book.apply_changes(event.changes, ts)
+        elif type(event) is Snapshot:
+            reason = book.apply_snapshot(event.bids, event.asks, ts, event.tick)
         else:
-            book.set_tick(event.tick)  # type: ignore[union-attr]
+            book.set_tick(cast(TickSizeSet, event).tick)
             book.ts_ms = ts
             reason = None
         if reason is not None:
@@ -147,15 +155,24 @@ class MarketBooks:
         for asset_id in due:
             n = seq[asset_id] = seq[asset_id] + 1
             complement = pair.get(asset_id)
-            out.append(top_of_book(books[asset_id], books.get(complement) if complement else None, n,
-                                   self.depth_levels, ts if ts != _NO_TS else None))
+            out.append(
+                top_of_book(
+                    books[asset_id],
+                    books.get(complement) if complement else None,
+                    n,
+                    self.depth_levels,
+                    ts if ts != _NO_TS else None,
+                )
+            )
         self._touched = []
 
 
 class MarketStateEngine:
     """Routes book events to the MarketBooks of their market (in one process; the flow keys by market)."""
 
-    def __init__(self, market_infos: Iterable[MarketInfo] = (), *, depth_levels: int = DEFAULT_DEPTH_LEVELS) -> None:
+    def __init__(
+        self, market_infos: Iterable[MarketInfo] = (), *, depth_levels: int = DEFAULT_DEPTH_LEVELS
+    ) -> None:
         self.markets: dict[str, MarketBooks] = {}
         self.depth_levels = depth_levels
         self._infos = info_lookup(market_infos)
@@ -163,13 +180,15 @@ class MarketStateEngine:
     def on_event(self, event: BookEvent, out: list[TopOfBook]) -> str | None:
         """Apply one event, appending any top of book due to `out`; a reason when it is rejected."""
         market = event.market
-        if market is None:  # a continuity event without its market: route it by asset id
-            for books in self.markets.values():
-                books.on_event(event, out)
+        if market is None:  # a continuity event without its market: every market checks its assets
+            for market_books in self.markets.values():
+                market_books.on_event(event, out)
             return None
         books = self.markets.get(market)
         if books is None:
-            books = self.markets[market] = MarketBooks(market, self._infos.get(market), depth_levels=self.depth_levels)
+            books = self.markets[market] = MarketBooks(
+                market, self._infos.get(market), depth_levels=self.depth_levels
+            )
         if type(event) in _BOOK_EVENTS:
             return books.on_book_event(event, out)  # type: ignore[arg-type]
         return books.on_event(event, out)

@@ -38,16 +38,16 @@ class OrderBook:
     """One asset's book. Stale until its first snapshot and after a continuity loss, until a snapshot."""
 
     __slots__ = (
-        "asset_id",
-        "market",
-        "ts_ms",
-        "tick",
-        "tick_stated",
-        "stale",
-        "bid_prices",
-        "bid_sizes",
         "ask_prices",
         "ask_sizes",
+        "asset_id",
+        "bid_prices",
+        "bid_sizes",
+        "market",
+        "stale",
+        "tick",
+        "tick_stated",
+        "ts_ms",
     )
 
     def __init__(self, asset_id: str, market: str, *, tick: int | None = None) -> None:
@@ -200,4 +200,3 @@ class OrderBook:
             f"OrderBook({self.asset_id[:10]}..., bid={bid and bid.price}x{bid and bid.size}, "
             f"ask={ask and ask.price}x{ask and ask.size}, tick={self.tick_size}, stale={self.stale})"
         )
-

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import msgspec
 
@@ -48,6 +48,7 @@ from pets.schemas.market_data import (
     NewMarket,
     PriceChange,
     PriceLevel,
+    Side,
     TickSizeChange,
 )
 
@@ -69,6 +70,7 @@ class Snapshot(msgspec.Struct, frozen=True, gc=False):
     bids: list[Level]
     asks: list[Level]
     tick: int | None  # tick units when the snapshot states its tick size
+    hash: str | None = None  # the venue's book hash
 
 
 class LevelDeltas(msgspec.Struct, frozen=True, gc=False):
@@ -78,6 +80,7 @@ class LevelDeltas(msgspec.Struct, frozen=True, gc=False):
     market: str
     ts_ms: int
     changes: list[Change]
+    hash: str | None = None  # the venue's book hash after the changes
 
 
 class TickSizeSet(msgspec.Struct, frozen=True, gc=False):
@@ -88,7 +91,14 @@ class TickSizeSet(msgspec.Struct, frozen=True, gc=False):
 
 
 BookEvent = (
-    Snapshot | LevelDeltas | TickSizeSet | LastTradePrice | BestBidAsk | NewMarket | MarketResolved | Continuity
+    Snapshot
+    | LevelDeltas
+    | TickSizeSet
+    | LastTradePrice
+    | BestBidAsk
+    | NewMarket
+    | MarketResolved
+    | Continuity
 )
 ParsedItem = BookEvent | DeadLetter
 
@@ -124,7 +134,11 @@ class FrameParser:
             ts = decoded.timestamp
             if type(ts) is str and ts.isascii() and ts.isdigit():
                 try:
-                    return [LevelDeltas(decoded.asset_id, decoded.market, int(ts), _changes(decoded.changes))]
+                    return [
+                        LevelDeltas(
+                            decoded.asset_id, decoded.market, int(ts), _changes(decoded.changes), decoded.hash
+                        )
+                    ]
                 except BadValue as exc:
                     return [self._dead(str(exc), raw, topic, key, partition, offset)]
         out: list[ParsedItem] = []
@@ -245,7 +259,17 @@ def _levels(levels: tuple[PriceLevel, ...], side: str) -> list[Level]:
     return out
 
 
-def _changes(changes: Iterable[LevelChange | AssetLevelChange]) -> list[Change]:
+class _PriceSideSize(Protocol):
+    @property
+    def price(self) -> str: ...
+    @property
+    def side(self) -> Side: ...
+    @property
+    def size(self) -> str: ...
+
+
+def _changes(changes: Iterable[_PriceSideSize]) -> list[Change]:
+    """(is_bid, price units, size units) of each change, validated."""
     prices, sizes = PRICE_UNITS, SIZE_UNITS
     out: list[Change] = []
     for change in changes:
@@ -284,6 +308,7 @@ def _normalise(frame: MarketFrame, out: list[Any]) -> None:
                 _levels(frame.bids, "bid"),
                 _levels(frame.asks, "ask"),
                 tick_units(frame.tick_size) if frame.tick_size else None,
+                frame.hash,
             )
         )
     elif type(frame) is TickSizeChange:
@@ -323,16 +348,24 @@ def _normalise_price_change(frame: PriceChange, out: list[Any]) -> None:
     if frame.changes is not None:  # the per-asset schema of the recordings: the hot path
         if not frame.changes:
             raise BadValue("price_change with an empty changes list")
-        out.append(LevelDeltas(_asset(frame.asset_id, "price_change"), frame.market, ts, _changes(frame.changes)))
+        out.append(
+            LevelDeltas(
+                _asset(frame.asset_id, "price_change"), frame.market, ts, _changes(frame.changes), frame.hash
+            )
+        )
     elif frame.price_changes is not None:
         by_asset: dict[str, list[AssetLevelChange]] = {}
         for item in frame.price_changes:
             by_asset.setdefault(_asset(item.asset_id, "price_changes entry"), []).append(item)
         if not by_asset:
             raise BadValue("price_change with an empty price_changes list")
-        deltas = [LevelDeltas(asset_id, frame.market, ts, _changes(items)) for asset_id, items in by_asset.items()]
-        out.extend(deltas)
+        out.extend(
+            LevelDeltas(asset_id, frame.market, ts, _changes(items), items[-1].hash)
+            for asset_id, items in by_asset.items()
+        )
     elif frame.price is not None and frame.side is not None and frame.size is not None:
-        out.append(LevelDeltas(_asset(frame.asset_id, "price_change"), frame.market, ts, _changes((frame,))))
+        inline = LevelChange(price=frame.price, side=frame.side, size=frame.size)
+        asset_id = _asset(frame.asset_id, "price_change")
+        out.append(LevelDeltas(asset_id, frame.market, ts, _changes((inline,)), frame.hash))
     else:
         raise BadValue("price_change without price_changes, changes or price/side/size")

@@ -133,7 +133,7 @@ def size_decimal(units: int) -> Decimal:
 
 def _plain(value: Decimal) -> Decimal:
     """Avoid exponent notation such as 1E+1 after normalize()."""
-    sign, digits, exponent = value.as_tuple()
+    exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent > 0:
         return value.quantize(Decimal(1))
     return value

@@ -1,0 +1,335 @@
+"""market_state: md.book (raw market-channel frames) -> L2 books per market -> md.tob and TimescaleDB.
+
+    md_book_in -> parse -> split_dead_letters -> key_by_market -> book_state -> split_outputs
+        top of book   -> md_tob_out (Kafka md.tob, key asset_id) and top_of_book_db
+        book deltas   -> book_deltas_db
+        dead letters  -> dlq_out (Kafka dlq.market_data, with the reason and the raw frame)
+
+Bytewax keeps the md.book offsets and every market's book state in its recovery store, so after a
+crash the flow resumes from the last snapshot and replays the frames since then: the books are
+rebuilt exactly, the top-of-book `seq` numbers come out the same, and the database ignores the
+rows it already has (unique keys). md.tob is at-least-once: consumers deduplicate on
+(asset_id, seq).
+
+md.book must be keyed by market so that the frames of a market's two tokens stay in order on one
+partition (the grouping of mirrored updates depends on it).
+
+`run_embedded` is the same pipeline as a plain in-process loop (pets.pipelines.market_data.embedded).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import msgspec
+from bytewax import operators as op
+from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSource, KafkaSourceMessage
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import Source
+from bytewax.operators import StatefulBatchLogic
+from bytewax.outputs import DynamicSink, Sink, StatelessSinkPartition
+from bytewax.recovery import RecoveryConfig, init_db_dir
+
+from pets.pipelines.market_data.embedded import BOOK_SOURCE, AssetQuote, ReplaySummary, run_embedded
+from pets.pipelines.market_data.features import DEFAULT_DEPTH_LEVELS
+from pets.pipelines.market_data.market import MarketBooks, info_lookup
+from pets.pipelines.market_data.parser import BookEvent, FrameParser, LevelDeltas, Snapshot
+from pets.pipelines.market_data.units import price_decimal, size_decimal
+from pets.pipelines.tables import ts_from_ms
+from pets.schemas.codec import encode
+from pets.schemas.control import DeadLetter
+from pets.schemas.market_data import Continuity, MarketInfo, TopOfBook
+from pets.schemas.topics import load_topic_registry
+from pets.settings import Settings
+
+__all__ = ["AssetQuote", "ReplaySummary", "build_flow", "recovery_config", "run_embedded"]
+
+FLOW_NAME = "market_state"
+PARSE_SOURCE = "market_state.parse"
+
+DbRow = tuple[str, tuple[Any, ...]]  # (table, row in the table's column order)
+
+
+class ParsedFrame(NamedTuple):
+    """One parsed event with where it came from (its Kafka position, the raw frame for dead letters)."""
+
+    frame_seq: int
+    raw: bytes
+    topic: str | None
+    partition: int | None
+    event: BookEvent
+
+
+class BookOutput(NamedTuple):
+    """What the book step emits: a top of book, a dead letter, or database rows."""
+
+    top: TopOfBook | None = None
+    dead: DeadLetter | None = None
+    rows: tuple[DbRow, ...] = ()
+
+
+def build_flow(
+    settings: Settings,
+    source: Source[KafkaSourceMessage[Any, Any]] | None = None,
+    sink: Sink[TopOfBook] | None = None,
+    *,
+    dlq_sink: Sink[DeadLetter] | None = None,
+    db_sink: Sink[DbRow] | None = None,
+    market_infos: Iterable[MarketInfo] = (),
+    depth_levels: int = DEFAULT_DEPTH_LEVELS,
+    tail: bool = True,
+) -> Dataflow:
+    """The market_state dataflow. Defaults: Kafka md.book in, Kafka md.tob / dlq.market_data out,
+    TimescaleDB out when `settings.postgres_dsn` is set. Tests inject TestingSource/TestingSink."""
+    registry = load_topic_registry(settings.config_dir)
+    if source is None:
+        source = KafkaSource(
+            brokers=[settings.require_kafka()],
+            topics=[registry.get("md.book").full_name(settings.topic_prefix)],
+            tail=tail,
+            add_config={"fetch.wait.max.ms": "5"},
+        )
+    if sink is None:
+        sink = _KafkaMessageSink(
+            settings, registry.get("md.tob").full_name(settings.topic_prefix), "asset_id"
+        )
+    if dlq_sink is None:
+        dlq_sink = _KafkaMessageSink(
+            settings, registry.get("dlq.market_data").full_name(settings.topic_prefix), "source"
+        )
+    if db_sink is None and settings.postgres_dsn:
+        db_sink = TimescaleSink(settings.postgres_dsn)
+    infos = info_lookup(market_infos)
+
+    flow = Dataflow(FLOW_NAME)
+    messages = op.input("md_book_in", flow, source)
+    parsed = op.flat_map("parse", messages, _parse_message)
+    split = op.branch("split_dead_letters", parsed, lambda item: isinstance(item, ParsedFrame))
+    keyed = op.key_on("key_by_market", split.trues, lambda item: item.event.market)
+    books = op.stateful_batch("book_state", keyed, lambda resume: BookStateLogic(resume, infos, depth_levels))
+    outputs = op.map("drop_market_key", books, lambda key_output: key_output[1])
+    tops = op.filter_map("tops", outputs, lambda out: out.top)
+    op.output("md_tob_out", tops, sink)
+    book_dead = op.filter_map("book_dead_letters", outputs, lambda out: out.dead)
+    dead = op.merge("all_dead_letters", split.falses, book_dead)
+    op.output("dlq_out", dead, dlq_sink)
+    if db_sink is not None:
+        top_rows = op.map("top_of_book_rows", tops, top_of_book_row)
+        delta_rows = op.flat_map("book_delta_rows", outputs, lambda out: out.rows)
+        op.output("db_out", op.merge("all_db_rows", top_rows, delta_rows), db_sink)
+    return flow
+
+
+def recovery_config(settings: Settings, workers: int = 1, db_dir: Path | None = None) -> RecoveryConfig:
+    """The flow's recovery store (created and initialised with `workers` partitions on first use)."""
+    db_dir = db_dir or settings.recovery_dir / FLOW_NAME
+    if not db_dir.exists():
+        db_dir.mkdir(parents=True)
+        init_db_dir(db_dir, workers)
+    return RecoveryConfig(str(db_dir))
+
+
+_parser = FrameParser(PARSE_SOURCE)
+
+
+def _parse_message(message: KafkaSourceMessage[Any, Any]) -> list[ParsedFrame | DeadLetter]:
+    raw = message.value if isinstance(message.value, bytes) else bytes(message.value or b"")
+    out: list[ParsedFrame | DeadLetter] = []
+    for item in _parser.parse(
+        raw, topic=message.topic, key=message.key, partition=message.partition, offset=message.offset
+    ):
+        if isinstance(item, DeadLetter):
+            out.append(item)
+        elif type(item) is Continuity and item.market is None:
+            out.append(
+                DeadLetter.from_bytes(
+                    PARSE_SOURCE,
+                    "continuity event without market: the book state is keyed by market",
+                    raw,
+                    ts_ns=time.time_ns(),
+                    topic=message.topic,
+                    key=message.key,
+                    partition=message.partition,
+                    offset=message.offset,
+                )
+            )
+        else:
+            out.append(ParsedFrame(message.offset or 0, raw, message.topic, message.partition, item))
+    return out
+
+
+class BookStateLogic(StatefulBatchLogic[ParsedFrame, BookOutput, MarketBooks]):
+    """The books of one market (the key); its snapshot is the whole MarketBooks state."""
+
+    def __init__(
+        self, resume: MarketBooks | None, infos: Mapping[str, MarketInfo], depth_levels: int
+    ) -> None:
+        self._books = resume
+        self._infos = infos
+        self._depth_levels = depth_levels
+
+    def on_batch(self, values: list[ParsedFrame]) -> tuple[Iterable[BookOutput], bool]:
+        books = self._books
+        if books is None:
+            market = values[0].event.market or ""
+            books = self._books = MarketBooks(
+                market, self._infos.get(market), depth_levels=self._depth_levels
+            )
+        tops: list[TopOfBook] = []
+        outputs: list[BookOutput] = []
+        for item in values:
+            event = item.event
+            reason = books.on_event(event, tops)
+            if tops:
+                outputs.extend(BookOutput(top=top) for top in tops)
+                tops.clear()
+            if reason is not None:
+                outputs.append(BookOutput(dead=self._dead_letter(item, reason)))
+            elif type(event) is LevelDeltas or type(event) is Snapshot:
+                outputs.append(BookOutput(rows=book_delta_rows(event, item.frame_seq)))
+        return outputs, StatefulBatchLogic.RETAIN
+
+    def on_eof(self) -> tuple[Iterable[BookOutput], bool]:
+        tops: list[TopOfBook] = []
+        if self._books is not None:
+            self._books.flush(tops)
+        return [BookOutput(top=top) for top in tops], StatefulBatchLogic.RETAIN
+
+    def snapshot(self) -> MarketBooks:
+        return copy.deepcopy(self._books)  # type: ignore[return-value]
+
+    @staticmethod
+    def _dead_letter(item: ParsedFrame, reason: str) -> DeadLetter:
+        return DeadLetter.from_bytes(
+            BOOK_SOURCE,
+            reason,
+            item.raw,
+            ts_ns=time.time_ns(),
+            topic=item.topic,
+            partition=item.partition,
+            offset=item.frame_seq,
+        )
+
+
+def top_of_book_row(top: TopOfBook) -> DbRow:
+    return (
+        "top_of_book",
+        (
+            ts_from_ms(top.ts_ms),
+            top.asset_id,
+            top.market,
+            top.best_bid,
+            top.best_ask,
+            top.best_bid_size,
+            top.best_ask_size,
+            top.mid,
+            top.microprice,
+            top.spread,
+            top.imbalance,
+            top.tick_size,
+            top.stale,
+            top.paired_asset_id,
+            top.ask_sum,
+            top.bid_sum,
+            top.seq,
+        ),
+    )
+
+
+def book_delta_rows(event: LevelDeltas | Snapshot, frame_seq: int) -> tuple[DbRow, ...]:
+    """book_deltas rows of one accepted event (one per level; the last change of a level wins)."""
+    ts = ts_from_ms(event.ts_ms)
+    levels: dict[tuple[str, int], int] = {}
+    if type(event) is Snapshot:
+        for price, size in event.bids:
+            levels["BUY", price] = size
+        for price, size in event.asks:
+            levels["SELL", price] = size
+    else:
+        for is_bid, price, size in event.changes:  # type: ignore[union-attr]
+            levels["BUY" if is_bid else "SELL", price] = size
+    snapshot = type(event) is Snapshot
+    return tuple(
+        (
+            "book_deltas",
+            (
+                ts,
+                event.asset_id,
+                event.market,
+                frame_seq,
+                event.hash,
+                side,
+                price_decimal(price),
+                _size(size),
+                snapshot,
+            ),
+        )
+        for (side, price), size in levels.items()
+    )
+
+
+def _size(units: int) -> Decimal:
+    return size_decimal(units) if units else Decimal(0)
+
+
+class _KafkaMessageSink(DynamicSink[msgspec.Struct]):
+    """Encodes wire messages (msgspec Structs) and produces them keyed by one of their fields."""
+
+    def __init__(self, settings: Settings, topic: str, key_field: str) -> None:
+        self._kafka = KafkaSink([settings.require_kafka()], topic, add_config={"linger.ms": "1"})
+        self._key_field = key_field
+
+    def build(
+        self, step_id: str, worker_index: int, worker_count: int
+    ) -> StatelessSinkPartition[msgspec.Struct]:
+        return _EncodingPartition(self._kafka.build(step_id, worker_index, worker_count), self._key_field)
+
+
+class _EncodingPartition(StatelessSinkPartition[msgspec.Struct]):
+    def __init__(self, inner: StatelessSinkPartition[KafkaSinkMessage[Any, Any]], key_field: str) -> None:
+        self._inner = inner
+        self._key_field = key_field
+
+    def write_batch(self, items: list[msgspec.Struct]) -> None:
+        key_field = self._key_field
+        self._inner.write_batch(
+            [
+                KafkaSinkMessage(key=str(getattr(item, key_field)).encode(), value=encode(item))
+                for item in items
+            ]
+        )
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class TimescaleSink(DynamicSink[DbRow]):
+    """(table, row) items written in batches, one transaction per table, through TimescaleWriter."""
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> StatelessSinkPartition[DbRow]:
+        return _TimescalePartition(self._dsn)
+
+
+class _TimescalePartition(StatelessSinkPartition[DbRow]):
+    def __init__(self, dsn: str) -> None:
+        from pets.pipelines.timescale import TimescaleWriter
+
+        self._writer = TimescaleWriter(dsn)
+
+    def write_batch(self, items: list[DbRow]) -> None:
+        by_table: dict[str, list[tuple[Any, ...]]] = {}
+        for table, row in items:
+            by_table.setdefault(table, []).append(row)
+        for table, rows in by_table.items():
+            self._writer.write(table, rows)
+
+    def close(self) -> None:
+        self._writer.close()
