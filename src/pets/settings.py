@@ -129,7 +129,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     merged = {**_read_env_file(root / "secrets.env"), **environ}
     known = {
         "PETS_MODE", "PETS_CONFIG_DIR", "PETS_STATE_DIR", "PETS_CACHE_DIR", "PETS_KAFKA_BOOTSTRAP",
-        "PETS_POSTGRES_DSN", "PETS_LIVE", "PETS_ROOT", "PETS_REQUIRE_INFRA", "PETS_TOPIC_PREFIX",
+        "PETS_POSTGRES_DSN", "PETS_LIVE", "PETS_ROOT", "PETS_REQUIRE_INFRA", "PETS_TOPIC_PREFIX", "PETS_SHARED_DATA",
         "PETS_CLOB_URL", "PETS_WS_MARKET_URL", "PETS_WS_USER_URL", "PETS_GAMMA_URL",
         "PETS_DATA_API_URL", "PETS_POLYGON_RPC_URL",
         # secrets: read by the live adapter only, never logged

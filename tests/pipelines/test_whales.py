@@ -52,8 +52,14 @@ def test_pnl_counts_sells_buys_and_shares_held_at_resolution() -> None:
     [row] = w.ranking_records(w.rank_wallets(trades, YES_WINS, min_trades=1))
     # 30 - 40 - 5 + 50 x 1 + 10 x 0 = 35; volume 40 + 30 + 5; ROI 35 / 45
     assert row == {
-        "rank": 1, "wallet": "0xa", "pnl": D("35"), "volume": D("75"), "trades": 3, "markets": 1,
-        "win_rate": D("1"), "roi": D("0.777778"),
+        "rank": 1,
+        "wallet": "0xa",
+        "pnl": D("35"),
+        "volume": D("75"),
+        "trades": 3,
+        "markets": 1,
+        "win_rate": D("1"),
+        "roi": D("0.777778"),
     }
 
 
@@ -154,8 +160,13 @@ def independent_ranking(trade_dir: Path, resolutions_csv: Path, min_trades: int)
     for i, x in enumerate(eligible, start=1):
         out.append(
             {
-                "rank": i, "wallet": x, "pnl": pnl[x], "volume": volume[x], "trades": count[x],
-                "markets": markets[x], "win_rate": ratio(Decimal(wins[x]), Decimal(markets[x])),
+                "rank": i,
+                "wallet": x,
+                "pnl": pnl[x],
+                "volume": volume[x],
+                "trades": count[x],
+                "markets": markets[x],
+                "win_rate": ratio(Decimal(wins[x]), Decimal(markets[x])),
                 "roi": ratio(pnl[x], bought[x]),
             }
         )
@@ -181,8 +192,19 @@ def test_cli_rank_json_is_the_independent_top(shared_data: Path) -> None:
     res_csv = shared_data / "trades" / "midterms2022_resolutions.csv"
     result = CliRunner().invoke(
         main,
-        ["whales", "rank", "--trades", *map(str, trade_files), "--resolutions", str(res_csv),
-         "--min-trades", "3", "--top", "20", "--json"],
+        [
+            "whales",
+            "rank",
+            "--trades",
+            *map(str, trade_files),
+            "--resolutions",
+            str(res_csv),
+            "--min-trades",
+            "3",
+            "--top",
+            "20",
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     got = json.loads(result.output)
@@ -205,8 +227,18 @@ def test_cli_rank_on_data_api_trades_resolved_by_gamma(shared_data: Path, tmp_pa
     res_csv = tmp_path / "res.csv"
     res_csv.write_text(f"market,outcomes,winning_outcome\n{condition},{'|'.join(outcomes)},{winning}\n")
     result = CliRunner().invoke(
-        main, ["whales", "rank", "--trades", str(trades_json), "--resolutions", str(res_csv),
-               "--min-trades", "1", "--json"]
+        main,
+        [
+            "whales",
+            "rank",
+            "--trades",
+            str(trades_json),
+            "--resolutions",
+            str(res_csv),
+            "--min-trades",
+            "1",
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     got = {r["wallet"]: Decimal(r["pnl"]) for r in json.loads(result.output)}

@@ -16,14 +16,20 @@ from pets.assets.resources import (
     ModelStoreResource,
     PostgresResource,
 )
-from pets.settings import Mode, Settings, SettingsError, load_settings
+from pets.settings import Mode, Settings, SettingsError, load_settings, project_root
 
 
 def resources_for(settings: Settings) -> dict[str, Any]:
     """Resources of the code location for these settings; production must name its services."""
     if settings.mode is Mode.PRODUCTION:
-        missing = [name for name, value in (("PETS_POSTGRES_DSN", settings.postgres_dsn),
-                                            ("PETS_KAFKA_BOOTSTRAP", settings.kafka_bootstrap)) if not value]
+        missing = [
+            name
+            for name, value in (
+                ("PETS_POSTGRES_DSN", settings.postgres_dsn),
+                ("PETS_KAFKA_BOOTSTRAP", settings.kafka_bootstrap),
+            )
+            if not value
+        ]
         if missing:
             raise SettingsError(f"production mode needs {', '.join(missing)}")
     return {
@@ -42,3 +48,16 @@ def resources_for(settings: Settings) -> dict[str, Any]:
 def current_resources() -> dict[str, Any]:
     """Resources for the environment this process runs in (what `dagster dev` loads)."""
     return resources_for(load_settings())
+
+
+def calibration_data_dir(settings: Settings | None = None) -> str:
+    """Where retraining finds calibration files: ``<state_dir>/calibration`` when present, else the
+    checkout's shared data set, else "" (the asset then trains on seeded simulated markets)."""
+    settings = settings or load_settings()
+    for folder in (
+        settings.state_dir / "calibration",
+        project_root().parent / "shared" / "data" / "calibration",
+    ):
+        if (folder / "market_data_one_day_before_certainty.csv").exists():
+            return str(folder)
+    return ""

@@ -68,17 +68,20 @@ def gx_check(
     """Validate ``frame`` against ``expectations`` (GX 1.x objects) as one suite."""
     import great_expectations as gx
 
+    batch_definition = _batch_definition()  # first: a suite needs the context to exist
     gx_suite = gx.ExpectationSuite(name=suite)
     for expectation in expectations:
         gx_suite.add_expectation(expectation)
-    result = _batch_definition().get_batch(batch_parameters={"dataframe": _for_gx(frame)}).validate(gx_suite)
+    result = batch_definition.get_batch(batch_parameters={"dataframe": _for_gx(frame)}).validate(gx_suite)
     failed = [describe_failure(r) for r in result.results if not r.success]
     return dg.AssetCheckResult(
         passed=not failed,
         severity=severity,
         check_name=check_name,
         asset_key=asset_key,
-        description="; ".join(failed) if failed else f"{len(expectations)} expectations met on {frame.height} rows",
+        description="; ".join(failed)
+        if failed
+        else f"{len(expectations)} expectations met on {frame.height} rows",
         metadata={
             "suite": suite,
             "rows": frame.height,

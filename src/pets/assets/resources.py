@@ -62,7 +62,9 @@ class PostgresResource(dg.ConfigurableResource):
         with TimescaleWriter(self.require_dsn()) as writer:
             return writer.write(spec, rows)
 
-    def replace(self, spec: TableSpec, where: str, params: Sequence[Any], rows: Sequence[Sequence[Any]]) -> int:
+    def replace(
+        self, spec: TableSpec, where: str, params: Sequence[Any], rows: Sequence[Sequence[Any]]
+    ) -> int:
         """Delete the rows matching ``where`` and copy ``rows`` in, in one transaction (a recomputed
         ranking or report replaces the old one whole, so readers never see a mix)."""
         columns = ", ".join(spec.column_names)
@@ -92,14 +94,26 @@ class KafkaResource(dg.ConfigurableResource):
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 
+    def ensure_topic(self, name: str) -> str:
+        """Create the registry topic ``name`` if missing; returns its full (prefixed) name."""
+        from pets.pipelines.kafka_io import ensure_topics
+
+        ensure_topics(self.settings(), [name])
+        return self.topic(name)
+
+    def consumer(self) -> Any:
+        """A group-less consumer (the caller assigns partitions and keeps offsets itself)."""
+        from pets.pipelines.kafka_io import consumer
+
+        return consumer(self.settings(), client_id="pets-dagster")
+
     def publish(self, name: str, messages: Iterable[tuple[str, msgspec.Struct]]) -> int:
         """Send (key, message) pairs to the registry topic ``name``; returns how many were acked."""
-        from pets.pipelines.kafka_io import ensure_topics, producer
+        from pets.pipelines.kafka_io import producer
         from pets.schemas.codec import encode
 
-        settings = self.settings()
-        ensure_topics(settings, [name])
-        out = producer(settings, linger_ms=20)
+        self.ensure_topic(name)
+        out = producer(self.settings(), linger_ms=20)
         try:
             futures = [out.send(self.topic(name), key=k.encode(), value=encode(m)) for k, m in messages]
             out.flush()
@@ -128,7 +142,9 @@ class DataApiResource(dg.ConfigurableResource):
     base_url: str
     page_size: int = DATA_API_MAX_PAGE
 
-    def iter_trades(self, *, markets: Sequence[str] = (), user: str | None = None) -> Iterator[dict[str, Any]]:
+    def iter_trades(
+        self, *, markets: Sequence[str] = (), user: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Every trade (maker and taker side: takerOnly=false) of the markets / the wallet, all pages."""
         from pets.pipelines.polymarket.http import JsonHttpClient
 
@@ -146,7 +162,9 @@ class DataApiResource(dg.ConfigurableResource):
                 },
             )
             if not isinstance(page, list):
-                raise ValueError(f"{self.base_url}/trades: expected a JSON array page, got {type(page).__name__}")
+                raise ValueError(
+                    f"{self.base_url}/trades: expected a JSON array page, got {type(page).__name__}"
+                )
             if not page:
                 return
             yield from page
@@ -189,7 +207,9 @@ class ModelStoreResource(dg.ConfigurableResource):
         folder = self._dir(name) / version
         return (folder / "model.json").read_bytes(), json.loads((folder / "metrics.json").read_text())
 
-    def save(self, name: str, model: bytes, metrics: Mapping[str, Any], *, promote: bool, reason: str) -> ModelVersion:
+    def save(
+        self, name: str, model: bytes, metrics: Mapping[str, Any], *, promote: bool, reason: str
+    ) -> ModelVersion:
         """Write a new version (never overwriting one); point ``current`` at it when promoted."""
         existing = self.versions(name)
         number = int(existing[-1][1:]) + 1 if existing else 1
@@ -198,8 +218,13 @@ class ModelStoreResource(dg.ConfigurableResource):
         folder.mkdir(parents=True, exist_ok=False)
         created = datetime.now(UTC).isoformat(timespec="seconds")
         record = ModelVersion(
-            name=name, version=version, path=str(folder), created_at=created,
-            metrics=dict(metrics), promoted=promote, reason=reason,
+            name=name,
+            version=version,
+            path=str(folder),
+            created_at=created,
+            metrics=dict(metrics),
+            promoted=promote,
+            reason=reason,
         )
         (folder / "model.json").write_bytes(model)
         (folder / "metrics.json").write_bytes(msgspec.json.format(msgspec.json.encode(record)))

@@ -24,7 +24,7 @@ TOPIC_UPSTREAM: dict[str, tuple[str, ...]] = {
     "signal.esports": ("esports.event", "md.markets"),
     "signal.whale": ("chain.fill", "whale.rankings", "md.markets"),
     "order.intent": ("md.tob", "md.markets", "signal.news", "signal.esports", "signal.whale", "bot.control"),
-    "order.exec": ("order.intent", "risk.alert"),
+    "order.exec": ("order.intent",),
     "order.denied": ("order.intent",),
     "exec.report": ("order.exec",),
     "pnl.snapshot": ("exec.report", "md.tob"),

@@ -1,9 +1,9 @@
 """market_state: md.book (raw market-channel frames) -> L2 books per market -> md.tob and TimescaleDB.
 
-    md_book_in -> parse -> split_dead_letters -> key_by_market -> book_state -> split_outputs
-        top of book   -> md_tob_out (Kafka md.tob, key asset_id) and top_of_book_db
-        book deltas   -> book_deltas_db
-        dead letters  -> dlq_out (Kafka dlq.market_data, with the reason and the raw frame)
+    md_book_in -> parse -> split_dead_letters -> key_by_market -> book_state -> drop_market_key
+        tops                      -> md_tob_out (Kafka md.tob, key asset_id); top_of_book_rows -> db_out
+        book deltas, last trades  -> book_delta_rows -> db_out (TimescaleDB book_deltas, trades)
+        dead letters              -> dlq_out (Kafka dlq.market_data, with the reason and the raw frame)
 
 Bytewax keeps the md.book offsets and every market's book state in its recovery store, so after a
 crash the flow resumes from the last snapshot and replays the frames since then: the books are
@@ -24,12 +24,12 @@ import time
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeGuard, TypeVar
 
 import msgspec
 from bytewax import operators as op
 from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSource, KafkaSourceMessage
-from bytewax.dataflow import Dataflow
+from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import DynamicSink, Sink, StatelessSinkPartition
@@ -43,7 +43,7 @@ from pets.pipelines.market_data.units import price_decimal, size_decimal
 from pets.pipelines.tables import ts_from_ms
 from pets.schemas.codec import encode
 from pets.schemas.control import DeadLetter
-from pets.schemas.market_data import Continuity, MarketInfo, TopOfBook
+from pets.schemas.market_data import Continuity, LastTradePrice, MarketInfo, TopOfBook
 from pets.schemas.topics import load_topic_registry
 from pets.settings import Settings
 
@@ -75,7 +75,7 @@ class BookOutput(NamedTuple):
 
 def build_flow(
     settings: Settings,
-    source: Source[KafkaSourceMessage[Any, Any]] | None = None,
+    source: Source[Any] | None = None,
     sink: Sink[TopOfBook] | None = None,
     *,
     dlq_sink: Sink[DeadLetter] | None = None,
@@ -87,21 +87,20 @@ def build_flow(
     """The market_state dataflow. Defaults: Kafka md.book in, Kafka md.tob / dlq.market_data out,
     TimescaleDB out when `settings.postgres_dsn` is set. Tests inject TestingSource/TestingSink."""
     registry = load_topic_registry(settings.config_dir)
+
+    def topic(name: str) -> str:
+        return registry.get(name).full_name(settings.topic_prefix)
+
     if source is None:
         source = KafkaSource(
             brokers=[settings.require_kafka()],
-            topics=[registry.get("md.book").full_name(settings.topic_prefix)],
+            topics=[topic("md.book")],
             tail=tail,
-            add_config={"fetch.wait.max.ms": "5"},
         )
-    if sink is None:
-        sink = _KafkaMessageSink(
-            settings, registry.get("md.tob").full_name(settings.topic_prefix), "asset_id"
-        )
-    if dlq_sink is None:
-        dlq_sink = _KafkaMessageSink(
-            settings, registry.get("dlq.market_data").full_name(settings.topic_prefix), "source"
-        )
+    tob_sink: Sink[TopOfBook] = sink or _KafkaMessageSink[TopOfBook](settings, topic("md.tob"), "asset_id")
+    dead_sink: Sink[DeadLetter] = dlq_sink or _KafkaMessageSink[DeadLetter](
+        settings, topic("dlq.market_data"), "source"
+    )
     if db_sink is None and settings.postgres_dsn:
         db_sink = TimescaleSink(settings.postgres_dsn)
     infos = info_lookup(market_infos)
@@ -109,15 +108,15 @@ def build_flow(
     flow = Dataflow(FLOW_NAME)
     messages = op.input("md_book_in", flow, source)
     parsed = op.flat_map("parse", messages, _parse_message)
-    split = op.branch("split_dead_letters", parsed, lambda item: isinstance(item, ParsedFrame))
-    keyed = op.key_on("key_by_market", split.trues, lambda item: item.event.market)
+    split = op.branch("split_dead_letters", parsed, _is_parsed)
+    keyed = op.key_on("key_by_market", split.trues, lambda item: item.event.market or "")
     books = op.stateful_batch("book_state", keyed, lambda resume: BookStateLogic(resume, infos, depth_levels))
     outputs = op.map("drop_market_key", books, lambda key_output: key_output[1])
     tops = op.filter_map("tops", outputs, lambda out: out.top)
-    op.output("md_tob_out", tops, sink)
+    op.output("md_tob_out", tops, tob_sink)
     book_dead = op.filter_map("book_dead_letters", outputs, lambda out: out.dead)
-    dead = op.merge("all_dead_letters", split.falses, book_dead)
-    op.output("dlq_out", dead, dlq_sink)
+    dead: Stream[DeadLetter] = op.merge("all_dead_letters", split.falses, book_dead)
+    op.output("dlq_out", dead, dead_sink)
     if db_sink is not None:
         top_rows = op.map("top_of_book_rows", tops, top_of_book_row)
         delta_rows = op.flat_map("book_delta_rows", outputs, lambda out: out.rows)
@@ -135,6 +134,10 @@ def recovery_config(settings: Settings, workers: int = 1, db_dir: Path | None = 
 
 
 _parser = FrameParser(PARSE_SOURCE)
+
+
+def _is_parsed(item: ParsedFrame | DeadLetter) -> TypeGuard[ParsedFrame]:
+    return isinstance(item, ParsedFrame)
 
 
 def _parse_message(message: KafkaSourceMessage[Any, Any]) -> list[ParsedFrame | DeadLetter]:
@@ -192,6 +195,8 @@ class BookStateLogic(StatefulBatchLogic[ParsedFrame, BookOutput, MarketBooks]):
                 outputs.append(BookOutput(dead=self._dead_letter(item, reason)))
             elif type(event) is LevelDeltas or type(event) is Snapshot:
                 outputs.append(BookOutput(rows=book_delta_rows(event, item.frame_seq)))
+            elif type(event) is LastTradePrice:
+                outputs.append(BookOutput(rows=(trade_row(event),)))
         return outputs, StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[BookOutput], bool]:
@@ -241,6 +246,23 @@ def top_of_book_row(top: TopOfBook) -> DbRow:
     )
 
 
+def trade_row(trade: LastTradePrice) -> DbRow:
+    """The venue's last trade (validated by the parser); it has no trade id, the print is the key."""
+    return (
+        "trades",
+        (
+            ts_from_ms(int(trade.timestamp)),
+            trade.asset_id,
+            trade.market,
+            Decimal(trade.price),
+            Decimal(trade.size),
+            trade.side,
+            Decimal(trade.fee_rate_bps) if trade.fee_rate_bps else None,
+            trade.transaction_hash or "",
+        ),
+    )
+
+
 def book_delta_rows(event: LevelDeltas | Snapshot, frame_seq: int) -> tuple[DbRow, ...]:
     """book_deltas rows of one accepted event (one per level; the last change of a level wins)."""
     ts = ts_from_ms(event.ts_ms)
@@ -277,25 +299,26 @@ def _size(units: int) -> Decimal:
     return size_decimal(units) if units else Decimal(0)
 
 
-class _KafkaMessageSink(DynamicSink[msgspec.Struct]):
+M = TypeVar("M", bound=msgspec.Struct)
+
+
+class _KafkaMessageSink(DynamicSink[M], Generic[M]):
     """Encodes wire messages (msgspec Structs) and produces them keyed by one of their fields."""
 
     def __init__(self, settings: Settings, topic: str, key_field: str) -> None:
         self._kafka = KafkaSink([settings.require_kafka()], topic, add_config={"linger.ms": "1"})
         self._key_field = key_field
 
-    def build(
-        self, step_id: str, worker_index: int, worker_count: int
-    ) -> StatelessSinkPartition[msgspec.Struct]:
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> StatelessSinkPartition[M]:
         return _EncodingPartition(self._kafka.build(step_id, worker_index, worker_count), self._key_field)
 
 
-class _EncodingPartition(StatelessSinkPartition[msgspec.Struct]):
+class _EncodingPartition(StatelessSinkPartition[M], Generic[M]):
     def __init__(self, inner: StatelessSinkPartition[KafkaSinkMessage[Any, Any]], key_field: str) -> None:
         self._inner = inner
         self._key_field = key_field
 
-    def write_batch(self, items: list[msgspec.Struct]) -> None:
+    def write_batch(self, items: list[M]) -> None:
         key_field = self._key_field
         self._inner.write_batch(
             [

@@ -10,7 +10,6 @@ log loss against the raw price as the baseline forecast. Pure computation: the D
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +76,15 @@ def read_calibration_dir(folder: Path, category: str = DEFAULT_CATEGORY) -> pl.D
         if not path.exists():
             raise CalibrationDataError(f"{path}: missing calibration file")
         raw = pl.read_csv(path, infer_schema_length=0)
-        missing = {"event_id", "question", "outcome", "avg_price", "volume", "time_before_certainty",
-                   "time_of_event_close"} - set(raw.columns)
+        missing = {
+            "event_id",
+            "question",
+            "outcome",
+            "avg_price",
+            "volume",
+            "time_before_certainty",
+            "time_of_event_close",
+        } - set(raw.columns)
         if missing:
             raise CalibrationDataError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
         frames.append(
@@ -153,8 +159,12 @@ def fit(train: pl.DataFrame, *, l2: float = 1.0, iterations: int = 50) -> Calibr
         one_hot.append("category=other")
     features = ("intercept", *raw, *one_hot)
     template = CalibrationModel(
-        features=features, weights=(0.0,) * len(features), means=means, scales=scales,
-        categories=tuple(common), l2=l2,
+        features=features,
+        weights=(0.0,) * len(features),
+        means=means,
+        scales=scales,
+        categories=tuple(common),
+        l2=l2,
     )
     x = _design(train, template)
     y = train["outcome"].to_numpy().astype(float)
@@ -188,9 +198,9 @@ def evaluate(model: CalibrationModel, valid: pl.DataFrame) -> tuple[float, float
     return brier(p, y), log_loss(p, y)
 
 
-def train_and_score(data: pl.DataFrame, *, validation_share: float = 0.25, l2: float = 1.0) -> tuple[
-    CalibrationModel, Metrics, pl.DataFrame
-]:
+def train_and_score(
+    data: pl.DataFrame, *, validation_share: float = 0.25, l2: float = 1.0
+) -> tuple[CalibrationModel, Metrics, pl.DataFrame]:
     """Fit on the earlier events, score on the later ones; returns the validation frame too."""
     train, valid, split = time_split(data, validation_share)
     model = fit(train, l2=l2)
@@ -215,7 +225,10 @@ def promotion_decision(metrics: Metrics, incumbent_log_loss: float | None) -> tu
     if incumbent_log_loss is None:
         if metrics.beats(metrics.baseline_log_loss):
             return True, f"log loss {metrics.log_loss:.5f} < raw price {metrics.baseline_log_loss:.5f}"
-        return False, f"log loss {metrics.log_loss:.5f} does not beat raw price {metrics.baseline_log_loss:.5f}"
+        return (
+            False,
+            f"log loss {metrics.log_loss:.5f} does not beat raw price {metrics.baseline_log_loss:.5f}",
+        )
     if metrics.beats(incumbent_log_loss):
         return True, f"log loss {metrics.log_loss:.5f} < current model {incumbent_log_loss:.5f}"
     return False, f"log loss {metrics.log_loss:.5f} does not beat current model {incumbent_log_loss:.5f}"
@@ -255,4 +268,3 @@ def model_from_json(raw: bytes) -> CalibrationModel:
 
 def model_to_json(model: CalibrationModel) -> bytes:
     return msgspec.json.format(msgspec.json.encode(model))
-

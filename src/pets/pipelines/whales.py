@@ -117,21 +117,23 @@ def resolved_outcome(
     if not outcome_prices or len(outcome_prices) != len(outcomes):
         return None
     winners = [i for i, p in enumerate(outcome_prices) if p >= LEGACY_WIN_PRICE]
-    if len(winners) != 1 or abs(sum(outcome_prices) - 1) > RESOLVED_SUM_TOLERANCE:
+    if len(winners) != 1 or abs(sum(outcome_prices, Decimal(0)) - 1) > RESOLVED_SUM_TOLERANCE:
         return None
     return outcomes[winners[0]]
 
 
 def resolutions_from_markets(markets: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
-    """Resolution rows keyed by condition id from market rows (the ``markets`` table's columns)."""
+    """Resolution rows keyed by condition id from market rows (the ``markets`` table's columns;
+    outcome prices as Decimals or decimal strings)."""
     rows: list[tuple[str, str, Decimal]] = []
     for m in markets:
         outcomes = list(m["outcomes"] or ())
+        prices = m["outcome_prices"]
         winner = resolved_outcome(
             closed=bool(m["closed"]),
             outcomes=outcomes,
             token_ids=list(m["token_ids"] or ()),
-            outcome_prices=m["outcome_prices"],
+            outcome_prices=None if prices is None else [Decimal(str(p)) for p in prices],
             winning_asset_id=m["winning_asset_id"],
         )
         if winner is not None:
@@ -191,9 +193,7 @@ def read_midterms_csv(path: Path, market: str) -> pl.DataFrame:
             "shares": pl.col("Shares").str.to_decimal(scale=12),
             "usdc": pl.col("Amount").str.to_decimal(scale=12),
             "price": pl.col("Price").str.to_decimal(scale=12),
-            "ts_ms": pl.col("Timestamp")
-            .str.to_datetime("%Y-%m-%d %H:%M:%S", time_zone="UTC")
-            .dt.epoch("ms"),
+            "ts_ms": pl.col("Timestamp").str.to_datetime("%Y-%m-%d %H:%M:%S", time_zone="UTC").dt.epoch("ms"),
         },
     )
 
@@ -201,8 +201,13 @@ def read_midterms_csv(path: Path, market: str) -> pl.DataFrame:
 def data_api_trade_id(record: Mapping[str, Any]) -> str:
     """Stable id of a Data-API trade (the API has none): hash of what identifies the fill."""
     parts = (
-        record.get("transactionHash"), record.get("proxyWallet"), record.get("asset"),
-        record.get("side"), record.get("size"), record.get("price"), record.get("timestamp"),
+        record.get("transactionHash"),
+        record.get("proxyWallet"),
+        record.get("asset"),
+        record.get("side"),
+        record.get("size"),
+        record.get("price"),
+        record.get("timestamp"),
     )
     return hashlib.blake2b("|".join(str(p) for p in parts).encode(), digest_size=12).hexdigest()
 
@@ -340,9 +345,7 @@ def rank_wallets(
         .with_row_index("rank", offset=1)
         .with_columns(pl.col("rank").cast(pl.Int64))
     )
-    win_rate = [
-        _ratio(Decimal(w), Decimal(m)) for w, m in zip(stats["wins"], stats["markets"], strict=True)
-    ]
+    win_rate = [_ratio(Decimal(w), Decimal(m)) for w, m in zip(stats["wins"], stats["markets"], strict=True)]
     roi = [_ratio(p, b) for p, b in zip(stats["pnl"], stats["bought"], strict=True)]
     return stats.with_columns(
         pl.Series("win_rate", win_rate, dtype=pl.Decimal(38, 6)),

@@ -93,6 +93,11 @@ class RiskEngine:
         self.category_cap = risk.limits.max_category_exposure * self.capital
         self.gross_cap = risk.leverage.max_gross_leverage * self.capital
 
+    @property
+    def bound(self) -> bool:
+        """False right after a restore from a snapshot (which does not carry the config)."""
+        return "config" in self.__dict__
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         for derived in ("config", "capital", "bot_configs", "zones", "bot_cap", "category_cap", "gross_cap"):

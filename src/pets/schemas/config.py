@@ -98,6 +98,21 @@ class SimulatorConfig(_Config, frozen=True, kw_only=True):
     step_ms: PositiveInt
 
 
+class PaperExchangeConfig(_Config, frozen=True, kw_only=True):
+    """How the paper exchange fills resting orders (docs/execution.md)."""
+
+    queue_position: bool = True  # false: no queue ahead, a resting order fills on the first touch
+    trade_fraction: Fraction = Decimal("0.5")  # share of a decrease beyond the queue ahead that is trades
+    consume_liquidity: bool = True  # a paper taker's fills use up displayed size until the level updates
+
+
+class RunConfig(_Config, frozen=True, kw_only=True):
+    """The single-process main job (`pets run`)."""
+
+    snapshot_interval_ms: PositiveInt = 10_000  # P&L snapshot every this much venue time
+    timer_interval_ms: PositiveInt = 1_000  # GTD expiry and bot timers at least this often
+
+
 class StorageConfig(_Config, frozen=True, kw_only=True):
     batch_rows: PositiveInt
     flush_interval_ms: PositiveInt
@@ -112,6 +127,8 @@ class GlobalConfig(_Config, frozen=True, kw_only=True):
     simulator: SimulatorConfig
     storage: StorageConfig
     bots_dir: str = "bots"
+    paper_exchange: PaperExchangeConfig = msgspec.field(default_factory=PaperExchangeConfig)
+    run: RunConfig = msgspec.field(default_factory=RunConfig)
 
 
 # ------------------------------------------------------------------------------- risk_management.yaml

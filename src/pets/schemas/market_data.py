@@ -142,15 +142,15 @@ class MarketResolved(_VenueEvent, frozen=True, kw_only=True, tag="market_resolve
 class Continuity(_VenueEvent, frozen=True, kw_only=True, tag="continuity", forbid_unknown_fields=True):
     """Ours: a subscription lost continuity ("lost") or was resynced from a REST snapshot ("resynced").
 
-    `market` routes the event to the keyed book step of the Kafka flow; emit one event per market
-    when it is known. Without it the event still applies wherever the asset ids are known.
+    `market` (the md.book key, like every event's) names the market of `asset_ids`: one event per
+    market. An asset whose market is not known yet has no book to mark stale.
     """
 
     asset_ids: tuple[str, ...]
     status: ContinuityStatus
     reason: str
     recv_ns: int
-    market: str | None = None
+    market: str
 
 
 MarketFrame = (

@@ -13,17 +13,17 @@ from typing import Any
 import pytest
 
 from pets.pipelines import kafka_io
+from pets.pipelines.polymarket.frames import parse_event
 from pets.pipelines.polymarket.kafka_sink import ORIGIN_HEADER, KafkaFrameSink
+from pets.pipelines.polymarket.market_ws import MarketChannel, MarketWsConfig
 from pets.pipelines.polymarket.recorder import RecordingSink
 from pets.pipelines.polymarket.recording import RecordedFrame, read_recording
 from pets.pipelines.polymarket.replayer import replay_to_sink
-from pets.pipelines.venue_sim.clob_server import ClobServer, VenueBook, serve_clob
+from pets.pipelines.venue_sim.clob_server import ClobServer, VenueBook, serve_clob, simulated_tape
 from pets.schemas.codec import decode
 from pets.schemas.control import DeadLetter
 from pets.schemas.market_data import Continuity
 from pets.settings import Settings
-
-pytestmark = pytest.mark.shared_data
 
 
 def _continuity(payload: bytes) -> Continuity:
@@ -42,13 +42,14 @@ def _rebuild(frames: list[RecordedFrame], asset: str) -> dict[str, Any]:
     """The book a consumer of the stream ends with (snapshots replace, deltas update)."""
     book = VenueBook(asset)
     for frame in frames:
-        event = json.loads(frame.payload)
-        if event["event_type"] != "continuity" and event.get("asset_id") == asset:
-            book.apply(event)
+        event = parse_event(frame.payload)
+        if event.event_type != "continuity" and asset in event.asset_ids:
+            book.apply(json.loads(frame.payload))
     body = book.rest_body()
     return {"bids": body["bids"], "asks": body["asks"]}
 
 
+@pytest.mark.shared_data
 def test_client_survives_disconnect_and_stall_and_the_recording_replays_exactly(
     recording: tuple[Path, dict[str, Any]], stream: Any, tmp_path: Path
 ) -> None:
@@ -71,9 +72,8 @@ def test_client_survives_disconnect_and_stall_and_the_recording_replays_exactly(
     rest = [f for f in recorded if f.origin == "rest"]
     assert [json.loads(f.payload) for f in rest] == [{"event_type": "book", **b} for b in rest_served]
     for asset in meta["asset_ids"]:
-        marks = [
-            (i, _continuity(f.payload)) for i, f in enumerate(recorded) if f.origin == "pets" and asset in f.payload.decode()
-        ]
+        mine = [(i, f) for i, f in enumerate(recorded) if asset in f.payload.decode()]
+        marks = [(i, _continuity(f.payload)) for i, f in mine if f.origin == "pets"]
         assert [(c.status, c.reason.split(":")[0].split(" for")[0]) for _, c in marks] == [
             ("lost", "socket closed"),
             ("resynced", "REST /books snapshot after"),
@@ -82,7 +82,7 @@ def test_client_survives_disconnect_and_stall_and_the_recording_replays_exactly(
         ]
         assert all(c.asset_ids == (asset,) for _, c in marks)
         for (lost_at, _), (synced_at, _) in ((marks[0], marks[1]), (marks[2], marks[3])):
-            snapshots = [f for f in recorded[lost_at:synced_at] if f.origin == "rest" and asset in f.payload.decode()]
+            snapshots = [f for i, f in mine if lost_at < i < synced_at and f.origin == "rest"]
             assert len(snapshots) == 1  # exactly one REST book of this asset inside each gap
         final = final_books[asset]
         assert final is not None
@@ -96,37 +96,56 @@ def test_client_survives_disconnect_and_stall_and_the_recording_replays_exactly(
     assert list(read_recording(replayed_path)) == recorded  # same bytes, receive times and origins
 
 
-def test_shards_pings_and_dead_letters(recording: tuple[Path, dict[str, Any]], stream: Any, tmp_path: Path) -> None:
+async def _until(condition: Any, what: str, timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.shared_data
+def test_shards_pings_and_dead_letters(recording: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     path, meta = recording
     sink = RecordingSink(tmp_path / "sharded.jsonl")
+    garbage = ["not a frame", '[{"event_type":"book","asset_id":"1"']
 
-    async def scenario(server: ClobServer) -> Any:
-        task = asyncio.create_task(stream(server, meta["asset_ids"], sink, shard_size=1, ping_interval_s=0.05))
-        while len(server.served) < 10:
-            await asyncio.sleep(0.01)
-        await asyncio.to_thread(server.inject, "not a frame")
-        await asyncio.to_thread(server.inject, '[{"event_type":"book","asset_id":"1"')
-        return await task
+    async def scenario(server: ClobServer) -> MarketChannel:
+        config = MarketWsConfig(server.ws_url, server.rest_url, shard_size=1, ping_interval_s=0.05)
+        channel = MarketChannel(config, sink)
+        task = asyncio.create_task(channel.run(meta["asset_ids"]))
+        await _until(lambda: server.tape_done.is_set() and channel.stats.events == len(server.served), "tape")
+        await _until(lambda: server.pings >= 2 and channel.stats.pongs >= 2, "PING/PONG")
+        for message in [*garbage, "NO NEW ASSETS"]:
+            await asyncio.to_thread(server.inject, message)
+        await _until(lambda: channel.stats.no_new_assets == 2, "NO NEW ASSETS on both connections")
+        assert channel.stats.dead_letters == 2 * len(garbage)  # a status message is not a bad frame
+        channel.stop()
+        await task
+        return channel
 
     with serve_clob([path]) as server:
-        channel = asyncio.run(scenario(server))
-        connections = {s.connection for s in server.served}
-        per_connection = {
-            n: {json.loads(s.payload)["asset_id"] for s in server.served if s.connection == n} for n in connections
-        }
+        asyncio.run(scenario(server))
+        per_connection: dict[int, set[str]] = defaultdict(set)
+        for frame in server.served:
+            per_connection[frame.connection].add(json.loads(frame.payload)["asset_id"])
     sink.close()
-    assert server.connections == 2 and len(per_connection) == 2
+    assert server.connections == 2  # shard_size=1: one connection per token
     assert sorted(sorted(v) for v in per_connection.values()) == sorted([a] for a in meta["asset_ids"])
-    assert server.pings > 0 and channel.stats.pongs > 0
     letters = [decode(DeadLetter, line) for line in sink.dead_letter_path.read_bytes().splitlines()]
-    assert {letter.raw_bytes() for letter in letters} == {b"not a frame", b'[{"event_type":"book","asset_id":"1"'}
-    assert len(letters) == 4  # each injected message reached both connections
-    assert all("malformed" in letter.reason or "not a market-channel event" in letter.reason for letter in letters)
+    assert sorted(letter.raw_bytes() for letter in letters) == sorted(m.encode() for m in garbage * 2)
+    reasons = {letter.raw_bytes(): letter.reason for letter in letters}
+    assert reasons[b"not a frame"].startswith("not a market-channel event")
+    assert reasons[garbage[1].encode()].startswith("malformed JSON array")
 
 
 @pytest.mark.integration
+@pytest.mark.shared_data
 def test_kafka_messages_equal_the_frames_served(
-    recording: tuple[Path, dict[str, Any]], stream: Any, settings: Settings, kafka_bootstrap: str, topic_prefix: str
+    recording: tuple[Path, dict[str, Any]],
+    stream: Any,
+    settings: Settings,
+    kafka_bootstrap: str,
+    topic_prefix: str,
 ) -> None:
     path, meta = recording
     local = dataclasses.replace(settings, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
@@ -139,7 +158,7 @@ def test_kafka_messages_equal_the_frames_served(
     finally:
         sink.close()
     topic = f"{topic_prefix}md.book"
-    expected = len(served) + 2 * len(meta["asset_ids"]) + len(meta["asset_ids"])  # + lost/resynced + REST books
+    expected = len(served) + 3 * len(meta["asset_ids"])  # + lost, REST book, resynced per asset
     consumer = kafka_io.consumer(local)
     try:
         from kafka import TopicPartition
@@ -161,3 +180,56 @@ def test_kafka_messages_equal_the_frames_served(
     statuses = {k: [_continuity(v).status for v in vs] for k, vs in _by_asset(by_origin["pets"]).items()}
     assert statuses == {a: ["lost", "resynced"] for a in meta["asset_ids"]}
     assert sorted(k for k, _ in by_origin["rest"]) == sorted(meta["asset_ids"])
+
+
+def test_simulated_markets_gaps_resync_and_final_books(stream: Any, tmp_path: Path) -> None:
+    """Works on a fresh clone (no recordings): simulated markets in the current `price_changes` schema."""
+    tape = simulated_tape(600, markets=2)
+    assets = sorted({a for frame in tape for a in frame.asset_ids})
+    out = tmp_path / "sim.jsonl"
+    sink = RecordingSink(out)
+    with serve_clob(tape) as server:
+        server.disconnect_at(150, missed=30)
+        server.stall_at(400, missed=30)
+        channel = asyncio.run(stream(server, assets, sink))
+        sink.close()
+        served = [s.payload for s in server.served]
+        final_books = {a: server.book(a) for a in assets}
+    recorded = list(read_recording(out))
+    assert [f.payload for f in recorded if f.origin == "ws"] == served
+    assert channel.stats.gaps == channel.stats.resyncs == 2
+    multi = [parse_event(p) for p in served if b"price_changes" in p]
+    assert multi and all(e.key == e.asset_ids[0] and len(e.asset_ids) == 2 for e in multi)
+    for asset in assets:
+        final = final_books[asset]
+        assert final is not None
+        assert _rebuild(recorded, asset) == {"bids": final["bids"], "asks": final["asks"]}
+
+
+def test_subscribe_and_unsubscribe_on_a_live_connection(tmp_path: Path) -> None:
+    tape = simulated_tape(300, markets=1)
+    yes, no = tape[0].asset_ids[0], tape[1].asset_ids[0]
+    sink = RecordingSink(tmp_path / "ops.jsonl")
+
+    async def scenario(server: ClobServer) -> None:
+        channel = MarketChannel(MarketWsConfig(server.ws_url, server.rest_url), sink)
+        task = asyncio.create_task(channel.run([yes]))
+        await _until(lambda: server.played == 100, "the pause")
+        await channel.subscribe([no])
+        await _until(lambda: list(server.subscriptions().values()) == [{yes, no}], "subscribe")
+        await channel.unsubscribe([yes])
+        await _until(lambda: list(server.subscriptions().values()) == [{no}], "unsubscribe")
+        server.resume()
+        await _until(lambda: server.tape_done.is_set() and channel.stats.events == len(server.served), "tape")
+        channel.stop()
+        await task
+
+    with serve_clob(tape) as server:
+        server.pause_at(100)
+        asyncio.run(scenario(server))
+        served = [parse_event(s.payload) for s in server.served]
+    assert server.connections == 1  # both operations went over the open connection
+    snapshot = next(i for i, e in enumerate(served) if e.event_type == "book" and e.asset_ids == (no,))
+    assert all(yes in e.asset_ids for e in served[:snapshot])  # before: only what was subscribed
+    after = served[snapshot + 1 :]  # the tape was paused while the operations went through
+    assert after and all(no in e.asset_ids for e in after)

@@ -1,7 +1,5 @@
 """The market universe: markets and events from Gamma into the ``markets`` table and ``md.markets``."""
 
-from __future__ import annotations
-
 import json
 import time
 from collections.abc import Iterator
@@ -22,7 +20,8 @@ DEAD_LETTER_TOPIC = "dlq.market_data"
 
 class UniverseConfig(dg.Config):
     include_open: bool = Field(
-        default=True, description="Also refresh every open market (the live universe), not only those ending that day."
+        default=True,
+        description="Also refresh every open market (the live universe), not only those ending that day.",
     )
 
 
@@ -76,10 +75,14 @@ def market_universe(
     client = gamma.client()
     raw_markets = {
         str(raw.get("conditionId") or raw.get("id")): raw
-        for raw in client.iter_markets(end_date_min=_gamma_time(window.start), end_date_max=_gamma_time(window.end))
+        for raw in client.iter_markets(
+            end_date_min=_gamma_time(window.start), end_date_max=_gamma_time(window.end)
+        )
     }
     if config.include_open:
-        raw_markets.update((str(r.get("conditionId") or r.get("id")), r) for r in client.iter_markets(closed=False))
+        raw_markets.update(
+            (str(r.get("conditionId") or r.get("id")), r) for r in client.iter_markets(closed=False)
+        )
     markets: list[MarketInfo] = []
     dead: list[tuple[str, DeadLetter]] = []
     for key, raw in raw_markets.items():

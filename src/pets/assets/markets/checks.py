@@ -22,15 +22,21 @@ RESOLVED_SUM = "resolved_outcome_prices_sum_to_one"
 
 UNIVERSE_CHECKS = [
     dg.AssetCheckSpec(
-        PRICES_IN_RANGE, asset=ASSET, blocking=True,
+        PRICES_IN_RANGE,
+        asset=ASSET,
+        blocking=True,
         description="Outcome prices and tick sizes lie in [0, 1].",
     ),
     dg.AssetCheckSpec(
-        TOKEN_IDS, asset=ASSET, blocking=True,
+        TOKEN_IDS,
+        asset=ASSET,
+        blocking=True,
         description="Every open market has one token id per outcome; token ids are unique.",
     ),
     dg.AssetCheckSpec(
-        RESOLVED_SUM, asset=ASSET, blocking=False,
+        RESOLVED_SUM,
+        asset=ASSET,
+        blocking=False,
         description="Outcome prices of resolved markets sum to 1 (warn: such markets are left unresolved).",
     ),
 ]
@@ -53,9 +59,12 @@ def outcome_rows(markets: Sequence[MarketInfo]) -> pl.DataFrame:
             price = m.outcome_prices[i] if m.outcome_prices and i < len(m.outcome_prices) else None
             rows.append(
                 (
-                    m.condition_id, m.closed, outcome,
+                    m.condition_id,
+                    m.closed,
+                    outcome,
                     m.token_ids[i] if i < len(m.token_ids) else None,
-                    None if price is None else float(price), float(m.tick_size),
+                    None if price is None else float(price),
+                    float(m.tick_size),
                 )
             )
     return pl.DataFrame(rows, schema=OUTCOME_SCHEMA, orient="row")

@@ -1,7 +1,5 @@
 """Wallet trades and the whale ranking built on them."""
 
-from __future__ import annotations
-
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,13 +21,16 @@ WALLET_TRADES = define_table(
     shares numeric, usdc numeric, price numeric""",
     key=("source", "trade_id"),
 )
-MARKET_COLUMNS = "condition_id, market_id, token_ids, outcomes, outcome_prices, winning_asset_id, closed"
+# outcome_prices as text: AMM-era prices carry 34 decimal places, more than a polars Decimal holds.
+MARKET_COLUMNS = (
+    "condition_id, market_id, token_ids, outcomes, outcome_prices::text[], winning_asset_id, closed"
+)
 MARKET_SCHEMA: dict[str, Any] = {
     "condition_id": pl.String,
     "market_id": pl.String,
     "token_ids": pl.List(pl.String),
     "outcomes": pl.List(pl.String),
-    "outcome_prices": pl.List(pl.Decimal(38, 18)),
+    "outcome_prices": pl.List(pl.String),
     "winning_asset_id": pl.String,
     "closed": pl.Boolean,
 }
@@ -42,11 +43,15 @@ class WalletTradesConfig(dg.Config):
     resolutions_file: str | None = Field(
         default=None, description="CSV mapping midterms trade files to their Gamma market (column `file`)."
     )
-    data_api_markets: list[str] = Field(default=[], description="Condition ids whose Data-API trades to fetch.")
+    data_api_markets: list[str] = Field(
+        default=[], description="Condition ids whose Data-API trades to fetch."
+    )
     recent_resolved_days: int = Field(
         default=7, description="Also fetch Data-API trades of closed markets that ended in the last N days."
     )
-    include_chain_fills: bool = Field(default=True, description="Add the whale fills of the wallet_fills table.")
+    include_chain_fills: bool = Field(
+        default=True, description="Add the whale fills of the wallet_fills table."
+    )
 
 
 def read_markets(postgres: PostgresResource) -> pl.DataFrame:
@@ -57,11 +62,18 @@ def chain_trades(postgres: PostgresResource, markets: pl.DataFrame) -> tuple[pl.
     """Fills of the wallet_fills table as trades on (condition id, outcome); fills of tokens the
     universe does not know yet are left for a later run (counted)."""
     fills = postgres.frame(
-        "SELECT tx_hash, log_index, wallet, asset_id, side, price, shares, usdc,"
+        "SELECT tx_hash, log_index, wallet, asset_id, side, round(price, 12), shares, usdc,"
         " (extract(epoch from ts) * 1000)::bigint FROM wallet_fills",
         {
-            "tx_hash": pl.String, "log_index": pl.Int64, "wallet": pl.String, "asset_id": pl.String,
-            "side": pl.String, "price": w.MONEY, "shares": w.MONEY, "usdc": w.MONEY, "ts_ms": pl.Int64,
+            "tx_hash": pl.String,
+            "log_index": pl.Int64,
+            "wallet": pl.String,
+            "asset_id": pl.String,
+            "side": pl.String,
+            "price": w.MONEY,
+            "shares": w.MONEY,
+            "usdc": w.MONEY,
+            "ts_ms": pl.Int64,
         },
     )
     tokens = (
@@ -111,7 +123,7 @@ def wallet_trades(
     postgres: PostgresResource,
     data_api: DataApiResource,
 ) -> dg.MaterializeResult:
-    """Trades with wallets from the Data API, chain fills and recorded files, normalized into wallet_trades."""
+    """Trades with wallets from the Data API, chain fills and recorded files, into wallet_trades."""
     postgres.migrate()
     markets = read_markets(postgres)
     frames: dict[str, pl.DataFrame] = {}
@@ -120,7 +132,8 @@ def wallet_trades(
         since = datetime.now(UTC) - timedelta(days=config.recent_resolved_days)
         with postgres.connect() as conn:
             rows = conn.execute(
-                "SELECT condition_id FROM markets WHERE closed AND end_date >= %s ORDER BY condition_id", (since,)
+                "SELECT condition_id FROM markets WHERE closed AND end_date >= %s ORDER BY condition_id",
+                (since,),
             ).fetchall()
         wanted += [r[0] for r in rows if r[0] not in wanted]
     if wanted:
@@ -131,12 +144,12 @@ def wallet_trades(
     if config.trade_files:
         frames["files"] = file_trades(config, markets)
     trades = pl.concat(frames.values()) if frames else w.empty_trades()
-    rows = [
-        WALLET_TRADES.row({**r, "ts": ts_from_ms(r["ts_ms"])}) for r in trades.iter_rows(named=True)
-    ]
+    rows = [WALLET_TRADES.row({**r, "ts": ts_from_ms(r["ts_ms"])}) for r in trades.iter_rows(named=True)]
     inserted = postgres.write(WALLET_TRADES, rows)
     if unmapped_fills:
-        context.log.info(f"{unmapped_fills} chain fill(s) on tokens not in the universe yet: left for a later run")
+        context.log.info(
+            f"{unmapped_fills} chain fill(s) on tokens not in the universe yet: left for a later run"
+        )
     return dg.MaterializeResult(
         metadata={
             **{f"trades_{name}": frame.height for name, frame in frames.items()},
@@ -149,7 +162,9 @@ def wallet_trades(
 
 class RankingConfig(dg.Config):
     ranking_date: str | None = Field(default=None, description="YYYY-MM-DD; default: today (UTC).")
-    min_trades: int = Field(default=w.DEFAULT_MIN_TRADES, description="Rank wallets with at least this many trades.")
+    min_trades: int = Field(
+        default=w.DEFAULT_MIN_TRADES, description="Rank wallets with at least this many trades."
+    )
     top: int = Field(default=50, description="How many of the best wallets to publish to whale.rankings.")
 
 
@@ -169,7 +184,9 @@ def whale_rankings(
     kafka: KafkaResource,
 ) -> dg.MaterializeResult:
     """Wallets ranked by P&L over resolved markets, stored per ranking date; the top N published."""
-    ranking_date = date.fromisoformat(config.ranking_date) if config.ranking_date else datetime.now(UTC).date()
+    ranking_date = (
+        date.fromisoformat(config.ranking_date) if config.ranking_date else datetime.now(UTC).date()
+    )
     postgres.migrate()
     markets = read_markets(postgres).filter(pl.col("closed"))
     resolutions = w.resolutions_from_markets(markets.iter_rows(named=True))

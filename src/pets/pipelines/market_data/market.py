@@ -56,7 +56,7 @@ class MarketBooks:
         self._group_ts = _NO_TS
         self._touched: list[str] = []
         if info is not None:
-            self.on_market_info(info.token_ids, int(info.tick_size * 10_000))
+            self.on_market_info(info.token_ids, tick_units(str(info.tick_size)))
 
     def on_event(self, event: BookEvent, out: list[TopOfBook]) -> str | None:
         """Apply one event, appending any top of book due to `out`; a reason when it is rejected."""

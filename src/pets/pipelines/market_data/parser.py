@@ -142,11 +142,13 @@ class FrameParser:
                 except BadValue as exc:
                     return [self._dead(str(exc), raw, topic, key, partition, offset)]
         out: list[ParsedItem] = []
-        for frame in decoded if isinstance(decoded, list) else (decoded,):
-            try:
+        try:
+            for frame in decoded if isinstance(decoded, list) else (decoded,):
                 _normalise(frame, out)
-            except BadValue as exc:
-                out.append(self._dead(str(exc), _ENCODER.encode(frame), topic, key, partition, offset))
+        except BadValue as exc:
+            if isinstance(decoded, list):  # dead-letter just the bad element, with all its fields
+                return self._parse_slow(raw, topic, key, partition, offset)
+            return [self._dead(str(exc), raw, topic, key, partition, offset)]
         return out
 
     def _parse_slow(

@@ -123,7 +123,7 @@ def size_decimal(units: int) -> Decimal:
     """The Decimal of a size in units, with at least the venue's 2 decimals (e.g. Decimal("150.00"))."""
     value = SIZE_DECIMALS_BY_UNITS.get(units)
     if value is None:
-        if units % 10_000 == 0:
+        if units % 10_000 == 0:  # whole cents: keep the venue's 2 decimals
             value = Decimal(units // 10_000).scaleb(-2)
         else:
             value = _plain(Decimal(units).scaleb(-SIZE_DECIMALS).normalize())

@@ -68,10 +68,6 @@ class GammaClient:
         """Every raw event (with its `markets`) matching the filters, all pages."""
         yield from self._iter("/events", "events", filters)
 
-    def get_market(self, market_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.http.get(f"/markets/{market_id}")
-        return result
-
     def _iter(
         self, path: str, key: str, filters: Mapping[str, QueryValue | None]
     ) -> Iterator[dict[str, Any]]:

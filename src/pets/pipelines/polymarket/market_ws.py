@@ -11,13 +11,17 @@ Per shard (at most `shard_size` tokens, one connection) the client:
   once, reconnects with exponential backoff, resubscribes, fetches REST `POST /books` for the
   shard and emits those snapshots as `book` events followed by `continuity` "resynced". Until
   then downstream knows the books are not trustworthy: the venue replays nothing.
-Frames keep arrival order; a resync snapshot is inserted where its answer arrived.
+Frames keep arrival order, except that frames arriving while a resync snapshot is in flight are
+held back and forwarded right after it: a frame the venue applied after taking the snapshot can
+reach us before the REST answer, and replayed after the snapshot it cannot be overwritten by the
+older state (a level update sets an absolute size, so replaying an already included one is harmless).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -26,7 +30,7 @@ from typing import Any
 
 import msgspec
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from pets.pipelines.polymarket.clob_rest import ClobRestClient
 from pets.pipelines.polymarket.frames import (
@@ -88,6 +92,7 @@ class _Shard:
     conn: ClientConnection | None = None
     task: asyncio.Task[None] | None = None
     connects: int = 0
+    held: list[tuple[MarketEvent, int]] | None = None  # frames held back while a resync snapshot is fetched
     lost: bool = False  # a "lost" continuity was emitted and no resync followed yet
     connected_before: bool = False
 
@@ -108,8 +113,9 @@ class MarketChannel:
         self.clob = clob or ClobRestClient(config.clob_url, timeout_s=config.rest_timeout_s)
         self.clock = clock
         self.stats = ChannelStats()
-        self.markets: dict[str, str] = {}  # asset id -> market, as learned from frames
+        self.markets: dict[str, str] = {}  # asset id -> market (condition id): from discovery or frames
         self._shards: list[_Shard] = []
+        self._shard_numbers = itertools.count()
         self._stopping = asyncio.Event()
 
     # ---- public API ------------------------------------------------------------------------------
@@ -140,7 +146,7 @@ class MarketChannel:
             await self._send_operation(shard, "subscribe", chunk)
         while new:
             chunk, new = new[: self.config.shard_size], new[self.config.shard_size :]
-            shard = _Shard(len(self._shards), set(chunk))
+            shard = _Shard(next(self._shard_numbers), set(chunk))
             self._shards.append(shard)
             shard.task = asyncio.create_task(self._run_shard(shard), name=f"market-ws-shard-{shard.number}")
 
@@ -186,10 +192,11 @@ class MarketChannel:
                     finally:
                         if resync:
                             resync.cancel()
+                            with contextlib.suppress(asyncio.CancelledError):
+                                await resync
+                        self._release_held(shard)  # never drop what the venue sent
             except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:
                 gap = f"connect failed: {exc!r}"
-            except InvalidURI:
-                raise
             finally:
                 shard.conn = None
             if self._stopping.is_set():
@@ -256,8 +263,17 @@ class MarketChannel:
         for event in events:
             self._learn(shard, event)
             self.stats.events += 1
-            self.sink.on_event(event, recv_ns, "ws")
+            if shard.held is None:
+                self.sink.on_event(event, recv_ns, "ws")
+            else:
+                shard.held.append((event, recv_ns))
         return True
+
+    def _release_held(self, shard: _Shard) -> None:
+        """Forward the frames held during a snapshot request, in arrival order."""
+        held, shard.held = shard.held or [], None
+        for event, recv_ns in held:
+            self.sink.on_event(event, recv_ns, "ws")
 
     def _learn(self, shard: _Shard, event: MarketEvent) -> None:
         if event.market:
@@ -280,10 +296,12 @@ class MarketChannel:
         attempt = 0
         while True:
             assets = sorted(shard.assets)
+            shard.held = []  # frames arriving while the snapshot is in flight go out after it
             try:
                 books = await asyncio.to_thread(self.clob.books, assets)
                 break
             except VenueHttpError as exc:
+                self._release_held(shard)
                 log.warning("resync of shard %d failed (%s); retrying", shard.number, exc)
                 await asyncio.sleep(self.config.backoff_s(attempt))
                 attempt += 1
@@ -298,6 +316,7 @@ class MarketChannel:
             self._learn(shard, event)
             self.sink.on_event(event, recv_ns, "rest")
             synced.extend(a for a in event.asset_ids if a in assets)
+        self._release_held(shard)
         missing = sorted(set(assets) - set(synced))
         if missing:
             log.warning("no REST book for %d asset(s) of shard %d: still lost", len(missing), shard.number)
@@ -335,10 +354,3 @@ class MarketChannel:
         tasks = [s.task for s in self._shards if s.task]
         await asyncio.gather(*tasks, return_exceptions=True)
         self.sink.flush()
-
-
-def stream_market_channel(
-    config: MarketWsConfig, sink: FrameSink, asset_ids: Iterable[str], *, duration_s: float | None = None
-) -> ChannelStats:
-    """Blocking: stream the tokens into the sink for `duration_s` (forever when None)."""
-    return asyncio.run(MarketChannel(config, sink).run(asset_ids, duration_s=duration_s))

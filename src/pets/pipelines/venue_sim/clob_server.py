@@ -41,7 +41,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from pets.pipelines.polymarket.frames import NO_NEW_ASSETS, PONG, BadFrameError, parse_event
-from pets.pipelines.polymarket.recording import read_recording
+from pets.pipelines.polymarket.recording import RecordedFrame, read_recording
 
 NO_BOOK = {"error": "No orderbook exists for the requested token id"}
 
@@ -53,25 +53,36 @@ class TapeFrame(msgspec.Struct, frozen=True):
     asset_ids: tuple[str, ...]
 
 
+def tape_of(frames: Iterable[RecordedFrame]) -> list[TapeFrame]:
+    """One recording's venue frames as a tape (offsets from its first frame); ours are left out."""
+    tape: list[TapeFrame] = []
+    first: int | None = None
+    last = 0
+    for recorded in frames:
+        try:
+            event = parse_event(recorded.payload)
+        except BadFrameError:
+            continue  # a venue would never send it; the tape only carries events
+        if event.event_type == "continuity" or recorded.origin != "ws":
+            continue  # ours, not the venue's
+        last = _timestamp_ms(recorded.payload, recorded.recv_ns, last)
+        first = last if first is None else first
+        tape.append(TapeFrame(last - first, last, recorded.payload, event.asset_ids))
+    return tape
+
+
 def load_tape(paths: Iterable[Path]) -> list[TapeFrame]:
     """The frames of the recordings, merged by offset from each file's first frame."""
-    frames: list[TapeFrame] = []
-    for path in paths:
-        first: int | None = None
-        last = 0
-        for recorded in read_recording(path):
-            try:
-                event = parse_event(recorded.payload)
-            except BadFrameError:
-                continue  # a venue would never send it; the tape only carries events
-            if event.event_type == "continuity" or recorded.origin != "ws":
-                continue  # ours, not the venue's
-            ts = _timestamp_ms(recorded.payload, recorded.recv_ns, last)
-            first = ts if first is None else first
-            last = ts
-            frames.append(TapeFrame(ts - first, ts, recorded.payload, event.asset_ids))
-    frames.sort(key=lambda f: f.offset_ms)  # stable: file order within equal offsets
-    return frames
+    tape = [frame for path in paths for frame in tape_of(read_recording(path))]
+    return sorted(tape, key=lambda f: f.offset_ms)  # stable: file order within equal offsets
+
+
+def simulated_tape(frames: int = 2_000, *, markets: int = 2, seed: int = 7) -> list[TapeFrame]:
+    """A deterministic tape of simulated markets (`price_changes` schema): a clone without recordings."""
+    from pets.pipelines.market_data.synthetic import synthetic_frames
+
+    payloads = synthetic_frames(frames=frames, markets=markets, seed=seed, schema="price_changes")
+    return tape_of(RecordedFrame(payload, None) for payload in payloads)
 
 
 def _timestamp_ms(payload: bytes, recv_ns: int | None, previous: int) -> int:
@@ -144,7 +155,7 @@ class ServedFrame(msgspec.Struct, frozen=True):
 @dataclass(frozen=True)
 class _Hook:
     after: int
-    action: str  # "disconnect" | "stall"
+    action: str  # "disconnect" | "stall" | "pause"
     missed: int
 
 
@@ -179,6 +190,7 @@ class ClobServer:
         self._ready = threading.Event()
         self._ws: Server | None = None
         self._subscribed: asyncio.Event | None = None
+        self._resumed = asyncio.Event()
         self._min_client = 0  # after a hook, the tape waits for a connection numbered above this
         self._httpd = ThreadingHTTPServer((host, 0), self._rest_handler())
         self._httpd.daemon_threads = True
@@ -222,6 +234,7 @@ class ClobServer:
 
     async def _open(self) -> None:
         self._subscribed = asyncio.Event()
+        self._resumed = asyncio.Event()
         self._ws = await serve(self._handle, self._host, 0, ping_interval=None, compression=None)
         asyncio.get_running_loop().create_task(self._play())
 
@@ -238,6 +251,17 @@ class ClobServer:
     def stall_at(self, after: int, missed: int = 0) -> None:
         """Go silent on every connection once `after` frames have been played (sockets stay open)."""
         self._hooks.append(_Hook(after, "stall", missed))
+
+    def pause_at(self, after: int) -> None:
+        """Hold the tape once `after` frames have been played, until `resume()` (connections stay live)."""
+        self._hooks.append(_Hook(after, "pause", 0))
+
+    def resume(self) -> None:
+        self._loop.call_soon_threadsafe(self._resumed.set)
+
+    def subscriptions(self) -> dict[int, set[str]]:
+        """Connection number -> the assets it is subscribed to, for the open connections."""
+        return {n: set(c.assets) for n, c in list(self._clients.items())}
 
     def force_disconnect(self) -> None:
         asyncio.run_coroutine_threadsafe(self._act("disconnect"), self._loop).result(10)
@@ -289,15 +313,20 @@ class ClobServer:
             for client in list(self._clients.values()):
                 await self._deliver(client, group)
             self.played = index = end
-            for hook in [h for h in self._hooks if h.after <= index]:
+            hooks = [h for h in self._hooks if h.after <= index]
+            for hook in hooks:
                 self._hooks.remove(hook)
+                if hook.action == "pause":
+                    await self._resumed.wait()
+                    self._resumed.clear()
+                    continue
                 await self._act(hook.action)
                 missed = self.tape[index : index + hook.missed]
                 self._apply(missed)
                 self.played = index = index + len(missed)
                 await self._wait_for_new_subscriber()
-                if index < len(self.tape):
-                    base = time.monotonic() - self.tape[index].offset_ms / 1000 / (self.speed or 1)
+            if hooks and index < len(self.tape):  # pace on from here, not from before the pause
+                base = time.monotonic() - self.tape[index].offset_ms / 1000 / (self.speed or 1)
         self.tape_done.set()
 
     async def _wait_for_new_subscriber(self) -> None:

@@ -9,8 +9,9 @@ ascending. Events are the `events[0]` blocks of the markets, each with its `mark
     with serve_gamma(markets) as gamma:
         GammaClient(gamma.url).iter_markets(closed=False)
 
-Test hooks: `inject_errors(status, count)` answers the next requests with an error status (429 to
-exercise the client's backoff); `requests` lists every path+query served.
+Test hooks: `update_market(id, **fields)` changes the universe; `inject_errors(status, count)`
+answers the next requests with an error status (429 to exercise the client's backoff); `requests`
+lists every path+query served.
 """
 
 from __future__ import annotations
@@ -159,6 +160,15 @@ class GammaServer:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
+
+    def update_market(self, market_id: str, **fields: Any) -> None:
+        """Change one served market (e.g. closed=True), as the venue's universe changes."""
+        with self._lock:
+            for market in self.markets:
+                if str(market.get("id")) == market_id:
+                    market.update(fields)
+            self.events = build_events(self.markets)
+            self._selections.clear()
 
     def inject_errors(self, status: int, count: int = 1) -> None:
         """Answer the next `count` requests with `status` (e.g. 429 to exercise client backoff)."""

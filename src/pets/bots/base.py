@@ -1,0 +1,355 @@
+"""The Bot base: a plain state machine from market events to order intents (no I/O, no wall clock).
+
+A strategy subclasses `Bot` and implements the hooks it needs (`_on_book`, `_on_market`, `_on_fill`,
+`_on_order_gone`, `_on_timer`, `_on_halt`); the public handlers below keep the bookkeeping every bot
+shares: the markets and latest books it has seen, its own orders (pending until acknowledged, live,
+gone), its inventory from fills and settlements, its run state from operator commands and risk denials,
+and deterministic client order ids. Time is the venue time of the events (`clock_ms`); timers fire
+when an event's time passes them, so a replay produces the same intents as the live run.
+
+The same class runs in the Bytewax bots flow (one instance per routing key, see bots/operator.py)
+and in the single-process `pets run` loop (one instance for everything).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, ClassVar, Literal
+
+from pets.pipelines.venue_precision import SIZE_STEP, passive_price, round_size
+from pets.schemas.config import BotConfig, VenueConfig
+from pets.schemas.control import ControlCommand
+from pets.schemas.market_data import MarketInfo, TopOfBook
+from pets.schemas.orders import (
+    ExecutionReport,
+    OrderDenied,
+    OrderIntent,
+    OrderType,
+    Side,
+    StrategyType,
+    make_client_order_id,
+)
+
+ZERO = Decimal(0)
+Routing = Literal["market", "neg_risk_event", "bot"]
+GONE = frozenset({"fill", "cancel", "expire", "reject"})
+# Denials that say "not now" for every order of the bot: it stops proposing for a while instead of
+# sending intents that would all be refused.
+BLOCKING_RULES: dict[str, int] = {
+    "halted": 60_000,
+    "bot_paused": 60_000,
+    "bot_stopped": 60_000,
+    "bot_halted": 60_000,
+    "rate_limit": 1_000,
+}
+
+
+# the frozen configuration is attached again after a restore (`bind`), not stored in snapshots
+UNPICKLED = frozenset({"config", "venue", "params"})
+
+
+@dataclass(slots=True)
+class OwnOrder:
+    client_order_id: str
+    market: str
+    asset_id: str
+    side: Side
+    price: Decimal
+    size: Decimal
+    order_type: OrderType
+    created_ms: int
+    group_id: str | None = None
+    replaces: str | None = None
+    filled: Decimal = ZERO
+    live: bool = False  # acknowledged by the venue
+    cancelling: bool = False
+
+    @property
+    def leaves(self) -> Decimal:
+        return self.size - self.filled
+
+
+class Bot:
+    strategy_type: ClassVar[StrategyType]
+    routing: ClassVar[Routing] = "market"  # what the Bytewax operator keys this bot's instances by
+
+    def __init__(self, config: BotConfig, venue: VenueConfig, id_namespace: str | None = None) -> None:
+        self.bot_id = config.id
+        self.id_namespace = id_namespace or config.id
+        self.markets: dict[str, MarketInfo] = {}  # condition id -> market
+        self.token_market: dict[str, MarketInfo] = {}  # token id -> market
+        self.books: dict[str, TopOfBook] = {}  # token id -> latest top of book
+        self.orders: dict[str, OwnOrder] = {}
+        self.inventory: dict[str, Decimal] = {}  # token id -> shares held
+        self.clock_ms = 0
+        self.next_timer_ms: int | None = None
+        self.running = True
+        self.paused_until_ms: int | None = None
+        self.blocked_until_ms = 0
+        self.seq = 0
+        self.bind(config, venue)
+
+    def bind(self, config: BotConfig, venue: VenueConfig) -> None:
+        """(Re)attach the frozen configuration (after a restore from a recovery snapshot too)."""
+        self.config = config
+        self.venue = venue
+
+    @property
+    def bound(self) -> bool:
+        """False right after a restore from a recovery snapshot, which does not carry the config."""
+        return "config" in self.__dict__
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in UNPICKLED}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    # ------------------------------------------------------------------ public handlers
+
+    def on_market(self, info: MarketInfo) -> list[OrderIntent]:
+        if self.config.categories and info.category not in self.config.categories:
+            return []
+        self.markets[info.condition_id] = info
+        for token in info.token_ids:
+            self.token_market[token] = info
+        if info.closed or info.winning_asset_id is not None:
+            for order in [o for o in self.orders.values() if o.market == info.condition_id]:
+                del self.orders[order.client_order_id]
+            if info.winning_asset_id is not None or info.closed:
+                for token in info.token_ids:
+                    self.inventory.pop(token, None)  # settled by the venue
+        return self._gate(self._on_market(info))
+
+    def on_top_of_book(self, tob: TopOfBook) -> list[OrderIntent]:
+        if tob.asset_id not in self.token_market:
+            return []
+        self.books[tob.asset_id] = tob
+        timers = self._advance(tob.ts_ms)
+        return timers + self._gate(self._on_book(tob))
+
+    def on_execution_report(self, report: ExecutionReport) -> list[OrderIntent]:
+        """Own reports only (the caller routes by bot id)."""
+        order = self.orders.get(report.client_order_id)
+        if order is None:
+            return []
+        timers = self._advance(report.source_ts_ms)
+        if report.last_qty > 0:
+            order.filled += report.last_qty
+            signed = report.last_qty if report.side == "BUY" else -report.last_qty
+            self.inventory[report.asset_id] = self.inventory.get(report.asset_id, ZERO) + signed
+        if report.kind == "ack":
+            order.live = True
+        out = timers
+        if report.last_qty > 0:
+            out += self._gate(self._on_fill(order, report))
+        if report.kind in GONE or (report.kind == "partial_fill" and report.leaves_qty <= 0):
+            del self.orders[order.client_order_id]
+            out += self._gate(self._on_order_gone(order, report.reason or report.kind))
+        return out
+
+    def on_order_denied(self, denied: OrderDenied) -> list[OrderIntent]:
+        """Risk refused one of our intents: forget the order; back off on a bot-wide refusal."""
+        intent = denied.intent
+        if denied.rule == "duplicate":
+            return []  # the first decision on that id stands
+        backoff = BLOCKING_RULES.get(denied.rule)
+        if backoff is not None:
+            self.blocked_until_ms = max(self.blocked_until_ms, self.clock_ms + backoff)
+        order = self.orders.pop(intent.client_order_id, None)
+        if order is None:
+            return []
+        replaced = self.orders.get(order.replaces) if order.replaces else None
+        if replaced is not None:
+            replaced.cancelling = False  # the replace never reached the venue: the old order still rests
+        return self._gate(self._on_order_gone(order, f"denied: {denied.reason}"))
+
+    def on_control(self, cmd: ControlCommand) -> list[OrderIntent]:
+        if not cmd.applies_to(self.bot_id):
+            return []
+        if cmd.command in ("stop", "halt", "pause"):
+            # risk cancels the resting orders itself (its cancel reports reach us); stop proposing
+            self.running = False
+            self.paused_until_ms = (
+                cmd.until_ns // 1_000_000 if cmd.command == "pause" and cmd.until_ns else None
+            )
+            self._on_halt()
+        elif cmd.command in ("start", "resume", "resume_trading"):
+            self.running, self.paused_until_ms, self.blocked_until_ms = True, None, 0
+        return []
+
+    def on_timer(self, now_ms: int) -> list[OrderIntent]:
+        self.next_timer_ms = None
+        self.clock_ms = max(self.clock_ms, now_ms)
+        return self._gate(self._on_timer(now_ms))
+
+    # ------------------------------------------------------------------ strategy hooks
+
+    def _on_market(self, info: MarketInfo) -> list[OrderIntent]:
+        return []
+
+    def _on_book(self, tob: TopOfBook) -> list[OrderIntent]:
+        return []
+
+    def _on_fill(self, order: OwnOrder, report: ExecutionReport) -> list[OrderIntent]:
+        return []
+
+    def _on_order_gone(self, order: OwnOrder, why: str) -> list[OrderIntent]:
+        return []
+
+    def _on_timer(self, now_ms: int) -> list[OrderIntent]:
+        return []
+
+    def _on_halt(self) -> None:
+        """Forget local plans when an operator stops the bot."""
+
+    # ------------------------------------------------------------------ helpers for strategies
+
+    @property
+    def active(self) -> bool:
+        if not self.running and self.paused_until_ms is not None and self.clock_ms >= self.paused_until_ms:
+            self.running, self.paused_until_ms = True, None
+        return self.running and self.clock_ms >= self.blocked_until_ms
+
+    def tradable(self, info: MarketInfo) -> bool:
+        return info.active and info.accepting_orders and not info.closed
+
+    def fresh_book(self, asset_id: str) -> TopOfBook | None:
+        tob = self.books.get(asset_id)
+        return tob if tob is not None and not tob.stale else None
+
+    def held(self, asset_id: str) -> Decimal:
+        return self.inventory.get(asset_id, ZERO)
+
+    def tick_of(self, asset_id: str) -> Decimal:
+        tob = self.books.get(asset_id)
+        return tob.tick_size if tob is not None else self.token_market[asset_id].tick_size
+
+    def fee_rate(self, info: MarketInfo) -> Decimal:
+        """The market's own feeRate when the venue stated one, else the rate of its category."""
+        return info.fee_rate if info.fee_rate is not None else self.venue.fee_rate(info.category)
+
+    def schedule(self, at_ms: int) -> None:
+        """Ask for `on_timer` once the venue clock reaches `at_ms` (the earliest request wins)."""
+        if self.next_timer_ms is None or at_ms < self.next_timer_ms:
+            self.next_timer_ms = at_ms
+
+    def place(
+        self,
+        asset_id: str,
+        side: Side,
+        price: Decimal,
+        size: Decimal,
+        *,
+        order_type: OrderType = "GTC",
+        post_only: bool = False,
+        strategy_type: StrategyType | None = None,
+        probability: Decimal | None = None,
+        group_id: str | None = None,
+        replaces: str | None = None,
+        passive: bool = True,
+    ) -> OrderIntent | None:
+        """A new order on the venue grid (price rounded toward safety when `passive`, size down to
+        0.01); None when it rounds to nothing. The order is tracked as pending until its ack."""
+        info = self.token_market[asset_id]
+        tick = self.tick_of(asset_id)
+        if passive:
+            price = passive_price(side, price, tick)
+        size = round_size(size)
+        if size < SIZE_STEP:
+            return None
+        intent = self._intent(
+            "replace" if replaces else "place", info, asset_id, side, price, size,
+            order_type=order_type, post_only=post_only, strategy_type=strategy_type, probability=probability,
+            group_id=group_id, replaces=replaces, tick=tick,
+        )  # fmt: skip
+        self.orders[intent.client_order_id] = OwnOrder(
+            intent.client_order_id, info.condition_id, asset_id, side, price, size, order_type, self.clock_ms,
+            group_id, replaces,
+        )  # fmt: skip
+        if replaces is not None and replaces in self.orders:
+            self.orders[replaces].cancelling = True
+        return intent
+
+    def cancel(self, order: OwnOrder) -> OrderIntent | None:
+        if order.cancelling:
+            return None
+        order.cancelling = True
+        info = self.token_market[order.asset_id]
+        return self._intent(
+            "cancel", info, order.asset_id, order.side, order.price, order.leaves,
+            replaces=order.client_order_id, tick=self.tick_of(order.asset_id),
+        )  # fmt: skip
+
+    def new_group_id(self, key: str) -> str:
+        self.seq += 1
+        return f"{self.id_namespace}-{key}-g{self.seq}"
+
+    # ------------------------------------------------------------------ internals
+
+    def _intent(
+        self,
+        action: Literal["place", "replace", "cancel"],
+        info: MarketInfo,
+        asset_id: str,
+        side: Side,
+        price: Decimal,
+        size: Decimal,
+        *,
+        tick: Decimal,
+        order_type: OrderType = "GTC",
+        post_only: bool = False,
+        strategy_type: StrategyType | None = None,
+        probability: Decimal | None = None,
+        group_id: str | None = None,
+        replaces: str | None = None,
+    ) -> OrderIntent:
+        self.seq += 1
+        return OrderIntent(
+            client_order_id=make_client_order_id(
+                self.id_namespace, info.condition_id, asset_id, side, self.seq
+            ),
+            bot_id=self.bot_id,
+            strategy_type=strategy_type or self.strategy_type,
+            action=action,
+            market=info.condition_id,
+            asset_id=asset_id,
+            side=side,
+            price=price,
+            size=size,
+            order_type=order_type,
+            post_only=post_only,
+            tick_size=tick,
+            min_order_size=info.min_order_size,
+            neg_risk=info.neg_risk,
+            category=info.category,
+            probability=probability,
+            group_id=group_id,
+            replaces=replaces,
+            source_ts_ms=self.clock_ms,
+            created_ns=self.clock_ms * 1_000_000,
+        )
+
+    def _advance(self, now_ms: int) -> list[OrderIntent]:
+        if now_ms > self.clock_ms:
+            self.clock_ms = now_ms
+        if self.next_timer_ms is not None and self.clock_ms >= self.next_timer_ms:
+            return self.on_timer(self.clock_ms)
+        return []
+
+    def _gate(self, intents: list[OrderIntent]) -> list[OrderIntent]:
+        """Drop new orders while stopped, paused or backing off after a refusal; cancels always pass,
+        and so do sells while the bot is only backing off (risk lets position-reducing orders through)."""
+        if not intents or self.active:
+            return intents
+        kept = []
+        for intent in intents:
+            if intent.action == "cancel" or (intent.side == "SELL" and self.running):
+                kept.append(intent)
+                continue
+            order = self.orders.pop(intent.client_order_id, None)
+            replaced = self.orders.get(order.replaces) if order is not None and order.replaces else None
+            if replaced is not None:
+                replaced.cancelling = False
+        return kept

@@ -1,0 +1,232 @@
+"""Bot 5, Market Making: post-only quotes on both sides of calm binary markets.
+
+Per market, the quoted token is the first outcome (YES). Fair price = microprice (mid when the book
+has no sizes) shifted against inventory (inventory_skew_per_share per share held, YES minus NO), and
+the quotes sit half_spread either side, rounded away from the fair price onto the tick grid and
+never crossing the book (post-only would be rejected). The ask side sells held YES when there is
+enough, otherwise it bids for NO at 1 - ask (the same exposure without inventory). A side is not
+quoted when inventory would pass max_inventory_shares.
+
+Quotes are pulled (cancelled) when the book is stale, when the stdev of the mid over
+volatility_window_s exceeds max_volatility, and when the bot is stopped. They are replaced when the
+fair price moved at least requote_min_move_ticks ticks, at most once per requote_interval_ms; a quote
+that filled or vanished is renewed by the timer after requote_interval_ms.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from pets.bots.base import ZERO, Bot, OwnOrder
+from pets.pipelines.venue_precision import round_price
+from pets.schemas.config import BotConfig, MarketMakingParams, TailRiskMmParams, VenueConfig
+from pets.schemas.market_data import MarketInfo, TopOfBook
+from pets.schemas.orders import ExecutionReport, OrderIntent, Side
+
+ONE = Decimal(1)
+
+
+@dataclass(slots=True)
+class MarketQuotes:
+    yes: str
+    no: str
+    bid_id: str | None = None
+    ask_id: str | None = None
+    fair: Decimal | None = None
+    quoted_ms: int = -(10**18)
+    mids: deque[tuple[int, Decimal]] = field(default_factory=deque)
+    mid_sum: Decimal = ZERO
+    mid_sq_sum: Decimal = ZERO
+
+    def add_mid(self, ts_ms: int, mid: Decimal, window_ms: int) -> None:
+        self.mids.append((ts_ms, mid))
+        self.mid_sum += mid
+        self.mid_sq_sum += mid * mid
+        while self.mids and self.mids[0][0] <= ts_ms - window_ms:
+            _, old = self.mids.popleft()
+            self.mid_sum -= old
+            self.mid_sq_sum -= old * old
+
+    def variance(self) -> Decimal:
+        n = len(self.mids)
+        if n < 2:
+            return ZERO
+        mean = self.mid_sum / n
+        return max(ZERO, self.mid_sq_sum / n - mean * mean)
+
+
+def yes_no(info: MarketInfo) -> tuple[str, str] | None:
+    """(YES token, NO token) of a binary market, None for any other market."""
+    if len(info.token_ids) != 2:
+        return None
+    a, b = info.token_ids
+    if [o.lower() for o in info.outcomes] == ["no", "yes"]:
+        return b, a
+    return a, b
+
+
+class MarketMaker(Bot):
+    strategy_type = "market_making"
+    routing = "market"
+
+    def __init__(self, config: BotConfig, venue: VenueConfig, id_namespace: str | None = None) -> None:
+        super().__init__(config, venue, id_namespace)
+        self.quotes: dict[str, MarketQuotes] = {}
+
+    def bind(self, config: BotConfig, venue: VenueConfig) -> None:
+        super().bind(config, venue)
+        params = config.params
+        self.params: MarketMakingParams = (
+            params.market_making
+            if isinstance(params, TailRiskMmParams)
+            else config.params_as(MarketMakingParams)
+        )
+
+    # ------------------------------------------------------------------ hooks
+
+    def _on_market(self, info: MarketInfo) -> list[OrderIntent]:
+        tokens = yes_no(info)
+        if tokens is None:
+            return []
+        quotes = self.quotes.get(info.condition_id)
+        if quotes is None:
+            self.quotes[info.condition_id] = MarketQuotes(*tokens)
+            return []
+        if not self.tradable(info):
+            return self._pull(quotes)
+        return []
+
+    def _on_book(self, tob: TopOfBook) -> list[OrderIntent]:
+        quotes = self.quotes.get(tob.market)
+        if quotes is None or tob.asset_id != quotes.yes:
+            return []
+        if tob.mid is not None:
+            quotes.add_mid(tob.ts_ms, tob.mid, self.params.volatility_window_s * 1000)
+        return self._requote(tob.market, quotes)
+
+    def _on_fill(self, order: OwnOrder, report: ExecutionReport) -> list[OrderIntent]:
+        self.schedule(self.clock_ms + self.params.requote_interval_ms)
+        return []
+
+    def _on_order_gone(self, order: OwnOrder, why: str) -> list[OrderIntent]:
+        quotes = self.quotes.get(order.market)
+        if quotes is None:
+            return []
+        # a refused replacement leaves the order it was to replace resting: keep quoting with that one
+        survivor = order.replaces if order.replaces in self.orders else None
+        if quotes.bid_id == order.client_order_id:
+            quotes.bid_id = survivor
+        if quotes.ask_id == order.client_order_id:
+            quotes.ask_id = survivor
+        self.schedule(self.clock_ms + self.params.requote_interval_ms)
+        return []
+
+    def _on_timer(self, now_ms: int) -> list[OrderIntent]:
+        out: list[OrderIntent] = []
+        for market, quotes in self.quotes.items():
+            out += self._requote(market, quotes)
+        return out
+
+    def _on_halt(self) -> None:
+        for quotes in self.quotes.values():
+            quotes.fair = None
+
+    # ------------------------------------------------------------------ quoting
+
+    def _requote(self, market: str, quotes: MarketQuotes) -> list[OrderIntent]:
+        info = self.markets[market]
+        tob = self.books.get(quotes.yes)
+        p = self.params
+        if not self.active and self.running:
+            return []  # backing off after a refusal (rate limit): keep the quotes, send nothing
+        if (
+            not self.active
+            or not self.tradable(info)
+            or tob is None
+            or tob.stale
+            or tob.best_bid is None
+            or tob.best_ask is None
+            or quotes.variance() > p.max_volatility * p.max_volatility
+        ):
+            return self._pull(quotes)
+        tick = tob.tick_size
+        inventory = self.held(quotes.yes) - self.held(quotes.no)
+        fair = (
+            tob.microprice or tob.mid or (tob.best_bid + tob.best_ask) / 2
+        ) - inventory * p.inventory_skew_per_share
+        both_live = quotes.bid_id is not None and quotes.ask_id is not None
+        if (
+            both_live
+            and quotes.fair is not None
+            and abs(fair - quotes.fair) < p.requote_min_move_ticks * tick
+        ):
+            return []
+        due = quotes.quoted_ms + p.requote_interval_ms
+        if self.clock_ms < due:
+            self.schedule(due)
+            return []
+        bid = min(round_price(fair - p.half_spread, tick, "down"), tob.best_ask - tick)
+        ask = max(round_price(fair + p.half_spread, tick, "up"), tob.best_bid + tick)
+        size = max(p.quote_size_shares, info.min_order_size)
+        out: list[OrderIntent] = []
+        if inventory + size <= p.max_inventory_shares and tick <= bid:
+            out += self._quote_side(quotes, "bid", quotes.yes, "BUY", bid, size)
+        else:
+            out += self._cancel_side(quotes, "bid")
+        if -inventory + size <= p.max_inventory_shares and ask <= ONE - tick:
+            if self.held(quotes.yes) >= size:
+                out += self._quote_side(quotes, "ask", quotes.yes, "SELL", ask, size)
+            else:
+                no_price = ONE - ask
+                no_book = self.books.get(quotes.no)
+                if no_book is not None and no_book.best_ask is not None:
+                    no_price = min(no_price, no_book.best_ask - no_book.tick_size)
+                out += self._quote_side(quotes, "ask", quotes.no, "BUY", no_price, size)
+        else:
+            out += self._cancel_side(quotes, "ask")
+        quotes.fair = fair
+        quotes.quoted_ms = self.clock_ms
+        return out
+
+    def _quote_side(
+        self, quotes: MarketQuotes, side_name: str, asset_id: str, side: Side, price: Decimal, size: Decimal
+    ) -> list[OrderIntent]:
+        current_id = quotes.bid_id if side_name == "bid" else quotes.ask_id
+        current = self.orders.get(current_id) if current_id else None
+        if (
+            current is not None
+            and current.asset_id == asset_id
+            and current.price == price
+            and not current.cancelling
+        ):
+            return []
+        out: list[OrderIntent] = []
+        replaces = None
+        if current is not None and not current.cancelling:
+            if current.asset_id == asset_id:
+                replaces = current.client_order_id
+            else:
+                out += [i for i in (self.cancel(current),) if i is not None]
+        intent = self.place(asset_id, side, price, size, post_only=True, replaces=replaces)
+        new_id = intent.client_order_id if intent is not None else None
+        if side_name == "bid":
+            quotes.bid_id = new_id
+        else:
+            quotes.ask_id = new_id
+        return out + ([intent] if intent is not None else [])
+
+    def _cancel_side(self, quotes: MarketQuotes, side_name: str) -> list[OrderIntent]:
+        current_id = quotes.bid_id if side_name == "bid" else quotes.ask_id
+        order = self.orders.get(current_id) if current_id else None
+        if side_name == "bid":
+            quotes.bid_id = None
+        else:
+            quotes.ask_id = None
+        intent = self.cancel(order) if order is not None else None
+        return [intent] if intent is not None else []
+
+    def _pull(self, quotes: MarketQuotes) -> list[OrderIntent]:
+        quotes.fair = None
+        return self._cancel_side(quotes, "bid") + self._cancel_side(quotes, "ask")

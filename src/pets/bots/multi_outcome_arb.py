@@ -1,0 +1,93 @@
+"""Bot 6, Multi-Outcome Arbitrage: every outcome of a neg-risk event bought for less than its payoff.
+
+In a neg-risk event (the markets sharing neg_risk_market_id), exactly one outcome resolves YES. So
+one YES share of every outcome pays 1, and one NO share of every outcome pays N - 1. When the best
+asks of a full set plus the taker fees of every leg leave at least `min_edge` per 1 of payoff, the
+bot buys the set: equal shares on every leg, limited by the thinnest best level and by
+max_basket_usdc, as FOK legs with one group id. It trades only when every outcome of the event is
+open and has a fresh (not stale) book; a set left uneven is unwound by `BasketBot`.
+
+The bot relies on the event's market list being complete (md.markets carries the whole universe):
+an event with outcomes the bot has not seen would make the YES basket pay nothing.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pets.bots.baskets import BasketBot, Leg
+from pets.bots.market_making import yes_no
+from pets.pipelines.venue_precision import round_size
+from pets.schemas.config import BotConfig, MultiOutcomeArbParams, VenueConfig
+from pets.schemas.market_data import MarketInfo, TopOfBook
+from pets.schemas.orders import OrderIntent
+
+ONE = Decimal(1)
+
+
+class MultiOutcomeArb(BasketBot):
+    strategy_type = "arbitrage"
+    routing = "neg_risk_event"
+
+    def __init__(self, config: BotConfig, venue: VenueConfig, id_namespace: str | None = None) -> None:
+        super().__init__(config, venue, id_namespace)
+        self.events: dict[str, list[str]] = {}  # neg_risk_market_id -> condition ids (sorted)
+
+    def bind(self, config: BotConfig, venue: VenueConfig) -> None:
+        super().bind(config, venue)
+        self.params = config.params_as(MultiOutcomeArbParams)
+
+    def _on_market(self, info: MarketInfo) -> list[OrderIntent]:
+        event = info.neg_risk_market_id
+        if info.neg_risk and event is not None and yes_no(info) is not None:
+            members = self.events.setdefault(event, [])
+            if info.condition_id not in members:
+                members.append(info.condition_id)
+                members.sort()
+        return []
+
+    def _on_book(self, tob: TopOfBook) -> list[OrderIntent]:
+        out = self.retry_unwind(tob.asset_id)
+        event = self.token_market[tob.asset_id].neg_risk_market_id
+        members = self.events.get(event or "")
+        if not members or len(members) < 2 or not self.active:
+            return out
+        outcomes = [self.markets[m] for m in members]
+        if not all(self.tradable(info) for info in outcomes):
+            return out
+        pairs = [yes_no(info) for info in outcomes]
+        if not self.idle(event or "", [token for pair in pairs if pair for token in pair]):
+            return out
+        yes_legs = self._legs([pair[0] for pair in pairs if pair], outcomes, payoff=ONE)
+        if yes_legs:
+            return out + self.send_basket(event or "", yes_legs)
+        if self.params.include_no_side:
+            no_legs = self._legs(
+                [pair[1] for pair in pairs if pair], outcomes, payoff=Decimal(len(members) - 1)
+            )
+            if no_legs:
+                return out + self.send_basket(event or "", no_legs)
+        return out
+
+    def _legs(self, tokens: list[str], outcomes: list[MarketInfo], payoff: Decimal) -> list[Leg]:
+        """Equal-size BUY legs at the best asks when the set is cheap enough, else []."""
+        books = [self.fresh_book(token) for token in tokens]
+        asks: list[tuple[str, Decimal, Decimal]] = []
+        for tob in books:
+            if tob is None or tob.best_ask is None or not tob.best_ask_size:
+                return []
+            asks.append((tob.asset_id, tob.best_ask, tob.best_ask_size))
+        cost = sum((ask for _, ask, _ in asks), Decimal(0))
+        fees = sum(
+            (
+                self.fee_rate(info) * ask * (ONE - ask)
+                for info, (_, ask, _) in zip(outcomes, asks, strict=True)
+            ),
+            Decimal(0),
+        )
+        if (payoff - cost - fees) / payoff < self.params.min_edge:
+            return []
+        size = round_size(min(min(depth for *_, depth in asks), self.params.max_basket_usdc / cost))
+        if any(size * ask < self.venue.min_marketable_usdc for _, ask, _ in asks):
+            return []
+        return [(token, "BUY", ask, size) for token, ask, _ in asks]

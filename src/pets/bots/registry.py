@@ -1,0 +1,45 @@
+"""Which class runs which strategy, and `build_bots`: one instance of every ENABLED bot."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from pets.bots.base import Bot
+from pets.bots.market_making import MarketMaker
+from pets.bots.market_rebalancing_arb import MarketRebalancingArb
+from pets.bots.multi_outcome_arb import MultiOutcomeArb
+from pets.bots.tail_risk_mm import TailRiskMM
+from pets.schemas.config import BotConfig, PetsConfig
+
+STRATEGY_CLASSES: Mapping[str, type[Bot]] = MappingProxyType(
+    {
+        "market_rebalancing_arb": MarketRebalancingArb,
+        "market_making": MarketMaker,
+        "multi_outcome_arb": MultiOutcomeArb,
+        "tail_risk_mm": TailRiskMM,
+    }
+)
+
+
+class UnimplementedStrategyError(LookupError):
+    """An enabled bot's strategy has no class yet."""
+
+
+def bot_class(bot: BotConfig) -> type[Bot]:
+    try:
+        return STRATEGY_CLASSES[bot.strategy]
+    except KeyError:
+        raise UnimplementedStrategyError(
+            f"{bot.id} ({bot.strategy}) is enabled but its strategy is not implemented; implemented: "
+            f"{', '.join(STRATEGY_CLASSES)}. Set `enabled: false` in its config file."
+        ) from None
+
+
+def enabled_bots(config: PetsConfig) -> list[BotConfig]:
+    return [bot for bot in config.bots if bot.enabled]
+
+
+def build_bots(config: PetsConfig) -> list[Bot]:
+    """One instance per enabled bot (disabled bots never run), in bot-id order."""
+    return [bot_class(bot)(bot, config.system.venue) for bot in enabled_bots(config)]

@@ -1,0 +1,276 @@
+"""`pets run` (the main job in one process), `pets report`, and the loop benchmarks.
+
+    pets run                                   simulator (pets.yaml `simulator`), journal under .pets/runs/
+    pets run --replay FILE... --journal DIR    recordings instead of the simulator
+    pets run --json                            the report as one JSON object keyed by bot id
+    pets report --journal DIR [--json]         the report of a finished run (or of the database)
+    pets bench loop [--json]                   frames/s of the whole loop in one process
+    pets bench loop-latency [--json]           md.book -> order.exec latency with each flow a process
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pets.cli import settings_from_env
+from pets.cli._output import peak_rss_mb
+from pets.cli.bench import bench
+
+
+def _echo_report_json(report: dict[str, Any]) -> None:
+    import msgspec
+
+    click.echo(msgspec.json.Encoder(decimal_format="number").encode(report).decode())
+
+
+def _load_config(config_dir: Path) -> Any:
+    from pets.schemas.config import InvalidConfigError, load_config
+
+    try:
+        return load_config(config_dir)
+    except InvalidConfigError as exc:
+        raise click.ClickException(f"invalid configuration:\n{exc}") from None
+
+
+def _status(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.command("run")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--replay", "replay_flag", is_flag=True, help="Replay the recordings FILE... (l2 format).")
+@click.option("--journal", "journal_dir", type=click.Path(path_type=Path), default=None,
+              help="Run folder for the Parquet journal [default: .pets/runs/<time>].")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object keyed by bot id.")
+@click.option("--seed", type=int, default=None, help="Simulator seed [default: pets.yaml simulator.seed].")
+@click.option("--duration", type=float, default=None, help="Simulated seconds [default: simulator.duration_s].")
+@click.option("--db/--no-db", "use_db", default=None,
+              help="Also store the journal in TimescaleDB [default: when a database is configured].")
+def run(
+    files: tuple[Path, ...], replay_flag: bool, journal_dir: Path | None, as_json: bool, seed: int | None,
+    duration: float | None, use_db: bool | None,
+) -> None:
+    """The main job: market state, bots, risk, paper execution and P&L in one process, on the
+    simulator or on recordings; prints the per-bot report and writes the journal."""
+    from pets.runtime import sources
+    from pets.runtime.journal import Journal
+    from pets.runtime.loop import TradingLoop
+
+    settings = settings_from_env()
+    config = _load_config(settings.config_dir)
+    if replay_flag and not files:
+        raise click.UsageError("--replay needs at least one recording FILE")
+    try:
+        source = sources.replay(list(files)) if files else sources.simulated(config, seed=seed, duration_s=duration)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    dsn = settings.postgres_dsn if use_db is not False else None
+    if use_db and not dsn:
+        raise click.ClickException("--db: no database configured (set PETS_POSTGRES_DSN or run `pets infra up`)")
+    if journal_dir is None:
+        journal_dir = settings.state_dir / "runs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    _status(f"pets run: {source.name}")
+    journal = Journal()
+    loop = TradingLoop(config, source.markets, journal=journal, infer_ticks=not source.ticks_known)
+    started = time.perf_counter()
+    loop.run(source.frames)
+    for info in source.resolutions:
+        loop.resolve(info)
+    if source.resolutions:
+        loop.finish()
+    stats = loop.stats
+    seconds = time.perf_counter() - started
+    positions = loop.portfolio.positions(loop.clock_ms * 1_000_000)
+    journal.write_parquet(journal_dir, positions)
+    _status(
+        f"{stats.frames} frames ({stats.dead_letters} dead-lettered), "
+        f"{(stats.last_ms - stats.first_ms) / 1000:.0f} s of venue time in {seconds:.1f} s; "
+        f"{len(journal.intents)} intents, {len(journal.approved)} approved, {len(journal.denials)} denied, "
+        f"{len(journal.fills)} fills; journal: {journal_dir}"
+    )
+    if dsn:
+        _store(journal, loop, dsn, positions)
+    report = loop.report()
+    if as_json:
+        _echo_report_json({bot_id: r for bot_id, r in report.items() if bot_id != "portfolio"})
+    else:
+        from pets.execution.metrics import format_report
+
+        names = {bot.id: bot.name for bot in config.bots}
+        click.echo(format_report(report, names))
+
+
+def _store(journal: Any, loop: Any, dsn: str, positions: Any) -> None:
+    import psycopg
+
+    try:
+        inserted = journal.write_database(dsn, positions, loop.bot_status(), loop.clock_ms * 1_000_000)
+    except psycopg.errors.UndefinedTable as exc:
+        _status(f"database not stored: {exc.diag.message_primary} (run `pets db migrate` first)")
+        return
+    except psycopg.OperationalError as exc:
+        _status(f"database not stored: cannot connect ({str(exc).strip().splitlines()[0]})")
+        return
+    _status("database: " + ", ".join(f"{table} +{n}" for table, n in inserted.items() if n))
+
+
+@click.command("report")
+@click.option("--journal", "journal_dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              default=None, help="A run folder written by `pets run` [default: the database].")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object keyed by bot id.")
+def report_command(journal_dir: Path | None, as_json: bool) -> None:
+    """Per-bot performance: trades, win rate, P&L, ROI, Sharpe, drawdown, fees, denials, breakers."""
+    from pets.execution.metrics import build_report, format_report
+
+    settings = settings_from_env()
+    config = _load_config(settings.config_dir)
+    if journal_dir is not None:
+        snapshots, denials, alerts = _from_journal(journal_dir)
+    else:
+        dsn = settings.postgres_dsn
+        if not dsn:
+            raise click.ClickException("no --journal and no database configured (PETS_POSTGRES_DSN / pets infra up)")
+        snapshots, denials, alerts = _from_database(dsn)
+    capital = config.system.trading.starting_capital
+    allocations = {bot.id: bot.capital_allocation * capital for bot in config.bots}
+    bot_ids = sorted({s.bot_id for s in snapshots if s.bot_id != "portfolio"}
+                     | {bot.id for bot in config.bots if bot.enabled})
+    report = build_report(bot_ids, allocations, capital, snapshots, denials, alerts)
+    if as_json:
+        _echo_report_json({bot_id: r for bot_id, r in report.items() if bot_id != "portfolio"})
+    else:
+        click.echo(format_report(report, {bot.id: bot.name for bot in config.bots}))
+
+
+def _from_journal(directory: Path) -> tuple[list[Any], list[tuple[str, str]], list[Any]]:
+    import msgspec
+    import polars as pl
+
+    from pets.schemas.control import RiskAlert
+    from pets.schemas.orders import PnlSnapshot
+
+    def rows(name: str) -> list[dict[str, Any]]:
+        path = directory / f"{name}.parquet"
+        if not path.is_file():
+            raise click.ClickException(f"{path}: missing (not a run folder written by `pets run`)")
+        return pl.read_parquet(path).to_dicts()
+
+    snapshots = [msgspec.convert(r, PnlSnapshot) for r in rows("pnl")]
+    denials = [(r["bot_id"], r["rule"]) for r in rows("denials")]
+    alerts = [msgspec.convert(r, RiskAlert) for r in rows("alerts")]
+    return snapshots, denials, alerts
+
+
+def _from_database(dsn: str) -> tuple[list[Any], list[tuple[str, str]], list[Any]]:
+    import psycopg
+
+    from pets.pipelines.tables import PNL_SNAPSHOTS
+    from pets.schemas.control import RiskAlert
+    from pets.schemas.orders import PnlSnapshot
+
+    ns = "(extract(epoch from ts) * 1000000)::bigint * 1000"
+    columns = [c for c in PNL_SNAPSHOTS.column_names if c != "ts"]
+    try:
+        with psycopg.connect(dsn) as conn:
+            pnl = conn.execute(f"SELECT {ns}, {', '.join(columns)} FROM pnl_snapshots ORDER BY ts").fetchall()
+            denials = conn.execute("SELECT bot_id, rule FROM order_denials").fetchall()
+            events = conn.execute(
+                f"SELECT alert_id, kind, bot_id, rule, message, severity, {ns} FROM risk_events"
+            ).fetchall()
+    except psycopg.Error as exc:
+        raise click.ClickException(f"reading the database failed: {str(exc).strip().splitlines()[0]}") from None
+    snapshots = [PnlSnapshot(ts_ns=row[0], **dict(zip(columns, row[1:], strict=True))) for row in pnl]
+    alerts = [RiskAlert(alert_id=a, kind=k, bot_id=b, rule=r, message=m, severity=s, ts_ns=t)
+              for a, k, b, r, m, s, t in events]
+    return snapshots, [(b, r) for b, r in denials], alerts
+
+
+# ---------------------------------------------------------------------------------------- benchmarks
+
+
+@bench.command("loop")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--repeat", default=1, show_default=True, help="Replay the input this many times (fresh state).")
+def bench_loop(files: tuple[Path, ...], as_json: bool, repeat: int) -> None:
+    """Frames/s through market state + the enabled bots + risk + paper execution + portfolio in one
+    process, over FILES or the shared recordings (../shared/data/polymarket/l2), else the simulator."""
+    from pets.runtime import sources
+    from pets.runtime.loop import TradingLoop
+
+    settings = settings_from_env()
+    config = _load_config(settings.config_dir)
+    paths = list(files) or _shared_recordings(settings)
+    if paths:
+        replayed = sources.replay(paths)
+        markets, frames, infer = replayed.markets, list(replayed.frames), True
+        input_name = f"{len(paths)} recordings"
+    else:
+        source = sources.simulated(config)
+        markets, frames, infer = source.markets, list(source.frames), False
+        input_name = "simulator (no shared recordings found)"
+    total = seconds = 0.0
+    counts: dict[str, int] = {}
+    for _ in range(repeat):
+        loop = TradingLoop(config, markets, infer_ticks=infer)
+        started = time.perf_counter()
+        loop.run(frames)
+        seconds += time.perf_counter() - started
+        total += len(frames)
+        counts = loop.stats.topics
+    result = {
+        "input": input_name,
+        "frames": int(total),
+        "seconds": round(seconds, 3),
+        "frames_per_s": round(total / seconds) if seconds else 0,
+        "top_of_book": counts.get("md.tob", 0),
+        "intents": counts.get("order.intent", 0),
+        "approved": counts.get("order.exec", 0),
+        "reports": counts.get("exec.report", 0),
+        "bots": [bot.id for bot in config.bots if bot.enabled],
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    if as_json:
+        from pets.cli._output import echo_json
+
+        echo_json(result)
+    else:
+        for key, value in result.items():
+            click.echo(f"{key:>14}: {value}")
+
+
+def _shared_recordings(settings: Any) -> list[Path]:
+    from pets.settings import project_root
+
+    directory = project_root().parent / "shared" / "data" / "polymarket" / "l2"
+    return sorted(directory.glob("*.jsonl.gz")) if directory.is_dir() else []
+
+
+@bench.command("loop-latency")
+@click.option("--rate", default=2000, show_default=True, help="md.book frames per second to produce.")
+@click.option("--seconds", "duration_s", default=20.0, show_default=True, help="How long to produce.")
+@click.option("--json", "as_json", is_flag=True)
+def bench_loop_latency(rate: int, duration_s: float, as_json: bool) -> None:
+    """md.book frame -> approved order on order.exec, with market_state, bots and risk each a process
+    (`pets flow run`) on the real broker: p50/p99 of the time from producing a frame to consuming the
+    first approved order priced off it (matched by the frame's venue timestamp)."""
+    from pets.runtime.latency import measure_latency
+
+    settings = settings_from_env()
+    result = measure_latency(settings, rate=rate, duration_s=duration_s, progress=_status)
+    result["peak_rss_mb"] = peak_rss_mb()
+    if as_json:
+        from pets.cli._output import echo_json
+
+        echo_json(result)
+    else:
+        for key, value in result.items():
+            click.echo(f"{key:>16}: {value}")
+
+
+commands = [run, report_command]

@@ -1,0 +1,64 @@
+"""bots: market state, own execution reports, risk denials and operator commands -> order intents.
+
+    bots_in (md.markets, md.tob, exec.report, order.denied, bot.control)
+        -> decode -> split_dead_letters
+        -> fan_out_to_bots -> route_events (per bot) -> run_bots (per bot and market / event)
+        -> intents -> bots_out (Kafka order.intent, key market)
+        dead letters -> bots_out (Kafka dlq.trading)
+
+Only enabled bots run (config/bots/*.yaml). Bytewax keeps every bot instance and the input offsets
+in its recovery store; after a crash the events since the last snapshot are replayed and the bots,
+whose client order ids are deterministic, propose the same intents again: the risk flow refuses the
+repeats as duplicates, so nothing is ordered twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bytewax import operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import Source
+from bytewax.outputs import Sink
+
+from pets.bots.operator import run_bots
+from pets.flows.trading_io import Routed, RoutedKafkaSink, TopicDecoder, kafka_source
+from pets.schemas.config import PetsConfig, load_config
+from pets.schemas.control import DeadLetter
+from pets.schemas.orders import OrderIntent
+from pets.schemas.topics import load_topic_registry
+from pets.settings import Settings
+
+FLOW_NAME = "bots"
+INPUT_TOPICS = ("md.markets", "md.tob", "exec.report", "order.denied", "bot.control")
+
+
+def build_flow(
+    settings: Settings,
+    source: Source[Any] | None = None,
+    sink: Sink[Routed] | None = None,
+    *,
+    config: PetsConfig | None = None,
+) -> Dataflow:
+    """The bots dataflow; defaults to Kafka in and out. Tests inject a TestingSource of
+    KafkaSourceMessages (with their topic names) and a TestingSink of `Routed` outputs."""
+    config = config or load_config(settings.config_dir)
+    decode = TopicDecoder(
+        load_topic_registry(settings.config_dir), settings.topic_prefix, INPUT_TOPICS, f"{FLOW_NAME}.decode"
+    )
+    flow = Dataflow(FLOW_NAME)
+    messages = op.input("bots_in", flow, source or kafka_source(settings, INPUT_TOPICS))
+    decoded = op.map("decode", messages, decode)
+    split = op.branch("split_dead_letters", decoded, lambda item: not isinstance(item, DeadLetter))
+    intents = run_bots(split.trues, config)
+    out = op.merge(
+        "all_out",
+        op.map("intents", intents, _intent_out),
+        op.map("dead_letters", split.falses, lambda dead: Routed("dlq.trading", dead.source, dead)),
+    )
+    op.output("bots_out", out, sink or RoutedKafkaSink(settings))
+    return flow
+
+
+def _intent_out(intent: OrderIntent) -> Routed:
+    return Routed("order.intent", intent.market, intent)

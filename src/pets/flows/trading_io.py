@@ -1,0 +1,130 @@
+"""Kafka edges shared by the trading flows (bots, risk): decode several input topics, route outputs.
+
+Inputs arrive as KafkaSourceMessages of several topics on one source; each is decoded with its
+topic's schema from the registry, and what cannot be decoded becomes a DeadLetter naming the topic,
+the offset and msgspec's reason (which names the bad field). Outputs are `Routed` items (a registry
+topic name, a key, a wire message) that one sink encodes and produces to the prefixed topic, so a
+flow has one output step and a test sink sees exactly what would reach each topic.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+
+import msgspec
+from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSource, KafkaSourceMessage
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+
+from pets.schemas.codec import decoder_for, encode
+from pets.schemas.control import DeadLetter
+from pets.schemas.topics import TopicRegistry, load_topic_registry
+from pets.settings import Settings
+
+
+class Routed(NamedTuple):
+    topic: str  # registry name, without the prefix ("order.exec")
+    key: str
+    message: msgspec.Struct
+
+
+class TopicDecoder:
+    """Decodes messages of the given registry topics (prefixed names on the wire) into their Structs."""
+
+    def __init__(self, registry: TopicRegistry, prefix: str, names: Iterable[str], source: str) -> None:
+        self.source = source
+        self.decoders = {}
+        for name in names:
+            spec = registry.get(name)
+            self.decoders[spec.full_name(prefix)] = decoder_for(spec)
+
+    def __call__(self, message: KafkaSourceMessage[Any, Any]) -> Any:
+        raw = message.value if isinstance(message.value, bytes) else bytes(message.value or b"")
+        decoder = self.decoders.get(message.topic or "")
+        if decoder is None:
+            return self.dead(message, raw, f"unexpected topic {message.topic!r}")
+        try:
+            return decoder.decode(raw)
+        except msgspec.DecodeError as exc:
+            return self.dead(message, raw, f"{message.topic}: {exc}")
+
+    def dead(self, message: KafkaSourceMessage[Any, Any], raw: bytes, reason: str) -> DeadLetter:
+        return DeadLetter.from_bytes(
+            self.source, reason, raw, ts_ns=time.time_ns(), topic=message.topic, key=message.key,
+            partition=message.partition, offset=message.offset,
+        )  # fmt: skip
+
+
+def kafka_source(settings: Settings, names: Iterable[str], tail: bool = True) -> KafkaSource:
+    registry = load_topic_registry(settings.config_dir)
+    topics = [registry.get(name).full_name(settings.topic_prefix) for name in names]
+    return KafkaSource([settings.require_kafka()], topics, tail=tail)
+
+
+class RoutedKafkaSink(DynamicSink[Routed]):
+    """Encodes `Routed` items and produces each to its prefixed topic, keyed."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._kafka = KafkaSink([settings.require_kafka()], None, add_config={"linger.ms": "1"})
+        registry = load_topic_registry(settings.config_dir)
+        self._names = {spec.name: spec.full_name(settings.topic_prefix) for spec in registry.topics}
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> StatelessSinkPartition[Routed]:
+        return _RoutedPartition(self._kafka.build(step_id, worker_index, worker_count), self._names)
+
+
+class _RoutedPartition(StatelessSinkPartition[Routed]):
+    def __init__(
+        self, inner: StatelessSinkPartition[KafkaSinkMessage[Any, Any]], names: dict[str, str]
+    ) -> None:
+        self._inner = inner
+        self._names = names
+
+    def write_batch(self, items: list[Routed]) -> None:
+        names = self._names
+        self._inner.write_batch([
+            KafkaSinkMessage(key=item.key.encode(), value=encode(item.message), topic=names[item.topic])
+            for item in items
+        ])  # fmt: skip
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def read_topics(settings: Settings, names: Iterable[str]) -> Iterator[Any]:
+    """Every message currently on the given topics (all partitions, from the beginning up to the end
+    offsets at the time of the call), decoded with each topic's schema; undecodable ones are skipped
+    (they were dead-lettered when they were produced)."""
+    from kafka import TopicPartition
+
+    from pets.pipelines.kafka_io import consumer
+
+    registry = load_topic_registry(settings.config_dir)
+    decoders = {}
+    for name in names:
+        spec = registry.get(name)
+        decoders[spec.full_name(settings.topic_prefix)] = decoder_for(spec)
+    client = consumer(settings)
+    try:
+        partitions = [
+            TopicPartition(topic, part) for topic in decoders for part in client.partitions_for_topic(topic) or ()
+        ]
+        if not partitions:
+            return
+        client.assign(partitions)
+        client.seek_to_beginning(*partitions)
+        ends = client.end_offsets(partitions)
+        remaining = {tp for tp in partitions if ends[tp] > client.position(tp)}
+        while remaining:
+            for tp, records in client.poll(timeout_ms=500).items():
+                decoder = decoders[tp.topic]
+                for record in records:
+                    try:
+                        yield decoder.decode(record.value)
+                    except msgspec.DecodeError:
+                        continue
+                if client.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+    finally:
+        client.close()

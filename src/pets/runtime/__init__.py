@@ -1,0 +1,1 @@
+"""The main job in one process: embedded bus, trading loop, journal and report (`pets run`)."""

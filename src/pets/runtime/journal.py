@@ -1,0 +1,141 @@
+"""The run journal: every intent, decision, report, position and P&L snapshot of one run.
+
+Kept in memory during the run (the messages themselves), written once at the end:
+- `write_parquet(dir)`: one Parquet file per table (intents, approved, denials, fills, reports,
+  positions, pnl, alerts, markets). Money is Decimal(38, 8): exact (amounts carry at most 7
+  decimals: prices 4 (mids 5) x sizes 2), and a value that would not fit raises instead of rounding.
+- `write_database(dsn)`: the same facts into TimescaleDB/PostgreSQL through the idempotent writer
+  (order_intents, approved_orders, order_denials, execution_reports, positions, position_history,
+  pnl_snapshots, risk_events, markets, bot_status), so re-running the same seed stores nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final
+
+from pets.runtime import records
+from pets.schemas.control import RiskAlert
+from pets.schemas.market_data import MarketInfo
+from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, OrderIntent, PnlSnapshot, Position
+
+MONEY_SCALE: Final = 8
+_QUANTUM: Final = Decimal(1).scaleb(-MONEY_SCALE)
+MONEY_COLUMNS: Final = frozenset({
+    "price", "size", "requested_size", "order_price", "order_size", "last_qty", "last_px", "cum_qty",
+    "leaves_qty", "fee", "rebate", "qty", "avg_price", "cost", "realized_pnl", "cash", "equity",
+    "unrealized_pnl", "fees", "rebates", "exposure", "max_drawdown", "probability", "tick_size",
+    "min_order_size", "fee_rate",
+})
+INT_COLUMNS: Final = frozenset({"sequence", "open_orders", "trades", "wins", "losses"})
+BOOL_COLUMNS: Final = frozenset({"post_only", "neg_risk", "active", "closed", "accepting_orders"})
+COLUMNS: Final[dict[str, tuple[str, ...]]] = {
+    "intents": records.INTENT_COLUMNS,
+    "approved": records.APPROVED_COLUMNS,
+    "denials": records.DENIED_COLUMNS,
+    "fills": ExecutionReport.__struct_fields__,
+    "reports": ExecutionReport.__struct_fields__,
+    "positions": Position.__struct_fields__,
+    "pnl": PnlSnapshot.__struct_fields__,
+    "alerts": RiskAlert.__struct_fields__,
+    "markets": MarketInfo.__struct_fields__,
+}
+
+
+@dataclass(slots=True)
+class Journal:
+    intents: list[OrderIntent] = field(default_factory=list)
+    approved: list[ApprovedOrder] = field(default_factory=list)
+    denials: list[OrderDenied] = field(default_factory=list)
+    reports: list[ExecutionReport] = field(default_factory=list)
+    position_history: list[Position] = field(default_factory=list)
+    pnl: list[PnlSnapshot] = field(default_factory=list)
+    alerts: list[RiskAlert] = field(default_factory=list)
+    markets: dict[str, MarketInfo] = field(default_factory=dict)
+
+    @property
+    def fills(self) -> list[ExecutionReport]:
+        return [r for r in self.reports if r.last_qty > 0]
+
+    def tables(self, positions: Sequence[Position]) -> dict[str, list[dict[str, Any]]]:
+        """Every table as records (column -> value), `positions` being the final positions."""
+        return {
+            "intents": [records.intent_record(i) for i in self.intents],
+            "approved": [records.approved_record(a) for a in self.approved],
+            "denials": [records.denied_record(d) for d in self.denials],
+            "fills": [records.struct_record(r) for r in self.fills],
+            "reports": [records.struct_record(r) for r in self.reports],
+            "positions": [records.struct_record(p) for p in positions],
+            "pnl": [records.struct_record(s) for s in self.pnl],
+            "alerts": [records.struct_record(a) for a in self.alerts],
+            "markets": [_market_record(m) for m in self.markets.values()],
+        }
+
+    def write_parquet(self, directory: Path, positions: Sequence[Position]) -> dict[str, Path]:
+        """One `<table>.parquet` per table in `directory` (created); returns the paths."""
+        directory.mkdir(parents=True, exist_ok=True)
+        written: dict[str, Path] = {}
+        for name, rows in self.tables(positions).items():
+            path = directory / f"{name}.parquet"
+            frame_of(name, rows).write_parquet(path)
+            written[name] = path
+        return written
+
+    def write_database(
+        self, dsn: str, positions: Sequence[Position], bot_status: Iterable[tuple[str, str, str, int]], ts_ns: int
+    ) -> dict[str, int]:
+        """Store the run through the idempotent writer; returns rows inserted per table."""
+        from pets.pipelines.timescale import TimescaleWriter
+
+        history = {(p.bot_id, p.market, p.asset_id, p.ts_ns): p for p in self.position_history}  # last per ts
+        batches: dict[str, list[records.Row]] = {
+            "markets": [records.market_row(m, ts_ns) for m in self.markets.values()],
+            "order_intents": [records.intent_row(i) for i in self.intents],
+            "approved_orders": [records.approved_row(a) for a in self.approved],
+            "order_denials": [records.denied_row(d) for d in self.denials],
+            "execution_reports": [records.report_row(r) for r in self.reports],
+            "position_history": [records.position_row(p) for p in history.values()],
+            "positions": [records.position_row(p) for p in positions],
+            "pnl_snapshots": [records.pnl_row(s) for s in self.pnl],
+            "risk_events": [records.alert_row(a) for a in self.alerts],
+            "bot_status": [records.bot_status_row(*status) for status in bot_status],
+        }
+        inserted: dict[str, int] = {}
+        with TimescaleWriter(dsn) as writer:
+            for table, rows in batches.items():
+                inserted[table] = sum(writer.write(table, rows[i:i + 5000]) for i in range(0, len(rows), 5000))
+        return inserted
+
+
+def _market_record(info: MarketInfo) -> dict[str, Any]:
+    record = {name: getattr(info, name) for name in info.__struct_fields__}
+    record["token_ids"] = ",".join(info.token_ids)
+    record["outcomes"] = ",".join(info.outcomes)
+    record["outcome_prices"] = None if info.outcome_prices is None else ",".join(map(str, info.outcome_prices))
+    return record
+
+
+def frame_of(name: str, rows: list[dict[str, Any]]) -> Any:
+    """A polars DataFrame of journal records with exact Decimal money columns."""
+    import polars as pl
+
+    schema: dict[str, Any] = {}
+    for column in COLUMNS[name]:
+        if column in MONEY_COLUMNS:
+            schema[column] = pl.Decimal(38, MONEY_SCALE)
+        elif column in INT_COLUMNS or column.endswith(("_ns", "_ms")):
+            schema[column] = pl.Int64
+        elif column in BOOL_COLUMNS:
+            schema[column] = pl.Boolean
+        else:
+            schema[column] = pl.String
+    for column, dtype in schema.items():
+        if dtype == pl.Decimal(38, MONEY_SCALE):
+            for row in rows:
+                value = row[column]
+                if value is not None and value != value.quantize(_QUANTUM):
+                    raise ValueError(f"journal {name}.{column}: {value} has more than {MONEY_SCALE} decimals")
+    return pl.DataFrame({c: [row[c] for row in rows] for c in schema}, schema=schema)

@@ -1,0 +1,313 @@
+"""The trading loop: every flow of PETS in one process on the embedded bus.
+
+    md.book frame -> parse -> market state (the pure books) -> md.tob
+    md.tob        -> paper exchange (resting orders vs the new book) -> marks -> risk -> bots -> order.intent
+    order.intent  -> RiskEngine.on_intent -> order.exec | order.denied      (nothing else reaches order.exec)
+    order.exec    -> PaperExchange.on_order -> exec.report
+    exec.report   -> portfolio, risk, the owning bot (-> more intents), journal
+    bot.control   -> risk (halts -> an approved cancel_all on order.exec) and the bots
+    md.markets    -> risk, portfolio (settlement), paper exchange, bots
+
+The classes are the ones the Kafka flows run (MarketStateEngine, the bots of `build_bots`,
+RiskEngine, PaperExchange, Portfolio), so a run here decides exactly what the flows would on the
+same input order. The clock is the venue time of the frames: a run is deterministic.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Final
+
+from pets.bots.base import Bot
+from pets.bots.registry import build_bots
+from pets.execution.metrics import BotReport, build_report
+from pets.execution.paper_exchange import PaperConfig, PaperExchange
+from pets.execution.portfolio import Portfolio
+from pets.pipelines.market_data.market import MarketStateEngine
+from pets.pipelines.market_data.parser import FrameParser
+from pets.risk.engine import RiskEngine
+from pets.runtime.bus import EmbeddedBus
+from pets.runtime.journal import Journal
+from pets.schemas.config import PetsConfig
+from pets.schemas.control import ControlCommand, DeadLetter, RiskAlert
+from pets.schemas.market_data import MarketInfo, MarketResolved, TopOfBook
+from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, OrderIntent
+
+NS_PER_MS: Final = 1_000_000
+BOOK_EVENTS: Final = frozenset({"Snapshot", "LevelDeltas", "TickSizeSet"})
+
+
+@dataclass(slots=True)
+class RunStats:
+    frames: int = 0
+    events: int = 0
+    dead_letters: int = 0
+    dead_reasons: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    topics: dict[str, int] = field(default_factory=dict)
+    first_ms: int = 0
+    last_ms: int = 0
+
+
+class TradingLoop:
+    def __init__(
+        self,
+        config: PetsConfig,
+        markets: Iterable[MarketInfo],
+        *,
+        journal: Journal | None = None,
+        paper: PaperConfig | None = None,
+        bots: list[Bot] | None = None,
+        infer_ticks: bool = False,
+    ) -> None:
+        """`infer_ticks`: the markets' tick sizes are not known (recordings): the books infer them
+        from the prices seen instead of rejecting prices off the MarketInfo tick."""
+        self.config = config
+        self.journal = journal
+        trading = config.system.trading
+        self.allocations = {bot.id: bot.capital_allocation * trading.starting_capital for bot in config.bots}
+        infos = list(markets)
+        self.infos: dict[str, MarketInfo] = {}
+        self.bus = EmbeddedBus()
+        self.parser = FrameParser("run.parse")
+        self.market_state = MarketStateEngine(() if infer_ticks else infos)
+        self.bots = build_bots(config) if bots is None else bots
+        self.bot_by_id = {bot.bot_id: bot for bot in self.bots}
+        self.risk = RiskEngine(config)
+        self.portfolio = Portfolio(trading.starting_capital, self.allocations)
+        self.exchange = PaperExchange(paper or PaperConfig.from_config(config), self.market_state, self.portfolio)
+        self.stats = RunStats()
+        self.clock_ms = 0
+        run = config.system.run
+        self.snapshot_interval_ms = run.snapshot_interval_ms
+        self.timer_interval_ms = run.timer_interval_ms
+        self._next_snapshot_ms = 0
+        self._next_timer_ms = 0
+        self._tobs: list[TopOfBook] = []
+        bus = self.bus
+        bus.subscribe("md.markets", self._on_market)
+        bus.subscribe("md.tob", self._on_top_of_book)
+        bus.subscribe("order.intent", self._on_intent)
+        bus.subscribe("order.exec", self._on_approved)
+        bus.subscribe("order.denied", self._on_denied)
+        bus.subscribe("exec.report", self._on_report)
+        bus.subscribe("bot.control", self._on_control)
+        bus.subscribe("risk.alert", self._on_alert)
+        for info in infos:
+            bus.publish("md.markets", info)
+        bus.drain()
+
+    # ------------------------------------------------------------------ input
+
+    def run(self, frames: Iterable[bytes]) -> RunStats:
+        """Carry every frame through all flows, then flush and take the final snapshot."""
+        started = time.perf_counter()
+        on_frame = self.on_frame
+        for raw in frames:
+            on_frame(raw)
+        self.finish()
+        self.stats.seconds = time.perf_counter() - started
+        return self.stats
+
+    def on_frame(self, raw: bytes) -> None:
+        stats = self.stats
+        stats.frames += 1
+        tobs = self._tobs
+        on_event = self.market_state.on_event
+        for event in self.parser.parse(raw):
+            kind = type(event)
+            if kind is DeadLetter:
+                self._dead(event.reason)  # type: ignore[union-attr]
+                continue
+            stats.events += 1
+            ts = getattr(event, "ts_ms", None) or _venue_ms(event)
+            if ts is not None and ts > self.clock_ms:
+                self._advance(ts)
+            if kind is MarketResolved:
+                self._on_resolved(event)  # type: ignore[arg-type]
+                continue
+            reason = on_event(event, tobs)  # type: ignore[arg-type]
+            if reason is not None:
+                self._dead(reason)
+        if tobs:
+            self.bus.publish_all("md.tob", tobs)
+            self._tobs = []
+        self.bus.drain()
+
+    def control(self, cmd: ControlCommand) -> None:
+        """An operator command, as `pets bot ...` / `pets halt` would send it on bot.control."""
+        self.bus.publish("bot.control", cmd)
+        self.bus.drain()
+
+    def finish(self) -> None:
+        tobs: list[TopOfBook] = []
+        self.market_state.flush(tobs)
+        self.bus.publish_all("md.tob", tobs)
+        self.bus.drain()
+        self._snapshot()
+        self.stats.topics = dict(self.bus.published)
+
+    # ------------------------------------------------------------------ results
+
+    def report(self) -> dict[str, BotReport]:
+        journal = self.journal
+        assert journal is not None, "the report is built from the journal"
+        return build_report(
+            [bot.bot_id for bot in self.bots],
+            self.allocations,
+            self.config.system.trading.starting_capital,
+            journal.pnl,
+            [(d.intent.bot_id, d.rule) for d in journal.denials],
+            journal.alerts,
+        )
+
+    def bot_status(self) -> list[tuple[str, str, str, int]]:
+        """(bot_id, state, reason, ts_ns) of every bot, from the risk engine (the `bot_status` table)."""
+        snapshot = self.risk.snapshot()
+        return [(bot_id, str(s["state"]), str(s["reason"]), self.clock_ms * NS_PER_MS)
+                for bot_id, s in snapshot["bots"].items()]
+
+    # ------------------------------------------------------------------ handlers
+
+    def _advance(self, now_ms: int) -> None:
+        """Venue time moved: timers (GTD expiry, bot timers) and periodic P&L snapshots."""
+        if self.stats.first_ms == 0:
+            self.stats.first_ms = now_ms
+            self._next_snapshot_ms = now_ms + self.snapshot_interval_ms
+            self._next_timer_ms = now_ms + self.timer_interval_ms
+        self.clock_ms = self.stats.last_ms = now_ms
+        bus = self.bus
+        if now_ms >= self._next_timer_ms:
+            self._next_timer_ms = now_ms + self.timer_interval_ms
+            bus.publish_all("exec.report", self.exchange.on_timer(now_ms))
+            for bot in self.bots:
+                if bot.next_timer_ms is not None and now_ms >= bot.next_timer_ms:
+                    bus.publish_all("order.intent", bot.on_timer(now_ms))
+        if now_ms >= self._next_snapshot_ms:
+            self._next_snapshot_ms = now_ms + self.snapshot_interval_ms
+            bus.drain()
+            self._snapshot()
+
+    def _snapshot(self) -> None:
+        snapshots = self.portfolio.snapshot(self.clock_ms * NS_PER_MS, self.exchange.open_orders())
+        if self.journal is not None:
+            self.journal.pnl += snapshots
+
+    def _dead(self, reason: str) -> None:
+        stats = self.stats
+        stats.dead_letters += 1
+        key = reason[:80]
+        stats.dead_reasons[key] = stats.dead_reasons.get(key, 0) + 1
+
+    def _on_resolved(self, event: MarketResolved) -> None:
+        info = self.infos.get(event.market) or (self.infos.get(event.id) if event.id else None)
+        if info is None:
+            tokens = event.assets_ids or (event.winning_asset_id,)
+            info = MarketInfo(
+                condition_id=event.market, market_id=event.id or event.market, question="", slug="",
+                category="default", token_ids=tuple(tokens), outcomes=(), neg_risk=False,
+                tick_size=Decimal("0.01"), min_order_size=Decimal(5), active=True, closed=False,
+                accepting_orders=True,
+            )
+        self.resolve(_replace(info, closed=True, accepting_orders=False, winning_asset_id=event.winning_asset_id))
+
+    def resolve(self, info: MarketInfo) -> None:
+        """A market resolved (market_resolved frame, or Gamma state at the end of a replay): its open
+        orders are cancelled, then every flow learns the final state (settlement at 1/0)."""
+        self.bus.publish_all("exec.report", self.exchange.on_market_resolved(info.condition_id, self.clock_ms))
+        self.bus.publish("md.markets", info)
+        self.bus.drain()
+
+    def _on_market(self, info: MarketInfo) -> None:
+        self.infos[info.condition_id] = info
+        self.infos[info.market_id] = info
+        if self.journal is not None:
+            self.journal.markets[info.condition_id] = info
+        bus = self.bus
+        self.exchange.set_market(info.condition_id, info.category, info.fee_rate)
+        self._route_risk(self.risk.on_market(info))
+        changed = self.portfolio.on_market(info, self.clock_ms * NS_PER_MS)
+        if changed and self.journal is not None:
+            self.journal.position_history += changed
+        for bot in self.bots:
+            bus.publish_all("order.intent", bot.on_market(info))
+
+    def _on_top_of_book(self, tob: TopOfBook) -> None:
+        bus = self.bus
+        asset_id = tob.asset_id
+        if asset_id in self.exchange.by_asset:
+            bus.publish_all("exec.report", self.exchange.on_book_update(asset_id, tob.ts_ms))
+        if tob.mid is not None:
+            self.portfolio.marks[asset_id] = tob.mid
+        self._route_risk(self.risk.on_top_of_book(tob))
+        for bot in self.bots:
+            intents = bot.on_top_of_book(tob)
+            if intents:
+                bus.publish_all("order.intent", intents)
+
+    def _on_intent(self, intent: OrderIntent) -> None:
+        if self.journal is not None:
+            self.journal.intents.append(intent)
+        verdict = self.risk.on_intent(intent, self.clock_ms * NS_PER_MS)
+        if type(verdict) is ApprovedOrder:
+            self.bus.publish("order.exec", verdict)
+        else:
+            self.bus.publish("order.denied", verdict)
+
+    def _on_approved(self, approved: ApprovedOrder) -> None:
+        if self.journal is not None:
+            self.journal.approved.append(approved)
+        self.bus.publish_all("exec.report", self.exchange.on_order(approved, self.clock_ms))
+
+    def _on_denied(self, denied: OrderDenied) -> None:
+        if self.journal is not None:
+            self.journal.denials.append(denied)
+        bot = self.bot_by_id.get(denied.intent.bot_id)
+        if bot is not None:
+            self.bus.publish_all("order.intent", bot.on_order_denied(denied))
+
+    def _on_report(self, report: ExecutionReport) -> None:
+        position = self.portfolio.on_report(report)
+        if self.journal is not None:
+            self.journal.reports.append(report)
+            if position is not None:
+                self.journal.position_history.append(position)
+        self._route_risk(self.risk.on_execution_report(report))
+        bot = self.bot_by_id.get(report.bot_id)
+        if bot is not None:
+            self.bus.publish_all("order.intent", bot.on_execution_report(report))
+
+    def _on_control(self, cmd: ControlCommand) -> None:
+        alerts, approved = self.risk.on_control(cmd)
+        self.bus.publish_all("risk.alert", alerts)
+        self.bus.publish_all("order.exec", approved)
+        for bot in self.bots:
+            self.bus.publish_all("order.intent", bot.on_control(cmd))
+
+    def _on_alert(self, alert: RiskAlert) -> None:
+        if self.journal is not None:
+            self.journal.alerts.append(alert)
+
+    def _route_risk(self, outputs: list[Any]) -> None:
+        """The risk engine's own outputs: alerts, and the cancel-alls of its breakers and halts."""
+        for output in outputs:
+            self.bus.publish("order.exec" if type(output) is ApprovedOrder else "risk.alert", output)
+
+
+def _venue_ms(event: Any) -> int | None:
+    """The venue time of an event without a parsed `ts_ms` (last trade, best bid/ask, new market)."""
+    timestamp = getattr(event, "timestamp", None)
+    if isinstance(timestamp, int):
+        return timestamp
+    if isinstance(timestamp, str) and timestamp.isdigit():
+        return int(timestamp)
+    return None
+
+
+def _replace(info: MarketInfo, **changes: Any) -> MarketInfo:
+    import msgspec
+
+    return msgspec.structs.replace(info, **changes)

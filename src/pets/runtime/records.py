@@ -1,0 +1,121 @@
+"""Wire messages as journal records (Parquet) and as database rows (pets.pipelines.tables).
+
+One function per message type and destination, so the run journal, the executor flow and the
+database always agree on what a column holds. Journal records keep our integer clocks (`*_ns`,
+venue `*_ms`); database rows use timestamptz (`ts_from_ns` / `ts_from_ms`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pets.pipelines import tables
+from pets.pipelines.tables import ts_from_ms, ts_from_ns
+from pets.schemas.control import RiskAlert
+from pets.schemas.market_data import MarketInfo
+from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, OrderIntent, PnlSnapshot, Position
+
+Record = dict[str, Any]
+Row = tuple[Any, ...]
+
+_INTENT_FIELDS = (
+    "client_order_id", "bot_id", "strategy_type", "action", "market", "asset_id", "side", "price", "size",
+    "order_type", "post_only", "category", "group_id", "replaces", "source_ts_ms", "created_ns",
+)
+
+
+INTENT_COLUMNS = _INTENT_FIELDS
+APPROVED_COLUMNS = (*_INTENT_FIELDS, "requested_size", "sequence", "approved_ns")
+DENIED_COLUMNS = (*_INTENT_FIELDS, "rule", "reason", "denied_ns")
+
+
+def intent_record(intent: OrderIntent) -> Record:
+    return {name: getattr(intent, name) for name in _INTENT_FIELDS}
+
+
+def approved_record(approved: ApprovedOrder) -> Record:
+    record = intent_record(approved.intent)
+    record["requested_size"] = record.pop("size")
+    record.update(size=approved.size, sequence=approved.sequence, approved_ns=approved.approved_ns)
+    return record
+
+
+def denied_record(denied: OrderDenied) -> Record:
+    record = intent_record(denied.intent)
+    record.update(rule=denied.rule, reason=denied.reason, denied_ns=denied.denied_ns)
+    return record
+
+
+def struct_record(message: ExecutionReport | Position | PnlSnapshot | RiskAlert) -> Record:
+    return {name: getattr(message, name) for name in message.__struct_fields__}
+
+
+# ------------------------------------------------------------------------------ database rows
+
+
+def intent_row(intent: OrderIntent) -> Row:
+    return tables.ORDER_INTENTS.row({
+        **{name: getattr(intent, name) for name in intent.__struct_fields__},
+        "ts": ts_from_ns(intent.created_ns),
+        "source_ts": ts_from_ms(intent.source_ts_ms),
+        "expires_at": None if intent.expires_at_ms is None else ts_from_ms(intent.expires_at_ms),
+    })
+
+
+def approved_row(approved: ApprovedOrder) -> Row:
+    intent = approved.intent
+    return tables.APPROVED_ORDERS.row({
+        **{name: getattr(intent, name) for name in intent.__struct_fields__},
+        "ts": ts_from_ns(approved.approved_ns),
+        "sequence": approved.sequence,
+        "requested_size": intent.size,
+        "size": approved.size,
+    })
+
+
+def denied_row(denied: OrderDenied) -> Row:
+    intent = denied.intent
+    return tables.ORDER_DENIALS.row({
+        **{name: getattr(intent, name) for name in intent.__struct_fields__},
+        "ts": ts_from_ns(denied.denied_ns),
+        "rule": denied.rule,
+        "reason": denied.reason,
+    })
+
+
+def report_row(report: ExecutionReport) -> Row:
+    return tables.EXECUTION_REPORTS.row({
+        **struct_record(report), "ts": ts_from_ns(report.ts_ns), "source_ts": ts_from_ms(report.source_ts_ms),
+    })
+
+
+def position_row(position: Position) -> Row:
+    """One row for `positions` and `position_history` (same columns)."""
+    return tables.POSITIONS.row({**struct_record(position), "ts": ts_from_ns(position.ts_ns)})
+
+
+def pnl_row(snapshot: PnlSnapshot) -> Row:
+    return tables.PNL_SNAPSHOTS.row({**struct_record(snapshot), "ts": ts_from_ns(snapshot.ts_ns)})
+
+
+def alert_row(alert: RiskAlert) -> Row:
+    return tables.RISK_EVENTS.row({
+        **struct_record(alert),
+        "ts": ts_from_ns(alert.ts_ns),
+        "until_ts": None if alert.until_ns is None else ts_from_ns(alert.until_ns),
+    })
+
+
+def market_row(info: MarketInfo, ts_ns: int) -> Row:
+    return tables.MARKETS.row({
+        **{name: getattr(info, name) for name in info.__struct_fields__},
+        "token_ids": list(info.token_ids),
+        "outcomes": list(info.outcomes),
+        "outcome_prices": None if info.outcome_prices is None else list(info.outcome_prices),
+        "end_date": None if info.end_date_ms is None else ts_from_ms(info.end_date_ms),
+        "ts": ts_from_ns(ts_ns),
+    })
+
+
+def bot_status_row(bot_id: str, state: str, reason: str, ts_ns: int) -> Row:
+    return tables.BOT_STATUS.row({"bot_id": bot_id, "state": state, "reason": reason, "ts": ts_from_ns(ts_ns)})

@@ -1,0 +1,134 @@
+"""Bot 5 on hand-built books: quotes, skew, no crossing, volatility and stale pulls, requote rules."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import msgspec
+from bot_factories import MM_PARAMS, T0, VENUE, bot_config, legs, market, report, tob
+
+from pets.bots.market_making import MarketMaker
+from pets.schemas.control import ControlCommand
+from pets.schemas.orders import OrderDenied, OrderIntent
+
+
+def new_bot(**params: object) -> MarketMaker:
+    bot = MarketMaker(bot_config("bot_05", params=msgspec.structs.replace(MM_PARAMS, **params)), VENUE)
+    bot.on_market(market())
+    return bot
+
+
+def yes(bot: MarketMaker, bid: str, ask: str, ts: int = T0, **kw: object) -> list[OrderIntent]:
+    return bot.on_top_of_book(tob("yes1", "m1", bid, ask, ts_ms=ts, **kw))  # type: ignore[arg-type]
+
+
+def test_quotes_both_sides_post_only_around_the_microprice() -> None:
+    bot = new_bot()
+    assert bot.on_top_of_book(tob("no1", "m1", "0.48", "0.52")) == []  # the NO book is not the quoted one
+    intents = yes(bot, "0.48", "0.52")
+    # microprice 0.50, half spread 0.01: bid YES at 0.49; the ask at 0.51 is a NO bid at 0.49 (no YES held)
+    assert legs(intents) == [
+        ("place", "yes1", "BUY", D("0.49"), D(50), "GTC"),
+        ("place", "no1", "BUY", D("0.49"), D(50), "GTC"),
+    ]
+    assert all(i.post_only and i.strategy_type == "market_making" for i in intents)
+
+
+def test_microprice_leans_toward_the_thin_side() -> None:
+    bot = new_bot()
+    # bid size 300, ask size 100: microprice (0.48 x 100 + 0.52 x 300) / 400 = 0.51
+    intents = yes(bot, "0.48", "0.52", bid_size="300", ask_size="100")
+    assert [i.price for i in intents] == [D("0.50"), D("0.48")]
+
+
+def test_inventory_skews_quotes_and_sells_held_yes() -> None:
+    bot = new_bot()
+    bid, ask = yes(bot, "0.48", "0.52")
+    assert bot.on_execution_report(report(bid, "fill", "50", "0.49", ts_ms=T0 + 10)) == []
+    out = yes(bot, "0.48", "0.52", ts=T0 + 1010)
+    # 50 YES held: fair 0.50 - 50 x 0.0001 = 0.495 -> bid 0.48, ask 0.51 now sells YES; the NO bid goes
+    assert legs(out) == [
+        ("place", "yes1", "BUY", D("0.48"), D(50), "GTC"),
+        ("cancel", "no1", "BUY", D("0.49"), D(50), "GTC"),
+        ("place", "yes1", "SELL", D("0.51"), D(50), "GTC"),
+    ]
+    assert out[1].replaces == ask.client_order_id
+
+
+def test_quotes_never_cross_the_book() -> None:
+    for skew in ("0", "0.001", "0.01"):
+        for inventory in ("-400", "0", "400"):
+            bot = new_bot(
+                inventory_skew_per_share=D(skew), half_spread=D("0.001"), max_inventory_shares=D(10_000)
+            )
+            bot.inventory = {"yes1": max(D(inventory), D(0)), "no1": max(-D(inventory), D(0))}
+            bot.on_top_of_book(tob("no1", "m1", "0.50", "0.51"))
+            for i in yes(bot, "0.49", "0.50"):
+                if i.asset_id == "yes1" and i.side == "BUY":
+                    assert i.price < D("0.50")
+                elif i.asset_id == "yes1":
+                    assert i.price > D("0.49")
+                else:
+                    assert i.price < D("0.51")  # the NO book's best ask
+
+
+def test_high_volatility_pulls_the_quotes() -> None:
+    bot = new_bot()
+    quotes = yes(bot, "0.49", "0.51")
+    assert yes(bot, "0.39", "0.41", ts=T0 + 100) == []  # within the requote interval
+    out = yes(bot, "0.59", "0.61", ts=T0 + 200)  # mids 0.50, 0.40, 0.60: stdev 0.082 > 0.05
+    assert [(i.action, i.replaces) for i in out] == [("cancel", q.client_order_id) for q in quotes]
+
+
+def test_stale_book_pulls_the_quotes() -> None:
+    bot = new_bot()
+    quotes = yes(bot, "0.49", "0.51")
+    out = yes(bot, "0.49", "0.51", ts=T0 + 1, stale=True)
+    assert [(i.action, i.replaces) for i in out] == [("cancel", q.client_order_id) for q in quotes]
+
+
+def test_requotes_only_on_a_move_of_a_tick() -> None:
+    bot = new_bot()
+    yes(bot, "0.49", "0.51")
+    # microprice (0.49 x 100 + 0.51 x 120) / 220 = 0.5009: under one tick from 0.50
+    assert yes(bot, "0.49", "0.51", ts=T0 + 5000, bid_size="120") == []
+
+
+def test_requotes_a_move_at_most_once_per_interval() -> None:
+    bot = new_bot()
+    bid, ask = yes(bot, "0.49", "0.51")
+    assert yes(bot, "0.51", "0.53", ts=T0 + 500) == []  # 2 ticks, but requoted 0.5 s ago: wait
+    out = bot.on_top_of_book(tob("no1", "m1", "0.47", "0.49", ts_ms=T0 + 1000))  # any event passing the timer
+    assert [(i.action, i.asset_id, i.price, i.replaces) for i in out] == [
+        ("replace", "yes1", D("0.51"), bid.client_order_id),
+        ("replace", "no1", D("0.47"), ask.client_order_id),
+    ]
+
+
+def test_inventory_limit_stops_the_growing_side() -> None:
+    bot = new_bot(max_inventory_shares=D(60))
+    bid, _ = yes(bot, "0.49", "0.51")
+    bot.on_execution_report(report(bid, "fill", "50", "0.49"))
+    out = yes(bot, "0.49", "0.51", ts=T0 + 1000)
+    # 50 held + 50 more would pass 60: no new YES bid; the ask side now sells the YES held
+    assert [(i.action, i.asset_id, i.side) for i in out if i.action != "cancel"] == [
+        ("place", "yes1", "SELL")
+    ]
+
+
+def test_a_refused_replace_keeps_the_old_quote() -> None:
+    bot = new_bot()
+    bid, _ = yes(bot, "0.49", "0.51")
+    bot.on_execution_report(report(bid, "ack"))
+    replace = yes(bot, "0.51", "0.53", ts=T0 + 1000)[0]
+    assert replace.replaces == bid.client_order_id
+    bot.on_order_denied(OrderDenied(intent=replace, rule="rate_limit", reason="x", denied_ns=0))
+    assert bot.quotes["m1"].bid_id == bid.client_order_id and not bot.orders[bid.client_order_id].cancelling
+
+
+def test_stop_pulls_quotes_and_places_nothing() -> None:
+    bot = new_bot()
+    quotes = yes(bot, "0.49", "0.51")
+    bot.on_control(ControlCommand(command_id="1", command="stop", bot_id="bot_05", ts_ns=0))
+    out = yes(bot, "0.55", "0.57", ts=T0 + 2000)
+    assert [(i.action, i.replaces) for i in out] == [("cancel", q.client_order_id) for q in quotes]

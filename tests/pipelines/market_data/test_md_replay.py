@@ -1,0 +1,117 @@
+"""Replaying the real L2 recordings and the simulated market through parse + book + top of book."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from pets.pipelines.market_data.embedded import run_embedded
+from pets.pipelines.market_data.market import MarketStateEngine
+from pets.pipelines.market_data.parser import FrameParser, Snapshot
+from pets.pipelines.market_data.synthetic import Schema, SyntheticFeed, synthetic_frames
+from pets.schemas.control import DeadLetter
+from pets.schemas.market_data import TopOfBook
+
+
+def _frames(path: Path) -> list[bytes]:
+    with gzip.open(path) as lines:
+        return [line.rstrip(b"\n") for line in lines if line.strip()]
+
+
+def _decimal(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+@pytest.mark.shared_data
+def test_every_recording_replays_to_its_final_top_of_book(l2_recordings: list[Path]) -> None:
+    assert len(l2_recordings) == 20
+    for path in l2_recordings:
+        meta = json.loads(path.with_name(path.name.replace(".jsonl.gz", ".meta.json")).read_text())
+        frames = _frames(path)
+        dead: list[DeadLetter] = []
+        summary = run_embedded(frames, dlq=dead.append)
+        assert (summary.frames, summary.parsed, summary.dead_lettered) == (
+            meta["frames"],
+            meta["frames"],
+            0,
+        ), path
+        assert dead == []
+        expected = {
+            asset: {"best_bid": _decimal(top["best_bid"]), "best_ask": _decimal(top["best_ask"])}
+            for asset, top in meta["final_top_of_book"].items()
+        }
+        got = {asset: msgspec.structs.asdict(quote) for asset, quote in summary.assets.items()}
+        assert got == expected, path.name
+
+
+@pytest.mark.shared_data
+def test_books_are_never_crossed_right_after_a_snapshot(l2_recordings: list[Path]) -> None:
+    parser, snapshots = FrameParser(), 0
+    for path in l2_recordings:
+        engine, tops = MarketStateEngine(), list[TopOfBook]()
+        for raw in _frames(path):
+            for event in parser.parse(raw):
+                assert not isinstance(event, DeadLetter), event.reason
+                assert engine.on_event(event, tops) is None
+                if isinstance(event, Snapshot):
+                    snapshots += 1
+                    book = engine.book(event.asset_id)
+                    assert book is not None and not book.crossed and not book.stale, (path.name, event.ts_ms)
+    assert snapshots == 2041
+
+
+@pytest.mark.shared_data
+def test_each_recorded_mirrored_update_publishes_both_tokens_once(l2_recordings: list[Path]) -> None:
+    path = l2_recordings[0]
+    tops: list[TopOfBook] = []
+    run_embedded(_frames(path), on_top_of_book=tops.append)
+    per_key: dict[tuple[str, int, int], int] = {}
+    for top in tops:
+        assert top.paired_asset_id is not None
+        per_key[top.asset_id, top.ts_ms, top.seq] = per_key.get((top.asset_id, top.ts_ms, top.seq), 0) + 1
+    assert set(per_key.values()) == {1}
+    for asset in {t.asset_id for t in tops}:
+        seqs = [t.seq for t in tops if t.asset_id == asset]
+        assert seqs == list(range(1, len(seqs) + 1))  # no gaps, no repeats
+
+
+@pytest.mark.parametrize("schema", ["changes", "price_changes"])
+def test_simulated_frames_rebuild_the_simulators_books_exactly(schema: Schema) -> None:
+    feed = SyntheticFeed(markets=3, seed=11, schema=schema)
+    frames = list(feed.frames(4000))
+    assert frames == list(SyntheticFeed(markets=3, seed=11, schema=schema).frames(4000))
+    assert frames != list(SyntheticFeed(markets=3, seed=12, schema=schema).frames(4000))
+    parser, engine, tops = FrameParser(), MarketStateEngine(feed.infos()), list[TopOfBook]()
+    for raw in frames:
+        for event in parser.parse(raw):
+            assert not isinstance(event, DeadLetter), event.reason
+            assert engine.on_event(event, tops) is None
+    for sim in feed.markets:  # the simulator's own books are the oracle
+        yes, no = engine.book(sim.yes), engine.book(sim.no)
+        assert yes is not None and no is not None
+        assert {lvl.price: lvl.size for lvl in yes.bids()} == sim.levels(sim.bids)
+        assert {lvl.price: lvl.size for lvl in yes.asks()} == sim.levels(sim.asks)
+        assert {lvl.price: lvl.size for lvl in no.asks()} == sim.levels(sim.bids, mirrored=True)
+        assert {lvl.price: lvl.size for lvl in no.bids()} == sim.levels(sim.asks, mirrored=True)
+        assert not yes.crossed and not no.crossed
+
+
+def test_run_embedded_summary_is_the_replay_json() -> None:
+    frames = [*synthetic_frames(frames=50, markets=1, seed=3), b"PONG", b'{"event_type":"nope"}']
+    dead: list[DeadLetter] = []
+    summary = run_embedded(frames, dlq=dead.append)
+    assert (summary.frames, summary.parsed, summary.dead_lettered) == (52, 50, 2)
+    assert [d.reason for d in dead] == [
+        "malformed JSON: venue control text 'PONG', not an event",
+        "unknown event type 'nope'",
+    ]
+    encoded = json.loads(msgspec.json.encode(summary))
+    assert set(encoded) == {"frames", "parsed", "dead_lettered", "assets"}
+    for quote in encoded["assets"].values():
+        assert set(quote) == {"best_bid", "best_ask"}
+        assert all(v is None or (isinstance(v, str) and Decimal(v) > 0) for v in quote.values())

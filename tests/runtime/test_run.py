@@ -1,0 +1,138 @@
+"""`pets run` end to end in one process: the simulator, the journal contract, the report, exact P&L."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from pets.cli.run import report_command, run
+from pets.schemas.config import load_config
+from pets.settings import project_root
+
+CONFIG = load_config(project_root() / "config")
+ENABLED = sorted(bot.id for bot in CONFIG.bots if bot.enabled)
+REPORT_KEYS = {"trades", "win_rate", "pnl", "roi", "sharpe", "max_drawdown", "denials_by_reason"}
+JOURNAL_COLUMNS = {
+    "intents": {"bot_id", "market", "asset_id", "side", "price", "size", "source_ts_ms", "client_order_id"},
+    "approved": {"bot_id", "client_order_id", "size", "requested_size", "sequence"},
+    "denials": {"bot_id", "client_order_id", "rule", "reason"},
+    "fills": {"bot_id", "asset_id", "side", "last_qty", "last_px", "fee", "rebate", "liquidity"},
+    "positions": {"bot_id", "market", "asset_id", "qty", "avg_price", "cost", "realized_pnl"},
+    "pnl": {"bot_id", "ts_ns", "cash", "equity", "realized_pnl", "unrealized_pnl", "fees", "rebates"},
+}
+
+
+def _run(args: list[str]) -> tuple[dict[str, Any], str]:
+    result = CliRunner().invoke(run, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout), result.stderr
+
+
+@pytest.fixture(scope="module")
+def sim_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    journal = tmp_path_factory.mktemp("run")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PETS_MODE", "embedded")
+        mp.delenv("PETS_POSTGRES_DSN", raising=False)
+        report, _ = _run(["--duration", "120", "--journal", str(journal), "--json"])
+    return report, journal
+
+
+def test_json_report_contract_and_every_enabled_bot_trades(sim_run: tuple[dict[str, Any], Path]) -> None:
+    report, _ = sim_run
+    assert sorted(report) == ENABLED
+    for bot_id, line in report.items():
+        assert REPORT_KEYS <= set(line), bot_id
+        assert line["trades"] > 0, f"{bot_id} made no trade on the simulator"
+        assert isinstance(line["denials_by_reason"], dict)
+
+
+def test_journal_files_hold_the_contract_columns(sim_run: tuple[dict[str, Any], Path]) -> None:
+    _, journal = sim_run
+    for name, columns in JOURNAL_COLUMNS.items():
+        frame = pl.read_parquet(journal / f"{name}.parquet")
+        assert columns <= set(frame.columns), name
+    intents = pl.read_parquet(journal / "intents.parquet")
+    approved = pl.read_parquet(journal / "approved.parquet")
+    denials = pl.read_parquet(journal / "denials.parquet")
+    assert intents.height == approved.filter(~pl.col("client_order_id").str.starts_with("risk-")).height \
+        + denials.height  # every intent got exactly one verdict; risk's own cancel-alls are not intents
+    assert set(approved["client_order_id"]) & set(denials["client_order_id"]) == set()
+
+
+def test_pnl_and_positions_agree_with_the_fills_to_the_cent(sim_run: tuple[dict[str, Any], Path]) -> None:
+    """Recompute cash, realized P&L and quantities from the fills (and the resolutions) alone."""
+    _, journal = sim_run
+    fills = pl.read_parquet(journal / "fills.parquet").to_dicts()
+    markets = {m["condition_id"]: m for m in pl.read_parquet(journal / "markets.parquet").to_dicts()}
+    pnl = pl.read_parquet(journal / "pnl.parquet")
+    final = {r["bot_id"]: r for r in pnl.filter(pl.col("ts_ns") == pnl["ts_ns"].max()).to_dicts()}
+    allocations = {bot.id: bot.capital_allocation * CONFIG.system.trading.starting_capital for bot in CONFIG.bots}
+    cash: dict[str, Decimal] = defaultdict(Decimal)
+    held: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
+    for f in fills:
+        signed = f["last_qty"] if f["side"] == "BUY" else -f["last_qty"]
+        cash[f["bot_id"]] += -signed * f["last_px"] - f["fee"] + f["rebate"]
+        held[f["bot_id"], f["market"], f["asset_id"]] += signed
+    positions = {(p["bot_id"], p["market"], p["asset_id"]): p for p in
+                 pl.read_parquet(journal / "positions.parquet").to_dicts()}
+    assert set(positions) == set(held)
+    for key, qty in held.items():
+        market = markets[key[1]]
+        if market["winning_asset_id"] is not None:  # settled: paid 1 per winning share, then flat
+            payout = Decimal(1) if key[2] == market["winning_asset_id"] else Decimal(0)
+            cash[key[0]] += qty * payout
+            assert positions[key]["qty"] == 0
+        else:
+            assert positions[key]["qty"] == qty
+    for bot_id in ENABLED:
+        assert final[bot_id]["cash"] == allocations[bot_id] + cash[bot_id]
+        assert round(final[bot_id]["cash"], 2) == round(allocations[bot_id] + cash[bot_id], 2)
+    total_cash = CONFIG.system.trading.starting_capital + sum(cash.values())
+    assert final["portfolio"]["cash"] == total_cash
+
+
+def test_report_command_reads_the_run_folder(sim_run: tuple[dict[str, Any], Path]) -> None:
+    report, journal = sim_run
+    result = CliRunner().invoke(report_command, ["--journal", str(journal), "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == report
+    table = CliRunner().invoke(report_command, ["--journal", str(journal)], catch_exceptions=False)
+    assert all(bot_id in table.stdout for bot_id in ENABLED) and "portfolio" in table.stdout
+
+
+def test_same_seed_same_journal(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    first, _ = _run(["--duration", "40", "--seed", "3", "--journal", str(a), "--json"])
+    second, _ = _run(["--duration", "40", "--seed", "3", "--journal", str(b), "--json"])
+    assert first == second
+    for name in ("intents", "fills", "pnl"):
+        assert pl.read_parquet(a / f"{name}.parquet").equals(pl.read_parquet(b / f"{name}.parquet"))
+
+
+def test_bad_input_is_a_clean_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(run, ["--replay", str(tmp_path / "missing.jsonl.gz")])
+    assert result.exit_code != 0 and "not found" in result.output
+    result = CliRunner().invoke(run, ["--replay"])
+    assert result.exit_code != 0 and "needs at least one recording" in result.output
+
+
+@pytest.mark.shared_data
+def test_replay_of_shared_recordings(shared_data: Path, tmp_path: Path) -> None:
+    l2 = shared_data / "polymarket" / "l2"
+    files = [l2 / "20250619_mlb-min-cin-2025-06-19.jsonl.gz", l2 / "20250624_mlb-chc-stl-2025-06-24.jsonl.gz"]
+    report, status = _run(["--replay", *map(str, files), "--journal", str(tmp_path), "--json"])
+    assert sorted(report) == ENABLED and "792 frames (0 dead-lettered)" in status  # 514 + 278 recorded
+    intents = pl.read_parquet(tmp_path / "intents.parquet")
+    assert intents.height > 0 and intents["source_ts_ms"].min() >= 1750_000_000_000
+    markets = pl.read_parquet(tmp_path / "markets.parquet")
+    assert markets.height == 2  # one per recording, from its meta file
+    # both recordings ran to settlement (meta: settled_winner_asset_id): the final state names the winners
+    assert markets["winning_asset_id"].null_count() == 0

@@ -1,0 +1,81 @@
+"""The market simulator: deterministic, venue-shaped, with the mispricings the arbitrage bots hunt."""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+
+import msgspec
+
+from pets.pipelines.market_data.market import MarketStateEngine
+from pets.pipelines.market_data.parser import FrameParser
+from pets.pipelines.simulator import MarketSimulator, SimParams
+from pets.schemas.control import DeadLetter
+from pets.schemas.market_data import MarketFrame, TopOfBook
+
+PARAMS = SimParams(seed=7, binary_markets=10, neg_risk_outcomes=4, duration_ms=300_000, step_ms=100)
+_DECODE = msgspec.json.Decoder(MarketFrame)
+
+
+def _digest(params: SimParams) -> str:
+    h = hashlib.sha256()
+    for frame in MarketSimulator(params).frames():
+        h.update(frame)
+    return h.hexdigest()
+
+
+def test_same_seed_same_frames_other_seed_other_frames() -> None:
+    assert _digest(PARAMS) == _digest(PARAMS)
+    assert _digest(PARAMS) != _digest(SimParams(seed=8, binary_markets=10, neg_risk_outcomes=4,
+                                                duration_ms=300_000, step_ms=100))
+    assert MarketSimulator(PARAMS).markets == MarketSimulator(PARAMS).markets
+
+
+def _replay(sim: MarketSimulator) -> tuple[list[bytes], list[TopOfBook], int]:
+    frames = list(sim.frames())
+    parser, engine = FrameParser(), MarketStateEngine(sim.markets)
+    tobs: list[TopOfBook] = []
+    bad = 0
+    for frame in frames:
+        for event in parser.parse(frame):
+            if isinstance(event, DeadLetter) or engine.on_event(event, tobs) is not None:  # type: ignore[arg-type]
+                bad += 1
+    engine.flush(tobs)
+    return frames, tobs, bad
+
+
+def test_frames_are_valid_venue_events_on_the_tick_grid() -> None:
+    sim = MarketSimulator(PARAMS)
+    frames, tobs, bad = _replay(sim)
+    assert bad == 0
+    kinds = {_DECODE.decode(f).__class__.__name__ for f in frames}
+    assert kinds == {"BookSnapshot", "PriceChange", "LastTradePrice", "MarketResolved"}
+    ticks = {info.token_ids[0]: info.tick_size for info in sim.markets}
+    ticks |= {info.token_ids[1]: info.tick_size for info in sim.markets}
+    for tob in tobs:
+        assert not (tob.best_bid is not None and tob.best_ask is not None and tob.best_bid >= tob.best_ask)
+        for price in (tob.best_bid, tob.best_ask):
+            assert price is None or price % ticks[tob.asset_id] == 0
+    assert len({i.condition_id for i in sim.markets}) == 14 and sum(i.neg_risk for i in sim.markets) == 4
+    assert len({i.neg_risk_market_id for i in sim.markets if i.neg_risk}) == 1
+
+
+def test_mispricings_tails_and_resolutions_occur() -> None:
+    sim = MarketSimulator(PARAMS)
+    frames, tobs, _ = _replay(sim)
+    binary = {t for i in sim.markets if not i.neg_risk for t in i.token_ids}
+    assert any(t.ask_sum is not None and t.ask_sum < 1 for t in tobs if t.asset_id in binary)
+    assert any(t.bid_sum is not None and t.bid_sum > 1 for t in tobs if t.asset_id in binary)
+    assert any(t.best_ask is not None and t.best_ask <= Decimal("0.05") for t in tobs)  # tail prices
+    # the negative-risk event: sum of the YES best asks over all outcomes, after every update
+    yes = [i.token_ids[0] for i in sim.markets if i.neg_risk]
+    latest: dict[str, Decimal] = {}
+    basket_sums = []
+    for tob in tobs:
+        if tob.asset_id in yes and tob.best_ask is not None:
+            latest[tob.asset_id] = tob.best_ask
+            if len(latest) == len(yes):
+                basket_sums.append(sum(latest.values()))
+    assert min(basket_sums) < 1 < max(basket_sums)
+    resolved = [_DECODE.decode(f) for f in frames if b'"market_resolved"' in f]
+    assert resolved and all(r.winning_asset_id in r.assets_ids for r in resolved)
