@@ -36,7 +36,9 @@ class Books:
     def book(self, asset_id: str) -> OrderBook | None:
         return self.books.get(asset_id)
 
-    def set(self, bids: dict[str, str], asks: dict[str, str], ts: int = T0, asset_id: str = ASSET) -> OrderBook:
+    def set(
+        self, bids: dict[str, str], asks: dict[str, str], ts: int = T0, asset_id: str = ASSET
+    ) -> OrderBook:
         """Replace the book: {price: size} per side."""
         book = self.books.setdefault(asset_id, OrderBook(asset_id, MARKET))
         reason = book.apply_snapshot(
@@ -54,11 +56,21 @@ class Books:
         assert book.apply_changes([(side == "BUY", units(price), size_units(size))], ts) is None
 
 
-def exchange(books: Books, *, queue_position: bool = True, trade_fraction: str = "1",
-             consume_liquidity: bool = True, balances: object = None) -> PaperExchange:
+def exchange(
+    books: Books,
+    *,
+    queue_position: bool = True,
+    trade_fraction: str = "1",
+    consume_liquidity: bool = True,
+    balances: object = None,
+) -> PaperExchange:
     fees = FeeSchedule(rates={"default": RATE}, rebate_share=REBATE_SHARE, default_rate=RATE)
-    config = PaperConfig(fees=fees, queue_position=queue_position, trade_fraction=D(trade_fraction),
-                         consume_liquidity=consume_liquidity)
+    config = PaperConfig(
+        fees=fees,
+        queue_position=queue_position,
+        trade_fraction=D(trade_fraction),
+        consume_liquidity=consume_liquidity,
+    )
     return PaperExchange(config, books, balances)  # type: ignore[arg-type]
 
 

@@ -30,8 +30,14 @@ def test_maker_rebate_is_the_configured_share_of_the_taker_fee() -> None:
 
 
 def test_schedule_uses_the_market_rate_then_the_category_then_default() -> None:
-    venue = VenueConfig(fee_rates={"crypto": D("0.072"), "default": D("0.03")}, maker_rebate_share=D("0.2"),
-                        min_order_shares=D(5), min_marketable_usdc=D(1), size_decimals=2, max_batch_orders=15)
+    venue = VenueConfig(
+        fee_rates={"crypto": D("0.072"), "default": D("0.03")},
+        maker_rebate_share=D("0.2"),
+        min_order_shares=D(5),
+        min_marketable_usdc=D(1),
+        size_decimals=2,
+        max_batch_orders=15,
+    )
     schedule = FeeSchedule.from_config(venue)
     assert schedule.rate("crypto") == D("0.072")
     assert schedule.rate("sports") == D("0.03")

@@ -30,23 +30,56 @@ def test_max_drawdown_is_the_largest_fall_from_a_peak() -> None:
 
 def _snap(bot: str, ts: int, equity: str, *, trades: int = 0, wins: int = 0, losses: int = 0) -> PnlSnapshot:
     z = D(0)
-    return PnlSnapshot(bot_id=bot, ts_ns=ts, cash=D(equity), equity=D(equity), realized_pnl=z, unrealized_pnl=z,
-                       fees=z, rebates=z, exposure=z, open_orders=0, trades=trades, wins=wins, losses=losses,
-                       max_drawdown=z)
+    return PnlSnapshot(
+        bot_id=bot,
+        ts_ns=ts,
+        cash=D(equity),
+        equity=D(equity),
+        realized_pnl=z,
+        unrealized_pnl=z,
+        fees=z,
+        rebates=z,
+        exposure=z,
+        open_orders=0,
+        trades=trades,
+        wins=wins,
+        losses=losses,
+        max_drawdown=z,
+    )
 
 
 def test_report_per_bot_from_snapshots_denials_and_alerts() -> None:
     snaps = [
-        _snap("bot_01", 0, "1200"), _snap("portfolio", 0, "10000"),
-        _snap("bot_01", DAY, "1260", trades=6, wins=3, losses=1), _snap("portfolio", DAY, "10060"),
+        _snap("bot_01", 0, "1200"),
+        _snap("portfolio", 0, "10000"),
+        _snap("bot_01", DAY, "1260", trades=6, wins=3, losses=1),
+        _snap("portfolio", DAY, "10060"),
     ]
-    alert = RiskAlert(alert_id="a", kind="circuit_breaker", bot_id="bot_05", rule="consecutive_losses",
-                      message="m", severity="warning", ts_ns=1)
-    halt = RiskAlert(alert_id="b", kind="emergency_halt", bot_id="*", rule="operator_halt", message="m",
-                     severity="critical", ts_ns=2)
+    alert = RiskAlert(
+        alert_id="a",
+        kind="circuit_breaker",
+        bot_id="bot_05",
+        rule="consecutive_losses",
+        message="m",
+        severity="warning",
+        ts_ns=1,
+    )
+    halt = RiskAlert(
+        alert_id="b",
+        kind="emergency_halt",
+        bot_id="*",
+        rule="operator_halt",
+        message="m",
+        severity="critical",
+        ts_ns=2,
+    )
     report = build_report(
-        ["bot_01", "bot_05"], {"bot_01": D(1200), "bot_05": D(1500)}, D(10_000), snaps,
-        [("bot_05", "rate_limit"), ("bot_05", "zone"), ("bot_05", "rate_limit")], [alert, halt],
+        ["bot_01", "bot_05"],
+        {"bot_01": D(1200), "bot_05": D(1500)},
+        D(10_000),
+        snaps,
+        [("bot_05", "rate_limit"), ("bot_05", "zone"), ("bot_05", "rate_limit")],
+        [alert, halt],
     )
     assert list(report) == ["bot_01", "bot_05", "portfolio"]
     one = report["bot_01"]

@@ -82,7 +82,9 @@ def test_without_liquidity_consumption_the_same_size_fills_again() -> None:
     books.set({"0.48": "100"}, {"0.50": "100"})
     ex = exchange(books, consume_liquidity=False)
     for _ in range(2):
-        assert fills(ex.on_order(order("BUY", "0.50", "100", order_type="FOK"), T0)) == [(D("100.00"), D("0.5"))]
+        assert fills(ex.on_order(order("BUY", "0.50", "100", order_type="FOK"), T0)) == [
+            (D("100.00"), D("0.5"))
+        ]
 
 
 # ------------------------------------------------------------------------------------ validation
@@ -225,7 +227,9 @@ def test_cancel_replace_and_cancel_all() -> None:
     assert kinds(refused) == ["reject"] and "not open" in (refused[0].reason or "")
     replace = order("BUY", "0.41", "10", action="replace", replaces=c, post_only=True)
     assert [(r.kind, r.client_order_id) for r in ex.on_order(replace, T0)] == [
-        ("cancel", c), ("ack", replace.intent.client_order_id)]
+        ("cancel", c),
+        ("ack", replace.intent.client_order_id),
+    ]
     everything = order("SELL", "0", "0", action="cancel_all", bot_id="*", market="*")
     cancelled = ex.on_order(everything, T0)
     assert sorted(r.client_order_id for r in cancelled) == sorted([b, replace.intent.client_order_id])

@@ -14,13 +14,37 @@ _n = count(1)
 YES, NO = "yes-token", "no-token"
 
 
-def fill(side: str, qty: str, px: str, *, asset: str = YES, market: str = "m1", bot: str = "bot_01",
-         fee: str = "0", rebate: str = "0", report_id: str | None = None, ts: int = 1) -> ExecutionReport:
+def fill(
+    side: str,
+    qty: str,
+    px: str,
+    *,
+    asset: str = YES,
+    market: str = "m1",
+    bot: str = "bot_01",
+    fee: str = "0",
+    rebate: str = "0",
+    report_id: str | None = None,
+    ts: int = 1,
+) -> ExecutionReport:
     n = next(_n)
     return ExecutionReport(
-        report_id=report_id or f"r{n}", client_order_id=f"o{n}", venue_order_id=None, bot_id=bot, market=market,
-        asset_id=asset, side=side, kind="fill", order_price=D(px), order_size=D(qty),  # type: ignore[arg-type]
-        last_qty=D(qty), last_px=D(px), cum_qty=D(qty), fee=D(fee), rebate=D(rebate), ts_ns=ts,
+        report_id=report_id or f"r{n}",
+        client_order_id=f"o{n}",
+        venue_order_id=None,
+        bot_id=bot,
+        market=market,
+        asset_id=asset,
+        side=side,  # type: ignore[arg-type]
+        kind="fill",
+        order_price=D(px),
+        order_size=D(qty),  # type: ignore[arg-type]
+        last_qty=D(qty),
+        last_px=D(px),
+        cum_qty=D(qty),
+        fee=D(fee),
+        rebate=D(rebate),
+        ts_ns=ts,
         source_ts_ms=0,
     )
 
@@ -29,13 +53,29 @@ def portfolio() -> Portfolio:
     return Portfolio(D(10_000), {"bot_01": D(1_200), "bot_05": D(1_500)})
 
 
-def market(condition_id: str = "m1", *, winner: str | None = None, group: str | None = None,
-           tokens: tuple[str, str] = (YES, NO)) -> MarketInfo:
+def market(
+    condition_id: str = "m1",
+    *,
+    winner: str | None = None,
+    group: str | None = None,
+    tokens: tuple[str, str] = (YES, NO),
+) -> MarketInfo:
     return MarketInfo(
-        condition_id=condition_id, market_id=condition_id + "-id", question="?", slug="s", category="default",
-        token_ids=tokens, outcomes=("Yes", "No"), neg_risk=group is not None, neg_risk_market_id=group,
-        tick_size=D("0.01"), min_order_size=D(5), active=True, closed=winner is not None,
-        accepting_orders=winner is None, winning_asset_id=winner,
+        condition_id=condition_id,
+        market_id=condition_id + "-id",
+        question="?",
+        slug="s",
+        category="default",
+        token_ids=tokens,
+        outcomes=("Yes", "No"),
+        neg_risk=group is not None,
+        neg_risk_market_id=group,
+        tick_size=D("0.01"),
+        min_order_size=D(5),
+        active=True,
+        closed=winner is not None,
+        accepting_orders=winner is None,
+        winning_asset_id=winner,
     )
 
 

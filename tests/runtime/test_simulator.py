@@ -26,8 +26,9 @@ def _digest(params: SimParams) -> str:
 
 def test_same_seed_same_frames_other_seed_other_frames() -> None:
     assert _digest(PARAMS) == _digest(PARAMS)
-    assert _digest(PARAMS) != _digest(SimParams(seed=8, binary_markets=10, neg_risk_outcomes=4,
-                                                duration_ms=300_000, step_ms=100))
+    assert _digest(PARAMS) != _digest(
+        SimParams(seed=8, binary_markets=10, neg_risk_outcomes=4, duration_ms=300_000, step_ms=100)
+    )
     assert MarketSimulator(PARAMS).markets == MarketSimulator(PARAMS).markets
 
 

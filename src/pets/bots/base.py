@@ -70,6 +70,16 @@ class OwnOrder:
         return self.size - self.filled
 
 
+def yes_no(info: MarketInfo) -> tuple[str, str] | None:
+    """(YES token, NO token) of a binary market, None for any other market."""
+    if len(info.token_ids) != 2:
+        return None
+    a, b = info.token_ids
+    if [o.lower() for o in info.outcomes] == ["no", "yes"]:
+        return b, a
+    return a, b
+
+
 class Bot:
     strategy_type: ClassVar[StrategyType]
     routing: ClassVar[Routing] = "market"  # what the Bytewax operator keys this bot's instances by
@@ -79,6 +89,7 @@ class Bot:
         self.id_namespace = id_namespace or config.id
         self.markets: dict[str, MarketInfo] = {}  # condition id -> market
         self.token_market: dict[str, MarketInfo] = {}  # token id -> market
+        self.pairs: dict[str, tuple[str, str] | None] = {}  # condition id -> (YES, NO) of a binary market
         self.books: dict[str, TopOfBook] = {}  # token id -> latest top of book
         self.orders: dict[str, OwnOrder] = {}
         self.inventory: dict[str, Decimal] = {}  # token id -> shares held
@@ -112,6 +123,7 @@ class Bot:
         if self.config.categories and info.category not in self.config.categories:
             return []
         self.markets[info.condition_id] = info
+        self.pairs[info.condition_id] = yes_no(info)
         for token in info.token_ids:
             self.token_market[token] = info
         if info.closed or info.winning_asset_id is not None:

@@ -57,16 +57,6 @@ class MarketQuotes:
         return max(ZERO, self.mid_sq_sum / n - mean * mean)
 
 
-def yes_no(info: MarketInfo) -> tuple[str, str] | None:
-    """(YES token, NO token) of a binary market, None for any other market."""
-    if len(info.token_ids) != 2:
-        return None
-    a, b = info.token_ids
-    if [o.lower() for o in info.outcomes] == ["no", "yes"]:
-        return b, a
-    return a, b
-
-
 class MarketMaker(Bot):
     strategy_type = "market_making"
     routing = "market"
@@ -74,6 +64,7 @@ class MarketMaker(Bot):
     def __init__(self, config: BotConfig, venue: VenueConfig, id_namespace: str | None = None) -> None:
         super().__init__(config, venue, id_namespace)
         self.quotes: dict[str, MarketQuotes] = {}
+        self.due: dict[str, int] = {}  # market -> when its deferred requote is due
 
     def bind(self, config: BotConfig, venue: VenueConfig) -> None:
         super().bind(config, venue)
@@ -87,7 +78,7 @@ class MarketMaker(Bot):
     # ------------------------------------------------------------------ hooks
 
     def _on_market(self, info: MarketInfo) -> list[OrderIntent]:
-        tokens = yes_no(info)
+        tokens = self.pairs.get(info.condition_id)
         if tokens is None:
             return []
         quotes = self.quotes.get(info.condition_id)
@@ -107,7 +98,7 @@ class MarketMaker(Bot):
         return self._requote(tob.market, quotes)
 
     def _on_fill(self, order: OwnOrder, report: ExecutionReport) -> list[OrderIntent]:
-        self.schedule(self.clock_ms + self.params.requote_interval_ms)
+        self._defer(order.market, self.clock_ms + self.params.requote_interval_ms)
         return []
 
     def _on_order_gone(self, order: OwnOrder, why: str) -> list[OrderIntent]:
@@ -120,14 +111,23 @@ class MarketMaker(Bot):
             quotes.bid_id = survivor
         if quotes.ask_id == order.client_order_id:
             quotes.ask_id = survivor
-        self.schedule(self.clock_ms + self.params.requote_interval_ms)
+        self._defer(order.market, self.clock_ms + self.params.requote_interval_ms)
         return []
 
     def _on_timer(self, now_ms: int) -> list[OrderIntent]:
         out: list[OrderIntent] = []
-        for market, quotes in self.quotes.items():
-            out += self._requote(market, quotes)
+        for market in sorted(m for m, at in self.due.items() if at <= now_ms):
+            del self.due[market]
+            out += self._requote(market, self.quotes[market])
+        if self.due:
+            self.schedule(min(self.due.values()))
         return out
+
+    def _defer(self, market: str, at_ms: int) -> None:
+        """Requote `market` once the venue clock reaches `at_ms`."""
+        if at_ms < self.due.get(market, at_ms + 1):
+            self.due[market] = at_ms
+        self.schedule(at_ms)
 
     def _on_halt(self) -> None:
         for quotes in self.quotes.values():
@@ -165,7 +165,7 @@ class MarketMaker(Bot):
             return []
         due = quotes.quoted_ms + p.requote_interval_ms
         if self.clock_ms < due:
-            self.schedule(due)
+            self._defer(market, due)
             return []
         bid = min(round_price(fair - p.half_spread, tick, "down"), tob.best_ask - tick)
         ask = max(round_price(fair + p.half_spread, tick, "up"), tob.best_bid + tick)

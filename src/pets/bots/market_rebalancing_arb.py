@@ -16,7 +16,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from pets.bots.baskets import BasketBot
-from pets.bots.market_making import yes_no
 from pets.pipelines.venue_precision import round_size
 from pets.schemas.config import BotConfig, MarketRebalancingArbParams, VenueConfig
 from pets.schemas.market_data import MarketInfo, TopOfBook
@@ -40,7 +39,7 @@ class MarketRebalancingArb(BasketBot):
     def _on_book(self, tob: TopOfBook) -> list[OrderIntent]:
         out = self.retry_unwind(tob.asset_id)
         info = self.token_market[tob.asset_id]
-        tokens = yes_no(info)
+        tokens = self.pairs.get(info.condition_id)
         if (
             tokens is None
             or not self.active

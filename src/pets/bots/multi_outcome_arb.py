@@ -16,7 +16,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from pets.bots.baskets import BasketBot, Leg
-from pets.bots.market_making import yes_no
 from pets.pipelines.venue_precision import round_size
 from pets.schemas.config import BotConfig, MultiOutcomeArbParams, VenueConfig
 from pets.schemas.market_data import MarketInfo, TopOfBook
@@ -39,7 +38,7 @@ class MultiOutcomeArb(BasketBot):
 
     def _on_market(self, info: MarketInfo) -> list[OrderIntent]:
         event = info.neg_risk_market_id
-        if info.neg_risk and event is not None and yes_no(info) is not None:
+        if info.neg_risk and event is not None and self.pairs.get(info.condition_id) is not None:
             members = self.events.setdefault(event, [])
             if info.condition_id not in members:
                 members.append(info.condition_id)
@@ -55,7 +54,7 @@ class MultiOutcomeArb(BasketBot):
         outcomes = [self.markets[m] for m in members]
         if not all(self.tradable(info) for info in outcomes):
             return out
-        pairs = [yes_no(info) for info in outcomes]
+        pairs = [self.pairs.get(info.condition_id) for info in outcomes]
         if not self.idle(event or "", [token for pair in pairs if pair for token in pair]):
             return out
         yes_legs = self._legs([pair[0] for pair in pairs if pair], outcomes, payoff=ONE)

@@ -1,11 +1,11 @@
 """`pets run` (the main job in one process), `pets report`, and the loop benchmarks.
 
-    pets run                                   simulator (pets.yaml `simulator`), journal under .pets/runs/
-    pets run --replay FILE... --journal DIR    recordings instead of the simulator
-    pets run --json                            the report as one JSON object keyed by bot id
-    pets report --journal DIR [--json]         the report of a finished run (or of the database)
-    pets bench loop [--json]                   frames/s of the whole loop in one process
-    pets bench loop-latency [--json]           md.book -> order.exec latency with each flow a process
+pets run                                   simulator (pets.yaml `simulator`), journal under .pets/runs/
+pets run --replay FILE... --journal DIR    recordings instead of the simulator
+pets run --json                            the report as one JSON object keyed by bot id
+pets report --journal DIR [--json]         the report of a finished run (or of the database)
+pets bench loop [--json]                   frames/s of the whole loop in one process
+pets bench loop-latency [--json]           md.book -> order.exec latency with each flow a process
 """
 
 from __future__ import annotations
@@ -44,16 +44,32 @@ def _status(message: str) -> None:
 @click.command("run")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--replay", "replay_flag", is_flag=True, help="Replay the recordings FILE... (l2 format).")
-@click.option("--journal", "journal_dir", type=click.Path(path_type=Path), default=None,
-              help="Run folder for the Parquet journal [default: .pets/runs/<time>].")
+@click.option(
+    "--journal",
+    "journal_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Run folder for the Parquet journal [default: .pets/runs/<time>].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object keyed by bot id.")
 @click.option("--seed", type=int, default=None, help="Simulator seed [default: pets.yaml simulator.seed].")
-@click.option("--duration", type=float, default=None, help="Simulated seconds [default: simulator.duration_s].")
-@click.option("--db/--no-db", "use_db", default=None,
-              help="Also store the journal in TimescaleDB [default: when a database is configured].")
+@click.option(
+    "--duration", type=float, default=None, help="Simulated seconds [default: simulator.duration_s]."
+)
+@click.option(
+    "--db/--no-db",
+    "use_db",
+    default=None,
+    help="Also store the journal in TimescaleDB [default: when a database is configured].",
+)
 def run(
-    files: tuple[Path, ...], replay_flag: bool, journal_dir: Path | None, as_json: bool, seed: int | None,
-    duration: float | None, use_db: bool | None,
+    files: tuple[Path, ...],
+    replay_flag: bool,
+    journal_dir: Path | None,
+    as_json: bool,
+    seed: int | None,
+    duration: float | None,
+    use_db: bool | None,
 ) -> None:
     """The main job: market state, bots, risk, paper execution and P&L in one process, on the
     simulator or on recordings; prints the per-bot report and writes the journal."""
@@ -66,12 +82,18 @@ def run(
     if replay_flag and not files:
         raise click.UsageError("--replay needs at least one recording FILE")
     try:
-        source = sources.replay(list(files)) if files else sources.simulated(config, seed=seed, duration_s=duration)
+        source = (
+            sources.replay(list(files))
+            if files
+            else sources.simulated(config, seed=seed, duration_s=duration)
+        )
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from None
     dsn = settings.postgres_dsn if use_db is not False else None
     if use_db and not dsn:
-        raise click.ClickException("--db: no database configured (set PETS_POSTGRES_DSN or run `pets infra up`)")
+        raise click.ClickException(
+            "--db: no database configured (set PETS_POSTGRES_DSN or run `pets infra up`)"
+        )
     if journal_dir is None:
         journal_dir = settings.state_dir / "runs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     _status(f"pets run: {source.name}")
@@ -120,8 +142,13 @@ def _store(journal: Any, loop: Any, dsn: str, positions: Any) -> None:
 
 
 @click.command("report")
-@click.option("--journal", "journal_dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
-              default=None, help="A run folder written by `pets run` [default: the database].")
+@click.option(
+    "--journal",
+    "journal_dir",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=None,
+    help="A run folder written by `pets run` [default: the database].",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object keyed by bot id.")
 def report_command(journal_dir: Path | None, as_json: bool) -> None:
     """Per-bot performance: trades, win rate, P&L, ROI, Sharpe, drawdown, fees, denials, breakers."""
@@ -134,12 +161,16 @@ def report_command(journal_dir: Path | None, as_json: bool) -> None:
     else:
         dsn = settings.postgres_dsn
         if not dsn:
-            raise click.ClickException("no --journal and no database configured (PETS_POSTGRES_DSN / pets infra up)")
+            raise click.ClickException(
+                "no --journal and no database configured (PETS_POSTGRES_DSN / pets infra up)"
+            )
         snapshots, denials, alerts = _from_database(dsn)
     capital = config.system.trading.starting_capital
     allocations = {bot.id: bot.capital_allocation * capital for bot in config.bots}
-    bot_ids = sorted({s.bot_id for s in snapshots if s.bot_id != "portfolio"}
-                     | {bot.id for bot in config.bots if bot.enabled})
+    bot_ids = sorted(
+        {s.bot_id for s in snapshots if s.bot_id != "portfolio"}
+        | {bot.id for bot in config.bots if bot.enabled}
+    )
     report = build_report(bot_ids, allocations, capital, snapshots, denials, alerts)
     if as_json:
         _echo_report_json({bot_id: r for bot_id, r in report.items() if bot_id != "portfolio"})
@@ -183,10 +214,14 @@ def _from_database(dsn: str) -> tuple[list[Any], list[tuple[str, str]], list[Any
                 f"SELECT alert_id, kind, bot_id, rule, message, severity, {ns} FROM risk_events"
             ).fetchall()
     except psycopg.Error as exc:
-        raise click.ClickException(f"reading the database failed: {str(exc).strip().splitlines()[0]}") from None
+        raise click.ClickException(
+            f"reading the database failed: {str(exc).strip().splitlines()[0]}"
+        ) from None
     snapshots = [PnlSnapshot(ts_ns=row[0], **dict(zip(columns, row[1:], strict=True))) for row in pnl]
-    alerts = [RiskAlert(alert_id=a, kind=k, bot_id=b, rule=r, message=m, severity=s, ts_ns=t)
-              for a, k, b, r, m, s, t in events]
+    alerts = [
+        RiskAlert(alert_id=a, kind=k, bot_id=b, rule=r, message=m, severity=s, ts_ns=t)
+        for a, k, b, r, m, s, t in events
+    ]
     return snapshots, [(b, r) for b, r in denials], alerts
 
 
@@ -196,7 +231,9 @@ def _from_database(dsn: str) -> tuple[list[Any], list[tuple[str, str]], list[Any
 @bench.command("loop")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--repeat", default=1, show_default=True, help="Replay the input this many times (fresh state).")
+@click.option(
+    "--repeat", default=1, show_default=True, help="Replay the input this many times (fresh state)."
+)
 def bench_loop(files: tuple[Path, ...], as_json: bool, repeat: int) -> None:
     """Frames/s through market state + the enabled bots + risk + paper execution + portfolio in one
     process, over FILES or the shared recordings (../shared/data/polymarket/l2), else the simulator."""

@@ -45,8 +45,11 @@ class FeeSchedule:
 
     @classmethod
     def from_config(cls, venue: VenueConfig) -> FeeSchedule:
-        return cls(rates=dict(venue.fee_rates), rebate_share=venue.maker_rebate_share,
-                   default_rate=venue.fee_rate(None))
+        return cls(
+            rates=dict(venue.fee_rates),
+            rebate_share=venue.maker_rebate_share,
+            default_rate=venue.fee_rate(None),
+        )
 
     def rate(self, category: str | None, market_rate: Decimal | None = None) -> Decimal:
         """The market's own feeRate when the venue stated one (MarketInfo.fee_rate), else by category."""

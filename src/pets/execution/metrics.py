@@ -18,6 +18,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from itertools import pairwise
 from typing import Final
 
 import msgspec
@@ -27,7 +28,9 @@ from pets.schemas.orders import PnlSnapshot
 
 ZERO: Final = Decimal(0)
 YEAR_NS: Final = 365 * 86_400 * 1_000_000_000
-BREAKER_KINDS: Final = frozenset({"circuit_breaker", "daily_loss_halt", "bot_drawdown_halt", "emergency_halt"})
+BREAKER_KINDS: Final = frozenset(
+    {"circuit_breaker", "daily_loss_halt", "bot_drawdown_halt", "emergency_halt"}
+)
 PORTFOLIO: Final = "portfolio"
 
 
@@ -57,7 +60,7 @@ def sharpe(equity: Sequence[Decimal], capital: Decimal, ts_ns: Sequence[int]) ->
     """Annualized Sharpe ratio of the per-snapshot returns (equity change / capital)."""
     if len(equity) < 3 or capital <= 0:
         return 0.0
-    returns = [float((b - a) / capital) for a, b in zip(equity, equity[1:], strict=False)]
+    returns = [float((b - a) / capital) for a, b in pairwise(equity)]
     mean = sum(returns) / len(returns)
     variance = sum((r - mean) ** 2 for r in returns) / (len(returns) - 1)
     if variance <= 0:
@@ -133,18 +136,22 @@ def build_report(
 def format_report(report: Mapping[str, BotReport], names: Mapping[str, str] | None = None) -> str:
     """The report as a fixed-width table plus the denials and breaker events, for people."""
     names = names or {}
-    head = (f"{'bot':<10} {'strategy':<24} {'trades':>6} {'trips':>5} {'win%':>6} {'pnl':>11} {'roi%':>7} "
-            f"{'sharpe':>8} {'maxDD%':>7} {'fees':>9} {'rebates':>8} {'denied':>6}")
+    head = (
+        f"{'bot':<10} {'strategy':<24} {'trades':>6} {'trips':>5} {'win%':>6} {'pnl':>11} {'roi%':>7} "
+        f"{'sharpe':>8} {'maxDD%':>7} {'fees':>9} {'rebates':>8} {'denied':>6}"
+    )
     lines = [head, "-" * len(head)]
     for bot_id, r in report.items():
         lines.append(
             f"{bot_id:<10} {names.get(bot_id, '')[:24]:<24} {r.trades:>6} {r.round_trips:>5} "
             f"{r.win_rate * 100:>6.1f} {r.pnl:>11.2f} {r.roi * 100:>7.2f} {r.sharpe:>8.2f} "
-            f"{r.max_drawdown * 100:>7.2f} {r.fees:>9.2f} {r.rebates:>8.2f} {sum(r.denials_by_reason.values()):>6}"
+            f"{r.max_drawdown * 100:>7.2f} {r.fees:>9.2f} {r.rebates:>8.2f} "
+            f"{sum(r.denials_by_reason.values()):>6}"
         )
     denial_lines = [
         f"  {bot_id}: " + ", ".join(f"{rule} {n}" for rule, n in r.denials_by_reason.items())
-        for bot_id, r in report.items() if r.denials_by_reason and bot_id != PORTFOLIO
+        for bot_id, r in report.items()
+        if r.denials_by_reason and bot_id != PORTFOLIO
     ]
     if denial_lines:
         lines += ["", "denials by reason:", *denial_lines]

@@ -91,8 +91,18 @@ class RestingOrder:
     """An open paper order and its place in the queue (sizes in book units of 1e-6 shares)."""
 
     __slots__ = (
-        "approved", "intent", "price_units", "size", "cum_qty", "leaves", "queue_ahead", "last_level",
-        "credit", "counts", "fee_rate", "expires_at_ms",
+        "approved",
+        "counts",
+        "credit",
+        "cum_qty",
+        "expires_at_ms",
+        "fee_rate",
+        "intent",
+        "last_level",
+        "leaves",
+        "price_units",
+        "queue_ahead",
+        "size",
     )
 
     def __init__(self, approved: ApprovedOrder, price_units: int, fee_rate: Decimal) -> None:
@@ -140,11 +150,15 @@ class PaperExchange:
         if action == "replace":
             out: list[ExecutionReport] = []
             if intent.replaces is not None and intent.replaces in self.orders:
-                out += self._close(self.orders[intent.replaces], "cancel", f"replaced by {intent.client_order_id}")
+                out += self._close(
+                    self.orders[intent.replaces], "cancel", f"replaced by {intent.client_order_id}"
+                )
             return out + self._place(approved)
         return self.cancel_all(intent.bot_id, intent.market, f"cancel-all {intent.client_order_id}")
 
-    def cancel_all(self, bot_id: str = ALL_BOTS, market: str = "*", reason: str = "cancel-all") -> list[ExecutionReport]:
+    def cancel_all(
+        self, bot_id: str = ALL_BOTS, market: str = "*", reason: str = "cancel-all"
+    ) -> list[ExecutionReport]:
         """Cancel every open order of `bot_id` ("*" = all bots) in `market` ("*" = all markets)."""
         out: list[ExecutionReport] = []
         for order in list(self.orders.values()):
@@ -193,20 +207,35 @@ class PaperExchange:
         crosses = self._crosses(order, book)
         if crosses and intent.post_only:
             best = book.best_ask() if intent.side == "BUY" else book.best_bid()
-            return [self._report_for(approved, "reject", reason=(
-                f"post-only {intent.side} at {intent.price} would cross the book (best "
-                f"{'ask' if intent.side == 'BUY' else 'bid'} {best.price if best else '-'})"
-            ))]
+            return [
+                self._report_for(
+                    approved,
+                    "reject",
+                    reason=(
+                        f"post-only {intent.side} at {intent.price} would cross the book (best "
+                        f"{'ask' if intent.side == 'BUY' else 'bid'} {best.price if best else '-'})"
+                    ),
+                )
+            ]
         if intent.order_type == "FOK":
             available = self._available_to(order, book)
             if available < order.leaves:
-                return [self._report_for(approved, "reject", reason=(
-                    f"FOK not fully fillable: {available} of {order.leaves} available at {intent.price} or better"
-                ))]
+                return [
+                    self._report_for(
+                        approved,
+                        "reject",
+                        reason=(
+                            f"FOK not fully fillable: {available} of {order.leaves} available at "
+                            f"{intent.price} or better"
+                        ),
+                    )
+                ]
         if intent.order_type == "FAK" and not crosses:
-            return [self._report_for(approved, "reject", reason=(
-                f"FAK found nothing to match at {intent.price} or better"
-            ))]
+            return [
+                self._report_for(
+                    approved, "reject", reason=(f"FAK found nothing to match at {intent.price} or better")
+                )
+            ]
         out = [self._report(order, "ack")]
         if crosses:
             out += self._take(order, book)
@@ -232,12 +261,18 @@ class PaperExchange:
             return f"size {size} is not a positive multiple of 0.01"
         if intent.order_type in MARKETABLE:
             if size * price < self.config.min_marketable_usdc:
-                return f"marketable notional {size * price} below the minimum {self.config.min_marketable_usdc}"
+                return (
+                    f"marketable notional {size * price} below the minimum {self.config.min_marketable_usdc}"
+                )
         elif size < intent.min_order_size:
             return f"size {size} below the market minimum {intent.min_order_size} shares"
         if intent.post_only and intent.order_type not in ("GTC", "GTD"):
             return f"post-only is only allowed on GTC/GTD orders, not {intent.order_type}"
-        if intent.order_type == "GTD" and intent.expires_at_ms is not None and intent.expires_at_ms <= self.now_ms:
+        if (
+            intent.order_type == "GTD"
+            and intent.expires_at_ms is not None
+            and intent.expires_at_ms <= self.now_ms
+        ):
             return f"GTD expiry {intent.expires_at_ms} is not in the future"
         if self.balances is not None:
             if intent.side == "SELL":
@@ -245,7 +280,10 @@ class PaperExchange:
                     intent.bot_id, intent.asset_id
                 )
                 if size > held:
-                    return f"not enough balance: sell {size} of {intent.asset_id} but {held} held and not offered"
+                    return (
+                        f"not enough balance: sell {size} of {intent.asset_id} "
+                        f"but {held} held and not offered"
+                    )
             else:
                 worst_fee = self.config.fees.taker(size, price, self.config.fees.rate(intent.category))
                 free = self.balances.free_cash() - self._reserved_cash()
@@ -255,8 +293,11 @@ class PaperExchange:
 
     def _offered(self, bot_id: str, asset_id: str) -> Decimal:
         return sum(
-            (o.leaves for o in self.by_asset.get(asset_id, {}).values()
-             if o.intent.side == "SELL" and o.intent.bot_id == bot_id),
+            (
+                o.leaves
+                for o in self.by_asset.get(asset_id, {}).values()
+                if o.intent.side == "SELL" and o.intent.bot_id == bot_id
+            ),
             ZERO,
         )
 
@@ -266,13 +307,23 @@ class PaperExchange:
     def _cancel_request(self, intent: OrderIntent, target: str, reason: str) -> list[ExecutionReport]:
         order = self.orders.get(target)
         if order is None:
-            return [ExecutionReport(
-                report_id=report_id(intent.client_order_id, "reject", 1), client_order_id=intent.client_order_id,
-                venue_order_id=None, bot_id=intent.bot_id, market=intent.market, asset_id=intent.asset_id,
-                side=intent.side, kind="reject", order_price=intent.price, order_size=intent.size,
-                reason=f"cancel refused: order {target} is not open", ts_ns=self.now_ms * NS_PER_MS,
-                source_ts_ms=intent.source_ts_ms,
-            )]
+            return [
+                ExecutionReport(
+                    report_id=report_id(intent.client_order_id, "reject", 1),
+                    client_order_id=intent.client_order_id,
+                    venue_order_id=None,
+                    bot_id=intent.bot_id,
+                    market=intent.market,
+                    asset_id=intent.asset_id,
+                    side=intent.side,
+                    kind="reject",
+                    order_price=intent.price,
+                    order_size=intent.size,
+                    reason=f"cancel refused: order {target} is not open",
+                    ts_ns=self.now_ms * NS_PER_MS,
+                    source_ts_ms=intent.source_ts_ms,
+                )
+            ]
         return self._close(order, "cancel", reason)
 
     # ------------------------------------------------------------------ book updates
@@ -404,8 +455,15 @@ class PaperExchange:
         n = order.counts.get("trade", 0) + 1
         order.counts["trade"] = n
         report = self._report(
-            order, kind, last_qty=qty, last_px=px, fee=fee, rebate=rebate, liquidity=liquidity,
-            trade_id=f"{order.intent.client_order_id}:t{n}", source_ts_ms=source_ts_ms,
+            order,
+            kind,
+            last_qty=qty,
+            last_px=px,
+            fee=fee,
+            rebate=rebate,
+            liquidity=liquidity,
+            trade_id=f"{order.intent.client_order_id}:t{n}",
+            source_ts_ms=source_ts_ms,
         )
         if order.leaves <= 0:
             self._forget(order)
@@ -495,4 +553,3 @@ class PaperExchange:
             ts_ns=self.now_ms * NS_PER_MS,
             source_ts_ms=intent.source_ts_ms,
         )
-

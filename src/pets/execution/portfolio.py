@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
 
+import msgspec
+
 from pets.execution.fees import MICRO
-from pets.schemas.market_data import MarketInfo
+from pets.schemas.market_data import MarketInfo, MarketResolved
 from pets.schemas.orders import ExecutionReport, PnlSnapshot, Position
 
 ZERO: Final = Decimal(0)
@@ -224,8 +226,10 @@ class Portfolio:
 
     @property
     def cash(self) -> Decimal:
-        return self.unallocated + sum((a.cash for a in self.accounts.values()), ZERO) + sum(
-            (alloc for bot, alloc in self.allocations.items() if bot not in self.accounts), ZERO
+        return (
+            self.unallocated
+            + sum((a.cash for a in self.accounts.values()), ZERO)
+            + sum((alloc for bot, alloc in self.allocations.items() if bot not in self.accounts), ZERO)
         )
 
     def unrealized(self, account: Account) -> Decimal:
@@ -290,26 +294,48 @@ class Portfolio:
             total_unrealized += unrealized
             total_exposure += exposure
             total_orders += count
-            out.append(PnlSnapshot(
-                bot_id=bot_id, ts_ns=ts_ns, cash=account.cash, equity=equity, realized_pnl=account.realized,
-                unrealized_pnl=unrealized, fees=account.fees, rebates=account.rebates, exposure=exposure,
-                open_orders=count, trades=account.fills, wins=account.wins, losses=account.losses,
-                max_drawdown=_ratio(account.max_drawdown),
-            ))
+            out.append(
+                PnlSnapshot(
+                    bot_id=bot_id,
+                    ts_ns=ts_ns,
+                    cash=account.cash,
+                    equity=equity,
+                    realized_pnl=account.realized,
+                    unrealized_pnl=unrealized,
+                    fees=account.fees,
+                    rebates=account.rebates,
+                    exposure=exposure,
+                    open_orders=count,
+                    trades=account.fills,
+                    wins=account.wins,
+                    losses=account.losses,
+                    max_drawdown=_ratio(account.max_drawdown),
+                )
+            )
         accounts = self.accounts.values()
         cash = self.cash
         equity = cash + sum((self.market_value(a) for a in accounts), ZERO)
         self.peak = max(self.peak, equity)
         if self.peak > 0:
             self.max_drawdown = max(self.max_drawdown, (self.peak - equity) / self.peak)
-        out.append(PnlSnapshot(
-            bot_id=PORTFOLIO, ts_ns=ts_ns, cash=cash, equity=equity,
-            realized_pnl=sum((a.realized for a in accounts), ZERO), unrealized_pnl=total_unrealized,
-            fees=sum((a.fees for a in accounts), ZERO), rebates=sum((a.rebates for a in accounts), ZERO),
-            exposure=total_exposure, open_orders=total_orders, trades=sum(a.fills for a in accounts),
-            wins=sum(a.wins for a in accounts), losses=sum(a.losses for a in accounts),
-            max_drawdown=_ratio(self.max_drawdown),
-        ))
+        out.append(
+            PnlSnapshot(
+                bot_id=PORTFOLIO,
+                ts_ns=ts_ns,
+                cash=cash,
+                equity=equity,
+                realized_pnl=sum((a.realized for a in accounts), ZERO),
+                unrealized_pnl=total_unrealized,
+                fees=sum((a.fees for a in accounts), ZERO),
+                rebates=sum((a.rebates for a in accounts), ZERO),
+                exposure=total_exposure,
+                open_orders=total_orders,
+                trades=sum(a.fills for a in accounts),
+                wins=sum(a.wins for a in accounts),
+                losses=sum(a.losses for a in accounts),
+                max_drawdown=_ratio(self.max_drawdown),
+            )
+        )
         return out
 
 
@@ -330,3 +356,26 @@ def payouts_of(info: MarketInfo) -> dict[str, Decimal] | None:
     if info.closed and prices is not None and sum(prices) == 1 and all(p in FINAL_PRICES for p in prices):
         return dict(zip(info.token_ids, prices, strict=True))
     return None
+
+
+def resolved_market(event: MarketResolved, known: MarketInfo | None) -> MarketInfo:
+    """The final state of a market after its `market_resolved` frame (closed, the winner named)."""
+    if known is None:
+        known = MarketInfo(
+            condition_id=event.market,
+            market_id=event.id or event.market,
+            question="",
+            slug="",
+            category="default",
+            token_ids=tuple(event.assets_ids) or (event.winning_asset_id,),
+            outcomes=(),
+            neg_risk=False,
+            tick_size=Decimal("0.01"),
+            min_order_size=Decimal(5),
+            active=True,
+            closed=False,
+            accepting_orders=True,
+        )
+    return msgspec.structs.replace(
+        known, active=False, closed=True, accepting_orders=False, winning_asset_id=event.winning_asset_id
+    )

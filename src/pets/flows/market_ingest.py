@@ -132,7 +132,9 @@ async def _refresh(
         log.error("market discovery failed (%s); keeping the current subscriptions", exc)
         return
     tokens = tradable_tokens(discovery.markets)[: config.max_tokens]
-    channel.markets.update((t, m.condition_id) for m in discovery.markets for t in m.token_ids)
+    for market in discovery.markets:  # what the frames say wins (it is what the books are keyed by)
+        for token in market.token_ids:
+            channel.markets.setdefault(token, market.condition_id)
     current = channel.assets
     await channel.unsubscribe(current - set(tokens))
     await channel.subscribe(t for t in tokens if t not in current)

@@ -11,8 +11,8 @@ rebuilt exactly, the top-of-book `seq` numbers come out the same, and the databa
 rows it already has (unique keys). md.tob is at-least-once: consumers deduplicate on
 (asset_id, seq).
 
-md.book must be keyed by market so that the frames of a market's two tokens stay in order on one
-partition (the grouping of mirrored updates depends on it).
+md.book is keyed by market (topics.yaml) so that the frames of a market's two tokens stay in order on
+one partition: the grouping of mirrored updates depends on it.
 
 `run_embedded` is the same pipeline as a plain in-process loop (pets.pipelines.market_data.embedded).
 """

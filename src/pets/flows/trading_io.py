@@ -26,7 +26,7 @@ from pets.settings import Settings
 class Routed(NamedTuple):
     topic: str  # registry name, without the prefix ("order.exec")
     key: str
-    message: msgspec.Struct
+    message: Any  # the wire message (a msgspec Struct of the topic's schema)
 
 
 class TopicDecoder:
@@ -108,7 +108,9 @@ def read_topics(settings: Settings, names: Iterable[str]) -> Iterator[Any]:
     client = consumer(settings)
     try:
         partitions = [
-            TopicPartition(topic, part) for topic in decoders for part in client.partitions_for_topic(topic) or ()
+            TopicPartition(topic, part)
+            for topic in decoders
+            for part in client.partitions_for_topic(topic) or ()
         ]
         if not partitions:
             return

@@ -150,11 +150,23 @@ class MarketSimulator:
             tick = 10 if tail else 100
             resolve = rng.randrange(steps // 3, steps) if rng.random() < p.resolve_share else None
             category = CATEGORIES[i % len(CATEGORIES)]
-            info = self._info(f"m{i}", f"Simulated binary market {i} ({category})", category, tick, resolve,
-                              neg_risk_id=None)
-            market = _Market(info, _Book(info.token_ids[0]), _Book(info.token_ids[1]), tick,
-                             depth=rng.choice((50, 100, 200, 500, 1000)), resolve_step=resolve,
-                             snapshot_phase=rng.randrange(max(1, p.snapshot_every_ms // p.step_ms)))
+            info = self._info(
+                f"m{i}",
+                f"Simulated binary market {i} ({category})",
+                category,
+                tick,
+                resolve,
+                neg_risk_id=None,
+            )
+            market = _Market(
+                info,
+                _Book(info.token_ids[0]),
+                _Book(info.token_ids[1]),
+                tick,
+                depth=rng.choice((50, 100, 200, 500, 1000)),
+                resolve_step=resolve,
+                snapshot_phase=rng.randrange(max(1, p.snapshot_every_ms // p.step_ms)),
+            )
             self.binaries.append(market)
             self.logits.append(math.log(prob / (1 - prob)))
         n = p.neg_risk_outcomes
@@ -164,17 +176,37 @@ class MarketSimulator:
             weights = [rng.uniform(0.5, 3.0) for _ in range(n)]
             self.event_logits = [math.log(w) for w in weights]
             for k in range(n):
-                info = self._info(f"e{k}", f"Simulated event: outcome {k} wins?", "politics", 100,
-                                  self.event_resolve_step, neg_risk_id=group)
-                self.event.append(_Market(info, _Book(info.token_ids[0]), _Book(info.token_ids[1]), 100,
-                                          depth=rng.choice((100, 200, 400)), resolve_step=self.event_resolve_step,
-                                          snapshot_phase=rng.randrange(max(1, p.snapshot_every_ms // p.step_ms))))
+                info = self._info(
+                    f"e{k}",
+                    f"Simulated event: outcome {k} wins?",
+                    "politics",
+                    100,
+                    self.event_resolve_step,
+                    neg_risk_id=group,
+                )
+                self.event.append(
+                    _Market(
+                        info,
+                        _Book(info.token_ids[0]),
+                        _Book(info.token_ids[1]),
+                        100,
+                        depth=rng.choice((100, 200, 400)),
+                        resolve_step=self.event_resolve_step,
+                        snapshot_phase=rng.randrange(max(1, p.snapshot_every_ms // p.step_ms)),
+                    )
+                )
 
     def _hex(self, label: str, nbytes: int) -> str:
         return hashlib.blake2b(f"{self.params.seed}|{label}".encode(), digest_size=nbytes).hexdigest()
 
     def _info(
-        self, label: str, question: str, category: str, tick: int, resolve_step: int | None, neg_risk_id: str | None
+        self,
+        label: str,
+        question: str,
+        category: str,
+        tick: int,
+        resolve_step: int | None,
+        neg_risk_id: str | None,
     ) -> MarketInfo:
         p = self.params
         token = [str(int(self._hex(f"{label}|{side}", 32), 16)) for side in ("yes", "no")]
@@ -211,7 +243,9 @@ class MarketSimulator:
             if self.event and not self.event[0].resolved:
                 yield from self._event_step(step, ts, snapshot_steps)
 
-    def _binary_step(self, index: int, m: _Market, step: int, ts: int, snapshot_steps: int) -> Iterator[bytes]:
+    def _binary_step(
+        self, index: int, m: _Market, step: int, ts: int, snapshot_steps: int
+    ) -> Iterator[bytes]:
         p, rng = self.params, self.rng
         if step == 0:
             self._quote(m, self._prob(self.logits[index]))
@@ -239,7 +273,9 @@ class MarketSimulator:
         thaw = m.frozen_until == step
         if not (forced or thaw or rng.random() < p.update_prob[m.regime]):
             return
-        yield from self._update(m, self._prob(logit), step, ts, snapshot_steps, freeze_no=m.frozen_until > step)
+        yield from self._update(
+            m, self._prob(logit), step, ts, snapshot_steps, freeze_no=m.frozen_until > step
+        )
 
     def _event_step(self, step: int, ts: int, snapshot_steps: int) -> Iterator[bytes]:
         p, rng = self.params, self.rng
@@ -330,10 +366,14 @@ class MarketSimulator:
         bid = int((mid - half) // tick) * tick
         bid = min(max(bid, tick), ONE - tick * (m.spread_ticks + 1))
         ask = bid + m.spread_ticks * tick
-        bids = {price: m.yes.bids.get(price) or self._size(m, k)
-                for k, price in enumerate(range(bid, max(bid - levels * tick, 0), -tick))}
-        asks = {price: m.yes.asks.get(price) or self._size(m, k)
-                for k, price in enumerate(range(ask, min(ask + levels * tick, ONE), tick))}
+        bids = {
+            price: m.yes.bids.get(price) or self._size(m, k)
+            for k, price in enumerate(range(bid, max(bid - levels * tick, 0), -tick))
+        }
+        asks = {
+            price: m.yes.asks.get(price) or self._size(m, k)
+            for k, price in enumerate(range(ask, min(ask + levels * tick, ONE), tick))
+        }
         for side in (bids, asks):
             if side and rng.random() < 0.5:  # makers add or cancel some size somewhere
                 price = rng.choice(list(side))
@@ -365,21 +405,33 @@ class MarketSimulator:
             del yes_side[yes_price]
         token = m.no if on_no else m.yes
         price = ONE - yes_price if on_no else yes_price
-        return _ENCODE({
-            "event_type": "last_trade_price", "asset_id": token.asset_id, "market": market,
-            "price": _price(price), "size": _size_text(size), "side": "BUY" if taker_buys else "SELL",
-            "fee_rate_bps": "0", "timestamp": str(ts),
-            "transaction_hash": "0x" + hashlib.blake2b(f"{market}{ts}{price}".encode(), digest_size=32).hexdigest(),
-        })
+        return _ENCODE(
+            {
+                "event_type": "last_trade_price",
+                "asset_id": token.asset_id,
+                "market": market,
+                "price": _price(price),
+                "size": _size_text(size),
+                "side": "BUY" if taker_buys else "SELL",
+                "fee_rate_bps": "0",
+                "timestamp": str(ts),
+                "transaction_hash": "0x"
+                + hashlib.blake2b(f"{market}{ts}{price}".encode(), digest_size=32).hexdigest(),
+            }
+        )
 
-    def _update(self, m: _Market, prob: float, step: int, ts: int, snapshot_steps: int,
-                *, freeze_no: bool) -> Iterator[bytes]:
+    def _update(
+        self, m: _Market, prob: float, step: int, ts: int, snapshot_steps: int, *, freeze_no: bool
+    ) -> Iterator[bytes]:
         market = m.condition_id
         old_yes = (dict(m.yes.bids), dict(m.yes.asks))
         old_no = (dict(m.no.bids), dict(m.no.asks))
         self._quote(m, prob)
-        trade = self._trade(m, market, ts, freeze_no) if self.rng.random() < self.params.trade_prob[m.regime] \
+        trade = (
+            self._trade(m, market, ts, freeze_no)
+            if self.rng.random() < self.params.trade_prob[m.regime]
             else None
+        )
         if not freeze_no:
             self._mirror(m)
         if trade is not None:
@@ -389,29 +441,49 @@ class MarketSimulator:
             return
         changes = _diff(m.yes, old_yes) + _diff(m.no, old_no)
         if changes:
-            yield _ENCODE({"event_type": "price_change", "market": market, "timestamp": str(ts),
-                           "price_changes": changes})
+            yield _ENCODE(
+                {
+                    "event_type": "price_change",
+                    "market": market,
+                    "timestamp": str(ts),
+                    "price_changes": changes,
+                }
+            )
 
     def _snapshots(self, m: _Market, ts: int) -> Iterator[bytes]:
         for book in (m.yes, m.no):
-            yield _ENCODE({
-                "event_type": "book", "asset_id": book.asset_id, "market": m.condition_id,
-                "timestamp": str(ts),
-                "hash": hashlib.blake2b(f"{book.asset_id}{ts}".encode(), digest_size=20).hexdigest(),
-                "bids": [{"price": _price(p), "size": _size_text(s)} for p, s in sorted(book.bids.items())],
-                "asks": [{"price": _price(p), "size": _size_text(s)}
-                         for p, s in sorted(book.asks.items(), reverse=True)],
-                "tick_size": _price(m.tick),
-            })
+            yield _ENCODE(
+                {
+                    "event_type": "book",
+                    "asset_id": book.asset_id,
+                    "market": m.condition_id,
+                    "timestamp": str(ts),
+                    "hash": hashlib.blake2b(f"{book.asset_id}{ts}".encode(), digest_size=20).hexdigest(),
+                    "bids": [
+                        {"price": _price(p), "size": _size_text(s)} for p, s in sorted(book.bids.items())
+                    ],
+                    "asks": [
+                        {"price": _price(p), "size": _size_text(s)}
+                        for p, s in sorted(book.asks.items(), reverse=True)
+                    ],
+                    "tick_size": _price(m.tick),
+                }
+            )
 
     def _resolved(self, m: _Market, ts: int, winner: int) -> bytes:
         m.resolved = True
         m.yes.bids, m.yes.asks, m.no.bids, m.no.asks = {}, {}, {}, {}
-        return _ENCODE({
-            "event_type": "market_resolved", "id": m.info.market_id, "market": m.condition_id,
-            "assets_ids": list(m.info.token_ids), "winning_asset_id": m.info.token_ids[winner],
-            "winning_outcome": m.info.outcomes[winner], "timestamp": str(ts),
-        })
+        return _ENCODE(
+            {
+                "event_type": "market_resolved",
+                "id": m.info.market_id,
+                "market": m.condition_id,
+                "assets_ids": list(m.info.token_ids),
+                "winning_asset_id": m.info.token_ids[winner],
+                "winning_outcome": m.info.outcomes[winner],
+                "timestamp": str(ts),
+            }
+        )
 
 
 def _diff(book: _Book, old: tuple[Side, Side]) -> list[dict[str, str]]:
@@ -423,8 +495,16 @@ def _diff(book: _Book, old: tuple[Side, Side]) -> list[dict[str, str]]:
         for price in sorted(new.keys() | previous.keys()):
             size = new.get(price, 0)
             if size != previous.get(price, 0):
-                out.append({"asset_id": book.asset_id, "price": _price(price), "size": _size_text(size),
-                            "side": side_name, "best_bid": best_bid, "best_ask": best_ask})
+                out.append(
+                    {
+                        "asset_id": book.asset_id,
+                        "price": _price(price),
+                        "size": _size_text(size),
+                        "side": side_name,
+                        "best_bid": best_bid,
+                        "best_ask": best_ask,
+                    }
+                )
     return out
 
 

@@ -20,16 +20,47 @@ from typing import Any, Final
 from pets.runtime import records
 from pets.schemas.control import RiskAlert
 from pets.schemas.market_data import MarketInfo
-from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, OrderIntent, PnlSnapshot, Position
+from pets.schemas.orders import (
+    ApprovedOrder,
+    ExecutionReport,
+    OrderDenied,
+    OrderIntent,
+    PnlSnapshot,
+    Position,
+)
 
 MONEY_SCALE: Final = 8
 _QUANTUM: Final = Decimal(1).scaleb(-MONEY_SCALE)
-MONEY_COLUMNS: Final = frozenset({
-    "price", "size", "requested_size", "order_price", "order_size", "last_qty", "last_px", "cum_qty",
-    "leaves_qty", "fee", "rebate", "qty", "avg_price", "cost", "realized_pnl", "cash", "equity",
-    "unrealized_pnl", "fees", "rebates", "exposure", "max_drawdown", "probability", "tick_size",
-    "min_order_size", "fee_rate",
-})
+MONEY_COLUMNS: Final = frozenset(
+    {
+        "price",
+        "size",
+        "requested_size",
+        "order_price",
+        "order_size",
+        "last_qty",
+        "last_px",
+        "cum_qty",
+        "leaves_qty",
+        "fee",
+        "rebate",
+        "qty",
+        "avg_price",
+        "cost",
+        "realized_pnl",
+        "cash",
+        "equity",
+        "unrealized_pnl",
+        "fees",
+        "rebates",
+        "exposure",
+        "max_drawdown",
+        "probability",
+        "tick_size",
+        "min_order_size",
+        "fee_rate",
+    }
+)
 INT_COLUMNS: Final = frozenset({"sequence", "open_orders", "trades", "wins", "losses"})
 BOOL_COLUMNS: Final = frozenset({"post_only", "neg_risk", "active", "closed", "accepting_orders"})
 COLUMNS: Final[dict[str, tuple[str, ...]]] = {
@@ -85,7 +116,11 @@ class Journal:
         return written
 
     def write_database(
-        self, dsn: str, positions: Sequence[Position], bot_status: Iterable[tuple[str, str, str, int]], ts_ns: int
+        self,
+        dsn: str,
+        positions: Sequence[Position],
+        bot_status: Iterable[tuple[str, str, str, int]],
+        ts_ns: int,
     ) -> dict[str, int]:
         """Store the run through the idempotent writer; returns rows inserted per table."""
         from pets.pipelines.timescale import TimescaleWriter
@@ -106,7 +141,9 @@ class Journal:
         inserted: dict[str, int] = {}
         with TimescaleWriter(dsn) as writer:
             for table, rows in batches.items():
-                inserted[table] = sum(writer.write(table, rows[i:i + 5000]) for i in range(0, len(rows), 5000))
+                inserted[table] = sum(
+                    writer.write(table, rows[i : i + 5000]) for i in range(0, len(rows), 5000)
+                )
         return inserted
 
 
@@ -114,7 +151,9 @@ def _market_record(info: MarketInfo) -> dict[str, Any]:
     record = {name: getattr(info, name) for name in info.__struct_fields__}
     record["token_ids"] = ",".join(info.token_ids)
     record["outcomes"] = ",".join(info.outcomes)
-    record["outcome_prices"] = None if info.outcome_prices is None else ",".join(map(str, info.outcome_prices))
+    record["outcome_prices"] = (
+        None if info.outcome_prices is None else ",".join(map(str, info.outcome_prices))
+    )
     return record
 
 

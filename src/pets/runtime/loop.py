@@ -18,14 +18,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Final
 
 from pets.bots.base import Bot
 from pets.bots.registry import build_bots
 from pets.execution.metrics import BotReport, build_report
 from pets.execution.paper_exchange import PaperConfig, PaperExchange
-from pets.execution.portfolio import Portfolio
+from pets.execution.portfolio import Portfolio, resolved_market
 from pets.pipelines.market_data.market import MarketStateEngine
 from pets.pipelines.market_data.parser import FrameParser
 from pets.risk.engine import RiskEngine
@@ -78,7 +77,9 @@ class TradingLoop:
         self.bot_by_id = {bot.bot_id: bot for bot in self.bots}
         self.risk = RiskEngine(config)
         self.portfolio = Portfolio(trading.starting_capital, self.allocations)
-        self.exchange = PaperExchange(paper or PaperConfig.from_config(config), self.market_state, self.portfolio)
+        self.exchange = PaperExchange(
+            paper or PaperConfig.from_config(config), self.market_state, self.portfolio
+        )
         self.stats = RunStats()
         self.clock_ms = 0
         run = config.system.run
@@ -167,8 +168,10 @@ class TradingLoop:
     def bot_status(self) -> list[tuple[str, str, str, int]]:
         """(bot_id, state, reason, ts_ns) of every bot, from the risk engine (the `bot_status` table)."""
         snapshot = self.risk.snapshot()
-        return [(bot_id, str(s["state"]), str(s["reason"]), self.clock_ms * NS_PER_MS)
-                for bot_id, s in snapshot["bots"].items()]
+        return [
+            (bot_id, str(s["state"]), str(s["reason"]), self.clock_ms * NS_PER_MS)
+            for bot_id, s in snapshot["bots"].items()
+        ]
 
     # ------------------------------------------------------------------ handlers
 
@@ -203,21 +206,15 @@ class TradingLoop:
         stats.dead_reasons[key] = stats.dead_reasons.get(key, 0) + 1
 
     def _on_resolved(self, event: MarketResolved) -> None:
-        info = self.infos.get(event.market) or (self.infos.get(event.id) if event.id else None)
-        if info is None:
-            tokens = event.assets_ids or (event.winning_asset_id,)
-            info = MarketInfo(
-                condition_id=event.market, market_id=event.id or event.market, question="", slug="",
-                category="default", token_ids=tuple(tokens), outcomes=(), neg_risk=False,
-                tick_size=Decimal("0.01"), min_order_size=Decimal(5), active=True, closed=False,
-                accepting_orders=True,
-            )
-        self.resolve(_replace(info, closed=True, accepting_orders=False, winning_asset_id=event.winning_asset_id))
+        known = self.infos.get(event.market) or (self.infos.get(event.id) if event.id else None)
+        self.resolve(resolved_market(event, known))
 
     def resolve(self, info: MarketInfo) -> None:
         """A market resolved (market_resolved frame, or Gamma state at the end of a replay): its open
         orders are cancelled, then every flow learns the final state (settlement at 1/0)."""
-        self.bus.publish_all("exec.report", self.exchange.on_market_resolved(info.condition_id, self.clock_ms))
+        self.bus.publish_all(
+            "exec.report", self.exchange.on_market_resolved(info.condition_id, self.clock_ms)
+        )
         self.bus.publish("md.markets", info)
         self.bus.drain()
 
@@ -305,9 +302,3 @@ def _venue_ms(event: Any) -> int | None:
     if isinstance(timestamp, str) and timestamp.isdigit():
         return int(timestamp)
     return None
-
-
-def _replace(info: MarketInfo, **changes: Any) -> MarketInfo:
-    import msgspec
-
-    return msgspec.structs.replace(info, **changes)

@@ -56,7 +56,9 @@ def simulated(config: PetsConfig, *, seed: int | None = None, duration_s: float 
         overrides["duration_ms"] = int(duration_s * 1000)
     params = SimParams.from_config(config.system.simulator, **overrides)
     sim = MarketSimulator(params)
-    return Source(f"simulator seed {params.seed}, {params.duration_ms / 1000:g} s", sim.markets, sim.frames(), [])
+    return Source(
+        f"simulator seed {params.seed}, {params.duration_ms / 1000:g} s", sim.markets, sim.frames(), []
+    )
 
 
 def replay(paths: Sequence[Path]) -> Source:
@@ -74,13 +76,23 @@ def replay(paths: Sequence[Path]) -> Source:
             continue
         markets.append(info)
         if winner is not None:
-            resolutions.append(msgspec.structs.replace(
-                info, closed=True, accepting_orders=False, active=False, winning_asset_id=winner,
-                outcome_prices=tuple(Decimal(1) if t == winner else Decimal(0) for t in info.token_ids),
-            ))
-    frames = heapq.merge(*(_timed(p, m) for p, m in zip(paths, market_ids, strict=True)), key=lambda item: item[0])
+            resolutions.append(
+                msgspec.structs.replace(
+                    info,
+                    closed=True,
+                    accepting_orders=False,
+                    active=False,
+                    winning_asset_id=winner,
+                    outcome_prices=tuple(Decimal(1) if t == winner else Decimal(0) for t in info.token_ids),
+                )
+            )
+    frames = heapq.merge(
+        *(_timed(p, m) for p, m in zip(paths, market_ids, strict=True)), key=lambda item: item[0]
+    )
     names = ", ".join(p.name for p in paths[:3]) + (f" (+{len(paths) - 3})" if len(paths) > 3 else "")
-    return Source(f"replay of {names}", markets, (payload for _, payload in frames), resolutions, ticks_known=False)
+    return Source(
+        f"replay of {names}", markets, (payload for _, payload in frames), resolutions, ticks_known=False
+    )
 
 
 def _timed(path: Path, market_id: str | None) -> Iterator[tuple[int, bytes]]:
@@ -122,9 +134,19 @@ def _market_of(path: Path) -> tuple[MarketInfo | None, str | None]:
     outcomes = tuple(outcome_names.get(t, f"outcome {i}") for i, t in enumerate(tokens))
     slug = meta.get("slug") or path.stem
     info = MarketInfo(
-        condition_id=market_id, market_id=market_id, question=slug, slug=slug, category=REPLAY_CATEGORY,
-        token_ids=tokens, outcomes=outcomes, neg_risk=False, tick_size=Decimal("0.01"),
-        min_order_size=Decimal(5), active=True, closed=False, accepting_orders=True,
+        condition_id=market_id,
+        market_id=market_id,
+        question=slug,
+        slug=slug,
+        category=REPLAY_CATEGORY,
+        token_ids=tokens,
+        outcomes=outcomes,
+        neg_risk=False,
+        tick_size=Decimal("0.01"),
+        min_order_size=Decimal(5),
+        active=True,
+        closed=False,
+        accepting_orders=True,
     )
     return info, meta.get("settled_winner_asset_id")
 

@@ -118,5 +118,5 @@ def test_replay_to_kafka_produces_the_recorded_frames(
         consumer.close()
     expected: dict[str, list[bytes]] = defaultdict(list)
     for frame in frames:
-        expected[json.loads(frame)["asset_id"]].append(frame)
+        expected[json.loads(frame)["market"]].append(frame)  # md.book is keyed by market
     assert got == expected

@@ -133,3 +133,18 @@ def test_malformed_token_ids_name_market_and_field() -> None:
     raw = {**_synthetic(1)[0], "clobTokenIds": "[1, 2"}
     with pytest.raises(MarketParseError, match=r"gamma market 1000: clobTokenIds"):
         parse_market(raw)
+
+
+@pytest.mark.shared_data
+def test_events_carry_their_markets(markets_2024: list[dict[str, Any]]) -> None:
+    expected: dict[str, list[str]] = {}
+    for market in markets_2024:
+        for event in market.get("events") or []:
+            expected.setdefault(str(event["id"]), []).append(market["id"])
+            break
+    with serve_gamma(markets_2024) as gamma:
+        events = list(GammaClient(gamma.url).iter_events())
+        keyset = list(GammaClient(gamma.url, paging="keyset").iter_events())
+    assert {e["id"]: [m["id"] for m in e["markets"]] for e in events} == expected
+    assert [e["id"] for e in keyset] == [e["id"] for e in events]
+    assert any(len(e["markets"]) > 1 for e in events)  # neg-risk groups

@@ -129,7 +129,7 @@ def test_ingest_publishes_the_universe_and_streams_the_open_markets_books(
         per_key[message.key.decode()].append(message.value)
     expected: dict[str, list[bytes]] = defaultdict(list)
     for frame in served:
-        expected[json.loads(frame.payload)["asset_id"]].append(frame.payload)
+        expected[json.loads(frame.payload)["market"]].append(frame.payload)  # md.book is keyed by market
     assert per_key == expected
 
     markets = _consume(local, f"{topic_prefix}md.markets", lambda got: len(got) >= 2)

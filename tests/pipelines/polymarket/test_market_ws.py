@@ -31,7 +31,7 @@ def _continuity(payload: bytes) -> Continuity:
     return result
 
 
-def _by_asset(frames: list[tuple[str, bytes]]) -> dict[str, list[bytes]]:
+def _by_key(frames: list[tuple[str, bytes]]) -> dict[str, list[bytes]]:
     grouped: dict[str, list[bytes]] = defaultdict(list)
     for key, payload in frames:
         grouped[key].append(payload)
@@ -71,19 +71,21 @@ def test_client_survives_disconnect_and_stall_and_the_recording_replays_exactly(
 
     rest = [f for f in recorded if f.origin == "rest"]
     assert [json.loads(f.payload) for f in rest] == [{"event_type": "book", **b} for b in rest_served]
-    for asset in meta["asset_ids"]:
-        mine = [(i, f) for i, f in enumerate(recorded) if asset in f.payload.decode()]
-        marks = [(i, _continuity(f.payload)) for i, f in mine if f.origin == "pets"]
-        assert [(c.status, c.reason.split(":")[0].split(" for")[0]) for _, c in marks] == [
-            ("lost", "socket closed"),
-            ("resynced", "REST /books snapshot after"),
-            ("lost", "silent"),
-            ("resynced", "REST /books snapshot after"),
+    marks = [(i, _continuity(f.payload)) for i, f in enumerate(recorded) if f.origin == "pets"]
+    assert [(c.status, c.reason.split(":")[0].split(" for")[0]) for _, c in marks] == [
+        ("lost", "socket closed"),
+        ("resynced", "REST /books snapshot after"),
+        ("lost", "silent"),
+        ("resynced", "REST /books snapshot after"),
+    ]
+    # one event for the market (the recording's frames say "market": ""), naming both of its tokens
+    assert all(c.market == "" and sorted(c.asset_ids) == sorted(meta["asset_ids"]) for _, c in marks)
+    for (lost_at, _), (synced_at, _) in ((marks[0], marks[1]), (marks[2], marks[3])):
+        snapshots = [
+            parse_event(f.payload).asset_ids for f in recorded[lost_at:synced_at] if f.origin == "rest"
         ]
-        assert all(c.asset_ids == (asset,) for _, c in marks)
-        for (lost_at, _), (synced_at, _) in ((marks[0], marks[1]), (marks[2], marks[3])):
-            snapshots = [f for i, f in mine if lost_at < i < synced_at and f.origin == "rest"]
-            assert len(snapshots) == 1  # exactly one REST book of this asset inside each gap
+        assert sorted(snapshots) == sorted((a,) for a in meta["asset_ids"])  # one REST book per token per gap
+    for asset in meta["asset_ids"]:
         final = final_books[asset]
         assert final is not None
         assert _rebuild(recorded, asset) == {"bids": final["bids"], "asks": final["asks"]}
@@ -154,11 +156,13 @@ def test_kafka_messages_equal_the_frames_served(
         with serve_clob([path]) as server:
             server.disconnect_at(100, missed=10)
             asyncio.run(stream(server, meta["asset_ids"], sink))
-            served = [(json.loads(s.payload)["asset_id"], s.payload) for s in server.served]
+            served = [(json.loads(s.payload)["market"], s.payload) for s in server.served]
     finally:
         sink.close()
     topic = f"{topic_prefix}md.book"
-    expected = len(served) + 3 * len(meta["asset_ids"])  # + lost, REST book, resynced per asset
+    expected = (
+        len(served) + 2 + len(meta["asset_ids"])
+    )  # + lost and resynced of the market, a REST book per token
     consumer = kafka_io.consumer(local)
     try:
         from kafka import TopicPartition
@@ -176,10 +180,11 @@ def test_kafka_messages_equal_the_frames_served(
     for message in messages:
         origin = dict(message.headers)[ORIGIN_HEADER].decode()
         by_origin[origin].append((message.key.decode(), message.value))
-    assert _by_asset(by_origin["ws"]) == _by_asset(served)  # per-key order is Kafka's guarantee
-    statuses = {k: [_continuity(v).status for v in vs] for k, vs in _by_asset(by_origin["pets"]).items()}
-    assert statuses == {a: ["lost", "resynced"] for a in meta["asset_ids"]}
-    assert sorted(k for k, _ in by_origin["rest"]) == sorted(meta["asset_ids"])
+    assert _by_key(by_origin["ws"]) == _by_key(served)  # per-key order is Kafka's guarantee
+    statuses = {k: [_continuity(v).status for v in vs] for k, vs in _by_key(by_origin["pets"]).items()}
+    assert statuses == {"": ["lost", "resynced"]}  # keyed by the frames' market ("" in the recording)
+    rest = sorted(parse_event(v).asset_ids for k, v in by_origin["rest"] if k == "")
+    assert rest == sorted((a,) for a in meta["asset_ids"])
 
 
 def test_simulated_markets_gaps_resync_and_final_books(stream: Any, tmp_path: Path) -> None:
@@ -199,7 +204,7 @@ def test_simulated_markets_gaps_resync_and_final_books(stream: Any, tmp_path: Pa
     assert [f.payload for f in recorded if f.origin == "ws"] == served
     assert channel.stats.gaps == channel.stats.resyncs == 2
     multi = [parse_event(p) for p in served if b"price_changes" in p]
-    assert multi and all(e.key == e.asset_ids[0] and len(e.asset_ids) == 2 for e in multi)
+    assert multi and all(e.key == e.market and e.market and len(e.asset_ids) == 2 for e in multi)
     for asset in assets:
         final = final_books[asset]
         assert final is not None

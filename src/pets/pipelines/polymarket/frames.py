@@ -46,7 +46,7 @@ _ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 class MarketEvent(msgspec.Struct, frozen=True):
-    """One event of the market channel: its exact bytes, Kafka key, type and the assets it touches."""
+    """One market-channel event: its exact bytes, Kafka key, type, the assets it touches, its market."""
 
     payload: bytes
     key: str
@@ -81,7 +81,11 @@ def split_events(message: bytes) -> list[bytes]:
 
 
 def parse_event(payload: bytes) -> MarketEvent:
-    """Route one event: key = its (first) asset id, else its market; BadFrameError if it is not one."""
+    """Route one event: key = its market (md.book is keyed by market), else its first asset id.
+
+    The market can be "" (the shared recordings did not record it): "" is then the key, so a market's
+    frames still share one partition. BadFrameError when the bytes are not an event.
+    """
     try:
         head = _HEAD.decode(payload)
     except msgspec.DecodeError as exc:
@@ -97,10 +101,10 @@ def parse_event(payload: bytes) -> MarketEvent:
     for asset in (head.assets_ids or []) + (head.asset_ids or []):
         if asset not in assets:
             assets.append(asset)
-    key = assets[0] if assets else head.market or ""
-    if not key:
+    if head.market is None and not assets:
         raise BadFrameError(f"{head.event_type} event names neither an asset nor a market")
-    return MarketEvent(payload, key, head.event_type, tuple(assets), head.market or None)
+    key = head.market if head.market is not None else assets[0]
+    return MarketEvent(payload, key, head.event_type, tuple(assets), head.market)
 
 
 def events_of(message: bytes) -> list[MarketEvent]:
@@ -109,11 +113,11 @@ def events_of(message: bytes) -> list[MarketEvent]:
 
 
 def continuity_event(
-    asset_ids: tuple[str, ...], status: ContinuityStatus, reason: str, recv_ns: int, market: str | None
+    market: str, asset_ids: tuple[str, ...], status: ContinuityStatus, reason: str, recv_ns: int
 ) -> MarketEvent:
-    """Our continuity event for one asset (or one market's assets), keyed by its first asset."""
+    """Our continuity event for the given assets of one market, keyed by the market like its frames."""
     frame = Continuity(asset_ids=asset_ids, status=status, reason=reason, recv_ns=recv_ns, market=market)
-    return MarketEvent(encode(frame), asset_ids[0], "continuity", asset_ids, market)
+    return MarketEvent(encode(frame), market, "continuity", asset_ids, market)
 
 
 def rest_book_event(book: dict[str, object]) -> MarketEvent:

@@ -1,4 +1,4 @@
-"""The Kafka FrameSink: md.book events keyed by asset id, bad frames to dlq.market_data.
+"""The Kafka FrameSink: md.book events keyed by market (condition id), bad frames to dlq.market_data.
 
 Each md.book message is exactly one event's bytes; headers say where it came from
 (`pets-origin`: ws | rest | pets) and when we received it (`pets-recv-ns`), so a consumer can tell a
@@ -59,6 +59,9 @@ class KafkaFrameSink:
             "acks": "all",
             "enable.idempotence": True,
             "linger.ms": 5,
+            # Java/kafka-python compatible: a key lands on the same partition whoever produces it, and an
+            # empty key (recordings without a market) is hashed, not scattered at random.
+            "partitioner": "murmur2",
             **producer_config,
         }
         return cls(

@@ -113,7 +113,7 @@ class MarketChannel:
         self.clob = clob or ClobRestClient(config.clob_url, timeout_s=config.rest_timeout_s)
         self.clock = clock
         self.stats = ChannelStats()
-        self.markets: dict[str, str] = {}  # asset id -> market (condition id): from discovery or frames
+        self.markets: dict[str, str] = {}  # asset id -> market (condition id): from frames or discovery
         self._shards: list[_Shard] = []
         self._shard_numbers = itertools.count()
         self._stopping = asyncio.Event()
@@ -276,7 +276,7 @@ class MarketChannel:
             self.sink.on_event(event, recv_ns, "ws")
 
     def _learn(self, shard: _Shard, event: MarketEvent) -> None:
-        if event.market:
+        if event.market is not None:  # the frames' market wins: it is what the book state is keyed by
             for asset in event.asset_ids:
                 self.markets[asset] = event.market
         if event.event_type == "market_resolved":
@@ -325,10 +325,15 @@ class MarketChannel:
         self.stats.resyncs += 1
 
     def _emit_continuity(self, assets: list[str], status: ContinuityStatus, reason: str) -> None:
-        """One event per asset, keyed by it, so it stays in order with that asset's frames on md.book."""
+        """One event per market, keyed by it like its frames; an asset of no known market has no book yet."""
         recv_ns = self.clock()
+        by_market: dict[str, list[str]] = {}
         for asset in assets:
-            event = continuity_event((asset,), status, reason, recv_ns, self.markets.get(asset))
+            market = self.markets.get(asset)
+            if market is not None:
+                by_market.setdefault(market, []).append(asset)
+        for market, market_assets in by_market.items():
+            event = continuity_event(market, tuple(market_assets), status, reason, recv_ns)
             self.sink.on_event(event, recv_ns, "pets")
 
     # ---- plumbing --------------------------------------------------------------------------------

@@ -1,0 +1,3 @@
+from pets.cli import main
+
+main()

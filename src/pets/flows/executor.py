@@ -1,0 +1,293 @@
+"""executor: order.exec (approved orders) -> the paper exchange -> exec.report, positions, P&L.
+
+    executor_in (order.exec + md.book + md.markets) -> decode -> key_all -> executor_state
+        -> executor_out: exec.report (ExecutionReport, key market) | pnl.snapshot (PnlSnapshot, key
+           bot_id) | dlq.trading (undecodable input, with the reason)
+        -> db_out: execution_reports, positions, position_history, pnl_snapshots
+
+The executor follows md.book itself (parse -> MarketStateEngine, the same pure books as the
+market_state flow) because the paper exchange walks the depth of the book, not only its top.
+One global key holds the whole state (books, PaperExchange, Portfolio): fills, cash and the
+wallet's balance checks are exact. Only the risk flow writes order.exec, so nothing is executed
+that risk did not approve; an approved `cancel_all` (an emergency halt) cancels every open order
+and reports each cancel at once.
+
+Restart: Bytewax restores the state from its recovery store and replays the input since the last
+snapshot; report ids and timestamps are deterministic (venue time), so re-emitted reports carry
+the same ids and the database ignores rows it has. Without a recovery state (a new recovery
+store, `--no-recovery`), the portfolio is rebuilt from the execution_reports in the database and
+the orders those reports left open are reported cancelled (their queue positions are lost).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import Any, NamedTuple, TypeGuard
+
+import msgspec
+from bytewax import operators as op
+from bytewax.connectors.kafka import KafkaSourceMessage
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import Source
+from bytewax.operators import StatefulBatchLogic
+from bytewax.outputs import Sink
+
+from pets.execution.paper_exchange import PaperConfig, PaperExchange
+from pets.execution.portfolio import ZERO, Portfolio, resolved_market
+from pets.flows.market_state import TimescaleSink
+from pets.flows.trading_io import Routed, RoutedKafkaSink, TopicDecoder, kafka_source
+from pets.pipelines.market_data.market import MarketStateEngine
+from pets.pipelines.market_data.parser import FrameParser
+from pets.runtime import records
+from pets.schemas.config import PetsConfig, load_config
+from pets.schemas.control import DeadLetter
+from pets.schemas.market_data import MarketInfo, MarketResolved, TopOfBook
+from pets.schemas.orders import ApprovedOrder, ExecutionReport, Position
+from pets.schemas.topics import load_topic_registry
+from pets.settings import Settings
+
+FLOW_NAME = "executor"
+SOURCE = "executor.decode"
+STATE_KEY = "executor"
+INPUT_TOPICS = ("order.exec", "md.book", "md.markets")
+NS_PER_MS = 1_000_000
+TERMINAL = frozenset({"fill", "cancel", "expire", "reject"})
+
+DbRow = tuple[str, tuple[Any, ...]]
+
+
+class Input(NamedTuple):
+    """One decoded input: which topic (logical name) and the message (bytes for md.book)."""
+
+    topic: str
+    message: Any
+
+
+class Output(NamedTuple):
+    """A message for Kafka (exec.report, pnl.snapshot) or a database row."""
+
+    routed: Routed | None = None
+    row: DbRow | None = None
+
+    @property
+    def report(self) -> ExecutionReport | None:
+        return self.routed.message if self.routed is not None and self.routed.topic == "exec.report" else None
+
+
+class ExecutorState:
+    """Books + paper exchange + portfolio: everything the executor knows (picklable)."""
+
+    def __init__(self, config: PetsConfig) -> None:
+        trading = config.system.trading
+        self.allocations = {bot.id: bot.capital_allocation * trading.starting_capital for bot in config.bots}
+        self.books = MarketStateEngine()
+        self.portfolio = Portfolio(trading.starting_capital, self.allocations)
+        self.exchange = PaperExchange(PaperConfig.from_config(config), self.books, self.portfolio)
+        self.parser = FrameParser("executor.book")
+        self.markets: dict[str, MarketInfo] = {}
+        self.clock_ms = 0
+        self.last_snapshot_ns = 0
+        self.next_snapshot_ms = 0
+        self.snapshot_interval_ms = config.system.run.snapshot_interval_ms
+
+    def reconcile(self, reports: Iterable[ExecutionReport]) -> list[Output]:
+        """Rebuild the portfolio from stored reports; orders they leave open are reported cancelled."""
+        open_orders: dict[str, ExecutionReport] = {}
+        for report in reports:
+            self.portfolio.on_report(report)
+            self.clock_ms = max(self.clock_ms, report.ts_ns // NS_PER_MS)
+            if report.kind in TERMINAL or (report.kind == "partial_fill" and report.leaves_qty <= 0):
+                open_orders.pop(report.client_order_id, None)
+            else:
+                open_orders[report.client_order_id] = report
+            self.exchange.seen.add(report.client_order_id)
+        out: list[Output] = []
+        for last in open_orders.values():
+            cancel = msgspec.structs.replace(
+                last,
+                report_id=f"{last.client_order_id}:cancel:restart",
+                kind="cancel",
+                last_qty=ZERO,
+                last_px=None,
+                fee=ZERO,
+                rebate=ZERO,
+                leaves_qty=ZERO,
+                liquidity=None,
+                trade_id=None,
+                reason="executor restarted without its state: the paper order's queue position is lost",
+                ts_ns=self.clock_ms * NS_PER_MS,
+            )
+            out += self._reported([cancel])
+        return out
+
+    def on_input(self, item: Input) -> list[Output]:
+        if item.topic == "order.exec":
+            approved: ApprovedOrder = item.message
+            self.clock_ms = max(self.clock_ms, approved.intent.source_ts_ms)
+            return self._reported(self.exchange.on_order(approved, self.clock_ms))
+        if item.topic == "md.markets":
+            return self._on_market(item.message)
+        return self._on_frame(item.message)
+
+    def _on_frame(self, raw: bytes) -> list[Output]:
+        out: list[Output] = []
+        tops: list[TopOfBook] = []
+        for event in self.parser.parse(raw):
+            if type(event) is DeadLetter:
+                continue  # the market_state flow dead-letters bad frames; here they only lack a book
+            ts = getattr(event, "ts_ms", None)
+            if ts is not None and ts > self.clock_ms:
+                self.clock_ms = ts
+            if type(event) is MarketResolved:
+                out += self._on_resolved(event)  # type: ignore[arg-type]
+                continue
+            self.books.on_event(event, tops)  # type: ignore[arg-type]
+        for top in tops:
+            if top.mid is not None:
+                self.portfolio.on_mark(top.asset_id, top.mid)
+            if top.asset_id in self.exchange.by_asset:
+                out += self._reported(self.exchange.on_book_update(top.asset_id, top.ts_ms))
+        out += self._reported(self.exchange.on_timer(self.clock_ms))
+        if self.clock_ms >= self.next_snapshot_ms:
+            out += self.snapshot()
+        return out
+
+    def _on_market(self, info: MarketInfo) -> list[Output]:
+        self.markets[info.condition_id] = info
+        self.exchange.set_market(info.condition_id, info.category, info.fee_rate)
+        out: list[Output] = []
+        if info.closed or info.winning_asset_id is not None:
+            out += self._reported(self.exchange.on_market_resolved(info.condition_id, self.clock_ms))
+        out += self._positions(self.portfolio.on_market(info, self.clock_ms * NS_PER_MS))
+        return out
+
+    def _on_resolved(self, event: MarketResolved) -> list[Output]:
+        return self._on_market(resolved_market(event, self.markets.get(event.market)))
+
+    def _reported(self, reports: list[ExecutionReport]) -> list[Output]:
+        out: list[Output] = []
+        for report in reports:
+            out.append(Output(routed=Routed("exec.report", report.market, report)))
+            out.append(Output(row=("execution_reports", records.report_row(report))))
+            position = self.portfolio.on_report(report)
+            if position is not None:
+                out += self._positions([position])
+        if any(r.last_qty > 0 for r in reports):
+            out += self.snapshot()
+        return out
+
+    def _positions(self, positions: list[Position]) -> list[Output]:
+        out: list[Output] = []
+        for position in positions:
+            row = records.position_row(position)
+            out += [Output(row=("positions", row)), Output(row=("position_history", row))]
+        if positions:
+            out += self.snapshot()
+        return out
+
+    def snapshot(self) -> list[Output]:
+        """P&L per bot and portfolio now (a unique timestamp per snapshot: the table is keyed by it)."""
+        ts_ns = max(self.clock_ms * NS_PER_MS, self.last_snapshot_ns + 1_000)
+        self.last_snapshot_ns = ts_ns
+        self.next_snapshot_ms = self.clock_ms + self.snapshot_interval_ms
+        out: list[Output] = []
+        for snap in self.portfolio.snapshot(ts_ns, self.exchange.open_orders()):
+            out += [
+                Output(routed=Routed("pnl.snapshot", snap.bot_id, snap)),
+                Output(row=("pnl_snapshots", records.pnl_row(snap))),
+            ]
+        return out
+
+
+def build_flow(
+    settings: Settings,
+    source: Source[Any] | None = None,
+    sink: Sink[Routed] | None = None,
+    *,
+    db_sink: Sink[DbRow] | None = None,
+    config: PetsConfig | None = None,
+    tail: bool = True,
+) -> Dataflow:
+    """The executor dataflow. Defaults: Kafka in (order.exec, md.book, md.markets) and out (exec.report,
+    pnl.snapshot, dlq.trading), TimescaleDB when `settings.postgres_dsn` is set. Tests inject a
+    TestingSource of KafkaSourceMessages (`topic` = the prefixed topic name) and TestingSinks."""
+    config = config or load_config(settings.config_dir)
+    registry = load_topic_registry(settings.config_dir)
+    book_topic = registry.get("md.book").full_name(settings.topic_prefix)
+    decoded_topics = ("order.exec", "md.markets")
+    decode = TopicDecoder(registry, settings.topic_prefix, decoded_topics, SOURCE)
+    names = {registry.get(name).full_name(settings.topic_prefix): name for name in decoded_topics}
+
+    def to_input(message: KafkaSourceMessage[Any, Any]) -> Input | DeadLetter:
+        if message.topic == book_topic:
+            return Input("md.book", message.value if isinstance(message.value, bytes) else b"")
+        decoded = decode(message)
+        return decoded if isinstance(decoded, DeadLetter) else Input(names[message.topic or ""], decoded)
+
+    if source is None:
+        source = kafka_source(settings, INPUT_TOPICS, tail=tail)
+    dsn = settings.postgres_dsn if db_sink is None else None
+    if db_sink is None and dsn:
+        db_sink = TimescaleSink(dsn)
+
+    flow = Dataflow(FLOW_NAME)
+    messages = op.input("executor_in", flow, source)
+    decoded = op.map("decode", messages, to_input)
+    split = op.branch("split_dead_letters", decoded, _is_input)
+    keyed = op.key_on("key_all", split.trues, lambda _: STATE_KEY)
+    state = op.stateful_batch("executor_state", keyed, lambda resume: ExecutorLogic(resume, config, dsn))
+    outputs = op.map("drop_key", state, lambda key_output: key_output[1])
+    routed = op.filter_map("route", outputs, lambda out: out.routed)
+    dead = op.map("route_dead_letters", split.falses, lambda d: Routed("dlq.trading", d.source, d))
+    op.output("executor_out", op.merge("all_routed", routed, dead), sink or RoutedKafkaSink(settings))
+    if db_sink is not None:
+        op.output("db_out", op.filter_map("rows", outputs, lambda out: out.row), db_sink)
+    return flow
+
+
+class ExecutorLogic(StatefulBatchLogic[Input, Output, ExecutorState]):
+    def __init__(self, resume: ExecutorState | None, config: PetsConfig, dsn: str | None) -> None:
+        self._startup: list[Output] = []
+        if resume is None:
+            resume = ExecutorState(config)
+            if dsn:
+                self._startup = resume.reconcile(reports_from_database(dsn))
+        self._state = resume
+
+    def on_batch(self, values: list[Input]) -> tuple[Iterable[Output], bool]:
+        out, self._startup = self._startup, []
+        state = self._state
+        for item in values:
+            out += state.on_input(item)
+        return out, StatefulBatchLogic.RETAIN
+
+    def snapshot(self) -> ExecutorState:
+        return copy.deepcopy(self._state)
+
+
+def reports_from_database(dsn: str) -> list[ExecutionReport]:
+    """Every stored execution report in the order it was produced (restart reconciliation)."""
+    import psycopg
+
+    from pets.pipelines.tables import EXECUTION_REPORTS
+
+    columns = [c for c in EXECUTION_REPORTS.column_names if c not in ("ts", "source_ts")]
+    ms = "(extract(epoch from {}) * 1000)::bigint"
+    query = (
+        f"SELECT {', '.join(columns)}, (extract(epoch from ts) * 1000000)::bigint * 1000, "
+        f"{ms.format('source_ts')} FROM execution_reports ORDER BY ts, report_id"
+    )
+    with psycopg.connect(dsn) as conn:
+        try:
+            rows = conn.execute(query).fetchall()
+        except psycopg.errors.UndefinedTable:
+            return []
+    return [
+        ExecutionReport(**dict(zip(columns, row[:-2], strict=True)), ts_ns=row[-2], source_ts_ms=row[-1])
+        for row in rows
+    ]
+
+
+def _is_input(item: Input | DeadLetter) -> TypeGuard[Input]:
+    return isinstance(item, Input)

@@ -1,0 +1,204 @@
+"""The executor dataflow on Bytewax's testing runtime: order.exec + md.book in, reports/P&L/rows out."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from bytewax.connectors.kafka import KafkaSourceMessage
+from bytewax.testing import TestingSink, TestingSource, run_main
+
+from pets.flows.executor import ExecutorState, build_flow, reports_from_database
+from pets.flows.trading_io import Routed
+from pets.pipelines.migrations import migrate
+from pets.pipelines.timescale import TimescaleWriter
+from pets.runtime.records import report_row
+from pets.schemas.codec import encode
+from pets.schemas.config import PetsConfig, load_config
+from pets.schemas.orders import (
+    ApprovedOrder,
+    ExecutionReport,
+    OrderAction,
+    OrderIntent,
+    OrderType,
+    ReportKind,
+    Side,
+)
+from pets.settings import Settings, project_root
+
+D = Decimal
+T0 = 1_750_000_000_000
+MARKET, YES, NO = "0xmarket", "1001", "1002"
+CONFIG: PetsConfig = load_config(project_root() / "config")
+SETTINGS = Settings(config_dir=project_root() / "config", topic_prefix="")
+
+
+def book(asset: str, bids: dict[str, str], asks: dict[str, str], ts: int) -> KafkaSourceMessage[Any, Any]:
+    frame = {
+        "event_type": "book",
+        "asset_id": asset,
+        "market": MARKET,
+        "timestamp": str(ts),
+        "bids": [{"price": p, "size": s} for p, s in sorted(bids.items())],
+        "asks": [{"price": p, "size": s} for p, s in sorted(asks.items(), reverse=True)],
+    }
+    return KafkaSourceMessage(key=MARKET.encode(), value=json.dumps(frame).encode(), topic="md.book")
+
+
+def change(asset: str, side: str, price: str, size: str, ts: int) -> KafkaSourceMessage[Any, Any]:
+    frame = {
+        "event_type": "price_change",
+        "market": MARKET,
+        "timestamp": str(ts),
+        "price_changes": [{"asset_id": asset, "price": price, "size": size, "side": side}],
+    }
+    return KafkaSourceMessage(key=MARKET.encode(), value=json.dumps(frame).encode(), topic="md.book")
+
+
+def approved(
+    client_id: str,
+    side: Side,
+    price: str,
+    size: str,
+    *,
+    order_type: OrderType = "GTC",
+    post_only: bool = False,
+    action: OrderAction = "place",
+    bot: str = "bot_05",
+    ts: int = T0,
+) -> ApprovedOrder:
+    intent = OrderIntent(
+        client_order_id=client_id,
+        bot_id=bot,
+        strategy_type="market_making",
+        action=action,
+        market=MARKET if action != "cancel_all" else "*",
+        asset_id=YES if action != "cancel_all" else "*",
+        side=side,
+        price=D(price),
+        size=D(size),
+        order_type=order_type,
+        post_only=post_only,
+        source_ts_ms=ts,
+        created_ns=ts * 1_000_000,
+    )
+    return ApprovedOrder(intent=intent, size=D(size), approved_ns=ts * 1_000_000, sequence=1)
+
+
+def exec_msg(order: ApprovedOrder) -> KafkaSourceMessage[Any, Any]:
+    return KafkaSourceMessage(key=MARKET.encode(), value=encode(order), topic="order.exec")
+
+
+def run_flow(inputs: list[KafkaSourceMessage[Any, Any]]) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
+    routed: list[Routed] = []
+    rows: list[tuple[str, tuple[Any, ...]]] = []
+    flow = build_flow(
+        SETTINGS, TestingSource(inputs), TestingSink(routed), db_sink=TestingSink(rows), config=CONFIG
+    )
+    run_main(flow)
+    by_topic: dict[str, list[Any]] = {"exec.report": [], "pnl.snapshot": [], "dlq.trading": []}
+    for item in routed:
+        by_topic[item.topic].append(item.message)
+    assert all(item.key == item.message.market for item in routed if item.topic == "exec.report")
+    return by_topic["exec.report"], by_topic["pnl.snapshot"], by_topic["dlq.trading"], rows
+
+
+def test_fills_against_the_followed_book_with_reports_pnl_and_rows() -> None:
+    reports, pnl, dead, rows = run_flow(
+        [
+            book(YES, {"0.48": "100"}, {"0.50": "30", "0.51": "100"}, T0),
+            book(NO, {"0.49": "100"}, {"0.52": "100"}, T0),
+            exec_msg(approved("t-1", "BUY", "0.51", "50", order_type="FOK", bot="bot_01")),
+            exec_msg(approved("m-1", "BUY", "0.47", "20", post_only=True)),
+            change(YES, "SELL", "0.50", "0", T0 + 100),
+            book(YES, {"0.46": "100"}, {"0.47": "50"}, T0 + 200),  # the ask falls to our 0.47 bid: filled
+        ]
+    )
+    assert dead == []
+    assert [(r.client_order_id, r.kind, r.last_qty, r.last_px) for r in reports] == [
+        ("t-1", "ack", 0, None),
+        ("t-1", "partial_fill", D("30.00"), D("0.5")),
+        ("t-1", "fill", D("20.00"), D("0.51")),
+        ("m-1", "ack", 0, None),
+        ("m-1", "fill", D(20), D("0.47")),
+    ]
+    assert reports[1].fee == D("0.225") and reports[2].fee == (D(20) * D("0.03") * D("0.51") * D("0.49"))
+    stored = {table for table, _ in rows}
+    assert stored == {"execution_reports", "positions", "position_history", "pnl_snapshots"}
+    last = {s.bot_id: s for s in pnl}
+    cost = D(30) * D("0.5") + D(20) * D("0.51")
+    assert last["bot_01"].cash == D(1200) - cost - reports[1].fee - reports[2].fee
+    assert last["bot_05"].cash == D(1500) - D(20) * D("0.47") + reports[4].rebate
+    assert len({(s.bot_id, s.ts_ns) for s in pnl}) == len(pnl)  # one row per (bot, ts): the table's key
+
+
+def test_cancel_all_from_risk_cancels_every_open_order_and_bad_input_is_dead_lettered() -> None:
+    reports, _, dead, _ = run_flow(
+        [
+            book(YES, {"0.48": "100"}, {"0.52": "100"}, T0),
+            exec_msg(approved("a", "BUY", "0.45", "10", post_only=True)),
+            exec_msg(approved("b", "BUY", "0.44", "10", post_only=True, bot="bot_08")),
+            KafkaSourceMessage(key=b"x", value=b'{"intent": 1}', topic="order.exec"),
+            exec_msg(
+                approved("risk-cancel-all-1", "SELL", "0", "0", action="cancel_all", bot="*", ts=T0 + 5)
+            ),
+        ]
+    )
+    assert [(r.client_order_id, r.kind) for r in reports] == [
+        ("a", "ack"),
+        ("b", "ack"),
+        ("a", "cancel"),
+        ("b", "cancel"),
+    ]
+    assert len(dead) == 1 and dead[0].source == "executor.decode" and "$.intent" in dead[0].reason
+
+
+def _report(
+    report_id: str, client_id: str, kind: ReportKind, qty: str = "0", *, leaves: str = "0"
+) -> ExecutionReport:
+    return ExecutionReport(
+        report_id=report_id,
+        client_order_id=client_id,
+        venue_order_id=None,
+        bot_id="bot_05",
+        market=MARKET,
+        asset_id=YES,
+        side="BUY",
+        kind=kind,
+        order_price=D("0.40"),
+        order_size=D(20),
+        last_qty=D(qty),
+        last_px=D("0.40") if D(qty) else None,
+        leaves_qty=D(leaves),
+        ts_ns=T0 * 1_000_000,
+        source_ts_ms=T0,
+    )
+
+
+STORED = [
+    _report("o1:ack:1", "o1", "ack", leaves="20"),
+    _report("o1:partial_fill:1", "o1", "partial_fill", "5", leaves="15"),
+    _report("o2:ack:1", "o2", "ack", leaves="20"),
+    _report("o2:fill:1", "o2", "fill", "20"),
+]
+
+
+def test_reconcile_rebuilds_the_portfolio_and_cancels_orders_left_open() -> None:
+    state = ExecutorState(CONFIG)
+    out = state.reconcile(STORED)
+    assert state.portfolio.token_balance("bot_05", YES) == D(25)
+    cancels = [o.report for o in out if o.report is not None]
+    assert [(r.client_order_id, r.kind, r.leaves_qty) for r in cancels] == [("o1", "cancel", 0)]
+    assert "restarted" in (cancels[0].reason or "")
+
+
+@pytest.mark.integration
+def test_reports_read_back_from_the_database_rebuild_the_same_state(fresh_db: str) -> None:
+    migrate(fresh_db)
+    with TimescaleWriter(fresh_db) as writer:
+        writer.write("execution_reports", [report_row(r) for r in STORED])
+    loaded = reports_from_database(fresh_db)
+    assert sorted(r.report_id for r in loaded) == sorted(r.report_id for r in STORED)
+    assert {r.report_id: r for r in loaded} == {r.report_id: r for r in STORED}
