@@ -132,3 +132,11 @@ def test_stop_pulls_quotes_and_places_nothing() -> None:
     bot.on_control(ControlCommand(command_id="1", command="stop", bot_id="bot_05", ts_ns=0))
     out = yes(bot, "0.55", "0.57", ts=T0 + 2000)
     assert [(i.action, i.replaces) for i in out] == [("cancel", q.client_order_id) for q in quotes]
+
+
+def test_no_quote_that_would_cross_at_the_edge_of_the_price_range() -> None:
+    bot = new_bot(half_spread=D("0.001"))
+    bot.on_top_of_book(tob("no1", "m1", None, "0.005", tick="0.005"))
+    out = yes(bot, "0.99", "0.995", tick="0.005")
+    # the ask side would be a NO bid below the NO best ask 0.005: there is no such price on the grid
+    assert [(i.asset_id, i.side, i.price) for i in out] == [("yes1", "BUY", D("0.990"))]

@@ -138,8 +138,15 @@ class Bot:
         if tob.asset_id not in self.token_market:
             return []
         self.books[tob.asset_id] = tob
-        timers = self._advance(tob.ts_ms)
-        return timers + self._gate(self._on_book(tob))
+        # the hot path: one call per top of book, so the clock and timer check are inlined
+        if tob.ts_ms > self.clock_ms:
+            self.clock_ms = tob.ts_ms
+        timer = self.next_timer_ms
+        timers = self.on_timer(self.clock_ms) if timer is not None and self.clock_ms >= timer else None
+        intents = self._on_book(tob)
+        if intents:
+            intents = self._gate(intents)
+        return timers + intents if timers else intents
 
     def on_execution_report(self, report: ExecutionReport) -> list[OrderIntent]:
         """Own reports only (the caller routes by bot id)."""

@@ -20,12 +20,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from pets.bots.base import ZERO, Bot, OwnOrder
-from pets.pipelines.venue_precision import round_price
+from pets.pipelines.venue_precision import round_price, round_size
 from pets.schemas.config import BotConfig, MarketMakingParams, TailRiskMmParams, VenueConfig
 from pets.schemas.market_data import MarketInfo, TopOfBook
-from pets.schemas.orders import ExecutionReport, OrderIntent, Side
+from pets.schemas.orders import ExecutionReport, OrderDenied, OrderIntent, Side
 
 ONE = Decimal(1)
+# refusals because money or tokens are committed elsewhere: they last until fills or cancels free them
+RESERVATION_RULES = frozenset(
+    {"allocation", "bot_exposure", "category_exposure", "leverage", "position_size", "inventory"}
+)
+RESERVATION_BACKOFF_MS = 30_000  # wait before quoting a market again after such a refusal of a new quote
 
 
 @dataclass(slots=True)
@@ -114,6 +119,24 @@ class MarketMaker(Bot):
         self._defer(order.market, self.clock_ms + self.params.requote_interval_ms)
         return []
 
+    def on_order_denied(self, denied: OrderDenied) -> list[OrderIntent]:
+        """A quote refused because money or tokens are committed: a refused replace (the old quote still
+        holds its reservation) becomes a cancel of the old quote, so the requote after it is a fresh
+        order with the room the cancel frees; a refused new quote waits RESERVATION_BACKOFF_MS."""
+        out = super().on_order_denied(denied)
+        intent = denied.intent
+        if denied.rule not in RESERVATION_RULES or intent.market not in self.quotes:
+            return out
+        old = self.orders.get(intent.replaces or "")
+        if intent.action == "replace" and old is not None:
+            cancel = self.cancel(old)
+            if cancel is not None:
+                out.append(cancel)
+        elif intent.action == "place":
+            self.due[intent.market] = self.clock_ms + RESERVATION_BACKOFF_MS
+            self.schedule(self.due[intent.market])
+        return out
+
     def _on_timer(self, now_ms: int) -> list[OrderIntent]:
         out: list[OrderIntent] = []
         for market in sorted(m for m, at in self.due.items() if at <= now_ms):
@@ -163,7 +186,7 @@ class MarketMaker(Bot):
             and abs(fair - quotes.fair) < p.requote_min_move_ticks * tick
         ):
             return []
-        due = quotes.quoted_ms + p.requote_interval_ms
+        due = max(quotes.quoted_ms + p.requote_interval_ms, self.due.get(market, 0))
         if self.clock_ms < due:
             self._defer(market, due)
             return []
@@ -180,10 +203,14 @@ class MarketMaker(Bot):
                 out += self._quote_side(quotes, "ask", quotes.yes, "SELL", ask, size)
             else:
                 no_price = ONE - ask
+                no_tick = self.tick_of(quotes.no)
                 no_book = self.books.get(quotes.no)
                 if no_book is not None and no_book.best_ask is not None:
-                    no_price = min(no_price, no_book.best_ask - no_book.tick_size)
-                out += self._quote_side(quotes, "ask", quotes.no, "BUY", no_price, size)
+                    no_price = min(no_price, no_book.best_ask - no_tick)
+                if no_price >= no_tick:
+                    out += self._quote_side(quotes, "ask", quotes.no, "BUY", no_price, size)
+                else:  # a NO bid would cross the NO book
+                    out += self._cancel_side(quotes, "ask")
         else:
             out += self._cancel_side(quotes, "ask")
         quotes.fair = fair
@@ -193,6 +220,13 @@ class MarketMaker(Bot):
     def _quote_side(
         self, quotes: MarketQuotes, side_name: str, asset_id: str, side: Side, price: Decimal, size: Decimal
     ) -> list[OrderIntent]:
+        if side == "BUY":
+            # a buy quote is a position in the making: within [min_position_usdc, max_position_usdc]
+            room = self.config.max_position_usdc - self.held(asset_id) * price
+            size = min(size, round_size(room / price))
+            too_small = size < self.token_market[asset_id].min_order_size
+            if too_small or size * price < self.config.min_position_usdc:
+                return self._cancel_side(quotes, side_name)
         current_id = quotes.bid_id if side_name == "bid" else quotes.ask_id
         current = self.orders.get(current_id) if current_id else None
         if (

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pets.bots.baskets import BasketBot
+from pets.bots.baskets import BasketBot, Leg
 from pets.pipelines.venue_precision import round_size
 from pets.schemas.config import BotConfig, MarketRebalancingArbParams, VenueConfig
 from pets.schemas.market_data import MarketInfo, TopOfBook
@@ -37,62 +37,58 @@ class MarketRebalancingArb(BasketBot):
         return info.fee_rate if info.fee_rate is not None else self.venue.fee_rate(self.params.fee_category)
 
     def _on_book(self, tob: TopOfBook) -> list[OrderIntent]:
-        out = self.retry_unwind(tob.asset_id)
+        out = self.retry_unwind(tob.asset_id) if self.unbalanced else []
         info = self.token_market[tob.asset_id]
         tokens = self.pairs.get(info.condition_id)
+        if tokens is None:
+            return out
+        yes, no = self.books.get(tokens[0]), self.books.get(tokens[1])
+        if yes is None or no is None or yes.stale or no.stale:
+            return out
+        trade = self._buy(info, yes, no) or self._sell(info, yes, no)
         if (
-            tokens is None
+            not trade
             or not self.active
             or not self.tradable(info)
             or not self.idle(info.condition_id, tokens)
         ):
             return out
-        yes, no = (self.fresh_book(token) for token in tokens)
-        if yes is None or no is None:
-            return out
-        return out + (self._buy(info, yes, no) or self._sell(info, yes, no))
+        return out + self.send_basket(info.condition_id, trade)
 
-    def _buy(self, info: MarketInfo, yes: TopOfBook, no: TopOfBook) -> list[OrderIntent]:
+    def _buy(self, info: MarketInfo, yes: TopOfBook, no: TopOfBook) -> list[Leg]:
         p = self.params
-        if (
-            yes.best_ask is None
-            or no.best_ask is None
-            or yes.best_ask_size is None
-            or no.best_ask_size is None
-        ):
+        ya, na = yes.best_ask, no.best_ask
+        if ya is None or na is None or yes.best_ask_size is None or no.best_ask_size is None:
+            return []
+        cost = ya + na
+        if ONE - cost < p.min_edge:  # fees only lower the edge: most books stop here
             return []
         rate = self.leg_fee_rate(info)
-        cost = yes.best_ask + no.best_ask
-        fees = rate * (yes.best_ask * (ONE - yes.best_ask) + no.best_ask * (ONE - no.best_ask))
-        if ONE - cost - fees < p.min_edge:
+        if ONE - cost - rate * (ya * (ONE - ya) + na * (ONE - na)) < p.min_edge:
             return []
         held = min(self.held(yes.asset_id), self.held(no.asset_id))
         size = round_size(min(
             yes.best_ask_size, no.best_ask_size, p.max_basket_shares - held,
             self.config.max_position_usdc / cost - held,
         ))  # fmt: skip
-        if size * min(yes.best_ask, no.best_ask) < self.venue.min_marketable_usdc:
+        if size * min(ya, na) < self.venue.min_marketable_usdc:
             return []
-        return self.send_basket(
-            info.condition_id,
-            [(yes.asset_id, "BUY", yes.best_ask, size), (no.asset_id, "BUY", no.best_ask, size)],
-        )
+        return [(yes.asset_id, "BUY", ya, size), (no.asset_id, "BUY", na, size)]
 
-    def _sell(self, info: MarketInfo, yes: TopOfBook, no: TopOfBook) -> list[OrderIntent]:
+    def _sell(self, info: MarketInfo, yes: TopOfBook, no: TopOfBook) -> list[Leg]:
         p = self.params
-        held = min(self.held(yes.asset_id), self.held(no.asset_id))
-        if held <= 0 or yes.best_bid is None or no.best_bid is None:
+        yb, nb = yes.best_bid, no.best_bid
+        if yb is None or nb is None or yes.best_bid_size is None or no.best_bid_size is None:
             return []
-        if yes.best_bid_size is None or no.best_bid_size is None:
+        if yb + nb <= p.sell_bid_sum_above:
+            return []
+        held = min(self.held(yes.asset_id), self.held(no.asset_id))
+        if held <= 0:
             return []
         rate = self.leg_fee_rate(info)
-        fees = rate * (yes.best_bid * (ONE - yes.best_bid) + no.best_bid * (ONE - no.best_bid))
-        if yes.best_bid + no.best_bid - fees <= p.sell_bid_sum_above:
+        if yb + nb - rate * (yb * (ONE - yb) + nb * (ONE - nb)) <= p.sell_bid_sum_above:
             return []
         size = round_size(min(held, yes.best_bid_size, no.best_bid_size))
-        if size * min(yes.best_bid, no.best_bid) < self.venue.min_marketable_usdc:
+        if size * min(yb, nb) < self.venue.min_marketable_usdc:
             return []
-        return self.send_basket(
-            info.condition_id,
-            [(yes.asset_id, "SELL", yes.best_bid, size), (no.asset_id, "SELL", no.best_bid, size)],
-        )
+        return [(yes.asset_id, "SELL", yb, size), (no.asset_id, "SELL", nb, size)]

@@ -11,7 +11,7 @@ from pets.cli import settings_from_env
 from pets.cli._output import echo_json
 
 
-def _speed(value: str) -> float | None:
+def _speed(ctx: click.Context, param: click.Parameter, value: str) -> float | None:
     if value == "max":
         return None
     try:
@@ -96,7 +96,9 @@ def record(
 @click.argument(
     "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@click.option("--speed", default="max", show_default=True, help="Multiple of real time, or 'max'.")
+@click.option(
+    "--speed", default="max", show_default=True, callback=_speed, help="Multiple of real time, or 'max'."
+)
 @click.option(
     "--to", "target", type=click.Choice(["embedded", "kafka"]), default="embedded", show_default=True
 )
@@ -107,12 +109,11 @@ def record(
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def replay(
-    files: tuple[Path, ...], speed: str, target: str, dead_letters: Path | None, as_json: bool
+    files: tuple[Path, ...], speed: float | None, target: str, dead_letters: Path | None, as_json: bool
 ) -> None:
     """Play recordings through the live path: md.book on Kafka, or the embedded market-state pipeline."""
     from pets.pipelines.polymarket.replayer import replay_payloads, replay_to_sink
 
-    pace = _speed(speed)
     paths = list(files)
     if target == "kafka":
         from pets.pipelines.polymarket.kafka_sink import KafkaFrameSink
@@ -125,7 +126,7 @@ def replay(
             raise click.ClickException(str(exc)) from None
         sink = KafkaFrameSink.from_settings(settings, source="replay")
         try:
-            stats = replay_to_sink(paths, sink, speed=pace)
+            stats = replay_to_sink(paths, sink, speed=speed)
         finally:
             sink.close()
         if as_json:
@@ -140,7 +141,7 @@ def replay(
     handle = dead_letters.open("wb") if dead_letters else None
     try:
         summary = run_embedded(
-            replay_payloads(paths, speed=pace),
+            replay_payloads(paths, speed=speed),
             dlq=(lambda letter: handle.write(encode(letter) + b"\n")) if handle else None,
         )
     finally:

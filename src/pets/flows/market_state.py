@@ -43,7 +43,7 @@ from pets.pipelines.market_data.units import price_decimal, size_decimal
 from pets.pipelines.tables import ts_from_ms
 from pets.schemas.codec import encode
 from pets.schemas.control import DeadLetter
-from pets.schemas.market_data import Continuity, LastTradePrice, MarketInfo, TopOfBook
+from pets.schemas.market_data import LastTradePrice, MarketInfo, TopOfBook
 from pets.schemas.topics import load_topic_registry
 from pets.settings import Settings
 
@@ -148,19 +148,6 @@ def _parse_message(message: KafkaSourceMessage[Any, Any]) -> list[ParsedFrame | 
     ):
         if isinstance(item, DeadLetter):
             out.append(item)
-        elif type(item) is Continuity and item.market is None:
-            out.append(
-                DeadLetter.from_bytes(
-                    PARSE_SOURCE,
-                    "continuity event without market: the book state is keyed by market",
-                    raw,
-                    ts_ns=time.time_ns(),
-                    topic=message.topic,
-                    key=message.key,
-                    partition=message.partition,
-                    offset=message.offset,
-                )
-            )
         else:
             out.append(ParsedFrame(message.offset or 0, raw, message.topic, message.partition, item))
     return out

@@ -143,15 +143,14 @@ class Continuity(_VenueEvent, frozen=True, kw_only=True, tag="continuity", forbi
     """Ours: a subscription lost continuity ("lost") or was resynced from a REST snapshot ("resynced").
 
     `market` (the md.book key, like every event's) names the market of `asset_ids`: one event per
-    market. The Kafka flow dead-letters a continuity event without it (its book state is keyed by
-    market); `run_embedded` routes one by its asset ids.
+    market, so it lands on the partition of that market's frames.
     """
 
     asset_ids: tuple[str, ...]
     status: ContinuityStatus
     reason: str
     recv_ns: int
-    market: str | None = None
+    market: str
 
 
 MarketFrame = (

@@ -205,10 +205,17 @@ def test_a_book_is_stale_before_its_snapshot_and_after_continuity_loss_until_the
     assert [t.stale for t in tops] == [False, False]
 
 
-def test_continuity_loss_without_market_reaches_the_books_of_its_assets() -> None:
+def test_continuity_loss_marks_only_its_assets_stale() -> None:
     h = Harness(info())
     mirrored_books(h)
-    lost = {"event_type": "continuity", "asset_ids": [NO], "status": "lost", "reason": "stall", "recv_ns": 1}
+    lost = {
+        "event_type": "continuity",
+        "market": MARKET,
+        "asset_ids": [NO],
+        "status": "lost",
+        "reason": "stall",
+        "recv_ns": 1,
+    }
     tops = h.feed(json.dumps(lost).encode())
     assert [(t.asset_id, t.stale) for t in tops] == [(NO, True), (YES, False)]  # YES: its sums use NO
     assert not h.book(YES).stale

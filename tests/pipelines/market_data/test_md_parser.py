@@ -156,10 +156,17 @@ def test_an_array_frame_yields_each_event_and_dead_letters_only_the_bad_one() ->
 
 def test_our_continuity_event_parses() -> None:
     raw = (
-        b'{"event_type":"continuity","asset_ids":["a","b"],"status":"lost","reason":"reconnect","recv_ns":7}'
+        b'{"event_type":"continuity","market":"m","asset_ids":["a","b"],"status":"lost",'
+        b'"reason":"reconnect","recv_ns":7}'
     )
     (event,) = parser.parse(raw)
-    assert event == Continuity(asset_ids=("a", "b"), status="lost", reason="reconnect", recv_ns=7)
+    assert event == Continuity(market="m", asset_ids=("a", "b"), status="lost", reason="reconnect", recv_ns=7)
+
+
+def test_a_continuity_event_without_its_market_is_dead_lettered() -> None:
+    raw = b'{"event_type":"continuity","asset_ids":["a"],"status":"lost","reason":"stall","recv_ns":7}'
+    (letter,) = parser.parse(raw)
+    assert isinstance(letter, DeadLetter) and "market" in letter.reason
 
 
 def _corrupt(ws_examples: Path, name: str, edit: Any) -> bytes:

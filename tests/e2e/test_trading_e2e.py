@@ -1,0 +1,201 @@
+"""End to end, every flow its own process (`pets flow run market_state|bots|risk|executor`) on the real
+Kafka broker and PostgreSQL: recorded frames into md.book -> top of book -> bots -> risk -> executor.
+
+One scenario (the processes are expensive to start): replay the first half of a recording, crash the
+risk flow (SIGKILL) and replay the rest while it is down, restart it, let everything catch up, then
+send `pets halt`. Checked: nothing reaches order.exec that is not a risk decision on a bot's intent,
+nothing is executed that risk did not approve, no intent is approved twice across the crash, no
+limit is exceeded, the halt cancels every open order within one second, and the positions and P&L
+in the database agree with the fills to the cent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+from e2e_harness import Flows, keyed_frames, publish, settle, topic_messages, wait_for
+from kafka import TopicPartition
+
+from pets.cli.bot import send_command
+from pets.execution.portfolio import Portfolio
+from pets.pipelines.kafka_io import consumer, delete_topics, ensure_topics
+from pets.pipelines.migrations import migrate
+from pets.runtime import sources
+from pets.schemas.codec import decoder_for
+from pets.schemas.config import load_config
+from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, OrderIntent
+from pets.schemas.topics import load_topic_registry
+from pets.settings import Mode, Settings, project_root
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+CONFIG_DIR = project_root() / "config"
+CONFIG = load_config(CONFIG_DIR)
+RECORDING = "20250617_mlb-mil-chc-2025-06-17.jsonl.gz"
+TERMINAL = {"fill", "cancel", "expire", "reject"}
+
+
+@pytest.fixture
+def e2e_settings(kafka_bootstrap: str, fresh_db: str, topic_prefix: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    migrate(fresh_db)
+    settings = Settings(mode=Mode.PRODUCTION, config_dir=CONFIG_DIR, state_dir=tmp_path / "state",
+                        kafka_bootstrap=kafka_bootstrap, postgres_dsn=fresh_db, topic_prefix=topic_prefix)
+    ensure_topics(settings)
+    yield settings
+    registry = load_topic_registry(CONFIG_DIR)
+    delete_topics(settings, [spec.full_name(topic_prefix) for spec in registry.topics])
+
+
+def _source(shared: Path) -> sources.Source:
+    recording = shared / "polymarket" / "l2" / RECORDING
+    if recording.is_file():
+        return sources.replay([recording])
+    return sources.simulated(CONFIG, seed=5, duration_s=120)  # a fresh clone: the project's own market
+
+
+def test_flows_as_processes_replay_crash_restart_halt(
+    e2e_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests_shared_data import shared_dir
+
+    settings = e2e_settings
+    source = _source(shared_dir())
+    frames = list(keyed_frames(source.frames))
+    half = len(frames) // 2
+    flows = Flows(settings, tmp_path)
+    try:
+        for name in ("market_state", "bots", "risk", "executor"):
+            flows.start(name)
+        publish(settings, source.markets, frames[:half])
+        wait_for("approved orders", lambda: [m for m in topic_messages(settings, "order.exec")
+                                              if m.intent.action == "place"], 90, flows)
+        flows.kill("risk")  # crash mid-run
+        publish(settings, [], frames[half:])
+        time.sleep(2)
+        flows.start("risk")
+        settle(lambda: len(topic_messages(settings, "order.intent", "order.exec", "order.denied",
+                                          "exec.report")), flows)
+        _check_halt(settings, monkeypatch, flows)
+    finally:
+        flows.stop_all()
+
+    intents = topic_messages(settings, "order.intent")
+    decisions = topic_messages(settings, "order.exec", "order.denied")
+    reports: list[ExecutionReport] = topic_messages(settings, "exec.report")
+    approved = [d for d in decisions if isinstance(d, ApprovedOrder)]
+    assert intents and approved and any(r.last_qty > 0 for r in reports)
+
+    # order.exec carries only risk decisions on the bots' own intents (or risk's own cancel-alls)
+    proposed = {i.client_order_id: i for i in intents if isinstance(i, OrderIntent)}
+    for order in approved:
+        if order.intent.client_order_id.startswith("risk-"):
+            assert order.intent.action == "cancel_all"
+        else:
+            assert proposed[order.intent.client_order_id] == order.intent
+    # nothing approved or denied twice, across the crash of the risk flow
+    verdicts = Counter(d.intent.client_order_id for d in decisions)
+    assert [cid for cid, n in verdicts.items() if n > 1] == []
+    # nothing executed that risk did not approve (at the size it approved)
+    sizes = {o.intent.client_order_id: o.size for o in approved}
+    for report in reports:
+        if report.kind != "reject" or report.client_order_id in sizes:
+            assert report.client_order_id in sizes, report
+            assert report.order_size == sizes[report.client_order_id]
+    # no limit exceeded: positions at cost within each bot's allocation and per-market maximum
+    _check_limits(reports, source)
+    _check_database(settings, reports)
+
+
+def _check_halt(settings: Settings, monkeypatch: pytest.MonkeyPatch, flows: Flows) -> None:
+    """`pets halt` cancels every open order within one second of the command."""
+    reports: list[ExecutionReport] = topic_messages(settings, "exec.report")
+    state: dict[str, str] = {}
+    for r in reports:
+        state[r.client_order_id] = "done" if r.kind in TERMINAL or (
+            r.kind == "partial_fill" and r.leaves_qty <= 0) else "open"
+    open_orders = {cid for cid, s in state.items() if s == "open"}
+    assert open_orders, "no resting order to cancel: the scenario needs the market maker's quotes"
+    registry = load_topic_registry(settings.config_dir)
+    topic = registry.get("exec.report").full_name(settings.topic_prefix)
+    tail = consumer(settings)
+    partitions = [TopicPartition(topic, p) for p in tail.partitions_for_topic(topic) or ()]
+    tail.assign(partitions)
+    tail.seek_to_end(*partitions)
+    for tp in partitions:
+        tail.position(tp)
+    decode = decoder_for(registry.get("exec.report"))
+    for key, value in {"PETS_MODE": "production", "PETS_KAFKA_BOOTSTRAP": settings.require_kafka(),
+                       "PETS_TOPIC_PREFIX": settings.topic_prefix}.items():
+        monkeypatch.setenv(key, value)
+    sent = time.monotonic()
+    send_command("halt", "*", "e2e test")
+    cancelled: dict[str, float] = {}
+    try:
+        while open_orders - set(cancelled) and time.monotonic() - sent < 10:
+            for records in tail.poll(timeout_ms=50).values():
+                for record in records:
+                    report = decode.decode(record.value)
+                    if report.kind == "cancel":
+                        cancelled.setdefault(report.client_order_id, time.monotonic() - sent)
+    finally:
+        tail.close()
+    missing = open_orders - set(cancelled)
+    assert not missing, f"not cancelled after the halt: {sorted(missing)[:5]}\n{flows.logs()}"
+    slowest = max(cancelled[cid] for cid in open_orders)
+    assert slowest < 1.0, f"the last open order was cancelled {slowest:.2f} s after `pets halt`"
+
+
+def _check_limits(reports: list[ExecutionReport], source: sources.Source) -> None:
+    capital = CONFIG.system.trading.starting_capital
+    allocations = {b.id: b.capital_allocation * capital for b in CONFIG.bots}
+    maximum = {b.id: b.max_position_usdc for b in CONFIG.bots}
+    portfolio = Portfolio(capital, allocations)
+    for info in source.markets:
+        portfolio.on_market(info, 0)
+    for report in reports:
+        portfolio.on_report(report)
+        account = portfolio.accounts.get(report.bot_id)
+        if account is None:
+            continue
+        by_market: dict[str, Decimal] = defaultdict(Decimal)
+        for holding in account.holdings.values():
+            by_market[holding.market] += holding.cost
+        assert sum(by_market.values()) <= allocations[report.bot_id], report.bot_id
+        assert max(by_market.values(), default=Decimal(0)) <= maximum[report.bot_id], report.bot_id
+
+
+def _check_database(settings: Settings, reports: list[ExecutionReport]) -> None:
+    """Positions and P&L in the database agree with the fills to the cent."""
+    with psycopg.connect(settings.require_postgres()) as conn:
+        stored = conn.execute(
+            "SELECT report_id, bot_id, market, asset_id, side, last_qty, last_px, fee, rebate "
+            "FROM execution_reports WHERE last_qty > 0").fetchall()
+        positions = conn.execute("SELECT bot_id, market, asset_id, qty FROM positions").fetchall()
+        latest = conn.execute(
+            "SELECT DISTINCT ON (bot_id) bot_id, cash, realized_pnl, fees, rebates, trades FROM pnl_snapshots "
+            "ORDER BY bot_id, ts DESC").fetchall()
+    fills = {r.report_id for r in reports if r.last_qty > 0}
+    assert {row[0] for row in stored} == fills  # every fill on exec.report is stored, once
+    capital = CONFIG.system.trading.starting_capital
+    cash: dict[str, Decimal] = {b.id: b.capital_allocation * capital for b in CONFIG.bots}
+    qty: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
+    count: Counter[str] = Counter()
+    for _, bot_id, market, asset_id, side, last_qty, last_px, fee, rebate in stored:
+        signed = last_qty if side == "BUY" else -last_qty
+        cash[bot_id] += -signed * last_px - fee + rebate
+        qty[bot_id, market, asset_id] += signed
+        count[bot_id] += 1
+    assert {(b, m, a): q for b, m, a, q in positions} == dict(qty)
+    snapshot = {row[0]: row for row in latest}
+    for bot_id, n in count.items():
+        _, snap_cash, _, _, _, trades = snapshot[bot_id]
+        assert trades == n
+        assert snap_cash.quantize(Decimal("0.01")) == cash[bot_id].quantize(Decimal("0.01"))
+        assert snap_cash == cash[bot_id]
+    assert snapshot["portfolio"][1] == capital + sum(cash[b] - a for b, a in
+                                                     ((b.id, b.capital_allocation * capital) for b in CONFIG.bots))
