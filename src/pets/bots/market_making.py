@@ -193,6 +193,8 @@ class MarketMaker(Bot):
         bid = min(round_price(fair - p.half_spread, tick, "down"), tob.best_ask - tick)
         ask = max(round_price(fair + p.half_spread, tick, "up"), tob.best_bid + tick)
         size = max(p.quote_size_shares, info.min_order_size)
+        quotes.fair = fair
+        quotes.quoted_ms = self.clock_ms
         out: list[OrderIntent] = []
         if inventory + size <= p.max_inventory_shares and tick <= bid:
             out += self._quote_side(quotes, "bid", quotes.yes, "BUY", bid, size)
@@ -213,8 +215,6 @@ class MarketMaker(Bot):
                     out += self._cancel_side(quotes, "ask")
         else:
             out += self._cancel_side(quotes, "ask")
-        quotes.fair = fair
-        quotes.quoted_ms = self.clock_ms
         return out
 
     def _quote_side(
@@ -222,7 +222,8 @@ class MarketMaker(Bot):
     ) -> list[OrderIntent]:
         if side == "BUY":
             # a buy quote is a position in the making: within [min_position_usdc, max_position_usdc]
-            room = self.config.max_position_usdc - self.held(asset_id) * price
+            # of the market, counting what is held (at the quote prices) and the other side's buy
+            room = self.config.max_position_usdc - self._committed(quotes, side_name)
             size = min(size, round_size(room / price))
             too_small = size < self.token_market[asset_id].min_order_size
             if too_small or size * price < self.config.min_position_usdc:
@@ -250,6 +251,16 @@ class MarketMaker(Bot):
         else:
             quotes.ask_id = new_id
         return out + ([intent] if intent is not None else [])
+
+    def _committed(self, quotes: MarketQuotes, side_name: str) -> Decimal:
+        """Roughly what risk counts against the market's position limit, besides this side's quote:
+        the tokens held, valued at the fair price, and the other side's resting buy."""
+        fair = quotes.fair if quotes.fair is not None else Decimal("0.5")
+        committed = self.held(quotes.yes) * fair + self.held(quotes.no) * (ONE - fair)
+        other = self.orders.get((quotes.ask_id if side_name == "bid" else quotes.bid_id) or "")
+        if other is not None and other.side == "BUY" and not other.cancelling:
+            committed += other.price * other.leaves
+        return committed
 
     def _cancel_side(self, quotes: MarketQuotes, side_name: str) -> list[OrderIntent]:
         current_id = quotes.bid_id if side_name == "bid" else quotes.ask_id

@@ -10,7 +10,8 @@ from pydantic import Field
 
 from pets.assets.markets.checks import UNIVERSE_CHECKS, universe_checks
 from pets.assets.resources import GammaResource, KafkaResource, PostgresResource
-from pets.pipelines.tables import MARKETS, ts_from_ms
+from pets.pipelines.polymarket.universe import market_row
+from pets.pipelines.tables import MARKETS
 from pets.schemas.control import DeadLetter
 from pets.schemas.market_data import MarketInfo
 
@@ -27,32 +28,6 @@ class UniverseConfig(dg.Config):
 
 def _gamma_time(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def market_row(market: MarketInfo, observed: datetime) -> tuple[object, ...]:
-    return MARKETS.row(
-        {
-            "condition_id": market.condition_id,
-            "market_id": market.market_id,
-            "question": market.question,
-            "slug": market.slug,
-            "category": market.category,
-            "token_ids": list(market.token_ids),
-            "outcomes": list(market.outcomes),
-            "neg_risk": market.neg_risk,
-            "neg_risk_market_id": market.neg_risk_market_id,
-            "tick_size": market.tick_size,
-            "min_order_size": market.min_order_size,
-            "end_date": None if market.end_date_ms is None else ts_from_ms(market.end_date_ms),
-            "active": market.active,
-            "closed": market.closed,
-            "accepting_orders": market.accepting_orders,
-            "outcome_prices": None if market.outcome_prices is None else list(market.outcome_prices),
-            "winning_asset_id": market.winning_asset_id,
-            "fee_rate": market.fee_rate,
-            "ts": observed,
-        }
-    )
 
 
 @dg.asset(
