@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pets.settings import Settings, load_settings, project_root
-
-SHARED_DATA = Path(os.environ.get("PETS_SHARED_DATA", str(project_root().parent / "shared" / "data")))
+from pets.settings import Settings, load_settings
 
 
 def _need(what: str) -> None:
@@ -69,11 +67,12 @@ def topic_prefix() -> str:
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
+def shared_data(settings: Settings) -> Path:
     """The real recorded Polymarket data (../shared/data); skipped with a reason when absent."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data not found at {SHARED_DATA} (a fresh clone has none; set PETS_SHARED_DATA)")
-    return SHARED_DATA
+    path = settings.shared_data_dir
+    if not path.is_dir():
+        pytest.skip(f"shared data not found at {path} (a fresh clone has none; set PETS_SHARED_DATA)")
+    return path
 
 
 @pytest.fixture

@@ -51,10 +51,12 @@ class VenueEndpoints:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    mode: Mode = Mode.EMBEDDED
+    mode: Mode = Mode.LOCAL
     config_dir: Path = field(default_factory=lambda: project_root() / "config")
     state_dir: Path = field(default_factory=lambda: project_root() / ".pets")
     cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "pets")
+    # The real recorded Polymarket data beside the checkout; absent on a fresh clone.
+    shared_data_dir: Path = field(default_factory=lambda: project_root().parent / "shared" / "data")
     kafka_bootstrap: str | None = None
     postgres_dsn: str | None = None
     venue: VenueEndpoints = field(default_factory=VenueEndpoints)
@@ -96,7 +98,12 @@ class Settings:
 def read_infra_state(path: Path) -> dict[str, str]:
     if not path.exists():
         return {}
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"{path}: not valid JSON ({exc}); run `pets infra up` again") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: expected a JSON object; run `pets infra up` again or delete it")
     return {k: v for k, v in data.items() if isinstance(v, str)}
 
 
@@ -129,7 +136,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     merged = {**_read_env_file(root / "secrets.env"), **environ}
     known = {
         "PETS_MODE", "PETS_CONFIG_DIR", "PETS_STATE_DIR", "PETS_CACHE_DIR", "PETS_KAFKA_BOOTSTRAP",
-        "PETS_POSTGRES_DSN", "PETS_LIVE", "PETS_ROOT", "PETS_REQUIRE_INFRA", "PETS_TOPIC_PREFIX", "PETS_SHARED_DATA",
+        "PETS_POSTGRES_DSN", "PETS_LIVE", "PETS_ROOT", "PETS_REQUIRE_INFRA", "PETS_TOPIC_PREFIX",
+        "PETS_SHARED_DATA",
         "PETS_CLOB_URL", "PETS_WS_MARKET_URL", "PETS_WS_USER_URL", "PETS_GAMMA_URL",
         "PETS_DATA_API_URL", "PETS_POLYGON_RPC_URL",
         # secrets: read by the live adapter only, never logged
@@ -160,6 +168,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         config_dir=Path(merged.get("PETS_CONFIG_DIR", str(root / "config"))),
         state_dir=Path(merged.get("PETS_STATE_DIR", str(root / ".pets"))),
         cache_dir=Path(merged.get("PETS_CACHE_DIR", str(Path.home() / ".cache" / "pets"))),
+        shared_data_dir=Path(merged.get("PETS_SHARED_DATA", str(root.parent / "shared" / "data"))),
         kafka_bootstrap=merged.get("PETS_KAFKA_BOOTSTRAP") or None,
         postgres_dsn=merged.get("PETS_POSTGRES_DSN") or None,
         venue=venue,

@@ -70,8 +70,16 @@ def test_size_is_capped_by_max_basket_shares_held() -> None:
     for leg in first:
         bot.on_execution_report(report(leg, "fill", "150", str(leg.price)))
     # 150 held: 50 more make the cap of 200
-    again = books(bot, ("0.44", "0.45"), ("0.49", "0.50"), ts=T0 + 1, yes_size="1000", no_size="1000")
+    again = books(bot, ("0.43", "0.44"), ("0.49", "0.50"), ts=T0 + 1, yes_size="1000", no_size="1000")
     assert [i.size for i in again] == [D(50), D(50)]
+
+
+def test_a_basket_that_came_back_short_is_not_repeated_at_the_same_prices() -> None:
+    bot = new_bot()
+    for leg in books(bot, ("0.44", "0.45"), ("0.49", "0.50")):
+        bot.on_execution_report(report(leg, "cancel"))  # both FOK legs killed: the liquidity was not there
+    assert books(bot, ("0.44", "0.45"), ("0.49", "0.50"), ts=T0 + 1) == []
+    assert len(books(bot, ("0.44", "0.45"), ("0.48", "0.49"), ts=T0 + 2)) == 2  # the book moved
 
 
 def test_sells_held_baskets_when_bids_sum_above_the_threshold() -> None:
@@ -121,6 +129,7 @@ def test_an_unwind_without_a_buyer_waits_for_the_book() -> None:
     bot.on_execution_report(report(yes_leg, "fill", "80", "0.45"))
     (sell,) = bot.on_execution_report(report(no_leg, "cancel"))
     assert bot.on_execution_report(report(sell, "cancel")) == []  # nobody bought: no immediate retry
+    assert bot.on_top_of_book(tob("yes1", "m1", "0.44", "0.47", ts_ms=T0 + 4)) == []  # same bid: no retry
     retry = bot.on_top_of_book(tob("yes1", "m1", "0.42", "0.47", ts_ms=T0 + 5))
     assert legs(retry) == [("place", "yes1", "SELL", D("0.42"), D(80), "FAK")]
 

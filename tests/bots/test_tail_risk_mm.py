@@ -11,7 +11,7 @@ from pets.bots.tail_risk_mm import TailRiskMM
 
 
 def new_bot() -> TailRiskMM:
-    bot = TailRiskMM(bot_config("bot_08"), VENUE)
+    bot = TailRiskMM(bot_config("bot_08", max_position_usdc=D(100)), VENUE)
     for i in range(1, 5):
         bot.on_market(
             market(

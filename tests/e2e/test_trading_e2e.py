@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 import pytest
-from e2e_harness import Flows, keyed_frames, publish, settle, topic_messages, wait_for
+from e2e_harness import Flows, publish, retimed, settle, shared_dir, topic_messages, wait_for
 from kafka import TopicPartition
 
 from pets.cli.bot import send_command
@@ -28,7 +29,7 @@ from pets.pipelines.migrations import migrate
 from pets.runtime import sources
 from pets.schemas.codec import decoder_for
 from pets.schemas.config import load_config
-from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, OrderIntent
+from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderIntent
 from pets.schemas.topics import load_topic_registry
 from pets.settings import Mode, Settings, project_root
 
@@ -41,10 +42,18 @@ TERMINAL = {"fill", "cancel", "expire", "reject"}
 
 
 @pytest.fixture
-def e2e_settings(kafka_bootstrap: str, fresh_db: str, topic_prefix: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+def e2e_settings(
+    kafka_bootstrap: str, fresh_db: str, topic_prefix: str, tmp_path: Path
+) -> Iterator[Settings]:
     migrate(fresh_db)
-    settings = Settings(mode=Mode.PRODUCTION, config_dir=CONFIG_DIR, state_dir=tmp_path / "state",
-                        kafka_bootstrap=kafka_bootstrap, postgres_dsn=fresh_db, topic_prefix=topic_prefix)
+    settings = Settings(
+        mode=Mode.PRODUCTION,
+        config_dir=CONFIG_DIR,
+        state_dir=tmp_path / "state",
+        kafka_bootstrap=kafka_bootstrap,
+        postgres_dsn=fresh_db,
+        topic_prefix=topic_prefix,
+    )
     ensure_topics(settings)
     yield settings
     registry = load_topic_registry(CONFIG_DIR)
@@ -61,25 +70,34 @@ def _source(shared: Path) -> sources.Source:
 def test_flows_as_processes_replay_crash_restart_halt(
     e2e_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests_shared_data import shared_dir
-
     settings = e2e_settings
     source = _source(shared_dir())
-    frames = list(keyed_frames(source.frames))
+    frames = retimed(source.frames)
     half = len(frames) // 2
     flows = Flows(settings, tmp_path)
     try:
         for name in ("market_state", "bots", "risk", "executor"):
             flows.start(name)
-        publish(settings, source.markets, frames[:half])
-        wait_for("approved orders", lambda: [m for m in topic_messages(settings, "order.exec")
-                                              if m.intent.action == "place"], 90, flows)
+        publish(settings, source.markets, frames[:20])
+        wait_for("the first top of book", lambda: topic_messages(settings, "md.tob"), 60, flows)
+        time.sleep(3)  # the other flows finish starting: the paced replay should not queue up behind them
+        publish(settings, [], frames[20:half])
+        wait_for(
+            "approved orders",
+            lambda: [m for m in topic_messages(settings, "order.exec") if m.intent.action == "place"],
+            90,
+            flows,
+        )
         flows.kill("risk")  # crash mid-run
         publish(settings, [], frames[half:])
         time.sleep(2)
         flows.start("risk")
-        settle(lambda: len(topic_messages(settings, "order.intent", "order.exec", "order.denied",
-                                          "exec.report")), flows)
+        settle(
+            lambda: len(
+                topic_messages(settings, "order.intent", "order.exec", "order.denied", "exec.report")
+            ),
+            flows,
+        )
         _check_halt(settings, monkeypatch, flows)
     finally:
         flows.stop_all()
@@ -116,8 +134,9 @@ def _check_halt(settings: Settings, monkeypatch: pytest.MonkeyPatch, flows: Flow
     reports: list[ExecutionReport] = topic_messages(settings, "exec.report")
     state: dict[str, str] = {}
     for r in reports:
-        state[r.client_order_id] = "done" if r.kind in TERMINAL or (
-            r.kind == "partial_fill" and r.leaves_qty <= 0) else "open"
+        state[r.client_order_id] = (
+            "done" if r.kind in TERMINAL or (r.kind == "partial_fill" and r.leaves_qty <= 0) else "open"
+        )
     open_orders = {cid for cid, s in state.items() if s == "open"}
     assert open_orders, "no resting order to cancel: the scenario needs the market maker's quotes"
     registry = load_topic_registry(settings.config_dir)
@@ -129,8 +148,11 @@ def _check_halt(settings: Settings, monkeypatch: pytest.MonkeyPatch, flows: Flow
     for tp in partitions:
         tail.position(tp)
     decode = decoder_for(registry.get("exec.report"))
-    for key, value in {"PETS_MODE": "production", "PETS_KAFKA_BOOTSTRAP": settings.require_kafka(),
-                       "PETS_TOPIC_PREFIX": settings.topic_prefix}.items():
+    for key, value in {
+        "PETS_MODE": "production",
+        "PETS_KAFKA_BOOTSTRAP": settings.require_kafka(),
+        "PETS_TOPIC_PREFIX": settings.topic_prefix,
+    }.items():
         monkeypatch.setenv(key, value)
     sent = time.monotonic()
     send_command("halt", "*", "e2e test")
@@ -174,11 +196,13 @@ def _check_database(settings: Settings, reports: list[ExecutionReport]) -> None:
     with psycopg.connect(settings.require_postgres()) as conn:
         stored = conn.execute(
             "SELECT report_id, bot_id, market, asset_id, side, last_qty, last_px, fee, rebate "
-            "FROM execution_reports WHERE last_qty > 0").fetchall()
+            "FROM execution_reports WHERE last_qty > 0"
+        ).fetchall()
         positions = conn.execute("SELECT bot_id, market, asset_id, qty FROM positions").fetchall()
         latest = conn.execute(
-            "SELECT DISTINCT ON (bot_id) bot_id, cash, realized_pnl, fees, rebates, trades FROM pnl_snapshots "
-            "ORDER BY bot_id, ts DESC").fetchall()
+            "SELECT DISTINCT ON (bot_id) bot_id, cash, realized_pnl, fees, rebates, trades "
+            "FROM pnl_snapshots ORDER BY bot_id, ts DESC"
+        ).fetchall()
     fills = {r.report_id for r in reports if r.last_qty > 0}
     assert {row[0] for row in stored} == fills  # every fill on exec.report is stored, once
     capital = CONFIG.system.trading.starting_capital
@@ -197,5 +221,6 @@ def _check_database(settings: Settings, reports: list[ExecutionReport]) -> None:
         assert trades == n
         assert snap_cash.quantize(Decimal("0.01")) == cash[bot_id].quantize(Decimal("0.01"))
         assert snap_cash == cash[bot_id]
-    assert snapshot["portfolio"][1] == capital + sum(cash[b] - a for b, a in
-                                                     ((b.id, b.capital_allocation * capital) for b in CONFIG.bots))
+    assert snapshot["portfolio"][1] == capital + sum(
+        cash[b] - a for b, a in ((b.id, b.capital_allocation * capital) for b in CONFIG.bots)
+    )

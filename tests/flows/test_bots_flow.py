@@ -173,3 +173,17 @@ def test_undecodable_input_goes_to_the_dead_letter_topic(settings: Settings) -> 
 
 def test_disabled_bots_do_not_run(settings: Settings) -> None:
     assert intents(run(settings, only(), [msg("md.markets", market("a")), *arb_books("a")])) == []
+
+
+def test_a_new_instance_gets_the_bot_and_portfolio_commands(settings: Settings) -> None:
+    """stop bot_01, then `resume_trading *`: an instance created afterwards is still stopped."""
+    halt = ControlCommand(command_id="h", command="resume_trading", bot_id="*", ts_ns=0)
+    items = [
+        command("stop", 1),
+        msg("bot.control", halt),
+        msg("md.markets", market("a")),
+        msg("md.markets", market("b")),
+        *arb_books("a"),
+        *arb_books("b"),
+    ]
+    assert intents(run(settings, only("bot_01"), items)) == []

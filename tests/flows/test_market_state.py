@@ -11,21 +11,24 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import psycopg
 import pytest
 from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.testing import TestingSink, TestingSource, run_main
 
 from pets.flows.market_state import DbRow, build_flow, recovery_config, run_embedded
-from pets.pipelines.market_data.market import MarketStateEngine
+from pets.pipelines.market_data.market import MarketBooks, MarketStateEngine
 from pets.pipelines.market_data.parser import FrameParser
 from pets.pipelines.market_data.synthetic import SyntheticFeed
-from pets.schemas.codec import decode
+from pets.pipelines.polymarket.universe import market_from_row, market_row
+from pets.pipelines.tables import MARKETS
+from pets.schemas.codec import decode, encode
 from pets.schemas.control import DeadLetter
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.settings import Settings
@@ -50,12 +53,14 @@ INFO = MarketInfo(
 )
 
 
-def _book(asset: str, ts: int, bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> bytes:
+def _book(
+    asset: str, ts: int, bids: list[tuple[str, str]], asks: list[tuple[str, str]], market: str = MARKET
+) -> bytes:
     return json.dumps(
         {
             "event_type": "book",
             "asset_id": asset,
-            "market": MARKET,
+            "market": market,
             "timestamp": str(ts),
             "hash": f"h{ts}",
             "bids": [{"price": p, "size": s} for p, s in bids],
@@ -64,12 +69,12 @@ def _book(asset: str, ts: int, bids: list[tuple[str, str]], asks: list[tuple[str
     ).encode()
 
 
-def _change(asset: str, ts: int, side: str, price: str, size: str) -> bytes:
+def _change(asset: str, ts: int, side: str, price: str, size: str, market: str = MARKET) -> bytes:
     return json.dumps(
         {
             "event_type": "price_change",
             "asset_id": asset,
-            "market": MARKET,
+            "market": market,
             "timestamp": str(ts),
             "hash": "x",
             "changes": [{"side": side, "price": price, "size": size}],
@@ -390,7 +395,7 @@ def kafka_settings(
     scoped = dataclasses.replace(
         settings, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix, postgres_dsn=migrated_db
     )
-    names = ["md.book", "md.tob", "dlq.market_data"]
+    names = ["md.book", "md.markets", "md.tob", "dlq.market_data"]
     ensure_topics(scoped, names)
     yield scoped
     delete_topics(scoped, [f"{topic_prefix}{n}" for n in names])
@@ -507,3 +512,229 @@ def test_the_flow_on_a_real_recording(settings: Settings, shared_data: Path) -> 
         )
     )
     assert sorted(tops, key=_order) == sorted(expected, key=_order)
+
+
+# -- the market universe: the markets table at start, md.markets while running ----------------------
+
+OTHER = "other-token"
+
+
+def _market(**changes: Any) -> MarketInfo:
+    return msgspec.structs.replace(INFO, **changes)
+
+
+def _market_message(settings: Settings, info: MarketInfo, offset: int) -> KafkaSourceMessage[Any, Any]:
+    topic = f"{settings.topic_prefix}md.markets"
+    return KafkaSourceMessage(key=info.condition_id.encode(), value=encode(info), topic=topic, offset=offset)
+
+
+def _run_in_phases(
+    settings: Settings, book_items: list[Any], market_items: list[Any], recovery_dir: Path, phases: int
+) -> tuple[list[TopOfBook], list[DeadLetter]]:
+    """Runs resumed from the recovery store; an EOF in a source ends that source's part of a run, so
+    the order of md.markets and md.book across runs is fixed (within one run it is not)."""
+    book, markets = TestingSource(book_items), TestingSource(market_items)
+    recovery = recovery_config(settings, db_dir=recovery_dir)
+    tops: list[TopOfBook] = []
+    dead: list[DeadLetter] = []
+    for _ in range(phases):
+        flow = build_flow(
+            settings,
+            book,
+            TestingSink(tops),
+            dlq_sink=TestingSink(dead),
+            db_sink=TestingSink([]),
+            markets_source=markets,
+        )
+        run_main(flow, epoch_interval=timedelta(0), recovery_config=recovery)
+    return tops, dead
+
+
+@pytest.mark.parametrize("market", [MARKET, INFO.market_id], ids=["condition_id_live", "gamma_id_recorded"])
+def test_a_market_info_on_md_markets_states_the_pair_and_the_tick_of_the_books(
+    settings: Settings, tmp_path: Path, market: str
+) -> None:
+    before = [
+        _book(OTHER, 1000, [("0.30", "10")], [("0.40", "10")], market),  # a third token under the market
+        _book(YES, 2000, [("0.45", "100")], [("0.47", "200")], market),
+        _book(NO, 2000, [("0.53", "200")], [("0.55", "100")], market),
+        _change(YES, 3000, "BUY", "0.455", "5", market),  # off the stated 0.01 grid
+    ]
+    after = [_change(YES, 4000, "BUY", "0.455", "5", market)]  # on the 0.001 grid stated since
+    finer = _market(tick_size=D("0.001"))
+    book_items = [TestingSource.EOF(), *_messages(before), TestingSource.EOF(), TestingSource.EOF()]
+    book_items += [KafkaSourceMessage(key=None, value=f, topic="md.book", offset=9) for f in after]
+    market_items = [_market_message(settings, INFO, 0), TestingSource.EOF(), TestingSource.EOF()]
+    market_items += [_market_message(settings, finer, 1), TestingSource.EOF()]
+    # runs: 1 MarketInfo (0.01) | 2 frames | 3 MarketInfo (0.001) | 4 the frame on the finer grid
+    tops, dead = _run_in_phases(settings, book_items, market_items, tmp_path / "recovery", 4)
+
+    assert [(d.source, d.offset, d.reason) for d in dead] == [
+        ("market_state.book", 3, f"price 0.455 is off the tick grid 0.01 of asset {YES}")
+    ]
+    assert dead[0].raw_bytes() == before[3]
+    pairs = {(t.asset_id, t.paired_asset_id) for t in tops}
+    assert pairs == {(OTHER, None), (YES, NO), (NO, YES)}  # the universe's pair, not the first two seen
+    assert {t.tick_size for t in tops if t.ts_ms < 4000} == {D("0.01")}
+    (later,) = [t for t in tops if t.asset_id == YES and t.ts_ms == 4000]
+    assert (later.best_bid, later.tick_size) == (D("0.455"), D("0.001"))
+    assert {t.market for t in tops} == {market}
+
+    # the same frames without the universe: the first two tokens pair up, 0.455 refines the grid
+    alone: list[TopOfBook] = []
+    alone_dead: list[DeadLetter] = []
+    run_main(
+        build_flow(
+            settings,
+            TestingSource(_messages(before)),
+            TestingSink(alone),
+            dlq_sink=TestingSink(alone_dead),
+            db_sink=TestingSink([]),
+        )
+    )
+    assert alone_dead == [] and {t.paired_asset_id for t in alone} == {None}
+    assert alone[-1].tick_size == D("0.005")
+
+
+def test_frames_that_name_no_market_take_a_market_info_only_for_the_tokens_they_hold() -> None:
+    parser, books, out = FrameParser(), MarketBooks(""), list[TopOfBook]()
+    books.on_universe_info(INFO, 100)  # nothing held yet: not kept (the state may mix markets)
+    frames = [
+        _book(OTHER, 1000, [("0.30", "10")], [("0.40", "10")], ""),
+        _book("another-token", 1000, [("0.60", "10")], [("0.70", "10")], ""),
+        _book(YES, 2000, [("0.45", "100")], [("0.47", "200")], ""),
+    ]
+    for raw in frames:
+        for event in parser.parse(raw):
+            assert not isinstance(event, DeadLetter)
+            books.on_event(event, out)
+    assert books.pair == {}  # three tokens: no pair can be learned
+    books.on_universe_info(INFO, 10)
+    assert books.pair == {YES: NO, NO: YES}
+    assert (books.books[YES].tick, books.books[YES].tick_stated) == (10, True)
+    assert not books.books[OTHER].tick_stated  # another market's book keeps its inferred grid
+    books.on_universe_info(_market(condition_id="0xelse", market_id="2", token_ids=("x", "y")), 10)
+    assert books.pair == {YES: NO, NO: YES}
+
+
+def test_a_markets_table_row_reads_back_as_the_market_info_it_was_written_from() -> None:
+    info = _market(
+        neg_risk=True,
+        neg_risk_market_id="0xgroup",
+        end_date_ms=1_750_000_000_123,
+        outcome_prices=(D("0.25"), D("0.75")),
+        fee_rate=D("0.02"),
+    )
+    row = market_row(info, datetime(2026, 1, 1, tzinfo=UTC))
+    assert market_from_row(dict(zip(MARKETS.column_names, row, strict=True))) == info
+
+
+def _produce_markets(settings: Settings, messages: list[tuple[bytes, bytes]]) -> None:
+    from pets.pipelines.kafka_io import producer
+
+    kafka = producer(settings)
+    try:
+        for key, value in messages:
+            kafka.send(f"{settings.topic_prefix}md.markets", key=key, value=value)
+        kafka.flush()
+    finally:
+        kafka.close()
+
+
+@pytest.mark.integration
+def test_the_flow_learns_markets_from_the_markets_table_and_md_markets_through_kafka(
+    prefixed_settings: Settings, migrated_db: str, tmp_path: Path
+) -> None:
+    from pets.pipelines.kafka_io import ensure_topics
+    from pets.pipelines.timescale import TimescaleWriter
+
+    settings = dataclasses.replace(prefixed_settings, postgres_dsn=migrated_db)
+    ensure_topics(settings, ["md.book", "md.markets", "md.tob", "dlq.market_data"])
+    in_table = _market(
+        condition_id="0xtable", market_id="10", token_ids=("t-yes", "t-no"), tick_size=D("0.001")
+    )
+    closed = _market(
+        condition_id="0xclosed",
+        market_id="11",
+        token_ids=("c-yes", "c-no"),
+        tick_size=D("0.001"),
+        closed=True,
+    )
+    with TimescaleWriter(migrated_db) as writer:
+        writer.write(MARKETS, [market_row(m, datetime(2026, 1, 1, tzinfo=UTC)) for m in (in_table, closed)])
+    on_stream = _market(condition_id="0xstream", market_id="12", token_ids=("s-yes", "s-no"))
+    _produce_markets(settings, [(b"0xstream", encode(on_stream)), (b"0xbad", b'{"condition_id": 1}')])
+    recovery = recovery_config(settings, db_dir=tmp_path / "recovery")
+    # run 1 reads md.markets (md.book is empty); run 2 resumes it at its end and reads the frames
+    run_main(build_flow(settings, tail=False), epoch_interval=timedelta(0), recovery_config=recovery)
+    frames = [
+        _book("t-yes", 1000, [("0.45", "10")], [("0.46", "10")], "0xtable"),  # live: the condition id
+        _change("t-yes", 2000, "BUY", "0.4515", "5", "0xtable"),  # off the table's 0.001 grid
+        _book("c-yes", 1000, [("0.4515", "10")], [("0.46", "10")], "0xclosed"),  # closed: not loaded
+        _book("s-yes", 1000, [("0.45", "10")], [("0.47", "10")], "12"),  # recorded: the Gamma id
+        _book("s-no", 1000, [("0.53", "10")], [("0.55", "10")], "12"),
+        _change("s-yes", 2000, "BUY", "0.455", "5", "12"),  # off md.markets' 0.01 grid
+    ]
+    _produce(settings, frames)
+    run_main(build_flow(settings, tail=False), epoch_interval=timedelta(0), recovery_config=recovery)
+
+    published = [decode("md.tob", v) for v in _consume(settings, "md.tob", lambda got: len(got) >= 4)]
+    assert sorted((t.asset_id, t.tick_size, t.paired_asset_id) for t in published) == [
+        ("c-yes", D("0.0001"), None),  # inferred from its prices
+        ("s-no", D("0.01"), "s-yes"),
+        ("s-yes", D("0.01"), "s-no"),
+        ("t-yes", D("0.001"), None),  # stated by the table (its prices alone would say 0.01)
+    ]
+    letters = [
+        decode("dlq.market_data", v) for v in _consume(settings, "dlq.market_data", lambda got: len(got) >= 3)
+    ]
+    assert sorted((d.source, d.raw_bytes()) for d in letters) == sorted(
+        [
+            ("market_state.markets", b'{"condition_id": 1}'),
+            ("market_state.book", frames[1]),
+            ("market_state.book", frames[5]),
+        ]
+    )
+    assert {d.reason for d in letters if d.source == "market_state.book"} == {
+        "price 0.4515 is off the tick grid 0.001 of asset t-yes",
+        "price 0.455 is off the tick grid 0.01 of asset s-yes",
+    }
+
+
+def test_a_recovery_store_written_without_md_markets_resumes_with_it(
+    settings: Settings, tmp_path: Path
+) -> None:
+    first = _messages(
+        [
+            _book(YES, 1000, [("0.45", "100")], [("0.47", "200")]),
+            _book(NO, 1000, [("0.53", "200")], [("0.55", "100")]),
+        ]
+    )
+    then = _messages([_change(YES, 2000, "BUY", "0.46", "5"), _change(NO, 2000, "SELL", "0.54", "5")])
+    book = TestingSource([*first, TestingSource.EOF(), *then])
+    recovery = recovery_config(settings, db_dir=tmp_path / "recovery")
+    tops: list[TopOfBook] = []
+    for markets in (None, TestingSource([_market_message(settings, INFO, 0)])):  # before / after the upgrade
+        flow = build_flow(
+            settings,
+            book,
+            TestingSink(tops),
+            dlq_sink=TestingSink([]),
+            db_sink=TestingSink([]),
+            markets_source=markets,
+        )
+        run_main(flow, epoch_interval=timedelta(0), recovery_config=recovery)
+    assert [(t.asset_id, t.ts_ms, t.seq) for t in tops] == [
+        (YES, 1000, 1),
+        (NO, 1000, 1),
+        (YES, 2000, 2),
+        (NO, 2000, 2),
+    ]
+
+
+@pytest.mark.integration
+def test_an_unmigrated_database_is_named_as_the_problem_at_start(fresh_db: str) -> None:
+    from pets.flows.market_state import load_open_markets
+
+    with pytest.raises(RuntimeError, match="no `markets` table: run `pets db migrate` first"):
+        load_open_markets(fresh_db)

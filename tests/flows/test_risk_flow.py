@@ -341,6 +341,7 @@ def test_killing_the_risk_flow_mid_run_approves_nothing_twice_and_keeps_limits(
     send = producer(settings)
     flows: list[subprocess.Popen[bytes]] = []
     log = tmp_path / "risk.log"
+    decisions: Decisions | None = None
 
     def produce(topic: str, key: str, message: Any) -> None:
         send.send(f"{topic_prefix}{topic}", key=key.encode(), value=encode(message))
@@ -399,11 +400,50 @@ def test_killing_the_risk_flow_mid_run_approves_nothing_twice_and_keeps_limits(
                 os.killpg(flow.pid, signal.SIGTERM)
                 flow.wait(10)
         send.close()
-    assert killed_at < len(final), "the restarted flow published nothing"
+        if decisions is not None:
+            decisions.client.close()
+        delete_topics(settings, [f"{topic_prefix}{n}" for n in names])
+    assert killed_at < len(final), f"the restarted flow published nothing; log:\n{log.read_text()[-2000:]}"
     decided = [d.intent.client_order_id for d in final]
     assert len(decided) == len(set(decided)), "an intent was decided twice"
     approved = [d for d in final if isinstance(d, ApprovedOrder) and d.intent.market == "m1"]
     assert limit - D("20.40") < sum((a.intent.price * a.size for a in approved), D(0)) <= limit
     rules = Counter(d.rule if isinstance(d, OrderDenied) else "approved" for d in final)
     assert rules["position_size"] > 0, rules
-    delete_topics(settings, [f"{topic_prefix}{n}" for n in names])
+
+
+@pytest.mark.integration
+def test_decisions_alerts_and_states_land_in_the_database(settings: Settings, fresh_db: str) -> None:
+    import psycopg
+
+    from pets.flows.market_state import TimescaleSink
+
+    subprocess.run(
+        [PETS, "db", "migrate"],
+        env={**os.environ, "PETS_POSTGRES_DSN": fresh_db},
+        check=True,
+        capture_output=True,
+    )
+    settings = dataclasses.replace(settings, topic_prefix=PREFIX)
+    halt = ControlCommand(command_id="h1", command="halt", bot_id="*", reason="test", ts_ns=T0 * MS)
+    items = [
+        msg("md.markets", market(1)),
+        msg("md.tob", tob("yes1", "m1")),
+        msg("order.intent", intent(1, "a1")),
+        msg("order.intent", intent(1, "a2", price="0.505")),
+        msg("bot.control", halt),
+    ]
+    for _ in range(2):  # a replay of the same input adds no rows
+        run_main(build_flow(settings, TestingSource(items), TestingSink([]), db_sink=TimescaleSink(fresh_db)))
+    with psycopg.connect(fresh_db) as conn:
+        count = {
+            t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[index]
+            for t in ("approved_orders", "order_denials", "risk_events")
+        }
+        states: dict[str, str] = dict(conn.execute("SELECT bot_id, state FROM bot_status").fetchall())
+    assert count == {
+        "approved_orders": 2,
+        "order_denials": 1,
+        "risk_events": 1,
+    }  # the order and the cancel-all
+    assert states["*"] == "HALTED" and states["bot_01"] == "RUNNING"

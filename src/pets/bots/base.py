@@ -18,8 +18,9 @@ from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
 from pets.pipelines.venue_precision import SIZE_STEP, passive_price, round_size
+from pets.risk.state import BotState, Status, TradingState, bot_status_after, portfolio_status_after
 from pets.schemas.config import BotConfig, VenueConfig
-from pets.schemas.control import ControlCommand
+from pets.schemas.control import ALL_BOTS, ControlCommand
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import (
     ExecutionReport,
@@ -32,6 +33,7 @@ from pets.schemas.orders import (
 )
 
 ZERO = Decimal(0)
+PORTFOLIO_COMMANDS = frozenset({"halt", "resume_trading"})  # with bot "*": the whole portfolio
 Routing = Literal["market", "neg_risk_event", "bot"]
 GONE = frozenset({"fill", "cancel", "expire", "reject"})
 # Denials that say "not now" for every order of the bot: it stops proposing for a while instead of
@@ -95,8 +97,8 @@ class Bot:
         self.inventory: dict[str, Decimal] = {}  # token id -> shares held
         self.clock_ms = 0
         self.next_timer_ms: int | None = None
-        self.running = True
-        self.paused_until_ms: int | None = None
+        self.status = Status(BotState.RUNNING)  # operator commands for this bot (risk's state machine)
+        self.trading = Status(TradingState.ACTIVE)  # portfolio-wide: `halt *` / `resume_trading`
         self.blocked_until_ms = 0
         self.seq = 0
         self.bind(config, venue)
@@ -185,17 +187,18 @@ class Bot:
         return self._gate(self._on_order_gone(order, f"denied: {denied.reason}"))
 
     def on_control(self, cmd: ControlCommand) -> list[OrderIntent]:
-        if not cmd.applies_to(self.bot_id):
+        """Operator commands, with the risk engine's own transitions (pets.risk.state). Risk cancels
+        the resting orders of a stopped bot itself (its cancel reports reach us); we stop proposing."""
+        if cmd.bot_id == ALL_BOTS and cmd.command in PORTFOLIO_COMMANDS:
+            self.trading = portfolio_status_after(self.trading, cmd)
+        elif cmd.applies_to(self.bot_id):
+            self.status = bot_status_after(self.status, cmd)
+        else:
             return []
-        if cmd.command in ("stop", "halt", "pause"):
-            # risk cancels the resting orders itself (its cancel reports reach us); stop proposing
-            self.running = False
-            self.paused_until_ms = (
-                cmd.until_ns // 1_000_000 if cmd.command == "pause" and cmd.until_ns else None
-            )
+        if self.operating:
+            self.blocked_until_ms = 0
+        else:
             self._on_halt()
-        elif cmd.command in ("start", "resume", "resume_trading"):
-            self.running, self.paused_until_ms, self.blocked_until_ms = True, None, 0
         return []
 
     def on_timer(self, now_ms: int) -> list[OrderIntent]:
@@ -226,10 +229,17 @@ class Bot:
     # ------------------------------------------------------------------ helpers for strategies
 
     @property
+    def operating(self) -> bool:
+        """Not stopped, paused or halted by an operator (a timed pause ends by itself)."""
+        status = self.status
+        if status.state == BotState.PAUSED and status.expired(self.clock_ms * 1_000_000):
+            status = self.status = Status(BotState.RUNNING, "pause ended")
+        return status.state == BotState.RUNNING and self.trading.state != TradingState.HALTED
+
+    @property
     def active(self) -> bool:
-        if not self.running and self.paused_until_ms is not None and self.clock_ms >= self.paused_until_ms:
-            self.running, self.paused_until_ms = True, None
-        return self.running and self.clock_ms >= self.blocked_until_ms
+        """Operating and not holding off after a refusal: free to propose new orders."""
+        return self.operating and self.clock_ms >= self.blocked_until_ms
 
     def tradable(self, info: MarketInfo) -> bool:
         return info.active and info.accepting_orders and not info.closed
@@ -364,7 +374,7 @@ class Bot:
             return intents
         kept = []
         for intent in intents:
-            if intent.action == "cancel" or (intent.side == "SELL" and self.running):
+            if intent.action == "cancel" or (intent.side == "SELL" and self.operating):
                 kept.append(intent)
                 continue
             order = self.orders.pop(intent.client_order_id, None)

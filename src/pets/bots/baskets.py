@@ -17,7 +17,7 @@ from typing import Any
 
 from pets.bots.base import Bot, OwnOrder
 from pets.pipelines.venue_precision import round_size
-from pets.schemas.orders import OrderIntent, Side
+from pets.schemas.orders import ExecutionReport, OrderIntent, Side
 
 Leg = tuple[str, Side, Decimal, Decimal]  # (token, side, price, size)
 
@@ -27,7 +27,10 @@ class Basket:
     group_id: str
     tokens: tuple[str, ...]
     started_ms: int
+    prices: tuple[Decimal, ...]
     working: set[str] = field(default_factory=set)  # client ids of legs not finished yet
+    filled: Decimal = Decimal(0)
+    planned: Decimal = Decimal(0)
 
 
 class BasketBot(Bot):
@@ -40,13 +43,17 @@ class BasketBot(Bot):
         self.baskets: dict[str, Basket] = {}  # group id -> basket in flight
         self.busy: dict[str, str] = {}  # basket key (market / event) -> group id in flight
         self.sets: dict[str, tuple[str, ...]] = {}  # token -> the set of tokens it is held with
-        self.unbalanced: set[str] = set()  # tokens whose excess could not be sold yet
+        self.unbalanced: dict[str, Decimal | None] = {}  # token -> bid at which its excess did not sell
+        self.short: dict[str, tuple[Decimal, ...]] = {}  # basket key -> leg prices that did not fill fully
 
     def send_basket(self, key: str, legs: list[Leg]) -> list[OrderIntent]:
         """FOK legs with one group id; the basket key (market or event) is busy until they finish."""
+        prices = tuple(price for _, _, price, _ in legs)
+        if self.short.get(key) == prices:
+            return []  # the same basket at the same prices just came back short: wait for the book to move
         group_id = self.new_group_id(key)
         tokens = tuple(token for token, *_ in legs)
-        basket = Basket(group_id, tokens, self.clock_ms)
+        basket = Basket(group_id, tokens, self.clock_ms, prices)
         intents = []
         for token, side, price, size in legs:
             self.sets[token] = tokens
@@ -54,6 +61,7 @@ class BasketBot(Bot):
             if intent is not None:
                 intents.append(intent)
                 basket.working.add(intent.client_order_id)
+                basket.planned += intent.size
         if not intents:
             return []
         self.baskets[group_id] = basket
@@ -69,12 +77,21 @@ class BasketBot(Bot):
         return not any(order.asset_id in tokens for order in self.orders.values())
 
     def retry_unwind(self, token: str) -> list[OrderIntent]:
-        """On a book update: sell an excess that could not be sold before."""
+        """On a book update: sell an excess that could not be sold before, once the bid has moved."""
         if token not in self.unbalanced:
+            return []
+        tob = self.fresh_book(token)
+        if tob is None or tob.best_bid == self.unbalanced[token]:
             return []
         return self.rebalance(self.sets[token])
 
     # ------------------------------------------------------------------ hooks
+
+    def _on_fill(self, order: OwnOrder, report: ExecutionReport) -> list[OrderIntent]:
+        basket = self.baskets.get(order.group_id or "")
+        if basket is not None:
+            basket.filled += report.last_qty
+        return []
 
     def _on_order_gone(self, order: OwnOrder, why: str) -> list[OrderIntent]:
         basket = self.baskets.get(order.group_id or "")
@@ -87,7 +104,8 @@ class BasketBot(Bot):
         if tokens is None:
             return []
         if basket is None and order.side == "SELL" and order.filled == 0:
-            self.unbalanced.add(order.asset_id)  # an unwind found no buyer: wait for the book to move
+            # an unwind found no buyer: wait for the bid to move
+            self.unbalanced[order.asset_id] = order.price
             return []
         return self.rebalance(tokens)
 
@@ -115,6 +133,10 @@ class BasketBot(Bot):
         for key, group in list(self.busy.items()):
             if group == basket.group_id:
                 del self.busy[key]
+                if basket.filled < basket.planned:
+                    self.short[key] = basket.prices
+                else:
+                    self.short.pop(key, None)
 
     def rebalance(self, tokens: tuple[str, ...]) -> list[OrderIntent]:
         """Sell each token's excess over the smallest holding of the set at the best bid (FAK)."""
@@ -123,13 +145,13 @@ class BasketBot(Bot):
         target = min(self.held(token) for token in tokens)
         out: list[OrderIntent] = []
         for token in tokens:
-            self.unbalanced.discard(token)
+            self.unbalanced.pop(token, None)
             excess = round_size(self.held(token) - target)
             if excess <= 0 or any(o.asset_id == token and o.side == "SELL" for o in self.orders.values()):
                 continue
             tob = self.fresh_book(token)
             if tob is None or tob.best_bid is None or excess * tob.best_bid < self.venue.min_marketable_usdc:
-                self.unbalanced.add(token)
+                self.unbalanced[token] = tob.best_bid if tob is not None else None
                 continue
             intent = self.place(token, "SELL", tob.best_bid, excess, order_type="FAK", passive=False)
             if intent is not None:

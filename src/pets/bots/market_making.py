@@ -162,7 +162,7 @@ class MarketMaker(Bot):
         info = self.markets[market]
         tob = self.books.get(quotes.yes)
         p = self.params
-        if not self.active and self.running:
+        if not self.active and self.operating:
             return []  # backing off after a refusal (rate limit): keep the quotes, send nothing
         if (
             not self.active

@@ -37,13 +37,23 @@ class MarketRebalancingArb(BasketBot):
         return info.fee_rate if info.fee_rate is not None else self.venue.fee_rate(self.params.fee_category)
 
     def _on_book(self, tob: TopOfBook) -> list[OrderIntent]:
+        p = self.params
+        ask_sum, bid_sum = tob.ask_sum, tob.bid_sum
+        if (
+            ask_sum is not None
+            and bid_sum is not None
+            and ONE - ask_sum < p.min_edge
+            and bid_sum <= p.sell_bid_sum_above
+            and not self.unbalanced
+        ):
+            return []  # the market state's complement sums already rule out both trades (most books)
         out = self.retry_unwind(tob.asset_id) if self.unbalanced else []
         info = self.token_market[tob.asset_id]
         tokens = self.pairs.get(info.condition_id)
         if tokens is None:
             return out
         yes, no = self.books.get(tokens[0]), self.books.get(tokens[1])
-        if yes is None or no is None or yes.stale or no.stale:
+        if yes is None or no is None or yes.stale or no.stale or not _in_step(tob, yes, no):
             return out
         trade = self._buy(info, yes, no) or self._sell(info, yes, no)
         if (
@@ -92,3 +102,14 @@ class MarketRebalancingArb(BasketBot):
         if size * min(yb, nb) < self.venue.min_marketable_usdc:
             return []
         return [(yes.asset_id, "SELL", yb, size), (no.asset_id, "SELL", nb, size)]
+
+
+def _in_step(tob: TopOfBook, yes: TopOfBook, no: TopOfBook) -> bool:
+    """False while the complement's book of the same venue timestamp is still on its way: the market
+    state's sums (computed with both books updated) disagree with the two books this bot holds."""
+    ya, na = yes.best_ask, no.best_ask
+    if tob.ask_sum is not None and ya is not None and na is not None and ya + na != tob.ask_sum:
+        return False
+    if tob.bid_sum is not None and yes.best_bid is not None and no.best_bid is not None:
+        return yes.best_bid + no.best_bid == tob.bid_sum
+    return True

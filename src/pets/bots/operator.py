@@ -7,7 +7,8 @@ A bot instance owns one routing key: a market (condition id) for Bot 1 and Bot 5
 for Bot 6, the whole bot for Bot 8 (its limits span markets). The Router of a bot sees all of that
 bot's events: it learns which market belongs to which neg-risk event (from md.markets) and which keys
 exist, so an operator command reaches every instance of the bot, and an instance created later gets
-the bot's latest command first. Both steps keep their state in Bytewax's recovery store.
+the latest portfolio command and the bot's latest command first. Both steps keep their state in
+Bytewax's recovery store.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from typing import Any
 from bytewax import operators as op
 from bytewax.dataflow import Stream
 
-from pets.bots.base import Bot, Routing
+from pets.bots.base import PORTFOLIO_COMMANDS, Bot, Routing
 from pets.bots.registry import bot_class, enabled_bots
 from pets.schemas.config import PetsConfig
-from pets.schemas.control import ControlCommand
+from pets.schemas.control import ALL_BOTS, ControlCommand
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import ExecutionReport, OrderDenied, OrderIntent
 
@@ -59,13 +60,15 @@ class Router:
         self.routing = routing
         self.event_of: dict[str, str] = {}  # condition id -> neg-risk event id
         self.keys: set[str] = set()
-        self.last_command: ControlCommand | None = None
+        # the latest portfolio command (`halt *`, `resume_trading`) and the latest one for this bot
+        self.commands: dict[str, ControlCommand] = {}
 
     def route(self, event: BotEvent) -> list[tuple[str, BotEvent]]:
         if isinstance(event, ControlCommand):
             if not event.applies_to(self.bot_id):
                 return []
-            self.last_command = event
+            portfolio = event.bot_id == ALL_BOTS and event.command in PORTFOLIO_COMMANDS
+            self.commands["portfolio" if portfolio else "bot"] = event
             return [(self._full(key), event) for key in sorted(self.keys)]
         key = self._key(event)
         if key is None:
@@ -73,8 +76,11 @@ class Router:
         out: list[tuple[str, BotEvent]] = []
         if key not in self.keys:
             self.keys.add(key)
-            if self.last_command is not None:
-                out.append((self._full(key), self.last_command))
+            out += [
+                (self._full(key), self.commands[kind])
+                for kind in ("portfolio", "bot")
+                if kind in self.commands
+            ]
         out.append((self._full(key), event))
         return out
 

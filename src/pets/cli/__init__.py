@@ -15,7 +15,19 @@ import click
 from pets.settings import Settings, SettingsError, load_settings
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _PetsGroup(click.Group):
+    """Turns a bad setting or topic registry into a one-line error naming the file/variable."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from pets.schemas.topics import TopicRegistryError
+
+        try:
+            return super().invoke(ctx)
+        except (SettingsError, TopicRegistryError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_PetsGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pets")
 @click.pass_context
 def main(ctx: click.Context) -> None:

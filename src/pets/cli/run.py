@@ -291,15 +291,18 @@ def _shared_recordings(settings: Any) -> list[Path]:
 @bench.command("loop-latency")
 @click.option("--rate", default=2000, show_default=True, help="md.book frames per second to produce.")
 @click.option("--seconds", "duration_s", default=20.0, show_default=True, help="How long to produce.")
+@click.option(
+    "--epoch-ms", default=1000, show_default=True, help="The flows' Bytewax epoch (as `pets flow run`)."
+)
 @click.option("--json", "as_json", is_flag=True)
-def bench_loop_latency(rate: int, duration_s: float, as_json: bool) -> None:
+def bench_loop_latency(rate: int, duration_s: float, epoch_ms: int, as_json: bool) -> None:
     """md.book frame -> approved order on order.exec, with market_state, bots and risk each a process
     (`pets flow run`) on the real broker: p50/p99 of the time from producing a frame to consuming the
     first approved order priced off it (matched by the frame's venue timestamp)."""
     from pets.runtime.latency import measure_latency
 
     settings = settings_from_env()
-    result = measure_latency(settings, rate=rate, duration_s=duration_s, progress=_status)
+    result = measure_latency(settings, rate=rate, duration_s=duration_s, progress=_status, epoch_ms=epoch_ms)
     result["peak_rss_mb"] = peak_rss_mb()
     if as_json:
         from pets.cli._output import echo_json

@@ -1,6 +1,8 @@
 """market_state: md.book (raw market-channel frames) -> L2 books per market -> md.tob and TimescaleDB.
 
-    md_book_in -> parse -> split_dead_letters -> key_by_market -> book_state -> drop_market_key
+    md_book_in -> parse -> split_dead_letters -> key_by_market --------------------+
+    md_markets_in -> route_market_infos -> split_market_dead_letters -> merge_market_infos
+        -> book_state -> drop_market_key
         tops                      -> md_tob_out (Kafka md.tob, key asset_id); top_of_book_rows -> db_out
         book deltas, last trades  -> book_delta_rows -> db_out (TimescaleDB book_deltas, trades)
         dead letters              -> dlq_out (Kafka dlq.market_data, with the reason and the raw frame)
@@ -13,6 +15,15 @@ rows it already has (unique keys). md.tob is at-least-once: consumers deduplicat
 
 md.book is keyed by market (topics.yaml) so that the frames of a market's two tokens stay in order on
 one partition: the grouping of mirrored updates depends on it.
+
+The market universe states each market's YES/NO pair and tick size: at start the open markets of
+the `markets` table (when a database is configured), then md.markets (compacted, read from the
+beginning on a first start) while running. Frames name their market by condition id live, by Gamma
+market id in the recordings, so a MarketInfo is routed to both keys (and to "", the state of frames
+that name no market, which takes it for the tokens it holds). A MarketInfo publishes nothing: the
+next top of book of its tokens carries the new tick. After a crash the two inputs replay from one
+snapshot but may interleave differently: only a MarketInfo that changed a market within the replayed
+epoch can move which of that market's frames see the change.
 
 `run_embedded` is the same pipeline as a plain in-process loop (pets.pipelines.market_data.embedded).
 """
@@ -39,18 +50,19 @@ from pets.pipelines.market_data.embedded import BOOK_SOURCE, AssetQuote, ReplayS
 from pets.pipelines.market_data.features import DEFAULT_DEPTH_LEVELS
 from pets.pipelines.market_data.market import MarketBooks, info_lookup
 from pets.pipelines.market_data.parser import BookEvent, FrameParser, LevelDeltas, Snapshot
-from pets.pipelines.market_data.units import price_decimal, size_decimal
-from pets.pipelines.tables import ts_from_ms
+from pets.pipelines.market_data.units import BadValue, price_decimal, size_decimal, tick_units
+from pets.pipelines.tables import MARKETS, ts_from_ms
 from pets.schemas.codec import encode
 from pets.schemas.control import DeadLetter
 from pets.schemas.market_data import LastTradePrice, MarketInfo, TopOfBook
-from pets.schemas.topics import load_topic_registry
+from pets.schemas.topics import TopicRegistry, load_topic_registry
 from pets.settings import Settings
 
 __all__ = ["AssetQuote", "ReplaySummary", "build_flow", "recovery_config", "run_embedded"]
 
 FLOW_NAME = "market_state"
 PARSE_SOURCE = "market_state.parse"
+MARKETS_SOURCE = "market_state.markets"
 
 DbRow = tuple[str, tuple[Any, ...]]  # (table, row in the table's column order)
 
@@ -63,6 +75,14 @@ class ParsedFrame(NamedTuple):
     topic: str | None
     partition: int | None
     event: BookEvent
+
+
+class MarketUpdate(NamedTuple):
+    """A MarketInfo of md.markets for the book state of `market` (a key its frames may use)."""
+
+    market: str
+    info: MarketInfo
+    tick: int  # the stated tick size in price units
 
 
 class BookOutput(NamedTuple):
@@ -80,42 +100,57 @@ def build_flow(
     *,
     dlq_sink: Sink[DeadLetter] | None = None,
     db_sink: Sink[DbRow] | None = None,
-    market_infos: Iterable[MarketInfo] = (),
+    markets_source: Source[Any] | None = None,
+    market_infos: Iterable[MarketInfo] | None = None,
     depth_levels: int = DEFAULT_DEPTH_LEVELS,
     tail: bool = True,
 ) -> Dataflow:
-    """The market_state dataflow. Defaults: Kafka md.book in, Kafka md.tob / dlq.market_data out,
-    TimescaleDB out when `settings.postgres_dsn` is set. Tests inject TestingSource/TestingSink."""
+    """The market_state dataflow. Defaults: Kafka md.book and md.markets in, Kafka md.tob /
+    dlq.market_data out, TimescaleDB out when `settings.postgres_dsn` is set, and the open markets of
+    its `markets` table as the starting universe. Tests inject TestingSource/TestingSink (md.markets
+    is read only when `markets_source` is given) and `market_infos`."""
     registry = load_topic_registry(settings.config_dir)
 
     def topic(name: str) -> str:
         return registry.get(name).full_name(settings.topic_prefix)
 
     if source is None:
-        source = KafkaSource(
-            brokers=[settings.require_kafka()],
-            topics=[topic("md.book")],
-            tail=tail,
-        )
+        from pets.pipelines.kafka_io import ensure_topics
+
+        ensure_topics(settings, ["md.book", "md.markets"])  # a first start before market_ingest's
+        source = KafkaSource([settings.require_kafka()], [topic("md.book")], tail=tail)
+        if markets_source is None:
+            markets_source = KafkaSource([settings.require_kafka()], [topic("md.markets")], tail=tail)
+        if market_infos is None and settings.postgres_dsn:
+            market_infos = load_open_markets(settings.postgres_dsn)
     tob_sink: Sink[TopOfBook] = sink or _KafkaMessageSink[TopOfBook](settings, topic("md.tob"), "asset_id")
     dead_sink: Sink[DeadLetter] = dlq_sink or _KafkaMessageSink[DeadLetter](
         settings, topic("dlq.market_data"), "source"
     )
     if db_sink is None and settings.postgres_dsn:
         db_sink = TimescaleSink(settings.postgres_dsn)
-    infos = info_lookup(market_infos)
+    infos = info_lookup(market_infos or ())
 
     flow = Dataflow(FLOW_NAME)
     messages = op.input("md_book_in", flow, source)
     parsed = op.flat_map("parse", messages, _parse_message)
     split = op.branch("split_dead_letters", parsed, _is_parsed)
-    keyed = op.key_on("key_by_market", split.trues, lambda item: item.event.market or "")
+    keyed_frames = op.key_on("key_by_market", split.trues, lambda item: item.event.market or "")
+    keyed: Stream[tuple[str, ParsedFrame | MarketUpdate]] = keyed_frames
+    dead_streams: list[Stream[Any]] = [split.falses]  # the falses of each branch are its dead letters
+    if markets_source is not None:
+        route = MarketRouter(registry, settings.topic_prefix)
+        market_messages = op.input("md_markets_in", flow, markets_source)
+        routed = op.flat_map("route_market_infos", market_messages, route)
+        market_split = op.branch("split_market_dead_letters", routed, _is_update)
+        keyed = op.merge("merge_market_infos", keyed, market_split.trues)
+        dead_streams.append(market_split.falses)
     books = op.stateful_batch("book_state", keyed, lambda resume: BookStateLogic(resume, infos, depth_levels))
     outputs = op.map("drop_market_key", books, lambda key_output: key_output[1])
     tops = op.filter_map("tops", outputs, lambda out: out.top)
     op.output("md_tob_out", tops, tob_sink)
     book_dead = op.filter_map("book_dead_letters", outputs, lambda out: out.dead)
-    dead: Stream[DeadLetter] = op.merge("all_dead_letters", split.falses, book_dead)
+    dead: Stream[DeadLetter] = op.merge("all_dead_letters", *dead_streams, book_dead)
     op.output("dlq_out", dead, dead_sink)
     if db_sink is not None:
         top_rows = op.map("top_of_book_rows", tops, top_of_book_row)
@@ -131,6 +166,53 @@ def recovery_config(settings: Settings, workers: int = 1, db_dir: Path | None = 
         db_dir.mkdir(parents=True)
         init_db_dir(db_dir, workers)
     return RecoveryConfig(str(db_dir))
+
+
+def load_open_markets(dsn: str) -> list[MarketInfo]:
+    """The markets not closed in the `markets` table (written by the universe discovery)."""
+    import psycopg
+
+    from pets.pipelines.polymarket.universe import market_from_row
+
+    columns = MARKETS.column_names
+    with psycopg.connect(dsn) as conn:
+        try:
+            rows = conn.execute(f"SELECT {', '.join(columns)} FROM markets WHERE NOT closed").fetchall()
+        except psycopg.errors.UndefinedTable as exc:
+            raise RuntimeError("the database has no `markets` table: run `pets db migrate` first") from exc
+    return [market_from_row(dict(zip(columns, row, strict=True))) for row in rows]
+
+
+class MarketRouter:
+    """md.markets message -> a MarketUpdate per key the market's frames may use, or a dead letter.
+
+    Closed markets are dropped: their books get no more frames, and skipping them keeps the universe
+    of past markets out of the book state."""
+
+    def __init__(self, registry: TopicRegistry, prefix: str) -> None:
+        from pets.flows.trading_io import TopicDecoder
+
+        self._decode = TopicDecoder(registry, prefix, ["md.markets"], MARKETS_SOURCE)
+
+    def __call__(self, message: KafkaSourceMessage[Any, Any]) -> list[tuple[str, MarketUpdate] | DeadLetter]:
+        info = self._decode(message)
+        if isinstance(info, DeadLetter):
+            return [info]
+        try:
+            tick = tick_units(format(info.tick_size, "f"))
+        except BadValue as exc:
+            raw = message.value if isinstance(message.value, bytes) else encode(info)
+            return [self._decode.dead(message, raw, f"market {info.condition_id}: {exc}")]
+        if info.closed:
+            return []
+        return [
+            (key, MarketUpdate(key, info, tick))
+            for key in dict.fromkeys((info.condition_id, info.market_id, ""))
+        ]
+
+
+def _is_update(item: tuple[str, MarketUpdate] | DeadLetter) -> TypeGuard[tuple[str, MarketUpdate]]:
+    return not isinstance(item, DeadLetter)
 
 
 _parser = FrameParser(PARSE_SOURCE)
@@ -153,7 +235,7 @@ def _parse_message(message: KafkaSourceMessage[Any, Any]) -> list[ParsedFrame | 
     return out
 
 
-class BookStateLogic(StatefulBatchLogic[ParsedFrame, BookOutput, MarketBooks]):
+class BookStateLogic(StatefulBatchLogic[ParsedFrame | MarketUpdate, BookOutput, MarketBooks]):
     """The books of one market (the key); its snapshot is the whole MarketBooks state."""
 
     def __init__(
@@ -163,17 +245,15 @@ class BookStateLogic(StatefulBatchLogic[ParsedFrame, BookOutput, MarketBooks]):
         self._infos = infos
         self._depth_levels = depth_levels
 
-    def on_batch(self, values: list[ParsedFrame]) -> tuple[Iterable[BookOutput], bool]:
-        books = self._books
-        if books is None:
-            market = values[0].event.market or ""
-            books = self._books = MarketBooks(
-                market, self._infos.get(market), depth_levels=self._depth_levels
-            )
+    def on_batch(self, values: list[ParsedFrame | MarketUpdate]) -> tuple[Iterable[BookOutput], bool]:
         tops: list[TopOfBook] = []
         outputs: list[BookOutput] = []
         for item in values:
+            if isinstance(item, MarketUpdate):
+                self._on_market_update(item)
+                continue
             event = item.event
+            books = self._books if self._books is not None else self._start(event.market or "")
             reason = books.on_event(event, tops)
             if tops:
                 outputs.extend(BookOutput(top=top) for top in tops)
@@ -184,7 +264,21 @@ class BookStateLogic(StatefulBatchLogic[ParsedFrame, BookOutput, MarketBooks]):
                 outputs.append(BookOutput(rows=book_delta_rows(event, item.frame_seq)))
             elif type(event) is LastTradePrice:
                 outputs.append(BookOutput(rows=(trade_row(event),)))
+        if self._books is None:  # MarketInfo for "" before any of its frames: nothing to keep
+            return outputs, StatefulBatchLogic.DISCARD
         return outputs, StatefulBatchLogic.RETAIN
+
+    def _start(self, market: str) -> MarketBooks:
+        books = self._books = MarketBooks(market, self._infos.get(market), depth_levels=self._depth_levels)
+        return books
+
+    def _on_market_update(self, update: MarketUpdate) -> None:
+        books = self._books
+        if books is None:
+            if update.market == "":
+                return  # "" takes a MarketInfo only for the tokens it holds
+            books = self._start(update.market)
+        books.on_universe_info(update.info, update.tick)
 
     def on_eof(self) -> tuple[Iterable[BookOutput], bool]:
         tops: list[TopOfBook] = []

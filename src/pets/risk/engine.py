@@ -51,6 +51,19 @@ STOPPING = frozenset({"stop", "pause", "halt"})
 FINAL_PRICES = frozenset({Decimal(0), Decimal("0.5"), Decimal(1)})
 
 Output = RiskAlert | ApprovedOrder
+# attributes `bind` derives from the config: not part of the recovered state
+DERIVED = (
+    "config",
+    "capital",
+    "bot_configs",
+    "zones",
+    "bot_cap",
+    "category_cap",
+    "gross_cap",
+    "bot_limits",
+    "portfolio_keep",
+    "daily_keep",
+)
 
 
 class RiskEngine:
@@ -92,6 +105,14 @@ class RiskEngine:
         self.bot_cap = risk.limits.max_bot_allocation * self.capital
         self.category_cap = risk.limits.max_category_exposure * self.capital
         self.gross_cap = risk.leverage.max_gross_leverage * self.capital
+        breakers = risk.circuit_breakers
+        # breakers trip at equity <= peak x keep (keep = 1 - drawdown limit); daily: the bot's max loss
+        self.bot_limits: dict[str, tuple[Decimal, Decimal | None]] = {
+            bot.id: (1 - (bot.risk.drawdown_halt or breakers.bot_drawdown_halt), bot.risk.max_daily_loss_usdc)
+            for bot in config.bots
+        }
+        self.portfolio_keep = 1 - breakers.portfolio_drawdown_emergency
+        self.daily_keep = 1 - risk.limits.daily_loss_halt
 
     @property
     def bound(self) -> bool:
@@ -100,7 +121,7 @@ class RiskEngine:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        for derived in ("config", "capital", "bot_configs", "zones", "bot_cap", "category_cap", "gross_cap"):
+        for derived in DERIVED:
             state.pop(derived, None)
         return state
 
@@ -463,12 +484,19 @@ class RiskEngine:
                 )
                 self._cancel_all(trip.bot_id)
 
-    def _check_drawdowns(self, bot_ids: set[str]) -> None:
+    def _check_drawdowns(self, bot_ids: set[str] | frozenset[str]) -> None:
+        """Bot drawdown and daily-loss breakers of `bot_ids`, then the portfolio's. Runs on every book
+        update of a held token, so the no-trip case is a few comparisons."""
         breakers = self.config.risk.circuit_breakers
-        for bot_id in sorted(bot_ids):
+        for bot_id in bot_ids if len(bot_ids) == 1 else sorted(bot_ids):
             book = self.ledger.bot(bot_id)
             equity = book.equity
-            book.peak = max(book.peak, equity)
+            if equity >= book.peak:
+                book.peak = equity  # at a peak: no drawdown, and no loss since the day's start
+                continue
+            keep, daily_max = self.bot_limits.get(bot_id, (1 - breakers.bot_drawdown_halt, None))
+            if equity > book.peak * keep and (daily_max is None or book.day_start_pnl - book.pnl < daily_max):
+                continue
             status = self.status(bot_id)
             if status.state in (BotState.HALTED, BotState.STOPPED):
                 continue
@@ -498,10 +526,17 @@ class RiskEngine:
         self._check_portfolio()
 
     def _check_portfolio(self) -> None:
-        if self.portfolio.state == TradingState.HALTED:
+        state = self.portfolio.state
+        if state == TradingState.HALTED:
             return
         equity = self.ledger.equity
-        self.portfolio_peak = max(self.portfolio_peak, equity)
+        if equity >= self.portfolio_peak:
+            self.portfolio_peak = equity
+            return
+        if equity > self.portfolio_peak * self.portfolio_keep and (
+            state == TradingState.REDUCING or equity > self.day_start_equity * self.daily_keep
+        ):
+            return
         breakers = self.config.risk.circuit_breakers
         reason = cb.drawdown_tripped(
             "portfolio", self.portfolio_peak, equity, breakers.portfolio_drawdown_emergency

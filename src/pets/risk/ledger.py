@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 ZERO = Decimal(0)
+NOBODY: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -180,12 +181,14 @@ class Ledger:
 
     # ------------------------------------------------------------------ marks
 
-    def mark(self, asset_id: str, price: Decimal) -> set[str]:
+    def mark(self, asset_id: str, price: Decimal) -> set[str] | frozenset[str]:
         """New mark of a token; returns the bots whose equity it moved."""
+        if self.marks.get(asset_id) == price:
+            return NOBODY  # most book updates change sizes, not the mid
         self.marks[asset_id] = price
         holders = self.holders.get(asset_id)
         if not holders:
-            return set()
+            return NOBODY
         for bot_id in holders:
             book = self.bots[bot_id]
             holding = book.holdings[asset_id]

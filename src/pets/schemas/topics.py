@@ -47,13 +47,21 @@ def resolve_schema(dotted: str) -> Any:
     return getattr(importlib.import_module(module_name), attr)
 
 
+class TopicRegistryError(ValueError):
+    """config/topics.yaml is missing or malformed: names the file and what is wrong."""
+
+
 def load_topic_registry(config_dir: Path) -> TopicRegistry:
     path = config_dir / "topics.yaml"
     try:
         data = yaml.safe_load(path.read_text())
         return msgspec.convert(data, TopicRegistry)
+    except OSError as exc:
+        raise TopicRegistryError(f"{path}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise TopicRegistryError(f"{path}: not valid YAML ({exc})") from None
     except msgspec.ValidationError as exc:
-        raise ValueError(f"{path}: {exc}") from None
+        raise TopicRegistryError(f"{path}: {exc}") from None
 
 
 @cache

@@ -10,7 +10,8 @@ end of the input. The rule depends only on the input order, so a replay publishe
 messages with the same `seq` numbers (the database deduplicates on them).
 
 Pairs come from MarketInfo / new_market (token ids) when known, else from the first two tokens
-seen under the same `market` (recordings have no condition ids).
+seen under the same `market` (recordings have no condition ids). A MarketInfo may also arrive while
+the market runs (md.markets): it restates the pair and the tick of the books held and to come.
 """
 
 from __future__ import annotations
@@ -110,6 +111,26 @@ class MarketBooks:
         self._touched = stale
         if stale:
             self._publish(out)
+
+    def on_universe_info(self, info: MarketInfo, tick: int) -> None:
+        """A MarketInfo of the universe (md.markets) with its tick in units: the pair and the stated tick.
+
+        It applies when it names this market (condition id live, Gamma id in recordings). The state
+        of frames that name no market ("" in some recordings) may hold several markets: there it
+        states the pair and tick of the info's tokens only, and only once it holds one of them.
+        """
+        if self.market in (info.condition_id, info.market_id):
+            self.on_market_info(info.token_ids, tick)
+            return
+        held = [self.books[t] for t in info.token_ids if t in self.books] if self.market == "" else []
+        if not held:
+            return
+        for book in held:
+            book.set_tick(tick)
+        if len(info.token_ids) == 2:
+            yes, no = info.token_ids
+            self.pair[yes], self.pair[no] = no, yes
+            self.pair_stated = True
 
     def on_market_info(self, token_ids: Iterable[str], tick: int | None) -> None:
         tokens = tuple(token_ids)

@@ -9,8 +9,9 @@ minutes costs nothing when the universe is quiet; the table upsert is idempotent
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
 from kafka import KafkaProducer
@@ -25,6 +26,7 @@ from pets.schemas.market_data import MarketInfo
 
 SOURCE = "market_discovery"
 IDS_PER_REQUEST = 100  # Gamma's condition_ids filter takes at most 100 ids
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Discovery(msgspec.Struct, frozen=True):
@@ -77,6 +79,32 @@ def market_row(market: MarketInfo, observed: datetime) -> tuple[object, ...]:
             "end_date": None if market.end_date_ms is None else ts_from_ms(market.end_date_ms),
             "ts": observed,
         }
+    )
+
+
+def market_from_row(row: Mapping[str, Any]) -> MarketInfo:
+    """The MarketInfo of a `markets` table row given by column name (the inverse of `market_row`)."""
+    end_date: datetime | None = row["end_date"]
+    prices = row["outcome_prices"]
+    return MarketInfo(
+        condition_id=row["condition_id"],
+        market_id=row["market_id"],
+        question=row["question"],
+        slug=row["slug"],
+        category=row["category"],
+        token_ids=tuple(row["token_ids"]),
+        outcomes=tuple(row["outcomes"]),
+        neg_risk=row["neg_risk"],
+        neg_risk_market_id=row["neg_risk_market_id"],
+        tick_size=row["tick_size"],
+        min_order_size=row["min_order_size"],
+        end_date_ms=None if end_date is None else (end_date - _EPOCH) // timedelta(milliseconds=1),
+        active=row["active"],
+        closed=row["closed"],
+        accepting_orders=row["accepting_orders"],
+        outcome_prices=None if prices is None else tuple(prices),
+        winning_asset_id=row["winning_asset_id"],
+        fee_rate=row["fee_rate"],
     )
 
 

@@ -1,0 +1,204 @@
+"""`pets bench loop-latency`: frame in md.book -> approved order on order.exec, each flow a process.
+
+The four trading flows run as `pets flow run market_state|bots|risk|executor` subprocesses under a
+fresh topic prefix (no database: the flows' Kafka path is what is measured). Simulator frames are
+produced to md.book at a steady rate, each frame's venue timestamp rewritten to the wall-clock
+millisecond it is sent at (so the flows' venue clock is the real clock, as live), and a consumer of
+order.exec takes the time each approved order arrives. An approval's latency is its arrival time
+minus the send time of the frames it was priced off (`intent.source_ts_ms` names them). The first
+seconds (flows warming up) are left out; risk's own cancel-alls are not orders priced off a frame.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from pets.pipelines.simulator import MarketSimulator, SimParams
+from pets.schemas.codec import decoder_for, encode
+from pets.schemas.config import load_config
+from pets.schemas.topics import load_topic_registry
+from pets.settings import Mode, Settings
+
+FLOWS = ("market_state", "bots", "risk", "executor")
+WARMUP_S = 3.0
+HOPS = ("md.tob", "order.intent", "order.exec")
+
+
+class _Head(msgspec.Struct):
+    market: str = ""
+    timestamp: str = ""
+
+
+def measure_latency(
+    settings: Settings, *, rate: int, duration_s: float, progress: Callable[[str], None], epoch_ms: int = 1000
+) -> dict[str, Any]:
+    from kafka import TopicPartition
+
+    from pets.pipelines.kafka_io import consumer, delete_topics, ensure_topics, producer
+
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    state_dir = Path(tempfile.mkdtemp(prefix="pets-latency-"))
+    bench = replace(
+        settings, mode=Mode.PRODUCTION, topic_prefix=prefix, state_dir=state_dir, postgres_dsn=None
+    )
+    registry = load_topic_registry(settings.config_dir)
+    ensure_topics(bench)
+    config = load_config(settings.config_dir)
+    sim = MarketSimulator(SimParams.from_config(config.system.simulator, duration_ms=3_600_000))
+    procs = _start_flows(bench, state_dir, epoch_ms)
+    sent: dict[int, float] = {}  # rewritten venue ms -> wall time the frames were sent
+    # per topic: (wall time received, venue ms of the frames the message derives from)
+    arrivals: dict[str, list[tuple[float, int]]] = {name: [] for name in HOPS}
+    stop = threading.Event()
+    tail = consumer(bench)
+    topics = {registry.get(name).full_name(prefix): name for name in HOPS}
+    tail.assign([TopicPartition(t, p) for t in topics for p in tail.partitions_for_topic(t) or ()])
+    decoders = {name: decoder_for(registry.get(name)) for name in HOPS}
+
+    def listen() -> None:
+        while not stop.is_set():
+            for tp, records in tail.poll(timeout_ms=5).items():
+                now = time.time()
+                name = topics[tp.topic]
+                for record in records:
+                    ts = _source_ms(name, decoders[name].decode(record.value))
+                    if ts is not None:
+                        arrivals[name].append((now, ts))
+
+    listener = threading.Thread(target=listen, name="order-exec-listener", daemon=True)
+    listener.start()
+    client = producer(bench, linger_ms=0, acks=1)
+    book_topic = registry.get("md.book").full_name(prefix)
+    markets_topic = registry.get("md.markets").full_name(prefix)
+    try:
+        for info in sim.markets:
+            client.send(markets_topic, key=info.condition_id.encode(), value=encode(info))
+        client.flush()
+        progress(f"flows starting ({', '.join(FLOWS)}); producing {rate} frames/s for {duration_s:g} s")
+        time.sleep(5)  # the flow processes import and connect
+        frames = _paced(sim, rate, duration_s, client, book_topic, sent)
+        time.sleep(2)  # the last approvals arrive
+    finally:
+        stop.set()
+        listener.join(5)
+        client.close()
+        tail.close()
+        _stop(procs)
+        delete_topics(bench, [spec.full_name(prefix) for spec in registry.topics])
+        shutil.rmtree(state_dir, ignore_errors=True)
+    start = min(sent.values(), default=0.0) + WARMUP_S
+    latency = {
+        name: sorted(
+            (received - sent[ts]) * 1000 for received, ts in items if ts in sent and sent[ts] >= start
+        )
+        for name, items in arrivals.items()
+    }
+    approved = latency["order.exec"]
+    return {
+        "rate_frames_per_s": rate,
+        "frames": frames,
+        "seconds": duration_s,
+        "approved_orders": len(approved),
+        "p50_ms": _percentile(approved, 50),
+        "p99_ms": _percentile(approved, 99),
+        "max_ms": round(approved[-1], 2) if approved else None,
+        # the same measure at the earlier hops: frame -> top of book -> intent
+        "md_tob_p50_ms": _percentile(latency["md.tob"], 50),
+        "md_tob_p99_ms": _percentile(latency["md.tob"], 99),
+        "intent_p50_ms": _percentile(latency["order.intent"], 50),
+        "intent_p99_ms": _percentile(latency["order.intent"], 99),
+        "flows": list(FLOWS),
+        "epoch_ms": epoch_ms,
+    }
+
+
+def _source_ms(topic: str, message: Any) -> int | None:
+    """The venue ms of the frames a message was derived from (None for risk's own cancel-alls)."""
+    if topic == "md.tob":
+        return int(message.ts_ms)
+    intent = message if topic == "order.intent" else message.intent
+    return None if intent.client_order_id.startswith("risk-") else int(intent.source_ts_ms)
+
+
+def _paced(
+    sim: MarketSimulator, rate: int, duration_s: float, client: Any, topic: str, sent: dict[int, float]
+) -> int:
+    """Send frames at `rate` per second, each stamped with the wall millisecond it is sent at."""
+    decoder = msgspec.json.Decoder(_Head)
+    frames = sim.frames()
+    start = time.monotonic()
+    n = 0
+    while time.monotonic() - start < duration_s:
+        due = int((time.monotonic() - start) * rate)
+        while n < due:
+            payload = next(frames)
+            head = decoder.decode(payload)
+            wall = time.time()
+            ms = int(wall * 1000)
+            sent.setdefault(ms, wall)
+            payload = payload.replace(
+                b'"timestamp":"' + head.timestamp.encode() + b'"', b'"timestamp":"%d"' % ms
+            )
+            client.send(topic, key=head.market.encode(), value=payload)
+            n += 1
+        client.flush()
+        time.sleep(0.002)
+    return n
+
+
+def _percentile(values: list[float], pct: float) -> float | None:
+    if not values:
+        return None
+    index = min(len(values) - 1, max(0, round(pct / 100 * len(values)) - 1))
+    return round(values[index], 2)
+
+
+def _start_flows(settings: Settings, state_dir: Path, epoch_ms: int) -> list[subprocess.Popen[bytes]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PETS_")}
+    env.update(
+        PETS_MODE="production",
+        PETS_KAFKA_BOOTSTRAP=settings.require_kafka(),
+        PETS_TOPIC_PREFIX=settings.topic_prefix,
+        PETS_STATE_DIR=str(state_dir),
+        PETS_CONFIG_DIR=str(settings.config_dir),
+    )
+    pets = str(Path(sys.executable).with_name("pets"))
+    procs = []
+    for name in FLOWS:
+        log = (state_dir / f"{name}.log").open("wb")
+        procs.append(
+            subprocess.Popen(
+                [pets, "flow", "run", name, "--no-recovery", "--epoch-ms", str(epoch_ms)],
+                env=env,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        )
+    return procs
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
