@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from kafka import TopicPartition
 
 from pets.cli.bot import send_command
 from pets.execution.portfolio import Portfolio
-from pets.pipelines.kafka_io import consumer, delete_topics, ensure_topics
+from pets.pipelines.kafka_io import consumer, ensure_topics
 from pets.pipelines.migrations import migrate
 from pets.runtime import sources
 from pets.schemas.codec import decoder_for
@@ -42,22 +42,14 @@ TERMINAL = {"fill", "cancel", "expire", "reject"}
 
 
 @pytest.fixture
-def e2e_settings(
-    kafka_bootstrap: str, fresh_db: str, topic_prefix: str, tmp_path: Path
-) -> Iterator[Settings]:
+def e2e_settings(prefixed_settings: Settings, fresh_db: str, tmp_path: Path) -> Settings:
     migrate(fresh_db)
-    settings = Settings(
-        mode=Mode.PRODUCTION,
-        config_dir=CONFIG_DIR,
-        state_dir=tmp_path / "state",
-        kafka_bootstrap=kafka_bootstrap,
+    settings = replace(
+        prefixed_settings, mode=Mode.PRODUCTION, config_dir=CONFIG_DIR, state_dir=tmp_path / "state",
         postgres_dsn=fresh_db,
-        topic_prefix=topic_prefix,
-    )
+    )  # fmt: skip
     ensure_topics(settings)
-    yield settings
-    registry = load_topic_registry(CONFIG_DIR)
-    delete_topics(settings, [spec.full_name(topic_prefix) for spec in registry.topics])
+    return settings
 
 
 def _source(shared: Path) -> sources.Source:
@@ -154,16 +146,15 @@ def _check_halt(settings: Settings, monkeypatch: pytest.MonkeyPatch, flows: Flow
         "PETS_TOPIC_PREFIX": settings.topic_prefix,
     }.items():
         monkeypatch.setenv(key, value)
-    sent = time.monotonic()
-    send_command("halt", "*", "e2e test")
+    sent = send_command("halt", "*", "e2e test").ts_ns / 1e9  # when the command was issued
     cancelled: dict[str, float] = {}
     try:
-        while open_orders - set(cancelled) and time.monotonic() - sent < 10:
-            for records in tail.poll(timeout_ms=50).values():
+        while open_orders - set(cancelled) and time.time() - sent < 10:
+            for records in tail.poll(timeout_ms=20).values():
                 for record in records:
                     report = decode.decode(record.value)
                     if report.kind == "cancel":
-                        cancelled.setdefault(report.client_order_id, time.monotonic() - sent)
+                        cancelled.setdefault(report.client_order_id, time.time() - sent)
     finally:
         tail.close()
     missing = open_orders - set(cancelled)

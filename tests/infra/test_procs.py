@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
+import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from pets.infra.kafka_broker import KafkaBroker, kafka_cluster_id
@@ -30,28 +30,46 @@ def test_free_port_honours_exclusions() -> None:
     assert free_port(preferred=port, exclude={port}) != port
 
 
-def _child(code: str) -> subprocess.Popen[bytes]:
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
-    assert child.stdout is not None
-    child.stdout.readline()  # the child says when its signal handlers are in place
-    return child
+# The process under test runs under a Python parent that reports how it ended: stop_process reaps
+# children of its own caller (and so swallows their exit status), not grandchildren.
+_PARENT = (
+    "import subprocess, sys\n"
+    "child = subprocess.Popen([sys.executable, '-c', sys.argv[1]], stdout=subprocess.PIPE)\n"
+    "child.stdout.readline()\n"
+    "print(child.pid, flush=True)\n"
+    "print(child.wait(), flush=True)\n"
+)
+
+
+def _grandchild(code: str) -> tuple[subprocess.Popen[str], int]:
+    """A process running `code` (which prints a line once its signal handlers are set) and its parent."""
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, code], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    return parent, int(parent.stdout.readline())
+
+
+def _exit_status(parent: subprocess.Popen[str]) -> int:
+    assert parent.stdout is not None
+    status = int(parent.stdout.readline())
+    parent.wait(timeout=10)
+    return status
 
 
 def test_stop_process_terminates_politely_first() -> None:
-    child = _child("import time; print('ready', flush=True); time.sleep(60)")
-    began = time.monotonic()
-    assert stop_process(child.pid, timeout_s=10) is False
-    assert time.monotonic() - began < 5
-    assert not pid_alive(child.pid)
+    parent, pid = _grandchild("import time; print('ready', flush=True); time.sleep(60)")
+    assert stop_process(pid, timeout_s=10) is False  # False: no SIGKILL was needed
+    assert not pid_alive(pid)
+    assert _exit_status(parent) == -signal.SIGTERM
 
 
 def test_stop_process_kills_what_ignores_sigterm() -> None:
-    child = _child(
+    parent, pid = _grandchild(
         "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
         "print('ready', flush=True); time.sleep(60)"
     )
-    assert stop_process(child.pid, timeout_s=0.5) is True
-    assert not pid_alive(child.pid)
+    assert stop_process(pid, timeout_s=0.5) is True
+    assert not pid_alive(pid)
+    assert _exit_status(parent) == -signal.SIGKILL
 
 
 def test_log_tail_shows_the_last_lines(tmp_path: Path) -> None:

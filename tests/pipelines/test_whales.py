@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import re
 from collections import defaultdict
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -260,3 +261,105 @@ def test_cli_rank_unknown_trades_file_is_a_clean_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1
     assert "mine.csv: no market for this trades file" in result.output
+
+
+MIDTERMS_HEADER = '"","Timestamp","Account","Type","Outcome","Amount","Shares","Price"\n'
+GOOD_ROW = '"1",2022-11-08 10:00:00,"0xA","Buy","Yes",4,10,0.4\n'
+
+
+def _midterms(tmp_path: Path, *rows: str) -> tuple[Path, Path]:
+    trades = tmp_path / "race.csv"
+    trades.write_text(MIDTERMS_HEADER + GOOD_ROW + "".join(rows))
+    resolutions = tmp_path / "res.csv"
+    resolutions.write_text("file,gamma_market_id,outcomes,winning_outcome\nrace.csv,m1,Yes|No,Yes\n")
+    return trades, resolutions
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ('"2",2022-11-08 10:00:00,"0xB","Foo","Yes",4,10,0.4\n', "Type Foo is not buy or sell"),
+        ('"2",2022-11-08 10:00:00,"0xB","Sell","Yes",abc,10,0.4\n', "Amount abc is not a number"),
+        ('"2",2022-11-08 10:00:00,"0xB","Sell","Yes",,10,0.4\n', "Amount is empty"),
+        ('"2",2022-11-08 10:00:00,"0xB","Buy","Yes",4,-10,0.4\n', "Shares -10 is negative"),
+        ('"2",2022-11-08 10:00:00,"0xB","Buy","Yes",4,10,1.4\n', "Price 1.4 is outside [0, 1]"),
+        ('"2",yesterday,"0xB","Buy","Yes",4,10,0.4\n', "Timestamp yesterday is not YYYY-MM-DD HH:MM:SS"),
+    ],
+)
+def test_a_bad_trade_row_is_rejected_with_file_line_and_problem(
+    tmp_path: Path, row: str, problem: str
+) -> None:
+    trades, resolutions = _midterms(tmp_path, row)
+    _, market_of_file = w.read_resolutions_csv(resolutions)
+    checked = w.read_trades_checked([trades], market_of_file)
+    assert checked.trades[w.WHERE].to_list() == [f"{trades}:2"]  # the good row only
+    assert [(r.where, r.reason) for r in checked.rejected] == [(f"{trades}:3", problem)]
+    assert checked.rejected[0].record[""] == "2"  # the row as read, for the dead letter
+    with pytest.raises(w.TradeInputError, match=re.escape(f"race.csv:3: {problem}")):
+        w.read_trade_files([trades], market_of_file)
+
+
+def test_a_missing_price_is_kept_missing(tmp_path: Path) -> None:
+    """The midterms data set writes NA for the price of its zero-share fills."""
+    trades, resolutions = _midterms(tmp_path, '"2",2022-11-08 10:00:00,"0xB","Buy","Yes",0,0,NA\n')
+    frame = w.read_trade_files([trades], w.read_resolutions_csv(resolutions)[1])
+    assert frame["price"].to_list() == [D("0.4"), None]
+
+
+def test_data_api_export_rows_are_parsed_strictly(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text(
+        "market_id,trade_id,trade_date,user_id,side,outcome,amount,price\n"
+        "7,t1,2025-01-01T00:00:00Z,0xA,BUY,Yes,10,0.5\n"
+        "7,t2,2025-01-01T00:00:00Z,0xA,HOLD,Yes,10,0.5\n"
+        "7,t3,2025-01-01T00:00:00Z,0xA,SELL,Yes,-1,0.5\n"
+    )
+    checked = w.read_trades_checked([path], {})
+    assert checked.trades["trade_id"].to_list() == ["t1"]
+    assert [(r.where, r.reason) for r in checked.rejected] == [
+        (f"{path}:3", "side HOLD is not buy or sell"),
+        (f"{path}:4", "amount -1 is negative"),
+    ]
+
+
+def test_an_outcome_missing_from_the_resolution_is_rejected_not_paid_zero() -> None:
+    trades = _trades([("0xa", "m1", "Maybe", "BUY", "1", "1"), ("0xa", "m1", "Yes", "BUY", "1", "1")])
+    with pytest.raises(w.TradeInputError, match=r"'Maybe' of market m1"):
+        w.rank_wallets(trades, YES_WINS, min_trades=1)
+    known, rejected = w.split_unknown_outcomes(trades, YES_WINS)
+    assert known["outcome"].to_list() == ["Yes"]
+    assert [(r.where, r.reason) for r in rejected] == [
+        ("test:0", "outcome 'Maybe' of market m1 is not in its resolution")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ('"2",2022-11-08 10:00:00,"0xB","Foo","Yes",4,10,0.4\n', "race.csv:3: Type Foo is not buy or sell"),
+        (
+            '"2",2022-11-08 10:00:00,"0xB","Buy","Maybe",4,10,0.4\n',
+            "race.csv:3: outcome 'Maybe' of market m1",
+        ),
+    ],
+)
+def test_cli_rank_fails_on_a_bad_row_naming_file_line_and_problem(
+    tmp_path: Path, row: str, problem: str
+) -> None:
+    trades, resolutions = _midterms(tmp_path, row)
+    result = CliRunner().invoke(
+        main, ["whales", "rank", "--trades", str(trades), "--resolutions", str(resolutions)]
+    )
+    assert result.exit_code == 1
+    assert problem in result.output
+
+
+def test_bench_rankings_finds_shared_data_through_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PETS_SHARED_DATA", str(tmp_path / "nothing-here"))
+    result = CliRunner().invoke(main, ["bench", "rankings", "--replicate", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["source"].endswith(
+        str(tmp_path / "nothing-here" / "trades" / "midterms2022")
+    )

@@ -142,3 +142,30 @@ def test_replay_of_shared_recordings(shared_data: Path, tmp_path: Path) -> None:
     assert markets.height == 2  # one per recording, from its meta file
     # both recordings ran to settlement (meta: settled_winner_asset_id): the final state names the winners
     assert markets["winning_asset_id"].null_count() == 0
+
+
+def test_halt_in_the_loop_cancels_every_open_order_and_stops_new_ones() -> None:
+    from pets.runtime import sources
+    from pets.runtime.journal import Journal
+    from pets.runtime.loop import TradingLoop
+    from pets.schemas.control import ControlCommand
+
+    source = sources.simulated(CONFIG, seed=11, duration_s=90)
+    frames = list(source.frames)
+    journal = Journal()
+    loop = TradingLoop(CONFIG, source.markets, journal=journal)
+    for frame in frames[: len(frames) // 2]:
+        loop.on_frame(frame)
+    open_before = set(loop.exchange.orders)
+    assert open_before, "the market makers should have quotes resting by now"
+    reports_before = len(journal.reports)
+    loop.control(ControlCommand(command_id="c1", command="halt", bot_id="*", ts_ns=0))
+    cancelled = {r.client_order_id for r in journal.reports[reports_before:] if r.kind == "cancel"}
+    assert cancelled == open_before and loop.exchange.orders == {}
+    approved_before, denied_before = len(journal.approved), len(journal.denials)
+    for frame in frames[len(frames) // 2 :]:
+        loop.on_frame(frame)
+    placed = [a for a in journal.approved[approved_before:] if a.intent.action in ("place", "replace")]
+    assert placed == []  # halted: nothing but cancels until an operator resumes trading
+    assert {d.rule for d in journal.denials[denied_before:]} <= {"halted"}
+    assert loop.risk.snapshot()["state"] == "HALTED"

@@ -163,18 +163,9 @@ def test_message_key_follows_the_registry(make_intent: Callable[..., OrderIntent
 def test_every_message_carries_its_topic_key(
     topic: tuple[TopicSpec, Any],
     struct_types: Callable[[Any], list[type[msgspec.Struct]]],
-    request: pytest.FixtureRequest,
 ) -> None:
     """Bytewax's Kafka sink partitions by key only: a message without its key loses per-key ordering."""
     spec, schema_type = topic
-    if spec.name == "md.book" and spec.key == "asset_id":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="md.book is keyed by asset_id, but current price_change, new_market, market_resolved "
-                "and continuity frames have no single asset_id (all carry `market`)",
-            )
-        )
     for cls in struct_types(schema_type):
         info = msgspec.inspect.type_info(cls)
         assert isinstance(info, msgspec.inspect.StructType)

@@ -2,12 +2,17 @@
 
 Assets never read the environment: they get these resources. Local mode points at the broker and
 database of `pets infra up` (read by `load_settings`); production gives every address explicitly
-through PETS_* variables; the venue URLs default to Polymarket and are overridden in tests.
+through PETS_* variables, which the resources read as `dg.EnvVar` so Dagster shows the variable's
+name, never its value (the DSN carries the database password); the venue URLs default to
+Polymarket and are overridden in tests.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+import dagster as dg
 
 from pets.assets.resources import (
     DataApiResource,
@@ -16,26 +21,33 @@ from pets.assets.resources import (
     ModelStoreResource,
     PostgresResource,
 )
-from pets.settings import Mode, Settings, SettingsError, load_settings, project_root
+from pets.settings import Mode, Settings, SettingsError, load_settings
+
+POSTGRES_DSN_VAR = "PETS_POSTGRES_DSN"
+KAFKA_BOOTSTRAP_VAR = "PETS_KAFKA_BOOTSTRAP"
 
 
 def resources_for(settings: Settings) -> dict[str, Any]:
     """Resources of the code location for these settings; production must name its services."""
+    dsn: str = settings.postgres_dsn or ""
+    bootstrap: str = settings.kafka_bootstrap or ""
     if settings.mode is Mode.PRODUCTION:
         missing = [
-            name
-            for name, value in (
-                ("PETS_POSTGRES_DSN", settings.postgres_dsn),
-                ("PETS_KAFKA_BOOTSTRAP", settings.kafka_bootstrap),
-            )
-            if not value
+            name for name, value in ((POSTGRES_DSN_VAR, dsn), (KAFKA_BOOTSTRAP_VAR, bootstrap)) if not value
         ]
         if missing:
             raise SettingsError(f"production mode needs {', '.join(missing)}")
+        not_exported = [name for name in (POSTGRES_DSN_VAR, KAFKA_BOOTSTRAP_VAR) if not os.environ.get(name)]
+        if not_exported:
+            raise SettingsError(
+                f"production mode reads {', '.join(not_exported)} from the process environment "
+                "(Dagster resolves them there so their values never show in its UI): export them"
+            )
+        dsn, bootstrap = dg.EnvVar(POSTGRES_DSN_VAR), dg.EnvVar(KAFKA_BOOTSTRAP_VAR)
     return {
-        "postgres": PostgresResource(dsn=settings.postgres_dsn or ""),
+        "postgres": PostgresResource(dsn=dsn),
         "kafka": KafkaResource(
-            bootstrap=settings.kafka_bootstrap or "",
+            bootstrap=bootstrap,
             topic_prefix=settings.topic_prefix,
             config_dir=str(settings.config_dir),
         ),
@@ -56,7 +68,7 @@ def calibration_data_dir(settings: Settings | None = None) -> str:
     settings = settings or load_settings()
     for folder in (
         settings.state_dir / "calibration",
-        project_root().parent / "shared" / "data" / "calibration",
+        settings.shared_data_dir / "calibration",
     ):
         if (folder / "market_data_one_day_before_certainty.csv").exists():
             return str(folder)

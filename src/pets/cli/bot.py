@@ -31,20 +31,20 @@ def send_command(
     from pets.settings import SettingsError
 
     settings = settings_from_env()
-    cmd = ControlCommand(
-        command_id=uuid.uuid4().hex,
-        command=command,
-        bot_id=bot_id,
-        reason=reason,
-        issued_by=f"cli:{getpass.getuser()}",
-        ts_ns=time.time_ns(),
-        until_ns=until_ns,
-    )
     topic = load_topic_registry(settings.config_dir).get("bot.control").full_name(settings.topic_prefix)
     try:
         ensure_topics(settings, ["bot.control"])
         client = producer(settings)
         try:
+            cmd = ControlCommand(  # stamped once the producer is connected: ts_ns is when it is issued
+                command_id=uuid.uuid4().hex,
+                command=command,
+                bot_id=bot_id,
+                reason=reason,
+                issued_by=f"cli:{getpass.getuser()}",
+                ts_ns=time.time_ns(),
+                until_ns=until_ns,
+            )
             client.send(topic, key=bot_id.encode(), value=encode(cmd)).get(timeout=10)
         finally:
             client.close()

@@ -12,11 +12,8 @@ from pathlib import Path
 import click
 
 from pets.cli import settings_from_env
-from pets.cli._output import echo_json, peak_rss_mb
+from pets.cli._output import echo_result, peak_rss_mb
 from pets.cli.bench import bench
-from pets.settings import project_root
-
-DEFAULT_DATA = project_root().parent / "shared" / "data"
 
 
 class _CountingSink:
@@ -40,14 +37,14 @@ class _CountingSink:
     "--data",
     "data_dir",
     type=click.Path(path_type=Path),
-    default=DEFAULT_DATA,
-    show_default=True,
-    help="Shared data folder with polymarket/l2 recordings; a simulated tape when it has none.",
+    default=None,
+    help="Shared data folder with polymarket/l2 recordings (default: PETS_SHARED_DATA, else "
+    "../shared/data); a simulated tape when it has none.",
 )
 @click.option("--sink", type=click.Choice(["count", "file", "kafka"]), default="count", show_default=True)
 @click.option("--shard-size", default=200, show_default=True, type=click.IntRange(1, 500))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
-def bench_market_ws(data_dir: Path, sink: str, shard_size: int, as_json: bool) -> None:
+def bench_market_ws(data_dir: Path | None, sink: str, shard_size: int, as_json: bool) -> None:
     """Every recorded frame through the local CLOB's WebSocket into the client and a sink, at max speed.
 
     Server and client share this process (and its GIL), so the rate is a lower bound for the client.
@@ -59,11 +56,13 @@ def bench_market_ws(data_dir: Path, sink: str, shard_size: int, as_json: bool) -
     from pets.pipelines.polymarket.recorder import RecordingSink
     from pets.pipelines.venue_sim.clob_server import ClobServer, load_tape, serve_clob, simulated_tape
 
+    settings = settings_from_env()
+    data_dir = data_dir or settings.shared_data_dir
     paths = sorted((data_dir / "polymarket" / "l2").glob("*.jsonl.gz"))
     tape = load_tape(paths) if paths else simulated_tape(60_000, markets=20)
     source = f"{len(paths)} recordings in {data_dir / 'polymarket' / 'l2'}" if paths else "simulated (seed 7)"
     assets = sorted({a for frame in tape for a in frame.asset_ids})
-    settings = replace(settings_from_env(), topic_prefix=f"bench{uuid.uuid4().hex[:8]}.")
+    settings = replace(settings, topic_prefix=f"bench{uuid.uuid4().hex[:8]}.")
     scratch = tempfile.TemporaryDirectory()
     target: FrameSink
     if sink == "kafka":
@@ -104,11 +103,7 @@ def bench_market_ws(data_dir: Path, sink: str, shard_size: int, as_json: bool) -
         "events_per_s": round(events / seconds) if seconds else None,
         "peak_rss_mb": peak_rss_mb(),
     }
-    if as_json:
-        echo_json(result)
-    else:
-        for key, value in result.items():
-            click.echo(f"{key:15s} {value}")
+    echo_result(result, as_json)
 
 
 commands: list[click.Command] = []  # the subcommand above lives on `pets bench`

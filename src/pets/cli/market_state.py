@@ -12,11 +12,15 @@ from typing import Any
 
 import click
 
-from pets.cli._output import echo_json, peak_rss_mb
+from pets.cli import settings_from_env
+from pets.cli._output import echo_result, peak_rss_mb
 from pets.cli.bench import bench
-from pets.settings import Settings, SettingsError, project_root
+from pets.settings import Settings, SettingsError
 
-DEFAULT_DATA = project_root().parent / "shared" / "data"
+DATA_HELP = (
+    "Shared data folder with polymarket/l2 recordings (default: PETS_SHARED_DATA, else ../shared/data); "
+    "simulated frames when it has none."
+)
 
 
 def load_recorded_frames(data_dir: Path) -> list[bytes]:
@@ -34,21 +38,21 @@ def load_recorded_frames(data_dir: Path) -> list[bytes]:
     "--data",
     "data_dir",
     type=click.Path(path_type=Path),
-    default=DEFAULT_DATA,
-    show_default=True,
-    help="Shared data folder with polymarket/l2 recordings; simulated frames when it has none.",
+    default=None,
+    help=DATA_HELP,
 )
 @click.option("--synthetic-frames", default=64_825, show_default=True, help="Simulated frames per pass.")
 @click.option("--messages", is_flag=True, help="Also hand every TopOfBook message to a consumer callback.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 def bench_market_state(
-    passes: int, data_dir: Path, synthetic_frames: int, messages: bool, as_json: bool
+    passes: int, data_dir: Path | None, synthetic_frames: int, messages: bool, as_json: bool
 ) -> None:
     """Frames/s through parse + L2 book + top-of-book features (embedded, one core)."""
     from pets.pipelines.market_data.embedded import run_embedded
     from pets.pipelines.market_data.synthetic import synthetic_frames as simulate
     from pets.schemas.market_data import TopOfBook
 
+    data_dir = data_dir or settings_from_env().shared_data_dir
     frames = load_recorded_frames(data_dir)
     source = f"recordings in {data_dir / 'polymarket' / 'l2'}"
     if not frames:
@@ -78,11 +82,7 @@ def bench_market_state(
         "frames_per_s": round(total / seconds) if seconds else None,
         "peak_rss_mb": peak_rss_mb(),
     }
-    if as_json:
-        echo_json(result)
-    else:
-        for key, value in result.items():
-            click.echo(f"{key:22s} {value}")
+    echo_result(result, as_json)
 
 
 @bench.command("market-state-latency")
@@ -92,9 +92,8 @@ def bench_market_state(
     "--data",
     "data_dir",
     type=click.Path(path_type=Path),
-    default=DEFAULT_DATA,
-    show_default=True,
-    help="Shared data folder with polymarket/l2 recordings; simulated frames when it has none.",
+    default=None,
+    help=DATA_HELP,
 )
 @click.option("--db/--no-db", default=False, show_default=True, help="Let the flow write TimescaleDB too.")
 @click.option(
@@ -102,15 +101,15 @@ def bench_market_state(
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 def bench_market_state_latency(
-    rate: int, seconds: float, data_dir: Path, db: bool, epoch_ms: int, as_json: bool
+    rate: int, seconds: float, data_dir: Path | None, db: bool, epoch_ms: int, as_json: bool
 ) -> None:
     """Latency frame produced to md.book -> its top of book consumed from md.tob, through the real
     broker and the market_state flow running as its own process (`pets flow run market_state`)."""
-    from pets.cli import settings_from_env
     from pets.pipelines.market_data.synthetic import synthetic_frames as simulate
 
     settings = settings_from_env()
     count = int(rate * seconds)
+    data_dir = data_dir or settings.shared_data_dir
     frames = load_recorded_frames(data_dir)[:count]
     source = f"recordings in {data_dir / 'polymarket' / 'l2'}"
     if len(frames) < count:
@@ -121,11 +120,7 @@ def bench_market_state_latency(
     except (RuntimeError, TimeoutError, SettingsError) as exc:
         raise click.ClickException(str(exc)) from None
     out = {"input": source, **result, "peak_rss_mb": peak_rss_mb()}
-    if as_json:
-        echo_json(out)
-    else:
-        for key, value in out.items():
-            click.echo(f"{key:22s} {value}")
+    echo_result(out, as_json)
 
 
 def _measure_latency(

@@ -107,11 +107,20 @@ def record(
     type=click.Path(dir_okay=False, path_type=Path),
     help="(embedded) write dead letters to this JSON-lines file.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the summary as JSON. Counts are per frame (recording line): frames = parsed + "
+    "dead_lettered; a frame with any bad event is dead-lettered once, with the reason. embedded: "
+    "best_bid/best_ask per asset, stale=true when its book never had a snapshot (or lost continuity "
+    "since); kafka: produced = events sent. truncated: files cut short (dead-lettered too).",
+)
 def replay(
     files: tuple[Path, ...], speed: float | None, target: str, dead_letters: Path | None, as_json: bool
 ) -> None:
     """Play recordings through the live path: md.book on Kafka, or the embedded market-state pipeline."""
+    from pets.pipelines.polymarket.recording import TruncatedRecording
     from pets.pipelines.polymarket.replayer import replay_payloads, replay_to_sink
 
     paths = list(files)
@@ -132,27 +141,48 @@ def replay(
         if as_json:
             echo_json({**msgspec.structs.asdict(stats), "topic": sink.book_topic})
         else:
-            click.echo(f"{stats.produced} events to {sink.book_topic}, {stats.dead_lettered} dead-lettered")
+            click.echo(
+                f"frames {stats.frames}  parsed {stats.parsed}  dead-lettered {stats.dead_lettered}  "
+                f"({stats.produced} events to {sink.book_topic})"
+            )
+            _echo_truncated(stats.truncated)
         return
+
+    import time
 
     from pets.pipelines.market_data.embedded import run_embedded
     from pets.schemas.codec import encode
+    from pets.schemas.control import DeadLetter
 
+    truncated: list[str] = []
     handle = dead_letters.open("wb") if dead_letters else None
+
+    def on_truncated(exc: TruncatedRecording) -> None:
+        truncated.append(str(exc))
+        if handle:
+            handle.write(encode(DeadLetter.from_bytes("replay", str(exc), b"", ts_ns=time.time_ns())) + b"\n")
+
     try:
         summary = run_embedded(
-            replay_payloads(paths, speed=speed),
+            replay_payloads(paths, speed=speed, on_truncated=on_truncated),
             dlq=(lambda letter: handle.write(encode(letter) + b"\n")) if handle else None,
         )
     finally:
         if handle:
             handle.close()
     if as_json:
-        echo_json(summary)
+        echo_json({**msgspec.structs.asdict(summary), "truncated": truncated})
         return
     click.echo(f"frames {summary.frames}  parsed {summary.parsed}  dead-lettered {summary.dead_lettered}")
     for asset_id, quote in sorted(summary.assets.items()):
-        click.echo(f"  {asset_id}  bid {quote.best_bid}  ask {quote.best_ask}")
+        stale = "  (stale: no snapshot since it started or lost continuity)" if quote.stale else ""
+        click.echo(f"  {asset_id}  bid {quote.best_bid}  ask {quote.best_ask}{stale}")
+    _echo_truncated(truncated)
+
+
+def _echo_truncated(truncated: list[str]) -> None:
+    for reason in truncated:
+        click.echo(f"dead-lettered: {reason}", err=True)
 
 
 commands = [record, replay]

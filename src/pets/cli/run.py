@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from pets.cli import settings_from_env
-from pets.cli._output import peak_rss_mb
+from pets.cli._output import echo_result, peak_rss_mb
 from pets.cli.bench import bench
 
 
@@ -272,13 +272,7 @@ def bench_loop(files: tuple[Path, ...], as_json: bool, repeat: int) -> None:
         "bots": [bot.id for bot in config.bots if bot.enabled],
         "peak_rss_mb": peak_rss_mb(),
     }
-    if as_json:
-        from pets.cli._output import echo_json
-
-        echo_json(result)
-    else:
-        for key, value in result.items():
-            click.echo(f"{key:>14}: {value}")
+    echo_result(result, as_json)
 
 
 def _shared_recordings(settings: Any) -> list[Path]:
@@ -294,23 +288,29 @@ def _shared_recordings(settings: Any) -> list[Path]:
 @click.option(
     "--epoch-ms", default=1000, show_default=True, help="The flows' Bytewax epoch (as `pets flow run`)."
 )
+@click.option("--hops", is_flag=True, help="Also time md.tob and order.intent (costs this process CPU).")
+@click.option("--partitions", type=int, default=None, help="Partitions per topic [default: the registry's].")
 @click.option("--json", "as_json", is_flag=True)
-def bench_loop_latency(rate: int, duration_s: float, epoch_ms: int, as_json: bool) -> None:
+def bench_loop_latency(
+    rate: int, duration_s: float, epoch_ms: int, hops: bool, partitions: int | None, as_json: bool
+) -> None:
     """md.book frame -> approved order on order.exec, with market_state, bots and risk each a process
     (`pets flow run`) on the real broker: p50/p99 of the time from producing a frame to consuming the
     first approved order priced off it (matched by the frame's venue timestamp)."""
     from pets.runtime.latency import measure_latency
 
     settings = settings_from_env()
-    result = measure_latency(settings, rate=rate, duration_s=duration_s, progress=_status, epoch_ms=epoch_ms)
+    result = measure_latency(
+        settings,
+        rate=rate,
+        duration_s=duration_s,
+        progress=_status,
+        epoch_ms=epoch_ms,
+        hops=hops,
+        partitions=partitions,
+    )
     result["peak_rss_mb"] = peak_rss_mb()
-    if as_json:
-        from pets.cli._output import echo_json
-
-        echo_json(result)
-    else:
-        for key, value in result.items():
-            click.echo(f"{key:>16}: {value}")
+    echo_result(result, as_json)
 
 
 commands = [run, report_command]

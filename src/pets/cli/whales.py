@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from pets.cli._output import echo_json, peak_rss_mb
+from pets.cli import settings_from_env
+from pets.cli._output import echo_json, echo_result, peak_rss_mb
 from pets.cli.bench import bench
-from pets.settings import project_root
 
 
 @click.group()
@@ -49,9 +49,13 @@ def rank(
 
     try:
         resolution_rows, market_of_file = w.read_resolutions_csv(resolutions)
-        trades = w.read_trade_files([*trade_paths, *more_trades], market_of_file)
+        read = w.read_trades_checked([*trade_paths, *more_trades], market_of_file)
+        known = w.split_unknown_outcomes(read.trades, resolution_rows)
+        if read.rejected or known.rejected:
+            raise w.rejection_error([*read.rejected, *known.rejected])
     except w.TradeInputError as exc:
         raise click.ClickException(str(exc)) from None
+    trades = known.trades
     records = w.ranking_records(w.rank_wallets(trades, resolution_rows, min_trades=min_trades), top)
     if as_json:
         echo_json(records)
@@ -71,7 +75,8 @@ def rank(
     "data_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Shared data folder (default ../shared/data); simulated trades when it is absent.",
+    help="Shared data folder (default: PETS_SHARED_DATA, else ../shared/data); simulated trades when "
+    "it has no midterms trades.",
 )
 @click.option("--min-trades", default=5, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True)
@@ -79,7 +84,7 @@ def bench_rankings(replicate: int, data_dir: Path | None, min_trades: int, as_js
     """Wallets ranked per second over the midterms trades replicated N times with fresh wallet ids."""
     from pets.pipelines import whales as w
 
-    data = data_dir or project_root().parent / "shared" / "data"
+    data = data_dir or settings_from_env().shared_data_dir
     midterms = data / "trades" / "midterms2022"
     started = time.perf_counter()
     if midterms.is_dir():
@@ -107,11 +112,7 @@ def bench_rankings(replicate: int, data_dir: Path | None, min_trades: int, as_js
         "trades_per_s": round(trades.height / rank_s),
         "peak_rss_mb": peak_rss_mb(),
     }
-    if as_json:
-        echo_json(result)
-    else:
-        for key, value in result.items():
-            click.echo(f"{key:>15}: {value}")
+    echo_result(result, as_json)
 
 
 commands = [whales]

@@ -89,7 +89,9 @@ class ExecutorState:
         self.clock_ms = 0
         self.last_snapshot_ns = 0
         self.next_snapshot_ms = 0
+        self.next_timer_ms = 0
         self.snapshot_interval_ms = config.system.run.snapshot_interval_ms
+        self.timer_interval_ms = config.system.run.timer_interval_ms
 
     def reconcile(self, reports: Iterable[ExecutionReport]) -> list[Output]:
         """Rebuild the portfolio from stored reports; orders they leave open are reported cancelled."""
@@ -148,7 +150,9 @@ class ExecutorState:
                 self.portfolio.on_mark(top.asset_id, top.mid)
             if top.asset_id in self.exchange.by_asset:
                 out += self._reported(self.exchange.on_book_update(top.asset_id, top.ts_ms))
-        out += self._reported(self.exchange.on_timer(self.clock_ms))
+        if self.clock_ms >= self.next_timer_ms:  # GTD expiry, checked once per timer interval
+            self.next_timer_ms = self.clock_ms + self.timer_interval_ms
+            out += self._reported(self.exchange.on_timer(self.clock_ms))
         if self.clock_ms >= self.next_snapshot_ms:
             out += self.snapshot()
         return out
@@ -159,7 +163,9 @@ class ExecutorState:
         out: list[Output] = []
         if info.closed or info.winning_asset_id is not None:
             out += self._reported(self.exchange.on_market_resolved(info.condition_id, self.clock_ms))
-        out += self._positions(self.portfolio.on_market(info, self.clock_ms * NS_PER_MS))
+        settled = self.portfolio.on_market(info, self.clock_ms * NS_PER_MS)
+        if settled:
+            out += self._positions(settled) + self.snapshot()
         return out
 
     def _on_resolved(self, event: MarketResolved) -> list[Output]:
@@ -182,8 +188,6 @@ class ExecutorState:
         for position in positions:
             row = records.position_row(position)
             out += [Output(row=("positions", row)), Output(row=("position_history", row))]
-        if positions:
-            out += self.snapshot()
         return out
 
     def snapshot(self) -> list[Output]:

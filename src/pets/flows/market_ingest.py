@@ -5,7 +5,8 @@ dataflow: its input is the venue (no Kafka offsets to recover), and the first da
 (pets.flows.market_state) consumes md.book. Every `refresh_interval_s` it re-reads the universe,
 publishes what changed and moves the WebSocket subscriptions to the tokens of the open markets
 that accept orders (subscribing new ones, unsubscribing closed ones on the live connections).
-A failed Gamma refresh is logged and retried next time; streaming goes on meanwhile.
+A failed refresh (Gamma down or answering in an unexpected shape, Kafka or PostgreSQL refusing the
+update) is logged, counted in `failed_refreshes` and retried next time; streaming goes on meanwhile.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import msgspec
+import psycopg
+from kafka.errors import KafkaError
 
 from pets.pipelines import kafka_io
 from pets.pipelines.migrations import migrate
-from pets.pipelines.polymarket.gamma import GammaClient
+from pets.pipelines.polymarket.gamma import GammaClient, MarketParseError
 from pets.pipelines.polymarket.http import QueryValue, VenueHttpError
 from pets.pipelines.polymarket.kafka_sink import DLQ_TOPIC, KafkaFrameSink
 from pets.pipelines.polymarket.market_ws import ChannelStats, MarketChannel, MarketWsConfig
@@ -127,9 +130,9 @@ async def _refresh(
                 discovery.markets + final.markets, discovery.dead_letters + final.dead_letters
             )
         changed = await asyncio.to_thread(publisher.publish, discovery, time.time_ns())
-    except VenueHttpError as exc:
+    except (VenueHttpError, MarketParseError, KafkaError, psycopg.Error) as exc:
         stats.failed_refreshes += 1
-        log.error("market discovery failed (%s); keeping the current subscriptions", exc)
+        log.error("universe refresh failed (%s); retrying next refresh", _describe(exc))
         return
     tokens = tradable_tokens(discovery.markets)[: config.max_tokens]
     for market in discovery.markets:  # what the frames say wins (it is what the books are keyed by)
@@ -150,6 +153,13 @@ async def _refresh(
         len(discovery.dead_letters),
         len(tokens),
     )
+
+
+def _describe(exc: Exception) -> str:
+    """The error without its message when that can echo connection parameters (a DSN's password)."""
+    if isinstance(exc, psycopg.Error):
+        return f"PostgreSQL {type(exc).__name__}, SQLSTATE {exc.sqlstate or 'none'}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _stop_on_signals(stopping: asyncio.Event, stop: threading.Event | None) -> None:

@@ -9,6 +9,12 @@ winner and 0 otherwise). Per wallet and resolved market::
 
 Money columns are ``Decimal(38, 12)``: sums and the 0/1 payout products are exact; only win rate
 and ROI are divisions, rounded half-even to 6 places in Python ``Decimal``.
+
+Input is parsed strictly: a trade row with a side other than buy/sell, a size or amount that is
+empty, not a number or negative, a price outside [0, 1], or a bad timestamp becomes a
+`RejectedTrade` naming ``file:line`` and the problem (`read_trades_checked`); so does a trade on
+a resolved market whose outcome the resolution does not list (`split_unknown_outcomes`), instead
+of being paid 0. `read_trade_files` (the CLI's reader) raises on the first one.
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ import gzip
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 
@@ -49,10 +56,29 @@ TRADE_SCHEMA: dict[str, Any] = {
 }
 RESOLUTION_SCHEMA: dict[str, Any] = {"market": pl.String, "outcome": pl.String, "payout": MONEY}
 RANKING_COLUMNS = ("rank", "wallet", "pnl", "volume", "trades", "markets", "win_rate", "roi")
+WHERE = "where"  # provenance column of checked trades: "file:line" (or "source:trade_id")
+SIDES = ("BUY", "SELL")
 
 
 class TradeInputError(ValueError):
     """Unusable trade or resolution input: names the file, the row or column and what is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedTrade:
+    """A trade row that cannot be used: where it is ("file:line"), why, and the row as read."""
+
+    where: str
+    reason: str
+    record: Mapping[str, Any]
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
+
+
+class CheckedTrades(NamedTuple):
+    trades: pl.DataFrame  # TRADE_SCHEMA columns plus WHERE
+    rejected: list[RejectedTrade]
 
 
 def plain(value: Decimal) -> Decimal:
@@ -173,27 +199,37 @@ def read_resolutions_csv(path: Path) -> tuple[pl.DataFrame, dict[str, str]]:
     return resolutions_frame(rows), files
 
 
-def read_midterms_csv(path: Path, market: str) -> pl.DataFrame:
-    """One midterms-2022 trades file (Timestamp, Account, Type, Outcome, Amount, Shares, Price)."""
-    raw = pl.read_csv(
-        path,
-        columns=["", "Timestamp", "Account", "Type", "Outcome", "Amount", "Shares", "Price"],
-        schema_overrides={"": pl.String, "Amount": pl.String, "Shares": pl.String, "Price": pl.String},
-        null_values=["NA", ""],
-    )
-    return _trade_frame(
+def read_midterms_csv(path: Path, market: str) -> CheckedTrades:
+    """One midterms-2022 trades file (Timestamp, Account, Type, Outcome, Amount, Shares, Price).
+
+    Price "NA" (the data set's zero-share fills) is kept as a missing price; P&L does not use it.
+    """
+    raw = _raw_csv(path)
+    _require_columns(path, raw, ("", "Timestamp", "Account", "Type", "Outcome", "Amount", "Shares", "Price"))
+    raw = raw.with_columns(pl.col("Price").replace("NA", None))
+    timestamp = pl.col("Timestamp").str.to_datetime("%Y-%m-%d %H:%M:%S", time_zone="UTC", strict=False)
+    return _checked_trades(
         raw,
-        {
+        problems=[
+            _text_problem("Account"),
+            _text_problem("Outcome"),
+            _side_problem("Type"),
+            _amount_problem("Shares"),
+            _amount_problem("Amount"),
+            _price_problem("Price"),
+            _time_problem("Timestamp", timestamp, "YYYY-MM-DD HH:MM:SS"),
+        ],
+        columns={
             "source": pl.lit(f"midterms:{path.name}"),
             "trade_id": pl.lit(f"{path.stem}:") + pl.col(""),
             "wallet": pl.col("Account").str.to_lowercase(),
             "market": pl.lit(market),
             "outcome": pl.col("Outcome"),
             "side": pl.col("Type").str.to_uppercase(),
-            "shares": pl.col("Shares").str.to_decimal(scale=12),
-            "usdc": pl.col("Amount").str.to_decimal(scale=12),
-            "price": pl.col("Price").str.to_decimal(scale=12),
-            "ts_ms": pl.col("Timestamp").str.to_datetime("%Y-%m-%d %H:%M:%S", time_zone="UTC").dt.epoch("ms"),
+            "shares": _number("Shares"),
+            "usdc": _number("Amount"),
+            "price": _number("Price"),
+            "ts_ms": timestamp.dt.epoch("ms"),
         },
     )
 
@@ -245,15 +281,29 @@ def read_data_api_json(path: Path) -> pl.DataFrame:
         raise TradeInputError(f"{path}: bad Data-API trade: {exc!r}") from None
 
 
-def read_data_api_export_csv(path: Path) -> pl.DataFrame:
+def read_data_api_export_csv(path: Path) -> CheckedTrades:
     """A flat Data-API export (market_id, trade_id, trade_date, user_id, side, outcome, amount, price);
     ``amount`` is the number of shares."""
-    raw = pl.read_csv(path, infer_schema=False)
-    shares = pl.col("amount").str.to_decimal(scale=12)
-    price = pl.col("price").str.to_decimal(scale=12)
-    return _trade_frame(
+    raw = _raw_csv(path)
+    _require_columns(
+        path, raw, ("market_id", "trade_id", "trade_date", "user_id", "side", "outcome", "amount", "price")
+    )
+    timestamp = pl.col("trade_date").str.to_datetime(time_zone="UTC", strict=False)
+    shares, price = _number("amount"), _number("price")
+    return _checked_trades(
         raw,
-        {
+        problems=[
+            _text_problem("market_id"),
+            _text_problem("trade_id"),
+            _text_problem("user_id"),
+            _text_problem("outcome"),
+            _side_problem("side"),
+            _amount_problem("amount"),
+            _text_problem("price"),
+            _price_problem("price"),
+            _time_problem("trade_date", timestamp, "an ISO date-time"),
+        ],
+        columns={
             "source": pl.lit(f"data_api:{path.name}"),
             "trade_id": pl.col("trade_id"),
             "wallet": pl.col("user_id").str.to_lowercase(),
@@ -263,17 +313,98 @@ def read_data_api_export_csv(path: Path) -> pl.DataFrame:
             "shares": shares,
             "usdc": (shares * price).round(6),
             "price": price,
-            "ts_ms": pl.col("trade_date").str.to_datetime(time_zone="UTC").dt.epoch("ms"),
+            "ts_ms": timestamp.dt.epoch("ms"),
         },
     )
 
 
-def read_trade_files(paths: Sequence[Path], market_of_file: Mapping[str, str]) -> pl.DataFrame:
-    """Trades from files of any supported layout, detected from the header / extension."""
-    frames = []
+def _raw_csv(path: Path) -> pl.DataFrame:
+    """Every column as text (nothing guessed), with the file line of each row (after the header)."""
+    raw = pl.read_csv(path, infer_schema=False)
+    return raw.with_row_index("_line", offset=2).with_columns(
+        pl.format("{}:{}", pl.lit(str(path)), pl.col("_line")).alias(WHERE)
+    )
+
+
+def _require_columns(path: Path, raw: pl.DataFrame, names: Sequence[str]) -> None:
+    missing = [n for n in names if n not in raw.columns]
+    if missing:
+        raise TradeInputError(f"{path}: missing column(s) {', '.join(repr(n) for n in missing)}")
+
+
+def _number(column: str) -> pl.Expr:
+    return pl.col(column).str.strip_chars().str.to_decimal(scale=12)
+
+
+def _text_problem(column: str) -> pl.Expr:
+    return pl.when(pl.col(column).str.strip_chars().fill_null("") == "").then(pl.lit(f"{column} is empty"))
+
+
+def _side_problem(column: str) -> pl.Expr:
+    value = pl.col(column)
+    return pl.when(~value.str.to_uppercase().is_in(SIDES) | value.is_null()).then(
+        pl.format(f"{column} {{}} is not buy or sell", value.fill_null("(empty)"))
+    )
+
+
+def _amount_problem(column: str) -> pl.Expr:
+    """Required, a plain decimal number, not negative."""
+    value, number = pl.col(column), _number(column)
+    return (
+        pl.when(value.is_null())
+        .then(pl.lit(f"{column} is empty"))
+        .when(number.is_null())
+        .then(pl.format(f"{column} {{}} is not a number", value))
+        .when(number < 0)
+        .then(pl.format(f"{column} {{}} is negative", value))
+    )
+
+
+def _price_problem(column: str) -> pl.Expr:
+    """Optional; when given, a plain decimal number in [0, 1]."""
+    value, number = pl.col(column), _number(column)
+    return (
+        pl.when(value.is_not_null() & number.is_null())
+        .then(pl.format(f"{column} {{}} is not a number", value))
+        .when((number < 0) | (number > 1))
+        .then(pl.format(f"{column} {{}} is outside [0, 1]", value))
+    )
+
+
+def _time_problem(column: str, parsed: pl.Expr, expected: str) -> pl.Expr:
+    value = pl.col(column)
+    return pl.when(parsed.is_null()).then(
+        pl.format(f"{column} {{}} is not {expected}", value.fill_null("(empty)"))
+    )
+
+
+def _checked_trades(
+    raw: pl.DataFrame, problems: Sequence[pl.Expr], columns: Mapping[str, pl.Expr]
+) -> CheckedTrades:
+    """Rows without a problem as normalized trades (with WHERE); the others rejected with their first."""
+    source = [c for c in raw.columns if c not in ("_line", WHERE)]
+    judged = raw.with_columns(pl.coalesce(problems).alias("_reason"))
+    bad = judged.filter(pl.col("_reason").is_not_null())
+    rejected = [
+        RejectedTrade(row[WHERE], row["_reason"], {c: row[c] for c in source})
+        for row in bad.iter_rows(named=True)
+    ]
+    good = judged.filter(pl.col("_reason").is_null())
+    trades = good.select(
+        *[columns[name].cast(dtype).alias(name) for name, dtype in TRADE_SCHEMA.items()], pl.col(WHERE)
+    )
+    return CheckedTrades(trades, rejected)
+
+
+def read_trades_checked(paths: Sequence[Path], market_of_file: Mapping[str, str]) -> CheckedTrades:
+    """Trades from files of any supported layout (detected from the header / extension), each with
+    its ``file:line`` (WHERE); unusable rows rejected with the reason instead of read."""
+    frames: list[pl.DataFrame] = []
+    rejected: list[RejectedTrade] = []
     for path in paths:
         if path.suffix == ".json":
-            frames.append(read_data_api_json(path))
+            trades = read_data_api_json(path)
+            frames.append(trades.with_columns(pl.format("{}:{}", pl.lit(str(path)), "trade_id").alias(WHERE)))
             continue
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rt", newline="") as handle:
@@ -283,24 +414,63 @@ def read_trade_files(paths: Sequence[Path], market_of_file: Mapping[str, str]) -
                 raise TradeInputError(
                     f"{path}: no market for this trades file in the resolutions file (column 'file')"
                 )
-            frames.append(read_midterms_csv(path, market_of_file[path.name]))
+            checked = read_midterms_csv(path, market_of_file[path.name])
         elif "user_id" in header:
-            frames.append(read_data_api_export_csv(path))
+            checked = read_data_api_export_csv(path)
         else:
             raise TradeInputError(
                 f"{path}: unknown trades layout (expected midterms columns Account/Type/Outcome, "
                 "a Data-API export with user_id/side/amount, or a .json list of /trades objects)"
             )
-    return pl.concat(frames) if frames else empty_trades()
+        frames.append(checked.trades)
+        rejected.extend(checked.rejected)
+    trades = pl.concat(frames) if frames else empty_trades().with_columns(pl.lit("").alias(WHERE)).head(0)
+    return CheckedTrades(trades, rejected)
+
+
+def read_trade_files(paths: Sequence[Path], market_of_file: Mapping[str, str]) -> pl.DataFrame:
+    """Trades from files; TradeInputError naming ``file:line`` and the problem of the first unusable row."""
+    checked = read_trades_checked(paths, market_of_file)
+    if checked.rejected:
+        raise rejection_error(checked.rejected)
+    return checked.trades.drop(WHERE)
+
+
+def rejection_error(rejected: Sequence[RejectedTrade]) -> TradeInputError:
+    """The error for rejected rows: the first one (file:line: problem) and how many more there are."""
+    more = len(rejected) - 1
+    return TradeInputError(f"{rejected[0]}" + (f" (and {more} more unusable row(s))" if more else ""))
+
+
+def split_unknown_outcomes(trades: pl.DataFrame, resolutions: pl.DataFrame) -> CheckedTrades:
+    """Trades whose outcome the resolution of their (resolved) market does not list, rejected: they
+    would otherwise pay nothing. WHERE names them (else ``source:trade_id``)."""
+    unknown = unmatched_outcomes(trades, resolutions)
+    if unknown.is_empty():
+        return CheckedTrades(trades, [])
+    marked = trades.join(unknown.with_columns(_unknown=pl.lit(True)), on=["market", "outcome"], how="left")
+    bad = marked.filter(pl.col("_unknown").fill_null(False))
+    rejected = [
+        RejectedTrade(
+            str(row[WHERE]) if row.get(WHERE) else f"{row['source']}:{row['trade_id']}",
+            f"outcome {row['outcome']!r} of market {row['market']} is not in its resolution",
+            {k: v for k, v in row.items() if k not in (WHERE, "_unknown")},
+        )
+        for row in bad.iter_rows(named=True)
+    ]
+    return CheckedTrades(marked.filter(~pl.col("_unknown").fill_null(False)).drop("_unknown"), rejected)
 
 
 # --- ranking -------------------------------------------------------------------------------------
 
 
 def wallet_stats(trades: pl.DataFrame, resolutions: pl.DataFrame) -> pl.DataFrame:
-    """Per wallet over resolved markets: pnl, bought, volume, trades, markets, wins (exact)."""
+    """Per wallet over resolved markets: pnl, bought, volume, trades, markets, wins (exact).
+
+    TradeInputError when a traded outcome of a resolved market has no payout in the resolution.
+    """
     resolved = resolutions.select("market").unique()
-    legs = (
+    paid = (  # per wallet, market and outcome: USDC in and out, shares held, the outcome's payout
         trades.lazy()
         .join(resolved.lazy(), on="market", how="semi")
         .with_columns(
@@ -314,9 +484,17 @@ def wallet_stats(trades: pl.DataFrame, resolutions: pl.DataFrame) -> pl.DataFram
             trades=pl.len(),
         )
         .join(resolutions.lazy(), on=["market", "outcome"], how="left")
-        .with_columns(payout=pl.col("payout").fill_null(0))
-        .with_columns(pnl=pl.col("sold") - pl.col("bought") + pl.col("held") * pl.col("payout"))
+        .collect()
     )
+    unknown = (
+        paid.filter(pl.col("payout").is_null()).select("market", "outcome").unique().sort("market", "outcome")
+    )
+    if not unknown.is_empty():
+        market, outcome = unknown.row(0)
+        raise TradeInputError(
+            f"{unknown.height} traded outcome(s) not in the resolutions, e.g. {outcome!r} of market {market}"
+        )
+    legs = paid.lazy().with_columns(pnl=pl.col("sold") - pl.col("bought") + pl.col("held") * pl.col("payout"))
     per_market = legs.group_by("wallet", "market").agg(
         pl.col("pnl").sum(), pl.col("bought").sum(), pl.col("sold").sum(), pl.col("trades").sum()
     )
@@ -337,7 +515,11 @@ def wallet_stats(trades: pl.DataFrame, resolutions: pl.DataFrame) -> pl.DataFram
 def rank_wallets(
     trades: pl.DataFrame, resolutions: pl.DataFrame, *, min_trades: int = DEFAULT_MIN_TRADES
 ) -> pl.DataFrame:
-    """Wallets with >= min_trades trades on resolved markets, ranked by P&L desc, volume desc, address asc."""
+    """Wallets with >= min_trades trades on resolved markets, ranked by P&L desc, volume desc, address asc.
+
+    TradeInputError when a trade names an outcome its market's resolution does not list (reject
+    those first with `split_unknown_outcomes`): it would silently pay nothing.
+    """
     stats = (
         wallet_stats(trades, resolutions)
         .filter(pl.col("trades") >= min_trades)

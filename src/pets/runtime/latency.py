@@ -44,11 +44,23 @@ class _Head(msgspec.Struct):
 
 
 def measure_latency(
-    settings: Settings, *, rate: int, duration_s: float, progress: Callable[[str], None], epoch_ms: int = 1000
+    settings: Settings,
+    *,
+    rate: int,
+    duration_s: float,
+    progress: Callable[[str], None],
+    epoch_ms: int = 1000,
+    hops: bool = False,
+    partitions: int | None = None,
 ) -> dict[str, Any]:
-    from kafka import TopicPartition
+    """`hops`: also time md.tob and order.intent (decoding every top of book costs this process CPU
+    that the flows then lack on a small machine, so it is off by default). `partitions`: create every
+    topic with this many partitions instead of the registry's (Bytewax's KafkaSource polls each
+    partition with its own consumer and a 1 ms timeout, so a flow reading ~20 partitions spends up
+    to ~20 ms per polling round)."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
 
-    from pets.pipelines.kafka_io import consumer, delete_topics, ensure_topics, producer
+    from pets.pipelines.kafka_io import delete_topics, ensure_topics
 
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     state_dir = Path(tempfile.mkdtemp(prefix="pets-latency-"))
@@ -56,37 +68,55 @@ def measure_latency(
         settings, mode=Mode.PRODUCTION, topic_prefix=prefix, state_dir=state_dir, postgres_dsn=None
     )
     registry = load_topic_registry(settings.config_dir)
+    if partitions is not None:
+        registry = msgspec.structs.replace(
+            registry, topics=tuple(msgspec.structs.replace(t, partitions=partitions) for t in registry.topics)
+        )
+        _create_topics(bench, registry)
     ensure_topics(bench)
     config = load_config(settings.config_dir)
     sim = MarketSimulator(SimParams.from_config(config.system.simulator, duration_ms=3_600_000))
     procs = _start_flows(bench, state_dir, epoch_ms)
     sent: dict[int, float] = {}  # rewritten venue ms -> wall time the frames were sent
     # per topic: (wall time received, venue ms of the frames the message derives from)
-    arrivals: dict[str, list[tuple[float, int]]] = {name: [] for name in HOPS}
+    watched = HOPS if hops else ("order.exec",)
+    arrivals: dict[str, list[tuple[float, int]]] = {name: [] for name in watched}
     stop = threading.Event()
-    tail = consumer(bench)
-    topics = {registry.get(name).full_name(prefix): name for name in HOPS}
-    tail.assign([TopicPartition(t, p) for t in topics for p in tail.partitions_for_topic(t) or ()])
-    decoders = {name: decoder_for(registry.get(name)) for name in HOPS}
+    # librdkafka (confluent-kafka, as Bytewax uses) on both ends: kafka-python would take the CPU
+    # the flows need on a small machine
+    brokers = bench.require_kafka()
+    tail = Consumer(
+        {
+            "bootstrap.servers": brokers,
+            "group.id": "pets-latency",
+            "enable.auto.commit": False,
+            "fetch.wait.max.ms": 5,
+        }
+    )
+    topics = {registry.get(name).full_name(prefix): name for name in watched}
+    tail.assign([TopicPartition(t, p, 0) for t in topics for p in range(registry.get(topics[t]).partitions)])
+    decoders = {name: decoder_for(registry.get(name)) for name in watched}
 
     def listen() -> None:
         while not stop.is_set():
-            for tp, records in tail.poll(timeout_ms=5).items():
+            for record in tail.consume(500, 0.005):
+                value, topic = record.value(), record.topic()
+                if record.error() is not None or value is None or topic is None:
+                    continue
                 now = time.time()
-                name = topics[tp.topic]
-                for record in records:
-                    ts = _source_ms(name, decoders[name].decode(record.value))
-                    if ts is not None:
-                        arrivals[name].append((now, ts))
+                name = topics[topic]
+                ts = _source_ms(name, decoders[name].decode(value))
+                if ts is not None:
+                    arrivals[name].append((now, ts))
 
     listener = threading.Thread(target=listen, name="order-exec-listener", daemon=True)
     listener.start()
-    client = producer(bench, linger_ms=0, acks=1)
+    client = Producer({"bootstrap.servers": brokers, "linger.ms": 0, "acks": 1})
     book_topic = registry.get("md.book").full_name(prefix)
     markets_topic = registry.get("md.markets").full_name(prefix)
     try:
         for info in sim.markets:
-            client.send(markets_topic, key=info.condition_id.encode(), value=encode(info))
+            client.produce(markets_topic, key=info.condition_id.encode(), value=encode(info))
         client.flush()
         progress(f"flows starting ({', '.join(FLOWS)}); producing {rate} frames/s for {duration_s:g} s")
         time.sleep(5)  # the flow processes import and connect
@@ -95,7 +125,7 @@ def measure_latency(
     finally:
         stop.set()
         listener.join(5)
-        client.close()
+        client.flush(10)
         tail.close()
         _stop(procs)
         delete_topics(bench, [spec.full_name(prefix) for spec in registry.topics])
@@ -108,7 +138,7 @@ def measure_latency(
         for name, items in arrivals.items()
     }
     approved = latency["order.exec"]
-    return {
+    result: dict[str, Any] = {
         "rate_frames_per_s": rate,
         "frames": frames,
         "seconds": duration_s,
@@ -116,14 +146,15 @@ def measure_latency(
         "p50_ms": _percentile(approved, 50),
         "p99_ms": _percentile(approved, 99),
         "max_ms": round(approved[-1], 2) if approved else None,
-        # the same measure at the earlier hops: frame -> top of book -> intent
-        "md_tob_p50_ms": _percentile(latency["md.tob"], 50),
-        "md_tob_p99_ms": _percentile(latency["md.tob"], 99),
-        "intent_p50_ms": _percentile(latency["order.intent"], 50),
-        "intent_p99_ms": _percentile(latency["order.intent"], 99),
         "flows": list(FLOWS),
         "epoch_ms": epoch_ms,
+        "partitions": partitions or "registry",
     }
+    if hops:  # the same measure at the earlier hops: frame -> top of book -> intent
+        for name, label in (("md.tob", "md_tob"), ("order.intent", "intent")):
+            result[f"{label}_p50_ms"] = _percentile(latency[name], 50)
+            result[f"{label}_p99_ms"] = _percentile(latency[name], 99)
+    return result
 
 
 def _source_ms(topic: str, message: Any) -> int | None:
@@ -153,11 +184,30 @@ def _paced(
             payload = payload.replace(
                 b'"timestamp":"' + head.timestamp.encode() + b'"', b'"timestamp":"%d"' % ms
             )
-            client.send(topic, key=head.market.encode(), value=payload)
+            client.produce(topic, key=head.market.encode(), value=payload)
             n += 1
-        client.flush()
+        client.poll(0)
         time.sleep(0.002)
     return n
+
+
+def _create_topics(settings: Settings, registry: Any) -> None:
+    from pets.pipelines.kafka_io import admin_client, topic_configs
+
+    admin = admin_client(settings)
+    try:
+        admin.create_topics(
+            {
+                spec.full_name(settings.topic_prefix): {
+                    "num_partitions": spec.partitions,
+                    "configs": topic_configs(spec),
+                }
+                for spec in registry.topics
+            },
+            raise_errors=False,
+        )
+    finally:
+        admin.close()
 
 
 def _percentile(values: list[float], pct: float) -> float | None:

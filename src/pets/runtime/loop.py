@@ -87,6 +87,7 @@ class TradingLoop:
         self.timer_interval_ms = run.timer_interval_ms
         self._next_snapshot_ms = 0
         self._next_timer_ms = 0
+        self._last_snapshot_ns = 0
         self._tobs: list[TopOfBook] = []
         bus = self.bus
         bus.subscribe("md.markets", self._on_market)
@@ -195,7 +196,9 @@ class TradingLoop:
             self._snapshot()
 
     def _snapshot(self) -> None:
-        snapshots = self.portfolio.snapshot(self.clock_ms * NS_PER_MS, self.exchange.open_orders())
+        """P&L snapshots now; each at its own timestamp (the database keys them by (bot, ts))."""
+        ts_ns = self._last_snapshot_ns = max(self.clock_ms * NS_PER_MS, self._last_snapshot_ns + 1_000)
+        snapshots = self.portfolio.snapshot(ts_ns, self.exchange.open_orders())
         if self.journal is not None:
             self.journal.pnl += snapshots
 

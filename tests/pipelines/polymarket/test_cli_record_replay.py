@@ -37,10 +37,11 @@ def test_replay_embedded_ends_at_the_recorded_final_books(recording: tuple[Path,
     summary = json.loads(result.output)
     assert summary["frames"] == meta["frames"] and summary["dead_lettered"] == 0
     final = {
-        asset: {"best_bid": _decimal(tob["best_bid"]), "best_ask": _decimal(tob["best_ask"])}
+        asset: {"best_bid": _decimal(tob["best_bid"]), "best_ask": _decimal(tob["best_ask"]), "stale": False}
         for asset, tob in meta["final_top_of_book"].items()
     }
     assert summary["assets"] == final
+    assert summary["frames"] == summary["parsed"] + summary["dead_lettered"] and summary["truncated"] == []
 
 
 def test_replay_dead_letters_bad_lines_and_still_succeeds(

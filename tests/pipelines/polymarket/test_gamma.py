@@ -148,3 +148,16 @@ def test_events_carry_their_markets(markets_2024: list[dict[str, Any]]) -> None:
     assert {e["id"]: [m["id"] for m in e["markets"]] for e in events} == expected
     assert [e["id"] for e in keyset] == [e["id"] for e in events]
     assert any(len(e["markets"]) > 1 for e in events)  # neg-risk groups
+
+
+@pytest.mark.parametrize("tick", [0.00001, -0.01, 0.5, 0, 0.0002, "abc"])
+def test_a_tick_size_off_the_venue_ticks_is_a_parse_error(tick: object) -> None:
+    raw = {**_synthetic(1)[0], "orderPriceMinTickSize": tick}
+    with pytest.raises(MarketParseError, match=r"gamma market 1000: orderPriceMinTickSize"):
+        parse_market(raw)
+
+
+@pytest.mark.parametrize("tick", [0.1, 0.01, 0.005, 0.0025, 0.001, 0.0001])
+def test_every_venue_tick_size_is_kept_exactly(tick: float) -> None:
+    raw = {**_synthetic(1)[0], "orderPriceMinTickSize": tick}
+    assert parse_market(raw).tick_size == Decimal(str(tick))

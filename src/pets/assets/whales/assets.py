@@ -1,10 +1,18 @@
-"""Wallet trades and the whale ranking built on them."""
+"""Wallet trades and the whale ranking built on them.
 
+Unusable input is never used and never lost: bad rows of recorded trade files (wallet_trades) and
+trades naming an outcome their market's resolution does not list (whale_rankings) go to the
+dead-letter topic dlq.signals with the reason; the blocking checks on the stored rows stay.
+"""
+
+import time
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import msgspec
 import polars as pl
 from pydantic import Field
 
@@ -13,7 +21,10 @@ from pets.assets.resources import DataApiResource, KafkaResource, PostgresResour
 from pets.assets.streams import WALLET_FILLS_TABLE
 from pets.pipelines import whales as w
 from pets.pipelines.tables import WHALE_RANKINGS, define_table, ts_from_ms
+from pets.schemas.control import DeadLetter
 from pets.schemas.signals import WhaleRanking
+
+DEAD_LETTER_TOPIC = "dlq.signals"
 
 WALLET_TRADES = define_table(
     "wallet_trades",
@@ -98,18 +109,42 @@ def chain_trades(postgres: PostgresResource, markets: pl.DataFrame) -> tuple[pl.
     return trades.select([pl.col(n).cast(t) for n, t in w.TRADE_SCHEMA.items()]), fills.height - mapped.height
 
 
-def file_trades(config: WalletTradesConfig, markets: pl.DataFrame) -> pl.DataFrame:
-    """Recorded trade files; markets given by Gamma id are mapped to their condition id."""
+def file_trades(
+    config: WalletTradesConfig, markets: pl.DataFrame
+) -> tuple[pl.DataFrame, list[w.RejectedTrade]]:
+    """Recorded trade files (markets given by Gamma id mapped to their condition id), and their
+    unusable rows."""
     market_of_file: dict[str, str] = {}
     if config.resolutions_file:
         _, market_of_file = w.read_resolutions_csv(Path(config.resolutions_file))
-    trades = w.read_trade_files([Path(p) for p in config.trade_files], market_of_file)
+    trades, rejected = w.read_trades_checked([Path(p) for p in config.trade_files], market_of_file)
     by_gamma_id = markets.select(market="market_id", condition_id="condition_id").drop_nulls()
-    return (
+    mapped = (
         trades.join(by_gamma_id, on="market", how="left")
         .with_columns(market=pl.coalesce("condition_id", "market"))
         .select(list(w.TRADE_SCHEMA))
     )
+    return mapped, rejected
+
+
+def dead_letter_trades(
+    context: dg.AssetExecutionContext, kafka: KafkaResource, source: str, rejected: Sequence[w.RejectedTrade]
+) -> int:
+    """Rejected trade rows to dlq.signals (key: where the row is), each with its reason."""
+    if not rejected:
+        return 0
+    letters = [
+        (
+            r.where,
+            DeadLetter.from_bytes(
+                source, r.reason, msgspec.json.encode(r.record), ts_ns=time.time_ns(), key=r.where
+            ),
+        )
+        for r in rejected
+    ]
+    kafka.publish(DEAD_LETTER_TOPIC, letters)
+    context.log.warning(f"{len(letters)} unusable trade row(s) to {DEAD_LETTER_TOPIC}, first: {rejected[0]}")
+    return len(letters)
 
 
 @dg.asset(
@@ -122,6 +157,7 @@ def wallet_trades(
     config: WalletTradesConfig,
     postgres: PostgresResource,
     data_api: DataApiResource,
+    kafka: KafkaResource,
 ) -> dg.MaterializeResult:
     """Trades with wallets from the Data API, chain fills and recorded files, into wallet_trades."""
     postgres.migrate()
@@ -141,8 +177,10 @@ def wallet_trades(
     unmapped_fills = 0
     if config.include_chain_fills:
         frames["chain"], unmapped_fills = chain_trades(postgres, markets)
+    dead_lettered = 0
     if config.trade_files:
-        frames["files"] = file_trades(config, markets)
+        frames["files"], rejected = file_trades(config, markets)
+        dead_lettered = dead_letter_trades(context, kafka, "wallet_trades", rejected)
     trades = pl.concat(frames.values()) if frames else w.empty_trades()
     rows = [WALLET_TRADES.row({**r, "ts": ts_from_ms(r["ts_ms"])}) for r in trades.iter_rows(named=True)]
     inserted = postgres.write(WALLET_TRADES, rows)
@@ -156,6 +194,7 @@ def wallet_trades(
             "data_api_markets": len(wanted),
             "inserted": inserted,
             "unmapped_chain_fills": unmapped_fills,
+            "dead_lettered": dead_lettered,
         }
     )
 
@@ -190,7 +229,9 @@ def whale_rankings(
     postgres.migrate()
     markets = read_markets(postgres).filter(pl.col("closed"))
     resolutions = w.resolutions_from_markets(markets.iter_rows(named=True))
-    ranked = w.rank_wallets(read_trades(postgres), resolutions, min_trades=config.min_trades)
+    trades, unknown = w.split_unknown_outcomes(read_trades(postgres), resolutions)
+    dead_lettered = dead_letter_trades(context, kafka, "whale_rankings", unknown)
+    ranked = w.rank_wallets(trades, resolutions, min_trades=config.min_trades)
     records = w.ranking_records(ranked)
     rows = [WHALE_RANKINGS.row({**r, "ranking_date": ranking_date}) for r in records]
     postgres.replace(WHALE_RANKINGS, "ranking_date = %s", [ranking_date], rows)
@@ -205,6 +246,7 @@ def whale_rankings(
             "resolved_markets": resolutions["market"].n_unique(),
             "ranked_wallets": len(records),
             "published": published,
+            "dead_lettered": dead_lettered,
             "top_wallet": records[0]["wallet"] if records else "",
             "top_pnl": str(records[0]["pnl"]) if records else "",
         }

@@ -62,8 +62,8 @@ def check_prices(trades: pl.DataFrame) -> dg.AssetCheckResult:
 
 
 def check_outcomes_known(trades: pl.DataFrame, resolutions: pl.DataFrame) -> dg.AssetCheckResult:
-    """Warn when a resolved market's trades name an outcome its resolution does not list (that
-    outcome would pay nothing in the ranking)."""
+    """Warn when a resolved market's trades name an outcome its resolution does not list
+    (whale_rankings sends those trades to dlq.signals instead of ranking them)."""
     import great_expectations as gx
 
     unmatched = w.unmatched_outcomes(trades, resolutions)

@@ -22,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+from pets.pipelines.market_data.order_book import VENUE_TICKS
+from pets.pipelines.market_data.units import BadValue, tick_units
 from pets.pipelines.polymarket.http import JsonHttpClient, QueryValue
 from pets.schemas.market_data import MarketInfo
 
@@ -128,7 +130,7 @@ def parse_market(raw: Mapping[str, Any]) -> MarketInfo:
         outcomes=outcomes,
         neg_risk=bool(raw.get("negRisk") or False),
         neg_risk_market_id=raw.get("negRiskMarketID") or None,
-        tick_size=_optional_decimal(raw, "orderPriceMinTickSize", where) or DEFAULT_TICK_SIZE,
+        tick_size=_tick_size(raw, where),
         min_order_size=_optional_decimal(raw, "orderMinSize", where) or DEFAULT_MIN_ORDER_SIZE,
         end_date_ms=_end_date_ms(raw, where),
         active=bool(raw.get("active") or False),
@@ -199,6 +201,23 @@ def _decimal(value: Any, key: str, where: str) -> Decimal:
 def _optional_decimal(raw: Mapping[str, Any], key: str, where: str) -> Decimal | None:
     value = raw.get(key)
     return None if value is None or value == "" else _decimal(value, key, where)
+
+
+def _tick_size(raw: Mapping[str, Any], where: str) -> Decimal:
+    """The stated tick size when it is one of the venue's ticks (a book cannot work on another grid)."""
+    tick = _optional_decimal(raw, "orderPriceMinTickSize", where)
+    if tick is None:
+        return DEFAULT_TICK_SIZE
+    try:
+        units = tick_units(str(tick))
+    except BadValue as exc:
+        raise MarketParseError(f"{where}: orderPriceMinTickSize: {exc}") from None
+    if units not in VENUE_TICKS:
+        raise MarketParseError(
+            f"{where}: orderPriceMinTickSize={tick} is not a venue tick size (0.1, 0.01, 0.005, 0.0025, "
+            "0.001, 0.0001)"
+        )
+    return tick
 
 
 def _end_date_ms(raw: Mapping[str, Any], where: str) -> int | None:

@@ -9,13 +9,15 @@ of each object so every frame field stays byte-for-byte the venue's:
 
 Continuity events (ours) are recorded too, so a replay shows the same gaps. `strip_annotation`
 gives back the exact event bytes; lines without the annotation (the shared recordings) are
-returned as they are, with no receive time.
+returned as they are, with no receive time. A killed recorder leaves a gzip file without its end:
+reading stops at the last complete line with `TruncatedRecording`.
 """
 
 from __future__ import annotations
 
 import gzip
 import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, cast
@@ -25,6 +27,10 @@ import msgspec
 from pets.pipelines.polymarket.frames import ORIGINS, Origin
 
 _ANNOTATION = re.compile(rb'(,?)"_recv_ns":(\d+)(?:,"_origin":"([a-z]+)")?\}\s*$')
+
+
+class TruncatedRecording(ValueError):
+    """The file ends inside its compressed stream; the message says after which line."""
 
 
 class RecordedFrame(msgspec.Struct, frozen=True):
@@ -63,8 +69,13 @@ def open_recording(path: Path, mode: str) -> IO[bytes]:
 
 
 def read_recording(path: Path) -> Iterator[RecordedFrame]:
-    """Every recorded event of a file, in file order (blank lines skipped)."""
+    """Every recorded event of a file, in file order (blank lines skipped); TruncatedRecording at a cut."""
+    lines_read = 0
     with open_recording(path, "rb") as lines:
-        for line in lines:
-            if line.strip():
-                yield strip_annotation(line)
+        try:
+            for line in lines:
+                lines_read += 1
+                if line.strip():
+                    yield strip_annotation(line)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise TruncatedRecording(f"{path}: recording truncated after line {lines_read} ({exc})") from None

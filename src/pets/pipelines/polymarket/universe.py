@@ -40,9 +40,11 @@ def discover(client: GammaClient, **filters: QueryValue | None) -> Discovery:
     dead: list[DeadLetter] = []
     for raw in client.iter_markets(**filters):
         try:
+            if not isinstance(raw, dict):
+                raise MarketParseError(f"gamma market item {raw!r:.80} is not a JSON object")
             info = parse_market(raw)
         except MarketParseError as exc:
-            key = str(raw.get("conditionId") or raw.get("id") or "")
+            key = str(raw.get("conditionId") or raw.get("id") or "") if isinstance(raw, dict) else ""
             payload = msgspec.json.encode(raw)
             dead.append(DeadLetter.from_bytes(SOURCE, str(exc), payload, ts_ns=time.time_ns(), key=key))
             continue
