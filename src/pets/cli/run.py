@@ -276,9 +276,7 @@ def bench_loop(files: tuple[Path, ...], as_json: bool, repeat: int) -> None:
 
 
 def _shared_recordings(settings: Any) -> list[Path]:
-    from pets.settings import project_root
-
-    directory = project_root().parent / "shared" / "data" / "polymarket" / "l2"
+    directory = settings.shared_data_dir / "polymarket" / "l2"
     return sorted(directory.glob("*.jsonl.gz")) if directory.is_dir() else []
 
 

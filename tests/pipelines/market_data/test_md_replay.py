@@ -42,7 +42,11 @@ def test_every_recording_replays_to_its_final_top_of_book(l2_recordings: list[Pa
         ), path
         assert dead == []
         expected = {
-            asset: {"best_bid": _decimal(top["best_bid"]), "best_ask": _decimal(top["best_ask"])}
+            asset: {
+                "best_bid": _decimal(top["best_bid"]),
+                "best_ask": _decimal(top["best_ask"]),
+                "stale": False,
+            }
             for asset, top in meta["final_top_of_book"].items()
         }
         got = {asset: msgspec.structs.asdict(quote) for asset, quote in summary.assets.items()}
@@ -113,5 +117,7 @@ def test_run_embedded_summary_is_the_replay_json() -> None:
     encoded = json.loads(msgspec.json.encode(summary))
     assert set(encoded) == {"frames", "parsed", "dead_lettered", "assets"}
     for quote in encoded["assets"].values():
-        assert set(quote) == {"best_bid", "best_ask"}
-        assert all(v is None or (isinstance(v, str) and Decimal(v) > 0) for v in quote.values())
+        assert set(quote) == {"best_bid", "best_ask", "stale"}
+        assert quote["stale"] is False
+        sides = (quote["best_bid"], quote["best_ask"])
+        assert all(v is None or (isinstance(v, str) and Decimal(v) > 0) for v in sides)
