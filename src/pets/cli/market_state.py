@@ -146,7 +146,7 @@ def _measure_latency(
     stack = contextlib.ExitStack()
     bootstrap = settings.require_kafka()
     scoped = dataclasses.replace(settings, topic_prefix=f"bench{uuid.uuid4().hex[:8]}.")
-    names = ["md.book", "md.tob", "dlq.market_data"]
+    names = ["md.book", "md.markets", "md.tob", "dlq.market_data"]
     ensure_topics(scoped, names)
     book_topic, tob_topic = f"{scoped.topic_prefix}md.book", f"{scoped.topic_prefix}md.tob"
     env = {
