@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import msgspec
 from bot_factories import T0, VENUE, bot_config, legs, market, report, tob
 
 from pets.bots.market_rebalancing_arb import MarketRebalancingArb
@@ -69,8 +70,8 @@ def test_size_is_capped_by_max_basket_shares_held() -> None:
     assert [i.size for i in first] == [D(200), D(200)]
     for leg in first:
         bot.on_execution_report(report(leg, "fill", "150", str(leg.price)))
-    # 150 held: 50 more make the cap of 200
-    again = books(bot, ("0.43", "0.44"), ("0.49", "0.50"), ts=T0 + 1, yes_size="1000", no_size="1000")
+    # 150 held: 50 more make the cap of 200 (a second later: the legs of one basket share the rate window)
+    again = books(bot, ("0.43", "0.44"), ("0.49", "0.50"), ts=T0 + 1000, yes_size="1000", no_size="1000")
     assert [i.size for i in again] == [D(50), D(50)]
 
 
@@ -78,8 +79,8 @@ def test_a_basket_that_came_back_short_is_not_repeated_at_the_same_prices() -> N
     bot = new_bot()
     for leg in books(bot, ("0.44", "0.45"), ("0.49", "0.50")):
         bot.on_execution_report(report(leg, "cancel"))  # both FOK legs killed: the liquidity was not there
-    assert books(bot, ("0.44", "0.45"), ("0.49", "0.50"), ts=T0 + 1) == []
-    assert len(books(bot, ("0.44", "0.45"), ("0.48", "0.49"), ts=T0 + 2)) == 2  # the book moved
+    assert books(bot, ("0.44", "0.45"), ("0.49", "0.50"), ts=T0 + 1000) == []
+    assert len(books(bot, ("0.44", "0.45"), ("0.48", "0.49"), ts=T0 + 1001)) == 2  # the book moved
 
 
 def test_sells_held_baskets_when_bids_sum_above_the_threshold() -> None:
@@ -87,7 +88,7 @@ def test_sells_held_baskets_when_bids_sum_above_the_threshold() -> None:
     for leg in books(bot, ("0.44", "0.45"), ("0.49", "0.50")):
         bot.on_execution_report(report(leg, "fill", "80", str(leg.price)))
     # bids 0.52 + 0.50 = 1.02, minus fees 0.014988 = 1.005012 > 1.005
-    sells = books(bot, ("0.52", "0.60"), ("0.50", "0.60"), ts=T0 + 1)
+    sells = books(bot, ("0.52", "0.60"), ("0.50", "0.60"), ts=T0 + 1000)
     assert legs(sells) == [
         ("place", "yes1", "SELL", D("0.52"), D(80), "FOK"),
         ("place", "no1", "SELL", D("0.50"), D(80), "FOK"),
@@ -151,3 +152,53 @@ def test_a_stopped_bot_proposes_nothing_until_started() -> None:
     assert books(bot, ("0.44", "0.45"), ("0.49", "0.50")) == []
     bot.on_control(ControlCommand(command_id="2", command="start", bot_id="bot_01", ts_ns=0))
     assert len(books(bot, ("0.44", "0.45"), ("0.49", "0.50"), ts=T0 + 1)) == 2
+
+
+def test_does_not_buy_again_the_size_its_own_fills_took() -> None:
+    bot = new_bot()
+    for leg in books(bot, ("0.44", "0.45"), ("0.49", "0.50")):  # 80 of each (NO shows 80)
+        bot.on_execution_report(report(leg, "fill", "80", str(leg.price)))
+    # the venue has not updated those levels yet: YES still shows 100 at 0.45 (20 left), NO 80 (none)
+    assert books(bot, ("0.44", "0.45"), ("0.49", "0.50"), ts=T0 + 1000) == []
+    # the venue updated NO's level (now 60 shown, our take already out of it): 20 left on YES decide
+    again = books(bot, ("0.44", "0.45"), ("0.49", "0.50"), ts=T0 + 2000, no_size="60")
+    assert [(i.asset_id, i.size) for i in again] == [("yes1", D(20)), ("no1", D(20))]
+
+
+def test_legs_are_equal_and_on_the_size_grid() -> None:
+    bot = MarketRebalancingArb(bot_config("bot_01", max_position_usdc=D(100)), VENUE)
+    bot.on_market(market())
+    intents = books(bot, ("0.44", "0.45"), ("0.49", "0.50"), yes_size="1000.37", no_size="999.99")
+    # 100 / 0.95 = 105.263...: both legs 105.26, on the 0.01 grid
+    assert [i.size for i in intents] == [D("105.26"), D("105.26")]
+
+
+def test_the_market_category_fee_is_counted_when_above_fee_category() -> None:
+    venue = msgspec.structs.replace(VENUE, fee_rates={"default": D("0.03"), "crypto": D("0.072")})
+    crypto = MarketRebalancingArb(bot_config("bot_01"), venue)
+    crypto.on_market(market(category="crypto"))
+    # 0.46 + 0.50 = 0.96: the venue charges crypto's 0.072 x (0.2484 + 0.25) = 0.035885 -> edge 0.0041
+    assert books(crypto, ("0.45", "0.46"), ("0.49", "0.50")) == []
+    default = MarketRebalancingArb(bot_config("bot_01"), venue)
+    default.on_market(market(category="default"))
+    # the same books at 0.03: fees 0.014952, edge 0.025 -> bought
+    assert len(books(default, ("0.45", "0.46"), ("0.49", "0.50"))) == 2
+
+
+def test_a_late_top_of_book_opens_no_basket() -> None:
+    bot = new_bot()
+    bot.on_top_of_book(tob("yes1", "m1", "0.48", "0.50", ts_ms=T0 + 500))
+    # the NO book of an older venue time, published after the YES book of T0 + 500: it may have moved
+    assert bot.on_top_of_book(tob("no1", "m1", "0.44", "0.45", ts_ms=T0 + 400)) == []
+    assert len(bot.on_top_of_book(tob("no1", "m1", "0.44", "0.45", ts_ms=T0 + 500))) == 2
+
+
+def test_no_basket_within_a_second_of_the_last_order() -> None:
+    bot = new_bot()
+    yes_leg, no_leg = books(bot, ("0.44", "0.45"), ("0.49", "0.50"))
+    bot.on_execution_report(report(yes_leg, "fill", "80", "0.45"))
+    (unwind,) = bot.on_execution_report(report(no_leg, "cancel", ts_ms=T0 + 100))
+    bot.on_execution_report(report(unwind, "fill", "80", "0.44", ts_ms=T0 + 100))
+    # a new opportunity 0.9 s after the unwind: its legs would share the risk gate's one-second window
+    assert books(bot, ("0.44", "0.45"), ("0.48", "0.49"), ts=T0 + 1000) == []
+    assert len(books(bot, ("0.44", "0.45"), ("0.48", "0.49"), ts=T0 + 1100)) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal as D
+from typing import Any
 
 from bot_factories import T0, VENUE, bot_config, legs, market, report, tob
 
@@ -12,8 +13,8 @@ from pets.schemas.orders import OrderIntent
 OUTCOMES = ("a", "b", "c")
 
 
-def new_bot(fee_rate: str = "0") -> MultiOutcomeArb:
-    bot = MultiOutcomeArb(bot_config("bot_06"), VENUE)
+def new_bot(fee_rate: str = "0", **changes: Any) -> MultiOutcomeArb:
+    bot = MultiOutcomeArb(bot_config("bot_06", **changes), VENUE)
     for o in OUTCOMES:
         bot.on_market(
             market(f"m{o}", (f"y{o}", f"n{o}"), neg_risk=True, neg_risk_market_id="ev", fee_rate=D(fee_rate))
@@ -98,3 +99,32 @@ def test_uneven_basket_is_rebalanced() -> None:
         ("place", "ya", "SELL", D("0.01"), D(100), "FAK"),
         ("place", "yb", "SELL", D("0.01"), D(100), "FAK"),
     ]
+
+
+def test_does_not_buy_again_the_size_its_own_fills_took() -> None:
+    bot = new_bot()
+    for leg in feed(bot, ["0.30", "0.30", "0.35"], ["0.9", "0.9", "0.9"]):
+        bot.on_execution_report(report(leg, "fill", "100", str(leg.price)))
+    # the same levels, not yet updated by the venue: we took all 100 shown on every leg
+    assert feed(bot, ["0.30", "0.30", "0.35"], ["0.9", "0.9", "0.9"], ts=T0 + 1000) == []
+    # the venue updated the levels (200 shown now): that size is fresh
+    again = feed(bot, ["0.30", "0.30", "0.35"], ["0.9", "0.9", "0.9"], ts=T0 + 2000, depth="200")
+    assert {i.size for i in again} == {D(200)} and len(again) == 3
+
+
+def test_sets_held_count_against_max_position_usdc() -> None:
+    bot = new_bot(max_position_usdc=D(600))
+    first = feed(bot, ["0.30", "0.30", "0.35"], ["0.9", "0.9", "0.9"], depth="500")
+    for leg in first:  # 500 USDC / 0.95 = 526.31 asked, 500 shown: 500 sets for 475 USDC
+        bot.on_execution_report(report(leg, "fill", str(leg.size), str(leg.price)))
+    assert {i.size for i in first} == {D(500)}
+    # max_position_usdc 600 - 475 held leaves 125: 125 / 0.95 = 131.57 sets of the fresh 1000 shown
+    again = feed(bot, ["0.30", "0.30", "0.35"], ["0.9", "0.9", "0.9"], ts=T0 + 1000, depth="1000")
+    assert {i.size for i in again} == {D("131.57")}
+
+
+def test_a_late_top_of_book_opens_no_basket() -> None:
+    bot = new_bot()
+    bot.on_top_of_book(tob("nc", "mc", "0.01", "0.9", ts_ms=T0 + 500))
+    assert feed(bot, ["0.30", "0.30", "0.35"], ["0.9", "0.9", "0.9"], ts=T0 + 400) == []
+    assert len(feed(bot, ["0.30", "0.30", "0.35"], ["0.9", "0.9", "0.9"], ts=T0 + 500)) == 3

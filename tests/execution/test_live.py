@@ -1,32 +1,48 @@
-"""The live CLOB adapter against a local HTTP server answering the CLOB V2 endpoints the real
-py-clob-client-v2 calls (order post/cancel/cancel-all, heartbeat, tick size, version), checking
-the client's L2 HMAC headers and the signed order amounts as the venue would."""
+"""The live CLOB adapter with the real py-clob-client-v2 against the local trading venue
+(pets.pipelines.venue_sim.user_server): L2 HMAC headers, EIP-712 V2 signatures (recovered against the
+regular or neg-risk exchange), exact signed amounts, batches, cancels, heartbeats, opt-in refusals."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
-import json
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import pytest
+from eth_account import Account
 
-from pets.execution.live import LiveExchange, LiveRefusedError, Wallet, require_live, wallet_from_env
+from pets.execution.live import (
+    API_KEYS,
+    LiveExchange,
+    LiveRefusedError,
+    clob_client,
+    live_environment,
+    preflight,
+    require_live,
+)
+from pets.pipelines.venue_sim.user_server import LocalTradingVenue, binary_market, serve_trading_venue
 from pets.schemas.config import TradingMode, load_config
-from pets.schemas.orders import ApprovedOrder, OrderAction, OrderIntent, Side
+from pets.schemas.orders import ApprovedOrder, OrderAction, OrderIntent, OrderType, Side
 from pets.settings import project_root
 
 D = Decimal
-TEST_KEY = "0x" + "4c" * 32  # a throwaway key made up for this test, not a secret
+TEST_KEY = "0x" + "4c" * 32  # a throwaway key made up for these tests, not a secret
+ADDRESS = Account.from_key(TEST_KEY).address
 SECRET = base64.urlsafe_b64encode(b"local-clob-test-secret-32-bytes!").decode()
-WALLET = Wallet(private_key=TEST_KEY, api_key="test-api-key", api_secret=SECRET, api_passphrase="pass")
+CREDS = {"api_key": "test-api-key", "api_secret": SECRET, "api_passphrase": "pass"}
+MARKET, YES, NO = "0xcond1", "1234", "5678"
+NEG_MARKET, NEG_YES, NEG_NO = "0xcond2", "2001", "2002"
+ENV = {
+    "PETS_LIVE": "true",
+    "PETS_PRIVATE_KEY": TEST_KEY,
+    "PETS_FUNDER": ADDRESS,
+    "PETS_SIGNATURE_TYPE": "0",
+    "PETS_CLOB_API_KEY": "test-api-key",
+    "PETS_CLOB_SECRET": SECRET,
+    "PETS_CLOB_PASSPHRASE": "pass",
+}
 CONFIG = load_config(project_root() / "config")
 LIVE_CONFIG = msgspec.structs.replace(
     CONFIG,
@@ -36,90 +52,18 @@ LIVE_CONFIG = msgspec.structs.replace(
 )
 
 
-class LocalClob(ThreadingHTTPServer):
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.requests: list[tuple[str, str, dict[str, str], Any]] = []
-        self.orders: dict[str, dict[str, Any]] = {}
-        self.heartbeats = 0
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: LocalClob
-
-    def log_message(self, *args: Any) -> None:  # keep test output clean
-        pass
-
-    def _answer(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _authenticated(self, method: str, path: str, raw: str) -> bool:
-        """L2: POLY_SIGNATURE = urlsafe-b64(HMAC-SHA256(b64decode(secret), ts + method + path + body))."""
-        headers = self.headers
-        message = f"{headers.get('POLY_TIMESTAMP')}{method}{path}{raw}"
-        expected = base64.urlsafe_b64encode(
-            hmac.new(base64.urlsafe_b64decode(SECRET), message.encode(), hashlib.sha256).digest()
-        ).decode()
-        return (
-            headers.get("POLY_API_KEY") == "test-api-key"
-            and headers.get("POLY_SIGNATURE") == expected
-            and headers.get("POLY_PASSPHRASE") == "pass"
-        )
-
-    def _handle(self, method: str) -> None:
-        path, _, _ = self.path.partition("?")
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-        body: Any = json.loads(raw) if raw else {}
-        self.server.requests.append((method, path, dict(self.headers), body))
-        if (method, path) == ("GET", "/tick-size"):
-            return self._answer(200, {"minimum_tick_size": 0.01})
-        if (method, path) == ("GET", "/version"):
-            return self._answer(200, {"version": 2})
-        if not self._authenticated(method, path, raw):
-            return self._answer(401, {"error": "Unauthorized/Invalid api key"})
-        if (method, path) == ("POST", "/order"):
-            order = body["order"]
-            if order["tokenId"] == "999":
-                return self._answer(400, {"error": "not enough balance / allowance"})
-            venue_id = "0x" + hashlib.sha256(order["signature"].encode()).hexdigest()
-            self.server.orders[venue_id] = body
-            return self._answer(200, {"success": True, "orderID": venue_id, "status": "live", "errorMsg": ""})
-        if (method, path) == ("DELETE", "/order"):
-            if body["orderID"] in self.server.orders:
-                del self.server.orders[body["orderID"]]
-                return self._answer(200, {"canceled": [body["orderID"]], "not_canceled": {}})
-            return self._answer(200, {"canceled": [], "not_canceled": {body["orderID"]: "order not found"}})
-        if (method, path) == ("DELETE", "/cancel-all"):
-            cancelled, self.server.orders = list(self.server.orders), {}
-            return self._answer(200, {"canceled": cancelled, "not_canceled": {}})
-        if (method, path) == ("POST", "/v1/heartbeats"):
-            self.server.heartbeats += 1
-            return self._answer(200, {"heartbeat_id": f"hb-{self.server.heartbeats}"})
-        return self._answer(404, {"error": f"no route {method} {path}"})
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def do_DELETE(self) -> None:
-        self._handle("DELETE")
+def tokens() -> list:  # type: ignore[type-arg]
+    return binary_market(MARKET, YES, NO) + binary_market(NEG_MARKET, NEG_YES, NEG_NO, "0.001", neg_risk=True)
 
 
 @pytest.fixture
-def clob() -> Iterator[LocalClob]:
-    server = LocalClob()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+def venue() -> Iterator[LocalTradingVenue]:
+    with serve_trading_venue(tokens(), **CREDS) as server:
+        yield server
+
+
+def exchange_at(venue: LocalTradingVenue, env: dict[str, str] = ENV) -> LiveExchange:
+    return LiveExchange(clob_client(venue.rest_url, require_live(True, env, LIVE_CONFIG)))
 
 
 def approved(
@@ -129,7 +73,10 @@ def approved(
     size: str = "10",
     *,
     action: OrderAction = "place",
-    asset: str = "1234",
+    asset: str = YES,
+    market: str = MARKET,
+    order_type: OrderType = "GTC",
+    post_only: bool = True,
     replaces: str | None = None,
     bot: str = "bot_05",
 ) -> ApprovedOrder:
@@ -138,12 +85,13 @@ def approved(
         bot_id=bot,
         strategy_type="market_making",
         action=action,
-        market="0xm",
+        market=market,
         asset_id=asset,
         side=side,
         price=D(price),
         size=D(size),
-        post_only=True,
+        order_type=order_type,
+        post_only=post_only,
         replaces=replaces,
         source_ts_ms=1,
         created_ns=1,
@@ -151,66 +99,126 @@ def approved(
     return ApprovedOrder(intent=intent, size=D(size), approved_ns=1, sequence=1)
 
 
-def test_live_needs_the_flag_the_env_the_mode_and_a_wallet(tmp_path: Path) -> None:
+PIECES = {
+    "the --live flag": ("flag", None),
+    "PETS_LIVE": ("PETS_LIVE", None),
+    "trading.mode: live": ("mode", None),
+    "PETS_PRIVATE_KEY": ("PETS_PRIVATE_KEY", None),
+    "PETS_FUNDER": ("PETS_FUNDER", None),
+    "PETS_SIGNATURE_TYPE": ("PETS_SIGNATURE_TYPE", None),
+    "PETS_CLOB_PASSPHRASE": ("PETS_CLOB_PASSPHRASE", None),  # two of three API credentials
+}
+
+
+@pytest.mark.parametrize("named", list(PIECES))
+def test_live_is_refused_naming_each_missing_piece_and_no_secret(named: str) -> None:
+    removed = PIECES[named][0]
+    env = {k: v for k, v in ENV.items() if k != removed}
+    config = CONFIG if removed == "mode" else LIVE_CONFIG
     with pytest.raises(LiveRefusedError) as refused:
-        require_live(False, False, CONFIG, None)
-    for missing in ("--live", "PETS_LIVE", "trading.mode: live", "PETS_PRIVATE_KEY"):
-        assert missing in str(refused.value)
-    with pytest.raises(LiveRefusedError, match="--live flag") as only_flag:
-        require_live(False, True, LIVE_CONFIG, WALLET)
-    assert "PETS_LIVE" not in str(only_flag.value)
-    assert require_live(True, True, LIVE_CONFIG, WALLET) is WALLET
-    assert SECRET not in repr(WALLET) and TEST_KEY not in repr(WALLET)
+        require_live(removed != "flag", env, config)
+    message = str(refused.value)
+    assert named in message
+    others = [n for n in PIECES if n != named]
+    assert not any(other in message for other in others)
+    assert TEST_KEY not in message and SECRET not in message
+
+
+def test_a_complete_opt_in_gives_the_wallet_without_showing_secrets(tmp_path: Path) -> None:
+    wallet = require_live(True, ENV, LIVE_CONFIG)
+    assert (wallet.funder, wallet.signature_type, wallet.api_key) == (ADDRESS, 0, "test-api-key")
+    assert TEST_KEY not in repr(wallet) and SECRET not in repr(wallet)
+    no_creds = {k: v for k, v in ENV.items() if k not in API_KEYS}
+    assert require_live(True, no_creds, LIVE_CONFIG).api_key is None  # derived with the key (L1)
+    with pytest.raises(LiveRefusedError, match="must be 0, 1, 2 or 3"):
+        require_live(True, {**ENV, "PETS_SIGNATURE_TYPE": "7"}, LIVE_CONFIG)
     secrets = tmp_path / "secrets.env"
-    secrets.write_text(f"PETS_PRIVATE_KEY={TEST_KEY}\nPETS_CLOB_API_KEY=k\nPETS_CLOB_SECRET='s'\n")
-    assert wallet_from_env({}, secrets) is None  # no passphrase
-    wallet = wallet_from_env({"PETS_CLOB_PASSPHRASE": "p", "PETS_SIGNATURE_TYPE": "2"}, secrets)
-    assert wallet is not None and (wallet.api_secret, wallet.signature_type) == ("s", 2)
+    secrets.write_text(f"PETS_PRIVATE_KEY={TEST_KEY}\nPETS_FUNDER='{ADDRESS}'\nPETS_SIGNATURE_TYPE=1\n")
+    merged = live_environment({"PETS_SIGNATURE_TYPE": "2"}, secrets)  # the environment wins
+    assert (merged["PETS_FUNDER"], merged["PETS_SIGNATURE_TYPE"]) == (ADDRESS, "2")
 
 
-def test_orders_cancels_halt_and_heartbeat_through_the_real_client(clob: LocalClob) -> None:
-    exchange = LiveExchange(f"http://127.0.0.1:{clob.server_port}", WALLET)
-    [ack] = exchange.on_order(approved("a"), 1_000)
-    assert ack.kind == "ack" and ack.venue_order_id in clob.orders and ack.leaves_qty == D(10)
-    posted = clob.orders[ack.venue_order_id]
-    order = posted["order"]
-    assert (posted["orderType"], posted["postOnly"], posted["owner"]) == ("GTC", True, "test-api-key")
-    # a BUY gives 10 x 0.45 = 4.5 pUSD (6 decimals) and takes 10 shares
-    assert (order["side"], int(order["makerAmount"]), int(order["takerAmount"])) == (
-        "BUY",
-        4_500_000,
-        10_000_000,
-    )
-    assert order["tokenId"] == "1234" and len(order["signature"]) == 132
+def test_api_credentials_are_derived_with_the_key_when_not_given(venue: LocalTradingVenue) -> None:
+    no_creds = {k: v for k, v in ENV.items() if k not in API_KEYS}
+    client = clob_client(venue.rest_url, require_live(True, no_creds, LIVE_CONFIG))
+    assert client.creds.api_key == "test-api-key"
+    assert [path for _, path, _, _ in venue.requests][:1] == ["/auth/api-key"]
+    preflight(client)  # the derived credentials pass the venue's L2 check
 
-    [rejected] = exchange.on_order(approved("b", asset="999"), 1_001)
-    assert rejected.kind == "reject" and "not enough balance" in (rejected.reason or "")
 
-    replace = approved("c", price="0.44", action="replace", replaces="a")
-    cancel, new_ack = exchange.on_order(replace, 1_002)
-    assert (cancel.client_order_id, cancel.kind, new_ack.kind) == ("a", "cancel", "ack")
-    assert ack.venue_order_id not in clob.orders and new_ack.venue_order_id in clob.orders
+def test_preflight_checks_the_venue_version_and_the_collateral(venue: LocalTradingVenue) -> None:
+    client = clob_client(venue.rest_url, require_live(True, ENV, LIVE_CONFIG))
+    preflight(client)
+    asked = [(path, query) for _, path, query, _ in venue.requests]
+    assert ("/balance-allowance", {"asset_type": "COLLATERAL", "signature_type": "0"}) in asked
+    venue.balance = "0"
+    with pytest.raises(LiveRefusedError, match="no pUSD balance"):
+        preflight(client)
+    venue.balance, venue.allowance = "5000000", "0"
+    with pytest.raises(LiveRefusedError, match="no pUSD allowance"):
+        preflight(client)
+    venue.version = 1
+    with pytest.raises(LiveRefusedError, match="/version 1"):
+        preflight(client)
 
-    [refused] = exchange.on_order(approved("d", action="cancel", replaces="a"), 1_003)
+
+def test_signed_amounts_are_exact_and_signed_for_the_right_exchange(venue: LocalTradingVenue) -> None:
+    exchange = exchange_at(venue)
+    # 1.13 shares: the client's float helper would sign 1.12 (floor(1.13 * 100) = 112)
+    assert exchange.on_order(approved("a", "SELL", "0.57", "1.13", post_only=False), 1_000) == []
+    assert exchange.on_order(approved("b", "BUY", "0.455", "7.77", asset=NEG_NO, market=NEG_MARKET), 1_001) == []
+    [sell, neg_buy] = venue.orders.values()  # the venue recovered each signer for its exchange domain
+    assert (sell.side, sell.size, sell.price, sell.order_type) == ("SELL", D("1.13"), D("0.57"), "GTC")
+    assert (neg_buy.side, neg_buy.size, neg_buy.price) == ("BUY", D("7.77"), D("0.455"))
+    posted = [body for method, path, _, body in venue.requests if path == "/order"]
+    assert (posted[0]["order"]["makerAmount"], posted[0]["order"]["takerAmount"]) == ("1130000", "644100")
+    assert (posted[1]["order"]["makerAmount"], posted[1]["order"]["takerAmount"]) == ("3535350", "7770000")
+    assert [p["postOnly"] for p in posted] == [False, True] and posted[0]["owner"] == "test-api-key"
+    assert set(exchange.open) == {"a", "b"}
+
+
+def test_refusals_by_the_venue_and_before_sending(venue: LocalTradingVenue) -> None:
+    exchange = exchange_at(venue)
+    venue.refuse_next("not enough balance / allowance")
+    [refused] = exchange.on_order(approved("a"), 1)
+    assert refused.kind == "reject" and "not enough balance / allowance" in (refused.reason or "")
+    [stale] = exchange.on_order(approved("b", price="0.455"), 2)  # the venue's tick is 0.01
+    assert stale.kind == "reject" and "tick grid 0.01" in (stale.reason or "")
+    [unknown] = exchange.on_order(approved("c", asset="999"), 3)
+    assert unknown.kind == "reject" and "token 999" in (unknown.reason or "")
+    assert exchange.on_order(approved("a"), 4) == []  # a re-delivered approval is not sent again
+    assert venue.orders == {} and exchange.open == {}
+
+
+def test_batches_cancels_cancel_all_and_heartbeats(venue: LocalTradingVenue) -> None:
+    exchange = exchange_at(venue)
+    places = [approved(f"p{n}", price=f"0.{10 + n}", post_only=False) for n in range(20)]
+    assert exchange.on_orders(places, 1) == []
+    batches = [len(body) for method, path, _, body in venue.requests if path == "/orders" and method == "POST"]
+    assert batches == [15, 5] and len(venue.open_orders()) == 20
+
+    [cancel] = exchange.on_order(approved("x", action="cancel", replaces="p0"), 2)
+    assert (cancel.client_order_id, cancel.kind, cancel.leaves_qty) == ("p0", "cancel", D(0))
+    [refused] = exchange.on_order(approved("y", action="cancel", replaces="p0"), 3)
     assert refused.kind == "reject" and "not open" in (refused.reason or "")
+    replaced, _ = exchange.on_order(approved("p1b", price="0.12", action="replace", replaces="p1"), 4), None
+    assert [(r.client_order_id, r.kind) for r in replaced] == [("p1", "cancel")] and "p1b" in exchange.open
 
-    exchange.on_order(approved("e", side="SELL", price="0.55"), 1_004)
-    halt = approved("risk-cancel-all-1", action="cancel_all", bot="*")
-    cancels = exchange.on_order(halt, 1_005)
-    assert sorted((r.client_order_id, r.kind) for r in cancels) == [("c", "cancel"), ("e", "cancel")]
-    assert clob.orders == {} and exchange.open == {}
+    other = exchange.on_orders([approved("q1", bot="bot_07"), approved("q2", bot="bot_07")], 5)
+    assert other == []
+    bot_halt = exchange.on_order(approved("h1", action="cancel_all", bot="bot_07"), 6)
+    assert sorted(r.client_order_id for r in bot_halt) == ["q1", "q2"]
+    assert ("DELETE", "/orders") in [(m, p) for m, p, _, _ in venue.requests]
+    halt = exchange.on_order(approved("h2", action="cancel_all", bot="*"), 7)
+    assert sorted(r.client_order_id for r in halt) == sorted([f"p{n}" for n in range(2, 20)] + ["p1b"])
+    assert {r.kind for r in halt} == {"cancel"} and venue.open_orders() == [] and exchange.open == {}
 
     assert exchange.heartbeat() == "hb-1" and exchange.heartbeat() == "hb-2"
-    beats = [body for method, path, _, body in clob.requests if path == "/v1/heartbeats"]
+    beats = [body for _, path, _, body in venue.requests if path == "/v1/heartbeats"]
     assert beats == [{"heartbeat_id": ""}, {"heartbeat_id": "hb-1"}]  # each heartbeat chains the last id
 
 
-def test_a_wrong_api_secret_is_refused_by_the_venue(clob: LocalClob) -> None:
-    wrong = Wallet(
-        private_key=TEST_KEY,
-        api_key="test-api-key",
-        api_secret=base64.urlsafe_b64encode(b"x" * 32).decode(),
-        api_passphrase="pass",
-    )
-    [report] = LiveExchange(f"http://127.0.0.1:{clob.server_port}", wrong).on_order(approved("a"), 1)
+def test_a_wrong_api_secret_is_refused_by_the_venue(venue: LocalTradingVenue) -> None:
+    wrong = {**ENV, "PETS_CLOB_SECRET": base64.urlsafe_b64encode(b"x" * 32).decode()}
+    [report] = exchange_at(venue, wrong).on_order(approved("a"), 1)
     assert report.kind == "reject" and "HTTP 401" in (report.reason or "")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Final, Literal
 
 from pets.pipelines.venue_precision import SIZE_STEP, passive_price, round_size
 from pets.risk.state import BotState, Status, TradingState, bot_status_after, portfolio_status_after
@@ -49,6 +49,10 @@ BLOCKING_RULES: dict[str, int] = {
 
 # the frozen configuration is attached again after a restore (`bind`), not stored in snapshots
 UNPICKLED = frozenset({"config", "venue", "params"})
+# enum members as plain constants: a class attribute of an Enum costs a slow lookup per top of book
+RUNNING: Final = BotState.RUNNING
+PAUSED: Final = BotState.PAUSED
+HALTED: Final = TradingState.HALTED
 
 
 @dataclass(slots=True)
@@ -137,14 +141,18 @@ class Bot:
         return self._gate(self._on_market(info))
 
     def on_top_of_book(self, tob: TopOfBook) -> list[OrderIntent]:
-        if tob.asset_id not in self.token_market:
+        asset_id = tob.asset_id
+        if asset_id not in self.token_market:
             return []
-        self.books[tob.asset_id] = tob
+        self.books[asset_id] = tob
         # the hot path: one call per top of book, so the clock and timer check are inlined
-        if tob.ts_ms > self.clock_ms:
-            self.clock_ms = tob.ts_ms
+        now = tob.ts_ms
+        if now > self.clock_ms:
+            self.clock_ms = now
+        else:
+            now = self.clock_ms
         timer = self.next_timer_ms
-        timers = self.on_timer(self.clock_ms) if timer is not None and self.clock_ms >= timer else None
+        timers = self.on_timer(now) if timer is not None and now >= timer else None
         intents = self._on_book(tob)
         if intents:
             intents = self._gate(intents)
@@ -232,9 +240,9 @@ class Bot:
     def operating(self) -> bool:
         """Not stopped, paused or halted by an operator (a timed pause ends by itself)."""
         status = self.status
-        if status.state == BotState.PAUSED and status.expired(self.clock_ms * 1_000_000):
-            status = self.status = Status(BotState.RUNNING, "pause ended")
-        return status.state == BotState.RUNNING and self.trading.state != TradingState.HALTED
+        if status.state == PAUSED and status.expired(self.clock_ms * 1_000_000):
+            status = self.status = Status(RUNNING, "pause ended")
+        return status.state == RUNNING and self.trading.state != HALTED
 
     @property
     def active(self) -> bool:

@@ -6,7 +6,17 @@ group_id. The invariant afterwards: equal quantities of every token of a set. Wh
 unequal (a leg was killed, denied or filled short), the excess of each token over the smallest leg is
 sold back at the best bid (FAK) as soon as every leg is finished, or once `unwind_after_ms` has passed
 with a leg still unanswered (that leg is cancelled). An excess that cannot be sold yet (no bid, or
-below the venue's $1 marketable minimum) is retried on the next book update of that token.
+below the venue's $1 marketable minimum) is retried once that token's best bid changes.
+
+Three guards keep a basket's legs from being refused while the others fill:
+- Own takes: the venue shows what our fills took from a level only with its next update of that
+  level (the paper exchange does the same), so until the displayed size at that price changes, the
+  size we took is subtracted from it (`fresh_size`). Without this a bot buys the same displayed size
+  again on the next frame and its FOK legs are rejected one by one.
+- Late books: a basket opens only on a top of book as new as the latest venue time the bot has seen
+  (`current`); a top of book published after newer frames (a one-token update held back until the
+  market's next event) describes a book that may have moved since.
+- Rate: a basket goes out only after `RATE_WINDOW_MS` without orders of this bot.
 """
 
 from __future__ import annotations
@@ -17,9 +27,16 @@ from typing import Any
 
 from pets.bots.base import Bot, OwnOrder
 from pets.pipelines.venue_precision import round_size
+from pets.schemas.market_data import TopOfBook
 from pets.schemas.orders import ExecutionReport, OrderIntent, Side
 
+ZERO = Decimal(0)
+# The risk gate counts a bot's orders over one second (risk_management.yaml max_orders_per_second): a
+# basket goes out only after a second without orders of this bot, so none of its legs is refused for
+# the rate while the others go through.
+RATE_WINDOW_MS = 1_000
 Leg = tuple[str, Side, Decimal, Decimal]  # (token, side, price, size)
+Level = tuple[Decimal | None, Decimal | None]  # (price, size) of a best level
 
 
 @dataclass(slots=True)
@@ -43,14 +60,20 @@ class BasketBot(Bot):
         self.baskets: dict[str, Basket] = {}  # group id -> basket in flight
         self.busy: dict[str, str] = {}  # basket key (market / event) -> group id in flight
         self.sets: dict[str, tuple[str, ...]] = {}  # token -> the set of tokens it is held with
-        self.unbalanced: dict[str, Decimal | None] = {}  # token -> bid at which its excess did not sell
+        self.unbalanced: dict[str, Level] = {}  # token -> best bid at which its excess did not sell
         self.short: dict[str, tuple[Decimal, ...]] = {}  # basket key -> leg prices that did not fill fully
+        # (token, our side, price) -> (size the level showed when we took from it, shares we took)
+        self.taken: dict[tuple[str, Side, Decimal], tuple[Decimal, Decimal]] = {}
+        self.cost: dict[str, Decimal] = {}  # token -> what the shares held cost (fills, fees excluded)
+        self.last_order_ms: int | None = None  # venue time of this bot's latest new order
 
     def send_basket(self, key: str, legs: list[Leg]) -> list[OrderIntent]:
         """FOK legs with one group id; the basket key (market or event) is busy until they finish."""
         prices = tuple(price for _, _, price, _ in legs)
         if self.short.get(key) == prices:
             return []  # the same basket at the same prices just came back short: wait for the book to move
+        if self.last_order_ms is not None and self.clock_ms - self.last_order_ms < RATE_WINDOW_MS:
+            return []
         group_id = self.new_group_id(key)
         tokens = tuple(token for token, *_ in legs)
         basket = Basket(group_id, tokens, self.clock_ms, prices)
@@ -64,6 +87,7 @@ class BasketBot(Bot):
                 basket.planned += intent.size
         if not intents:
             return []
+        self.last_order_ms = self.clock_ms
         self.baskets[group_id] = basket
         self.busy[key] = group_id
         if self.unwind_after_ms is not None:
@@ -77,13 +101,35 @@ class BasketBot(Bot):
         return not any(order.asset_id in tokens for order in self.orders.values())
 
     def retry_unwind(self, token: str) -> list[OrderIntent]:
-        """On a book update: sell an excess that could not be sold before, once the bid has moved."""
+        """On a book update: sell an excess that could not be sold before, once the bid has changed."""
         if token not in self.unbalanced:
             return []
         tob = self.fresh_book(token)
-        if tob is None or tob.best_bid == self.unbalanced[token]:
+        if tob is None or _best_bid(tob) == self.unbalanced[token]:
             return []
         return self.rebalance(self.sets[token])
+
+    def held_cost(self, tokens: list[str] | tuple[str, ...]) -> Decimal:
+        """What the shares held of `tokens` cost (settled tokens are no longer held)."""
+        return sum((self.cost.get(token, ZERO) for token in tokens if self.held(token) > 0), ZERO)
+
+    def current(self, tob: TopOfBook) -> bool:
+        """The top of book is as new as the latest venue time seen (not published late)."""
+        return tob.ts_ms >= self.clock_ms
+
+    def fresh_size(self, tob: TopOfBook, side: Side) -> Decimal:
+        """The best ask (for a BUY) or bid (for a SELL) size that our own fills have not taken yet."""
+        price, shown = (tob.best_ask, tob.best_ask_size) if side == "BUY" else _best_bid(tob)
+        if price is None or shown is None:
+            return ZERO
+        key = (tob.asset_id, side, price)
+        taken = self.taken.get(key)
+        if taken is None:
+            return shown
+        if taken[0] != shown:  # the venue updated the level since: our take is in what it shows
+            del self.taken[key]
+            return shown
+        return max(ZERO, shown - taken[1])
 
     # ------------------------------------------------------------------ hooks
 
@@ -91,7 +137,29 @@ class BasketBot(Bot):
         basket = self.baskets.get(order.group_id or "")
         if basket is not None:
             basket.filled += report.last_qty
+        token, qty = order.asset_id, report.last_qty
+        if order.side == "BUY":
+            self.cost[token] = self.cost.get(token, ZERO) + qty * (report.last_px or order.price)
+        else:  # the shares sold take their share of the cost with them
+            held_before = self.held(token) + qty
+            kept = self.held(token) / held_before if held_before > 0 else ZERO
+            self.cost[token] = self.cost.get(token, ZERO) * kept
+        if report.liquidity != "maker":
+            self._remember_take(order, report)
         return []
+
+    def _remember_take(self, order: OwnOrder, report: ExecutionReport) -> None:
+        """Our taker fill took `last_qty` from the best level the bot saw at that price."""
+        tob = self.books.get(order.asset_id)
+        if tob is None:
+            return
+        price, shown = (tob.best_ask, tob.best_ask_size) if order.side == "BUY" else _best_bid(tob)
+        if price is None or shown is None or price != report.last_px:
+            return
+        key = (order.asset_id, order.side, price)
+        earlier = self.taken.get(key)
+        already = earlier[1] if earlier is not None and earlier[0] == shown else ZERO
+        self.taken[key] = (shown, already + report.last_qty)
 
     def _on_order_gone(self, order: OwnOrder, why: str) -> list[OrderIntent]:
         basket = self.baskets.get(order.group_id or "")
@@ -104,8 +172,9 @@ class BasketBot(Bot):
         if tokens is None:
             return []
         if basket is None and order.side == "SELL" and order.filled == 0:
-            # an unwind found no buyer: wait for the bid to move
-            self.unbalanced[order.asset_id] = order.price
+            # an unwind found no buyer: wait for the bid to change
+            tob = self.books.get(order.asset_id)
+            self.unbalanced[order.asset_id] = _best_bid(tob) if tob is not None else (order.price, None)
             return []
         return self.rebalance(tokens)
 
@@ -150,10 +219,20 @@ class BasketBot(Bot):
             if excess <= 0 or any(o.asset_id == token and o.side == "SELL" for o in self.orders.values()):
                 continue
             tob = self.fresh_book(token)
-            if tob is None or tob.best_bid is None or excess * tob.best_bid < self.venue.min_marketable_usdc:
-                self.unbalanced[token] = tob.best_bid if tob is not None else None
+            if (
+                tob is None
+                or tob.best_bid is None
+                or self.fresh_size(tob, "SELL") <= 0
+                or excess * tob.best_bid < self.venue.min_marketable_usdc
+            ):
+                self.unbalanced[token] = _best_bid(tob) if tob is not None else (None, None)
                 continue
             intent = self.place(token, "SELL", tob.best_bid, excess, order_type="FAK", passive=False)
             if intent is not None:
                 out.append(intent)
+                self.last_order_ms = self.clock_ms
         return out
+
+
+def _best_bid(tob: TopOfBook) -> Level:
+    return tob.best_bid, tob.best_bid_size

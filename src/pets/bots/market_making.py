@@ -11,6 +11,10 @@ Quotes are pulled (cancelled) when the book is stale, when the stdev of the mid 
 volatility_window_s exceeds max_volatility, and when the bot is stopped. They are replaced when the
 fair price moved at least requote_min_move_ticks ticks, at most once per requote_interval_ms; a quote
 that filled or vanished is renewed by the timer after requote_interval_ms.
+
+Every top of book of a quoted token runs `_on_book`, so that path avoids Decimal arithmetic where it
+only estimates: the volatility window keeps the mids as integer micro-units (exact sums, so the
+stdev test is exact too); order prices and sizes stay exact Decimals.
 """
 
 from __future__ import annotations
@@ -26,11 +30,20 @@ from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import ExecutionReport, OrderDenied, OrderIntent, Side
 
 ONE = Decimal(1)
+MID_SCALE = 1_000_000  # mids in micro-units in the volatility window (mids have at most 5 decimals)
+_MID_UNITS: dict[Decimal, int] = {}  # mid -> micro-units: a few thousand distinct mids at most
 # refusals because money or tokens are committed elsewhere: they last until fills or cancels free them
 RESERVATION_RULES = frozenset(
     {"allocation", "bot_exposure", "category_exposure", "leverage", "position_size", "inventory"}
 )
 RESERVATION_BACKOFF_MS = 30_000  # wait before quoting a market again after such a refusal of a new quote
+
+
+def mid_units(mid: Decimal) -> int:
+    units = _MID_UNITS.get(mid)
+    if units is None:
+        units = _MID_UNITS[mid] = int(mid * MID_SCALE)
+    return units
 
 
 @dataclass(slots=True)
@@ -41,25 +54,32 @@ class MarketQuotes:
     ask_id: str | None = None
     fair: Decimal | None = None
     quoted_ms: int = -(10**18)
-    mids: deque[tuple[int, Decimal]] = field(default_factory=deque)
-    mid_sum: Decimal = ZERO
-    mid_sq_sum: Decimal = ZERO
+    mids: deque[tuple[int, int]] = field(default_factory=deque)  # (ts_ms, mid in micro-units)
+    mid_sum: int = 0
+    mid_sq_sum: int = 0
 
-    def add_mid(self, ts_ms: int, mid: Decimal, window_ms: int) -> None:
-        self.mids.append((ts_ms, mid))
+    def add_mid(self, ts_ms: int, mid: int, window_ms: int) -> None:
+        mids = self.mids
+        mids.append((ts_ms, mid))
         self.mid_sum += mid
         self.mid_sq_sum += mid * mid
-        while self.mids and self.mids[0][0] <= ts_ms - window_ms:
-            _, old = self.mids.popleft()
+        cutoff = ts_ms - window_ms
+        while mids[0][0] <= cutoff:
+            old = mids.popleft()[1]
             self.mid_sum -= old
             self.mid_sq_sum -= old * old
 
-    def variance(self) -> Decimal:
+    def too_volatile(self, limit: tuple[int, int]) -> bool:
+        """stdev of the mids in the window > max_volatility = num / den, compared exactly in integers:
+        (n S2 - S1^2) / (n MID_SCALE)^2 > (num / den)^2, `limit` = (num^2 MID_SCALE^2, den^2)."""
         n = len(self.mids)
-        if n < 2:
-            return ZERO
-        mean = self.mid_sum / n
-        return max(ZERO, self.mid_sq_sum / n - mean * mean)
+        scaled_max, den_sq = limit
+        return (n * self.mid_sq_sum - self.mid_sum * self.mid_sum) * den_sq > scaled_max * n * n
+
+
+def volatility_limit(max_volatility: Decimal) -> tuple[int, int]:
+    num, den = max_volatility.as_integer_ratio()
+    return num * num * MID_SCALE * MID_SCALE, den * den
 
 
 class MarketMaker(Bot):
@@ -79,6 +99,8 @@ class MarketMaker(Bot):
             if isinstance(params, TailRiskMmParams)
             else config.params_as(MarketMakingParams)
         )
+        self.window_ms = self.params.volatility_window_s * 1000
+        self.volatility_limit = volatility_limit(self.params.max_volatility)
 
     # ------------------------------------------------------------------ hooks
 
@@ -98,8 +120,10 @@ class MarketMaker(Bot):
         quotes = self.quotes.get(tob.market)
         if quotes is None or tob.asset_id != quotes.yes:
             return []
-        if tob.mid is not None:
-            quotes.add_mid(tob.ts_ms, tob.mid, self.params.volatility_window_s * 1000)
+        mid = tob.mid
+        if mid is not None:
+            units = _MID_UNITS.get(mid)
+            quotes.add_mid(tob.ts_ms, mid_units(mid) if units is None else units, self.window_ms)
         return self._requote(tob.market, quotes)
 
     def _on_fill(self, order: OwnOrder, report: ExecutionReport) -> list[OrderIntent]:
@@ -159,29 +183,32 @@ class MarketMaker(Bot):
     # ------------------------------------------------------------------ quoting
 
     def _requote(self, market: str, quotes: MarketQuotes) -> list[OrderIntent]:
+        if not self.operating:
+            return self._pull(quotes)
+        if self.clock_ms < self.blocked_until_ms:
+            return []  # backing off after a refusal (rate limit): keep the quotes, send nothing
         info = self.markets[market]
         tob = self.books.get(quotes.yes)
-        p = self.params
-        if not self.active and self.operating:
-            return []  # backing off after a refusal (rate limit): keep the quotes, send nothing
         if (
-            not self.active
-            or not self.tradable(info)
+            not (info.active and info.accepting_orders)
+            or info.closed
             or tob is None
             or tob.stale
             or tob.best_bid is None
             or tob.best_ask is None
-            or quotes.variance() > p.max_volatility * p.max_volatility
+            or quotes.too_volatile(self.volatility_limit)
         ):
             return self._pull(quotes)
+        p = self.params
         tick = tob.tick_size
-        inventory = self.held(quotes.yes) - self.held(quotes.no)
+        held = self.inventory
+        inventory = held.get(quotes.yes, ZERO) - held.get(quotes.no, ZERO)
         fair = (
             tob.microprice or tob.mid or (tob.best_bid + tob.best_ask) / 2
         ) - inventory * p.inventory_skew_per_share
-        both_live = quotes.bid_id is not None and quotes.ask_id is not None
         if (
-            both_live
+            quotes.bid_id is not None
+            and quotes.ask_id is not None
             and quotes.fair is not None
             and abs(fair - quotes.fair) < p.requote_min_move_ticks * tick
         ):

@@ -2,13 +2,16 @@
 
 A YES and a NO share together pay exactly 1 at resolution. When best ask YES + best ask NO plus the
 taker fees of both legs (fee = shares x feeRate x p x (1 - p) per leg) leave at least `min_edge` per
-basket, the bot buys both legs for the size both best levels can fill (capped by max_basket_shares
-held, and by max_position_usdc at cost) as two FOK orders with one group id. When it holds baskets
+basket, the bot buys both legs for the size both best levels can still fill (what our own fills took
+is not offered again until the venue updates the level; capped by max_basket_shares held, and by
+max_position_usdc at cost), equal sizes on the 0.01 grid, as two FOK orders with one group id; each
+leg fills at its best ask, so the fee is counted at that price. When it holds baskets
 and best bid YES + best bid NO minus the taker fees exceeds `sell_bid_sum_above`, it sells them back
 the same way. A basket left one-legged is unwound by `BasketBot` (after `unwind_after_ms` at most).
 
-The feeRate is the market's own (MarketInfo.fee_rate) when the venue states it, else the rate of
-`fee_category` in pets.yaml.
+The feeRate is the market's own (MarketInfo.fee_rate) when the venue states it, else the rate of the
+market's category, which is what the venue charges; `fee_category` in pets.yaml is a floor under it
+(never assume a lower fee than that).
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ class MarketRebalancingArb(BasketBot):
         self.unwind_after_ms = self.params.unwind_after_ms
 
     def leg_fee_rate(self, info: MarketInfo) -> Decimal:
-        return info.fee_rate if info.fee_rate is not None else self.venue.fee_rate(self.params.fee_category)
+        if info.fee_rate is not None:
+            return info.fee_rate
+        return max(self.venue.fee_rate(info.category), self.venue.fee_rate(self.params.fee_category))
 
     def _on_book(self, tob: TopOfBook) -> list[OrderIntent]:
         p = self.params
@@ -55,6 +60,8 @@ class MarketRebalancingArb(BasketBot):
         yes, no = self.books.get(tokens[0]), self.books.get(tokens[1])
         if yes is None or no is None or yes.stale or no.stale or not _in_step(tob, yes, no):
             return out
+        if not self.current(tob):
+            return out
         trade = self._buy(info, yes, no) or self._sell(info, yes, no)
         if (
             not trade
@@ -68,7 +75,7 @@ class MarketRebalancingArb(BasketBot):
     def _buy(self, info: MarketInfo, yes: TopOfBook, no: TopOfBook) -> list[Leg]:
         p = self.params
         ya, na = yes.best_ask, no.best_ask
-        if ya is None or na is None or yes.best_ask_size is None or no.best_ask_size is None:
+        if ya is None or na is None:
             return []
         cost = ya + na
         if ONE - cost < p.min_edge:  # fees only lower the edge: most books stop here
@@ -78,7 +85,7 @@ class MarketRebalancingArb(BasketBot):
             return []
         held = min(self.held(yes.asset_id), self.held(no.asset_id))
         size = round_size(min(
-            yes.best_ask_size, no.best_ask_size, p.max_basket_shares - held,
+            self.fresh_size(yes, "BUY"), self.fresh_size(no, "BUY"), p.max_basket_shares - held,
             self.config.max_position_usdc / cost - held,
         ))  # fmt: skip
         if size * min(ya, na) < self.venue.min_marketable_usdc:
@@ -88,7 +95,7 @@ class MarketRebalancingArb(BasketBot):
     def _sell(self, info: MarketInfo, yes: TopOfBook, no: TopOfBook) -> list[Leg]:
         p = self.params
         yb, nb = yes.best_bid, no.best_bid
-        if yb is None or nb is None or yes.best_bid_size is None or no.best_bid_size is None:
+        if yb is None or nb is None:
             return []
         if yb + nb <= p.sell_bid_sum_above:
             return []
@@ -98,7 +105,7 @@ class MarketRebalancingArb(BasketBot):
         rate = self.leg_fee_rate(info)
         if yb + nb - rate * (yb * (ONE - yb) + nb * (ONE - nb)) <= p.sell_bid_sum_above:
             return []
-        size = round_size(min(held, yes.best_bid_size, no.best_bid_size))
+        size = round_size(min(held, self.fresh_size(yes, "SELL"), self.fresh_size(no, "SELL")))
         if size * min(yb, nb) < self.venue.min_marketable_usdc:
             return []
         return [(yes.asset_id, "SELL", yb, size), (no.asset_id, "SELL", nb, size)]

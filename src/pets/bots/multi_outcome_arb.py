@@ -3,9 +3,12 @@
 In a neg-risk event (the markets sharing neg_risk_market_id), exactly one outcome resolves YES. So
 one YES share of every outcome pays 1, and one NO share of every outcome pays N - 1. When the best
 asks of a full set plus the taker fees of every leg leave at least `min_edge` per 1 of payoff, the
-bot buys the set: equal shares on every leg, limited by the thinnest best level and by
-max_basket_usdc, as FOK legs with one group id. It trades only when every outcome of the event is
-open and has a fresh (not stale) book; a set left uneven is unwound by `BasketBot`.
+bot buys the set: equal shares on every leg (0.01 grid), limited by the thinnest best level (less what
+our own fills took from it, until the venue updates that level), by max_basket_usdc, and by what is
+left of max_position_usdc after the sets already held in the event (their capital stays tied up until
+it resolves), as FOK legs with one group id; each leg fills at its best ask, where its fee is counted.
+It trades only when every outcome of the event is open and has a fresh (not stale) book; a set left
+uneven is unwound by `BasketBot`.
 
 The bot relies on the event's market list being complete (md.markets carries the whole universe):
 an event with outcomes the bot has not seen would make the YES basket pay nothing.
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pets.bots.baskets import BasketBot, Leg
+from pets.bots.baskets import ZERO, BasketBot, Leg
 from pets.pipelines.venue_precision import round_size
 from pets.schemas.config import BotConfig, MultiOutcomeArbParams, VenueConfig
 from pets.schemas.market_data import MarketInfo, TopOfBook
@@ -49,7 +52,7 @@ class MultiOutcomeArb(BasketBot):
         out = self.retry_unwind(tob.asset_id)
         event = self.token_market[tob.asset_id].neg_risk_market_id
         members = self.events.get(event or "")
-        if not members or len(members) < 2 or not self.active:
+        if not members or len(members) < 2 or not self.active or not self.current(tob):
             return out
         outcomes = [self.markets[m] for m in members]
         if not all(self.tradable(info) for info in outcomes):
@@ -73,9 +76,10 @@ class MultiOutcomeArb(BasketBot):
         books = [self.fresh_book(token) for token in tokens]
         asks: list[tuple[str, Decimal, Decimal]] = []
         for tob in books:
-            if tob is None or tob.best_ask is None or not tob.best_ask_size:
+            depth = self.fresh_size(tob, "BUY") if tob is not None else ZERO
+            if tob is None or tob.best_ask is None or depth <= 0:
                 return []
-            asks.append((tob.asset_id, tob.best_ask, tob.best_ask_size))
+            asks.append((tob.asset_id, tob.best_ask, depth))
         cost = sum((ask for _, ask, _ in asks), Decimal(0))
         fees = sum(
             (
@@ -86,7 +90,13 @@ class MultiOutcomeArb(BasketBot):
         )
         if (payoff - cost - fees) / payoff < self.params.min_edge:
             return []
-        size = round_size(min(min(depth for *_, depth in asks), self.params.max_basket_usdc / cost))
+        # the sets held in this event count against max_position_usdc (their capital stays until it resolves)
+        budget = min(
+            self.params.max_basket_usdc,
+            self.config.max_position_usdc
+            - self.held_cost([token for info in outcomes for token in info.token_ids]),
+        )
+        size = round_size(min(min(depth for *_, depth in asks), budget / cost))
         if any(size * ask < self.venue.min_marketable_usdc for _, ask, _ in asks):
             return []
         return [(token, "BUY", ask, size) for token, ask, _ in asks]

@@ -41,7 +41,9 @@ class TailRiskMM(Bot):
         return self.maker.on_market(info) + super().on_market(info)
 
     def on_top_of_book(self, tob: TopOfBook) -> list[OrderIntent]:
-        return self.maker.on_top_of_book(tob) + super().on_top_of_book(tob)
+        quotes = self.maker.on_top_of_book(tob)
+        tail = Bot.on_top_of_book(self, tob)
+        return quotes + tail if quotes and tail else quotes or tail
 
     def on_execution_report(self, report: ExecutionReport) -> list[OrderIntent]:
         if report.client_order_id in self.maker.orders:

@@ -45,10 +45,20 @@ def list_flows() -> None:
 @click.option("--epoch-ms", default=1000, show_default=True, help="Recovery snapshot interval.")
 @click.option("--no-recovery", is_flag=True, help="Run without the recovery store (state starts empty).")
 @click.option("--metrics-port", type=int, default=None, help="Expose Prometheus metrics on this port.")
-def run_flow(name: str, workers: int, epoch_ms: int, no_recovery: bool, metrics_port: int | None) -> None:
+@click.option(
+    "--live",
+    is_flag=True,
+    help="executor only: trade on Polymarket (also needs PETS_LIVE=true, trading.mode: live and a wallet).",
+)
+def run_flow(
+    name: str, workers: int, epoch_ms: int, no_recovery: bool, metrics_port: int | None, live: bool
+) -> None:
     """Run flow NAME until interrupted; resumes from its recovery state after a crash."""
     settings = settings_from_env()
     module = load_flow_module(name)
+    if live and name != "executor":
+        raise click.ClickException("--live applies to the executor flow only")
+    flow_options: dict[str, bool] = {"live": True} if live else {}
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
@@ -64,8 +74,14 @@ def run_flow(name: str, workers: int, epoch_ms: int, no_recovery: bool, metrics_
                 db_dir.mkdir(parents=True)
                 init_db_dir(db_dir, workers)
             recovery = RecoveryConfig(db_dir)
+        from pets.execution.live import LiveRefusedError
+
+        try:
+            dataflow = module.build_flow(settings, **flow_options)
+        except LiveRefusedError as exc:
+            raise click.ClickException(str(exc)) from None
         cli_main(
-            module.build_flow(settings),
+            dataflow,
             workers_per_process=workers,
             epoch_interval=timedelta(milliseconds=epoch_ms),
             recovery_config=recovery,

@@ -1,56 +1,89 @@
-"""The live CLOB adapter: approved orders -> the venue through py-clob-client-v2 (CLOB V2).
+"""The live CLOB adapter: approved orders -> the venue through py-clob-client-v2 (CLOB V2), fills from
+the authenticated user channel -> execution reports.
 
-Live trading starts only when ALL of these hold, and `require_live` names every one that does not:
-the operator passed `--live`, PETS_LIVE=true, pets.yaml `trading.mode: live`, and a wallet is
-configured in the environment or the git-ignored secrets.env (PETS_PRIVATE_KEY, PETS_CLOB_API_KEY,
-PETS_CLOB_SECRET, PETS_CLOB_PASSPHRASE; PETS_SIGNATURE_TYPE and PETS_FUNDER for proxy wallets).
-Secrets live only in `Wallet` fields excluded from its repr; nothing here logs them.
+Opt-in (`require_live` names every missing piece, never a secret's value): the operator passed
+`--live`, PETS_LIVE=true, pets.yaml `trading.mode: live`, and a wallet in the environment or the
+git-ignored secrets.env: PETS_PRIVATE_KEY, PETS_FUNDER (the address holding the funds; the signer's
+own address for an EOA) and PETS_SIGNATURE_TYPE (0 EOA, 1 email/Magic proxy, 2 browser Safe,
+3 deposit wallet). API credentials PETS_CLOB_API_KEY/SECRET/PASSPHRASE are optional as a set:
+without them they are created or derived with the key (L1).
 
-What it does: place (GTC/GTD/FOK/FAK, post-only) -> POST /order, signed by the client (EIP-712
-domain version 2); the venue's answer becomes an `ack` (with the venue order id) or a `reject`
-(with the venue's error message). cancel -> DELETE /order; replace = cancel + place; cancel_all
-(an emergency halt) -> DELETE /cancel-all, one `cancel` report per order the venue cancelled.
-`heartbeat()` -> POST /v1/heartbeats: the dead-man switch (stop sending and the venue cancels).
-Fills are NOT reported here: on the venue they arrive on the authenticated user channel (trade
-events MATCHED -> MINED -> CONFIRMED), which this adapter does not follow yet.
+Before trading (`preflight`): `/version` must be 2 (V1-signed orders are rejected since the V2
+cutover) and `/balance-allowance` must show pUSD and an allowance. Per token the venue's tick size
+and neg-risk flag are fetched (and cached by the client): a price off the venue's grid is rejected
+here with the reason (a stale tick size), and the neg-risk flag picks the exchange that is signed for.
+
+Orders are signed here with exact amounts (pets.pipelines.venue_precision), not with the client's
+float helpers (they sign 1.13 shares as 1.12). Places go out as `POST /order`, or `POST /orders` in
+batches of at most 15; a venue refusal becomes a `reject` with the venue's message. cancel ->
+`DELETE /order`, a bot's cancel-all -> `DELETE /orders`, a portfolio cancel-all (risk halt) ->
+`DELETE /cancel-all`, one `cancel` report per order the venue cancelled. `heartbeat()` ->
+`POST /v1/heartbeats`: the dead-man switch (stop sending and the venue cancels everything).
+
+User channel (`on_user`, messages of pets.pipelines.polymarket.user_ws):
+- `order` PLACEMENT -> `ack` (the venue id); CANCELLATION -> `cancel` with the venue's status as the
+  reason (CANCELED, INVALID, a killed FOK); UPDATE carries nothing the trades do not.
+- `trade`: our fills are the maker orders whose order id is ours (size `matched_amount`, price, token
+  and side of THAT maker order: a maker fill can be on the other outcome token than the trade's
+  `asset_id`), or, when the taker order is ours, one fill per maker order at its price (1 - its
+  price when the maker traded the complement token). A (trade, order) fill is counted once, at the
+  first of MATCHED / MINED / CONFIRMED / RETRYING; later statuses are logged. A FAILED trade after
+  it was counted keeps the fill in the books and raises a critical `RiskAlert` (rule
+  `live_trade_failed`): the chain did not settle it, so position and cash are wrong until an
+  operator checks the wallet; we do not invent a negative fill the portfolio cannot represent.
+- After a gap the client sends REST trades (counted once like the rest) and an `open_orders`
+  snapshot: an order we think open that the venue no longer lists is reported cancelled.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from pets.execution.fees import taker_fee
+from pets.pipelines.polymarket.user_ws import OrderEvent, TradeEvent, UserMessage, decimal_of, event_ms
+from pets.pipelines.venue_precision import limit_order_amounts, market_order_amounts, on_tick_grid
 from pets.schemas.config import PetsConfig, TradingMode
-from pets.schemas.control import ALL_BOTS
-from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderIntent, ReportKind, report_id
+from pets.schemas.control import ALL_BOTS, RiskAlert
+from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderIntent, ReportKind, Side, report_id
+
+log = logging.getLogger(__name__)
 
 POLYGON_CHAIN_ID = 137
 NS_PER_MS = 1_000_000
-_WALLET_KEYS = ("PETS_PRIVATE_KEY", "PETS_CLOB_API_KEY", "PETS_CLOB_SECRET", "PETS_CLOB_PASSPHRASE")
+VENUE_VERSION = 2
+MAX_BATCH = 15  # POST /orders
+BPS = Decimal(10_000)
+WALLET_KEYS = ("PETS_PRIVATE_KEY", "PETS_FUNDER", "PETS_SIGNATURE_TYPE")
+API_KEYS = ("PETS_CLOB_API_KEY", "PETS_CLOB_SECRET", "PETS_CLOB_PASSPHRASE")
+COUNTED = frozenset({"MATCHED", "MINED", "CONFIRMED", "RETRYING"})
+ZERO = Decimal(0)
 
 
 class LiveRefusedError(RuntimeError):
-    """Live trading was asked for but a condition is missing; the message lists each one."""
+    """Live trading was asked for but something is missing or wrong; the message lists each one."""
 
 
 @dataclass(frozen=True, slots=True)
 class Wallet:
     private_key: str = field(repr=False)
-    api_key: str = field(repr=False)
-    api_secret: str = field(repr=False)
-    api_passphrase: str = field(repr=False)
-    signature_type: int = 0  # 0 EOA, 1 email/Magic proxy, 2 browser Safe, 3 deposit wallet
-    funder: str | None = None
+    funder: str
+    signature_type: int  # 0 EOA, 1 email/Magic proxy, 2 browser Safe, 3 deposit wallet (POLY_1271)
+    api_key: str | None = field(default=None, repr=False)
+    api_secret: str | None = field(default=None, repr=False)
+    api_passphrase: str | None = field(default=None, repr=False)
 
 
-def wallet_from_env(
+def live_environment(
     environ: Mapping[str, str] | None = None, secrets_file: Path | None = None
-) -> Wallet | None:
-    """The wallet from PETS_* variables (the environment wins over secrets.env); None when incomplete."""
+) -> dict[str, str]:
+    """PETS_* values from secrets.env overlaid by the environment (the environment wins)."""
     values: dict[str, str] = {}
     if secrets_file is not None and secrets_file.is_file():
         for line in secrets_file.read_text().splitlines():
@@ -58,151 +91,443 @@ def wallet_from_env(
             if sep and not key.startswith("#"):
                 values[key.strip()] = value.strip().strip('"').strip("'")
     values.update(os.environ if environ is None else environ)
-    if not all(values.get(key) for key in _WALLET_KEYS):
-        return None
-    return Wallet(
-        private_key=values["PETS_PRIVATE_KEY"],
-        api_key=values["PETS_CLOB_API_KEY"],
-        api_secret=values["PETS_CLOB_SECRET"],
-        api_passphrase=values["PETS_CLOB_PASSPHRASE"],
-        signature_type=int(values.get("PETS_SIGNATURE_TYPE") or 0),
-        funder=values.get("PETS_FUNDER") or None,
-    )
+    return values
 
 
-def require_live(flag: bool, env_live: bool, config: PetsConfig, wallet: Wallet | None) -> Wallet:
+def require_live(flag: bool, env: Mapping[str, str], config: PetsConfig) -> Wallet:
     """The wallet when every live condition holds; LiveRefusedError naming each missing one otherwise."""
     missing = []
     if not flag:
         missing.append("the --live flag")
-    if not env_live:
+    if env.get("PETS_LIVE", "").strip().lower() not in ("1", "true", "yes", "on"):
         missing.append("PETS_LIVE=true in the environment")
     if config.system.trading.mode != TradingMode.LIVE:
         missing.append("trading.mode: live in pets.yaml")
-    if wallet is None:
-        missing.append(f"a wallet ({', '.join(_WALLET_KEYS)} in the environment or secrets.env)")
-    if missing or wallet is None:
+    missing += [f"{key} (environment or secrets.env)" for key in WALLET_KEYS if not env.get(key)]
+    signature_type = env.get("PETS_SIGNATURE_TYPE", "")
+    if signature_type and signature_type not in ("0", "1", "2", "3"):
+        missing.append("PETS_SIGNATURE_TYPE must be 0, 1, 2 or 3")
+    creds = [key for key in API_KEYS if env.get(key)]
+    if creds and len(creds) < len(API_KEYS):
+        absent = ", ".join(k for k in API_KEYS if k not in creds)
+        missing.append(f"{absent} (set all three API credentials, or none to derive them with the key)")
+    if missing:
         raise LiveRefusedError("live trading refused; missing: " + "; ".join(missing))
-    return wallet
+    return Wallet(
+        private_key=env["PETS_PRIVATE_KEY"],
+        funder=env["PETS_FUNDER"],
+        signature_type=int(signature_type),
+        api_key=env.get("PETS_CLOB_API_KEY") or None,
+        api_secret=env.get("PETS_CLOB_SECRET") or None,
+        api_passphrase=env.get("PETS_CLOB_PASSPHRASE") or None,
+    )
 
 
-class LiveExchange:
-    """Sends approved orders to the CLOB and reports what the venue answered."""
+def clob_client(host: str, wallet: Wallet, *, chain_id: int = POLYGON_CHAIN_ID) -> Any:
+    """An L2 py-clob-client-v2 client; API credentials are created or derived (L1) when not given."""
+    from py_clob_client_v2.client import ClobClient
+    from py_clob_client_v2.clob_types import ApiCreds
 
-    def __init__(self, host: str, wallet: Wallet, *, chain_id: int = POLYGON_CHAIN_ID) -> None:
-        from py_clob_client_v2.client import ClobClient
-        from py_clob_client_v2.clob_types import ApiCreds
-
+    creds = None
+    if wallet.api_key and wallet.api_secret and wallet.api_passphrase:
         creds = ApiCreds(
             api_key=wallet.api_key, api_secret=wallet.api_secret, api_passphrase=wallet.api_passphrase
         )
-        self.client = ClobClient(
-            host,
-            chain_id,
-            key=wallet.private_key,
-            creds=creds,
-            signature_type=wallet.signature_type,
-            funder=wallet.funder,
+    client = ClobClient(
+        host,
+        chain_id,
+        key=wallet.private_key,
+        creds=creds,
+        signature_type=wallet.signature_type,
+        funder=wallet.funder,
+    )
+    if creds is None:
+        client.set_api_creds(client.create_or_derive_api_key())
+    return client
+
+
+def preflight(client: Any) -> None:
+    """Refuse to trade on a venue that is not CLOB V2 or a wallet without pUSD or allowance."""
+    from py_clob_client_v2.clob_types import AssetType, BalanceAllowanceParams
+
+    version = client.get_version()
+    if version != VENUE_VERSION:
+        raise LiveRefusedError(
+            f"the venue answers /version {version}; this adapter signs CLOB V{VENUE_VERSION}"
         )
-        self.open: dict[str, tuple[str, ApprovedOrder]] = {}  # client order id -> (venue id, order)
+    answer = _call(client.get_balance_allowance, BalanceAllowanceParams(asset_type=AssetType.COLLATERAL))
+    if "error" in answer:
+        raise LiveRefusedError(f"balance-allowance check failed: {answer['error']}")
+    problems = []
+    if decimal_of(str(answer.get("balance") or "")) <= 0:
+        problems.append("no pUSD balance")
+    allowances = answer.get("allowances") or {"exchange": answer.get("allowance")}
+    if not any(decimal_of(str(v or "")) > 0 for v in allowances.values()):
+        problems.append("no pUSD allowance for the exchange (run /balance-allowance/update or approve)")
+    if problems:
+        raise LiveRefusedError("live trading refused: " + "; ".join(problems))
+
+
+@dataclass
+class LiveOrder:
+    """One of our orders at the venue."""
+
+    approved: ApprovedOrder
+    venue_id: str
+    cum_qty: Decimal = ZERO
+    fills: int = 0
+    acked: bool = False
+    closed: bool = False
+
+    @property
+    def leaves(self) -> Decimal:
+        return ZERO if self.closed else max(self.approved.size - self.cum_qty, ZERO)
+
+
+class LiveExchange:
+    """Sends approved orders to the CLOB and turns the venue's answers and user-channel events into reports.
+
+    Picklable without its client (Bytewax snapshots the state): `attach(client)` after a restore.
+    """
+
+    def __init__(self, client: Any, *, chain_id: int = POLYGON_CHAIN_ID) -> None:
+        self.client = client
+        self.chain_id = chain_id
+        self.orders: dict[str, LiveOrder] = {}  # venue id -> order
+        self.by_client: dict[str, str] = {}  # client order id -> venue id
+        self.seen: set[str] = set()  # client order ids already sent (a re-delivered approval is ignored)
+        self.trades: dict[tuple[str, str], str] = {}  # (trade id, venue order id) -> last status
         self.heartbeat_id = ""
         self.now_ms = 0
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "client"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, client=None)
+
+    def attach(self, client: Any) -> None:
+        self.client = client
+
+    @property
+    def open(self) -> dict[str, LiveOrder]:
+        """Client order id -> the orders still open."""
+        return {o.approved.intent.client_order_id: o for o in self.orders.values() if not o.closed}
+
+    def open_orders(self) -> dict[str, tuple[int, Decimal]]:
+        """bot -> (open orders, notional of its open buys), as PaperExchange.open_orders (for exposure)."""
+        out: dict[str, tuple[int, Decimal]] = {}
+        for order in self.open.values():
+            intent = order.approved.intent
+            count, buys = out.get(intent.bot_id, (0, ZERO))
+            out[intent.bot_id] = (
+                count + 1,
+                buys + (order.leaves * intent.price if intent.side == "BUY" else ZERO),
+            )
+        return out
+
+    # ---- orders ----------------------------------------------------------------------------------
     def on_order(self, approved: ApprovedOrder, now_ms: int) -> list[ExecutionReport]:
+        return self.on_orders([approved], now_ms)
+
+    def on_orders(self, approved: Iterable[ApprovedOrder], now_ms: int) -> list[ExecutionReport]:
+        """Several approvals in order; consecutive places go out as batches."""
         self.now_ms = max(self.now_ms, now_ms)
-        intent = approved.intent
-        if intent.action == "place":
-            return [self._place(approved)]
-        if intent.action == "replace":
-            out = self._cancel(intent.replaces, intent) if intent.replaces in self.open else []
-            return [*out, self._place(approved)]
-        if intent.action == "cancel":
-            return self._cancel(intent.replaces or intent.client_order_id, intent)
-        return self.cancel_all(intent.bot_id)
+        out: list[ExecutionReport] = []
+        places: list[ApprovedOrder] = []
+        for order in approved:
+            intent = order.intent
+            if intent.action == "place":
+                places.append(order)
+                continue
+            out += self._place(places)
+            places = []
+            if intent.action == "replace":
+                if intent.replaces in self.open:
+                    out += self._cancel([intent.replaces], intent, "replaced")
+                out += self._place([order])
+            elif intent.action == "cancel":
+                out += self._cancel([intent.replaces or intent.client_order_id], intent, "cancelled")
+            else:
+                out += self.cancel_all(intent.bot_id)
+        return out + self._place(places)
 
     def heartbeat(self) -> str:
         """Keep the dead-man switch alive; returns the heartbeat id the venue chains."""
-        response = self._call(self.client.post_heartbeat, self.heartbeat_id)
-        if isinstance(response, dict) and response.get("heartbeat_id"):
+        response = _call(self.client.post_heartbeat, self.heartbeat_id)
+        if response.get("heartbeat_id"):
             self.heartbeat_id = str(response["heartbeat_id"])
+        else:
+            log.error("heartbeat refused by the venue: %s", _error(response))
         return self.heartbeat_id
 
     def cancel_all(self, bot_id: str = ALL_BOTS) -> list[ExecutionReport]:
         if bot_id != ALL_BOTS:
-            out: list[ExecutionReport] = []
-            for client_id, (_, order) in list(self.open.items()):
-                if order.intent.bot_id == bot_id:
-                    out += self._cancel(client_id, order.intent)
-            return out
-        response = self._call(self.client.cancel_all)
-        cancelled = set(response.get("canceled") or ()) if isinstance(response, dict) else set()
-        out = []
-        for client_id, (venue_id, order) in list(self.open.items()):
-            if venue_id in cancelled:
-                del self.open[client_id]
-                out.append(self._report(order, "cancel", venue_id, reason="cancel-all (emergency halt)"))
+            mine = [cid for cid, o in self.open.items() if o.approved.intent.bot_id == bot_id]
+            return self._cancel(mine, None, f"cancel-all of {bot_id}") if mine else []
+        return self._cancelled(_call(self.client.cancel_all), "cancel-all (emergency halt)")
+
+    def _place(self, places: list[ApprovedOrder]) -> list[ExecutionReport]:
+        from py_clob_client_v2.clob_types import PostOrdersV2Args
+
+        out: list[ExecutionReport] = []
+        signed: list[tuple[ApprovedOrder, Any]] = []
+        for approved in places:
+            intent = approved.intent
+            if intent.client_order_id in self.seen:
+                continue
+            self.seen.add(intent.client_order_id)
+            order_or_reason = self._sign(approved)
+            if isinstance(order_or_reason, str):
+                out.append(self._report(approved, "reject", reason=order_or_reason))
+            else:
+                signed.append((approved, order_or_reason))
+        for post_only in (False, True):
+            group = [(a, o) for a, o in signed if a.intent.post_only == post_only]
+            for start in range(0, len(group), MAX_BATCH):
+                chunk = group[start : start + MAX_BATCH]
+                if len(chunk) == 1:
+                    approved, order = chunk[0]
+                    answers = [_call(self.client.post_order, order, approved.intent.order_type, post_only)]
+                else:
+                    args = [PostOrdersV2Args(order=o, orderType=a.intent.order_type) for a, o in chunk]
+                    batch = _call(self.client.post_orders, args, post_only)
+                    answers = batch if isinstance(batch, list) else [batch] * len(chunk)
+                for (approved, _), answer in zip(chunk, answers, strict=True):
+                    out += self._posted(approved, answer)
         return out
 
-    def _place(self, approved: ApprovedOrder) -> ExecutionReport:
-        from py_clob_client_v2.clob_types import OrderArgsV2, PartialCreateOrderOptions
+    def _posted(self, approved: ApprovedOrder, answer: Any) -> list[ExecutionReport]:
+        if isinstance(answer, dict) and answer.get("success") and answer.get("orderID"):
+            venue_id = str(answer["orderID"])
+            self.orders[venue_id] = LiveOrder(approved, venue_id)
+            self.by_client[approved.intent.client_order_id] = venue_id
+            return []  # the ack comes with the venue's PLACEMENT event on the user channel
+        return [self._report(approved, "reject", reason=f"venue refused: {_error(answer)}")]
+
+    def _sign(self, approved: ApprovedOrder) -> Any:
+        """The signed V2 order with exact amounts, or the reason it cannot be sent."""
+        from py_clob_client_v2.config import get_contract_config
+        from py_clob_client_v2.constants import BYTES32_ZERO
+        from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2
+        from py_clob_client_v2.order_utils.model.order_data_v2 import OrderDataV2
+        from py_clob_client_v2.order_utils.model.side import Side as ClientSide
 
         intent = approved.intent
-        expiration = (intent.expires_at_ms or 0) // 1000 if intent.order_type == "GTD" else 0
-        args = OrderArgsV2(
-            token_id=intent.asset_id,
-            price=float(intent.price),
-            size=float(approved.size),
-            side=intent.side,
-            expiration=expiration,
-        )
-        options = PartialCreateOrderOptions(
-            tick_size=str(intent.tick_size),  # type: ignore[arg-type]
-            neg_risk=intent.neg_risk,
-        )
-        response = self._call(
-            self.client.create_and_post_order, args, options, intent.order_type, intent.post_only
-        )
-        if isinstance(response, dict) and response.get("success") and response.get("orderID"):
-            venue_id = str(response["orderID"])
-            if intent.order_type in ("GTC", "GTD"):
-                self.open[intent.client_order_id] = (venue_id, approved)
-            return self._report(approved, "ack", venue_id, reason=f"venue status {response.get('status')}")
-        return self._report(approved, "reject", None, reason=_error(response))
-
-    def _cancel(self, client_id: str | None, request: OrderIntent) -> list[ExecutionReport]:
-        from py_clob_client_v2.clob_types import OrderPayload
-
-        entry = self.open.get(client_id or "")
-        if entry is None:
-            return [_refused(request, f"cancel refused: order {client_id} is not open", self.now_ms)]
-        venue_id, order = entry
-        response = self._call(self.client.cancel_order, OrderPayload(orderID=venue_id))
-        cancelled = isinstance(response, dict) and venue_id in (response.get("canceled") or ())
-        if not cancelled:
-            return [_refused(request, f"cancel refused by the venue: {_error(response)}", self.now_ms)]
-        del self.open[order.intent.client_order_id]
-        return [self._report(order, "cancel", venue_id, reason=f"cancelled ({request.client_order_id})")]
-
-    def _call(self, method: Any, *args: Any) -> Any:
-        """The venue's JSON answer; a failed request becomes {"error": message} (never raises)."""
-        from py_clob_client_v2.exceptions import PolyApiException, PolyException
-
+        market = _call(self._market_params, intent.asset_id)
+        if "error" in market:
+            return f"no market parameters from the venue for token {intent.asset_id}: {market['error']}"
+        tick, neg_risk = market["tick"], market["neg_risk"]
+        if not on_tick_grid(intent.price, tick):
+            return f"price {intent.price} is not on the venue's tick grid {tick} (the tick size changed)"
         try:
-            return method(*args)
-        except PolyApiException as exc:
-            return {"error": f"HTTP {exc.status_code}: {exc.error_msg}"}
-        except (PolyException, ValueError) as exc:
-            return {"error": str(exc)}
+            if intent.order_type in ("GTC", "GTD"):
+                maker, taker = limit_order_amounts(intent.side, intent.price, approved.size, tick)
+            else:  # a marketable order spends pUSD (BUY) or sells shares (SELL)
+                amount = intent.price * approved.size if intent.side == "BUY" else approved.size
+                maker, taker = market_order_amounts(intent.side, amount, intent.price, tick)
+        except ValueError as exc:
+            return f"amounts rejected before sending: {exc}"
+        contracts = get_contract_config(self.chain_id)
+        exchange = contracts.neg_risk_exchange_v2 if neg_risk else contracts.exchange_v2
+        builder = self.client.builder
+        expiration = (intent.expires_at_ms or 0) // 1000 if intent.order_type == "GTD" else 0
+        data = OrderDataV2(
+            maker=builder.funder,
+            tokenId=intent.asset_id,
+            makerAmount=str(maker),
+            takerAmount=str(taker),
+            side=ClientSide.BUY if intent.side == "BUY" else ClientSide.SELL,
+            signer=builder._v2_order_signer(),
+            signatureType=builder.signature_type,
+            timestamp=str(time.time_ns() // NS_PER_MS),
+            metadata=BYTES32_ZERO,
+            builder=BYTES32_ZERO,
+            expiration=str(expiration),
+        )
+        signer = ExchangeOrderBuilderV2(
+            exchange, self.chain_id, self.client.signer, domain_version=str(VENUE_VERSION)
+        )
+        return signer.build_signed_order(data)
+
+    def _market_params(self, token_id: str) -> dict[str, Any]:
+        return {
+            "tick": Decimal(str(self.client.get_tick_size(token_id))),
+            "neg_risk": bool(self.client.get_neg_risk(token_id)),
+        }
+
+    def _cancel(self, client_ids: list[str], request: OrderIntent | None, why: str) -> list[ExecutionReport]:
+        open_orders = self.open
+        known = [open_orders[c].venue_id for c in client_ids if c in open_orders]
+        out = [_refused(request, f"cancel refused: order {c} is not open", self.now_ms) for c in client_ids
+               if c not in open_orders and request is not None]  # fmt: skip
+        if not known:
+            return out
+        if len(known) == 1:
+            from py_clob_client_v2.clob_types import OrderPayload
+
+            answer = _call(self.client.cancel_order, OrderPayload(orderID=known[0]))
+        else:
+            answer = _call(self.client.cancel_orders, known)
+        reports = self._cancelled(answer, f"{why} ({request.client_order_id})" if request else why)
+        if not reports and request is not None:
+            out.append(_refused(request, f"cancel refused by the venue: {_error(answer)}", self.now_ms))
+        return out + reports
+
+    def _cancelled(self, answer: dict[str, Any], reason: str) -> list[ExecutionReport]:
+        out = []
+        for venue_id in answer.get("canceled") or ():
+            order = self.orders.get(str(venue_id))
+            if order is not None and not order.closed:
+                out.append(self._close(order, "cancel", reason))
+        if answer.get("not_canceled") or "error" in answer:
+            log.warning("venue did not cancel: %s", _error(answer))
+        return out
+
+    # ---- the user channel ------------------------------------------------------------------------
+    def on_user(self, message: UserMessage) -> tuple[list[ExecutionReport], list[RiskAlert]]:
+        """Reports (and alerts) for one user-channel message."""
+        if message.kind == "order" and message.order is not None:
+            return self._on_order_event(message.order), []
+        if message.kind == "trade" and message.trade is not None:
+            return self._on_trade(message.trade)
+        if message.kind == "open_orders":
+            return self._on_open_orders(message.open_orders), []
+        log.warning("user channel %s: %s", message.kind, message.reason)
+        return [], []
+
+    def _on_order_event(self, event: OrderEvent) -> list[ExecutionReport]:
+        order = self.orders.get(event.id)
+        if order is None or order.closed:
+            return []  # not ours (another session of the key) or already final
+        self.now_ms = max(self.now_ms, event_ms(event.timestamp))
+        if event.type == "PLACEMENT" and not order.acked:
+            order.acked = True
+            return [self._report(order.approved, "ack", order, reason=f"venue status {event.status}")]
+        if event.type == "CANCELLATION":
+            return [self._close(order, "cancel", f"venue cancelled: {event.status}")]
+        return []
+
+    def _on_open_orders(self, rows: list[OrderEvent]) -> list[ExecutionReport]:
+        """After a gap: orders the venue still lists are live, ours it does not list are gone."""
+        listed = {row.id for row in rows}
+        out = []
+        for order in list(self.orders.values()):
+            if order.closed:
+                continue
+            if order.venue_id not in listed:
+                out.append(self._close(order, "cancel", "not open at the venue after a user-channel gap"))
+            elif not order.acked:
+                order.acked = True
+                out.append(self._report(order.approved, "ack", order, reason="open at the venue (REST)"))
+        return out
+
+    def _on_trade(self, trade: TradeEvent) -> tuple[list[ExecutionReport], list[RiskAlert]]:
+        self.now_ms = max(self.now_ms, event_ms(trade.timestamp, trade.last_update, trade.match_time))
+        fills: list[tuple[LiveOrder, str, Decimal, Decimal, Side, str, Decimal]] = []
+        taker = self.orders.get(trade.taker_order_id)
+        for maker in trade.maker_orders:
+            qty, price, rate = (
+                decimal_of(maker.matched_amount),
+                decimal_of(maker.price),
+                decimal_of(maker.fee_rate_bps),
+            )
+            if taker is not None:  # we took: each maker order is one fill at its price, seen from our token
+                own = taker.approved.intent
+                px = price if maker.asset_id == own.asset_id else 1 - price
+                fills.append(
+                    (taker, own.asset_id, qty, px, own.side, "taker", decimal_of(trade.fee_rate_bps))
+                )
+            elif (ours := self.orders.get(maker.order_id)) is not None:
+                side: Side = (
+                    "SELL" if maker.side == "SELL" else "BUY" if maker.side else ours.approved.intent.side
+                )
+                fills.append((ours, maker.asset_id, qty, price, side, "maker", rate))
+        out: list[ExecutionReport] = []
+        alerts: list[RiskAlert] = []
+        for order, asset, qty, px, side, liquidity, rate in fills:
+            key = (trade.id, order.venue_id)
+            previous = self.trades.get(key)
+            self.trades[key] = trade.status
+            if previous is None and trade.status in COUNTED:
+                out.append(self._fill(order, trade.id, asset, qty, px, side, liquidity, rate / BPS))
+            elif trade.status == "FAILED" and previous in COUNTED:
+                alerts.append(self._failed(order, trade, qty, px))
+            elif previous != trade.status:
+                log.info("trade %s of %s: %s -> %s", trade.id, order.venue_id, previous, trade.status)
+        return out, alerts
+
+    def _fill(
+        self,
+        order: LiveOrder,
+        trade_id: str,
+        asset: str,
+        qty: Decimal,
+        px: Decimal,
+        side: Side,
+        liquidity: str,
+        fee_rate: Decimal,
+    ) -> ExecutionReport:
+        intent = order.approved.intent
+        order.cum_qty += qty
+        order.fills += 1
+        done = order.cum_qty >= order.approved.size
+        kind: ReportKind = "fill" if done else "partial_fill"
+        if done:
+            order.closed = True
+        return ExecutionReport(
+            report_id=report_id(intent.client_order_id, kind, order.fills),
+            client_order_id=intent.client_order_id,
+            venue_order_id=order.venue_id,
+            bot_id=intent.bot_id,
+            market=intent.market,
+            asset_id=asset,
+            side=side,
+            kind=kind,
+            order_price=intent.price,
+            order_size=order.approved.size,
+            last_qty=qty,
+            last_px=px,
+            cum_qty=order.cum_qty,
+            leaves_qty=order.leaves,
+            fee=taker_fee(qty, px, fee_rate) if liquidity == "taker" else ZERO,
+            liquidity="taker" if liquidity == "taker" else "maker",
+            trade_id=trade_id,
+            ts_ns=self.now_ms * NS_PER_MS,
+            source_ts_ms=intent.source_ts_ms,
+        )
+
+    def _failed(self, order: LiveOrder, trade: TradeEvent, qty: Decimal, px: Decimal) -> RiskAlert:
+        intent = order.approved.intent
+        message = (
+            f"trade {trade.id} FAILED on chain after it was counted: {qty} @ {px} of "
+            f"{intent.client_order_id} ({intent.side} {intent.asset_id}) is in the books but did not "
+            "settle; check the wallet"
+        )
+        log.error(message)
+        return RiskAlert(
+            alert_id=f"live_trade_failed:{trade.id}:{order.venue_id}",
+            kind="limit_breach",
+            bot_id=intent.bot_id,
+            rule="live_trade_failed",
+            message=message,
+            severity="critical",
+            ts_ns=self.now_ms * NS_PER_MS,
+        )
+
+    # ---- reports ---------------------------------------------------------------------------------
+    def _close(self, order: LiveOrder, kind: ReportKind, reason: str) -> ExecutionReport:
+        order.closed = True
+        return self._report(order.approved, kind, order, reason=reason)
 
     def _report(
-        self, approved: ApprovedOrder, kind: ReportKind, venue_id: str | None, *, reason: str | None = None
+        self, approved: ApprovedOrder, kind: ReportKind, order: LiveOrder | None = None, *, reason: str
     ) -> ExecutionReport:
         intent = approved.intent
-        live = kind == "ack"
         return ExecutionReport(
             report_id=report_id(intent.client_order_id, kind, 1),
             client_order_id=intent.client_order_id,
-            venue_order_id=venue_id,
+            venue_order_id=order.venue_id if order else None,
             bot_id=intent.bot_id,
             market=intent.market,
             asset_id=intent.asset_id,
@@ -210,7 +535,8 @@ class LiveExchange:
             kind=kind,
             order_price=intent.price,
             order_size=approved.size,
-            leaves_qty=approved.size if live else Decimal(0),
+            cum_qty=order.cum_qty if order else ZERO,
+            leaves_qty=order.leaves if order else ZERO,
             reason=reason,
             ts_ns=self.now_ms * NS_PER_MS,
             source_ts_ms=intent.source_ts_ms,
@@ -233,6 +559,19 @@ def _refused(request: OrderIntent, reason: str, now_ms: int) -> ExecutionReport:
         ts_ns=now_ms * NS_PER_MS,
         source_ts_ms=request.source_ts_ms,
     )
+
+
+def _call(method: Any, *args: Any) -> Any:
+    """The venue's JSON answer; a failed request becomes {"error": message} (never raises)."""
+    from py_clob_client_v2.exceptions import PolyApiException, PolyException
+
+    try:
+        answer = method(*args)
+    except PolyApiException as exc:
+        return {"error": f"HTTP {exc.status_code}: {exc.error_msg}"}
+    except (PolyException, ValueError, KeyError) as exc:
+        return {"error": str(exc)}
+    return answer if isinstance(answer, (dict, list)) else {"answer": answer}
 
 
 def _error(response: Any) -> str:

@@ -12,40 +12,52 @@ wallet's balance checks are exact. Only the risk flow writes order.exec, so noth
 that risk did not approve; an approved `cancel_all` (an emergency halt) cancels every open order
 and reports each cancel at once.
 
+Live (`pets flow run executor --live`, see pets.execution.live for the opt-in): approved orders go
+to the venue through LiveExchange instead of the paper exchange (consecutive places of one batch in
+POST /orders batches), a second input `executor_user_in` follows the authenticated user channel
+(pets.pipelines.polymarket.user_ws) whose order/trade events become the reports (fills, acks,
+cancels; a FAILED trade after MATCHED goes to risk.alert), and a heartbeat is posted every
+`heartbeat_s` seconds of wall clock (the venue's dead-man switch). Before the flow is built the
+venue version and the collateral balance/allowance are checked; anything missing refuses to start.
+
 Restart: Bytewax restores the state from its recovery store and replays the input since the last
 snapshot; report ids and timestamps are deterministic (venue time), so re-emitted reports carry
 the same ids and the database ignores rows it has. Without a recovery state (a new recovery
 store, `--no-recovery`), the portfolio is rebuilt from the execution_reports in the database and
-the orders those reports left open are reported cancelled (their queue positions are lost).
+the orders those reports left open are reported cancelled (their queue positions are lost); live,
+every open order at the venue is cancelled first (DELETE /cancel-all), so that report is true.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, TypeGuard
 
 import msgspec
 from bytewax import operators as op
 from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.dataflow import Dataflow
-from bytewax.inputs import Source
+from bytewax.inputs import DynamicSource, Source, StatelessSourcePartition
 from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import Sink
 
+from pets.execution.live import LiveExchange, clob_client, live_environment, preflight, require_live
 from pets.execution.paper_exchange import PaperConfig, PaperExchange
 from pets.execution.portfolio import ZERO, Portfolio, resolved_market
 from pets.flows.market_state import TimescaleSink
 from pets.flows.trading_io import Routed, RoutedKafkaSink, TopicDecoder, kafka_source
 from pets.pipelines.market_data.market import MarketStateEngine
 from pets.pipelines.market_data.parser import FrameParser
+from pets.pipelines.polymarket.user_ws import UserChannel, UserMessage, UserWsConfig
 from pets.runtime import records
 from pets.schemas.config import PetsConfig, load_config
-from pets.schemas.control import DeadLetter
+from pets.schemas.control import DeadLetter, RiskAlert
 from pets.schemas.market_data import MarketInfo, MarketResolved, TopOfBook
 from pets.schemas.orders import ApprovedOrder, ExecutionReport, Position
 from pets.schemas.topics import load_topic_registry
-from pets.settings import Settings
+from pets.settings import Settings, project_root
 
 FLOW_NAME = "executor"
 SOURCE = "executor.decode"
@@ -53,6 +65,7 @@ STATE_KEY = "executor"
 INPUT_TOPICS = ("order.exec", "md.book", "md.markets")
 NS_PER_MS = 1_000_000
 TERMINAL = frozenset({"fill", "cancel", "expire", "reject"})
+HEARTBEAT_S = 5.0  # the venue cancels everything when heartbeats stop for about 10 s
 
 DbRow = tuple[str, tuple[Any, ...]]
 
@@ -92,8 +105,13 @@ class ExecutorState:
         self.next_timer_ms = 0
         self.snapshot_interval_ms = config.system.run.snapshot_interval_ms
         self.timer_interval_ms = config.system.run.timer_interval_ms
+        self.live: LiveExchange | None = None  # set in live mode: orders go to the venue, not the paper
 
-    def reconcile(self, reports: Iterable[ExecutionReport]) -> list[Output]:
+    def reconcile(
+        self,
+        reports: Iterable[ExecutionReport],
+        reason: str = "executor restarted without its state: the paper order's queue position is lost",
+    ) -> list[Output]:
         """Rebuild the portfolio from stored reports; orders they leave open are reported cancelled."""
         open_orders: dict[str, ExecutionReport] = {}
         for report in reports:
@@ -117,13 +135,37 @@ class ExecutorState:
                 leaves_qty=ZERO,
                 liquidity=None,
                 trade_id=None,
-                reason="executor restarted without its state: the paper order's queue position is lost",
+                reason=reason,
                 ts_ns=self.clock_ms * NS_PER_MS,
             )
             out += self._reported([cancel])
         return out
 
+    def on_inputs(self, items: list[Input]) -> list[Output]:
+        """A batch of inputs in order; live, consecutive approvals go to the venue together (batch post)."""
+        out: list[Output] = []
+        run: list[ApprovedOrder] = []
+        for item in items:
+            if self.live is not None and item.topic == "order.exec":
+                run.append(item.message)
+                continue
+            out += self._to_venue(run)
+            run = []
+            out += self.on_input(item)
+        return out + self._to_venue(run)
+
+    def _to_venue(self, approved: list[ApprovedOrder]) -> list[Output]:
+        if not approved or self.live is None:
+            return []
+        self.clock_ms = max(self.clock_ms, *(a.intent.source_ts_ms for a in approved))
+        return self._reported(self.live.on_orders(approved, self.clock_ms))
+
     def on_input(self, item: Input) -> list[Output]:
+        if self.live is not None and item.topic in ("order.exec", "user"):
+            if item.topic == "order.exec":
+                return self._to_venue([item.message])
+            reports, alerts = self.live.on_user(item.message)
+            return self._reported(reports) + self._alerts(alerts)
         if item.topic == "order.exec":
             approved: ApprovedOrder = item.message
             self.clock_ms = max(self.clock_ms, approved.intent.source_ts_ms)
@@ -183,6 +225,9 @@ class ExecutorState:
             out += self.snapshot()
         return out
 
+    def _alerts(self, alerts: list[RiskAlert]) -> list[Output]:
+        return [Output(routed=Routed("risk.alert", alert.bot_id, alert)) for alert in alerts]
+
     def _positions(self, positions: list[Position]) -> list[Output]:
         out: list[Output] = []
         for position in positions:
@@ -196,7 +241,8 @@ class ExecutorState:
         self.last_snapshot_ns = ts_ns
         self.next_snapshot_ms = self.clock_ms + self.snapshot_interval_ms
         out: list[Output] = []
-        for snap in self.portfolio.snapshot(ts_ns, self.exchange.open_orders()):
+        venue = self.live if self.live is not None else self.exchange
+        for snap in self.portfolio.snapshot(ts_ns, venue.open_orders()):
             out += [
                 Output(routed=Routed("pnl.snapshot", snap.bot_id, snap)),
                 Output(row=("pnl_snapshots", records.pnl_row(snap))),
@@ -212,11 +258,27 @@ def build_flow(
     db_sink: Sink[DbRow] | None = None,
     config: PetsConfig | None = None,
     tail: bool = True,
+    live: bool = False,
+    environ: Mapping[str, str] | None = None,
+    heartbeat_s: float = HEARTBEAT_S,
+    user_idle_stop_s: float | None = None,
 ) -> Dataflow:
     """The executor dataflow. Defaults: Kafka in (order.exec, md.book, md.markets) and out (exec.report,
-    pnl.snapshot, dlq.trading), TimescaleDB when `settings.postgres_dsn` is set. Tests inject a
-    TestingSource of KafkaSourceMessages (`topic` = the prefixed topic name) and TestingSinks."""
+    pnl.snapshot, dlq.trading, risk.alert), TimescaleDB when `settings.postgres_dsn` is set. Tests
+    inject a TestingSource of KafkaSourceMessages (`topic` = the prefixed topic name) and TestingSinks.
+
+    `live=True` trades at `settings.venue` (refused with LiveRefusedError naming what is missing;
+    `environ` defaults to the process environment + secrets.env); fills come from the user channel at
+    `settings.venue.ws_user_url`, followed forever (`user_idle_stop_s`: end after that much silence)."""
     config = config or load_config(settings.config_dir)
+    client = None
+    user_source: Source[UserMessage] | None = None
+    if live:
+        env = live_environment(environ, project_root() / "secrets.env")
+        wallet = require_live(True, env, config)
+        client = clob_client(settings.venue.clob_url, wallet)
+        preflight(client)
+        user_source = user_channel_source(settings, client, user_idle_stop_s)
     registry = load_topic_registry(settings.config_dir)
     book_topic = registry.get("md.book").full_name(settings.topic_prefix)
     decoded_topics = ("order.exec", "md.markets")
@@ -240,7 +302,13 @@ def build_flow(
     decoded = op.map("decode", messages, to_input)
     split = op.branch("split_dead_letters", decoded, _is_input)
     keyed = op.key_on("key_all", split.trues, lambda _: STATE_KEY)
-    state = op.stateful_batch("executor_state", keyed, lambda resume: ExecutorLogic(resume, config, dsn))
+    if user_source is not None and client is not None:
+        users = op.input("executor_user_in", flow, user_source)
+        user_inputs = op.map("user_events", users, lambda message: Input("user", message))
+        keyed = op.merge("with_user_events", keyed, op.key_on("key_user", user_inputs, lambda _: STATE_KEY))
+    state = op.stateful_batch(
+        "executor_state", keyed, lambda resume: ExecutorLogic(resume, config, dsn, client, heartbeat_s)
+    )
     outputs = op.map("drop_key", state, lambda key_output: key_output[1])
     routed = op.filter_map("route", outputs, lambda out: out.routed)
     dead = op.map("route_dead_letters", split.falses, lambda d: Routed("dlq.trading", d.source, d))
@@ -250,21 +318,110 @@ def build_flow(
     return flow
 
 
+def user_channel_source(
+    settings: Settings, client: Any, idle_stop_s: float | None = None
+) -> UserChannelSource:
+    """The user channel of the client's API key at `settings.venue.ws_user_url`, every market; its REST
+    reconcile uses a second client with the same credentials (the flow's client stays on its thread)."""
+    creds = client.creds
+    config = UserWsConfig(settings.venue.ws_user_url, creds.api_key, creds.api_secret, creds.api_passphrase)
+    return UserChannelSource(config, lambda: _same_account(client), idle_stop_s)
+
+
+def _same_account(client: Any) -> Any:
+    from py_clob_client_v2.client import ClobClient
+
+    return ClobClient(
+        client.host,
+        client.chain_id,
+        key=client.signer.private_key,
+        creds=client.creds,
+        signature_type=client.builder.signature_type,
+        funder=client.builder.funder,
+    )
+
+
+class UserChannelSource(DynamicSource[UserMessage]):
+    """The user channel as a Bytewax input (worker 0 only: one subscription per process).
+
+    `idle_stop_s` ends the input after that long without a message (tests); None follows forever."""
+
+    def __init__(self, config: UserWsConfig, rest: Any, idle_stop_s: float | None = None) -> None:
+        self.config = config
+        self.rest = rest  # a factory of the REST client, called on the worker
+        self.idle_stop_s = idle_stop_s
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _UserPartition:
+        channel = UserChannel(self.config, self.rest()).start() if worker_index == 0 else None
+        return _UserPartition(channel, self.idle_stop_s)
+
+
+class _UserPartition(StatelessSourcePartition[UserMessage]):
+    def __init__(self, channel: UserChannel | None, idle_stop_s: float | None) -> None:
+        self.channel = channel
+        self.idle_stop_s = idle_stop_s
+        self.last = datetime.now(UTC)
+
+    def next_batch(self) -> list[UserMessage]:
+        if self.channel is None:
+            raise StopIteration
+        batch = self.channel.drain()
+        now = datetime.now(UTC)
+        if batch:
+            self.last = now
+        elif self.idle_stop_s is not None and (now - self.last).total_seconds() > self.idle_stop_s:
+            raise StopIteration
+        return batch
+
+    def next_awake(self) -> datetime:
+        return datetime.now(UTC) + timedelta(milliseconds=20)
+
+    def close(self) -> None:
+        if self.channel is not None:
+            self.channel.stop()
+
+
 class ExecutorLogic(StatefulBatchLogic[Input, Output, ExecutorState]):
-    def __init__(self, resume: ExecutorState | None, config: PetsConfig, dsn: str | None) -> None:
+    def __init__(
+        self,
+        resume: ExecutorState | None,
+        config: PetsConfig,
+        dsn: str | None,
+        client: Any = None,
+        heartbeat_s: float = HEARTBEAT_S,
+    ) -> None:
         self._startup: list[Output] = []
+        self._heartbeat = timedelta(seconds=heartbeat_s)
+        self._next_heartbeat = datetime.now(UTC)
+        fresh = resume is None
         if resume is None:
             resume = ExecutorState(config)
-            if dsn:
-                self._startup = resume.reconcile(reports_from_database(dsn))
+        if client is not None:
+            if resume.live is None:
+                resume.live = LiveExchange(client)
+            resume.live.attach(client)
+        if fresh and dsn:
+            reason = "executor restarted without its state: the paper order's queue position is lost"
+            if resume.live is not None:
+                resume.live.cancel_all()  # orders we no longer know of must not rest at the venue
+                reason = "executor restarted without its state: every open order was cancelled at the venue"
+            self._startup = resume.reconcile(reports_from_database(dsn), reason)
         self._state = resume
 
     def on_batch(self, values: list[Input]) -> tuple[Iterable[Output], bool]:
         out, self._startup = self._startup, []
-        state = self._state
-        for item in values:
-            out += state.on_input(item)
+        out += self._state.on_inputs(values)
         return out, StatefulBatchLogic.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        return self._next_heartbeat if self._state.live is not None else None
+
+    def on_notify(self) -> tuple[Iterable[Output], bool]:
+        """The dead-man switch: keep the venue from cancelling our orders while we run."""
+        assert self._state.live is not None
+        self._state.live.heartbeat()
+        self._next_heartbeat = datetime.now(UTC) + self._heartbeat
+        return [], StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> ExecutorState:
         return copy.deepcopy(self._state)

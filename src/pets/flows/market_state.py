@@ -39,7 +39,7 @@ from typing import Any, Generic, NamedTuple, TypeGuard, TypeVar
 
 import msgspec
 from bytewax import operators as op
-from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSource, KafkaSourceMessage
+from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSourceMessage
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 from bytewax.operators import StatefulBatchLogic
@@ -115,12 +115,15 @@ def build_flow(
         return registry.get(name).full_name(settings.topic_prefix)
 
     if source is None:
+        from pets.flows.kafka_source import MultiPartitionKafkaSource
         from pets.pipelines.kafka_io import ensure_topics
 
         ensure_topics(settings, ["md.book", "md.markets"])  # a first start before market_ingest's
-        source = KafkaSource([settings.require_kafka()], [topic("md.book")], tail=tail)
+        source = MultiPartitionKafkaSource([settings.require_kafka()], [topic("md.book")], tail=tail)
         if markets_source is None:
-            markets_source = KafkaSource([settings.require_kafka()], [topic("md.markets")], tail=tail)
+            markets_source = MultiPartitionKafkaSource(
+                [settings.require_kafka()], [topic("md.markets")], tail=tail
+            )
         if market_infos is None and settings.postgres_dsn:
             market_infos = load_open_markets(settings.postgres_dsn)
     tob_sink: Sink[TopOfBook] = sink or _KafkaMessageSink[TopOfBook](settings, topic("md.tob"), "asset_id")

@@ -14,9 +14,10 @@ from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 import msgspec
-from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSource, KafkaSourceMessage
+from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSourceMessage
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
+from pets.flows.kafka_source import MultiPartitionKafkaSource
 from pets.schemas.codec import decoder_for, encode
 from pets.schemas.control import DeadLetter
 from pets.schemas.topics import TopicRegistry, load_topic_registry
@@ -56,10 +57,11 @@ class TopicDecoder:
         )  # fmt: skip
 
 
-def kafka_source(settings: Settings, names: Iterable[str], tail: bool = True) -> KafkaSource:
+def kafka_source(settings: Settings, names: Iterable[str], tail: bool = True) -> MultiPartitionKafkaSource:
+    """Every partition of the given registry topics through one consumer (see kafka_source.py)."""
     registry = load_topic_registry(settings.config_dir)
     topics = [registry.get(name).full_name(settings.topic_prefix) for name in names]
-    return KafkaSource([settings.require_kafka()], topics, tail=tail)
+    return MultiPartitionKafkaSource([settings.require_kafka()], topics, tail=tail)
 
 
 class RoutedKafkaSink(DynamicSink[Routed]):

@@ -55,9 +55,9 @@ def measure_latency(
 ) -> dict[str, Any]:
     """`hops`: also time md.tob and order.intent (decoding every top of book costs this process CPU
     that the flows then lack on a small machine, so it is off by default). `partitions`: create every
-    topic with this many partitions instead of the registry's (Bytewax's KafkaSource polls each
-    partition with its own consumer and a 1 ms timeout, so a flow reading ~20 partitions spends up
-    to ~20 ms per polling round)."""
+    topic with this many partitions instead of the registry's (the flows read every partition through
+    one consumer, flows/kafka_source.py; Bytewax's stock KafkaSource polled each with its own, 1 ms
+    apiece). The result has each flow's CPU use while frames were sent."""
     from confluent_kafka import Consumer, Producer, TopicPartition
 
     from pets.pipelines.kafka_io import delete_topics, ensure_topics
@@ -120,7 +120,9 @@ def measure_latency(
         client.flush()
         progress(f"flows starting ({', '.join(FLOWS)}); producing {rate} frames/s for {duration_s:g} s")
         time.sleep(5)  # the flow processes import and connect
+        cpu_start = [_cpu_s(proc.pid) for proc in procs]
         frames = _paced(sim, rate, duration_s, client, book_topic, sent)
+        cpu = [_cpu_s(proc.pid) - start for proc, start in zip(procs, cpu_start, strict=True)]
         time.sleep(2)  # the last approvals arrive
     finally:
         stop.set()
@@ -149,6 +151,8 @@ def measure_latency(
         "flows": list(FLOWS),
         "epoch_ms": epoch_ms,
         "partitions": partitions or "registry",
+        # each flow's CPU use while frames were sent: near 100 % the flow is CPU-bound, latency queues
+        "flow_cpu_pct": {name: round(100 * used / duration_s) for name, used in zip(FLOWS, cpu, strict=True)},
     }
     if hops:  # the same measure at the earlier hops: frame -> top of book -> intent
         for name, label in (("md.tob", "md_tob"), ("order.intent", "intent")):
@@ -208,6 +212,15 @@ def _create_topics(settings: Settings, registry: Any) -> None:
         )
     finally:
         admin.close()
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc; 0 where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _percentile(values: list[float], pct: float) -> float | None:

@@ -75,6 +75,7 @@ class TradingLoop:
         self.market_state = MarketStateEngine(() if infer_ticks else infos)
         self.bots = build_bots(config) if bots is None else bots
         self.bot_by_id = {bot.bot_id: bot for bot in self.bots}
+        self._bot_book_handlers = [bot.on_top_of_book for bot in self.bots]
         self.risk = RiskEngine(config)
         self.portfolio = Portfolio(trading.starting_capital, self.allocations)
         self.exchange = PaperExchange(
@@ -135,9 +136,8 @@ class TradingLoop:
             if reason is not None:
                 self._dead(reason)
         if tobs:
-            self.bus.publish_all("md.tob", tobs)
             self._tobs = []
-        self.bus.drain()
+        self.bus.dispatch("md.tob", tobs)
 
     def control(self, cmd: ControlCommand) -> None:
         """An operator command, as `pets bot ...` / `pets halt` would send it on bot.control."""
@@ -147,8 +147,7 @@ class TradingLoop:
     def finish(self) -> None:
         tobs: list[TopOfBook] = []
         self.market_state.flush(tobs)
-        self.bus.publish_all("md.tob", tobs)
-        self.bus.drain()
+        self.bus.dispatch("md.tob", tobs)
         self._snapshot()
         self.stats.topics = dict(self.bus.published)
 
@@ -236,17 +235,20 @@ class TradingLoop:
             bus.publish_all("order.intent", bot.on_market(info))
 
     def _on_top_of_book(self, tob: TopOfBook) -> None:
-        bus = self.bus
+        """The hot path (one call per top of book): most updates change nothing for anyone."""
         asset_id = tob.asset_id
         if asset_id in self.exchange.by_asset:
-            bus.publish_all("exec.report", self.exchange.on_book_update(asset_id, tob.ts_ms))
-        if tob.mid is not None:
-            self.portfolio.marks[asset_id] = tob.mid
-        self._route_risk(self.risk.on_top_of_book(tob))
-        for bot in self.bots:
-            intents = bot.on_top_of_book(tob)
+            self.bus.publish_all("exec.report", self.exchange.on_book_update(asset_id, tob.ts_ms))
+        mid = tob.mid
+        if mid is not None:
+            self.portfolio.marks[asset_id] = mid
+        outputs = self.risk.on_top_of_book(tob)
+        if outputs:
+            self._route_risk(outputs)
+        for on_top_of_book in self._bot_book_handlers:
+            intents = on_top_of_book(tob)
             if intents:
-                bus.publish_all("order.intent", intents)
+                self.bus.publish_all("order.intent", intents)
 
     def _on_intent(self, intent: OrderIntent) -> None:
         if self.journal is not None:

@@ -321,3 +321,43 @@ def test_every_venue_tick_size_is_exact(tick: str) -> None:
     price = D("0.5") + D(tick)
     h.feed(book_frame(YES, 1, [(str(price), "1")], []))
     assert h.rejected == [] and h.book(YES).best_bid() == (price, D(1)) and h.book(YES).tick_size == D(tick)
+
+
+def price_changes_frame(ts: int, *changes: tuple[str, str, str, str]) -> bytes:
+    """A current-schema price_change: every change of the market at `ts`, (asset, side, price, size)."""
+    return json.dumps(
+        {
+            "event_type": "price_change",
+            "market": MARKET,
+            "timestamp": str(ts),
+            "price_changes": [
+                {"asset_id": a, "side": side, "price": p, "size": s, "hash": "h"} for a, side, p, s in changes
+            ],
+        }
+    ).encode()
+
+
+def test_a_current_schema_frame_touching_one_token_publishes_at_once() -> None:
+    # The frame holds every change of its market at that timestamp: waiting for the other token
+    # would show the bots this update only with the market's next event (one frame late).
+    h = Harness(info())
+    mirrored_books(h)
+    tops = h.feed(price_changes_frame(2000, (YES, "SELL", "0.47", "0")))
+    assert [(t.asset_id, t.ts_ms, t.best_ask) for t in tops] == [
+        (YES, 2000, D("0.49")),
+        (NO, 2000, D("0.55")),
+    ]
+
+
+def test_a_current_schema_mirrored_frame_publishes_once_per_token() -> None:
+    h = Harness(info())
+    mirrored_books(h)
+    tops = h.feed(price_changes_frame(2000, (YES, "BUY", "0.46", "40"), (NO, "SELL", "0.54", "40")))
+    assert [(t.asset_id, t.seq) for t in tops] == [(YES, 2), (NO, 2)]
+    assert tops[0].bid_sum == tops[1].bid_sum == D("0.99")
+
+
+def test_an_old_schema_frame_of_one_token_still_waits_for_its_mirror() -> None:
+    h = Harness(info())
+    mirrored_books(h)
+    assert h.feed(change_frame(YES, 2000, ("SELL", "0.47", "0"))) == []

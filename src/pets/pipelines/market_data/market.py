@@ -5,8 +5,9 @@ venue sends a mirrored update as frames for both tokens with the same timestamp.
 after the first of them would show a phantom (half-applied) state, so book events of one market
 are grouped by venue timestamp and the top of book of every token touched (and of its
 complement, whose YES+NO sums changed) is published once the group is complete: when both tokens
-of the pair were touched, or when an event with another timestamp arrives, or on `flush()` at the
-end of the input. The rule depends only on the input order, so a replay publishes the same
+of the pair were touched, or at the end of a current-schema `price_change` frame (it carries every
+change of its market at that timestamp), or when an event with another timestamp arrives, or on
+`flush()` at the end of the input. The rule depends only on the input order, so a replay publishes the same
 messages with the same `seq` numbers (the database deduplicates on them).
 
 Pairs come from MarketInfo / new_market (token ids) when known, else from the first two tokens
@@ -95,7 +96,9 @@ class MarketBooks:
         if asset_id not in touched:
             touched.append(asset_id)
         complement = self.pair.get(asset_id)
-        if complement is not None and complement in touched:
+        if (complement is not None and complement in touched) or (
+            type(event) is LevelDeltas and event.ends_update
+        ):
             self._publish(out)  # both tokens of the mirrored update are in: the group is complete
         return None
 

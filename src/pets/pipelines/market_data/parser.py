@@ -81,6 +81,9 @@ class LevelDeltas(msgspec.Struct, frozen=True, gc=False):
     ts_ms: int
     changes: list[Change]
     hash: str | None = None  # the venue's book hash after the changes
+    # The last asset of a current-schema price_change frame: that frame carries every change of its
+    # market at this timestamp, so the market's update is complete here (no need to wait for more).
+    ends_update: bool = False
 
 
 class TickSizeSet(msgspec.Struct, frozen=True, gc=False):
@@ -361,9 +364,10 @@ def _normalise_price_change(frame: PriceChange, out: list[Any]) -> None:
             by_asset.setdefault(_asset(item.asset_id, "price_changes entry"), []).append(item)
         if not by_asset:
             raise BadValue("price_change with an empty price_changes list")
+        last = len(by_asset) - 1
         out.extend(
-            LevelDeltas(asset_id, frame.market, ts, _changes(items), items[-1].hash)
-            for asset_id, items in by_asset.items()
+            LevelDeltas(asset_id, frame.market, ts, _changes(items), items[-1].hash, i == last)
+            for i, (asset_id, items) in enumerate(by_asset.items())
         )
     elif frame.price is not None and frame.side is not None and frame.size is not None:
         inline = LevelChange(price=frame.price, side=frame.side, size=frame.size)

@@ -1,0 +1,199 @@
+"""MultiPartitionKafkaSource against the real broker: every partition through one consumer, in
+per-partition order, stopping at the end when not tailing, resuming exactly after its snapshot, and
+reporting errors the way Bytewax's stock KafkaSource does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from bytewax import operators as op
+from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
+from bytewax.dataflow import Dataflow
+from bytewax.testing import TestingSink, run_main
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
+
+from pets.flows.kafka_source import MultiPartitionKafkaSource
+from pets.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def create_topics(settings: Settings, partitions: dict[str, int]) -> list[str]:
+    """Topics under the test's prefix (the fixture deletes them), with the given partition counts."""
+    names = {f"{settings.topic_prefix}{name}": count for name, count in partitions.items()}
+    admin = AdminClient({"bootstrap.servers": settings.require_kafka()})
+    futures = admin.create_topics([NewTopic(name, count, 1) for name, count in names.items()])
+    for future in futures.values():
+        future.result(30)
+    return list(names)
+
+
+def produce(settings: Settings, topic: str, partitions: int, per_partition: int) -> list[bytes]:
+    """`per_partition` messages to each partition, valued b"topic/partition/i"; returns them all."""
+    client = Producer({"bootstrap.servers": settings.require_kafka(), "linger.ms": 0})
+    values = []
+    for i in range(per_partition):
+        for part in range(partitions):
+            value = f"{topic}/{part}/{i}".encode()
+            client.produce(topic, value=value, key=str(part).encode(), partition=part)
+            values.append(value)
+    assert client.flush(30) == 0
+    return values
+
+
+def read_all(source: MultiPartitionKafkaSource) -> list[Any]:
+    flow = Dataflow("kafka_source_test")
+    out: list[Any] = []
+    op.output("out", op.input("kafka_in", flow, source), TestingSink(out))
+    run_main(flow)
+    return out
+
+
+def by_partition(items: list[Any]) -> dict[tuple[str, int], list[bytes]]:
+    seen: dict[tuple[str, int], list[bytes]] = {}
+    for item in items:
+        seen.setdefault((item.topic, item.partition), []).append(item.value)
+    return seen
+
+
+def expected_by_partition(values: list[bytes]) -> dict[tuple[str, int], list[bytes]]:
+    expected: dict[tuple[str, int], list[bytes]] = {}
+    for value in values:
+        topic, part, _ = value.decode().rsplit("/", 2)
+        expected.setdefault((topic, int(part)), []).append(value)
+    return expected
+
+
+def test_reads_every_partition_of_several_topics_in_order_and_stops_at_the_end(
+    prefixed_settings: Settings,
+) -> None:
+    first, second, empty = create_topics(prefixed_settings, {"a": 3, "b": 2, "empty": 2})
+    values = produce(prefixed_settings, first, 3, 40) + produce(prefixed_settings, second, 2, 25)
+    source = MultiPartitionKafkaSource(
+        [prefixed_settings.require_kafka()], [first, second, empty], tail=False, batch_size=7
+    )
+
+    items = read_all(source)  # returns only because tail=False stops at the end of every partition
+
+    assert all(isinstance(item, KafkaSourceMessage) for item in items)
+    assert by_partition(items) == expected_by_partition(values)
+    for item in items:
+        assert item.offset == int(item.value.decode().rsplit("/", 1)[1])
+        assert item.key == str(item.partition).encode()
+
+
+def test_a_resumed_partition_continues_exactly_after_its_snapshot(prefixed_settings: Settings) -> None:
+    (topic,) = create_topics(prefixed_settings, {"r": 3})
+    values = produce(prefixed_settings, topic, 3, 30)
+    source = MultiPartitionKafkaSource(
+        [prefixed_settings.require_kafka()], [topic], tail=False, batch_size=10
+    )
+    (part,) = source.list_parts()
+
+    reader = source.build_part("kafka_in", part, None)
+    before: list[Any] = []
+    while len(before) < 35:  # stop part-way through some partitions
+        before.extend(reader.next_batch())
+    snapshot = reader.snapshot()
+    reader.close()
+    assert snapshot == {
+        (topic, p): max(m.offset for m in before if m.partition == p) + 1
+        for p in {m.partition for m in before}
+    }
+
+    resumed = source.build_part("kafka_in", part, snapshot)
+    after: list[Any] = []
+    with pytest.raises(StopIteration):
+        while True:
+            after.extend(resumed.next_batch())
+    resumed.close()
+
+    assert by_partition(before + after) == expected_by_partition(values)  # no gap, no duplicate
+
+
+def test_partitions_added_while_tailing_are_read(prefixed_settings: Settings) -> None:
+    (topic,) = create_topics(prefixed_settings, {"grow": 1})
+    brokers = [prefixed_settings.require_kafka()]
+    reader = MultiPartitionKafkaSource(brokers, [topic], refresh_s=0.0).build_part("kafka_in", "all", None)
+    admin = AdminClient({"bootstrap.servers": brokers[0]})
+    admin.create_partitions([NewPartitions(topic, 2)])[topic].result(30)
+    values = produce(prefixed_settings, topic, 2, 3)
+
+    items: list[Any] = []
+    for _ in range(5000):
+        items.extend(reader.next_batch())
+        if len(items) == len(values):
+            break
+    reader.close()
+
+    assert by_partition(items) == expected_by_partition(values)
+
+
+def test_a_missing_topic_fails_like_the_stock_source(prefixed_settings: Settings) -> None:
+    missing = f"{prefixed_settings.topic_prefix}missing"  # the broker does not auto-create topics
+    brokers = [prefixed_settings.require_kafka()]
+
+    with pytest.raises(RuntimeError) as stock:
+        KafkaSource(brokers, [missing]).list_parts()
+    with pytest.raises(RuntimeError) as ours:
+        MultiPartitionKafkaSource(brokers, [missing]).list_parts()
+
+    assert str(ours.value) == str(stock.value)
+
+
+def test_an_unreachable_broker_fails_with_the_topic_named(prefixed_settings: Settings) -> None:
+    topic = f"{prefixed_settings.topic_prefix}anything"
+    source = MultiPartitionKafkaSource(["127.0.0.1:1"], [topic], metadata_timeout_s=1.0)
+
+    with pytest.raises(RuntimeError, match=f"error listing partitions for Kafka topic `'{topic}'`"):
+        source.list_parts()
+
+
+def first_items(part: Any, calls: int = 3000) -> list[Any]:
+    for _ in range(calls):
+        items = list(part.next_batch())
+        if items:
+            return items
+    return []
+
+
+def test_a_consumer_error_raises_or_becomes_a_kafka_error_item_like_the_stock_source(
+    prefixed_settings: Settings,
+) -> None:
+    (topic,) = create_topics(prefixed_settings, {"short": 1})
+    produce(prefixed_settings, topic, 1, 3)
+    brokers = [prefixed_settings.require_kafka()]
+    # resuming past the end with no offset reset allowed: the consumer reports "offset out of range"
+    config = {"auto.offset.reset": "error"}
+    past_end = {(topic, 0): 100}
+
+    def ours(raise_on_errors: bool) -> Any:
+        source = MultiPartitionKafkaSource(
+            brokers, [topic], add_config=config, raise_on_errors=raise_on_errors
+        )
+        return source.build_part("kafka_in", "all", past_end)
+
+    def stock(raise_on_errors: bool) -> Any:
+        source = KafkaSource(brokers, [topic], add_config=config, raise_on_errors=raise_on_errors)
+        return source.build_part("kafka_in", f"0-{topic}", 100)
+
+    raised = []
+    for build in (ours, stock):
+        part = build(True)
+        with pytest.raises(RuntimeError, match=f"error consuming from Kafka topic `'{topic}'`") as caught:
+            first_items(part)
+        part.close()
+        raised.append(str(caught.value))
+    assert raised[0] == raised[1]
+
+    emitted = []
+    for build in (ours, stock):
+        part = build(False)
+        emitted.append(first_items(part))
+        part.close()
+    ours_items, stock_items = emitted
+    assert [type(item) for item in ours_items] == [type(item) for item in stock_items] == [KafkaError]
+    assert ours_items[0].err.code() == stock_items[0].err.code()
+    assert ours_items[0].msg.topic == stock_items[0].msg.topic == topic
