@@ -5,6 +5,7 @@ regular or neg-risk exchange), exact signed amounts, batches, cancels, heartbeat
 from __future__ import annotations
 
 import base64
+import pickle
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -166,7 +167,9 @@ def test_signed_amounts_are_exact_and_signed_for_the_right_exchange(venue: Local
     exchange = exchange_at(venue)
     # 1.13 shares: the client's float helper would sign 1.12 (floor(1.13 * 100) = 112)
     assert exchange.on_order(approved("a", "SELL", "0.57", "1.13", post_only=False), 1_000) == []
-    assert exchange.on_order(approved("b", "BUY", "0.455", "7.77", asset=NEG_NO, market=NEG_MARKET), 1_001) == []
+    assert (
+        exchange.on_order(approved("b", "BUY", "0.455", "7.77", asset=NEG_NO, market=NEG_MARKET), 1_001) == []
+    )
     [sell, neg_buy] = venue.orders.values()  # the venue recovered each signer for its exchange domain
     assert (sell.side, sell.size, sell.price, sell.order_type) == ("SELL", D("1.13"), D("0.57"), "GTC")
     assert (neg_buy.side, neg_buy.size, neg_buy.price) == ("BUY", D("7.77"), D("0.455"))
@@ -175,6 +178,8 @@ def test_signed_amounts_are_exact_and_signed_for_the_right_exchange(venue: Local
     assert (posted[1]["order"]["makerAmount"], posted[1]["order"]["takerAmount"]) == ("3535350", "7770000")
     assert [p["postOnly"] for p in posted] == [False, True] and posted[0]["owner"] == "test-api-key"
     assert set(exchange.open) == {"a", "b"}
+    restored = pickle.loads(pickle.dumps(exchange))  # what a Bytewax recovery snapshot keeps
+    assert restored.client is None and set(restored.open) == {"a", "b"}
 
 
 def test_refusals_by_the_venue_and_before_sending(venue: LocalTradingVenue) -> None:
@@ -194,7 +199,9 @@ def test_batches_cancels_cancel_all_and_heartbeats(venue: LocalTradingVenue) -> 
     exchange = exchange_at(venue)
     places = [approved(f"p{n}", price=f"0.{10 + n}", post_only=False) for n in range(20)]
     assert exchange.on_orders(places, 1) == []
-    batches = [len(body) for method, path, _, body in venue.requests if path == "/orders" and method == "POST"]
+    batches = [
+        len(body) for method, path, _, body in venue.requests if path == "/orders" and method == "POST"
+    ]
     assert batches == [15, 5] and len(venue.open_orders()) == 20
 
     [cancel] = exchange.on_order(approved("x", action="cancel", replaces="p0"), 2)

@@ -12,10 +12,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from test_live import CREDS, ENV, LIVE_CONFIG, MARKET, NO, YES, approved, tokens
+from test_live import CREDS, ENV, LIVE_CONFIG, NO, YES, approved, tokens
 
 from pets.execution.live import LiveExchange, clob_client, require_live
-from pets.pipelines.polymarket.user_ws import UserChannel, UserMessage, UserWsConfig, parse_user_frame
+from pets.pipelines.polymarket.user_ws import UserChannel, UserMessage, UserWsConfig
 from pets.pipelines.venue_sim.user_server import LocalTradingVenue, serve_trading_venue
 from pets.schemas.control import RiskAlert
 from pets.schemas.orders import ExecutionReport
@@ -87,7 +87,9 @@ class Follower:
 
 
 @pytest.mark.shared_data
-def test_real_user_channel_examples_are_served_and_parsed(shared_data: Path, venue: LocalTradingVenue) -> None:
+def test_real_user_channel_examples_are_served_and_parsed(
+    shared_data: Path, venue: LocalTradingVenue
+) -> None:
     folder = shared_data / "polymarket" / "ws_examples"
     examples = [json.loads((folder / name).read_text()) for name in USER_EXAMPLES]
     channel = channel_for(venue)
@@ -109,7 +111,9 @@ def test_real_user_channel_examples_are_served_and_parsed(shared_data: Path, ven
 
 
 @pytest.mark.shared_data
-def test_the_venue_events_have_the_fields_of_the_real_examples(shared_data: Path, venue: LocalTradingVenue) -> None:
+def test_the_venue_events_have_the_fields_of_the_real_examples(
+    shared_data: Path, venue: LocalTradingVenue
+) -> None:
     folder = shared_data / "polymarket" / "ws_examples"
     placement = set(json.loads((folder / "order_placement.json").read_text()))
     trade = set(json.loads((folder / "user_trade2.json").read_text()))
@@ -203,3 +207,40 @@ def test_after_a_gap_trades_and_orders_are_reconciled_over_rest(venue: LocalTrad
     after = [(r.client_order_id, r.kind, r.last_qty) for r in follower.reports[4:]]
     assert after == [("a", "fill", D(7)), ("b", "cancel", D(0))]  # c is still open at the venue
     assert set(exchange.open) == {"c"}
+
+
+def test_a_malformed_user_frame_is_dead_lettered_with_the_reason(venue: LocalTradingVenue) -> None:
+    channel = channel_for(venue)
+    got: list[UserMessage] = []
+    try:
+        venue.publish({"event_type": "order", "id": "0x1"})  # no market, token, side, price or size
+        venue.publish({"event_type": "bogus"})
+        venue.publish({**json.loads(json.dumps(ORDER_EXAMPLE)), "timestamp": "1"})
+        wait_for(lambda: len(got.__iadd__(channel.drain())) >= 1, "the good event")
+    finally:
+        channel.stop()
+    reasons = [reason for reason, _ in channel.dead_letters]
+    assert len(reasons) == 2 and "bad order event" in reasons[0] and "unknown user event type" in reasons[1]
+    assert [m.kind for m in got] == ["order"]
+
+
+ORDER_EXAMPLE = {  # the fields of ws_examples/order_placement.json (a fresh clone has no shared data)
+    "asset_id": YES,
+    "associate_trades": None,
+    "created_at": "1725842520",
+    "event_type": "order",
+    "expiration": "0",
+    "id": "0x0f76",
+    "maker_address": "0xa3D82Ed56F4c68d2328Fb8c29e568Ba2cAF7d7c8",
+    "market": "0xcond1",
+    "order_owner": "owner",
+    "order_type": "GTC",
+    "original_size": "5",
+    "outcome": "Yes",
+    "owner": "owner",
+    "price": "0.513",
+    "side": "BUY",
+    "size_matched": "0",
+    "status": "LIVE",
+    "type": "PLACEMENT",
+}

@@ -80,4 +80,7 @@ def test_run_stores_the_journal_in_the_database(
     assert stored[2] == sum(fills["fee"], Decimal(0))
     final = pnl.filter(pl.col("ts_ns") == pnl["ts_ns"].max())
     assert cash == dict(zip(final["bot_id"], final["cash"], strict=True))
-    assert states["bot_05"] == "RUNNING" and states["bot_02"] == "DISABLED"
+    alerts = pl.read_parquet(tmp_path / "alerts.parquet")
+    paused = set(alerts.filter(pl.col("kind") == "circuit_breaker")["bot_id"])
+    assert states["bot_05"] == ("PAUSED" if "bot_05" in paused else "RUNNING")
+    assert states["bot_02"] == "DISABLED"

@@ -131,7 +131,7 @@ BREAKAGES = {
         BOT_05, "params.half_spread", "expected a decimal, got 'abc'",
     ),
     "wrong type: integer": (
-        "risk_management.yaml", "max_orders_per_second: 5", "max_orders_per_second: five",
+        "risk_management.yaml", "max_orders_per_second: 20", "max_orders_per_second: five",
         "risk_management.yaml", "limits.max_orders_per_second", "expected an integer, got 'five'",
     ),
     "wrong enum value": (

@@ -31,8 +31,10 @@ every open order at the venue is cancelled first (DELETE /cancel-all), so that r
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, NamedTuple, TypeGuard
 
 import msgspec
@@ -274,7 +276,8 @@ def build_flow(
     client = None
     user_source: Source[UserMessage] | None = None
     if live:
-        env = live_environment(environ, project_root() / "secrets.env")
+        root = Path((os.environ if environ is None else environ).get("PETS_ROOT") or project_root())
+        env = live_environment(environ, root / "secrets.env")
         wallet = require_live(True, env, config)
         client = clob_client(settings.venue.clob_url, wallet)
         preflight(client)
