@@ -47,6 +47,7 @@ def venue() -> Iterator[LocalTradingVenue]:
 
 def channel_for(venue: LocalTradingVenue, client: object = None, **overrides: float) -> UserChannel:
     config = UserWsConfig(venue.ws_url, *CREDS.values(), **overrides)  # type: ignore[arg-type]
+    assert CREDS["api_secret"] not in repr(config) and "pass" not in repr(config)
     channel = UserChannel(config, client).start()
     wait_for(lambda: venue.subscriber_count() == 1, "the user channel to subscribe")
     return channel
@@ -141,7 +142,8 @@ def test_orders_and_trades_become_reports_once(venue: LocalTradingVenue) -> None
         venue.fill(by_client["a"], "4")  # a taker sells YES into our bid: MATCHED, MINED, CONFIRMED
         # a NO buyer crosses our YES bid (minted): the trade is on NO, our fill on YES; no maker `side`
         venue.fill(by_client["a"], "6", cross=True, maker_side_field=False)
-        venue.fill(by_client["b"], "5", trader_side="TAKER", cross=True)  # we sell YES against a NO seller
+        # we sell YES against a NO seller (merged), paying the taker fee at 720 bps (feeRate 0.072)
+        venue.fill(by_client["b"], "5", trader_side="TAKER", cross=True, fee_rate_bps="720")
         venue.fill(by_client["c"], "5", statuses=("MATCHED", "RETRYING", "FAILED"))
         follower.until(lambda f: len(f.alerts) == 1 and len(f.reports) == 7, "fills and the alert")
     finally:
@@ -154,6 +156,8 @@ def test_orders_and_trades_become_reports_once(venue: LocalTradingVenue) -> None
         ("b", "fill", YES, "SELL", D(5), D("0.60"), D(0), "taker"),
         ("c", "fill", YES, "BUY", D(5), D("0.30"), D(0), "maker"),
     ]
+    fees = [(r.client_order_id, r.fee) for r in follower.reports if r.last_qty]
+    assert fees == [("a", 0), ("a", 0), ("b", D("5") * D("0.072") * D("0.60") * D("0.40")), ("c", 0)]
     cross = next(m.trade for m in follower.messages if m.trade and m.trade.id == "trade-0002")
     assert cross is not None and cross.asset_id == NO  # the trade's own token is the other one
     [alert] = follower.alerts

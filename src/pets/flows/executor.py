@@ -189,16 +189,27 @@ class ExecutorState:
                 out += self._on_resolved(event)  # type: ignore[arg-type]
                 continue
             self.books.on_event(event, tops)  # type: ignore[arg-type]
-        for top in tops:
-            if top.mid is not None:
-                self.portfolio.on_mark(top.asset_id, top.mid)
-            if top.asset_id in self.exchange.by_asset:
-                out += self._reported(self.exchange.on_book_update(top.asset_id, top.ts_ms))
+        out += self._on_tops(tops)
         if self.clock_ms >= self.next_timer_ms:  # GTD expiry, checked once per timer interval
             self.next_timer_ms = self.clock_ms + self.timer_interval_ms
             out += self._reported(self.exchange.on_timer(self.clock_ms))
         if self.clock_ms >= self.next_snapshot_ms:
             out += self.snapshot()
+        return out
+
+    def flush(self) -> list[Output]:
+        """End of input: the books' pending update group (a lone token's frame waits for its pair)."""
+        tops: list[TopOfBook] = []
+        self.books.flush(tops)
+        return self._on_tops(tops)
+
+    def _on_tops(self, tops: list[TopOfBook]) -> list[Output]:
+        out: list[Output] = []
+        for top in tops:
+            if top.mid is not None:
+                self.portfolio.on_mark(top.asset_id, top.mid)
+            if top.asset_id in self.exchange.by_asset:
+                out += self._reported(self.exchange.on_book_update(top.asset_id, top.ts_ms))
         return out
 
     def _on_market(self, info: MarketInfo) -> list[Output]:
@@ -415,6 +426,10 @@ class ExecutorLogic(StatefulBatchLogic[Input, Output, ExecutorState]):
         out, self._startup = self._startup, []
         out += self._state.on_inputs(values)
         return out, StatefulBatchLogic.RETAIN
+
+    def on_eof(self) -> tuple[Iterable[Output], bool]:
+        out, self._startup = self._startup, []
+        return out + self._state.flush(), StatefulBatchLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
         return self._next_heartbeat if self._state.live is not None else None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Denial:
+class Denial(NamedTuple):
+    """A tuple (cheap to build on the hot path of an order; always truthy)."""
+
     rule: str  # machine code, e.g. "zone", "leverage" (OrderDenied.rule)
     reason: str  # e.g. "zone 4: directional bets prohibited" (OrderDenied.reason)

@@ -28,6 +28,8 @@ from pets.risk.ledger import ZERO, ClosedTrip, Ledger, OpenOrder
 from pets.risk.rate_limit import RateWindow, check_rate
 from pets.risk.staleness import check_book
 from pets.risk.state import (
+    PAUSED,
+    RUNNING,
     BotState,
     Status,
     TradingState,
@@ -146,19 +148,23 @@ class RiskEngine:
         return self.flush()
 
     def on_top_of_book(self, tob: TopOfBook) -> list[Output]:
-        self._advance(tob.ts_ms * NS_PER_MS)
+        """One call per top of book: a dictionary update unless a bot holds the token and its mid moved."""
+        now_ns = tob.ts_ms * NS_PER_MS
+        if now_ns > self.clock_ns:
+            self._advance(now_ns)
         self.books[tob.asset_id] = tob
-        if tob.mid is not None:
-            moved = self.ledger.mark(tob.asset_id, tob.mid)
+        mid = tob.mid
+        if mid is not None:
+            moved = self.ledger.mark(tob.asset_id, mid)
             if moved:
                 self._check_drawdowns(moved)
-        return self.flush()
+        return self.flush() if self.outbox else []
 
     def on_intent(self, intent: OrderIntent, now_ns: int) -> ApprovedOrder | OrderDenied:
         self._advance(now_ns)
         verdict = self._decide(intent)
         self.decided.add(intent.client_order_id, self.clock_ns)
-        if isinstance(verdict, Denial):
+        if type(verdict) is Denial:
             return OrderDenied(
                 intent=intent, rule=verdict.rule, reason=verdict.reason, denied_ns=self.clock_ns
             )
@@ -294,7 +300,9 @@ class RiskEngine:
         if denial:
             return denial
         limits_ = self.config.risk.limits
-        rate = self.rates.setdefault(bot.id, RateWindow())
+        rate = self.rates.get(bot.id)
+        if rate is None:
+            rate = self.rates[bot.id] = RateWindow()
         denial = check_rate(
             rate,
             self.clock_ns,
@@ -363,8 +371,9 @@ class RiskEngine:
         fee_per_share = ZERO if intent.post_only else taker_fee(Decimal(1), price, venue.fee_rate(category))
         ledger = self.ledger
         in_market = book.market_cost.get(intent.market, ZERO)
-        for fitted in (
-            limits.check_position_size(
+        # each limit fits the order's own size (the smallest fit wins); the first denial ends the checks
+        fits = (
+            lambda: limits.check_position_size(
                 intent.market,
                 size,
                 price,
@@ -375,9 +384,13 @@ class RiskEngine:
                 reducible,
                 opening=reducible and in_market == 0,
             ),
-            limits.check_allocation(bot.id, size, price, book.exposure, book.budget, min_size, reducible),
-            limits.check_bot_exposure(bot.id, size, price, book.exposure, self.bot_cap, min_size, reducible),
-            limits.check_category_exposure(
+            lambda: limits.check_allocation(
+                bot.id, size, price, book.exposure, book.budget, min_size, reducible
+            ),
+            lambda: limits.check_bot_exposure(
+                bot.id, size, price, book.exposure, self.bot_cap, min_size, reducible
+            ),
+            lambda: limits.check_category_exposure(
                 category,
                 size,
                 price,
@@ -386,7 +399,7 @@ class RiskEngine:
                 min_size,
                 reducible,
             ),
-            limits.check_leverage(
+            lambda: limits.check_leverage(
                 size,
                 price + fee_per_share,
                 ledger.available_cash,
@@ -395,10 +408,14 @@ class RiskEngine:
                 min_size,
                 reducible,
             ),
-        ):
-            if isinstance(fitted, Denial):
+        )
+        fitted_size = size
+        for fit in fits:
+            fitted = fit()
+            if type(fitted) is Denial:
                 return fitted
-            size = min(size, fitted)
+            fitted_size = min(fitted_size, fitted)
+        size = fitted_size
         if reducible and in_market == 0 and size * price < bot.min_position_usdc:
             return Denial(
                 "position_size",
@@ -575,12 +592,12 @@ class RiskEngine:
             self.day_start_equity = self.ledger.equity
             for book in self.ledger.bots.values():
                 book.day_start_pnl = book.pnl
-        if self.portfolio.expired(now_ns):
+        if self.portfolio.until_ns is not None and self.portfolio.expired(now_ns):
             self.portfolio = Status(TradingState.ACTIVE, "daily loss halt ended (new UTC day)")
             self._alert("resumed", ALL_BOTS, "daily_loss", self.portfolio.reason, "info")
         for bot_id, status in self.bot_status.items():
-            if status.state == BotState.PAUSED and status.expired(now_ns):
-                self.bot_status[bot_id] = Status(BotState.RUNNING, "pause ended")
+            if status.state == PAUSED and status.expired(now_ns):
+                self.bot_status[bot_id] = Status(RUNNING, "pause ended")
                 self.ledger.bot(bot_id).consecutive_losses = 0
                 self._alert("resumed", bot_id, "pause_ended", f"{bot_id}: pause ended", "info")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 
 from pets.risk.denial import Denial
 from pets.schemas.control import ControlCommand
@@ -69,21 +70,37 @@ def portfolio_status_after(status: Status, cmd: ControlCommand) -> Status:
     return status
 
 
+# the members as plain constants for the checks every order runs (an Enum attribute lookup is slow)
+ACTIVE: Final = TradingState.ACTIVE
+REDUCING: Final = TradingState.REDUCING
+HALTED: Final = TradingState.HALTED
+RUNNING: Final = BotState.RUNNING
+PAUSED: Final = BotState.PAUSED
+STOPPED: Final = BotState.STOPPED
+BOT_HALTED: Final = BotState.HALTED
+
+
 def check_portfolio(status: Status, reducing: bool) -> Denial | None:
-    if status.state == TradingState.HALTED:
+    state = status.state
+    if state == ACTIVE:
+        return None
+    if state == HALTED:
         return Denial("halted", f"trading halted ({status.reason}); an operator must resume trading")
-    if status.state == TradingState.REDUCING and not reducing:
+    if state == REDUCING and not reducing:
         return Denial("halted", f"trading reduced to closing orders ({status.reason})")
     return None
 
 
 def check_bot(bot_id: str, status: Status, reducing: bool) -> Denial | None:
-    if status.state == BotState.STOPPED:
+    state = status.state
+    if state == RUNNING:
+        return None
+    if state == STOPPED:
         return Denial("bot_stopped", f"{bot_id} is stopped ({status.reason})")
     if reducing:
         return None
-    if status.state == BotState.PAUSED:
+    if state == PAUSED:
         return Denial("bot_paused", f"{bot_id} is paused ({status.reason})")
-    if status.state == BotState.HALTED:
+    if state == BOT_HALTED:
         return Denial("bot_halted", f"{bot_id} is halted ({status.reason})")
     return None

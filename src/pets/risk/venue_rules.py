@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Final
 
 from pets.pipelines import venue_precision as vp
 from pets.risk.denial import Denial
@@ -35,11 +36,22 @@ def check_min_size(
 
 def check_precision(side: str, price: Decimal, size: Decimal, tick: Decimal) -> Denial | None:
     """Size on the 2-decimal grid and maker/taker amounts within the tick's amount decimals."""
+    key = (side, price, size, tick)
+    if key in _PRECISE:
+        return None
     try:
         vp.limit_order_amounts(side, price, size, tick)  # type: ignore[arg-type]
     except ValueError as exc:
         return Denial("precision", str(exc))
+    if len(_PRECISE) < _PRECISE_MAX:
+        _PRECISE.add(key)
     return None
+
+
+# (side, price, size, tick) that passed check_precision: bots repeat the same quotes all day, and the
+# check depends on the values only, so a pass is remembered (bounded; a full set just stops growing)
+_PRECISE: set[tuple[str, Decimal, Decimal, Decimal]] = set()
+_PRECISE_MAX: Final = 100_000
 
 
 def check_post_only(strategy_type: str, post_only: bool, order_type: str) -> Denial | None:

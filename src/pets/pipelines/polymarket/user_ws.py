@@ -26,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 from websockets.asyncio.client import ClientConnection, connect
@@ -115,6 +115,7 @@ def event_ms(*values: str | int | None) -> int:
     return 0
 
 
+_Row = TypeVar("_Row", "OrderEvent", "TradeEvent")
 _event_decoder = msgspec.json.Decoder(dict[str, Any] | list[dict[str, Any]])
 
 
@@ -297,12 +298,19 @@ class UserChannel:
             log.warning("user channel reconcile failed: %s", exc)
             return False
         for row in trades:
-            trade = msgspec.convert(row, TradeEvent)
-            self._put(UserMessage(kind="trade", trade=trade, source="rest", recv_ns=recv_ns))
-        open_orders = [msgspec.convert(row, OrderEvent) for row in orders]
+            if (trade := self._rest_row(row, TradeEvent)) is not None:
+                self._put(UserMessage(kind="trade", trade=trade, source="rest", recv_ns=recv_ns))
+        open_orders = [order for row in orders if (order := self._rest_row(row, OrderEvent)) is not None]
         self._put(UserMessage(kind="open_orders", open_orders=open_orders, source="rest", recv_ns=recv_ns))
         self._put(UserMessage(kind="resynced", source="pets", reason=gap, recv_ns=recv_ns))
         return True
+
+    def _rest_row(self, row: Any, kind: type[_Row]) -> _Row | None:
+        try:
+            return msgspec.convert(row, kind)
+        except msgspec.ValidationError as exc:
+            self.dead_letters.append((f"REST {kind.__name__}: {exc}", msgspec.json.encode(row)))
+            return None
 
     def _put(self, message: UserMessage) -> None:
         self._queue.put(message)

@@ -225,12 +225,14 @@ class LocalTradingVenue:
         cross: bool = False,
         statuses: Iterable[str] = ("MATCHED", "MINED", "CONFIRMED"),
         maker_side_field: bool = True,
+        fee_rate_bps: str = "0",
     ) -> str:
         """Match `qty` of our order `venue_id` against another party; publish the trade through `statuses`.
 
         MAKER: we rest and a taker hits us; `cross` = that taker traded the complement token (a YES
         buy matched by a NO buy: minted). TAKER: our order took a resting maker (the complement token's
-        when `cross`). `maker_side_field=False` leaves out `side` in maker_orders, as older frames do.
+        when `cross`). `maker_side_field=False` leaves out `side` in maker_orders, as older frames do;
+        `fee_rate_bps` is the taker's fee rate on the trade.
         """
         statuses = list(statuses)
         with self._lock:
@@ -258,7 +260,7 @@ class LocalTradingVenue:
                 "asset_id": taker_token.token_id,
                 "bucket_index": 0,
                 "event_type": "trade",
-                "fee_rate_bps": "0",
+                "fee_rate_bps": fee_rate_bps,
                 "id": trade_id,
                 "last_update": str(now_ms // 1000),
                 "maker_address": MAKER_ADDRESS,
