@@ -140,3 +140,20 @@ def test_no_quote_that_would_cross_at_the_edge_of_the_price_range() -> None:
     out = yes(bot, "0.99", "0.995", tick="0.005")
     # the ask side would be a NO bid below the NO best ask 0.005: there is no such price on the grid
     assert [(i.asset_id, i.side, i.price) for i in out] == [("yes1", "BUY", D("0.990"))]
+
+
+def test_volatility_window_in_micro_units_matches_the_exact_stdev() -> None:
+    from fractions import Fraction
+
+    from pets.bots.market_making import MID_SCALE, MarketQuotes, volatility_limit
+
+    mids = ["0.5", "0.5125", "0.47", "0.49995", "0.52", "0.5"]
+    for limit in (D("0.01"), D("0.015"), D("0.0175"), D("0.02"), D("0.05")):
+        quotes = MarketQuotes("yes1", "no1")
+        for i, mid in enumerate(mids):
+            quotes.add_mid(T0 + i * 10_000, int(D(mid) * MID_SCALE), window_ms=25_000)
+            window = [Fraction(m) for m in mids[max(0, i - 2) : i + 1]]  # the last 25 s: 3 mids
+            mean = sum(window) / len(window)
+            variance = sum((m - mean) ** 2 for m in window) / len(window)
+            assert len(quotes.mids) == len(window)
+            assert quotes.too_volatile(volatility_limit(limit)) == (variance > Fraction(limit) ** 2)

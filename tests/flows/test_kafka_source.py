@@ -10,7 +10,7 @@ import pytest
 from bytewax import operators as op
 from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
 from bytewax.dataflow import Dataflow
-from bytewax.testing import TestingSink, run_main
+from bytewax.testing import TestingSink, cluster_main, run_main
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
@@ -82,6 +82,19 @@ def test_reads_every_partition_of_several_topics_in_order_and_stops_at_the_end(
     for item in items:
         assert item.offset == int(item.value.decode().rsplit("/", 1)[1])
         assert item.key == str(item.partition).encode()
+
+
+def test_two_workers_read_every_message_once(prefixed_settings: Settings) -> None:
+    (topic,) = create_topics(prefixed_settings, {"w": 4})
+    values = produce(prefixed_settings, topic, 4, 10)
+    flow = Dataflow("kafka_source_test")
+    out: list[Any] = []
+    source = MultiPartitionKafkaSource([prefixed_settings.require_kafka()], [topic], tail=False)
+    op.output("out", op.input("kafka_in", flow, source), TestingSink(out))
+
+    cluster_main(flow, [], 0, worker_count_per_proc=2)  # both workers list "all"; one reads it
+
+    assert by_partition(out) == expected_by_partition(values)
 
 
 def test_a_resumed_partition_continues_exactly_after_its_snapshot(prefixed_settings: Settings) -> None:

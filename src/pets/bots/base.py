@@ -152,7 +152,10 @@ class Bot:
         else:
             now = self.clock_ms
         timer = self.next_timer_ms
-        timers = self.on_timer(now) if timer is not None and now >= timer else None
+        if timer is None or now < timer:
+            intents = self._on_book(tob)
+            return self._gate(intents) if intents else intents
+        timers = self.on_timer(now)
         intents = self._on_book(tob)
         if intents:
             intents = self._gate(intents)

@@ -213,9 +213,11 @@ class MarketMaker(Bot):
             and abs(fair - quotes.fair) < p.requote_min_move_ticks * tick
         ):
             return []
-        due = max(quotes.quoted_ms + p.requote_interval_ms, self.due.get(market, 0))
+        deferred = self.due.get(market, 0)
+        due = max(quotes.quoted_ms + p.requote_interval_ms, deferred)
         if self.clock_ms < due:
-            self._defer(market, due)
+            if due != deferred:  # else already due then (and the timer is set no later)
+                self._defer(market, due)
             return []
         bid = min(round_price(fair - p.half_spread, tick, "down"), tob.best_ask - tick)
         ask = max(round_price(fair + p.half_spread, tick, "up"), tob.best_bid + tick)
@@ -301,4 +303,6 @@ class MarketMaker(Bot):
 
     def _pull(self, quotes: MarketQuotes) -> list[OrderIntent]:
         quotes.fair = None
+        if quotes.bid_id is None and quotes.ask_id is None:
+            return []  # nothing quoted (the common case while a market is too volatile)
         return self._cancel_side(quotes, "bid") + self._cancel_side(quotes, "ask")

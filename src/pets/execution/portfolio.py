@@ -232,23 +232,24 @@ class Portfolio:
             + sum((alloc for bot, alloc in self.allocations.items() if bot not in self.accounts), ZERO)
         )
 
-    def unrealized(self, account: Account) -> Decimal:
-        total = ZERO
+    def valuation(self, account: Account) -> tuple[Decimal, Decimal, Decimal]:
+        """(unrealized P&L, market value, cost exposure) of the account's holdings, in one pass.
+        Unrealized and market value count open holdings at their mark (market value: at cost until
+        the first mark); the exposure is the absolute cost of every holding."""
+        unrealized = value = exposure = ZERO
         marks = self.marks
         for holding in account.holdings.values():
+            cost = holding.cost
+            exposure += abs(cost)
             if holding.qty:
                 mark = marks.get(holding.asset_id)
-                if mark is not None:
-                    total += holding.qty * mark - holding.cost
-        return total
-
-    def market_value(self, account: Account) -> Decimal:
-        total = ZERO
-        for holding in account.holdings.values():
-            if holding.qty:
-                mark = self.marks.get(holding.asset_id)
-                total += holding.cost if mark is None else holding.qty * mark
-        return total
+                if mark is None:
+                    value += cost
+                else:
+                    worth = holding.qty * mark
+                    unrealized += worth - cost
+                    value += worth
+        return unrealized, value, exposure
 
     def positions(self, ts_ns: int | None = None) -> list[Position]:
         """Every (bot, token) position ever held, flat ones included (their realized P&L stays)."""
@@ -281,16 +282,18 @@ class Portfolio:
         out: list[PnlSnapshot] = []
         total_unrealized = total_exposure = ZERO
         total_orders = 0
+        values: dict[str, Decimal] = {}
         for bot_id in sorted(self.accounts):
             account = self.accounts[bot_id]
-            unrealized = self.unrealized(account)
-            equity = account.cash + self.market_value(account)
+            unrealized, value, exposure = self.valuation(account)
+            values[bot_id] = value
+            equity = account.cash + value
             if equity > account.peak:
                 account.peak = equity
-            if account.peak > 0:
+            if account.peak > 0 and equity < account.peak:  # at the peak the drawdown is 0
                 account.max_drawdown = max(account.max_drawdown, (account.peak - equity) / account.peak)
             count, buys = orders.get(bot_id, (0, ZERO))
-            exposure = sum((abs(h.cost) for h in account.holdings.values()), ZERO) + buys
+            exposure += buys
             total_unrealized += unrealized
             total_exposure += exposure
             total_orders += count
@@ -314,9 +317,9 @@ class Portfolio:
             )
         accounts = self.accounts.values()
         cash = self.cash
-        equity = cash + sum((self.market_value(a) for a in accounts), ZERO)
+        equity = cash + sum((values[a.bot_id] for a in accounts), ZERO)
         self.peak = max(self.peak, equity)
-        if self.peak > 0:
+        if self.peak > 0 and equity < self.peak:
             self.max_drawdown = max(self.max_drawdown, (self.peak - equity) / self.peak)
         out.append(
             PnlSnapshot(

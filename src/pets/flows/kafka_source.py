@@ -30,6 +30,7 @@ SourceMessage = KafkaSourceMessage[bytes | None, bytes | None]
 Item = SourceMessage | KafkaError[bytes | None, bytes | None]
 Offsets = dict[tuple[str, int], int]  # (topic, partition) -> offset of the next message to read
 PART = "all"
+REFRESH_TIMEOUT_S = 0.5  # the most a look for new partitions may hold up the worker
 
 
 class MultiPartitionKafkaSource(FixedPartitionedSource[Item, Offsets]):
@@ -125,11 +126,11 @@ class _Partition(StatefulSourcePartition[Item, Offsets]):
         self._assigned: set[tuple[str, int]] = set()
         self._at_end: set[tuple[str, int]] = set()  # tail=False: partitions that reached their end
         self._stop = False
-        self._assign_new()
+        self._assign_new(metadata_timeout_s)
 
-    def _assign_new(self) -> None:
+    def _assign_new(self, timeout_s: float) -> None:
         """Assign the partitions not yet assigned, each at its snapshot offset (or the start)."""
-        found = _partitions(self._consumer, self._topics, self._metadata_timeout_s)
+        found = _partitions(self._consumer, self._topics, timeout_s)
         new = [tp for tp in found if tp not in self._assigned]
         if new:
             self._consumer.incremental_assign([
@@ -143,8 +144,8 @@ class _Partition(StatefulSourcePartition[Item, Offsets]):
         if self._stop:
             raise StopIteration()
         if self._tail and time.monotonic() >= self._refresh_at:
-            try:
-                self._assign_new()
+            try:  # briefly: the worker waits meanwhile
+                self._assign_new(min(self._metadata_timeout_s, REFRESH_TIMEOUT_S))
             except RuntimeError:  # metadata unavailable just now: keep reading, look again later
                 self._refresh_at = time.monotonic() + self._refresh_s
         batch: list[Item] = []
