@@ -41,7 +41,7 @@ infra-status: install
 	$(PETS) infra status
 
 lint: install
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/mypy
 
 dagster: install
