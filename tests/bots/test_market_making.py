@@ -157,3 +157,43 @@ def test_volatility_window_in_micro_units_matches_the_exact_stdev() -> None:
             variance = sum((m - mean) ** 2 for m in window) / len(window)
             assert len(quotes.mids) == len(window)
             assert quotes.too_volatile(volatility_limit(limit)) == (variance > Fraction(limit) ** 2)
+
+
+def test_buy_quotes_fit_the_position_limit_at_cost_like_risk_counts_it() -> None:
+    bot = MarketMaker(
+        bot_config(
+            "bot_05",
+            max_position_usdc=D(60),
+            min_position_usdc=D(1),
+            params=msgspec.structs.replace(MM_PARAMS, max_volatility=D(1)),
+        ),
+        VENUE,
+    )
+    bot.on_market(market())
+    bid, no_bid = yes(bot, "0.89", "0.91")
+    assert (bid.price, bid.size, no_bid.asset_id, no_bid.price) == (D("0.89"), D(50), "no1", D("0.09"))
+    bot.on_execution_report(report(bid, "fill", "50", "0.89", ts_ms=T0 + 10))
+    out = yes(bot, "0.49", "0.51", ts=T0 + 1010)
+    # 50 YES held cost 44.50 (worth 24.75 at the new fair 0.495) and the NO bid rests (4.50): a new YES
+    # bid at 0.48 has 60 - 44.50 - 4.50 = 11.00 of room: 11 / 0.48 = 22.91 shares (the fair value would
+    # have left room for all 50, which risk would have refused or cut)
+    new_bid = next(i for i in out if i.asset_id == "yes1" and i.side == "BUY")
+    assert (new_bid.price, new_bid.size) == (D("0.48"), D("22.91"))
+
+
+def test_no_new_buy_after_an_allocation_refusal_until_own_exposure_falls() -> None:
+    bot = new_bot()
+    bid, no_bid = yes(bot, "0.48", "0.52")
+    bot.on_execution_report(report(no_bid, "ack"))
+    bot.on_order_denied(OrderDenied(intent=bid, rule="allocation", reason="full", denied_ns=0))
+    # 31 s later (after the market's back-off) the book moved: the bot's exposure (the resting NO bid)
+    # has not fallen since the refusal, so it proposes no buy and pulls the NO bid it would have moved
+    out = yes(bot, "0.50", "0.54", ts=T0 + 31_000)
+    assert [(i.action, i.replaces) for i in out] == [("cancel", no_bid.client_order_id)]
+    bot.on_execution_report(report(no_bid, "cancel", ts_ms=T0 + 31_010))
+    # the cancel freed room: quoting resumes (risk decides whether it fits)
+    out = yes(bot, "0.52", "0.56", ts=T0 + 32_100)
+    assert [(i.action, i.asset_id, i.side) for i in out] == [
+        ("place", "yes1", "BUY"),
+        ("place", "no1", "BUY"),
+    ]

@@ -212,6 +212,11 @@ class Bot:
             self._on_halt()
         return []
 
+    def timed_parts(self) -> tuple[Bot, ...]:
+        """The bots whose `next_timer_ms` a caller driving timers from the venue clock watches (it calls
+        `on_timer` of the part that is due; a bot composed of legs lists them)."""
+        return (self,)
+
     def on_timer(self, now_ms: int) -> list[OrderIntent]:
         self.next_timer_ms = None
         self.clock_ms = max(self.clock_ms, now_ms)

@@ -7,6 +7,12 @@ never crossing the book (post-only would be rejected). The ask side sells held Y
 enough, otherwise it bids for NO at 1 - ask (the same exposure without inventory). A side is not
 quoted when inventory would pass max_inventory_shares.
 
+Risk decides every order, but a quote it would refuse for want of room costs a round trip, so the bot
+checks the room it can see first: it keeps its positions at cost (from its own fills, fees included,
+sold at average cost, as risk counts them), sizes a buy quote within the market's max_position_usdc
+counting the quote it replaces, and after an "allocation" refusal proposes no new buy until its own
+exposure (positions at cost + resting buys) fell below what it was then.
+
 Quotes are pulled (cancelled) when the book is stale, when the stdev of the mid over
 volatility_window_s exceeds max_volatility, and when the bot is stopped. They are replaced when the
 fair price moved at least requote_min_move_ticks ticks, at most once per requote_interval_ms; a quote
@@ -90,6 +96,8 @@ class MarketMaker(Bot):
         super().__init__(config, venue, id_namespace)
         self.quotes: dict[str, MarketQuotes] = {}
         self.due: dict[str, int] = {}  # market -> when its deferred requote is due
+        self.cost: dict[str, Decimal] = {}  # token -> what the held shares cost (risk's "at cost")
+        self.full_at: Decimal | None = None  # own exposure at the last "allocation" refusal
 
     def bind(self, config: BotConfig, venue: VenueConfig) -> None:
         super().bind(config, venue)
@@ -112,6 +120,9 @@ class MarketMaker(Bot):
         if quotes is None:
             self.quotes[info.condition_id] = MarketQuotes(*tokens)
             return []
+        if info.closed or info.winning_asset_id is not None:
+            for token in info.token_ids:
+                self.cost.pop(token, None)  # settled with the inventory
         if not self.tradable(info):
             return self._pull(quotes)
         return []
@@ -127,6 +138,13 @@ class MarketMaker(Bot):
         return self._requote(tob.market, quotes)
 
     def _on_fill(self, order: OwnOrder, report: ExecutionReport) -> list[OrderIntent]:
+        token, qty = report.asset_id, report.last_qty
+        cost = self.cost.get(token, ZERO)
+        if report.side == "BUY":
+            self.cost[token] = cost + qty * (report.last_px or order.price) + report.fee - report.rebate
+        else:  # the inventory already shrank by qty: take out the average cost of what was sold
+            before = self.held(token) + qty
+            self.cost[token] = cost - cost * qty / before if before > 0 else ZERO
         self._defer(order.market, self.clock_ms + self.params.requote_interval_ms)
         return []
 
@@ -149,6 +167,8 @@ class MarketMaker(Bot):
         order with the room the cancel frees; a refused new quote waits RESERVATION_BACKOFF_MS."""
         out = super().on_order_denied(denied)
         intent = denied.intent
+        if denied.rule == "allocation":
+            self.full_at = self._exposure()
         if denied.rule not in RESERVATION_RULES or intent.market not in self.quotes:
             return out
         old = self.orders.get(intent.replaces or "")
@@ -200,6 +220,9 @@ class MarketMaker(Bot):
         ):
             return self._pull(quotes)
         p = self.params
+        deferred = self.due.get(market, 0)
+        if self.clock_ms < deferred and deferred >= quotes.quoted_ms + p.requote_interval_ms:
+            return []  # a requote is already due later, whatever the fair price is now
         tick = tob.tick_size
         held = self.inventory
         inventory = held.get(quotes.yes, ZERO) - held.get(quotes.no, ZERO)
@@ -213,7 +236,6 @@ class MarketMaker(Bot):
             and abs(fair - quotes.fair) < p.requote_min_move_ticks * tick
         ):
             return []
-        deferred = self.due.get(market, 0)
         due = max(quotes.quoted_ms + p.requote_interval_ms, deferred)
         if self.clock_ms < due:
             if due != deferred:  # else already due then (and the timer is set no later)
@@ -224,6 +246,8 @@ class MarketMaker(Bot):
         size = max(p.quote_size_shares, info.min_order_size)
         quotes.fair = fair
         quotes.quoted_ms = self.clock_ms
+        if self.full_at is not None and self._exposure() < self.full_at:
+            self.full_at = None  # room freed since the "allocation" refusal
         out: list[OrderIntent] = []
         if inventory + size <= p.max_inventory_shares and tick <= bid:
             out += self._quote_side(quotes, "bid", quotes.yes, "BUY", bid, size)
@@ -252,7 +276,9 @@ class MarketMaker(Bot):
         if side == "BUY":
             # a buy quote is a position in the making: within [min_position_usdc, max_position_usdc]
             # of the market, counting what is held (at the quote prices) and the other side's buy
-            room = self.config.max_position_usdc - self._committed(quotes, side_name)
+            if self.full_at is not None:
+                return self._cancel_side(quotes, side_name)  # nothing freed since "allocation"
+            room = self.config.max_position_usdc - self._committed(quotes, side_name, asset_id)
             size = min(size, round_size(room / price))
             too_small = size < self.token_market[asset_id].min_order_size
             if too_small or size * price < self.config.min_position_usdc:
@@ -281,15 +307,26 @@ class MarketMaker(Bot):
             quotes.ask_id = new_id
         return out + ([intent] if intent is not None else [])
 
-    def _committed(self, quotes: MarketQuotes, side_name: str) -> Decimal:
-        """Roughly what risk counts against the market's position limit, besides this side's quote:
-        the tokens held, valued at the fair price, and the other side's resting buy."""
-        fair = quotes.fair if quotes.fair is not None else Decimal("0.5")
-        committed = self.held(quotes.yes) * fair + self.held(quotes.no) * (ONE - fair)
-        other = self.orders.get((quotes.ask_id if side_name == "bid" else quotes.bid_id) or "")
-        if other is not None and other.side == "BUY" and not other.cancelling:
-            committed += other.price * other.leaves
+    def _committed(self, quotes: MarketQuotes, side_name: str, asset_id: str) -> Decimal:
+        """What risk counts against the market's position limit besides the new quote: the tokens held
+        at cost and the resting buys, the one this quote replaces included (it holds its reservation
+        until the venue replaced it)."""
+        cost = self.cost
+        committed = cost.get(quotes.yes, ZERO) + cost.get(quotes.no, ZERO)
+        for order_id in (quotes.bid_id, quotes.ask_id):
+            order = self.orders.get(order_id or "")
+            if (
+                order is not None
+                and order.side == "BUY"
+                and (not order.cancelling or order.asset_id == asset_id)
+            ):
+                committed += order.price * order.leaves
         return committed
+
+    def _exposure(self) -> Decimal:
+        """The bot's own exposure as risk counts it: positions at cost plus resting buys."""
+        resting = sum((o.price * o.leaves for o in self.orders.values() if o.side == "BUY"), ZERO)
+        return sum(self.cost.values(), ZERO) + resting
 
     def _cancel_side(self, quotes: MarketQuotes, side_name: str) -> list[OrderIntent]:
         current_id = quotes.bid_id if side_name == "bid" else quotes.ask_id

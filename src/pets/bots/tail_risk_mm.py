@@ -58,6 +58,9 @@ class TailRiskMM(Bot):
     def on_control(self, cmd: ControlCommand) -> list[OrderIntent]:
         return self.maker.on_control(cmd) + super().on_control(cmd)
 
+    def timed_parts(self) -> tuple[Bot, ...]:
+        return (self.maker, self)
+
     def on_timer(self, now_ms: int) -> list[OrderIntent]:
         return self.maker.on_timer(now_ms) + super().on_timer(now_ms)
 

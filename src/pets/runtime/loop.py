@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from msgspec.structs import astuple
+
 from pets.bots.base import Bot
 from pets.bots.registry import build_bots
 from pets.execution.metrics import BotReport, build_report
@@ -76,6 +78,8 @@ class TradingLoop:
         self.bots = build_bots(config) if bots is None else bots
         self.bot_by_id = {bot.bot_id: bot for bot in self.bots}
         self._bot_book_handlers = [bot.on_top_of_book for bot in self.bots]
+        self._timed = [part for bot in self.bots for part in bot.timed_parts()]
+        self._top_values: dict[str, tuple[Any, ...]] = {}  # asset -> what its last dispatched top showed
         self.risk = RiskEngine(config)
         self.portfolio = Portfolio(trading.starting_capital, self.allocations)
         self.exchange = PaperExchange(
@@ -137,7 +141,15 @@ class TradingLoop:
                 self._dead(reason)
         if tobs:
             self._tobs = []
-        self.bus.dispatch("md.tob", tobs)
+        bus = self.bus
+        bus.dispatch("md.tob", tobs)
+        # bot timers follow the venue clock, not only the tops of book the bots are handed
+        now = self.clock_ms
+        for bot in self._timed:
+            timer = bot.next_timer_ms
+            if timer is not None and now >= timer:
+                bus.publish_all("order.intent", bot.on_timer(now))
+                bus.drain()
 
     def control(self, cmd: ControlCommand) -> None:
         """An operator command, as `pets bot ...` / `pets halt` would send it on bot.control."""
@@ -235,10 +247,19 @@ class TradingLoop:
             bus.publish_all("order.intent", bot.on_market(info))
 
     def _on_top_of_book(self, tob: TopOfBook) -> None:
-        """The hot path (one call per top of book): most updates change nothing for anyone."""
+        """The hot path (one call per top of book): most updates change nothing for anyone.
+
+        A top that shows what the asset's previous one showed (a new seq/ts only: the frame changed
+        levels deeper than the features look) reaches the paper exchange but not risk or the bots:
+        nothing they read changed. Risk's staleness check compares an intent's pricing time with its
+        newest top, so an older kept top can only make a book look younger, never stale."""
         asset_id = tob.asset_id
         if asset_id in self.exchange.by_asset:
             self.bus.publish_all("exec.report", self.exchange.on_book_update(asset_id, tob.ts_ms))
+        values = astuple(tob)[3:16]  # best_bid ... bid_sum: all but asset, market, ts_ms and seq
+        if self._top_values.get(asset_id) == values:
+            return
+        self._top_values[asset_id] = values
         mid = tob.mid
         if mid is not None:
             self.portfolio.marks[asset_id] = mid

@@ -1,0 +1,53 @@
+"""The trading loop's hot path: tops of book that change nothing, and bot timers on the venue clock."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+from pets.runtime import sources
+from pets.runtime.loop import TradingLoop
+from pets.schemas.config import load_config
+from pets.settings import project_root
+
+CONFIG = load_config(project_root() / "config")
+
+
+def _loop_after(seconds: float, seed: int = 5) -> tuple[TradingLoop, list[bytes]]:
+    source = sources.simulated(CONFIG, seed=seed, duration_s=seconds)
+    return TradingLoop(CONFIG, source.markets), list(source.frames)
+
+
+def test_a_top_that_only_moved_seq_and_time_reaches_neither_risk_nor_the_bots() -> None:
+    loop, frames = _loop_after(30)
+    for frame in frames:
+        loop.on_frame(frame)
+    asset, seen = next((a, t) for a, t in loop.risk.books.items() if t.best_bid is not None)
+    watching = [bot for bot in loop.bots if bot.books.get(asset) is seen]
+    assert watching, "some bot should follow the simulated markets"
+    same = msgspec.structs.replace(seen, ts_ms=seen.ts_ms + 5, seq=seen.seq + 1)
+    loop.bus.dispatch("md.tob", [same])
+    assert loop.risk.books[asset] is seen
+    assert all(bot.books[asset] is seen for bot in watching)
+    assert seen.best_bid_size is not None
+    deeper = msgspec.structs.replace(  # a size at the top changed: everyone sees it
+        same, ts_ms=same.ts_ms + 5, seq=same.seq + 1, best_bid_size=seen.best_bid_size + Decimal(1)
+    )
+    loop.bus.dispatch("md.tob", [deeper])
+    assert loop.risk.books[asset] is deeper
+    assert all(bot.books[asset] is deeper for bot in watching)
+
+
+def test_no_bot_timer_is_left_due_after_a_frame() -> None:
+    """Timers fire on the venue clock of every frame, not only when a bot is handed a top of book."""
+    loop, frames = _loop_after(60)
+    timed = [part for bot in loop.bots for part in bot.timed_parts()]
+    fired = 0
+    for frame in frames:
+        before = [part.next_timer_ms for part in timed]
+        loop.on_frame(frame)
+        now = loop.clock_ms
+        fired += sum(1 for t in before if t is not None and t <= now)
+        assert all(part.next_timer_ms is None or part.next_timer_ms > now for part in timed), now
+    assert fired > 0  # the market makers' requote timers did run
