@@ -31,17 +31,18 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from pets.pipelines.polymarket.frames import NO_NEW_ASSETS, PONG, BadFrameError, parse_event
 from pets.pipelines.polymarket.recording import RecordedFrame, read_recording
+from pets.pipelines.venue_sim.serving import LoopbackServer
 
 NO_BOOK = {"error": "No orderbook exists for the requested token id"}
 
@@ -159,8 +160,10 @@ class _Hook:
     missed: int
 
 
-class ClobServer:
+class ClobServer(LoopbackServer):
     """The local CLOB; run it with `serve_clob(...)` or `start()` / `stop()`."""
+
+    ws_path = "/ws/market"
 
     def __init__(
         self,
@@ -180,68 +183,21 @@ class ClobServer:
         self.connections = 0
         self.played = 0
         self.tape_done = threading.Event()
-        self._host = host
         self._lock = threading.Lock()
         self._clients: dict[int, _Client] = {}
         self._numbers = itertools.count(1)
         self._hooks: list[_Hook] = []
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run_loop, name="clob-server", daemon=True)
-        self._ready = threading.Event()
-        self._ws: Server | None = None
         self._subscribed: asyncio.Event | None = None
         self._resumed = asyncio.Event()
         self._min_client = 0  # after a hook, the tape waits for a connection numbered above this
-        self._httpd = ThreadingHTTPServer((host, 0), self._rest_handler())
-        self._httpd.daemon_threads = True
-        self._rest_thread = threading.Thread(target=self._httpd.serve_forever, name="clob-rest", daemon=True)
+        super().__init__(host, "clob-server", self._rest_handler())
 
     # ---- lifecycle -------------------------------------------------------------------------------
-    @property
-    def ws_url(self) -> str:
-        assert self._ws is not None, "server not started"
-        port = next(iter(self._ws.sockets)).getsockname()[1]
-        return f"ws://{self._host}:{port}/ws/market"
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://{self._host}:{self._httpd.server_address[1]}"
-
-    def start(self) -> ClobServer:
-        self._rest_thread.start()
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("CLOB server did not start")
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._rest_thread.join(timeout=5)
-
-    def _run_loop(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._open())
-        self._ready.set()
-        self._loop.run_forever()
-        for task in asyncio.all_tasks(self._loop):
-            task.cancel()
-        self._loop.run_until_complete(self._close())
-        self._loop.close()
-
     async def _open(self) -> None:
         self._subscribed = asyncio.Event()
         self._resumed = asyncio.Event()
         self._ws = await serve(self._handle, self._host, 0, ping_interval=None, compression=None)
         asyncio.get_running_loop().create_task(self._play())
-
-    async def _close(self) -> None:
-        if self._ws is not None:
-            self._ws.close()
-            await asyncio.gather(self._ws.wait_closed(), return_exceptions=True)
 
     # ---- hooks -----------------------------------------------------------------------------------
     def disconnect_at(self, after: int, missed: int = 0) -> None:

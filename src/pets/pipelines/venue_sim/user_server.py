@@ -32,14 +32,15 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from pets.pipelines.venue_precision import MICRO_PER_UNIT, on_size_grid, on_tick_grid, precision
+from pets.pipelines.venue_sim.serving import LoopbackServer
 
 END_CURSOR = "LTE="
 MAX_BATCH = 15
@@ -110,8 +111,10 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class LocalTradingVenue:
+class LocalTradingVenue(LoopbackServer):
     """Run with `serve_trading_venue(...)` or `start()` / `stop()`."""
+
+    ws_path = "/ws/user"
 
     def __init__(
         self,
@@ -139,55 +142,11 @@ class LocalTradingVenue:
         self._refusal: str | None = None
         self._trade_ids = itertools.count(1)
         self._lock = threading.RLock()
-        self._host = host
         self._clients: dict[int, tuple[ServerConnection, set[str]]] = {}
         self._numbers = itertools.count(1)
-        self._loop = asyncio.new_event_loop()
-        self._ws: Server | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run_loop, name="user-ws-server", daemon=True)
-        self._httpd = ThreadingHTTPServer((host, 0), self._rest_handler())
-        self._httpd.daemon_threads = True
-        self._rest_thread = threading.Thread(
-            target=self._httpd.serve_forever, args=(0.05,), name="venue-rest", daemon=True
-        )
+        super().__init__(host, "trading venue", self._rest_handler())
 
     # ---- lifecycle -------------------------------------------------------------------------------
-    @property
-    def rest_url(self) -> str:
-        return f"http://{self._host}:{self._httpd.server_address[1]}"
-
-    @property
-    def ws_url(self) -> str:
-        assert self._ws is not None, "server not started"
-        port = next(iter(self._ws.sockets)).getsockname()[1]
-        return f"ws://{self._host}:{port}/ws/user"
-
-    def start(self) -> LocalTradingVenue:
-        self._rest_thread.start()
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("trading venue did not start")
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._rest_thread.join(timeout=5)
-
-    def _run_loop(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._open())
-        self._ready.set()
-        self._loop.run_forever()
-        if self._ws is not None:
-            self._ws.close()
-            self._loop.run_until_complete(asyncio.gather(self._ws.wait_closed(), return_exceptions=True))
-        self._loop.close()
-
     async def _open(self) -> None:
         self._ws = await serve(self._handle, self._host, 0, ping_interval=None, compression=None)
 

@@ -1,0 +1,70 @@
+"""The lifecycle shared by the local venue servers: a WebSocket server on its own asyncio thread and
+a threaded HTTP server, both on free loopback ports, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
+
+from websockets.asyncio.server import Server
+
+
+class LoopbackServer:
+    """Subclasses set `ws_path`, build their HTTP handler class and open `self._ws` in `_open()`."""
+
+    ws_path = "/"
+
+    def __init__(self, host: str, name: str, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._host = host
+        self._name = name
+        self._loop = asyncio.new_event_loop()
+        self._ws: Server | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run_loop, name=f"{name}-ws", daemon=True)
+        self._httpd = ThreadingHTTPServer((host, 0), handler)
+        self._httpd.daemon_threads = True
+        self._rest_thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name=f"{name}-rest", daemon=True
+        )
+
+    @property
+    def ws_url(self) -> str:
+        assert self._ws is not None, "server not started"
+        port = next(iter(self._ws.sockets)).getsockname()[1]
+        return f"ws://{self._host}:{port}{self.ws_path}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self._host}:{self._httpd.server_address[1]}"
+
+    def start(self) -> Self:
+        self._rest_thread.start()
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError(f"{self._name} did not start")
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._rest_thread.join(timeout=5)
+
+    async def _open(self) -> None:
+        raise NotImplementedError
+
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._open())
+        self._ready.set()
+        self._loop.run_forever()
+        for task in asyncio.all_tasks(self._loop):
+            task.cancel()
+        if self._ws is not None:
+            self._ws.close()
+            self._loop.run_until_complete(asyncio.gather(self._ws.wait_closed(), return_exceptions=True))
+        self._loop.close()
