@@ -26,17 +26,25 @@ def fit(
     return fitted if fitted >= min_size and fitted > 0 else None
 
 
+def _within_cap(
+    rule: str, subject: str, cap_name: str, size: Decimal, price: Decimal, exposure: Decimal, cap: Decimal,
+    min_size: Decimal, reducible: bool,
+) -> Decimal | Denial:  # fmt: skip
+    fitted = fit(size, price, cap - exposure, min_size, reducible)
+    if fitted is not None:
+        return fitted
+    return Denial(
+        rule, f"{subject}: exposure {exposure:.2f} + order {size * price:.2f} exceeds {cap_name}{cap:.2f}"
+    )
+
+
 def check_allocation(
     bot_id: str, size: Decimal, price: Decimal, exposure: Decimal, budget: Decimal, min_size: Decimal,
     reducible: bool,
 ) -> Decimal | Denial:  # fmt: skip
     """The bot's own capital (capital_allocation x starting capital) bounds its exposure."""
-    fitted = fit(size, price, budget - exposure, min_size, reducible)
-    if fitted is not None:
-        return fitted
-    return Denial(
-        "allocation",
-        f"{bot_id}: exposure {exposure:.2f} + order {size * price:.2f} exceeds its allocation {budget:.2f}",
+    return _within_cap(
+        "allocation", bot_id, "its allocation ", size, price, exposure, budget, min_size, reducible
     )
 
 
@@ -45,12 +53,8 @@ def check_bot_exposure(
     reducible: bool,
 ) -> Decimal | Denial:  # fmt: skip
     """No bot holds more than limits.max_bot_allocation (20%) of capital."""
-    fitted = fit(size, price, cap - exposure, min_size, reducible)
-    if fitted is not None:
-        return fitted
-    return Denial(
-        "bot_exposure",
-        f"{bot_id}: exposure {exposure:.2f} + order {size * price:.2f} exceeds the per-bot cap {cap:.2f}",
+    return _within_cap(
+        "bot_exposure", bot_id, "the per-bot cap ", size, price, exposure, cap, min_size, reducible
     )
 
 
@@ -59,12 +63,8 @@ def check_category_exposure(
     reducible: bool,
 ) -> Decimal | Denial:  # fmt: skip
     """No market category holds more than limits.max_category_exposure (60%) of capital."""
-    fitted = fit(size, price, cap - exposure, min_size, reducible)
-    if fitted is not None:
-        return fitted
-    return Denial(
-        "category_exposure",
-        f"category {category}: exposure {exposure:.2f} + order {size * price:.2f} exceeds {cap:.2f}",
+    return _within_cap(
+        "category_exposure", f"category {category}", "", size, price, exposure, cap, min_size, reducible
     )
 
 
