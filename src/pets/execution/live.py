@@ -544,21 +544,7 @@ class LiveExchange:
 
 
 def _refused(request: OrderIntent, reason: str, now_ms: int) -> ExecutionReport:
-    return ExecutionReport(
-        report_id=report_id(request.client_order_id, "reject", 1),
-        client_order_id=request.client_order_id,
-        venue_order_id=None,
-        bot_id=request.bot_id,
-        market=request.market,
-        asset_id=request.asset_id,
-        side=request.side,
-        kind="reject",
-        order_price=request.price,
-        order_size=request.size,
-        reason=reason,
-        ts_ns=now_ms * NS_PER_MS,
-        source_ts_ms=request.source_ts_ms,
-    )
+    return ExecutionReport.refusal(request, reason, ts_ns=now_ms * NS_PER_MS)
 
 
 def _call(method: Any, *args: Any) -> Any:

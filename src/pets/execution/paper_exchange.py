@@ -307,23 +307,8 @@ class PaperExchange:
     def _cancel_request(self, intent: OrderIntent, target: str, reason: str) -> list[ExecutionReport]:
         order = self.orders.get(target)
         if order is None:
-            return [
-                ExecutionReport(
-                    report_id=report_id(intent.client_order_id, "reject", 1),
-                    client_order_id=intent.client_order_id,
-                    venue_order_id=None,
-                    bot_id=intent.bot_id,
-                    market=intent.market,
-                    asset_id=intent.asset_id,
-                    side=intent.side,
-                    kind="reject",
-                    order_price=intent.price,
-                    order_size=intent.size,
-                    reason=f"cancel refused: order {target} is not open",
-                    ts_ns=self.now_ms * NS_PER_MS,
-                    source_ts_ms=intent.source_ts_ms,
-                )
-            ]
+            refusal = f"cancel refused: order {target} is not open"
+            return [ExecutionReport.refusal(intent, refusal, ts_ns=self.now_ms * NS_PER_MS)]
         return self._close(order, "cancel", reason)
 
     # ------------------------------------------------------------------ book updates

@@ -114,6 +114,25 @@ class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     ts_ns: int
     source_ts_ms: int
 
+    @classmethod
+    def refusal(cls, intent: OrderIntent, reason: str, *, ts_ns: int) -> ExecutionReport:
+        """The reject of a request that never became an order (e.g. a cancel of an order not open)."""
+        return cls(
+            report_id=report_id(intent.client_order_id, "reject", 1),
+            client_order_id=intent.client_order_id,
+            venue_order_id=None,
+            bot_id=intent.bot_id,
+            market=intent.market,
+            asset_id=intent.asset_id,
+            side=intent.side,
+            kind="reject",
+            order_price=intent.price,
+            order_size=intent.size,
+            reason=reason,
+            ts_ns=ts_ns,
+            source_ts_ms=intent.source_ts_ms,
+        )
+
 
 class PnlSnapshot(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     bot_id: str
