@@ -70,16 +70,11 @@ def run_flow(
 
         start_http_server(metrics_port)
     if hasattr(module, "build_flow"):
-        from bytewax.recovery import RecoveryConfig, init_db_dir
         from bytewax.run import cli_main
 
-        recovery = None
-        if not no_recovery:
-            db_dir = settings.recovery_dir / name
-            if not db_dir.exists():
-                db_dir.mkdir(parents=True)
-                init_db_dir(db_dir, workers)
-            recovery = RecoveryConfig(db_dir)
+        from pets.flows.recovery import recovery_store
+
+        recovery = None if no_recovery else recovery_store(settings.recovery_dir / name, workers)
         from pets.execution.live import LiveRefusedError
 
         try:

@@ -44,8 +44,9 @@ from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import DynamicSink, Sink, StatelessSinkPartition
-from bytewax.recovery import RecoveryConfig, init_db_dir
+from bytewax.recovery import RecoveryConfig
 
+from pets.flows.recovery import recovery_store
 from pets.pipelines.market_data.embedded import BOOK_SOURCE, AssetQuote, ReplaySummary, run_embedded
 from pets.pipelines.market_data.features import DEFAULT_DEPTH_LEVELS
 from pets.pipelines.market_data.market import MarketBooks, info_lookup
@@ -164,11 +165,7 @@ def build_flow(
 
 def recovery_config(settings: Settings, workers: int = 1, db_dir: Path | None = None) -> RecoveryConfig:
     """The flow's recovery store (created and initialised with `workers` partitions on first use)."""
-    db_dir = db_dir or settings.recovery_dir / FLOW_NAME
-    if not db_dir.exists():
-        db_dir.mkdir(parents=True)
-        init_db_dir(db_dir, workers)
-    return RecoveryConfig(str(db_dir))
+    return recovery_store(db_dir or settings.recovery_dir / FLOW_NAME, workers)
 
 
 def load_open_markets(dsn: str) -> list[MarketInfo]:
