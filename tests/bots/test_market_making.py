@@ -155,8 +155,25 @@ def test_volatility_window_in_micro_units_matches_the_exact_stdev() -> None:
             window = [Fraction(m) for m in mids[max(0, i - 2) : i + 1]]  # the last 25 s: 3 mids
             mean = sum(window) / len(window)
             variance = sum((m - mean) ** 2 for m in window) / len(window)
-            assert len(quotes.mids) == len(window)
+            assert quotes.window_size == len(window)
             assert quotes.too_volatile(volatility_limit(limit)) == (variance > Fraction(limit) ** 2)
+
+
+def test_volatility_window_keeps_exact_sums_across_compactions_and_pickling() -> None:
+    import pickle
+
+    from pets.bots.market_making import COMPACT_AFTER, MarketQuotes
+
+    quotes = MarketQuotes("yes1", "no1")
+    mids = [500_000 + (i * 7919) % 20_000 for i in range(3 * COMPACT_AFTER)]
+    for i, mid in enumerate(mids):
+        quotes.add_mid(T0 + i, mid, window_ms=100)
+        if i % 997 == 0:
+            quotes = pickle.loads(pickle.dumps(quotes))  # a recovery snapshot and resume
+    window = mids[-100:]  # entries newer than the last ts - 100 ms
+    assert quotes.window_size == len(window)
+    assert (quotes.mid_sum, quotes.mid_sq_sum) == (sum(window), sum(m * m for m in window))
+    assert len(quotes.mid_ts) < 2 * COMPACT_AFTER + len(window)  # the expired head was dropped
 
 
 def test_buy_quotes_fit_the_position_limit_at_cost_like_risk_counts_it() -> None:

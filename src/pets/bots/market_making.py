@@ -25,7 +25,7 @@ stdev test is exact too); order prices and sizes stay exact Decimals.
 
 from __future__ import annotations
 
-from collections import deque
+from array import array
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -42,6 +42,7 @@ _MID_UNITS: dict[Decimal, int] = {}  # mid -> micro-units: a few thousand distin
 RESERVATION_RULES = frozenset(
     {"allocation", "bot_exposure", "category_exposure", "leverage", "position_size", "inventory"}
 )
+COMPACT_AFTER = 1024  # expired window entries kept before the arrays are shifted
 RESERVATION_BACKOFF_MS = 30_000  # wait before quoting a market again after such a refusal of a new quote
 
 
@@ -60,25 +61,40 @@ class MarketQuotes:
     ask_id: str | None = None
     fair: Decimal | None = None
     quoted_ms: int = -(10**18)
-    mids: deque[tuple[int, int]] = field(default_factory=deque)  # (ts_ms, mid in micro-units)
+    # the volatility window: (ts_ms, mid in micro-units) from index `first` on, as two int64 arrays
+    # rather than a deque of tuples, because the flow pickles this state at every epoch close
+    mid_ts: array[int] = field(default_factory=lambda: array("q"))
+    mid_values: array[int] = field(default_factory=lambda: array("q"))
+    first: int = 0
     mid_sum: int = 0
     mid_sq_sum: int = 0
 
+    @property
+    def window_size(self) -> int:
+        return len(self.mid_ts) - self.first
+
     def add_mid(self, ts_ms: int, mid: int, window_ms: int) -> None:
-        mids = self.mids
-        mids.append((ts_ms, mid))
+        times, values = self.mid_ts, self.mid_values
+        times.append(ts_ms)
+        values.append(mid)
         self.mid_sum += mid
         self.mid_sq_sum += mid * mid
         cutoff = ts_ms - window_ms
-        while mids[0][0] <= cutoff:
-            old = mids.popleft()[1]
+        first = self.first
+        while times[first] <= cutoff:
+            old = values[first]
             self.mid_sum -= old
             self.mid_sq_sum -= old * old
+            first += 1
+        if first > COMPACT_AFTER and first * 2 > len(times):  # drop the expired head now and then
+            del times[:first], values[:first]
+            first = 0
+        self.first = first
 
     def too_volatile(self, limit: tuple[int, int]) -> bool:
         """stdev of the mids in the window > max_volatility = num / den, compared exactly in integers:
         (n S2 - S1^2) / (n MID_SCALE)^2 > (num / den)^2, `limit` = (num^2 MID_SCALE^2, den^2)."""
-        n = len(self.mids)
+        n = len(self.mid_ts) - self.first
         scaled_max, den_sq = limit
         return (n * self.mid_sq_sum - self.mid_sum * self.mid_sum) * den_sq > scaled_max * n * n
 

@@ -21,6 +21,7 @@ from bytewax.dataflow import Stream
 
 from pets.bots.base import PORTFOLIO_COMMANDS, Bot, Routing
 from pets.bots.registry import bot_class, enabled_bots
+from pets.flows.recovery import stateful_flat_map
 from pets.schemas.config import PetsConfig
 from pets.schemas.control import ALL_BOTS, ControlCommand
 from pets.schemas.market_data import MarketInfo, TopOfBook
@@ -130,7 +131,7 @@ def run_bots(events: Stream[BotEvent], config: PetsConfig) -> Stream[OrderIntent
 
     pairs = op.flat_map("fan_out_to_bots", events, fan_out)
     by_bot = op.key_on("key_by_bot", pairs, lambda pair: pair[0])
-    routed = op.stateful_flat_map("route_events", by_bot, route)
+    routed = stateful_flat_map("route_events", by_bot, route)
     by_instance = op.key_on("key_by_instance", op.key_rm("unkey_bot", routed), lambda item: item[0])
-    intents = op.stateful_flat_map("run_bots", by_instance, run)
+    intents = stateful_flat_map("run_bots", by_instance, run)
     return op.key_rm("unkey_instance", intents)

@@ -284,13 +284,22 @@ def _shared_recordings(settings: Any) -> list[Path]:
 @click.option("--rate", default=2000, show_default=True, help="md.book frames per second to produce.")
 @click.option("--seconds", "duration_s", default=20.0, show_default=True, help="How long to produce.")
 @click.option(
-    "--epoch-ms", default=1000, show_default=True, help="The flows' Bytewax epoch (as `pets flow run`)."
+    "--epoch-ms", default=5000, show_default=True, help="The flows' Bytewax epoch (as `pets flow run`)."
+)
+@click.option(
+    "--no-recovery", is_flag=True, help="Run the flows without their recovery stores (not as deployed)."
 )
 @click.option("--hops", is_flag=True, help="Also time md.tob and order.intent (costs this process CPU).")
 @click.option("--partitions", type=int, default=None, help="Partitions per topic [default: the registry's].")
 @click.option("--json", "as_json", is_flag=True)
 def bench_loop_latency(
-    rate: int, duration_s: float, epoch_ms: int, hops: bool, partitions: int | None, as_json: bool
+    rate: int,
+    duration_s: float,
+    epoch_ms: int,
+    no_recovery: bool,
+    hops: bool,
+    partitions: int | None,
+    as_json: bool,
 ) -> None:
     """md.book frame -> approved order on order.exec, with market_state, bots and risk each a process
     (`pets flow run`) on the real broker: p50/p99 of the time from producing a frame to consuming the
@@ -304,6 +313,7 @@ def bench_loop_latency(
         duration_s=duration_s,
         progress=_status,
         epoch_ms=epoch_ms,
+        recovery=not no_recovery,
         hops=hops,
         partitions=partitions,
     )

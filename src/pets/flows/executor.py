@@ -30,7 +30,6 @@ every open order at the venue is cancelled first (DELETE /cancel-all), so that r
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -49,6 +48,7 @@ from pets.execution.live import LiveExchange, clob_client, live_environment, pre
 from pets.execution.paper_exchange import PaperConfig, PaperExchange
 from pets.execution.portfolio import ZERO, Portfolio, resolved_market
 from pets.flows.market_state import TimescaleSink
+from pets.flows.recovery import freeze, thaw
 from pets.flows.trading_io import Routed, RoutedKafkaSink, TopicDecoder, kafka_source
 from pets.pipelines.market_data.market import MarketStateEngine
 from pets.pipelines.market_data.parser import FrameParser
@@ -321,7 +321,7 @@ def build_flow(
         user_inputs = op.map("user_events", users, lambda message: Input("user", message))
         keyed = op.merge("with_user_events", keyed, op.key_on("key_user", user_inputs, lambda _: STATE_KEY))
     state = op.stateful_batch(
-        "executor_state", keyed, lambda resume: ExecutorLogic(resume, config, dsn, client, heartbeat_s)
+        "executor_state", keyed, lambda resume: ExecutorLogic(thaw(resume), config, dsn, client, heartbeat_s)
     )
     outputs = op.map("drop_key", state, lambda key_output: key_output[1])
     routed = op.filter_map("route", outputs, lambda out: out.routed)
@@ -395,7 +395,7 @@ class _UserPartition(StatelessSourcePartition[UserMessage]):
             self.channel.stop()
 
 
-class ExecutorLogic(StatefulBatchLogic[Input, Output, ExecutorState]):
+class ExecutorLogic(StatefulBatchLogic[Input, Output, bytes]):
     def __init__(
         self,
         resume: ExecutorState | None,
@@ -441,8 +441,8 @@ class ExecutorLogic(StatefulBatchLogic[Input, Output, ExecutorState]):
         self._next_heartbeat = datetime.now(UTC) + self._heartbeat
         return [], StatefulBatchLogic.RETAIN
 
-    def snapshot(self) -> ExecutorState:
-        return copy.deepcopy(self._state)
+    def snapshot(self) -> bytes:
+        return freeze(self._state)
 
 
 def reports_from_database(dsn: str) -> list[ExecutionReport]:

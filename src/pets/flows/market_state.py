@@ -30,7 +30,6 @@ epoch can move which of that market's frames see the change.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -46,7 +45,7 @@ from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import DynamicSink, Sink, StatelessSinkPartition
 from bytewax.recovery import RecoveryConfig
 
-from pets.flows.recovery import recovery_store
+from pets.flows.recovery import freeze, recovery_store, thaw
 from pets.pipelines.market_data.embedded import BOOK_SOURCE, AssetQuote, ReplaySummary, run_embedded
 from pets.pipelines.market_data.features import DEFAULT_DEPTH_LEVELS
 from pets.pipelines.market_data.market import MarketBooks, info_lookup
@@ -149,7 +148,9 @@ def build_flow(
         market_split = op.branch("split_market_dead_letters", routed, _is_update)
         keyed = op.merge("merge_market_infos", keyed, market_split.trues)
         dead_streams.append(market_split.falses)
-    books = op.stateful_batch("book_state", keyed, lambda resume: BookStateLogic(resume, infos, depth_levels))
+    books = op.stateful_batch(
+        "book_state", keyed, lambda resume: BookStateLogic(thaw(resume), infos, depth_levels)
+    )
     outputs = op.map("drop_market_key", books, lambda key_output: key_output[1])
     tops = op.filter_map("tops", outputs, lambda out: out.top)
     op.output("md_tob_out", tops, tob_sink)
@@ -235,7 +236,7 @@ def _parse_message(message: KafkaSourceMessage[Any, Any]) -> list[ParsedFrame | 
     return out
 
 
-class BookStateLogic(StatefulBatchLogic[ParsedFrame | MarketUpdate, BookOutput, MarketBooks]):
+class BookStateLogic(StatefulBatchLogic[ParsedFrame | MarketUpdate, BookOutput, bytes]):
     """The books of one market (the key); its snapshot is the whole MarketBooks state."""
 
     def __init__(
@@ -286,8 +287,8 @@ class BookStateLogic(StatefulBatchLogic[ParsedFrame | MarketUpdate, BookOutput, 
             self._books.flush(tops)
         return [BookOutput(top=top) for top in tops], StatefulBatchLogic.RETAIN
 
-    def snapshot(self) -> MarketBooks:
-        return copy.deepcopy(self._books)  # type: ignore[return-value]
+    def snapshot(self) -> bytes:
+        return freeze(self._books)
 
     @staticmethod
     def _dead_letter(item: ParsedFrame, reason: str) -> DeadLetter:

@@ -1,10 +1,27 @@
-"""Bytewax recovery stores: one per flow, created and initialised on first use."""
+"""Bytewax recovery: the stores (one per flow) and the snapshots the stateful steps hand to them.
+
+Bytewax asks every stateful step for an immutable snapshot of each key's state at every epoch close,
+with or without a recovery store, on the worker thread. Its own `stateful_flat_map` deep-copies the
+state, which for a bot or the risk engine took 2-5 ms per key and held each flow up for 70-190 ms
+every epoch (`pets bench loop-latency`). A pickle is the same immutable copy 3-6x faster, and it is
+what the store keeps anyway: snapshots here are pickled bytes, and `thaw` turns a resume state back
+into the object (a state stored by an older version as the object itself is taken as it is).
+"""
 
 from __future__ import annotations
 
+import pickle
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
+from bytewax import operators as op
+from bytewax.operators import KeyedStream, StatefulBatchLogic
 from bytewax.recovery import RecoveryConfig, init_db_dir
+
+S = TypeVar("S")
+V = TypeVar("V")
+W = TypeVar("W")
 
 
 def recovery_store(db_dir: Path, workers: int = 1) -> RecoveryConfig:
@@ -13,3 +30,39 @@ def recovery_store(db_dir: Path, workers: int = 1) -> RecoveryConfig:
         db_dir.mkdir(parents=True)
         init_db_dir(db_dir, workers)
     return RecoveryConfig(str(db_dir))
+
+
+def freeze(state: object) -> bytes:
+    return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def thaw(resume: object) -> Any:
+    """The state of a snapshot taken by `freeze` (None stays None)."""
+    return pickle.loads(resume) if isinstance(resume, bytes) else resume
+
+
+def stateful_flat_map(
+    step_id: str,
+    up: KeyedStream[V],
+    mapper: Callable[[S | None, V], tuple[S | None, Iterable[W]]],
+) -> KeyedStream[W]:
+    """`bytewax.operators.stateful_flat_map` with pickled snapshots (and one call per batch)."""
+    return op.stateful_batch(step_id, up, lambda resume: _FlatMapLogic(mapper, thaw(resume)))
+
+
+class _FlatMapLogic(StatefulBatchLogic[V, W, bytes]):
+    def __init__(self, mapper: Callable[[S | None, V], tuple[S | None, Iterable[W]]], state: S | None):
+        self.mapper = mapper
+        self.state: Any = state
+
+    def on_batch(self, values: list[V]) -> tuple[Iterable[W], bool]:
+        mapper, state = self.mapper, self.state
+        out: list[W] = []
+        for value in values:
+            state, emitted = mapper(state, value)
+            out.extend(emitted)
+        self.state = state
+        return out, state is None  # None discards the key's state, as the stock operator does
+
+    def snapshot(self) -> bytes:
+        return freeze(cast(object, self.state))

@@ -26,6 +26,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
+from pets.flows.recovery import stateful_flat_map
 from pets.flows.trading_io import Routed, RoutedKafkaSink, TopicDecoder, kafka_source, read_topics
 from pets.pipelines.tables import (
     APPROVED_ORDERS,
@@ -88,7 +89,7 @@ def build_flow(
     decoded = op.map("decode", messages, decode)
     split = op.branch("split_dead_letters", decoded, lambda item: not isinstance(item, DeadLetter))
     keyed = op.key_on("global_key", split.trues, lambda _: GLOBAL_KEY)
-    results = op.key_rm("unkey", op.stateful_flat_map("risk_engine", keyed, RiskStep(config, journal)))
+    results = op.key_rm("unkey", stateful_flat_map("risk_engine", keyed, RiskStep(config, journal)))
     published = op.filter_map("published", results, lambda item: item if isinstance(item, Routed) else None)
     dead = op.map("dead_letters", split.falses, lambda dead: Routed("dlq.trading", dead.source, dead))
     op.output("risk_out", op.merge("all_out", published, dead), sink or RoutedKafkaSink(settings))

@@ -1,12 +1,14 @@
 """`pets bench loop-latency`: frame in md.book -> approved order on order.exec, each flow a process.
 
 The four trading flows run as `pets flow run market_state|bots|risk|executor` subprocesses under a
-fresh topic prefix (no database: the flows' Kafka path is what is measured). Simulator frames are
-produced to md.book at a steady rate, each frame's venue timestamp rewritten to the wall-clock
-millisecond it is sent at (so the flows' venue clock is the real clock, as live), and a consumer of
-order.exec takes the time each approved order arrives. An approval's latency is its arrival time
-minus the send time of the frames it was priced off (`intent.source_ts_ms` names them). The first
-seconds (flows warming up) are left out; risk's own cancel-alls are not orders priced off a frame.
+fresh topic prefix, with their recovery stores and epoch as deployed (every epoch close snapshots
+the state: part of the latency), and no database (the flows' Kafka path is what is measured).
+Simulator frames are produced to md.book at a steady rate, each frame's venue timestamp rewritten to
+the wall-clock millisecond it is sent at (so the flows' venue clock is the real clock, as live), and
+a consumer of order.exec takes the time each approved order arrives. An approval's latency is its
+arrival time minus the send time of the frames it was priced off (`intent.source_ts_ms` names them).
+The first seconds (flows warming up) are left out; risk's own cancel-alls are not orders priced off
+a frame.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ def measure_latency(
     rate: int,
     duration_s: float,
     progress: Callable[[str], None],
-    epoch_ms: int = 1000,
+    epoch_ms: int = 5000,
+    recovery: bool = True,
     hops: bool = False,
     partitions: int | None = None,
 ) -> dict[str, Any]:
@@ -76,7 +79,7 @@ def measure_latency(
     ensure_topics(bench)
     config = load_config(settings.config_dir)
     sim = MarketSimulator(SimParams.from_config(config.system.simulator, duration_ms=3_600_000))
-    procs = _start_flows(bench, state_dir, epoch_ms)
+    procs = _start_flows(bench, state_dir, epoch_ms, recovery)
     sent: dict[int, float] = {}  # rewritten venue ms -> wall time the frames were sent
     # per topic: (wall time received, venue ms of the frames the message derives from)
     watched = HOPS if hops else ("order.exec",)
@@ -150,6 +153,7 @@ def measure_latency(
         "max_ms": round(approved[-1], 2) if approved else None,
         "flows": list(FLOWS),
         "epoch_ms": epoch_ms,
+        "recovery": recovery,
         "partitions": partitions or "registry",
         # each flow's CPU use while frames were sent: near 100 % the flow is CPU-bound, latency queues
         "flow_cpu_pct": {name: round(100 * used / duration_s) for name, used in zip(FLOWS, cpu, strict=True)},
@@ -230,7 +234,9 @@ def _percentile(values: list[float], pct: float) -> float | None:
     return round(values[index], 2)
 
 
-def _start_flows(settings: Settings, state_dir: Path, epoch_ms: int) -> list[subprocess.Popen[bytes]]:
+def _start_flows(
+    settings: Settings, state_dir: Path, epoch_ms: int, recovery: bool
+) -> list[subprocess.Popen[bytes]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PETS_")}
     env.update(
         PETS_MODE="production",
@@ -245,7 +251,8 @@ def _start_flows(settings: Settings, state_dir: Path, epoch_ms: int) -> list[sub
         log = (state_dir / f"{name}.log").open("wb")
         procs.append(
             subprocess.Popen(
-                [pets, "flow", "run", name, "--no-recovery", "--epoch-ms", str(epoch_ms)],
+                [pets, "flow", "run", name, "--epoch-ms", str(epoch_ms)]
+                + ([] if recovery else ["--no-recovery"]),
                 env=env,
                 stdout=log,
                 stderr=log,
