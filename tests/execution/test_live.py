@@ -80,6 +80,7 @@ def approved(
     post_only: bool = True,
     replaces: str | None = None,
     bot: str = "bot_05",
+    created_ns: int = 1,
 ) -> ApprovedOrder:
     intent = OrderIntent(
         client_order_id=client_id,
@@ -95,7 +96,7 @@ def approved(
         post_only=post_only,
         replaces=replaces,
         source_ts_ms=1,
-        created_ns=1,
+        created_ns=created_ns,
     )
     return ApprovedOrder(intent=intent, size=D(size), approved_ns=1, sequence=1)
 

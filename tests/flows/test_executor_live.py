@@ -1,13 +1,16 @@
 """The executor flow in live mode on Bytewax's testing runtime: order.exec messages (TestingSource) are
 placed at the local trading venue by the real py-clob-client-v2, and the reports are what the venue's
-user channel says (ack, fills, cancel); heartbeats run; every missing opt-in piece refuses the start."""
+user channel says (ack, fills, cancel); heartbeats run; every missing opt-in piece refuses the start; a
+crash replay of the approvals leaves each order once at the venue."""
 
 from __future__ import annotations
 
 import base64
 import dataclasses
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -20,6 +23,7 @@ from eth_account import Account
 from pets.cli.flow import flow as flow_cli
 from pets.execution.live import LiveRefusedError
 from pets.flows.executor import build_flow
+from pets.flows.recovery import recovery_store
 from pets.flows.trading_io import Routed
 from pets.pipelines.venue_sim.user_server import (
     LocalTradingVenue,
@@ -195,3 +199,44 @@ def test_paper_stays_the_default(venue: LocalTradingVenue) -> None:
     run_main(flow)
     assert venue.requests == []  # without live=True nothing reaches the venue
     assert [r.message.kind for r in out if r.topic == "exec.report"] == ["reject"]  # paper: no book yet
+
+
+def test_a_crash_replay_of_the_approvals_places_each_order_once(
+    venue: LocalTradingVenue, tmp_path: Path
+) -> None:
+    """Run 1 posts a and b and crashes before its epoch closes (no snapshot holds them); run 2 resumes
+    from the recovery store, Kafka re-delivers a and b, and then c arrives."""
+    messages = [
+        order_exec("a", "BUY", "0.45", "10"),
+        order_exec("b", "BUY", "0.40", "10"),
+        TestingSource.PAUSE(timedelta(seconds=0.3)),  # a and b reach the venue before the crash
+        TestingSource.ABORT(),
+        order_exec("c", "BUY", "0.35", "10"),
+    ]
+    recovery = recovery_store(tmp_path / "recovery")
+    runs: list[list[ExecutionReport]] = []
+    for run in range(2):
+        out: list[Routed] = []
+        flow = build_flow(
+            settings_at(venue),
+            TestingSource(messages, batch_size=10),
+            TestingSink(out),
+            db_sink=TestingSink([]),
+            config=LIVE_CONFIG,
+            live=True,
+            environ=ENV,
+            heartbeat_s=0.1,
+            user_idle_stop_s=1.0,
+        )
+        run_main(flow, epoch_interval=timedelta(hours=1), recovery_config=recovery)
+        runs.append([r.message for r in out if r.topic == "exec.report"])
+        if run == 0:
+            assert len(venue.orders) == 2  # the crash came after a and b were placed
+    posts = [(p, b) for m, p, _, b in venue.requests if m == "POST" and p in ("/order", "/orders")]
+    assert sum(len(body) if path == "/orders" else 1 for path, body in posts) == 5  # a, b sent twice
+    assert len(venue.orders) == 3 and len(venue.open_orders()) == 3  # yet the venue holds a, b, c once
+    replayed = [(r.client_order_id, r.kind) for r in runs[1] if r.client_order_id in ("a", "b")]
+    assert replayed == [("a", "ack"), ("b", "ack")]  # adopted: live, not rejected, not placed again
+    by_client = {r.client_order_id: r.venue_order_id for r in runs[1] if r.kind == "ack"}
+    assert {by_client["a"], by_client["b"]} <= set(venue.orders)
+    assert not any(r.kind == "reject" for run_reports in runs for r in run_reports)

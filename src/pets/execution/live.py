@@ -33,21 +33,41 @@ User channel (`on_user`, messages of pets.pipelines.polymarket.user_ws):
   operator checks the wallet; we do not invent a negative fill the portfolio cannot represent.
 - After a gap the client sends REST trades (counted once like the rest) and an `open_orders`
   snapshot: an order we think open that the venue no longer lists is reported cancelled.
+
+Replays are idempotent at the venue. The signed order is a pure function of the approval and the
+wallet: the salt is derived from the client order id (`order_salt`) and the signed `timestamp` is the
+intent's `created_ns` in ms, never the wall clock, so a re-sent approval has the same EIP-712 order hash
+(the venue's order id) as its first send. When the flow resumes from a snapshot taken before an order
+went out, Kafka re-delivers the approval, `seen` no longer holds it, and it is signed and posted again;
+the venue refuses the copy ("order <hash> is invalid. Duplicated.") and this adapter adopts the order
+it already holds under that hash instead of reporting a reject: the venue's trades and open orders of
+its market are read over REST, as after a user-channel gap, so fills made meanwhile are counted and the
+order is acked if still open, or reported cancelled if the venue no longer lists it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
-import time
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
+
+import msgspec
 
 from pets.execution.fees import taker_fee
-from pets.pipelines.polymarket.user_ws import OrderEvent, TradeEvent, UserMessage, decimal_of, event_ms
+from pets.pipelines.polymarket.user_ws import (
+    RECONCILE_LOOKBACK_S,
+    OrderEvent,
+    TradeEvent,
+    UserMessage,
+    decimal_of,
+    event_ms,
+)
 from pets.pipelines.venue_precision import limit_order_amounts, market_order_amounts, on_tick_grid
 from pets.schemas.config import PetsConfig, TradingMode
 from pets.schemas.control import ALL_BOTS, RiskAlert
@@ -57,6 +77,7 @@ log = logging.getLogger(__name__)
 
 POLYGON_CHAIN_ID = 137
 NS_PER_MS = 1_000_000
+NS_PER_S = 1_000_000_000
 VENUE_VERSION = 2
 MAX_BATCH = 15  # POST /orders
 BPS = Decimal(10_000)
@@ -64,6 +85,23 @@ WALLET_KEYS = ("PETS_PRIVATE_KEY", "PETS_FUNDER", "PETS_SIGNATURE_TYPE")
 API_KEYS = ("PETS_CLOB_API_KEY", "PETS_CLOB_SECRET", "PETS_CLOB_PASSPHRASE")
 COUNTED = frozenset({"MATCHED", "MINED", "CONFIRMED", "RETRYING"})
 ZERO = Decimal(0)
+RestRow = TypeVar("RestRow", TradeEvent, OrderEvent)
+# py-clob-client-v2 posts the salt as a JSON number (its own salts are random() x now_ms, < 2^41); the
+# exchange takes a uint256. 53 bits stay exact in every JSON parser (IEEE doubles included).
+SALT_BITS = 53
+# the venue's answer to a re-posted order hash it already holds: "order 0x... is invalid. Duplicated."
+DUPLICATED = re.compile(r"is invalid\. duplicated", re.IGNORECASE)
+
+
+def order_salt(client_order_id: str) -> str:
+    """The salt of the order signed for this client order id: the same on every re-sign, 53 bits."""
+    digest = hashlib.sha256(client_order_id.encode()).digest()
+    return str(int.from_bytes(digest[:8], "big") >> (64 - SALT_BITS))
+
+
+class SignedOrder(NamedTuple):
+    order: Any  # py_clob_client_v2 SignedOrderV2
+    order_hash: str  # its EIP-712 hash: the venue's order id
 
 
 class LiveRefusedError(RuntimeError):
@@ -271,7 +309,8 @@ class LiveExchange:
         from py_clob_client_v2.clob_types import PostOrdersV2Args
 
         out: list[ExecutionReport] = []
-        signed: list[tuple[ApprovedOrder, Any]] = []
+        signed: list[tuple[ApprovedOrder, SignedOrder]] = []
+        adopted: list[LiveOrder] = []
         for approved in places:
             intent = approved.intent
             if intent.client_order_id in self.seen:
@@ -287,26 +326,63 @@ class LiveExchange:
             for start in range(0, len(group), MAX_BATCH):
                 chunk = group[start : start + MAX_BATCH]
                 if len(chunk) == 1:
-                    approved, order = chunk[0]
-                    answers = [_call(self.client.post_order, order, approved.intent.order_type, post_only)]
+                    approved, one = chunk[0]
+                    answers = [
+                        _call(self.client.post_order, one.order, approved.intent.order_type, post_only)
+                    ]
                 else:
-                    args = [PostOrdersV2Args(order=o, orderType=a.intent.order_type) for a, o in chunk]
+                    args = [PostOrdersV2Args(order=s.order, orderType=a.intent.order_type) for a, s in chunk]
                     batch = _call(self.client.post_orders, args, post_only)
                     answers = batch if isinstance(batch, list) else [batch] * len(chunk)
-                for (approved, _), answer in zip(chunk, answers, strict=True):
-                    out += self._posted(approved, answer)
-        return out
+                for (approved, one), answer in zip(chunk, answers, strict=True):
+                    if DUPLICATED.search(_error(answer)):  # the venue holds this very order: it is ours
+                        adopted.append(self._track(approved, one.order_hash))
+                    else:
+                        out += self._posted(approved, answer)
+        return out + (self._adopt(adopted) if adopted else [])
 
     def _posted(self, approved: ApprovedOrder, answer: Any) -> list[ExecutionReport]:
         if isinstance(answer, dict) and answer.get("success") and answer.get("orderID"):
-            venue_id = str(answer["orderID"])
-            self.orders[venue_id] = LiveOrder(approved, venue_id)
-            self.by_client[approved.intent.client_order_id] = venue_id
+            self._track(approved, str(answer["orderID"]))
             return []  # the ack comes with the venue's PLACEMENT event on the user channel
         return [self._report(approved, "reject", reason=f"venue refused: {_error(answer)}")]
 
-    def _sign(self, approved: ApprovedOrder) -> Any:
-        """The signed V2 order with exact amounts, or the reason it cannot be sent."""
+    def _track(self, approved: ApprovedOrder, venue_id: str) -> LiveOrder:
+        order = LiveOrder(approved, venue_id)
+        self.orders[venue_id] = order
+        self.by_client[approved.intent.client_order_id] = venue_id
+        return order
+
+    def _adopt(self, adopted: list[LiveOrder]) -> list[ExecutionReport]:
+        """Orders the venue already held when they were re-sent (a replay after a restart): no PLACEMENT
+        comes for them, so the venue's REST trades and open orders of their markets say what they are now."""
+        from py_clob_client_v2.clob_types import OpenOrderParams, TradeParams
+
+        out: list[ExecutionReport] = []
+        why = "after a re-sent approval the venue already held"
+        for market in sorted({o.approved.intent.market for o in adopted}):
+            mine = [o for o in adopted if o.approved.intent.market == market]
+            since_s = min(o.approved.intent.created_ns for o in mine) // NS_PER_S - RECONCILE_LOOKBACK_S
+            trades = _call(self.client.get_trades, TradeParams(market=market, after=max(since_s, 0)))
+            listed = _call(self.client.get_open_orders, OpenOrderParams(market=market))
+            if not isinstance(trades, list) or not isinstance(listed, list):
+                failed = _error(listed if isinstance(trades, list) else trades)
+                for order in mine:  # the venue said it holds them: live until the user channel says more
+                    order.acked = True
+                    reason = f"already at the venue (re-sent approval); REST check failed: {failed}"
+                    out.append(self._report(order.approved, "ack", order, reason=reason))
+                continue
+            ids = {o.venue_id for o in mine}
+            for trade in _rows(trades, TradeEvent):
+                if trade.taker_order_id in ids or any(m.order_id in ids for m in trade.maker_orders):
+                    reports, _ = self._on_trade(trade)  # alerts are for fills counted before; these are new
+                    out += reports
+            out += self._check_open(mine, {row.id for row in _rows(listed, OrderEvent)}, why)
+        return out
+
+    def _sign(self, approved: ApprovedOrder) -> SignedOrder | str:
+        """The signed V2 order with exact amounts, or the reason it cannot be sent. Deterministic: the
+        salt comes from the client order id and the timestamp from the intent, so a re-sign is identical."""
         from py_clob_client_v2.config import get_contract_config
         from py_clob_client_v2.constants import BYTES32_ZERO
         from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2
@@ -340,15 +416,20 @@ class LiveExchange:
             side=ClientSide.BUY if intent.side == "BUY" else ClientSide.SELL,
             signer=builder._v2_order_signer(),
             signatureType=builder.signature_type,
-            timestamp=str(time.time_ns() // NS_PER_MS),
+            timestamp=str(intent.created_ns // NS_PER_MS),
             metadata=BYTES32_ZERO,
             builder=BYTES32_ZERO,
             expiration=str(expiration),
         )
         signer = ExchangeOrderBuilderV2(
-            exchange, self.chain_id, self.client.signer, domain_version=str(VENUE_VERSION)
+            exchange,
+            self.chain_id,
+            self.client.signer,
+            generate_salt=lambda: order_salt(intent.client_order_id),
+            domain_version=str(VENUE_VERSION),
         )
-        return signer.build_signed_order(data)
+        order = signer.build_signed_order(data)
+        return SignedOrder(order, signer.build_order_hash(signer.build_order_typed_data(order)))
 
     def _market_params(self, token_id: str) -> dict[str, Any]:
         return {
@@ -410,16 +491,22 @@ class LiveExchange:
 
     def _on_open_orders(self, rows: list[OrderEvent]) -> list[ExecutionReport]:
         """After a gap: orders the venue still lists are live, ours it does not list are gone."""
-        listed = {row.id for row in rows}
+        return self._check_open(
+            list(self.orders.values()), {row.id for row in rows}, "after a user-channel gap"
+        )
+
+    def _check_open(self, orders: list[LiveOrder], listed: set[str], when: str) -> list[ExecutionReport]:
         out = []
-        for order in list(self.orders.values()):
+        for order in orders:
             if order.closed:
                 continue
             if order.venue_id not in listed:
-                out.append(self._close(order, "cancel", "not open at the venue after a user-channel gap"))
+                out.append(self._close(order, "cancel", f"not open at the venue {when}"))
             elif not order.acked:
                 order.acked = True
-                out.append(self._report(order.approved, "ack", order, reason="open at the venue (REST)"))
+                out.append(
+                    self._report(order.approved, "ack", order, reason=f"open at the venue (REST) {when}")
+                )
         return out
 
     def _on_trade(self, trade: TradeEvent) -> tuple[list[ExecutionReport], list[RiskAlert]]:
@@ -558,6 +645,17 @@ def _call(method: Any, *args: Any) -> Any:
     except (PolyException, ValueError, KeyError) as exc:
         return {"error": str(exc)}
     return answer if isinstance(answer, (dict, list)) else {"answer": answer}
+
+
+def _rows(rows: list[Any], kind: type[RestRow]) -> list[RestRow]:
+    """REST rows as user-channel events; a row that does not convert is logged and left out."""
+    out = []
+    for row in rows:
+        try:
+            out.append(msgspec.convert(row, kind))
+        except msgspec.ValidationError as exc:
+            log.warning("venue REST %s row left out: %s", kind.__name__, exc)
+    return out
 
 
 def _error(response: Any) -> str:

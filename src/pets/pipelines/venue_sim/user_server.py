@@ -5,7 +5,17 @@ follows them. REST (L2 HMAC checked on every private route, as the venue does):
 `GET /version`, `/tick-size`, `/neg-risk`, `/balance-allowance`, `/data/orders`, `/data/trades`;
 `POST /order`, `/orders` (batch, at most 15), `/v1/heartbeats`; `DELETE /order`, `/orders`, `/cancel-all`.
 A posted order is checked as the venue does (known token, price on the tick grid, 2-decimal size,
-amount decimals of the tick) and kept open; its venue id is derived from its signature.
+amount decimals of the tick) and kept open; its venue id is its EIP-712 order hash, as on the venue.
+
+A re-posted order whose hash the venue already holds (open, matched or cancelled) is refused and not
+placed again: `POST /order` answers HTTP 400 `{"error": "order <hash> is invalid. Duplicated."}`, and
+`POST /orders` the same message as that order's element of the 200 array. Polymarket documents this
+message among the order processing errors (docs.polymarket.com/resources/error-codes, "order {id} is
+invalid. Duplicated."; INVALID_ORDER_DUPLICATED "Same order has already been placed, can't be placed
+again" in docs.polymarket.com/trading/orders/create), and public clients see it as HTTP 400 with that
+`error` body, also for an order that was already matched or killed. Assumptions (not documented): a
+batch element carries the message in `errorMsg` with `success: false` like the other refusals here,
+and no user-channel event is published for a refused duplicate.
 
 User channel: first message `{"auth":{"apiKey","secret","passphrase"},"markets":[...],"type":"user"}`
 (wrong credentials close the socket with 1008; an empty `markets` follows every market), text
@@ -380,7 +390,8 @@ class LocalTradingVenue(LoopbackServer):
         token = self.tokens.get(str(signed["tokenId"]))
         if token is None:
             return 400, {"success": False, "errorMsg": "invalid token id", "error": "invalid token id"}
-        if _signer_of(signed, token.neg_risk) != str(signed["signer"]).lower():
+        venue_id, signer = _hash_and_signer(signed, token.neg_risk)
+        if signer != str(signed["signer"]).lower():
             return 400, {"success": False, "errorMsg": "invalid signature", "error": "invalid signature"}
         maker, taker = Decimal(signed["makerAmount"]), Decimal(signed["takerAmount"])
         shares, usdc = (taker, maker) if signed["side"] == "BUY" else (maker, taker)
@@ -389,11 +400,13 @@ class LocalTradingVenue(LoopbackServer):
             problem = _limit_problem(price, size, usdc / MICRO_PER_UNIT, token.tick)
             if problem:
                 return 400, {"success": False, "errorMsg": problem, "error": problem}
-        venue_id = "0x" + hashlib.sha256(signed["signature"].encode()).hexdigest()
         order = VenueOrder(
             venue_id, token, signed["side"], price, size, body["orderType"], body["owner"], _now_ms() // 1000
         )
         with self._lock:
+            if venue_id in self.orders:  # every order the venue took stays indexed by its hash
+                duplicated = f"order {venue_id} is invalid. Duplicated."
+                return 400, {"success": False, "errorMsg": duplicated, "error": duplicated}
             self.orders[venue_id] = order
         self.publish(order.row("PLACEMENT"))
         if self.on_post is not None:
@@ -444,8 +457,9 @@ class LocalTradingVenue(LoopbackServer):
         return Handler
 
 
-def _signer_of(signed: dict[str, Any], neg_risk: bool) -> str:
-    """The address that signed the V2 order for the (neg-risk) exchange's EIP-712 domain, lowercase."""
+def _hash_and_signer(signed: dict[str, Any], neg_risk: bool) -> tuple[str, str]:
+    """The V2 order's EIP-712 hash for the (neg-risk) exchange's domain and the address that signed it
+    (lowercase; "" when the signature does not recover)."""
     from eth_account import Account
     from eth_account.messages import encode_typed_data
     from py_clob_client_v2.config import get_contract_config
@@ -468,13 +482,13 @@ def _signer_of(signed: dict[str, Any], neg_risk: bool) -> str:
         builder=signed["builder"],
         expiration=str(signed.get("expiration") or "0"),
     )
-    typed = ExchangeOrderBuilderV2(exchange, 137, None, domain_version="2").build_order_typed_data(order)  # type: ignore[arg-type]
+    builder = ExchangeOrderBuilderV2(exchange, 137, None, domain_version="2")  # type: ignore[arg-type]
+    typed = builder.build_order_typed_data(order)
     try:
-        return str(
-            Account.recover_message(encode_typed_data(full_message=typed), signature=signed["signature"])
-        ).lower()
+        signer = Account.recover_message(encode_typed_data(full_message=typed), signature=signed["signature"])
     except ValueError:
-        return ""
+        signer = ""
+    return builder.build_order_hash(typed), str(signer).lower()
 
 
 def _limit_problem(price: Decimal, size: Decimal, notional: Decimal, tick: Decimal) -> str | None:
