@@ -45,10 +45,12 @@ def venue() -> Iterator[LocalTradingVenue]:
         yield server
 
 
-def channel_for(venue: LocalTradingVenue, client: object = None, **overrides: float) -> UserChannel:
+def channel_for(
+    venue: LocalTradingVenue, client: object = None, *, resume_since_ms: int | None = None, **overrides: float
+) -> UserChannel:
     config = UserWsConfig(venue.ws_url, *CREDS.values(), **overrides)  # type: ignore[arg-type]
     assert CREDS["api_secret"] not in repr(config) and "pass" not in repr(config)
-    channel = UserChannel(config, client).start()
+    channel = UserChannel(config, client, resume_since_ms=resume_since_ms).start()
     wait_for(lambda: venue.subscriber_count() == 1, "the user channel to subscribe")
     return channel
 
@@ -211,6 +213,26 @@ def test_after_a_gap_trades_and_orders_are_reconciled_over_rest(venue: LocalTrad
     after = [(r.client_order_id, r.kind, r.last_qty) for r in follower.reports[4:]]
     assert after == [("a", "fill", D(7)), ("b", "cancel", D(0))]  # c is still open at the venue
     assert set(exchange.open) == {"c"}
+
+
+def test_an_order_posted_after_the_reconcile_read_the_open_orders_is_not_reported_cancelled(
+    venue: LocalTradingVenue,
+) -> None:
+    client = clob_client(venue.rest_url, require_live(True, ENV, LIVE_CONFIG))
+    exchange = LiveExchange(client)
+    exchange.on_orders([approved("a"), approved("b", price="0.40")], 1)
+    venue._cancel([exchange.by_client["a"]])  # while nobody listened
+    channel = channel_for(venue, client, resume_since_ms=0)  # reconciles right after subscribing
+    got: list[UserMessage] = []
+    try:
+        wait_for(lambda: any(m.kind == "resynced" for m in got.__iadd__(channel.drain())), "the reconcile")
+    finally:
+        channel.stop()
+    exchange.on_order(approved("c", price="0.35"), 2)  # posted after the listing was read, before it is used
+    reports = [report for message in got for report in exchange.on_user(message)[0]]
+    assert [m.kind for m in got] == ["lost", "open_orders", "resynced"]
+    assert [(r.client_order_id, r.kind) for r in reports] == [("a", "cancel"), ("b", "ack")]
+    assert set(exchange.open) == {"b", "c"}  # c is not in that listing, yet still open
 
 
 def test_a_malformed_user_frame_is_dead_lettered_with_the_reason(venue: LocalTradingVenue) -> None:

@@ -1,12 +1,15 @@
 """The executor flow in live mode on Bytewax's testing runtime: order.exec messages (TestingSource) are
 placed at the local trading venue by the real py-clob-client-v2, and the reports are what the venue's
 user channel says (ack, fills, cancel); heartbeats run; every missing opt-in piece refuses the start; a
-crash replay of the approvals leaves each order once at the venue."""
+crash replay of the approvals leaves each order once at the venue; a resume from a snapshot learns over
+REST what the venue did while the executor was down, once."""
 
 from __future__ import annotations
 
 import base64
 import dataclasses
+import gc
+import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -25,6 +28,7 @@ from pets.execution.live import LiveRefusedError
 from pets.flows.executor import build_flow
 from pets.flows.recovery import recovery_store
 from pets.flows.trading_io import Routed
+from pets.pipelines.polymarket.user_ws import UserChannel
 from pets.pipelines.venue_sim.user_server import (
     LocalTradingVenue,
     VenueOrder,
@@ -66,6 +70,19 @@ def venue() -> Iterator[LocalTradingVenue]:
         tokens, api_key="test-api-key", api_secret=SECRET, api_passphrase="pass"
     ) as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def stop_orphan_channels() -> Iterator[None]:
+    yield
+    stop_channels()
+
+
+def stop_channels() -> None:
+    """A run aborted by TestingSource.ABORT never closes its inputs: stop the user channels it left
+    following the venue, as the death of its process would."""
+    for channel in [o for o in gc.get_objects() if type(o) is UserChannel]:
+        channel.stop()
 
 
 def settings_at(venue: LocalTradingVenue) -> Settings:
@@ -136,6 +153,7 @@ def test_live_executor_places_at_the_venue_and_reports_the_user_channel(venue: L
     assert ("POST", "/orders", 2) in posted  # a and b went out in one batch
     assert ("DELETE", "/cancel-all") in [(m, p) for m, p, _, _ in venue.requests]
     assert venue.heartbeats >= 1 and venue.open_orders() == []
+    assert "/data/trades" not in [path for _, path, _, _ in venue.requests]  # a fresh start: no reconcile
     assert any(r.topic == "pnl.snapshot" for r in out)
     assert [name for name, _ in rows].count("execution_reports") == len(reports)
 
@@ -240,3 +258,62 @@ def test_a_crash_replay_of_the_approvals_places_each_order_once(
     by_client = {r.client_order_id: r.venue_order_id for r in runs[1] if r.kind == "ack"}
     assert {by_client["a"], by_client["b"]} <= set(venue.orders)
     assert not any(r.kind == "reject" for run_reports in runs for r in run_reports)
+
+
+def test_a_resumed_executor_learns_once_what_the_venue_did_while_it_was_down(
+    venue: LocalTradingVenue, tmp_path: Path
+) -> None:
+    """Run 1 places a and b, hears their acks, snapshots and crashes. While it is down the venue fills 4
+    of a and cancels b (nobody is subscribed: those events reach no one). Resumed from the snapshot, the
+    executor reconciles over REST right after subscribing: a's partial fill and b's cancel, nothing else;
+    a second resume from the same snapshot gives the same reports (ids included), and a resume from the
+    state the first resume left reports nothing more."""
+    messages = [
+        order_exec("a", "BUY", "0.45", "10"),
+        order_exec("b", "BUY", "0.40", "10"),
+        TestingSource.PAUSE(timedelta(seconds=0.6)),  # the acks arrive and epochs close meanwhile
+        TestingSource.ABORT(),
+    ]
+
+    def run(store: Path) -> tuple[list[ExecutionReport], list[Any]]:
+        out: list[Routed] = []
+        rows: list[Any] = []
+        flow = build_flow(
+            settings_at(venue),
+            TestingSource(messages, batch_size=10),
+            TestingSink(out),
+            db_sink=TestingSink(rows),
+            config=LIVE_CONFIG,
+            live=True,
+            environ=ENV,
+            heartbeat_s=0.1,
+            user_idle_stop_s=1.0,
+        )
+        run_main(flow, epoch_interval=timedelta(milliseconds=100), recovery_config=recovery_store(store))
+        return [r.message for r in out if r.topic == "exec.report"], rows
+
+    def reconciles() -> list[str]:
+        return [query["after"] for _, path, query, _ in venue.requests if path == "/data/trades"]
+
+    store = tmp_path / "recovery"
+    first, _ = run(store)
+    stop_channels()  # the crash: run 1's user channel is gone with it
+    assert [(r.client_order_id, r.kind) for r in first] == [("a", "ack"), ("b", "ack")]
+    assert reconciles() == []
+    last_event_ms = max(int(event["timestamp"]) for event in venue.published)  # what run 1 heard last
+    shutil.copytree(store, tmp_path / "same_snapshot")
+    venue_a, venue_b = (r.venue_order_id or "" for r in first)
+    venue.fill(venue_a, "4")
+    venue._cancel([venue_b])
+    assert venue.subscriber_count() == 0
+
+    resumed, rows = run(store)
+    got = [(r.client_order_id, r.kind, r.last_qty, r.leaves_qty, r.venue_order_id) for r in resumed]
+    assert got == [("a", "partial_fill", D(4), D(6), venue_a), ("b", "cancel", D(0), D(0), venue_b)]
+    assert reconciles() == [str(last_event_ms // 1000 - 60)]  # since just before the snapshot's last event
+    assert [name for name, _ in rows].count("positions") == 1  # a's 4 shares, counted once
+    again, _ = run(tmp_path / "same_snapshot")
+    assert again == resumed  # the same reports, ids and venue timestamps included: stored once downstream
+    after_resume, _ = run(store)  # from what the first resume left: the fill and the cancel are known
+    assert len(reconciles()) == 3 and after_resume == []
+    assert [o.id for o in venue.open_orders()] == [venue_a] and len(venue.orders) == 2

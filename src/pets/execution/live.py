@@ -31,8 +31,10 @@ User channel (`on_user`, messages of pets.pipelines.polymarket.user_ws):
   it was counted keeps the fill in the books and raises a critical `RiskAlert` (rule
   `live_trade_failed`): the chain did not settle it, so position and cash are wrong until an
   operator checks the wallet; we do not invent a negative fill the portfolio cannot represent.
-- After a gap the client sends REST trades (counted once like the rest) and an `open_orders`
-  snapshot: an order we think open that the venue no longer lists is reported cancelled.
+- After a gap, and after a resume from a recovery snapshot, the client sends REST trades (counted once
+  like the rest) and an `open_orders` snapshot: an order we think open that the venue no longer lists
+  is reported cancelled. An order whose POST answered after that listing was requested is left alone
+  (the listing may predate it).
 
 Replays are idempotent at the venue. The signed order is a pure function of the approval and the
 wallet: the salt is derived from the client order id (`order_salt`) and the signed `timestamp` is the
@@ -43,6 +45,14 @@ the venue refuses the copy ("order <hash> is invalid. Duplicated.") and this ada
 it already holds under that hash instead of reporting a reject: the venue's trades and open orders of
 its market are read over REST, as after a user-channel gap, so fills made meanwhile are counted and the
 order is acked if still open, or reported cancelled if the venue no longer lists it.
+
+An order POST that gets no HTTP answer (timeout, reset, refused connection: py-clob-client-v2 raises
+PolyApiException without a status) may have landed. It is re-posted, `POST_ATTEMPTS` times in all with
+a doubling pause from `POST_BACKOFF_S` (module constants): a copy the venue already took is answered
+"Duplicated" and adopted as above, so one order results. After the last failure the order is reported
+`reject` with the reason that its state is unknown, and kept as unconfirmed under its order hash: if the
+venue shows it after all (a PLACEMENT or trade event on the user channel, or a REST open-orders listing
+after a gap or a resume) it is adopted with an `ack` and its fills are counted.
 """
 
 from __future__ import annotations
@@ -51,6 +61,7 @@ import hashlib
 import logging
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -91,6 +102,11 @@ RestRow = TypeVar("RestRow", TradeEvent, OrderEvent)
 SALT_BITS = 53
 # the venue's answer to a re-posted order hash it already holds: "order 0x... is invalid. Duplicated."
 DUPLICATED = re.compile(r"is invalid\. duplicated", re.IGNORECASE)
+# an order POST without an HTTP answer is sent again this many times in all, pausing 0.25 s, then 0.5 s
+# (py-clob-client-v2 gives each attempt httpx's default 5 s timeout)
+POST_ATTEMPTS = 3
+POST_BACKOFF_S = 0.25
+NO_ANSWER = "pets_no_answer"  # marks the answer `_call` makes of a request that got no HTTP answer
 
 
 def order_salt(client_order_id: str) -> str:
@@ -216,6 +232,8 @@ class LiveOrder:
     fills: int = 0
     acked: bool = False
     closed: bool = False
+    unconfirmed: bool = False  # reported rejected after every POST went unanswered: the venue may hold it
+    posted_ns: int = 0  # wall clock when its POST returned: a REST listing requested earlier may miss it
 
     @property
     def leaves(self) -> Decimal:
@@ -328,30 +346,47 @@ class LiveExchange:
                 if len(chunk) == 1:
                     approved, one = chunk[0]
                     answers = [
-                        _call(self.client.post_order, one.order, approved.intent.order_type, post_only)
+                        _post(self.client.post_order, one.order, approved.intent.order_type, post_only)
                     ]
                 else:
                     args = [PostOrdersV2Args(order=s.order, orderType=a.intent.order_type) for a, s in chunk]
-                    batch = _call(self.client.post_orders, args, post_only)
+                    batch = _post(self.client.post_orders, args, post_only)
                     answers = batch if isinstance(batch, list) else [batch] * len(chunk)
                 for (approved, one), answer in zip(chunk, answers, strict=True):
                     if DUPLICATED.search(_error(answer)):  # the venue holds this very order: it is ours
                         adopted.append(self._track(approved, one.order_hash))
                     else:
-                        out += self._posted(approved, answer)
+                        out += self._posted(approved, one, answer)
         return out + (self._adopt(adopted) if adopted else [])
 
-    def _posted(self, approved: ApprovedOrder, answer: Any) -> list[ExecutionReport]:
+    def _posted(self, approved: ApprovedOrder, one: SignedOrder, answer: Any) -> list[ExecutionReport]:
         if isinstance(answer, dict) and answer.get("success") and answer.get("orderID"):
             self._track(approved, str(answer["orderID"]))
             return []  # the ack comes with the venue's PLACEMENT event on the user channel
-        return [self._report(approved, "reject", reason=f"venue refused: {_error(answer)}")]
+        if not _unanswered(answer):
+            return [self._report(approved, "reject", reason=f"venue refused: {_error(answer)}")]
+        order = self._track(approved, one.order_hash)  # the venue may hold it under this hash
+        order.closed = order.unconfirmed = True
+        reason = (
+            f"order state unknown: {POST_ATTEMPTS} posts got no answer ({_error(answer)}); the venue may "
+            "hold it, the next reconcile settles it (adopted with an ack if the venue lists it)"
+        )
+        log.error("%s %s: %s", approved.intent.client_order_id, one.order_hash, reason)
+        return [self._report(approved, "reject", order, reason=reason)]
 
     def _track(self, approved: ApprovedOrder, venue_id: str) -> LiveOrder:
-        order = LiveOrder(approved, venue_id)
+        order = LiveOrder(approved, venue_id, posted_ns=time.time_ns())
         self.orders[venue_id] = order
         self.by_client[approved.intent.client_order_id] = venue_id
         return order
+
+    def _confirm(self, order: LiveOrder, how: str) -> list[ExecutionReport]:
+        """The venue shows an order we reported rejected when its posts went unanswered: it is ours."""
+        order.unconfirmed = order.closed = False
+        order.acked = True
+        log.warning("%s was reported rejected (state unknown) but %s: adopted", order.venue_id, how)
+        reason = f"reported rejected when its posts went unanswered, but {how}: adopted"
+        return [self._report(order.approved, "ack", order, reason=reason)]
 
     def _adopt(self, adopted: list[LiveOrder]) -> list[ExecutionReport]:
         """Orders the venue already held when they were re-sent (a replay after a restart): no PLACEMENT
@@ -363,6 +398,7 @@ class LiveExchange:
         for market in sorted({o.approved.intent.market for o in adopted}):
             mine = [o for o in adopted if o.approved.intent.market == market]
             since_s = min(o.approved.intent.created_ns for o in mine) // NS_PER_S - RECONCILE_LOOKBACK_S
+            listed_ns = time.time_ns()
             trades = _call(self.client.get_trades, TradeParams(market=market, after=max(since_s, 0)))
             listed = _call(self.client.get_open_orders, OpenOrderParams(market=market))
             if not isinstance(trades, list) or not isinstance(listed, list):
@@ -377,7 +413,7 @@ class LiveExchange:
                 if trade.taker_order_id in ids or any(m.order_id in ids for m in trade.maker_orders):
                     reports, _ = self._on_trade(trade)  # alerts are for fills counted before; these are new
                     out += reports
-            out += self._check_open(mine, {row.id for row in _rows(listed, OrderEvent)}, why)
+            out += self._check_open(mine, {row.id for row in _rows(listed, OrderEvent)}, listed_ns, why)
         return out
 
     def _sign(self, approved: ApprovedOrder) -> SignedOrder | str:
@@ -473,12 +509,18 @@ class LiveExchange:
         if message.kind == "trade" and message.trade is not None:
             return self._on_trade(message.trade)
         if message.kind == "open_orders":
-            return self._on_open_orders(message.open_orders), []
+            return self._on_open_orders(message.open_orders, message.recv_ns), []
         log.warning("user channel %s: %s", message.kind, message.reason)
         return [], []
 
     def _on_order_event(self, event: OrderEvent) -> list[ExecutionReport]:
         order = self.orders.get(event.id)
+        if order is not None and order.unconfirmed:
+            self.now_ms = max(self.now_ms, event_ms(event.timestamp))
+            if event.type == "CANCELLATION":  # it did reach the venue, and is gone: the reject stands
+                order.unconfirmed = False
+                return []
+            return self._confirm(order, f"the venue sent its {event.type or 'order'} event")
         if order is None or order.closed:
             return []  # not ours (another session of the key) or already final
         self.now_ms = max(self.now_ms, event_ms(event.timestamp))
@@ -489,15 +531,21 @@ class LiveExchange:
             return [self._close(order, "cancel", f"venue cancelled: {event.status}")]
         return []
 
-    def _on_open_orders(self, rows: list[OrderEvent]) -> list[ExecutionReport]:
-        """After a gap: orders the venue still lists are live, ours it does not list are gone."""
-        return self._check_open(
-            list(self.orders.values()), {row.id for row in rows}, "after a user-channel gap"
-        )
+    def _on_open_orders(self, rows: list[OrderEvent], listed_ns: int) -> list[ExecutionReport]:
+        """After a gap or a resume: orders the venue still lists are live, ours it does not list are gone."""
+        listed = {row.id for row in rows}
+        return self._check_open(list(self.orders.values()), listed, listed_ns, "after a gap or a resume")
 
-    def _check_open(self, orders: list[LiveOrder], listed: set[str], when: str) -> list[ExecutionReport]:
+    def _check_open(
+        self, orders: list[LiveOrder], listed: set[str], listed_ns: int, when: str
+    ) -> list[ExecutionReport]:
+        """`listed`: the venue ids of a REST open-orders listing requested at `listed_ns` (wall clock)."""
         out = []
         for order in orders:
+            if order.posted_ns > listed_ns:
+                continue  # posted while the listing was on its way: it may not show there yet
+            if order.unconfirmed and order.venue_id in listed:
+                out += self._confirm(order, f"the venue lists it open {when}")
             if order.closed:
                 continue
             if order.venue_id not in listed:
@@ -512,6 +560,11 @@ class LiveExchange:
     def _on_trade(self, trade: TradeEvent) -> tuple[list[ExecutionReport], list[RiskAlert]]:
         self.now_ms = max(self.now_ms, event_ms(trade.timestamp, trade.last_update, trade.match_time))
         fills: list[tuple[LiveOrder, str, Decimal, Decimal, Side, str, Decimal]] = []
+        out: list[ExecutionReport] = []
+        for order_id in (trade.taker_order_id, *(m.order_id for m in trade.maker_orders)):
+            unconfirmed = self.orders.get(order_id)
+            if unconfirmed is not None and unconfirmed.unconfirmed:
+                out += self._confirm(unconfirmed, f"the venue traded it ({trade.id} {trade.status})")
         taker = self.orders.get(trade.taker_order_id)
         for maker in trade.maker_orders:
             qty, price, rate = (
@@ -530,7 +583,6 @@ class LiveExchange:
                     "SELL" if maker.side == "SELL" else "BUY" if maker.side else ours.approved.intent.side
                 )
                 fills.append((ours, maker.asset_id, qty, price, side, "maker", rate))
-        out: list[ExecutionReport] = []
         alerts: list[RiskAlert] = []
         for order, asset, qty, px, side, liquidity, rate in fills:
             key = (trade.id, order.venue_id)
@@ -641,10 +693,30 @@ def _call(method: Any, *args: Any) -> Any:
     try:
         answer = method(*args)
     except PolyApiException as exc:
+        if exc.status_code is None:  # no HTTP answer (timeout, reset, refused): the request may have landed
+            return {"error": f"no answer from the venue ({exc.error_msg})", NO_ANSWER: True}
         return {"error": f"HTTP {exc.status_code}: {exc.error_msg}"}
     except (PolyException, ValueError, KeyError) as exc:
         return {"error": str(exc)}
     return answer if isinstance(answer, (dict, list)) else {"answer": answer}
+
+
+def _post(method: Any, *args: Any) -> Any:
+    """An order POST through `_call`, sent again while it gets no HTTP answer (at most POST_ATTEMPTS in all):
+    an order the venue took from an unanswered attempt is answered "Duplicated" on the next one."""
+    answer = _call(method, *args)
+    for attempt in range(1, POST_ATTEMPTS):
+        if not _unanswered(answer):
+            break
+        pause = POST_BACKOFF_S * 2 ** (attempt - 1)
+        log.warning("order post %d got no answer (%s); posting again in %gs", attempt, _error(answer), pause)
+        time.sleep(pause)
+        answer = _call(method, *args)
+    return answer
+
+
+def _unanswered(answer: Any) -> bool:
+    return isinstance(answer, dict) and answer.get(NO_ANSWER) is True
 
 
 def _rows(rows: list[Any], kind: type[RestRow]) -> list[RestRow]:

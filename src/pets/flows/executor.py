@@ -22,15 +22,21 @@ venue version and the collateral balance/allowance are checked; anything missing
 
 Restart: Bytewax restores the state from its recovery store and replays the input since the last
 snapshot; report ids and timestamps are deterministic (venue time), so re-emitted reports carry
-the same ids and the database ignores rows it has. Without a recovery state (a new recovery
-store, `--no-recovery`), the portfolio is rebuilt from the execution_reports in the database and
-the orders those reports left open are reported cancelled (their queue positions are lost); live,
-every open order at the venue is cancelled first (DELETE /cancel-all), so that report is true.
+the same ids and the database ignores rows it has. The user channel replays nothing, so live its
+source keeps the venue time of the last event it handed on in the same snapshot, and a resumed source
+starts the channel as after a gap: right after subscribing it reads the trades since shortly before
+that time and the open orders over REST, so fills and cancels made while the executor was down are
+counted (once: a (trade, order) pair is counted once) and orders the venue no longer lists are
+reported cancelled. Without a recovery state (a new recovery store, `--no-recovery`), the portfolio
+is rebuilt from the execution_reports in the database and the orders those reports left open are
+reported cancelled (their queue positions are lost); live, every open order at the venue is
+cancelled first (DELETE /cancel-all), so that report is true.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,7 +46,7 @@ import msgspec
 from bytewax import operators as op
 from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.dataflow import Dataflow
-from bytewax.inputs import DynamicSource, Source, StatelessSourcePartition
+from bytewax.inputs import FixedPartitionedSource, Source, StatefulSourcePartition
 from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import Sink
 
@@ -52,7 +58,7 @@ from pets.flows.recovery import freeze, thaw
 from pets.flows.trading_io import Routed, RoutedKafkaSink, TopicDecoder, kafka_source
 from pets.pipelines.market_data.market import MarketStateEngine
 from pets.pipelines.market_data.parser import FrameParser
-from pets.pipelines.polymarket.user_ws import UserChannel, UserMessage, UserWsConfig
+from pets.pipelines.polymarket.user_ws import UserChannel, UserMessage, UserWsConfig, event_ms
 from pets.runtime import records
 from pets.schemas.config import PetsConfig, load_config
 from pets.schemas.control import DeadLetter, RiskAlert
@@ -68,6 +74,7 @@ INPUT_TOPICS = ("order.exec", "md.book", "md.markets")
 NS_PER_MS = 1_000_000
 TERMINAL = frozenset({"fill", "cancel", "expire", "reject"})
 HEARTBEAT_S = 5.0  # the venue cancels everything when heartbeats stop for about 10 s
+USER_PARTITION = "user"
 
 DbRow = tuple[str, tuple[Any, ...]]
 
@@ -355,9 +362,11 @@ def _same_account(client: Any) -> Any:
     )
 
 
-class UserChannelSource(DynamicSource[UserMessage]):
-    """The user channel as a Bytewax input (worker 0 only: one subscription per process).
+class UserChannelSource(FixedPartitionedSource[UserMessage, int]):
+    """The user channel as a Bytewax input: one partition (one subscription per flow).
 
+    Its snapshot is the venue time (ms) of the last event it handed on, or the wall clock of its first
+    start before any: a resumed partition starts the channel in gap mode from there (`resume_since_ms`).
     `idle_stop_s` ends the input after that long without a message (tests); None follows forever."""
 
     def __init__(self, config: UserWsConfig, rest: Any, idle_stop_s: float | None = None) -> None:
@@ -365,24 +374,31 @@ class UserChannelSource(DynamicSource[UserMessage]):
         self.rest = rest  # a factory of the REST client, called on the worker
         self.idle_stop_s = idle_stop_s
 
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _UserPartition:
-        channel = UserChannel(self.config, self.rest()).start() if worker_index == 0 else None
-        return _UserPartition(channel, self.idle_stop_s)
+    def list_parts(self) -> list[str]:
+        return [USER_PARTITION]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _UserPartition:
+        channel = UserChannel(self.config, self.rest(), resume_since_ms=resume_state).start()
+        since_ms = time.time_ns() // NS_PER_MS if resume_state is None else resume_state
+        return _UserPartition(channel, since_ms, self.idle_stop_s)
 
 
-class _UserPartition(StatelessSourcePartition[UserMessage]):
-    def __init__(self, channel: UserChannel | None, idle_stop_s: float | None) -> None:
+class _UserPartition(StatefulSourcePartition[UserMessage, int]):
+    def __init__(self, channel: UserChannel, since_ms: int, idle_stop_s: float | None) -> None:
         self.channel = channel
+        self.since_ms = since_ms
         self.idle_stop_s = idle_stop_s
         self.last = datetime.now(UTC)
 
     def next_batch(self) -> list[UserMessage]:
-        if self.channel is None:
-            raise StopIteration
         batch = self.channel.drain()
         now = datetime.now(UTC)
         if batch:
             self.last = now
+            for message in batch:
+                body = message.order or message.trade
+                if body is not None:
+                    self.since_ms = max(self.since_ms, event_ms(body.timestamp))
         elif self.idle_stop_s is not None and (now - self.last).total_seconds() > self.idle_stop_s:
             raise StopIteration
         return batch
@@ -390,9 +406,11 @@ class _UserPartition(StatelessSourcePartition[UserMessage]):
     def next_awake(self) -> datetime:
         return datetime.now(UTC) + timedelta(milliseconds=20)
 
+    def snapshot(self) -> int:
+        return self.since_ms
+
     def close(self) -> None:
-        if self.channel is not None:
-            self.channel.stop()
+        self.channel.stop()
 
 
 class ExecutorLogic(StatefulBatchLogic[Input, Output, bytes]):

@@ -10,7 +10,11 @@ The venue replays nothing after a reconnect, so after every gap the client emits
 reconciles over REST with py-clob-client-v2: `/data/trades` since shortly before the last event
 it saw (`get_trades`) as `trade` messages (source "rest"), then `/data/orders` (`get_open_orders`)
 as one `open_orders` message, then `resynced`. The consumer (pets.execution.live) counts each
-(trade, order) once, so a trade seen on the socket and again over REST is harmless.
+(trade, order) once, so a trade seen on the socket and again over REST is harmless. A client started
+with `resume_since_ms` (the consumer resumes from a snapshot that saw the events up to that venue
+time) begins in that state: `lost`, and the same REST reconcile right after its first connect, so what
+happened at the venue while the consumer was down is learned once subscribed (nothing falls between
+the REST read and the subscription).
 
 The client runs its own event loop in a thread; `drain()` hands over what arrived (thread-safe).
 Secrets are sent in the subscription only and never logged.
@@ -170,16 +174,20 @@ class UserChannel:
 
     `rest` is a py-clob-client-v2 ClobClient with L2 credentials (get_trades / get_open_orders) used
     to reconcile after a gap; without it a gap is only reported (`lost`, then `resynced` with a reason).
+    `resume_since_ms` (venue ms): start as after a gap, reconciling trades since shortly before it.
     """
 
-    def __init__(self, config: UserWsConfig, rest: Any | None = None) -> None:
+    def __init__(
+        self, config: UserWsConfig, rest: Any | None = None, *, resume_since_ms: int | None = None
+    ) -> None:
         self.config = config
         self.rest = rest
         self.connects = 0
         self.pongs = 0
         self.dead_letters: list[tuple[str, bytes]] = []
         self._queue: queue.SimpleQueue[UserMessage] = queue.SimpleQueue()
-        self._last_event_ms = 0
+        self._last_event_ms = resume_since_ms or 0
+        self._resume = resume_since_ms is not None
         self._stopping = threading.Event()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="user-ws", daemon=True)
@@ -209,6 +217,10 @@ class UserChannel:
     async def _follow(self) -> None:
         attempt = 0
         gap, gap_reason = False, ""
+        if self._resume:
+            gap_reason = f"resumed from a snapshot: events after {self._last_event_ms} ms were not seen"
+            self._put(UserMessage(kind="lost", source="pets", reason=gap_reason, recv_ns=time.time_ns()))
+            gap = True
         while not self._stopping.is_set():
             reason = ""
             try:
@@ -280,7 +292,8 @@ class UserChannel:
             self._put(event)
 
     def _reconcile(self, gap: str) -> bool:
-        """REST after a gap: trades since just before the last event, then the open orders; True if done."""
+        """REST after a gap: trades since just before the last event, then the open orders; True if done.
+        The messages carry the wall clock before the reads: an order posted later may miss the listing."""
         recv_ns = time.time_ns()
         if self.rest is None:
             self._put(

@@ -25,7 +25,9 @@ order_*.json, user_trade*.json): a posted order publishes `order` PLACEMENT, a c
 MATCHED -> RETRYING -> FAILED) and the order UPDATE. An event published while nobody is subscribed
 is lost, as on the venue, but REST `/data/trades` and `/data/orders` still show it.
 Test hooks: `publish(event)` (any raw event, e.g. a real recorded one), `drop_connections()`,
-`refuse_next(message)`, `on_post` (called with each accepted order).
+`refuse_next(message)`, `on_post` (called with each accepted order), `lose_order_posts(n, taken=)`
+(the next n order posts get no HTTP answer: the connection closes without a response, after the venue
+took the orders or before it read them, as when a request or its answer is lost in transit).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from pets.pipelines.venue_sim.serving import LoopbackServer
 
 END_CURSOR = "LTE="
 MAX_BATCH = 15
+ORDER_POSTS = ("/order", "/orders")
 MAKER_ADDRESS = "0xa3D82Ed56F4c68d2328Fb8c29e568Ba2cAF7d7c8"
 
 
@@ -150,6 +153,7 @@ class LocalTradingVenue(LoopbackServer):
         self.pings = 0
         self.on_post: Callable[[VenueOrder], None] | None = None
         self._refusal: str | None = None
+        self._lost_posts: list[bool] = []  # one per order post to leave unanswered: taken by the venue?
         self._trade_ids = itertools.count(1)
         self._lock = threading.RLock()
         self._clients: dict[int, tuple[ServerConnection, set[str]]] = {}
@@ -164,6 +168,12 @@ class LocalTradingVenue(LoopbackServer):
     def refuse_next(self, message: str) -> None:
         """Answer the next order post with HTTP 400 and this error (e.g. "not enough balance / allowance")."""
         self._refusal = message
+
+    def lose_order_posts(self, count: int, *, taken: bool = True) -> None:
+        """Leave the next `count` POST /order or /orders unanswered (the connection is closed without a
+        response); `taken`: the venue processed them first (the answer was lost), else it never did."""
+        with self._lock:
+            self._lost_posts += [taken] * count
 
     def open_orders(self) -> list[VenueOrder]:
         with self._lock:
@@ -327,10 +337,22 @@ class LocalTradingVenue(LoopbackServer):
 
     def _answer(
         self, method: str, path: str, query: dict[str, str], headers: Any, raw: str
-    ) -> tuple[int, Any]:
+    ) -> tuple[int, Any] | None:
+        """(HTTP status, JSON body), or None: close the connection without an answer."""
         body: Any = json.loads(raw) if raw else {}
         with self._lock:
             self.requests.append((method, path, query, body))
+            order_post = method == "POST" and path in ORDER_POSTS
+            lost = self._lost_posts.pop(0) if order_post and self._lost_posts else None
+        if lost is None:
+            return self._route(method, path, query, headers, raw, body)
+        if lost:
+            self._route(method, path, query, headers, raw, body)
+        return None
+
+    def _route(
+        self, method: str, path: str, query: dict[str, str], headers: Any, raw: str, body: Any
+    ) -> tuple[int, Any]:
         token = self.tokens.get(query.get("token_id", ""))
         if (method, path) == ("GET", "/version"):
             return 200, {"version": self.version}
@@ -434,7 +456,11 @@ class LocalTradingVenue(LoopbackServer):
                 parts = urlsplit(self.path)
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-                status, body = venue._answer(method, parts.path, query, self.headers, raw)
+                answer = venue._answer(method, parts.path, query, self.headers, raw)
+                if answer is None:  # lost in transit: the client sees the connection close, no response
+                    self.close_connection = True
+                    return
+                status, body = answer
                 payload = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
