@@ -12,12 +12,13 @@ resume assigns each partition at its snapshot offset (partitions unknown to the 
 `starting_offset`). Items are the stock `KafkaSourceMessage`s; a consumer error raises
 `RuntimeError` (or, with `raise_on_errors=False`, becomes a `KafkaError` item), and a topic that
 cannot be listed raises `RuntimeError` from `list_parts`, with the stock messages. Partitions added
-to a topic while the flow runs are picked up within `refresh_s`.
+to a topic while the flow runs are picked up within `refresh_s`: a watcher thread lists them, so
+the worker never waits on a metadata request (a slow one stalled every flow for up to 0.5 s).
 """
 
 from __future__ import annotations
 
-import time
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,7 +31,7 @@ SourceMessage = KafkaSourceMessage[bytes | None, bytes | None]
 Item = SourceMessage | KafkaError[bytes | None, bytes | None]
 Offsets = dict[tuple[str, int], int]  # (topic, partition) -> offset of the next message to read
 PART = "all"
-REFRESH_TIMEOUT_S = 0.5  # the most a look for new partitions may hold up the worker
+MIN_REFRESH_S = 0.01
 
 
 class MultiPartitionKafkaSource(FixedPartitionedSource[Item, Offsets]):
@@ -126,11 +127,22 @@ class _Partition(StatefulSourcePartition[Item, Offsets]):
         self._assigned: set[tuple[str, int]] = set()
         self._at_end: set[tuple[str, int]] = set()  # tail=False: partitions that reached their end
         self._stop = False
-        self._assign_new(metadata_timeout_s)
+        self._assign_new(_partitions(consumer, topics, metadata_timeout_s))
+        self._found: list[tuple[str, int]] | None = None  # the watcher's latest listing, not yet applied
+        self._closing = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="kafka-partition-watcher", daemon=True)
+        if tail:
+            self._watcher.start()
 
-    def _assign_new(self, timeout_s: float) -> None:
+    def _watch(self) -> None:
+        while not self._closing.wait(max(self._refresh_s, MIN_REFRESH_S)):
+            try:
+                self._found = _partitions(self._consumer, self._topics, self._metadata_timeout_s)
+            except RuntimeError:  # metadata unavailable just now (or closing): look again later
+                continue
+
+    def _assign_new(self, found: list[tuple[str, int]]) -> None:
         """Assign the partitions not yet assigned, each at its snapshot offset (or the start)."""
-        found = _partitions(self._consumer, self._topics, timeout_s)
         new = [tp for tp in found if tp not in self._assigned]
         if new:
             self._consumer.incremental_assign([
@@ -138,16 +150,14 @@ class _Partition(StatefulSourcePartition[Item, Offsets]):
                 for topic, part in new
             ])  # fmt: skip
             self._assigned.update(new)
-        self._refresh_at = time.monotonic() + self._refresh_s
 
     def next_batch(self) -> list[Item]:
         if self._stop:
             raise StopIteration()
-        if self._tail and time.monotonic() >= self._refresh_at:
-            try:  # briefly: the worker waits meanwhile
-                self._assign_new(min(self._metadata_timeout_s, REFRESH_TIMEOUT_S))
-            except RuntimeError:  # metadata unavailable just now: keep reading, look again later
-                self._refresh_at = time.monotonic() + self._refresh_s
+        found = self._found
+        if found is not None:
+            self._found = None
+            self._assign_new(found)
         batch: list[Item] = []
         for msg in self._consumer.consume(self._batch_size, self._poll_timeout_s):
             error = msg.error()
@@ -169,6 +179,9 @@ class _Partition(StatefulSourcePartition[Item, Offsets]):
         return dict(self._offsets)
 
     def close(self) -> None:
+        self._closing.set()
+        if self._watcher.is_alive():
+            self._watcher.join(self._metadata_timeout_s)
         self._consumer.close()
 
 
