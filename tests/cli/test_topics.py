@@ -82,7 +82,8 @@ def test_list_tells_which_topics_exist(prefixed: Settings) -> None:
     assert rows[f"{prefix}bot.control"]["exists"] is True
     assert rows[f"{prefix}bot.control"]["broker_partitions"] == 1
     assert rows[f"{prefix}md.book"] == {
-        "name": f"{prefix}md.book", "exists": False, "partitions": 6, "broker_partitions": None,
+        "name": f"{prefix}md.book", "exists": False, "broker_partitions": None,
+        "partitions": load_topic_registry(prefixed.config_dir).get("md.book").partitions,
         "schema": "pets.schemas.market_data:MarketFrame",
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 from datetime import timedelta
 from typing import Any
@@ -81,6 +82,9 @@ def run_flow(
             dataflow = module.build_flow(settings, **flow_options)
         except LiveRefusedError as exc:
             raise click.ClickException(str(exc)) from None
+        # what is loaded by now lives as long as the process: leave it out of every collection, so
+        # a full collection walks the flow's own state only (it took 7-10 ms with it, per pause)
+        gc.freeze()
         cli_main(
             dataflow,
             workers_per_process=workers,

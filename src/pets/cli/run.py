@@ -282,7 +282,7 @@ def _shared_recordings(settings: Any) -> list[Path]:
 
 @bench.command("loop-latency")
 @click.option("--rate", default=2000, show_default=True, help="md.book frames per second to produce.")
-@click.option("--seconds", "duration_s", default=20.0, show_default=True, help="How long to produce.")
+@click.option("--seconds", "duration_s", default=40.0, show_default=True, help="How long to produce.")
 @click.option(
     "--epoch-ms", default=5000, show_default=True, help="The flows' Bytewax epoch (as `pets flow run`)."
 )

@@ -23,7 +23,16 @@ from pets.infra.procs import LOOPBACK, cmdline, free_port, log_tail, pid_alive, 
 from pets.pipelines.kafka_io import broker_unready
 
 KAFKA_MAIN = "kafka.Kafka"
-JVM_OPTIONS = ("-Xms256m", "-Xmx512m", "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true")
+JVM_OPTIONS = (
+    "-Xms512m",
+    "-Xmx512m",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-Djava.awt.headless=true",
+)
 
 
 def java_binary() -> str | None:
