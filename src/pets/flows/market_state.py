@@ -149,7 +149,9 @@ def build_flow(
         keyed = op.merge("merge_market_infos", keyed, market_split.trues)
         dead_streams.append(market_split.falses)
     books = op.stateful_batch(
-        "book_state", keyed, lambda resume: BookStateLogic(thaw(resume), infos, depth_levels)
+        "book_state",
+        keyed,
+        lambda resume: BookStateLogic(thaw(resume), infos, depth_levels, store_rows=db_sink is not None),
     )
     outputs = op.map("drop_market_key", books, lambda key_output: key_output[1])
     tops = op.filter_map("tops", outputs, lambda out: out.top)
@@ -237,14 +239,20 @@ def _parse_message(message: KafkaSourceMessage[Any, Any]) -> list[ParsedFrame | 
 
 
 class BookStateLogic(StatefulBatchLogic[ParsedFrame | MarketUpdate, BookOutput, bytes]):
-    """The books of one market (the key); its snapshot is the whole MarketBooks state."""
+    """The books of one market (the key); its snapshot is the whole MarketBooks state. `store_rows`:
+    also emit the database rows of book deltas and trades (only when a database sink takes them)."""
 
     def __init__(
-        self, resume: MarketBooks | None, infos: Mapping[str, MarketInfo], depth_levels: int
+        self,
+        resume: MarketBooks | None,
+        infos: Mapping[str, MarketInfo],
+        depth_levels: int,
+        store_rows: bool = True,
     ) -> None:
         self._books = resume
         self._infos = infos
         self._depth_levels = depth_levels
+        self._store_rows = store_rows
 
     def on_batch(self, values: list[ParsedFrame | MarketUpdate]) -> tuple[Iterable[BookOutput], bool]:
         tops: list[TopOfBook] = []
@@ -261,6 +269,8 @@ class BookStateLogic(StatefulBatchLogic[ParsedFrame | MarketUpdate, BookOutput, 
                 tops.clear()
             if reason is not None:
                 outputs.append(BookOutput(dead=self._dead_letter(item, reason)))
+            elif not self._store_rows:
+                continue
             elif type(event) is LevelDeltas or type(event) is Snapshot:
                 outputs.append(BookOutput(rows=book_delta_rows(event, item.frame_seq)))
             elif type(event) is LastTradePrice:
