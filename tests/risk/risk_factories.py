@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from pets.risk.engine import RiskEngine
 from pets.schemas.config import PetsConfig, load_config
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import ExecutionReport, OrderIntent
@@ -198,3 +199,13 @@ def report(
         ts_ns=ts_ms * MS,
         source_ts_ms=ts_ms,
     )
+
+
+def engine_with_books(config: PetsConfig, ts_ms: int = T0_MS) -> RiskEngine:
+    """An engine that knows markets m1..m6 (tokens yes<i>/no<i>) with books 0.49 / 0.51 at `ts_ms`."""
+    engine = RiskEngine(config)
+    for i in (1, 2, 3, 4, 5, 6):
+        engine.on_market(market(f"m{i}", (f"yes{i}", f"no{i}")))
+        engine.on_top_of_book(tob(f"yes{i}", f"m{i}", "0.49", "0.51", ts_ms=ts_ms))
+        engine.on_top_of_book(tob(f"no{i}", f"m{i}", "0.49", "0.51", ts_ms=ts_ms))
+    return engine

@@ -8,27 +8,21 @@ from typing import Any
 
 import msgspec
 import pytest
-from risk_factories import MS, T0_MS, intent, market, report, tob
+from risk_factories import MS, T0_MS, engine_with_books, intent, market, report, tob
 
 from pets.risk.circuit_breakers import DAY_NS
-from pets.risk.engine import RiskEngine
+from pets.risk.engine import Output, RiskEngine
 from pets.risk.state import BotState, TradingState
 from pets.schemas.config import PetsConfig
 from pets.schemas.control import ControlCommand, RiskAlert
 from pets.schemas.orders import ApprovedOrder, OrderDenied, OrderIntent
 
 
-def engine_with_books(config: PetsConfig, ts_ms: int = T0_MS) -> RiskEngine:
-    engine = RiskEngine(config)
-    for i in (1, 2, 3, 4, 5, 6):
-        engine.on_market(market(f"m{i}", (f"yes{i}", f"no{i}")))
-        engine.on_top_of_book(tob(f"yes{i}", f"m{i}", "0.49", "0.51", ts_ms=ts_ms))
-        engine.on_top_of_book(tob(f"no{i}", f"m{i}", "0.49", "0.51", ts_ms=ts_ms))
-    return engine
-
-
 def decide(engine: RiskEngine, order: OrderIntent) -> ApprovedOrder | OrderDenied:
-    return engine.on_intent(order, order.source_ts_ms * MS)
+    """The verdict on a single order (the only output: no test here moves the clock past a pause)."""
+    [verdict] = engine.on_intent(order, order.source_ts_ms * MS)
+    assert isinstance(verdict, ApprovedOrder | OrderDenied), verdict
+    return verdict
 
 
 def approved(engine: RiskEngine, order: OrderIntent) -> ApprovedOrder:
@@ -247,9 +241,7 @@ def test_reservations_follow_fills_and_cancels(config: PetsConfig) -> None:
     assert denied(engine, intent(side="SELL", price="0.49", size="5")).rule == "inventory"
 
 
-def round_trip(
-    engine: RiskEngine, n: int, buy: str, sell: str, ts_ms: int
-) -> list[RiskAlert | ApprovedOrder]:
+def round_trip(engine: RiskEngine, n: int, buy: str, sell: str, ts_ms: int) -> list[Output]:
     """bot_01 buys 20 of yes{n} and sells them back (a closed position); the engine's outputs."""
     asset, mkt = f"yes{n}", f"m{n}"
     engine.on_top_of_book(tob(asset, mkt, "0.40", "0.60", ts_ms=ts_ms))

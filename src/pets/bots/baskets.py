@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from pets.bots.base import Bot, OwnOrder
 from pets.pipelines.venue_precision import round_size
 from pets.schemas.market_data import TopOfBook
@@ -87,6 +89,8 @@ class BasketBot(Bot):
                 basket.planned += intent.size
         if not intents:
             return []
+        # risk decides the legs together once it has all of them (a leg rounded to nothing is not sent)
+        intents = [msgspec.structs.replace(intent, group_size=len(intents)) for intent in intents]
         self.last_order_ms = self.clock_ms
         self.baskets[group_id] = basket
         self.busy[key] = group_id

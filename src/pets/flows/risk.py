@@ -118,7 +118,7 @@ class RiskStep:
         elif kind is OrderIntent:
             if event.client_order_id in self.published:
                 return engine, []
-            outputs = [engine.on_intent(event, event.source_ts_ms * NS_PER_MS), *engine.flush()]
+            outputs = engine.on_intent(event, event.source_ts_ms * NS_PER_MS)
         elif kind is ExecutionReport:
             outputs = [*engine.on_execution_report(event)]
         elif kind is ControlCommand:

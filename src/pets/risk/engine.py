@@ -10,6 +10,8 @@ duplicate id -> bot known/enabled -> portfolio state -> bot state -> rate limit 
 tick grid -> amount precision -> minimum size -> post-only -> book fresh -> (sell) inventory |
 (buy) zone -> Kelly -> position size -> allocation -> per-bot cap -> per-category cap -> leverage.
 Cancels are never refused (except as duplicates): they only reduce risk.
+The legs of an arbitrage basket (group_id + group_size) are held until the last one arrives, then
+pass these checks together, or are all denied (risk/baskets.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from pets.pipelines.venue_precision import taker_fee
 from pets.risk import circuit_breakers as cb
 from pets.risk import limits, venue_rules
+from pets.risk.baskets import PendingBasket, check_leg, check_waiting, incomplete, leg_denied
 from pets.risk.denial import Denial
 from pets.risk.duplicates import RecentIds, check_duplicate
 from pets.risk.kelly import kelly_fraction, kelly_size
@@ -52,7 +55,8 @@ SIZED_BY_KELLY = frozenset({"directional", "tail_risk"})
 STOPPING = frozenset({"stop", "pause", "halt"})
 FINAL_PRICES = frozenset({Decimal(0), Decimal("0.5"), Decimal(1)})
 
-Output = RiskAlert | ApprovedOrder
+Output = RiskAlert | ApprovedOrder | OrderDenied
+Verdict = ApprovedOrder | OrderDenied
 # attributes `bind` derives from the config: not part of the recovered state
 DERIVED = (
     "config",
@@ -91,6 +95,8 @@ class RiskEngine:
         self.done_orders = RecentIds()  # approved orders that reached a terminal report
         self.reports_seen = RecentIds()
         self.early_reports: dict[str, list[ExecutionReport]] = {}
+        self.baskets: dict[str, PendingBasket] = {}  # group id -> legs waiting for the others
+        self.decided_groups = RecentIds()
         self.outbox: list[Output] = []
         self.alerts = 0
         self.bind(config)
@@ -129,6 +135,9 @@ class RiskEngine:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        # snapshots taken before baskets were held whole have no pending legs
+        self.__dict__.setdefault("baskets", {})
+        self.__dict__.setdefault("decided_groups", RecentIds())
 
     # ------------------------------------------------------------------ events
 
@@ -160,17 +169,16 @@ class RiskEngine:
                 self._check_drawdowns(moved)
         return self.flush() if self.outbox else []
 
-    def on_intent(self, intent: OrderIntent, now_ns: int) -> ApprovedOrder | OrderDenied:
+    def on_intent(self, intent: OrderIntent, now_ns: int) -> list[Output]:
+        """The intent's verdict, or none while its basket waits for legs and then every leg's verdict
+        (in leg order); after what moving the clock produced (alerts, denials of expired baskets)."""
         self._advance(now_ns)
-        verdict = self._decide(intent)
-        self.decided.add(intent.client_order_id, self.clock_ns)
-        if isinstance(verdict, Denial):
-            return OrderDenied(
-                intent=intent, rule=verdict.rule, reason=verdict.reason, denied_ns=self.clock_ns
-            )
-        approved = self._approve(intent, verdict)
-        self._register(approved)
-        return approved
+        before = self.flush()
+        if intent.group_id is None or intent.group_size is None:
+            verdicts: list[Verdict] = [self._decide_one(intent)]
+        else:
+            verdicts = self._on_leg(intent, intent.group_id, intent.group_size)
+        return [*before, *verdicts, *self.flush()]
 
     def on_execution_report(self, report: ExecutionReport) -> list[Output]:
         self._advance(report.source_ts_ms * NS_PER_MS)
@@ -228,6 +236,10 @@ class RiskEngine:
         """Apply a decision already published before a crash (found on order.exec / order.denied) as if
         it had been taken now, without publishing it again."""
         intent = decision.intent
+        if intent.group_id is not None and intent.group_size is not None:
+            # its basket was decided whole: the legs held in the snapshot are not waiting any more
+            self.baskets.pop(intent.group_id, None)
+            self.decided_groups.add(intent.group_id, self.clock_ns)
         if intent.client_order_id in self.decided:
             return
         self.decided.add(intent.client_order_id, self.clock_ns)
@@ -281,6 +293,69 @@ class RiskEngine:
         }
 
     # ------------------------------------------------------------------ decisions
+
+    def _decide_one(self, intent: OrderIntent) -> Verdict:
+        verdict = self._decide(intent)
+        self.decided.add(intent.client_order_id, self.clock_ns)
+        if isinstance(verdict, Denial):
+            return self._denied(intent, verdict)
+        approved = self._approve(intent, verdict)
+        self._register(approved)
+        return approved
+
+    def _on_leg(self, intent: OrderIntent, group_id: str, group_size: int) -> list[Verdict]:
+        """Hold a basket's leg; decide the basket once its last leg arrived."""
+        basket = self.baskets.get(group_id)
+        denial = check_duplicate(intent.client_order_id, self.decided) or check_waiting(
+            intent.client_order_id, basket
+        )
+        if denial:  # a re-delivery: the first delivery's verdict stands
+            return [self._denied(intent, denial)]
+        denial = check_leg(intent, basket, self.decided_groups)
+        if denial:
+            self.decided.add(intent.client_order_id, self.clock_ns)
+            return [self._denied(intent, denial)]
+        if basket is None:
+            basket = self.baskets[group_id] = PendingBasket(group_id, group_size, self.clock_ns)
+        basket.legs.append(intent)
+        if not basket.complete:
+            return []
+        del self.baskets[group_id]
+        self.decided_groups.add(group_id, self.clock_ns)
+        verdicts = self._decide_basket(basket)
+        for leg in basket.legs:
+            self.decided.add(leg.client_order_id, self.clock_ns)
+        return verdicts
+
+    def _decide_basket(self, basket: PendingBasket) -> list[Verdict]:
+        """Every leg approved, each checked with the legs before it reserved; or every leg denied with
+        the first failure, the trial reservations, rate records and sequence numbers taken back."""
+        sequence = self.sequence
+        approved: list[ApprovedOrder] = []
+        for leg in basket.legs:
+            verdict = self._decide(leg)
+            if isinstance(verdict, Denial):
+                for order in reversed(approved):
+                    self._take_back(order)
+                self.sequence = sequence
+                denial = leg_denied(basket.group_id, leg.client_order_id, verdict)
+                return [self._denied(other, denial) for other in basket.legs]
+            order = self._approve(leg, verdict)
+            self._reserve(order)
+            approved.append(order)
+        for order in approved:
+            self._apply_early_reports(order)
+        return list(approved)
+
+    def _take_back(self, approved: ApprovedOrder) -> None:
+        intent = approved.intent
+        if intent.action in ("place", "replace"):
+            self.rates[intent.bot_id].take_back()
+            order = self.ledger.orders[intent.client_order_id]
+            self.ledger.release(order, order.remaining)
+
+    def _denied(self, intent: OrderIntent, denial: Denial) -> OrderDenied:
+        return OrderDenied(intent=intent, rule=denial.rule, reason=denial.reason, denied_ns=self.clock_ns)
 
     def _decide(self, intent: OrderIntent) -> Decimal | Denial:
         """The approved size, or why not."""
@@ -432,6 +507,10 @@ class RiskEngine:
 
     def _register(self, approved: ApprovedOrder) -> None:
         """Reserve cash/inventory for an approved order and apply reports that arrived before it."""
+        self._reserve(approved)
+        self._apply_early_reports(approved)
+
+    def _reserve(self, approved: ApprovedOrder) -> None:
         intent = approved.intent
         if intent.action not in ("place", "replace"):
             return
@@ -456,8 +535,10 @@ class RiskEngine:
                 else intent.market,
             )
         )
-        for report in self.early_reports.pop(intent.client_order_id, []):
-            self.on_execution_report(report)
+
+    def _apply_early_reports(self, approved: ApprovedOrder) -> None:
+        for report in self.early_reports.pop(approved.intent.client_order_id, []):
+            self.outbox.extend(self.on_execution_report(report))  # kept for the caller's flush
 
     # ------------------------------------------------------------------ reports, breakers
 
@@ -600,6 +681,19 @@ class RiskEngine:
                 self.bot_status[bot_id] = Status(RUNNING, "pause ended")
                 self.ledger.bot(bot_id).consecutive_losses = 0
                 self._alert("resumed", bot_id, "pause_ended", f"{bot_id}: pause ended", "info")
+        if self.baskets:
+            self._expire_baskets(now_ns)
+
+    def _expire_baskets(self, now_ns: int) -> None:
+        """Deny the baskets whose legs did not all arrive within the stale-book age."""
+        max_wait_ms = self.config.risk.limits.stale_book_max_age_ms
+        for basket in [b for b in self.baskets.values() if b.expired(now_ns, max_wait_ms)]:
+            del self.baskets[basket.group_id]
+            self.decided_groups.add(basket.group_id, now_ns)
+            denial = incomplete(basket, max_wait_ms)
+            for leg in basket.legs:
+                self.decided.add(leg.client_order_id, now_ns)
+                self.outbox.append(self._denied(leg, denial))
 
     def _alert(
         self,

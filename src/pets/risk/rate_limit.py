@@ -29,6 +29,11 @@ class RateWindow:
         self.second.append(now_ns)
         self.minute.append(now_ns)
 
+    def take_back(self) -> None:
+        """Forget the latest record (a basket leg approved on trial, then denied with its basket)."""
+        self.second.pop()
+        self.minute.pop()
+
 
 def check_rate(window: RateWindow, now_ns: int, per_second: int, per_minute: int) -> Denial | None:
     """Deny when the bot already sent `per_second` orders in the last second or `per_minute` in the

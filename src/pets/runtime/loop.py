@@ -39,6 +39,8 @@ from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, Ord
 
 NS_PER_MS: Final = 1_000_000
 BOOK_EVENTS: Final = frozenset({"Snapshot", "LevelDeltas", "TickSizeSet"})
+# where the risk engine's outputs go (anything else is an alert)
+RISK_TOPICS: Final[dict[type, str]] = {ApprovedOrder: "order.exec", OrderDenied: "order.denied"}
 
 
 @dataclass(slots=True)
@@ -274,11 +276,8 @@ class TradingLoop:
     def _on_intent(self, intent: OrderIntent) -> None:
         if self.journal is not None:
             self.journal.intents.append(intent)
-        verdict = self.risk.on_intent(intent, self.clock_ms * NS_PER_MS)
-        if type(verdict) is ApprovedOrder:
-            self.bus.publish("order.exec", verdict)
-        else:
-            self.bus.publish("order.denied", verdict)
+        # no verdict while a basket waits for its other legs, then every leg's verdict at once
+        self._route_risk(self.risk.on_intent(intent, self.clock_ms * NS_PER_MS))
 
     def _on_approved(self, approved: ApprovedOrder) -> None:
         if self.journal is not None:
@@ -315,9 +314,9 @@ class TradingLoop:
             self.journal.alerts.append(alert)
 
     def _route_risk(self, outputs: list[Any]) -> None:
-        """The risk engine's own outputs: alerts, and the cancel-alls of its breakers and halts."""
+        """The risk engine's outputs: verdicts, alerts, the cancel-alls of its breakers and halts."""
         for output in outputs:
-            self.bus.publish("order.exec" if type(output) is ApprovedOrder else "risk.alert", output)
+            self.bus.publish(RISK_TOPICS.get(type(output), "risk.alert"), output)
 
 
 def _venue_ms(event: Any) -> int | None:

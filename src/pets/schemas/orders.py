@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -51,6 +51,8 @@ class OrderIntent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     category: str = "default"
     probability: Decimal | None = None
     group_id: str | None = None
+    # legs in the group (set with group_id): risk holds the legs until all arrived and decides them together
+    group_size: Annotated[int, msgspec.Meta(ge=1)] | None = None
     replaces: str | None = None
     source_ts_ms: int
     created_ns: int
