@@ -36,6 +36,7 @@ def send_command(
         ensure_topics(settings, ["bot.control"])
         client = producer(settings)
         try:
+            client.partitions_for(topic)  # the topic's metadata first: ts_ns stamps the send itself
             cmd = ControlCommand(  # stamped once the producer is connected: ts_ns is when it is issued
                 command_id=uuid.uuid4().hex,
                 command=command,
