@@ -66,9 +66,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
-
-import msgspec
+from typing import Any, NamedTuple
 
 from pets.execution.fees import taker_fee
 from pets.pipelines.polymarket.user_ws import (
@@ -78,6 +76,7 @@ from pets.pipelines.polymarket.user_ws import (
     UserMessage,
     decimal_of,
     event_ms,
+    rest_rows,
 )
 from pets.pipelines.venue_precision import limit_order_amounts, market_order_amounts, on_tick_grid
 from pets.schemas.config import PetsConfig, TradingMode
@@ -96,7 +95,6 @@ WALLET_KEYS = ("PETS_PRIVATE_KEY", "PETS_FUNDER", "PETS_SIGNATURE_TYPE")
 API_KEYS = ("PETS_CLOB_API_KEY", "PETS_CLOB_SECRET", "PETS_CLOB_PASSPHRASE")
 COUNTED = frozenset({"MATCHED", "MINED", "CONFIRMED", "RETRYING"})
 ZERO = Decimal(0)
-RestRow = TypeVar("RestRow", TradeEvent, OrderEvent)
 # py-clob-client-v2 posts the salt as a JSON number (its own salts are random() x now_ms, < 2^41); the
 # exchange takes a uint256. 53 bits stay exact in every JSON parser (IEEE doubles included).
 SALT_BITS = 53
@@ -409,11 +407,15 @@ class LiveExchange:
                     out.append(self._report(order.approved, "ack", order, reason=reason))
                 continue
             ids = {o.venue_id for o in mine}
-            for trade in _rows(trades, TradeEvent):
+            dead: list[tuple[str, bytes]] = []
+            for trade in rest_rows(trades, TradeEvent, dead):
                 if trade.taker_order_id in ids or any(m.order_id in ids for m in trade.maker_orders):
                     reports, _ = self._on_trade(trade)  # alerts are for fills counted before; these are new
                     out += reports
-            out += self._check_open(mine, {row.id for row in _rows(listed, OrderEvent)}, listed_ns, why)
+            open_ids = {row.id for row in rest_rows(listed, OrderEvent, dead)}
+            for reason, _ in dead:
+                log.warning("venue REST row left out: %s", reason)
+            out += self._check_open(mine, open_ids, listed_ns, why)
         return out
 
     def _sign(self, approved: ApprovedOrder) -> SignedOrder | str:
@@ -717,17 +719,6 @@ def _post(method: Any, *args: Any) -> Any:
 
 def _unanswered(answer: Any) -> bool:
     return isinstance(answer, dict) and answer.get(NO_ANSWER) is True
-
-
-def _rows(rows: list[Any], kind: type[RestRow]) -> list[RestRow]:
-    """REST rows as user-channel events; a row that does not convert is logged and left out."""
-    out = []
-    for row in rows:
-        try:
-            out.append(msgspec.convert(row, kind))
-        except msgspec.ValidationError as exc:
-            log.warning("venue REST %s row left out: %s", kind.__name__, exc)
-    return out
 
 
 def _error(response: Any) -> str:

@@ -310,20 +310,12 @@ class UserChannel:
         except Exception as exc:  # the venue's errors are many; a failed reconcile is retried on the next gap
             log.warning("user channel reconcile failed: %s", exc)
             return False
-        for row in trades:
-            if (trade := self._rest_row(row, TradeEvent)) is not None:
-                self._put(UserMessage(kind="trade", trade=trade, source="rest", recv_ns=recv_ns))
-        open_orders = [order for row in orders if (order := self._rest_row(row, OrderEvent)) is not None]
+        for trade in rest_rows(trades, TradeEvent, self.dead_letters):
+            self._put(UserMessage(kind="trade", trade=trade, source="rest", recv_ns=recv_ns))
+        open_orders = rest_rows(orders, OrderEvent, self.dead_letters)
         self._put(UserMessage(kind="open_orders", open_orders=open_orders, source="rest", recv_ns=recv_ns))
         self._put(UserMessage(kind="resynced", source="pets", reason=gap, recv_ns=recv_ns))
         return True
-
-    def _rest_row(self, row: Any, kind: type[_Row]) -> _Row | None:
-        try:
-            return msgspec.convert(row, kind)
-        except msgspec.ValidationError as exc:
-            self.dead_letters.append((f"REST {kind.__name__}: {exc}", msgspec.json.encode(row)))
-            return None
 
     def _put(self, message: UserMessage) -> None:
         self._queue.put(message)
@@ -338,3 +330,15 @@ class UserChannel:
         deadline = time.monotonic() + seconds
         while not self._stopping.is_set() and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
+
+
+def rest_rows(rows: list[Any], kind: type[_Row], dead_letters: list[tuple[str, bytes]]) -> list[_Row]:
+    """REST rows (py-clob-client-v2 dicts) as the user channel's events; a row that does not convert
+    is left out and appended to `dead_letters` as (reason, raw JSON)."""
+    out = []
+    for row in rows:
+        try:
+            out.append(msgspec.convert(row, kind))
+        except msgspec.ValidationError as exc:
+            dead_letters.append((f"REST {kind.__name__}: {exc}", msgspec.json.encode(row)))
+    return out
