@@ -94,7 +94,7 @@ class MarketQuotes:
     def too_volatile(self, limit: tuple[int, int]) -> bool:
         """stdev of the mids in the window > max_volatility = num / den, compared exactly in integers:
         (n S2 - S1^2) / (n MID_SCALE)^2 > (num / den)^2, `limit` = (num^2 MID_SCALE^2, den^2)."""
-        n = len(self.mid_ts) - self.first
+        n = self.window_size
         scaled_max, den_sq = limit
         return (n * self.mid_sq_sum - self.mid_sum * self.mid_sum) * den_sq > scaled_max * n * n
 

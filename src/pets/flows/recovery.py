@@ -13,7 +13,7 @@ from __future__ import annotations
 import pickle
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from bytewax import operators as op
 from bytewax.operators import KeyedStream, StatefulBatchLogic
@@ -65,4 +65,4 @@ class _FlatMapLogic(StatefulBatchLogic[V, W, bytes]):
         return out, state is None  # None discards the key's state, as the stock operator does
 
     def snapshot(self) -> bytes:
-        return freeze(cast(object, self.state))
+        return freeze(self.state)
