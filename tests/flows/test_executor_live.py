@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 import pytest
 from bytewax.connectors.kafka import KafkaSourceMessage
+from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 from click.testing import CliRunner
 from eth_account import Account
@@ -90,6 +91,23 @@ def settings_at(venue: LocalTradingVenue) -> Settings:
     return Settings(config_dir=project_root() / "config", topic_prefix="", venue=endpoints)
 
 
+def live_flow(
+    venue: LocalTradingVenue, messages: list[Any], out: list[Routed], rows: list[Any], user_idle_stop_s: float
+) -> Dataflow:
+    """The live executor flow against `venue`, fed `messages` (batches of 10), heartbeats every 0.1 s."""
+    return build_flow(
+        settings_at(venue),
+        TestingSource(messages, batch_size=10),
+        TestingSink(out),
+        db_sink=TestingSink(rows),
+        config=LIVE_CONFIG,
+        live=True,
+        environ=ENV,
+        heartbeat_s=0.1,
+        user_idle_stop_s=user_idle_stop_s,
+    )
+
+
 def order_exec(
     client_id: str, side: str, price: str, size: str, *, action: OrderAction = "place", bot: str = "bot_05"
 ) -> KafkaSourceMessage[Any, Any]:
@@ -125,17 +143,7 @@ def test_live_executor_places_at_the_venue_and_reports_the_user_channel(venue: L
     ]
     out: list[Routed] = []
     rows: list[Any] = []
-    flow = build_flow(
-        settings_at(venue),
-        TestingSource(messages, batch_size=10),
-        TestingSink(out),
-        db_sink=TestingSink(rows),
-        config=LIVE_CONFIG,
-        live=True,
-        environ=ENV,
-        heartbeat_s=0.1,
-        user_idle_stop_s=1.5,
-    )
+    flow = live_flow(venue, messages, out, rows, user_idle_stop_s=1.5)
     run_main(flow)
     reports: list[ExecutionReport] = [r.message for r in out if r.topic == "exec.report"]
     by_order: dict[str, list[tuple[str, Decimal, Decimal]]] = {}
@@ -235,17 +243,7 @@ def test_a_crash_replay_of_the_approvals_places_each_order_once(
     runs: list[list[ExecutionReport]] = []
     for run in range(2):
         out: list[Routed] = []
-        flow = build_flow(
-            settings_at(venue),
-            TestingSource(messages, batch_size=10),
-            TestingSink(out),
-            db_sink=TestingSink([]),
-            config=LIVE_CONFIG,
-            live=True,
-            environ=ENV,
-            heartbeat_s=0.1,
-            user_idle_stop_s=1.0,
-        )
+        flow = live_flow(venue, messages, out, [], user_idle_stop_s=1.0)
         run_main(flow, epoch_interval=timedelta(hours=1), recovery_config=recovery)
         runs.append([r.message for r in out if r.topic == "exec.report"])
         if run == 0:
@@ -278,17 +276,7 @@ def test_a_resumed_executor_learns_once_what_the_venue_did_while_it_was_down(
     def run(store: Path) -> tuple[list[ExecutionReport], list[Any]]:
         out: list[Routed] = []
         rows: list[Any] = []
-        flow = build_flow(
-            settings_at(venue),
-            TestingSource(messages, batch_size=10),
-            TestingSink(out),
-            db_sink=TestingSink(rows),
-            config=LIVE_CONFIG,
-            live=True,
-            environ=ENV,
-            heartbeat_s=0.1,
-            user_idle_stop_s=1.0,
-        )
+        flow = live_flow(venue, messages, out, rows, user_idle_stop_s=1.0)
         run_main(flow, epoch_interval=timedelta(milliseconds=100), recovery_config=recovery_store(store))
         return [r.message for r in out if r.topic == "exec.report"], rows
 
