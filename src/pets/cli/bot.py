@@ -36,8 +36,9 @@ def send_command(
         ensure_topics(settings, ["bot.control"])
         client = producer(settings)
         try:
-            client.partitions_for(topic)  # the topic's metadata first: ts_ns stamps the send itself
-            cmd = ControlCommand(  # stamped once the producer is connected: ts_ns is when it is issued
+            # connected and holding the topic's metadata first, so ts_ns is when the command is sent
+            client.partitions_for(topic)
+            cmd = ControlCommand(
                 command_id=uuid.uuid4().hex,
                 command=command,
                 bot_id=bot_id,
