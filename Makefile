@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PETS := $(VENV)/bin/pets
 PYTEST_ARGS ?=
 
-.PHONY: install run test infra-up infra-down infra-status lint dagster bench clean system-deps
+.PHONY: install native run test infra-up infra-down infra-status lint dagster bench clean system-deps
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,7 +14,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
-install: $(VENV)/.installed
+# The compiled hot path (pets.native): rebuilt when any source of the package changed since the last
+# build (the builder compares digests), because `import pets` ignores a build that does not match.
+native: $(VENV)/.installed
+	@PETS_NATIVE=0 $(PY) -m pets.native.build
+
+install: $(VENV)/.installed native
 
 system-deps:
 	@scripts/system-deps.sh
@@ -23,24 +28,26 @@ system-deps:
 run: install
 	$(PETS) run
 
-# Installs everything, starts the real Kafka broker and PostgreSQL, runs the suite, stops them.
+# Installs everything (the compiled hot path too, when a C compiler is here: the suite then requires
+# it), starts the real Kafka broker and PostgreSQL, runs the suite, stops them.
 # Stops afterwards only the services it started itself (a developer's running stack stays up).
 test: install system-deps
 	@was_up=$$($(PETS) infra status --json | $(PY) -c 'import json,sys; s=json.load(sys.stdin); print(int(s["kafka"]["up"] and s["postgres"]["up"]))'); \
 	$(PETS) infra up || exit $$?; \
-	status=0; PETS_REQUIRE_INFRA=1 $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	native=$$(test -f build/native/manifest.json && echo 1); \
+	status=0; PETS_REQUIRE_INFRA=1 PETS_REQUIRE_NATIVE=$$native $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
 	if [ "$$was_up" != "1" ]; then $(PETS) infra down; fi; exit $$status
 
-infra-up: install system-deps
+infra-up: $(VENV)/.installed system-deps
 	$(PETS) infra up
 
-infra-down: install
+infra-down: $(VENV)/.installed
 	$(PETS) infra down
 
-infra-status: install
+infra-status: $(VENV)/.installed
 	$(PETS) infra status
 
-lint: install
+lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/mypy
 

@@ -138,6 +138,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         "PETS_MODE", "PETS_CONFIG_DIR", "PETS_STATE_DIR", "PETS_CACHE_DIR", "PETS_KAFKA_BOOTSTRAP",
         "PETS_POSTGRES_DSN", "PETS_LIVE", "PETS_ROOT", "PETS_REQUIRE_INFRA", "PETS_TOPIC_PREFIX",
         "PETS_SHARED_DATA",
+        "PETS_NATIVE",  # read by `import pets` (pets.native), before settings exist: 0 = pure Python
+        "PETS_REQUIRE_NATIVE",  # tests: a missing compiled hot path fails instead of skipping
         "PETS_CLOB_URL", "PETS_WS_MARKET_URL", "PETS_WS_USER_URL", "PETS_GAMMA_URL",
         "PETS_DATA_API_URL", "PETS_POLYGON_RPC_URL",
         # secrets: read by the live adapter only, never logged

@@ -4,6 +4,7 @@ reporting errors the way Bytewax's stock KafkaSource does."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -27,6 +28,11 @@ def create_topics(settings: Settings, partitions: dict[str, int]) -> list[str]:
     futures = admin.create_topics([NewTopic(name, count, 1) for name, count in names.items()])
     for future in futures.values():
         future.result(30)
+    # the create call returns once the controller has the topics; metadata can trail it briefly
+    deadline = time.monotonic() + 30
+    while any(admin.list_topics(name, timeout=10).topics[name].error for name in names):
+        assert time.monotonic() < deadline, "created topics never showed in the metadata"
+        time.sleep(0.05)
     return list(names)
 
 

@@ -416,4 +416,4 @@ def test_state_survives_pickling(config: PetsConfig) -> None:
     restored.bind(config)
     assert restored.ledger.available_cash == engine.ledger.available_cash
     assert denied(restored, intent(price="0.50", client_order_id="p1")).rule == "duplicate"
-    assert "config" not in pickle.loads(pickle.dumps(engine)).__dict__
+    assert not hasattr(pickle.loads(pickle.dumps(engine)), "config")

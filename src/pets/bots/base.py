@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar, Final, Literal
 
+from mypy_extensions import mypyc_attr
+
+from pets.native import attributes
 from pets.pipelines.venue_precision import SIZE_STEP, passive_price, round_size
 from pets.risk.state import BotState, Status, TradingState, bot_status_after, portfolio_status_after
 from pets.schemas.config import BotConfig, VenueConfig
@@ -55,6 +58,7 @@ PAUSED: Final = BotState.PAUSED
 HALTED: Final = TradingState.HALTED
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
 class OwnOrder:
     client_order_id: str
@@ -86,6 +90,7 @@ def yes_no(info: MarketInfo) -> tuple[str, str] | None:
     return a, b
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Bot:
     strategy_type: ClassVar[StrategyType]
     routing: ClassVar[Routing] = "market"  # what the Bytewax operator keys this bot's instances by
@@ -115,13 +120,14 @@ class Bot:
     @property
     def bound(self) -> bool:
         """False right after a restore from a recovery snapshot, which does not carry the config."""
-        return "config" in self.__dict__
+        return hasattr(self, "config")
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in UNPICKLED}
+        return {k: v for k, v in attributes(self).items() if k not in UNPICKLED}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        for name, value in state.items():
+            setattr(self, name, value)
 
     # ------------------------------------------------------------------ public handlers
 

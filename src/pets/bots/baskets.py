@@ -23,12 +23,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 import msgspec
+from mypy_extensions import mypyc_attr
 
 from pets.bots.base import Bot, OwnOrder
 from pets.pipelines.venue_precision import round_size
+from pets.schemas.config import BotConfig, VenueConfig
 from pets.schemas.market_data import TopOfBook
 from pets.schemas.orders import ExecutionReport, OrderIntent, Side
 
@@ -41,6 +42,7 @@ Leg = tuple[str, Side, Decimal, Decimal]  # (token, side, price, size)
 Level = tuple[Decimal | None, Decimal | None]  # (price, size) of a best level
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
 class Basket:
     group_id: str
@@ -52,13 +54,14 @@ class Basket:
     planned: Decimal = Decimal(0)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class BasketBot(Bot):
     """Shared machinery of Bot 1 and Bot 6; subclasses decide when to trade a basket."""
 
     unwind_after_ms: int | None = None  # None: legs are only waited for (FOK legs finish at once)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, config: BotConfig, venue: VenueConfig, id_namespace: str | None = None) -> None:
+        super().__init__(config, venue, id_namespace)
         self.baskets: dict[str, Basket] = {}  # group id -> basket in flight
         self.busy: dict[str, str] = {}  # basket key (market / event) -> group id in flight
         self.sets: dict[str, tuple[str, ...]] = {}  # token -> the set of tokens it is held with

@@ -29,6 +29,8 @@ from array import array
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from mypy_extensions import mypyc_attr
+
 from pets.bots.base import ZERO, Bot, OwnOrder
 from pets.pipelines.venue_precision import round_price, round_size
 from pets.schemas.config import BotConfig, MarketMakingParams, TailRiskMmParams, VenueConfig
@@ -53,6 +55,7 @@ def mid_units(mid: Decimal) -> int:
     return units
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
 class MarketQuotes:
     yes: str
@@ -104,6 +107,7 @@ def volatility_limit(max_volatility: Decimal) -> tuple[int, int]:
     return num * num * MID_SCALE * MID_SCALE, den * den
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class MarketMaker(Bot):
     strategy_type = "market_making"
     routing = "market"

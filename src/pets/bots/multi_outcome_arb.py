@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from mypy_extensions import mypyc_attr
+
 from pets.bots.baskets import ZERO, BasketBot, Leg
 from pets.pipelines.venue_precision import round_size
 from pets.schemas.config import BotConfig, MultiOutcomeArbParams, VenueConfig
@@ -27,6 +29,7 @@ from pets.schemas.orders import OrderIntent
 ONE = Decimal(1)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class MultiOutcomeArb(BasketBot):
     strategy_type = "arbitrage"
     routing = "neg_risk_event"

@@ -12,6 +12,8 @@ Diversification limits span markets, so this bot runs as one instance (routing "
 
 from __future__ import annotations
 
+from mypy_extensions import mypyc_attr
+
 from pets.bots.base import Bot
 from pets.bots.market_making import MarketMaker
 from pets.pipelines.venue_precision import round_size
@@ -21,6 +23,7 @@ from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import ExecutionReport, OrderDenied, OrderIntent
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class TailRiskMM(Bot):
     strategy_type = "tail_risk"
     routing = "bot"

@@ -237,6 +237,7 @@ def _from_database(dsn: str) -> tuple[list[Any], list[tuple[str, str]], list[Any
 def bench_loop(files: tuple[Path, ...], as_json: bool, repeat: int) -> None:
     """Frames/s through market state + the enabled bots + risk + paper execution + portfolio in one
     process, over FILES or the shared recordings (../shared/data/polymarket/l2), else the simulator."""
+    from pets import native
     from pets.runtime import sources
     from pets.runtime.loop import TradingLoop
 
@@ -270,6 +271,7 @@ def bench_loop(files: tuple[Path, ...], as_json: bool, repeat: int) -> None:
         "approved": counts.get("order.exec", 0),
         "reports": counts.get("exec.report", 0),
         "bots": [bot.id for bot in config.bots if bot.enabled],
+        "compiled": native.active,  # the hot path from build/native (pets.native) or pure Python
         "peak_rss_mb": peak_rss_mb(),
     }
     echo_result(result, as_json)

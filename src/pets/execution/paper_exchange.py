@@ -38,9 +38,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
+
+from mypy_extensions import mypyc_attr
 
 from pets.execution.fees import FeeSchedule
+from pets.native import by_constructor
 from pets.pipelines.market_data.order_book import OrderBook
 from pets.pipelines.market_data.units import PRICE_SCALE, SIZE_SCALE, size_decimal
 from pets.schemas.config import PetsConfig
@@ -75,6 +78,9 @@ class PaperConfig:
     consume_liquidity: bool = True
     min_marketable_usdc: Decimal = Decimal(1)
 
+    def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
+        return by_constructor(self)
+
     @classmethod
     def from_config(cls, config: PetsConfig) -> PaperConfig:
         paper, venue = config.system.paper_exchange, config.system.venue
@@ -87,6 +93,7 @@ class PaperConfig:
         )
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class RestingOrder:
     """An open paper order and its place in the queue (sizes in book units of 1e-6 shares)."""
 
@@ -120,6 +127,7 @@ class RestingOrder:
         self.expires_at_ms = approved.intent.expires_at_ms if approved.intent.order_type == "GTD" else None
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class PaperExchange:
     """Open paper orders per token; every handler returns the execution reports it caused."""
 

@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Final
 
 import msgspec
+from mypy_extensions import mypyc_attr
 
 from pets.execution.fees import MICRO
 from pets.schemas.market_data import MarketInfo, MarketResolved
@@ -38,6 +39,7 @@ PORTFOLIO: Final = "portfolio"
 FINAL_PRICES: Final = frozenset({ZERO, Decimal("0.5"), ONE})
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
 class Holding:
     """One bot's position in one token: signed FIFO lots (all long or all short)."""
@@ -77,6 +79,7 @@ class Holding:
         return (self.cost / self.qty).quantize(MICRO) if self.qty else ZERO
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
 class Trip:
     """An open round trip of one bot in one event: its net P&L so far."""
@@ -84,6 +87,7 @@ class Trip:
     pnl: Decimal = ZERO
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
 class Account:
     bot_id: str
@@ -101,6 +105,7 @@ class Account:
     trips: dict[str, Trip] = field(default_factory=dict)  # open round trips by event key
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Portfolio:
     """Every bot's account plus the marks, fed by execution reports, marks and resolutions."""
 

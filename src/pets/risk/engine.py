@@ -20,6 +20,9 @@ import math
 from decimal import Decimal
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
+from pets.native import attributes
 from pets.pipelines.venue_precision import taker_fee
 from pets.risk import circuit_breakers as cb
 from pets.risk import limits, venue_rules
@@ -72,6 +75,7 @@ DERIVED = (
 )
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class RiskEngine:
     def __init__(self, config: PetsConfig) -> None:
         trading = config.system.trading
@@ -125,19 +129,19 @@ class RiskEngine:
     @property
     def bound(self) -> bool:
         """False right after a restore from a snapshot (which does not carry the config)."""
-        return "config" in self.__dict__
+        return hasattr(self, "config")
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
+        state = attributes(self)
         for derived in DERIVED:
             state.pop(derived, None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
         # snapshots taken before baskets were held whole have no pending legs
-        self.__dict__.setdefault("baskets", {})
-        self.__dict__.setdefault("decided_groups", RecentIds())
+        state = {"baskets": {}, "decided_groups": RecentIds(), **state}
+        for name, value in state.items():
+            setattr(self, name, value)
 
     # ------------------------------------------------------------------ events
 

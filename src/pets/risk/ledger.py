@@ -14,11 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
+
+from mypy_extensions import mypyc_attr
+
+from pets.native import by_constructor
 
 ZERO = Decimal(0)
 NOBODY: frozenset[str] = frozenset()
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
 class OpenOrder:
     client_order_id: str
@@ -33,6 +39,7 @@ class OpenOrder:
     event_key: str
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
 class Holding:
     market: str
@@ -43,6 +50,7 @@ class Holding:
     value: Decimal = ZERO  # qty at the latest mark (at cost until the first mark)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
 class BotLedger:
     budget: Decimal  # capital_allocation x starting capital
@@ -81,7 +89,11 @@ class ClosedTrip:
     event_key: str
     pnl: Decimal
 
+    def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
+        return by_constructor(self)
 
+
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Ledger:
     def __init__(self, cash: Decimal, budgets: dict[str, Decimal]) -> None:
         self.cash = cash

@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Final, cast
 
+from mypy_extensions import mypyc_attr
+
 from pets.pipelines.market_data.features import DEFAULT_DEPTH_LEVELS, top_of_book
 from pets.pipelines.market_data.order_book import OrderBook
 from pets.pipelines.market_data.parser import BookEvent, LevelDeltas, Snapshot, TickSizeSet
@@ -30,6 +32,7 @@ _NO_TS: Final = -1
 _BOOK_EVENTS: Final = frozenset({LevelDeltas, Snapshot, TickSizeSet})
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class MarketBooks:
     """The state of one market (the unit the Kafka flow keys by): its books, pairing and pending group."""
 
@@ -191,6 +194,7 @@ class MarketBooks:
         self._touched = []
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class MarketStateEngine:
     """Routes book events to the MarketBooks of their market (in one process; the flow keys by market)."""
 

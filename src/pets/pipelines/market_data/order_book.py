@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Final, NamedTuple
 
+from mypy_extensions import mypyc_attr
+
 from pets.pipelines.market_data.units import (
     DEFAULT_TICK,
     PRICE_SCALE,
@@ -34,6 +36,7 @@ class BookLevel(NamedTuple):
     size: Decimal
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class OrderBook:
     """One asset's book. Stale until its first snapshot and after a continuity loss, until a snapshot."""
 

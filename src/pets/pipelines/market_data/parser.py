@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from typing import Any, Final, Protocol
 
 import msgspec
+from mypy_extensions import mypyc_attr
 
 from pets.pipelines.market_data.units import (
     PRICE_UNITS,
@@ -110,6 +111,7 @@ _ANY_DECODER: Final = msgspec.json.Decoder()
 _ENCODER: Final = msgspec.json.Encoder()
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class FrameParser:
     """Parses frames of one input; `source`, `topic` and the Kafka position go into dead letters."""
 
