@@ -93,6 +93,13 @@ def test_attributes_of_an_interpreted_object() -> None:
     assert native.attributes(Plain()) == {"a": 1}
 
 
+def need_compiled_build() -> None:
+    if not up_to_date():
+        if os.environ.get("PETS_REQUIRE_NATIVE") == "1":
+            pytest.fail("the compiled hot path is not built from these sources (make native)")
+        pytest.skip("the compiled hot path is not built from these sources: `make native` builds it")
+
+
 def trade(tmp_path: Path, name: str, env: dict[str, str]) -> tuple[dict[str, Any], Path]:
     journal = tmp_path / name
     out = subprocess.run(
@@ -106,10 +113,7 @@ def trade(tmp_path: Path, name: str, env: dict[str, str]) -> tuple[dict[str, Any
 
 
 def test_the_compiled_modules_trade_exactly_as_the_sources(tmp_path: Path) -> None:
-    if not up_to_date():
-        if os.environ.get("PETS_REQUIRE_NATIVE") == "1":
-            pytest.fail("the compiled hot path is not built from these sources (make native)")
-        pytest.skip("the compiled hot path is not built from these sources: `make native` builds it")
+    need_compiled_build()
     probe = "import pets, pets.runtime.loop as m; print(pets.native.active, m.__file__)"
     where = subprocess.run(
         [sys.executable, "-c", probe],
@@ -126,3 +130,23 @@ def test_the_compiled_modules_trade_exactly_as_the_sources(tmp_path: Path) -> No
     for table in ("intents", "approved", "denials", "fills", "positions", "pnl"):
         left = pl.read_parquet(compiled_journal / f"{table}.parquet")
         assert left.equals(pl.read_parquet(pure_journal / f"{table}.parquet")), table
+
+
+HARNESS = Path(__file__).with_name("snapshot_harness.py")
+
+
+@pytest.mark.parametrize(
+    ("first", "then"), [("1", "0"), ("0", "1")], ids=["compiled_to_pure", "pure_to_compiled"]
+)
+def test_a_snapshot_resumes_in_the_other_mode(tmp_path: Path, first: str, then: str) -> None:
+    """A flow restarted after a rebuild, or without one, resumes from its recovery store."""
+    need_compiled_build()
+    file = tmp_path / "snapshot.pickle"
+    for command, mode in (("dump", first), ("load", then)):
+        run = subprocess.run(
+            [sys.executable, str(HARNESS), command, str(file)],
+            env=os.environ | {"PETS_NATIVE": mode},
+            capture_output=True,
+            text=True,
+        )
+        assert run.returncode == 0, run.stderr

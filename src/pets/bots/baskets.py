@@ -58,8 +58,6 @@ class Basket:
 class BasketBot(Bot):
     """Shared machinery of Bot 1 and Bot 6; subclasses decide when to trade a basket."""
 
-    unwind_after_ms: int | None = None  # None: legs are only waited for (FOK legs finish at once)
-
     def __init__(self, config: BotConfig, venue: VenueConfig, id_namespace: str | None = None) -> None:
         super().__init__(config, venue, id_namespace)
         self.baskets: dict[str, Basket] = {}  # group id -> basket in flight
@@ -71,6 +69,10 @@ class BasketBot(Bot):
         self.taken: dict[tuple[str, Side, Decimal], tuple[Decimal, Decimal]] = {}
         self.cost: dict[str, Decimal] = {}  # token -> what the shares held cost (fills, fees excluded)
         self.last_order_ms: int | None = None  # venue time of this bot's latest new order
+
+    def bind(self, config: BotConfig, venue: VenueConfig) -> None:
+        super().bind(config, venue)
+        self.unwind_after_ms: int | None = None  # None: legs are only waited for (FOK legs finish at once)
 
     def send_basket(self, key: str, legs: list[Leg]) -> list[OrderIntent]:
         """FOK legs with one group id; the basket key (market or event) is busy until they finish."""

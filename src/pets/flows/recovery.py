@@ -5,11 +5,16 @@ with or without a recovery store, on the worker thread. Its own `stateful_flat_m
 state, which for a bot or the risk engine took 2-5 ms per key and held each flow up for 70-190 ms
 every epoch (`pets bench loop-latency`). A pickle is the same immutable copy 3-6x faster, and it is
 what the store keeps anyway: snapshots here are pickled bytes, and `thaw` turns a resume state back
-into the object (a state stored by an older version as the object itself is taken as it is).
+into the object (a state stored by an older version as the object itself is taken as it is). The
+classes of the compiled hot path pickle through `pets.native.snapshot_classes`, so a snapshot taken
+by a compiled flow resumes in a pure-Python one and the other way round.
 """
 
 from __future__ import annotations
 
+import copyreg
+import functools
+import io
 import pickle
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -18,6 +23,8 @@ from typing import Any, TypeVar
 from bytewax import operators as op
 from bytewax.operators import KeyedStream, StatefulBatchLogic
 from bytewax.recovery import RecoveryConfig, init_db_dir
+
+from pets.native import snapshot_classes
 
 S = TypeVar("S")
 V = TypeVar("V")
@@ -33,7 +40,16 @@ def recovery_store(db_dir: Path, workers: int = 1) -> RecoveryConfig:
 
 
 def freeze(state: object) -> bytes:
-    return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = _dispatch_table()
+    pickler.dump(state)
+    return buffer.getvalue()
+
+
+@functools.cache
+def _dispatch_table() -> dict[type, Any]:
+    return copyreg.dispatch_table | snapshot_classes()
 
 
 def thaw(resume: object) -> Any:

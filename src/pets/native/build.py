@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pets.native import (
     EXTENSION_SUFFIX,
+    HOT_MODULES,
     MANIFEST,
     NATIVE_DIR,
     PACKAGE_DIR,
@@ -27,28 +28,6 @@ from pets.native import (
     source_digest,
 )
 
-# The modules on the path of every frame and order of `pets run` / the flows (measured with
-# `pets bench loop`: ~1.9x the frames/s of pure Python with all of them compiled).
-HOT_MODULES = (
-    "pets.pipelines.market_data.parser",
-    "pets.pipelines.market_data.units",
-    "pets.pipelines.market_data.order_book",
-    "pets.pipelines.market_data.features",
-    "pets.pipelines.market_data.market",
-    "pets.pipelines.venue_precision",
-    "pets.bots.base",
-    "pets.bots.baskets",
-    "pets.bots.market_rebalancing_arb",
-    "pets.bots.multi_outcome_arb",
-    "pets.bots.market_making",
-    "pets.bots.tail_risk_mm",
-    "pets.risk.engine",
-    "pets.risk.ledger",
-    "pets.execution.paper_exchange",
-    "pets.execution.portfolio",
-    "pets.runtime.bus",
-    "pets.runtime.loop",
-)
 GROUP = "pets_native"  # the shared library's name (mypyc adds __mypyc)
 SETUP = """\
 from setuptools import setup
