@@ -33,7 +33,7 @@ from dataclasses import fields
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 from types import ModuleType
-from typing import Any, cast
+from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 NATIVE_DIR = PACKAGE_DIR.parent.parent / "build" / "native"  # beside src/ in a checkout
@@ -107,8 +107,10 @@ def read_manifest(native_dir: Path = NATIVE_DIR) -> dict[str, Any] | None:
 def install(native_dir: Path = NATIVE_DIR) -> bool:
     """Serve the compiled modules when build/native matches the sources; True when it does."""
     global active
+    if os.environ.get("PETS_NATIVE", "1") == "0":
+        return False
     manifest = read_manifest(native_dir)
-    if os.environ.get("PETS_NATIVE", "1") == "0" or manifest is None:
+    if manifest is None:
         return False
     why = mismatch(manifest)
     if why is not None:
@@ -137,16 +139,14 @@ def attributes(obj: object) -> dict[str, Any]:
     return {name: getattr(obj, name) for name in names if name != "__dict__" and hasattr(obj, name)}
 
 
-def state_of(obj: object) -> dict[str, Any]:
-    """What a snapshot keeps of `obj`: its own `__getstate__` when it has one (compiled classes
-    all have one, returning `attributes`), else its attributes."""
+def state_of(obj: object) -> Any:
+    """What a snapshot keeps of `obj`: what its own `__getstate__` returns when it has one (every
+    compiled class has one, returning `attributes`), else its attributes."""
     getstate = type(obj).__getstate__
-    if getstate is object.__getstate__:
-        return attributes(obj)
-    return cast(dict[str, Any], getstate(obj))
+    return attributes(obj) if getstate is object.__getstate__ else getstate(obj)
 
 
-def rebuild(cls: Any, state: dict[str, Any]) -> Any:
+def rebuild(cls: Any, state: Any) -> Any:
     """The object `state_of` described, without running `__init__`."""
     obj = cls.__new__(cls)
     setstate = getattr(obj, "__setstate__", None)

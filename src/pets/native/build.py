@@ -91,6 +91,8 @@ def build(native_dir: Path = NATIVE_DIR, modules: tuple[str, ...] = HOT_MODULES)
         if not (scratch / file).is_file():
             raise FileNotFoundError(f"mypyc did not produce {scratch / file}")
     shutil.rmtree(scratch / "build")  # C sources and objects
+    for source in (scratch / "src").rglob("*.py"):  # the copy compiled: only the extensions stay
+        source.unlink()
     shutil.rmtree(native_dir, ignore_errors=True)
     scratch.rename(native_dir)
     manifest = {"extension_suffix": EXTENSION_SUFFIX, "sources": digest, "modules": files}
