@@ -46,13 +46,17 @@ it already holds under that hash instead of reporting a reject: the venue's trad
 its market are read over REST, as after a user-channel gap, so fills made meanwhile are counted and the
 order is acked if still open, or reported cancelled if the venue no longer lists it.
 
-An order POST that gets no HTTP answer (timeout, reset, refused connection: py-clob-client-v2 raises
-PolyApiException without a status) may have landed. It is re-posted, `POST_ATTEMPTS` times in all with
-a doubling pause from `POST_BACKOFF_S` (module constants): a copy the venue already took is answered
-"Duplicated" and adopted as above, so one order results. After the last failure the order is reported
-`reject` with the reason that its state is unknown, and kept as unconfirmed under its order hash: if the
-venue shows it after all (a PLACEMENT or trade event on the user channel, or a REST open-orders listing
-after a gap or a resume) it is adopted with an `ack` and its fills are counted.
+An order POST or a cancel that gets no HTTP answer (timeout, reset, refused connection:
+py-clob-client-v2 raises PolyApiException without a status), or a gateway's 502/504 (the gateway lost
+the backend's answer), may have landed. It is sent again, `POST_ATTEMPTS` times in all with a doubling
+pause from `POST_BACKOFF_S` (module constants): a copy of an order the venue already took is answered
+"Duplicated" and adopted as above, so one order results; a cancel is idempotent. When the last post of
+an order goes unanswered too, its state is settled at once over REST, as for an adoption: listed open or
+traded -> adopted (`ack`, fills); neither -> `reject` (it never reached the venue). Only when REST fails
+as well is the order reported `reject` with the reason that its state is unknown; it is kept as
+unconfirmed under its order hash in every case: if the venue shows it after all (a PLACEMENT or trade
+event on the user channel, or a REST open-orders listing after a gap or a resume) it is adopted with an
+`ack` and its fills are counted.
 """
 
 from __future__ import annotations
@@ -105,6 +109,7 @@ DUPLICATED = re.compile(r"is invalid\. duplicated", re.IGNORECASE)
 POST_ATTEMPTS = 3
 POST_BACKOFF_S = 0.25
 NO_ANSWER = "pets_no_answer"  # marks the answer `_call` makes of a request that got no HTTP answer
+GATEWAY_LOST = frozenset({502, 504})  # the gateway's answer, not the venue's: the request may have landed
 
 
 def order_salt(client_order_id: str) -> str:
@@ -319,7 +324,7 @@ class LiveExchange:
         if bot_id != ALL_BOTS:
             mine = [cid for cid, o in self.open.items() if o.approved.intent.bot_id == bot_id]
             return self._cancel(mine, None, f"cancel-all of {bot_id}") if mine else []
-        return self._cancelled(_call(self.client.cancel_all), "cancel-all (emergency halt)")
+        return self._cancelled(_retrying(self.client.cancel_all), "cancel-all (emergency halt)")
 
     def _place(self, places: list[ApprovedOrder]) -> list[ExecutionReport]:
         from py_clob_client_v2.clob_types import PostOrdersV2Args
@@ -327,6 +332,7 @@ class LiveExchange:
         out: list[ExecutionReport] = []
         signed: list[tuple[ApprovedOrder, SignedOrder]] = []
         adopted: list[LiveOrder] = []
+        unknown: list[LiveOrder] = []  # every post unanswered
         for approved in places:
             intent = approved.intent
             if intent.client_order_id in self.seen:
@@ -344,33 +350,26 @@ class LiveExchange:
                 if len(chunk) == 1:
                     approved, one = chunk[0]
                     answers = [
-                        _post(self.client.post_order, one.order, approved.intent.order_type, post_only)
+                        _retrying(self.client.post_order, one.order, approved.intent.order_type, post_only)
                     ]
                 else:
                     args = [PostOrdersV2Args(order=s.order, orderType=a.intent.order_type) for a, s in chunk]
-                    batch = _post(self.client.post_orders, args, post_only)
+                    batch = _retrying(self.client.post_orders, args, post_only)
                     answers = batch if isinstance(batch, list) else [batch] * len(chunk)
                 for (approved, one), answer in zip(chunk, answers, strict=True):
                     if DUPLICATED.search(_error(answer)):  # the venue holds this very order: it is ours
                         adopted.append(self._track(approved, one.order_hash))
+                    elif _unanswered(answer):
+                        unknown.append(self._track(approved, one.order_hash))  # the venue's id if it has it
                     else:
-                        out += self._posted(approved, one, answer)
-        return out + (self._adopt(adopted) if adopted else [])
+                        out += self._posted(approved, answer)
+        return out + (self._adopt(adopted) if adopted else []) + (self._settle(unknown) if unknown else [])
 
-    def _posted(self, approved: ApprovedOrder, one: SignedOrder, answer: Any) -> list[ExecutionReport]:
+    def _posted(self, approved: ApprovedOrder, answer: Any) -> list[ExecutionReport]:
         if isinstance(answer, dict) and answer.get("success") and answer.get("orderID"):
             self._track(approved, str(answer["orderID"]))
             return []  # the ack comes with the venue's PLACEMENT event on the user channel
-        if not _unanswered(answer):
-            return [self._report(approved, "reject", reason=f"venue refused: {_error(answer)}")]
-        order = self._track(approved, one.order_hash)  # the venue may hold it under this hash
-        order.closed = order.unconfirmed = True
-        reason = (
-            f"order state unknown: {POST_ATTEMPTS} posts got no answer ({_error(answer)}); the venue may "
-            "hold it, the next reconcile settles it (adopted with an ack if the venue lists it)"
-        )
-        log.error("%s %s: %s", approved.intent.client_order_id, one.order_hash, reason)
-        return [self._report(approved, "reject", order, reason=reason)]
+        return [self._report(approved, "reject", reason=f"venue refused: {_error(answer)}")]
 
     def _track(self, approved: ApprovedOrder, venue_id: str) -> LiveOrder:
         order = LiveOrder(approved, venue_id, posted_ns=time.time_ns())
@@ -389,34 +388,64 @@ class LiveExchange:
     def _adopt(self, adopted: list[LiveOrder]) -> list[ExecutionReport]:
         """Orders the venue already held when they were re-sent (a replay after a restart): no PLACEMENT
         comes for them, so the venue's REST trades and open orders of their markets say what they are now."""
+        out: list[ExecutionReport] = []
+        for mine in _by_market(adopted):
+            found = self._reconcile(mine, "after a re-sent approval the venue already held")
+            if isinstance(found, str):  # the venue said it holds them: live until the user channel says more
+                for order in mine:
+                    order.acked = True
+                    reason = f"already at the venue (re-sent approval); REST check failed: {found}"
+                    out.append(self._report(order.approved, "ack", order, reason=reason))
+            else:
+                out += found
+        return out
+
+    def _settle(self, unknown: list[LiveOrder]) -> list[ExecutionReport]:
+        """Orders whose every post went unanswered: the venue's REST trades and open orders say whether
+        it took them (adopted) or not (rejected); they stay unconfirmed, so a later sight still adopts."""
+        out: list[ExecutionReport] = []
+        unanswered = f"{POST_ATTEMPTS} posts got no answer"
+        for mine in _by_market(unknown):
+            for order in mine:
+                order.closed = order.unconfirmed = True
+            found = self._reconcile(mine, "after its posts went unanswered")
+            if isinstance(found, str):
+                why = (
+                    f"order state unknown: {unanswered} and the REST check failed ({found}); the venue may "
+                    "hold it, the next reconcile settles it (adopted with an ack if the venue lists it)"
+                )
+            else:
+                out += found
+                why = f"not placed: {unanswered} and the venue lists neither the order nor trades of it"
+            for order in mine:
+                if order.unconfirmed:
+                    log.error("%s %s: %s", order.approved.intent.client_order_id, order.venue_id, why)
+                    out.append(self._report(order.approved, "reject", order, reason=why))
+        return out
+
+    def _reconcile(self, mine: list[LiveOrder], when: str) -> list[ExecutionReport] | str:
+        """Reports from the venue's REST trades and open orders of the market of `mine` for these
+        orders, or the error when REST did not answer."""
         from py_clob_client_v2.clob_types import OpenOrderParams, TradeParams
 
+        market = mine[0].approved.intent.market
+        since_s = min(o.approved.intent.created_ns for o in mine) // NS_PER_S - RECONCILE_LOOKBACK_S
+        listed_ns = time.time_ns()
+        trades = _call(self.client.get_trades, TradeParams(market=market, after=max(since_s, 0)))
+        listed = _call(self.client.get_open_orders, OpenOrderParams(market=market))
+        if not isinstance(trades, list) or not isinstance(listed, list):
+            return _error(listed if isinstance(trades, list) else trades)
         out: list[ExecutionReport] = []
-        why = "after a re-sent approval the venue already held"
-        for market in sorted({o.approved.intent.market for o in adopted}):
-            mine = [o for o in adopted if o.approved.intent.market == market]
-            since_s = min(o.approved.intent.created_ns for o in mine) // NS_PER_S - RECONCILE_LOOKBACK_S
-            listed_ns = time.time_ns()
-            trades = _call(self.client.get_trades, TradeParams(market=market, after=max(since_s, 0)))
-            listed = _call(self.client.get_open_orders, OpenOrderParams(market=market))
-            if not isinstance(trades, list) or not isinstance(listed, list):
-                failed = _error(listed if isinstance(trades, list) else trades)
-                for order in mine:  # the venue said it holds them: live until the user channel says more
-                    order.acked = True
-                    reason = f"already at the venue (re-sent approval); REST check failed: {failed}"
-                    out.append(self._report(order.approved, "ack", order, reason=reason))
-                continue
-            ids = {o.venue_id for o in mine}
-            dead: list[tuple[str, bytes]] = []
-            for trade in rest_rows(trades, TradeEvent, dead):
-                if trade.taker_order_id in ids or any(m.order_id in ids for m in trade.maker_orders):
-                    reports, _ = self._on_trade(trade)  # alerts are for fills counted before; these are new
-                    out += reports
-            open_ids = {row.id for row in rest_rows(listed, OrderEvent, dead)}
-            for reason, _ in dead:
-                log.warning("venue REST row left out: %s", reason)
-            out += self._check_open(mine, open_ids, listed_ns, why)
-        return out
+        ids = {o.venue_id for o in mine}
+        dead: list[tuple[str, bytes]] = []
+        for trade in rest_rows(trades, TradeEvent, dead):
+            if trade.taker_order_id in ids or any(m.order_id in ids for m in trade.maker_orders):
+                reports, _ = self._on_trade(trade)  # alerts are for fills counted before; these are new
+                out += reports
+        open_ids = {row.id for row in rest_rows(listed, OrderEvent, dead)}
+        for reason, _ in dead:
+            log.warning("venue REST row left out: %s", reason)
+        return out + self._check_open(mine, open_ids, listed_ns, when)
 
     def _sign(self, approved: ApprovedOrder) -> SignedOrder | str:
         """The signed V2 order with exact amounts, or the reason it cannot be sent. Deterministic: the
@@ -485,9 +514,9 @@ class LiveExchange:
         if len(known) == 1:
             from py_clob_client_v2.clob_types import OrderPayload
 
-            answer = _call(self.client.cancel_order, OrderPayload(orderID=known[0]))
+            answer = _retrying(self.client.cancel_order, OrderPayload(orderID=known[0]))
         else:
-            answer = _call(self.client.cancel_orders, known)
+            answer = _retrying(self.client.cancel_orders, known)
         reports = self._cancelled(answer, f"{why} ({request.client_order_id})" if request else why)
         if not reports and request is not None:
             out.append(_refused(request, f"cancel refused by the venue: {_error(answer)}", self.now_ms))
@@ -501,6 +530,12 @@ class LiveExchange:
                 out.append(self._close(order, "cancel", reason))
         if answer.get("not_canceled") or "error" in answer:
             log.warning("venue did not cancel: %s", _error(answer))
+        # ours the venue would not cancel: gone already (filled, expired, or cancelled by an attempt whose
+        # answer was lost) or not; its REST trades and open orders say which
+        refused = [self.orders[str(i)] for i in answer.get("not_canceled") or () if str(i) in self.orders]
+        for mine in _by_market([o for o in refused if not o.closed]):
+            found = self._reconcile(mine, "when the venue would not cancel it")
+            out += [] if isinstance(found, str) else found
         return out
 
     # ---- the user channel ------------------------------------------------------------------------
@@ -684,6 +719,11 @@ class LiveExchange:
         )
 
 
+def _by_market(orders: list[LiveOrder]) -> list[list[LiveOrder]]:
+    markets = sorted({o.approved.intent.market for o in orders})
+    return [[o for o in orders if o.approved.intent.market == market] for market in markets]
+
+
 def _refused(request: OrderIntent, reason: str, now_ms: int) -> ExecutionReport:
     return ExecutionReport.refusal(request, reason, ts_ns=now_ms * NS_PER_MS)
 
@@ -697,21 +737,24 @@ def _call(method: Any, *args: Any) -> Any:
     except PolyApiException as exc:
         if exc.status_code is None:  # no HTTP answer (timeout, reset, refused): the request may have landed
             return {"error": f"no answer from the venue ({exc.error_msg})", NO_ANSWER: True}
+        if exc.status_code in GATEWAY_LOST:
+            return {"error": f"HTTP {exc.status_code} from the gateway: {exc.error_msg}", NO_ANSWER: True}
         return {"error": f"HTTP {exc.status_code}: {exc.error_msg}"}
     except (PolyException, ValueError, KeyError) as exc:
         return {"error": str(exc)}
     return answer if isinstance(answer, (dict, list)) else {"answer": answer}
 
 
-def _post(method: Any, *args: Any) -> Any:
-    """An order POST through `_call`, sent again while it gets no HTTP answer (at most POST_ATTEMPTS in all):
-    an order the venue took from an unanswered attempt is answered "Duplicated" on the next one."""
+def _retrying(method: Any, *args: Any) -> Any:
+    """An order POST or a cancel through `_call`, sent again while it gets no answer from the venue (at
+    most POST_ATTEMPTS in all): an order the venue took from an unanswered attempt is answered
+    "Duplicated" on the next one; cancelling twice cancels once."""
     answer = _call(method, *args)
     for attempt in range(1, POST_ATTEMPTS):
         if not _unanswered(answer):
             break
         pause = POST_BACKOFF_S * 2 ** (attempt - 1)
-        log.warning("order post %d got no answer (%s); posting again in %gs", attempt, _error(answer), pause)
+        log.warning("request %d got no answer (%s); sending it again in %gs", attempt, _error(answer), pause)
         time.sleep(pause)
         answer = _call(method, *args)
     return answer

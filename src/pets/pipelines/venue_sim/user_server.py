@@ -25,9 +25,11 @@ order_*.json, user_trade*.json): a posted order publishes `order` PLACEMENT, a c
 MATCHED -> RETRYING -> FAILED) and the order UPDATE. An event published while nobody is subscribed
 is lost, as on the venue, but REST `/data/trades` and `/data/orders` still show it.
 Test hooks: `publish(event)` (any raw event, e.g. a real recorded one), `drop_connections()`,
-`refuse_next(message)`, `on_post` (called with each accepted order), `lose_order_posts(n, taken=)`
-(the next n order posts get no HTTP answer: the connection closes without a response, after the venue
-took the orders or before it read them, as when a request or its answer is lost in transit).
+`refuse_next(message)`, `on_post` (called with each accepted order), `lose_order_posts(n, taken=,
+status=)`, `lose_cancels(n, taken=)`, `lose_reads(n)` (the next n order posts / cancels / REST reads of
+orders and trades get no answer from the venue: the connection closes without a response, or a
+gateway answers `status` (502, 504), after the venue processed the request or before it read it, as
+when a request or its answer is lost in transit).
 """
 
 from __future__ import annotations
@@ -57,6 +59,12 @@ from pets.pipelines.venue_sim.serving import LoopbackServer
 END_CURSOR = "LTE="
 MAX_BATCH = 15
 ORDER_POSTS = ("/order", "/orders")
+# which requests the lose_* hooks apply to
+LOSABLE = {
+    **{("POST", path): "order_post" for path in ORDER_POSTS},
+    **{("DELETE", path): "cancel" for path in ("/order", "/orders", "/cancel-all")},
+    **{("GET", path): "read" for path in ("/data/orders", "/data/trades")},
+}
 MAKER_ADDRESS = "0xa3D82Ed56F4c68d2328Fb8c29e568Ba2cAF7d7c8"
 
 
@@ -153,7 +161,9 @@ class LocalTradingVenue(LoopbackServer):
         self.pings = 0
         self.on_post: Callable[[VenueOrder], None] | None = None
         self._refusal: str | None = None
-        self._lost_posts: list[bool] = []  # one per order post to leave unanswered: taken by the venue?
+        # per kind of request (LOSABLE), one (processed by the venue?, gateway status or None) per request
+        # to leave without the venue's answer
+        self._losses: dict[str, list[tuple[bool, int | None]]] = {kind: [] for kind in LOSABLE.values()}
         self._trade_ids = itertools.count(1)
         self._lock = threading.RLock()
         self._clients: dict[int, tuple[ServerConnection, set[str]]] = {}
@@ -169,11 +179,22 @@ class LocalTradingVenue(LoopbackServer):
         """Answer the next order post with HTTP 400 and this error (e.g. "not enough balance / allowance")."""
         self._refusal = message
 
-    def lose_order_posts(self, count: int, *, taken: bool = True) -> None:
-        """Leave the next `count` POST /order or /orders unanswered (the connection is closed without a
-        response); `taken`: the venue processed them first (the answer was lost), else it never did."""
+    def lose_order_posts(self, count: int, *, taken: bool = True, status: int | None = None) -> None:
+        """Leave the next `count` POST /order or /orders without the venue's answer: the connection is
+        closed without a response, or a gateway answers `status`; `taken`: the venue processed them
+        first (the answer was lost), else it never did."""
         with self._lock:
-            self._lost_posts += [taken] * count
+            self._losses["order_post"] += [(taken, status)] * count
+
+    def lose_cancels(self, count: int, *, taken: bool = True) -> None:
+        """The next `count` cancels (DELETE /order, /orders, /cancel-all) get no answer."""
+        with self._lock:
+            self._losses["cancel"] += [(taken, None)] * count
+
+    def lose_reads(self, count: int) -> None:
+        """The next `count` REST reads of orders or trades get no answer."""
+        with self._lock:
+            self._losses["read"] += [(True, None)] * count
 
     def open_orders(self) -> list[VenueOrder]:
         with self._lock:
@@ -342,13 +363,14 @@ class LocalTradingVenue(LoopbackServer):
         body: Any = json.loads(raw) if raw else {}
         with self._lock:
             self.requests.append((method, path, query, body))
-            order_post = method == "POST" and path in ORDER_POSTS
-            lost = self._lost_posts.pop(0) if order_post and self._lost_posts else None
+            losses = self._losses.get(LOSABLE.get((method, path), ""))
+            lost = losses.pop(0) if losses else None
         if lost is None:
             return self._route(method, path, query, headers, raw, body)
-        if lost:
+        taken, status = lost
+        if taken:
             self._route(method, path, query, headers, raw, body)
-        return None
+        return None if status is None else (status, {"error": f"gateway answered {status}"})
 
     def _route(
         self, method: str, path: str, query: dict[str, str], headers: Any, raw: str, body: Any
