@@ -87,3 +87,22 @@ def test_market_making_leg_is_bot5_logic_under_the_same_bot() -> None:
     # its reports go to the maker, whose inventory moves; the tail leg's does not
     bot.on_execution_report(report(quotes[0], "fill", "50", str(quotes[0].price)))
     assert bot.maker.held("yes4") == D(50) and bot.held("yes4") == 0
+
+
+def test_reports_of_orders_no_longer_tracked_reach_the_leg_that_made_them() -> None:
+    """A fill after the order ended here counts in the inventory of the leg whose id it carries; an ack
+    of an order the live executor rejected as unknown and adopted later tracks it again."""
+    bot = new_bot()
+    (buy,) = tails(bot, "yes1", "m1", "0.020")
+    bot.on_execution_report(report(buy, "cancel"))
+    assert buy.client_order_id not in bot.orders
+    bot.on_execution_report(report(buy, "partial_fill", "100", "0.020"))
+    assert bot.held("yes1") == D(100) and bot.maker.held("yes1") == 0
+    stray = bot.maker.place("yes2", "BUY", D("0.40"), D(10), post_only=True)
+    assert stray is not None
+    bot.maker.on_execution_report(report(stray, "reject"))
+    bot.on_execution_report(report(stray, "ack", leaves="10"))
+    assert bot.maker.orders[stray.client_order_id].live and stray.client_order_id not in bot.orders
+    bot.on_execution_report(report(stray, "fill", "10", "0.40"))
+    assert bot.maker.held("yes2") == D(10) and bot.held("yes2") == 0
+    assert bot.on_execution_report(report(buy, "ack", leaves="5")) == [] and buy.client_order_id in bot.orders

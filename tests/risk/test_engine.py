@@ -241,6 +241,36 @@ def test_reservations_follow_fills_and_cancels(config: PetsConfig) -> None:
     assert denied(engine, intent(side="SELL", price="0.49", size="5")).rule == "inventory"
 
 
+def test_a_fill_after_the_order_closed_is_still_a_position(config: PetsConfig) -> None:
+    """A fill that raced the cancel: the ledger books it (nothing is reserved any more)."""
+    engine = engine_with_books(config)
+    order = intent(price="0.50", size="100", post_only=True)
+    approved(engine, order)
+    engine.on_execution_report(report(order, "cancel"))
+    assert engine.ledger.reserved == 0 and engine.ledger.available_cash == D(10000)
+    engine.on_execution_report(report(order, "partial_fill", "30", "0.50"))
+    engine.on_execution_report(report(order, "partial_fill", "30", "0.50"))  # a re-delivery
+    assert engine.ledger.cash == D(9985) and engine.ledger.reserved == 0
+    assert engine.ledger.bot("bot_01").holdings["yes1"].qty == D(30)
+
+
+def test_an_order_rejected_as_unknown_then_adopted_reserves_and_fills_again(config: PetsConfig) -> None:
+    """The live executor rejects an order whose posts all went unanswered and adopts it when the venue
+    shows it: its ack opens it again here (reserved at the worst case, a taker fee), its fills count."""
+    engine = engine_with_books(config)
+    order = intent(price="0.50", size="100", post_only=True)
+    approved(engine, order)
+    engine.on_execution_report(report(order, "reject"))
+    assert engine.ledger.available_cash == D(10000)
+    engine.on_execution_report(report(order, "ack", leaves="100", n=2))
+    reserve = engine.ledger.orders[order.client_order_id].unit_reserve
+    assert reserve > D("0.50") and engine.ledger.reserved == 100 * reserve
+    engine.on_execution_report(report(order, "partial_fill", "40", "0.50", leaves="60"))
+    assert engine.ledger.cash == D(9980) and engine.ledger.reserved == 60 * reserve
+    engine.on_execution_report(report(order, "cancel", n=3))
+    assert engine.ledger.reserved == 0 and engine.ledger.bot("bot_01").holdings["yes1"].qty == D(40)
+
+
 def round_trip(engine: RiskEngine, n: int, buy: str, sell: str, ts_ms: int) -> list[Output]:
     """bot_01 buys 20 of yes{n} and sells them back (a closed position); the engine's outputs."""
     asset, mkt = f"yes{n}", f"m{n}"

@@ -171,6 +171,7 @@ class Bot:
         """Own reports only (the caller routes by bot id)."""
         order = self.orders.get(report.client_order_id)
         if order is None:
+            self._untracked(report)
             return []
         timers = self._advance(report.source_ts_ms)
         if report.last_qty > 0:
@@ -186,6 +187,26 @@ class Bot:
             del self.orders[order.client_order_id]
             out += self._gate(self._on_order_gone(order, report.reason or report.kind))
         return out
+
+    def owns(self, client_order_id: str) -> bool:
+        """An order id this bot (this instance's namespace) made, tracked or not."""
+        return client_order_id.startswith(f"{self.id_namespace}-")
+
+    def _untracked(self, report: ExecutionReport) -> None:
+        """A report of one of our orders we no longer track: the venue's word wins. An ack is an order
+        the live executor reported rejected (every post unanswered, state unknown) and adopted later: it
+        is tracked again. A fill counts in the inventory whatever ended the order here."""
+        if not self.owns(report.client_order_id):
+            return
+        if report.kind == "ack" and report.leaves_qty > 0:
+            self.orders[report.client_order_id] = OwnOrder(
+                report.client_order_id, report.market, report.asset_id, report.side, report.order_price,
+                report.order_size, "GTC", self.clock_ms, filled=report.order_size - report.leaves_qty,
+                live=True,
+            )  # fmt: skip
+        elif report.last_qty > 0:
+            signed = report.last_qty if report.side == "BUY" else -report.last_qty
+            self.inventory[report.asset_id] = self.inventory.get(report.asset_id, ZERO) + signed
 
     def on_order_denied(self, denied: OrderDenied) -> list[OrderIntent]:
         """Risk refused one of our intents: forget the order; back off on a bot-wide refusal."""

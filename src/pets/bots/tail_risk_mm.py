@@ -49,7 +49,7 @@ class TailRiskMM(Bot):
         return quotes + tail if quotes and tail else quotes or tail
 
     def on_execution_report(self, report: ExecutionReport) -> list[OrderIntent]:
-        if report.client_order_id in self.maker.orders:
+        if report.client_order_id in self.maker.orders or self.maker.owns(report.client_order_id):
             return self.maker.on_execution_report(report)
         return super().on_execution_report(report)
 

@@ -45,7 +45,7 @@ from pets.risk.state import (
     portfolio_status_after,
 )
 from pets.risk.zones import check_zone
-from pets.schemas.config import BotConfig, PetsConfig
+from pets.schemas.config import DEFAULT_FEE_CATEGORY, BotConfig, PetsConfig
 from pets.schemas.control import ALL_BOTS, AlertKind, ControlCommand, RiskAlert, Severity
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, OrderIntent
@@ -190,13 +190,27 @@ class RiskEngine:
             return self.flush()
         order = self.ledger.orders.get(report.client_order_id)
         if order is None:
-            if report.client_order_id not in self.done_orders and report.kind != "ack":
+            if report.client_order_id in self.done_orders:
+                self._after_close(report)
+            elif report.kind != "ack":
                 # a report for an approval this engine has not registered yet (replayed after a restart)
                 self.early_reports.setdefault(report.client_order_id, []).append(report)
             return self.flush()
         self.reports_seen.add(report.report_id, self.clock_ns)
         self._apply_report(order, report)
         return self.flush()
+
+    def _after_close(self, report: ExecutionReport) -> None:
+        """A report for an order this engine already closed: the venue's word wins. An ack is an order
+        the live executor reported rejected (every post unanswered, state unknown) and adopted later: it
+        rests again and holds its reservation. A fill is a position, whatever closed the order here
+        (a fill racing a cancel, or one of such an adopted order)."""
+        if report.kind == "ack" and report.leaves_qty > 0:
+            self.reports_seen.add(report.report_id, self.clock_ns)
+            self.ledger.open(self._open_order(report, report.leaves_qty))
+        elif report.kind in ("partial_fill", "fill") and report.last_qty > 0:
+            self.reports_seen.add(report.report_id, self.clock_ns)
+            self._apply_report(self._open_order(report, ZERO), report)
 
     def on_control(self, cmd: ControlCommand) -> tuple[list[RiskAlert], list[ApprovedOrder]]:
         """Operator commands; `halt *` cancels every open order, stopping a bot cancels its orders."""
@@ -516,28 +530,32 @@ class RiskEngine:
 
     def _reserve(self, approved: ApprovedOrder) -> None:
         intent = approved.intent
-        if intent.action not in ("place", "replace"):
-            return
-        market = self.markets.get(intent.market)
-        category = market.category if market is not None else intent.category
-        post_only = intent.post_only
+        if intent.action in ("place", "replace"):
+            self.ledger.open(self._open_order(intent, approved.size, intent.post_only, intent.category))
+
+    def _open_order(
+        self,
+        order: OrderIntent | ExecutionReport,
+        remaining: Decimal,
+        post_only: bool = False,  # unknown (a report): reserve for the worst case, a taker fee
+        category: str = DEFAULT_FEE_CATEGORY,
+    ) -> OpenOrder:
+        market = self.markets.get(order.market)
+        category = market.category if market is not None else category
+        price = order.price if isinstance(order, OrderIntent) else order.order_price
         fee_rate = self.config.system.venue.fee_rate(category)
-        self.ledger.open(
-            OpenOrder(
-                client_order_id=intent.client_order_id,
-                bot_id=intent.bot_id,
-                market=intent.market,
-                asset_id=intent.asset_id,
-                side=intent.side,
-                price=intent.price,
-                remaining=approved.size,
-                unit_reserve=intent.price
-                + (ZERO if post_only else taker_fee(Decimal(1), intent.price, fee_rate)),
-                category=category,
-                event_key=(market.neg_risk_market_id or market.condition_id)
-                if market is not None
-                else intent.market,
-            )
+        event_key = (market.neg_risk_market_id or market.condition_id) if market is not None else order.market
+        return OpenOrder(
+            client_order_id=order.client_order_id,
+            bot_id=order.bot_id,
+            market=order.market,
+            asset_id=order.asset_id,
+            side=order.side,
+            price=price,
+            remaining=remaining,
+            unit_reserve=price + (ZERO if post_only else taker_fee(Decimal(1), price, fee_rate)),
+            category=category,
+            event_key=event_key,
         )
 
     def _apply_early_reports(self, approved: ApprovedOrder) -> None:

@@ -150,7 +150,8 @@ class Ledger:
     def fill(
         self, order: OpenOrder, qty: Decimal, px: Decimal, fee: Decimal, rebate: Decimal
     ) -> ClosedTrip | None:
-        self.release(order, qty)
+        if order.client_order_id in self.orders:  # else a fill after the order closed: nothing reserved
+            self.release(order, qty)
         book = self.bot(order.bot_id)
         holding = book.holdings.get(order.asset_id)
         if holding is None:
