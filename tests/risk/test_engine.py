@@ -376,15 +376,18 @@ def test_portfolio_drawdown_is_an_emergency_halt_until_an_operator_resumes(confi
     assert denied(engine, intent(side="SELL", price="0.24", size="100", ts_ms=T0_MS + 1)).rule == "halted"
     cancel = intent(action="cancel", replaces="x", ts_ms=T0_MS + 1)
     approved(engine, cancel)  # cancels always pass
-    alerts, orders = engine.on_control(control("resume_trading"))
-    assert [a.kind for a in alerts] == ["resumed"] and orders == []
+    out = engine.on_control(control("resume_trading"))
+    assert [(type(a), a.kind) for a in out] == [(RiskAlert, "resumed")]
     approved(engine, intent(side="SELL", price="0.24", size="100", ts_ms=T0_MS + 1))
 
 
 def test_operator_halt_cancels_everything_and_blocks_new_orders(config: PetsConfig) -> None:
     engine = engine_with_books(config)
     approved(engine, intent(price="0.50", post_only=True))
-    alerts, orders = engine.on_control(control("halt", reason="test"))
+    out = engine.on_control(control("halt", reason="test"))
+    alerts = [a for a in out if isinstance(a, RiskAlert)]
+    orders = [o for o in out if isinstance(o, ApprovedOrder)]
+    assert len(alerts) + len(orders) == len(out)
     assert [(a.kind, a.severity) for a in alerts] == [("emergency_halt", "critical")]
     assert [(o.intent.action, o.intent.bot_id, o.intent.market) for o in orders] == [("cancel_all", "*", "*")]
     assert denied(engine, intent(price="0.51")).rule == "halted"
@@ -394,7 +397,7 @@ def test_operator_halt_cancels_everything_and_blocks_new_orders(config: PetsConf
 
 def test_stop_and_start_a_bot(config: PetsConfig) -> None:
     engine = engine_with_books(config)
-    _, orders = engine.on_control(control("stop", "bot_01"))
+    orders = [o for o in engine.on_control(control("stop", "bot_01")) if isinstance(o, ApprovedOrder)]
     assert [(o.intent.action, o.intent.bot_id) for o in orders] == [("cancel_all", "bot_01")]
     assert denied(engine, intent(price="0.51")).rule == "bot_stopped"
     approved(engine, intent(bot_id="bot_05", strategy_type="market_making", post_only=True, price="0.49"))

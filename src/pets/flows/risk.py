@@ -122,8 +122,7 @@ class RiskStep:
         elif kind is ExecutionReport:
             outputs = [*engine.on_execution_report(event)]
         elif kind is ControlCommand:
-            alerts, orders = engine.on_control(event)
-            outputs = [*alerts, *orders]
+            outputs = engine.on_control(event)
         elif kind is MarketInfo:
             outputs = [*engine.on_market(event)]
         else:

@@ -212,7 +212,7 @@ class RiskEngine:
             self.reports_seen.add(report.report_id, self.clock_ns)
             self._apply_report(self._open_order(report, ZERO), report)
 
-    def on_control(self, cmd: ControlCommand) -> tuple[list[RiskAlert], list[ApprovedOrder]]:
+    def on_control(self, cmd: ControlCommand) -> list[Output]:
         """Operator commands; `halt *` cancels every open order, stopping a bot cancels its orders."""
         if cmd.bot_id == ALL_BOTS and cmd.command in ("halt", "resume_trading"):
             self.portfolio = portfolio_status_after(self.portfolio, cmd)
@@ -240,8 +240,7 @@ class RiskEngine:
                     book.consecutive_losses = 0
                     book.peak = book.equity  # the operator accepted the drawdown so far
                     self._alert("resumed", bot_id, f"operator_{cmd.command}", status.reason, "info")
-        out = self.flush()
-        return [o for o in out if isinstance(o, RiskAlert)], [o for o in out if isinstance(o, ApprovedOrder)]
+        return self.flush()
 
     def flush(self) -> list[Output]:
         """Alerts and risk-made orders (cancel-alls) produced since the last call."""

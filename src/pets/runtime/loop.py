@@ -303,9 +303,7 @@ class TradingLoop:
             self.bus.publish_all("order.intent", bot.on_execution_report(report))
 
     def _on_control(self, cmd: ControlCommand) -> None:
-        alerts, approved = self.risk.on_control(cmd)
-        self.bus.publish_all("risk.alert", alerts)
-        self.bus.publish_all("order.exec", approved)
+        self._route_risk(self.risk.on_control(cmd))
         for bot in self.bots:
             self.bus.publish_all("order.intent", bot.on_control(cmd))
 
