@@ -53,10 +53,10 @@ pause from `POST_BACKOFF_S` (module constants): a copy of an order the venue alr
 "Duplicated" and adopted as above, so one order results; a cancel is idempotent. When the last post of
 an order goes unanswered too, its state is settled at once over REST, as for an adoption: listed open or
 traded -> adopted (`ack`, fills); neither -> `reject` (it never reached the venue). Only when REST fails
-as well is the order reported `reject` with the reason that its state is unknown; it is kept as
-unconfirmed under its order hash in every case: if the venue shows it after all (a PLACEMENT or trade
-event on the user channel, or a REST open-orders listing after a gap or a resume) it is adopted with an
-`ack` and its fills are counted.
+as well is the order reported `reject` with the reason that its state is unknown. A rejected order is
+kept as unconfirmed under its order hash either way: if the venue shows it after all (a PLACEMENT or
+trade event on the user channel, or a REST open-orders listing after a gap or a resume) it is adopted
+with an `ack` and its fills are counted (risk and the bot reopen it on that ack).
 """
 
 from __future__ import annotations
