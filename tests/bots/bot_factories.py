@@ -1,4 +1,5 @@
-"""Hand-built markets, books and reports for the bot tests, and bot configs with stated parameters."""
+"""Bot configs with stated parameters for the bot tests; markets, books and reports come from
+tests/venue_factories.py (re-exported here)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ from pets.schemas.config import (
     VenueConfig,
     load_config,
 )
-from pets.schemas.market_data import MarketInfo, TopOfBook
-from pets.schemas.orders import ExecutionReport, OrderIntent
+from pets.schemas.orders import OrderIntent
+from venue_factories import T0 as T0
+from venue_factories import market as market
+from venue_factories import report as report
+from venue_factories import tob as tob
 
 D = Decimal
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
-T0 = 1_750_000_000_000
 
 MM_PARAMS = MarketMakingParams(
     half_spread=D("0.01"),
@@ -76,92 +79,6 @@ VENUE: VenueConfig = CONFIG.system.venue
 
 def bot_config(bot_id: str, **changes: Any) -> BotConfig:
     return msgspec.structs.replace(CONFIG.bot(bot_id), **changes)
-
-
-def market(
-    condition_id: str = "m1",
-    tokens: tuple[str, str] = ("yes1", "no1"),
-    tick: str = "0.01",
-    **changes: Any,
-) -> MarketInfo:
-    fields: dict[str, Any] = {
-        "condition_id": condition_id,
-        "market_id": f"g-{condition_id}",
-        "question": "?",
-        "slug": condition_id,
-        "category": "sports",
-        "token_ids": tokens,
-        "outcomes": ("Yes", "No"),
-        "neg_risk": False,
-        "tick_size": D(tick),
-        "min_order_size": D(5),
-        "active": True,
-        "closed": False,
-        "accepting_orders": True,
-    }
-    fields.update(changes)
-    return MarketInfo(**fields)
-
-
-def tob(
-    asset_id: str,
-    market_id: str,
-    bid: str | None,
-    ask: str | None,
-    ts_ms: int = T0,
-    bid_size: str = "100",
-    ask_size: str = "100",
-    tick: str = "0.01",
-    stale: bool = False,
-) -> TopOfBook:
-    b = D(bid) if bid is not None else None
-    a = D(ask) if ask is not None else None
-    mid = micro = spread = None
-    if b is not None and a is not None:
-        mid, spread = (b + a) / 2, a - b
-        micro = (b * D(ask_size) + a * D(bid_size)) / (D(bid_size) + D(ask_size))
-    return TopOfBook(
-        asset_id=asset_id,
-        market=market_id,
-        ts_ms=ts_ms,
-        best_bid=b,
-        best_ask=a,
-        best_bid_size=D(bid_size) if b is not None else None,
-        best_ask_size=D(ask_size) if a is not None else None,
-        mid=mid,
-        microprice=micro,
-        spread=spread,
-        imbalance=D(0),
-        tick_size=D(tick),
-        stale=stale,
-        paired_asset_id=None,
-        ask_sum=None,
-        bid_sum=None,
-        seq=1,
-    )
-
-
-def report(
-    order: OrderIntent, kind: str, qty: str = "0", px: str | None = None, ts_ms: int = T0, leaves: str = "0"
-) -> ExecutionReport:
-    return ExecutionReport(
-        report_id=f"{order.client_order_id}:{kind}",
-        client_order_id=order.client_order_id,
-        venue_order_id="v",
-        bot_id=order.bot_id,
-        market=order.market,
-        asset_id=order.asset_id,
-        side=order.side,
-        kind=kind,  # type: ignore[arg-type]
-        order_price=order.price,
-        order_size=order.size,
-        last_qty=D(qty),
-        last_px=D(px) if px else None,
-        cum_qty=D(qty),
-        leaves_qty=D(leaves),
-        ts_ns=ts_ms * 1_000_000,
-        source_ts_ms=ts_ms,
-    )
 
 
 def legs(intents: list[OrderIntent]) -> list[tuple[str, str, str, Decimal, Decimal, str]]:

@@ -1,4 +1,5 @@
-"""Hand-built markets, books, intents and reports for the risk tests, and a config with stated numbers."""
+"""Intents, an engine with books and a config with stated numbers for the risk tests; markets, books
+and reports come from tests/venue_factories.py (re-exported here)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ import msgspec
 
 from pets.risk.engine import RiskEngine
 from pets.schemas.config import PetsConfig, load_config
-from pets.schemas.market_data import MarketInfo, TopOfBook
-from pets.schemas.orders import ExecutionReport, OrderIntent
+from pets.schemas.orders import OrderIntent
+from venue_factories import MS as MS
+from venue_factories import T0 as T0_MS
+from venue_factories import market as market
+from venue_factories import report as report
+from venue_factories import tob as tob
 
 D = Decimal
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
-T0_MS = 1_750_000_000_000  # 2025-06-15T15:06:40Z
-MS = 1_000_000  # ns per ms
 
 
 def make_config(**bot_overrides: dict[str, Any]) -> PetsConfig:
@@ -74,69 +77,6 @@ def make_config(**bot_overrides: dict[str, Any]) -> PetsConfig:
     return msgspec.structs.replace(shipped, system=system, risk=risk, bots=tuple(bots))
 
 
-def market(
-    condition_id: str = "m1",
-    tokens: tuple[str, str] = ("yes1", "no1"),
-    category: str = "sports",
-    tick: str = "0.01",
-    **changes: Any,
-) -> MarketInfo:
-    fields: dict[str, Any] = {
-        "condition_id": condition_id,
-        "market_id": f"g-{condition_id}",
-        "question": "?",
-        "slug": condition_id,
-        "category": category,
-        "token_ids": tokens,
-        "outcomes": ("Yes", "No"),
-        "neg_risk": False,
-        "tick_size": D(tick),
-        "min_order_size": D(5),
-        "active": True,
-        "closed": False,
-        "accepting_orders": True,
-    }
-    fields.update(changes)
-    return MarketInfo(**fields)
-
-
-def tob(
-    asset_id: str = "yes1",
-    market_id: str = "m1",
-    bid: str | None = "0.45",
-    ask: str | None = "0.47",
-    ts_ms: int = T0_MS,
-    tick: str = "0.01",
-    stale: bool = False,
-    bid_size: str = "100",
-    ask_size: str = "100",
-) -> TopOfBook:
-    b = D(bid) if bid is not None else None
-    a = D(ask) if ask is not None else None
-    mid = spread = None
-    if b is not None and a is not None:
-        mid, spread = (b + a) / 2, a - b
-    return TopOfBook(
-        asset_id=asset_id,
-        market=market_id,
-        ts_ms=ts_ms,
-        best_bid=b,
-        best_ask=a,
-        best_bid_size=D(bid_size) if b is not None else None,
-        best_ask_size=D(ask_size) if a is not None else None,
-        mid=mid,
-        microprice=mid,
-        spread=spread,
-        imbalance=D(0),
-        tick_size=D(tick),
-        stale=stale,
-        paired_asset_id=None,
-        ask_sum=None,
-        bid_sum=None,
-        seq=1,
-    )
-
-
 _ids = iter(range(1, 10**9))
 
 
@@ -168,37 +108,6 @@ def intent(
     }
     fields.update(changes)
     return OrderIntent(**fields)
-
-
-def report(
-    order: OrderIntent,
-    kind: str,
-    qty: str = "0",
-    px: str | None = None,
-    fee: str = "0",
-    ts_ms: int = T0_MS,
-    n: int = 1,
-    leaves: str = "0",
-) -> ExecutionReport:
-    return ExecutionReport(
-        report_id=f"{order.client_order_id}:{kind}:{n}",
-        client_order_id=order.client_order_id,
-        venue_order_id=None,
-        bot_id=order.bot_id,
-        market=order.market,
-        asset_id=order.asset_id,
-        side=order.side,
-        kind=kind,  # type: ignore[arg-type]
-        order_price=order.price,
-        order_size=order.size,
-        last_qty=D(qty),
-        last_px=D(px) if px is not None else None,
-        cum_qty=D(qty),
-        leaves_qty=D(leaves),
-        fee=D(fee),
-        ts_ns=ts_ms * MS,
-        source_ts_ms=ts_ms,
-    )
 
 
 def engine_with_books(config: PetsConfig, ts_ms: int = T0_MS) -> RiskEngine:
