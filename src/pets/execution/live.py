@@ -699,23 +699,14 @@ class LiveExchange:
     def _report(
         self, approved: ApprovedOrder, kind: ReportKind, order: LiveOrder | None = None, *, reason: str
     ) -> ExecutionReport:
-        intent = approved.intent
-        return ExecutionReport(
-            report_id=report_id(intent.client_order_id, kind, 1),
-            client_order_id=intent.client_order_id,
-            venue_order_id=order.venue_id if order else None,
-            bot_id=intent.bot_id,
-            market=intent.market,
-            asset_id=intent.asset_id,
-            side=intent.side,
-            kind=kind,
-            order_price=intent.price,
-            order_size=approved.size,
-            cum_qty=order.cum_qty if order else ZERO,
-            leaves_qty=order.leaves if order else ZERO,
+        return ExecutionReport.of_order(
+            approved,
+            kind,
             reason=reason,
             ts_ns=self.now_ms * NS_PER_MS,
-            source_ts_ms=intent.source_ts_ms,
+            venue_order_id=order.venue_id if order else None,
+            cum_qty=order.cum_qty if order else ZERO,
+            leaves_qty=order.leaves if order else ZERO,
         )
 
 

@@ -529,20 +529,4 @@ class PaperExchange:
 
     def _report_for(self, approved: ApprovedOrder, kind: ReportKind, *, reason: str) -> ExecutionReport:
         """A report for an order that never became a RestingOrder (refused before placement)."""
-        intent = approved.intent
-        return ExecutionReport(
-            report_id=report_id(intent.client_order_id, kind, 1),
-            client_order_id=intent.client_order_id,
-            venue_order_id=None,
-            bot_id=intent.bot_id,
-            market=intent.market,
-            asset_id=intent.asset_id,
-            side=intent.side,
-            kind=kind,
-            order_price=intent.price,
-            order_size=approved.size,
-            leaves_qty=ZERO,
-            reason=reason,
-            ts_ns=self.now_ms * NS_PER_MS,
-            source_ts_ms=intent.source_ts_ms,
-        )
+        return ExecutionReport.of_order(approved, kind, reason=reason, ts_ns=self.now_ms * NS_PER_MS)

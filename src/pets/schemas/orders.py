@@ -117,6 +117,38 @@ class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     source_ts_ms: int
 
     @classmethod
+    def of_order(
+        cls,
+        approved: ApprovedOrder,
+        kind: ReportKind,
+        *,
+        reason: str,
+        ts_ns: int,
+        venue_order_id: str | None = None,
+        cum_qty: Decimal = ZERO,
+        leaves_qty: Decimal = ZERO,
+    ) -> ExecutionReport:
+        """The (first) report of `kind` for an approved order, without a fill in it."""
+        intent = approved.intent
+        return cls(
+            report_id=report_id(intent.client_order_id, kind, 1),
+            client_order_id=intent.client_order_id,
+            venue_order_id=venue_order_id,
+            bot_id=intent.bot_id,
+            market=intent.market,
+            asset_id=intent.asset_id,
+            side=intent.side,
+            kind=kind,
+            order_price=intent.price,
+            order_size=approved.size,
+            cum_qty=cum_qty,
+            leaves_qty=leaves_qty,
+            reason=reason,
+            ts_ns=ts_ns,
+            source_ts_ms=intent.source_ts_ms,
+        )
+
+    @classmethod
     def refusal(cls, intent: OrderIntent, reason: str, *, ts_ns: int) -> ExecutionReport:
         """The reject of a request that never became an order (e.g. a cancel of an order not open)."""
         return cls(
