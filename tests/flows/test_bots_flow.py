@@ -17,11 +17,12 @@ from pets.flows.trading_io import Routed
 from pets.schemas.codec import encode
 from pets.schemas.config import PetsConfig, load_config
 from pets.schemas.control import ControlCommand
-from pets.schemas.market_data import MarketInfo, TopOfBook
+from pets.schemas.market_data import MarketInfo
 from pets.schemas.orders import OrderIntent
 from pets.settings import Settings
+from venue_factories import T0, tob
+from venue_factories import market as venue_market
 
-T0 = 1_750_000_000_000
 PREFIX = "unit."
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
@@ -37,45 +38,7 @@ def only(*bot_ids: str) -> PetsConfig:
 
 
 def market(name: str, **changes: Any) -> MarketInfo:
-    fields: dict[str, Any] = {
-        "condition_id": name,
-        "market_id": f"g{name}",
-        "question": "?",
-        "slug": name,
-        "category": "sports",
-        "token_ids": (f"{name}y", f"{name}n"),
-        "outcomes": ("Yes", "No"),
-        "neg_risk": False,
-        "tick_size": D("0.01"),
-        "min_order_size": D(5),
-        "active": True,
-        "closed": False,
-        "accepting_orders": True,
-    }
-    fields.update(changes)
-    return MarketInfo(**fields)
-
-
-def tob(asset: str, mkt: str, bid: str, ask: str, ts_ms: int = T0) -> TopOfBook:
-    return TopOfBook(
-        asset_id=asset,
-        market=mkt,
-        ts_ms=ts_ms,
-        best_bid=D(bid),
-        best_ask=D(ask),
-        best_bid_size=D(100),
-        best_ask_size=D(100),
-        mid=(D(bid) + D(ask)) / 2,
-        microprice=(D(bid) + D(ask)) / 2,
-        spread=D(ask) - D(bid),
-        imbalance=D(0),
-        tick_size=D("0.01"),
-        stale=False,
-        paired_asset_id=None,
-        ask_sum=None,
-        bid_sum=None,
-        seq=1,
-    )
+    return venue_market(name, (f"{name}y", f"{name}n"), **changes)
 
 
 def msg(topic: str, message: Any) -> KafkaSourceMessage[bytes, bytes]:
