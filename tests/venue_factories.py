@@ -90,22 +90,16 @@ def report(
     leaves: str = "0",
 ) -> ExecutionReport:
     """The `n`-th report of `kind` for `order` (`qty` filled now at `px`, the cumulative qty too)."""
-    return ExecutionReport(
-        report_id=f"{order.client_order_id}:{kind}:{n}",
-        client_order_id=order.client_order_id,
-        venue_order_id=None,
-        bot_id=order.bot_id,
-        market=order.market,
-        asset_id=order.asset_id,
-        side=order.side,
-        kind=kind,  # type: ignore[arg-type]
-        order_price=order.price,
-        order_size=order.size,
-        last_qty=D(qty),
-        last_px=D(px) if px is not None else None,
+    return ExecutionReport.of_order(
+        order,
+        order.size,
+        kind,  # type: ignore[arg-type]
+        ts_ns=ts_ms * MS,
+        n=n,
         cum_qty=D(qty),
         leaves_qty=D(leaves),
+        last_qty=D(qty),
+        last_px=D(px) if px is not None else None,
         fee=D(fee),
-        ts_ns=ts_ms * MS,
         source_ts_ms=ts_ms,
     )

@@ -85,7 +85,7 @@ from pets.pipelines.polymarket.user_ws import (
 from pets.pipelines.venue_precision import limit_order_amounts, market_order_amounts, on_tick_grid
 from pets.schemas.config import PetsConfig, TradingMode
 from pets.schemas.control import ALL_BOTS, RiskAlert
-from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderIntent, ReportKind, Side, report_id
+from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderIntent, ReportKind, Side
 
 log = logging.getLogger(__name__)
 
@@ -651,26 +651,22 @@ class LiveExchange:
         kind: ReportKind = "fill" if done else "partial_fill"
         if done:
             order.closed = True
-        return ExecutionReport(
-            report_id=report_id(intent.client_order_id, kind, order.fills),
-            client_order_id=intent.client_order_id,
+        return ExecutionReport.of_order(
+            intent,
+            order.approved.size,
+            kind,
+            ts_ns=self.now_ms * NS_PER_MS,
+            n=order.fills,
             venue_order_id=order.venue_id,
-            bot_id=intent.bot_id,
-            market=intent.market,
-            asset_id=asset,
-            side=side,
-            kind=kind,
-            order_price=intent.price,
-            order_size=order.approved.size,
-            last_qty=qty,
-            last_px=px,
             cum_qty=order.cum_qty,
             leaves_qty=order.leaves,
+            last_qty=qty,
+            last_px=px,
             fee=taker_fee(qty, px, fee_rate) if liquidity == "taker" else ZERO,
             liquidity="taker" if liquidity == "taker" else "maker",
             trade_id=trade_id,
-            ts_ns=self.now_ms * NS_PER_MS,
-            source_ts_ms=intent.source_ts_ms,
+            asset_id=asset,
+            side=side,
         )
 
     def _failed(self, order: LiveOrder, trade: TradeEvent, qty: Decimal, px: Decimal) -> RiskAlert:
@@ -700,7 +696,8 @@ class LiveExchange:
         self, approved: ApprovedOrder, kind: ReportKind, order: LiveOrder | None = None, *, reason: str
     ) -> ExecutionReport:
         return ExecutionReport.of_order(
-            approved,
+            approved.intent,
+            approved.size,
             kind,
             reason=reason,
             ts_ns=self.now_ms * NS_PER_MS,

@@ -48,7 +48,7 @@ from pets.pipelines.market_data.order_book import OrderBook
 from pets.pipelines.market_data.units import PRICE_SCALE, SIZE_SCALE, size_decimal
 from pets.schemas.config import PetsConfig
 from pets.schemas.control import ALL_BOTS
-from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderIntent, ReportKind, report_id
+from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderIntent, ReportKind
 
 ZERO: Final = Decimal(0)
 NS_PER_MS: Final = 1_000_000
@@ -503,30 +503,27 @@ class PaperExchange:
         intent = order.intent
         n = order.counts.get(kind, 0) + 1
         order.counts[kind] = n
-        return ExecutionReport(
-            report_id=report_id(intent.client_order_id, kind, n),
-            client_order_id=intent.client_order_id,
+        return ExecutionReport.of_order(
+            intent,
+            order.size,
+            kind,
+            ts_ns=self.now_ms * NS_PER_MS,
+            n=n,
             venue_order_id=f"paper:{intent.client_order_id}",
-            bot_id=intent.bot_id,
-            market=intent.market,
-            asset_id=intent.asset_id,
-            side=intent.side,
-            kind=kind,
-            order_price=intent.price,
-            order_size=order.size,
-            last_qty=last_qty,
-            last_px=last_px,
             cum_qty=order.cum_qty,
             leaves_qty=order.leaves,
+            last_qty=last_qty,
+            last_px=last_px,
             fee=fee,
             rebate=rebate,
             liquidity=liquidity,  # type: ignore[arg-type]
             reason=reason,
             trade_id=trade_id,
-            ts_ns=self.now_ms * NS_PER_MS,
-            source_ts_ms=intent.source_ts_ms if source_ts_ms is None else source_ts_ms,
+            source_ts_ms=source_ts_ms,
         )
 
     def _report_for(self, approved: ApprovedOrder, kind: ReportKind, *, reason: str) -> ExecutionReport:
         """A report for an order that never became a RestingOrder (refused before placement)."""
-        return ExecutionReport.of_order(approved, kind, reason=reason, ts_ns=self.now_ms * NS_PER_MS)
+        return ExecutionReport.of_order(
+            approved.intent, approved.size, kind, reason=reason, ts_ns=self.now_ms * NS_PER_MS
+        )

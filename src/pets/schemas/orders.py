@@ -119,53 +119,56 @@ class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     @classmethod
     def of_order(
         cls,
-        approved: ApprovedOrder,
+        intent: OrderIntent,
+        size: Decimal,
         kind: ReportKind,
         *,
-        reason: str,
         ts_ns: int,
+        n: int = 1,
         venue_order_id: str | None = None,
         cum_qty: Decimal = ZERO,
         leaves_qty: Decimal = ZERO,
+        last_qty: Decimal = ZERO,
+        last_px: Decimal | None = None,
+        fee: Decimal = ZERO,
+        rebate: Decimal = ZERO,
+        liquidity: Liquidity | None = None,
+        reason: str | None = None,
+        trade_id: str | None = None,
+        asset_id: str | None = None,
+        side: Side | None = None,
+        source_ts_ms: int | None = None,
     ) -> ExecutionReport:
-        """The (first) report of `kind` for an approved order, without a fill in it."""
-        intent = approved.intent
+        """The `n`-th report of `kind` for the order of `intent` for `size` shares. `asset_id`, `side`
+        and `source_ts_ms` default to the intent's (a live fill may be stated in the other token)."""
         return cls(
-            report_id=report_id(intent.client_order_id, kind, 1),
+            report_id=report_id(intent.client_order_id, kind, n),
             client_order_id=intent.client_order_id,
             venue_order_id=venue_order_id,
             bot_id=intent.bot_id,
             market=intent.market,
-            asset_id=intent.asset_id,
-            side=intent.side,
+            asset_id=intent.asset_id if asset_id is None else asset_id,
+            side=intent.side if side is None else side,
             kind=kind,
             order_price=intent.price,
-            order_size=approved.size,
+            order_size=size,
+            last_qty=last_qty,
+            last_px=last_px,
             cum_qty=cum_qty,
             leaves_qty=leaves_qty,
+            fee=fee,
+            rebate=rebate,
+            liquidity=liquidity,
             reason=reason,
+            trade_id=trade_id,
             ts_ns=ts_ns,
-            source_ts_ms=intent.source_ts_ms,
+            source_ts_ms=intent.source_ts_ms if source_ts_ms is None else source_ts_ms,
         )
 
     @classmethod
     def refusal(cls, intent: OrderIntent, reason: str, *, ts_ns: int) -> ExecutionReport:
         """The reject of a request that never became an order (e.g. a cancel of an order not open)."""
-        return cls(
-            report_id=report_id(intent.client_order_id, "reject", 1),
-            client_order_id=intent.client_order_id,
-            venue_order_id=None,
-            bot_id=intent.bot_id,
-            market=intent.market,
-            asset_id=intent.asset_id,
-            side=intent.side,
-            kind="reject",
-            order_price=intent.price,
-            order_size=intent.size,
-            reason=reason,
-            ts_ns=ts_ns,
-            source_ts_ms=intent.source_ts_ms,
-        )
+        return cls.of_order(intent, intent.size, "reject", reason=reason, ts_ns=ts_ns)
 
 
 class PnlSnapshot(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
