@@ -176,8 +176,7 @@ class Bot:
         timers = self._advance(report.source_ts_ms)
         if report.last_qty > 0:
             order.filled += report.last_qty
-            signed = report.last_qty if report.side == "BUY" else -report.last_qty
-            self.inventory[report.asset_id] = self.inventory.get(report.asset_id, ZERO) + signed
+            self._hold(report)
         if report.kind == "ack":
             order.live = True
         out = timers
@@ -205,8 +204,12 @@ class Bot:
                 live=True,
             )  # fmt: skip
         elif report.last_qty > 0:
-            signed = report.last_qty if report.side == "BUY" else -report.last_qty
-            self.inventory[report.asset_id] = self.inventory.get(report.asset_id, ZERO) + signed
+            self._hold(report)
+
+    def _hold(self, fill: ExecutionReport) -> None:
+        """The inventory after a fill."""
+        signed = fill.last_qty if fill.side == "BUY" else -fill.last_qty
+        self.inventory[fill.asset_id] = self.inventory.get(fill.asset_id, ZERO) + signed
 
     def on_order_denied(self, denied: OrderDenied) -> list[OrderIntent]:
         """Risk refused one of our intents: forget the order; back off on a bot-wide refusal."""
