@@ -9,9 +9,11 @@ result caps the order: Kelly may reduce a size, never increase it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from pets.pipelines.venue_precision import round_size
+from pets.pipelines.venue_precision import taker_fee as venue_taker_fee
 from pets.risk.denial import Denial
 
 
@@ -38,3 +40,48 @@ def kelly_size(
     if cap <= 0:
         return Denial("kelly", f"Kelly stake {fraction * optimal * bankroll:.4f} buys no share at {price}")
     return min(size, cap)
+
+
+@dataclass(frozen=True, slots=True)
+class KellyStake:
+    """What exact Kelly buys: the optimal bankroll share, the shares to add and what they cost."""
+
+    f_star: Decimal
+    shares: Decimal
+    cost: Decimal
+
+
+def share_cost(price: Decimal, fee_rate: Decimal, post_only: bool = False) -> Decimal:
+    """c: what one share costs all in. A taker pays price + fee_rate x p x (1 - p); a resting post-only
+    order pays no fee (c = price)."""
+    return price if post_only else price + venue_taker_fee(Decimal(1), price, fee_rate)
+
+
+def kelly_stake(
+    probability: Decimal,
+    price: Decimal,
+    fee_rate: Decimal,
+    bankroll: Decimal,
+    fraction: Decimal,
+    held: Decimal = Decimal(0),
+    post_only: bool = False,
+) -> KellyStake | Denial:
+    """Exact Kelly with fees for a buy of a token that pays 1 with `probability`, at `price` (the average
+    price of walking the book for the intended size, where the caller knows it): with c the all-in cost
+    of one share, f* = (p - c) / (1 - c) and no bet when p <= c; the target is fraction x f* x bankroll / c
+    shares (rounded down to the venue's size step), and the shares already `held` count against it."""
+    if not Decimal(0) < price < Decimal(1):
+        return Denial("kelly", f"price {price} outside (0, 1)")
+    cost = share_cost(price, fee_rate, post_only)
+    if probability <= cost:
+        return Denial("kelly", f"no edge: probability {probability} <= cost per share {cost.normalize()}")
+    f_star = (probability - cost) / (1 - cost)
+    target = round_size(fraction * f_star * bankroll / cost)
+    shares = max(target - held, Decimal(0))
+    if shares <= 0:
+        return Denial(
+            "kelly",
+            f"Kelly target {target} shares at {price} already held ({held})" if target > 0
+            else f"Kelly stake {fraction * f_star * bankroll:.4f} buys no share at {cost.normalize()}",
+        )
+    return KellyStake(f_star=f_star, shares=shares, cost=shares * cost)
