@@ -33,6 +33,16 @@ def report_id(client_order_id: str, kind: ReportKind, n: int) -> str:
     return f"{client_order_id}:{kind}:{n}"
 
 
+class IntentCause(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Why a signal- or model-driven bot proposed an order ("why did bot 9 buy this?")."""
+
+    source: str  # news | esports | whale | model | fair_value ...
+    signal_id: str | None = None
+    model_version: str | None = None
+    probability: Decimal | None = None  # the win probability the bot used
+    note: str = ""
+
+
 class OrderIntent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     client_order_id: str
     bot_id: str
@@ -57,6 +67,7 @@ class OrderIntent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     source_ts_ms: int
     created_ns: int
     expires_at_ms: int | None = None
+    cause: IntentCause | None = None
 
     @property
     def notional(self) -> Decimal:
