@@ -173,7 +173,16 @@ def test_legs_are_equal_and_on_the_size_grid() -> None:
     assert [i.size for i in intents] == [D("105.26"), D("105.26")]
 
 
-def test_the_market_category_fee_is_counted_when_above_fee_category() -> None:
+def test_a_fee_free_category_is_not_charged_another_category_s_fee() -> None:
+    venue = msgspec.structs.replace(VENUE, fee_rates={"default": D("0.03"), "geopolitics": D(0)})
+    bot = MarketRebalancingArb(bot_config("bot_01"), venue)
+    bot.on_market(market(category="geopolitics"))
+    # 0.46 + 0.53 = 0.99: the venue charges geopolitics nothing, edge 0.01 >= 0.005 -> bought (at the
+    # default 0.03 the fees 0.03 x (0.2484 + 0.2491) = 0.014925 would leave no edge)
+    assert len(books(bot, ("0.45", "0.46"), ("0.52", "0.53"))) == 2
+
+
+def test_the_market_category_fee_is_counted() -> None:
     venue = msgspec.structs.replace(VENUE, fee_rates={"default": D("0.03"), "crypto": D("0.072")})
     crypto = MarketRebalancingArb(bot_config("bot_01"), venue)
     crypto.on_market(market(category="crypto"))

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Final, Literal
 from mypy_extensions import mypyc_attr
 
 from pets.native import attributes
-from pets.pipelines.venue_precision import SIZE_STEP, passive_price, round_size
+from pets.pipelines.venue_precision import SIZE_STEP, fee_rate, passive_price, round_size
 from pets.risk.state import BotState, Status, TradingState, bot_status_after, portfolio_status_after
 from pets.schemas.config import BotConfig, VenueConfig
 from pets.schemas.control import ALL_BOTS, ControlCommand
@@ -38,7 +38,6 @@ from pets.schemas.orders import (
 ZERO = Decimal(0)
 PORTFOLIO_COMMANDS = frozenset({"halt", "resume_trading"})  # with bot "*": the whole portfolio
 Routing = Literal["market", "neg_risk_event", "bot"]
-GONE = frozenset({"fill", "cancel", "expire", "reject"})
 # Denials that say "not now" for every order of the bot: it stops proposing for a while instead of
 # sending intents that would all be refused.
 BLOCKING_RULES: dict[str, int] = {
@@ -182,7 +181,7 @@ class Bot:
         out = timers
         if report.last_qty > 0:
             out += self._gate(self._on_fill(order, report))
-        if report.kind in GONE or (report.kind == "partial_fill" and report.leaves_qty <= 0):
+        if report.final:
             del self.orders[order.client_order_id]
             out += self._gate(self._on_order_gone(order, report.reason or report.kind))
         return out
@@ -302,8 +301,7 @@ class Bot:
         return tob.tick_size if tob is not None else self.token_market[asset_id].tick_size
 
     def fee_rate(self, info: MarketInfo) -> Decimal:
-        """The market's own feeRate when the venue stated one, else the rate of its category."""
-        return info.fee_rate if info.fee_rate is not None else self.venue.fee_rate(info.category)
+        return fee_rate(self.venue, info.category, info.fee_rate)
 
     def schedule(self, at_ms: int) -> None:
         """Ask for `on_timer` once the venue clock reaches `at_ms` (the earliest request wins)."""

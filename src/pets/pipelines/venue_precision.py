@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Literal
 
+from pets.schemas.config import VenueConfig
+
 Side = Literal["BUY", "SELL"]
 Rounding = Literal["down", "up", "nearest"]
 
@@ -136,6 +138,12 @@ def to_micro(value: Decimal) -> int:
     if micro != micro.to_integral_value():
         raise ValueError(f"{value} has more than 6 decimals")
     return int(micro)
+
+
+def fee_rate(venue: VenueConfig, category: str | None, market_rate: Decimal | None = None) -> Decimal:
+    """The taker feeRate of a market, the one rule every layer uses: the market's own rate when the
+    venue states one (Gamma, MarketInfo.fee_rate), else its category's (pets.yaml venue.fee_rates)."""
+    return market_rate if market_rate is not None else venue.fee_rate(category)
 
 
 def taker_fee(size: Decimal, price: Decimal, fee_rate: Decimal) -> Decimal:

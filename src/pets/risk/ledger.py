@@ -1,10 +1,11 @@
 """The risk engine's books: cash, open-order reservations, positions at cost, marks and exposures.
 
-Exposure (what the limits bound) is money committed: positions at cost plus the notional of open buy
-orders at their limit price. Cash pays for fills; the reservation of an open buy (its notional plus the
-worst-case taker fee) is held back from the cash available to new orders until the order fills, is
-cancelled or expires. Everything is exact Decimal and updated incrementally, so a top-of-book update
-costs a dictionary lookup unless some bot holds that token.
+Exposure (what the limits bound) is money committed: positions at cost (fees included) plus the
+reservation of every open buy, its all-in cost at the limit price (notional plus the worst-case taker
+fee: none for a post-only order). The same reservation is held back from the cash available to new
+orders until the order fills, is cancelled or expires: one cost of an order for every cap.
+Everything is exact Decimal and updated incrementally, so a top-of-book update costs a dictionary
+lookup unless some bot holds that token.
 
 A "trip" is a position from open to flat in one event (a binary market, or a whole neg-risk event:
 an arbitrage basket's winning and losing legs net out), the unit of the consecutive-loss breaker.
@@ -54,7 +55,7 @@ class Holding:
 @dataclass(slots=True)
 class BotLedger:
     budget: Decimal  # capital_allocation x starting capital
-    exposure: Decimal = ZERO  # open positions at cost + open buy notional
+    exposure: Decimal = ZERO  # open positions at cost + open buys' reservations
     realized: Decimal = ZERO
     cost_open: Decimal = ZERO
     value_open: Decimal = ZERO
@@ -77,10 +78,13 @@ class BotLedger:
     def equity(self) -> Decimal:
         return self.budget + self.pnl
 
+    def holding_qty(self, asset_id: str) -> Decimal:
+        holding = self.holdings.get(asset_id)
+        return holding.qty if holding else ZERO
+
     def held(self, asset_id: str) -> Decimal:
         """Tokens held and not already offered by an open sell."""
-        holding = self.holdings.get(asset_id)
-        return (holding.qty if holding else ZERO) - self.pending_sells.get(asset_id, ZERO)
+        return self.holding_qty(asset_id) - self.pending_sells.get(asset_id, ZERO)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +130,7 @@ class Ledger:
         book = self.bot(order.bot_id)
         if order.side == "BUY":
             self.reserved += order.remaining * order.unit_reserve
-            self._expose(book, order.market, order.category, order.remaining * order.price)
+            self._expose(book, order.market, order.category, order.remaining * order.unit_reserve)
         else:
             book.pending_sells[order.asset_id] = (
                 book.pending_sells.get(order.asset_id, ZERO) + order.remaining
@@ -139,7 +143,7 @@ class Ledger:
         book = self.bot(order.bot_id)
         if order.side == "BUY":
             self.reserved -= qty * order.unit_reserve
-            self._expose(book, order.market, order.category, -qty * order.price)
+            self._expose(book, order.market, order.category, -qty * order.unit_reserve)
         else:
             book.pending_sells[order.asset_id] -= qty
         if order.remaining <= 0:
