@@ -214,3 +214,15 @@ def test_no_new_buy_after_an_allocation_refusal_until_own_exposure_falls() -> No
         ("place", "yes1", "BUY"),
         ("place", "no1", "BUY"),
     ]
+
+
+def test_no_bid_below_the_first_tick() -> None:
+    # 1,000 shares: a bid at 0.01 would be a 10 USDC position, above bot_05's minimum of 5
+    bot = new_bot(half_spread=D("0.015"), quote_size_shares=D(1000), max_inventory_shares=D(10_000))
+    # microprice 0.02: the bid would be 0.005, off the 0.01 grid below its first tick -> no bid (never
+    # one at 0.01, a worse price than the quote wants)
+    intents = yes(bot, "0.01", "0.03")
+    assert [i for i in intents if i.asset_id == "yes1" and i.side == "BUY"] == []
+    # a bid the grid can hold is placed: microprice 0.04 - 0.015 = 0.025 -> 0.02
+    fresh = new_bot(half_spread=D("0.015"), quote_size_shares=D(1000), max_inventory_shares=D(10_000))
+    assert ("place", "yes1", "BUY", D("0.02"), D(1000), "GTC") in legs(yes(fresh, "0.03", "0.05"))

@@ -324,11 +324,15 @@ class Bot:
         passive: bool = True,
     ) -> OrderIntent | None:
         """A new order on the venue grid (price rounded toward safety when `passive`, size down to
-        0.01); None when it rounds to nothing. The order is tracked as pending until its ack."""
+        0.01); None when it rounds to nothing or no tradable price is as safe as `price`. The order is
+        tracked as pending until its ack."""
         info = self.token_market[asset_id]
         tick = self.tick_of(asset_id)
         if passive:
-            price = passive_price(side, price, tick)
+            safe = passive_price(side, price, tick)
+            if safe is None:
+                return None
+            price = safe
         size = round_size(size)
         if size < SIZE_STEP:
             return None

@@ -68,7 +68,8 @@ def precision(tick: Decimal) -> TickPrecision:
 
 
 def round_price(price: Decimal, tick: Decimal, rounding: Rounding) -> Decimal:
-    """`price` on the tick grid, clamped into the tradable range [tick, 1 - tick]."""
+    """`price` on the tick grid, clamped into the tradable range [tick, 1 - tick] (the clamp may move a
+    price against the rounding direction: an order's price goes through `passive_price`)."""
     p = precision(tick)
     steps = (price / tick).to_integral_value(rounding=_MODES[rounding])
     max_steps = (1 / tick).to_integral_value() - 1
@@ -76,8 +77,12 @@ def round_price(price: Decimal, tick: Decimal, rounding: Rounding) -> Decimal:
     return (steps * tick).quantize(Decimal(1).scaleb(-p.price_decimals))
 
 
-def passive_price(side: Side, price: Decimal, tick: Decimal) -> Decimal:
-    """Round toward the side's safe direction: a BUY never pays more, a SELL never asks less."""
+def passive_price(side: Side, price: Decimal, tick: Decimal) -> Decimal | None:
+    """Round toward the side's safe direction: a BUY never pays more, a SELL never asks less. None when
+    no tradable price is that safe (a BUY below one tick, a SELL above 1 - tick): no order, rather than
+    one at a worse price than asked. Beyond the other end the price is clamped, which is safe."""
+    if (side == "BUY" and price < tick) or (side == "SELL" and price > 1 - tick):
+        return None
     return round_price(price, tick, "down" if side == "BUY" else "up")
 
 
