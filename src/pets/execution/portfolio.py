@@ -30,6 +30,7 @@ import msgspec
 from mypy_extensions import mypyc_attr
 
 from pets.execution.fees import MICRO
+from pets.execution.metrics import drawdown_after
 from pets.schemas.market_data import MarketInfo, MarketResolved
 from pets.schemas.orders import ExecutionReport, PnlSnapshot, Position
 
@@ -293,10 +294,7 @@ class Portfolio:
             unrealized, value, exposure = self.valuation(account)
             values[bot_id] = value
             equity = account.cash + value
-            if equity > account.peak:
-                account.peak = equity
-            if account.peak > 0 and equity < account.peak:  # at the peak the drawdown is 0
-                account.max_drawdown = max(account.max_drawdown, (account.peak - equity) / account.peak)
+            account.peak, account.max_drawdown = drawdown_after(account.peak, account.max_drawdown, equity)
             count, buys = orders.get(bot_id, (0, ZERO))
             exposure += buys
             total_unrealized += unrealized
@@ -323,9 +321,7 @@ class Portfolio:
         accounts = self.accounts.values()
         cash = self.cash
         equity = cash + sum((values[a.bot_id] for a in accounts), ZERO)
-        self.peak = max(self.peak, equity)
-        if self.peak > 0 and equity < self.peak:
-            self.max_drawdown = max(self.max_drawdown, (self.peak - equity) / self.peak)
+        self.peak, self.max_drawdown = drawdown_after(self.peak, self.max_drawdown, equity)
         out.append(
             PnlSnapshot(
                 bot_id=PORTFOLIO,
