@@ -57,6 +57,7 @@ HOT_MODULES = (
     "pets.bots.tail_risk_mm",
     "pets.risk.engine",
     "pets.risk.ledger",
+    "pets.risk.trips",
     "pets.execution.paper_exchange",
     "pets.execution.portfolio",
     "pets.runtime.bus",

@@ -55,7 +55,6 @@ NS_PER_S = 1_000_000_000
 SIZED_BY_KELLY = frozenset({"directional", "tail_risk"})
 # commands that take a bot out of trading: its resting orders are cancelled
 STOPPING = frozenset({"stop", "pause", "halt"})
-FINAL_PRICES = frozenset({Decimal(0), Decimal("0.5"), Decimal(1)})
 
 Output = RiskAlert | ApprovedOrder | OrderDenied
 Verdict = ApprovedOrder | OrderDenied
@@ -149,7 +148,7 @@ class RiskEngine:
         self.markets[info.condition_id] = info
         for token in info.token_ids:
             self.token_market[token] = info
-        payouts = _payouts(info)
+        payouts = info.payouts()
         if payouts is None or info.condition_id in self.settled:
             return self.flush()
         self.settled.add(info.condition_id)
@@ -766,16 +765,3 @@ class RiskEngine:
             ApprovedOrder(intent=intent, size=ZERO, approved_ns=self.clock_ns, sequence=self.sequence)
         )
 
-
-def _payouts(info: MarketInfo) -> dict[str, Decimal] | None:
-    """What each token of a resolved market pays per share, None while it is unresolved.
-
-    Resolved = a winning token is known, or the market is closed with final outcome prices (1/0, or
-    0.5/0.5 for a split resolution); a closed market still showing trading prices is not settled.
-    """
-    if info.winning_asset_id is not None:
-        return {token: Decimal(1) if token == info.winning_asset_id else ZERO for token in info.token_ids}
-    prices = info.outcome_prices
-    if info.closed and prices is not None and sum(prices) == 1 and all(p in FINAL_PRICES for p in prices):
-        return dict(zip(info.token_ids, prices, strict=True))
-    return None

@@ -7,8 +7,8 @@ orders until the order fills, is cancelled or expires: one cost of an order for 
 Everything is exact Decimal and updated incrementally, so a top-of-book update costs a dictionary
 lookup unless some bot holds that token.
 
-A "trip" is a position from open to flat in one event (a binary market, or a whole neg-risk event:
-an arbitrage basket's winning and losing legs net out), the unit of the consecutive-loss breaker.
+A "trip" is a position from open to flat in one event (risk/trips.py, counted the same way as the
+executor's portfolio counts them for the win rate), the unit of the consecutive-loss breaker.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 from mypy_extensions import mypyc_attr
 
 from pets.native import by_constructor
+from pets.risk.trips import RoundTrips
 
 ZERO = Decimal(0)
 NOBODY: frozenset[str] = frozenset()
@@ -67,8 +68,7 @@ class BotLedger:
     holdings: dict[str, Holding] = field(default_factory=dict)
     pending_sells: dict[str, Decimal] = field(default_factory=dict)
     market_cost: dict[str, Decimal] = field(default_factory=dict)  # positions + open buys per market
-    trip_pnl: dict[str, Decimal] = field(default_factory=dict)
-    open_by_event: dict[str, set[str]] = field(default_factory=dict)
+    trips: RoundTrips = field(default_factory=RoundTrips)
 
     @property
     def pnl(self) -> Decimal:
@@ -234,26 +234,22 @@ class Ledger:
         book.value_open += value - holding.value
         self.value_total += value - holding.value
         holding.value = value
-        opened = book.open_by_event.setdefault(holding.event_key, set())
+        book.trips.hold(holding.event_key, asset_id, max(holding.qty, ZERO))
         if holding.qty > 0:
             self.holders.setdefault(asset_id, set()).add(bot_id)
-            opened.add(asset_id)
         else:
             self.holders.get(asset_id, set()).discard(bot_id)
-            opened.discard(asset_id)
 
     def _realize(
         self, bot_id: str, book: BotLedger, asset_id: str, holding: Holding, pnl: Decimal
     ) -> ClosedTrip | None:
         book.realized += pnl
         key = holding.event_key
-        book.trip_pnl[key] = book.trip_pnl.get(key, ZERO) + pnl
+        book.trips.add(key, pnl)
         if holding.qty <= 0:
             book.value_open -= holding.value
             self.value_total -= holding.value
             book.cost_open -= holding.cost  # dust left by a proportional cost split
             del book.holdings[asset_id]
-        if book.open_by_event.get(key):
-            return None
-        book.open_by_event.pop(key, None)
-        return ClosedTrip(bot_id, key, book.trip_pnl.pop(key))
+        trip = book.trips.close(key)
+        return None if trip is None else ClosedTrip(bot_id, key, trip)
