@@ -435,7 +435,7 @@ def test_settlement_pays_the_winner_and_closes_the_trip(config: PetsConfig) -> N
         engine.on_execution_report(report(leg, "fill", "20", str(leg.price)))
     engine.on_market(market("m1", ("yes1", "no1"), closed=True, winning_asset_id="no1"))
     book = engine.ledger.bot("bot_01")
-    assert book.holdings == {} and book.wins == 1 and book.losses == 0
+    assert book.holdings == {} and book.trips.wins == 1 and book.trips.losses == 0
     assert book.realized == D(20) - D(20) * (D("0.45") + D("0.51"))  # fees are in the fills: none reported
     assert engine.ledger.cash == D(10_000) + book.realized
 

@@ -25,21 +25,25 @@ def test_a_trip_closes_when_the_bot_is_flat_in_every_token_of_the_event() -> Non
     assert trips.close("e") is None and trips.pnl == {} and trips.held == {}
 
 
-def test_risk_and_the_portfolio_count_the_same_round_trips(config: PetsConfig) -> None:
+def _round_trip(config: PetsConfig, sell_price: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Buy 20 yes1 at 0.50 and sell them at `sell_price`, both resting (no fee): (wins, losses) as risk
+    and as the portfolio count them."""
     engine = engine_with_books(config)
     portfolio = Portfolio(D(10_000), {"bot_01": D(1200)})
     portfolio.on_market(market("m1", ("yes1", "no1")), 0)
-    buy = intent(price="0.51", size="20")
-    engine.on_intent(buy, buy.source_ts_ms * 1_000_000)
-    sell = intent(side="SELL", price="0.49", size="20")
-    fills = [report(buy, "fill", "20", "0.51"), report(sell, "fill", "20", "0.49")]
-    for fill in fills[:1]:
+    buy = intent(price="0.50", size="20", post_only=True)
+    sell = intent(side="SELL", price=sell_price, size="20", post_only=True)
+    for order in (buy, sell):
+        engine.on_intent(order, order.source_ts_ms * 1_000_000)
+        fill = report(order, "fill", "20", str(order.price))
         engine.on_execution_report(fill)
         portfolio.on_report(fill)
-    engine.on_intent(sell, sell.source_ts_ms * 1_000_000)
-    engine.on_execution_report(fills[1])
-    portfolio.on_report(fills[1])
-    # bought 20 at 0.51, sold at 0.49: one losing round trip for both
-    book = engine.ledger.bot("bot_01")
-    account = portfolio.accounts["bot_01"]
-    assert (book.wins, book.losses) == (account.wins, account.losses) == (0, 1)
+    book, account = engine.ledger.bot("bot_01"), portfolio.accounts["bot_01"]
+    return (book.trips.wins, book.trips.losses), (account.trips.wins, account.trips.losses)
+
+
+def test_risk_and_the_portfolio_count_the_same_round_trips(config: PetsConfig) -> None:
+    assert _round_trip(config, "0.52") == ((1, 0), (1, 0))  # +0.40
+    assert _round_trip(config, "0.48") == ((0, 1), (0, 1))  # -0.40
+    # a scratch trip (0.00) is no win for either: risk used to count it as one, the portfolio not
+    assert _round_trip(config, "0.50") == ((0, 1), (0, 1))

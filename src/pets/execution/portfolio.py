@@ -89,8 +89,6 @@ class Account:
     fees: Decimal = ZERO
     rebates: Decimal = ZERO
     fills: int = 0
-    wins: int = 0
-    losses: int = 0
     peak: Decimal = ZERO
     max_drawdown: Decimal = ZERO
     holdings: dict[str, Holding] = field(default_factory=dict)  # by asset id
@@ -165,7 +163,7 @@ class Portfolio:
         account.trips.add(event, realized - report.fee + report.rebate)
         account.trips.hold(event, report.asset_id, holding.qty)
         holding.ts_ns = report.ts_ns
-        self._close_trip(account, event)
+        account.trips.close(event)
         return self._position(account.bot_id, holding)
 
     def on_mark(self, asset_id: str, mid: Decimal) -> None:
@@ -192,18 +190,8 @@ class Portfolio:
                 holding.ts_ns = ts_ns
                 self.marks[asset_id] = payout
                 changed.append(self._position(account.bot_id, holding))
-            self._close_trip(account, event)
+            account.trips.close(event)
         return changed
-
-    def _close_trip(self, account: Account, event: str) -> None:
-        """Count the round trip when the bot is flat in every token of the event."""
-        pnl = account.trips.close(event)
-        if pnl is None:
-            return
-        if pnl > 0:
-            account.wins += 1
-        else:
-            account.losses += 1
 
     # ------------------------------------------------------------------ views
 
@@ -299,8 +287,8 @@ class Portfolio:
                     exposure=exposure,
                     open_orders=count,
                     trades=account.fills,
-                    wins=account.wins,
-                    losses=account.losses,
+                    wins=account.trips.wins,
+                    losses=account.trips.losses,
                     max_drawdown=_ratio(account.max_drawdown),
                 )
             )
@@ -321,8 +309,8 @@ class Portfolio:
                 exposure=total_exposure,
                 open_orders=total_orders,
                 trades=sum(a.fills for a in accounts),
-                wins=sum(a.wins for a in accounts),
-                losses=sum(a.losses for a in accounts),
+                wins=sum(a.trips.wins for a in accounts),
+                losses=sum(a.trips.losses for a in accounts),
                 max_drawdown=_ratio(self.max_drawdown),
             )
         )

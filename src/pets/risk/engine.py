@@ -44,6 +44,7 @@ from pets.risk.state import (
     check_portfolio,
     portfolio_status_after,
 )
+from pets.risk.trips import won
 from pets.risk.zones import check_zone
 from pets.schemas.config import DEFAULT_FEE_CATEGORY, BotConfig, PetsConfig
 from pets.schemas.control import ALL_BOTS, AlertKind, ControlCommand, RiskAlert, Severity
@@ -584,13 +585,8 @@ class RiskEngine:
     def _after_trips(self, trips: list[ClosedTrip]) -> None:
         breakers = self.config.risk.circuit_breakers
         for trip in trips:
-            book = self.ledger.bot(trip.bot_id)
-            if trip.pnl < 0:
-                book.losses += 1
-                book.consecutive_losses += 1
-            else:
-                book.wins += 1
-                book.consecutive_losses = 0
+            book = self.ledger.bot(trip.bot_id)  # the trip is counted in book.trips already
+            book.consecutive_losses = 0 if won(trip.pnl) else book.consecutive_losses + 1
             bot = self.bot_configs.get(trip.bot_id)
             limit = (bot.risk.consecutive_losses if bot else None) or breakers.consecutive_losses
             reason = cb.consecutive_losses_tripped(book.consecutive_losses, limit)

@@ -63,8 +63,6 @@ class BotLedger:
     peak: Decimal = ZERO
     day_start_pnl: Decimal = ZERO
     consecutive_losses: int = 0
-    wins: int = 0
-    losses: int = 0
     holdings: dict[str, Holding] = field(default_factory=dict)
     pending_sells: dict[str, Decimal] = field(default_factory=dict)
     market_cost: dict[str, Decimal] = field(default_factory=dict)  # positions + open buys per market
