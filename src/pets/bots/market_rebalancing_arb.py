@@ -4,10 +4,11 @@ A YES and a NO share together pay exactly 1 at resolution. When best ask YES + b
 taker fees of both legs (fee = shares x feeRate x p x (1 - p) per leg) leave at least `min_edge` per
 basket, the bot buys both legs for the size both best levels can still fill (what our own fills took
 is not offered again until the venue updates the level; capped by max_basket_shares held, and by
-max_position_usdc at cost), equal sizes on the 0.01 grid, as two FOK orders with one group id; each
-leg fills at its best ask, so the fee is counted at that price. When it holds baskets
-and best bid YES + best bid NO minus the taker fees exceeds `sell_bid_sum_above`, it sells them back
-the same way. A basket left one-legged is unwound by `BasketBot` (after `unwind_after_ms` at most).
+max_position_usdc at cost with the taker fees, as risk counts it), equal sizes on the 0.01 grid, as
+two FOK orders with one group id; each leg fills at its best ask, so the fee is counted at that price.
+When it holds baskets and best bid YES + best bid NO minus the taker fees exceeds
+`sell_bid_sum_above`, it sells them back the same way. A basket left one-legged is unwound by
+`BasketBot` (after `unwind_after_ms` at most).
 
 The feeRate is what the venue charges: the market's own (MarketInfo.fee_rate) when the venue states
 it, else its category's (venue_precision.fee_rate, the rule risk and the paper exchange use too).
@@ -78,12 +79,15 @@ class MarketRebalancingArb(BasketBot):
         if ONE - cost < p.min_edge:  # fees only lower the edge: most books stop here
             return []
         rate = self.fee_rate(info)
-        if ONE - cost - taker_fee(ONE, ya, rate) - taker_fee(ONE, na, rate) < p.min_edge:
+        fees = taker_fee(ONE, ya, rate) + taker_fee(ONE, na, rate)
+        if ONE - cost - fees < p.min_edge:
             return []
         held = min(self.held(yes.asset_id), self.held(no.asset_id))
+        # risk counts the market's positions at cost and each leg at its price + taker fee
+        room = self.config.max_position_usdc - self.held_cost([yes.asset_id, no.asset_id])
         size = round_size(min(
             self.fresh_size(yes, "BUY"), self.fresh_size(no, "BUY"), p.max_basket_shares - held,
-            self.config.max_position_usdc / cost - held,
+            room / (cost + fees),
         ))  # fmt: skip
         if size * min(ya, na) < self.venue.min_marketable_usdc:
             return []

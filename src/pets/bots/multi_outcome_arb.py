@@ -99,7 +99,8 @@ class MultiOutcomeArb(BasketBot):
             self.config.max_position_usdc
             - self.held_cost([token for info in outcomes for token in info.token_ids]),
         )
-        size = round_size(min(min(depth for *_, depth in asks), budget / cost))
+        # each leg costs risk its price + taker fee
+        size = round_size(min(min(depth for *_, depth in asks), budget / (cost + fees)))
         if any(size * ask < self.venue.min_marketable_usdc for _, ask, _ in asks):
             return []
         return [(token, "BUY", ask, size) for token, ask, _ in asks]
