@@ -191,6 +191,18 @@ def test_kelly_reduces_a_directional_order(config: PetsConfig) -> None:
     assert result.size == D("220.49")
 
 
+def test_kelly_counts_the_shares_held_and_stakes_the_current_equity(config: PetsConfig) -> None:
+    engine = engine_with_books(config)
+    engine.on_top_of_book(tob("yes1", "m1", "0.29", "0.30", ts_ms=T0_MS))
+    directional = dict(bot_id="bot_07", strategy_type="directional", price="0.30", probability=D("0.40"))
+    first = approved(engine, intent(size="100", **directional))  # type: ignore[arg-type]
+    engine.on_execution_report(report(first.intent, "fill", "100", "0.30", fee="0.63"))
+    # 100 held at 30.63 (fee 100 x 0.03 x 0.3 x 0.7), marked at the mid 0.295 = 29.50: equity
+    # 1,000 - 1.13 = 998.87; target 0.5 x 0.135073 x 998.87 / 0.3063 = 220.24 shares, 100 held
+    second = approved(engine, intent(size="800", **directional))  # type: ignore[arg-type]
+    assert second.size == D("120.24")
+
+
 def test_basket_legs_are_denied_not_reduced(config: PetsConfig) -> None:
     engine = engine_with_books(config)
     ungrouped = approved(engine, intent(price="0.51", size="1200"))
