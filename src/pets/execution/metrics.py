@@ -143,7 +143,8 @@ def sharpe_sortino(
 
 @dataclass(slots=True)
 class FillQuality:
-    """One bot's fills against the mid: at the fill (edge quoted) and after each markout horizon."""
+    """One bot's fills against the mid: when their orders were placed (edge quoted) and after each
+    markout horizon."""
 
     edge_quoted: Decimal = ZERO
     markouts: list[Decimal] = field(default_factory=lambda: [ZERO] * len(MARKOUT_HORIZONS_MS))
