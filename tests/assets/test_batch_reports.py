@@ -42,6 +42,11 @@ def hand_made() -> list[dict[str, Any]]:
         # "late": another day, outside this partition
         snapshot("late", MIDNIGHT + timedelta(days=1), D(500), 1, 0, 0),
     ]
+    # "idle": a baseline two days old, then 24 snapshots 15 minutes apart from 00:15: the day is
+    # 24 intervals from midnight (the days without snapshots are not flat intervals of this day)
+    rows.append(snapshot("idle", MIDNIGHT - timedelta(days=2), D(500), 0, 0, 0))
+    for i in range(1, 25):
+        rows.append(snapshot("idle", MIDNIGHT + timedelta(minutes=15 * i), D(500 + i % 2), 0, 0, 0))
     # "mm": new today, every 15 minutes up 2% then down 1%, 30 intervals (00:00 .. 07:30)
     equity = D(100)
     for i in range(31):
@@ -64,10 +69,11 @@ def test_daily_bot_performance(make_resources: MakeResources, migrated_db: str) 
             " max_drawdown FROM bot_performance_daily WHERE day = %s ORDER BY bot_id",
             (DAY,),
         ).fetchall()
-    assert [r[0] for r in stored] == ["arb", "mm"]
-    arb, mm = stored
+    assert [r[0] for r in stored] == ["arb", "idle", "mm"]
+    arb, idle, mm = stored
+    assert idle[8:10] == (None, None)
     # arb: counters from the baseline (2, 1, 0) to (9, 4, 2): 7 trades, 3 wins, 2 losses -> 0.6;
-    # P&L 1020 - 1000 = 20, ROI 0.02; 6 hours of equity = 24 fifteen-minute intervals: no Sharpe;
+    # P&L 1020 - 1000 = 20, ROI 0.02; midnight to 05:00 = 20 fifteen-minute intervals: no Sharpe;
     # drawdown 1010 -> 990 = 20 / 1010 = 0.019802
     assert arb[1:] == (3, 7, 3, 2, D("0.6"), D(20), D("0.02"), None, None, D("0.019802"))
     # mm: 30 returns, 15 x 0.02 and 15 x -0.01 (no baseline: counters from 0): Sharpe 61.3474 and

@@ -3,10 +3,10 @@
 A bot's day starts from its last snapshot before the day (the baseline: equity and the cumulative
 trade/win/loss counters); a bot without an earlier snapshot starts that day from zero counters and
 its first snapshot's equity. Per day: trades, wins and losses closed during the day, win rate,
-P&L (end - start equity), ROI (P&L / start equity), and on the day's equity curve (the baseline
-first) Sharpe, Sortino and the max drawdown as `pets run` defines them (execution/metrics.py: equity
-sampled every 15 minutes, annualised over 365 days, n/a under 30 intervals; drawdown as a fraction
-of the peak).
+P&L (end - start equity), ROI (P&L / start equity), and on the day's equity curve (from midnight at
+the baseline's equity) Sharpe, Sortino and the max drawdown as `pets run` defines them
+(execution/metrics.py: equity sampled every 15 minutes, annualised over 365 days, n/a under 30
+intervals; drawdown as a fraction of the peak).
 """
 
 from __future__ import annotations
@@ -32,9 +32,12 @@ def day_performance(day_snapshots: Sequence[Snapshot], baseline: Snapshot | None
     counters = {k: (baseline[k] if baseline else 0) for k in ("trades", "wins", "losses")}
     trades = last["trades"] - counters["trades"]
     wins, losses = last["wins"] - counters["wins"], last["losses"] - counters["losses"]
-    curve = [*([baseline] if baseline else []), *day_snapshots]
-    equity = [s["equity"] for s in curve]
-    sharpe, sortino = sharpe_sortino(sample_equity([_ns(s["ts"]) for s in curve], equity))
+    points = [(_ns(s["ts"]), s["equity"]) for s in day_snapshots]
+    if baseline:  # the baseline's equity is the one in force when the day starts
+        midnight = first["ts"].astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        points.insert(0, (_ns(midnight), start_equity))
+    equity = [e for _, e in points]
+    sharpe, sortino = sharpe_sortino(sample_equity([t for t, _ in points], equity))
     pnl = last["equity"] - start_equity
     decided = wins + losses
     return {
