@@ -173,3 +173,24 @@ def test_dead_letter_accepts_websocket_text() -> None:
 def test_dead_letter_never_loses_bytes(raw: bytes) -> None:
     letter = DeadLetter.from_bytes("any", "reason", raw, ts_ns=1)
     assert decode("dlq.trading", encode(letter)).raw_bytes() == raw
+
+
+@pytest.mark.parametrize(
+    ("kind", "leaves", "final"),
+    [
+        ("ack", "10", False),
+        ("partial_fill", "4", False),
+        ("partial_fill", "0", True),  # the last partial fill of an order ends it
+        ("fill", "0", True),
+        ("cancel", "6", True),
+        ("expire", "6", True),
+        ("reject", "0", True),
+    ],
+)
+def test_a_report_says_whether_it_finishes_its_order(
+    make_intent: Callable[..., OrderIntent], kind: str, leaves: str, final: bool
+) -> None:
+    report = ExecutionReport.of_order(
+        make_intent(), Decimal(10), kind, ts_ns=1, leaves_qty=Decimal(leaves)  # type: ignore[arg-type]
+    )
+    assert report.final is final
