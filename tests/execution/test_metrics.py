@@ -16,7 +16,7 @@ from pets.execution.metrics import (
     sharpe_sortino,
 )
 from pets.schemas.control import RiskAlert
-from pets.schemas.orders import ExecutionReport, PnlSnapshot
+from pets.schemas.orders import ExecutionReport, PnlSnapshot, Side
 
 D = Decimal
 DAY = 86_400 * 10**9
@@ -71,7 +71,7 @@ def test_max_drawdown_is_the_largest_fall_from_a_peak() -> None:
 
 
 def _fill(
-    side: str, qty: str, px: str, coid: str = "o1", bot: str = "bot_05", final: bool = True
+    side: Side, qty: str, px: str, coid: str = "o1", bot: str = "bot_05", final: bool = True
 ) -> ExecutionReport:
     return ExecutionReport(
         report_id=f"{coid}-{side}-{qty}", client_order_id=coid, venue_order_id=None, bot_id=bot,
@@ -79,7 +79,7 @@ def _fill(
         order_price=D(px), order_size=D(qty), last_qty=D(qty), last_px=D(px),
         leaves_qty=D(0) if final else D(1),
         ts_ns=0, source_ts_ms=0,
-    )  # type: ignore[arg-type]  # fmt: skip
+    )  # fmt: skip
 
 
 def test_markouts_and_edge_quoted_of_a_worked_fill() -> None:
