@@ -61,27 +61,27 @@ def test_approves_a_valid_order(config: PetsConfig) -> None:
     [
         (
             intent(
-                bot_id="bot_07",
+                bot_id="bot_04",
                 strategy_type="directional",
                 price="0.65",
                 probability=D("0.9"),
                 asset_id="yes1",
             ),
             "zone",
-            "zone 4: directional bets prohibited",
+            "zone 4: news_scalping prohibited",
         ),
         (
-            intent(bot_id="bot_07", strategy_type="directional", price="0.51", probability=D("0.52")),
+            intent(bot_id="bot_04", strategy_type="directional", price="0.51", probability=D("0.52")),
             "zone",
-            "zone 3: directional bets need probability > 0.52 (got 0.52)",
+            "zone 3: news_scalping needs probability > 0.52 (got 0.52)",
         ),
         (
-            intent(bot_id="bot_07", strategy_type="directional", price="0.30", probability=D("0.25")),
+            intent(bot_id="bot_04", strategy_type="directional", price="0.30", probability=D("0.25")),
             "kelly",
             "no edge: probability 0.25 <= price 0.30",
         ),
         (
-            intent(bot_id="bot_07", strategy_type="directional", price="0.30"),
+            intent(bot_id="bot_04", strategy_type="directional", price="0.30"),
             "kelly",
             "a directional order needs the bot's win probability for Kelly sizing",
         ),
@@ -169,14 +169,14 @@ def test_kelly_reduces_a_directional_order(config: PetsConfig) -> None:
     result = approved(
         engine,
         intent(
-            bot_id="bot_07",
+            bot_id="bot_04",
             strategy_type="directional",
             price="0.30",
             size="800",
             probability=D("0.40"),
         ),
     )
-    # half Kelly: 0.5 x (0.40 - 0.30) / (1 - 0.30) of bot_07's 1,000 = 71.428..., i.e. 238.09 shares at 0.30
+    # half Kelly: 0.5 x (0.40 - 0.30) / (1 - 0.30) of bot_04's 1,000 = 71.428..., i.e. 238.09 shares at 0.30
     assert result.size == D("238.09")
 
 
