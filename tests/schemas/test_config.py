@@ -334,12 +334,12 @@ BREAKAGES = {
     "topic schema type missing from an existing module": (
         "topics.yaml", "schema: pets.schemas.orders:OrderIntent\n",
         "schema: pets.schemas.orders:NoSuchIntent\n",
-        "topics.yaml", "topics[10].schema", "module pets.schemas.orders has no type 'NoSuchIntent'",
+        "topics.yaml", "topics[11].schema", "module pets.schemas.orders has no type 'NoSuchIntent'",
     ),
     "topic schema that is not a msgspec type": (
         "topics.yaml", "schema: pets.schemas.orders:OrderIntent\n",
         "schema: pets.schemas.topics:load_topic_registry\n",
-        "topics.yaml", "topics[10].schema", "is not a msgspec type",
+        "topics.yaml", "topics[11].schema", "is not a msgspec type",
     ),
     "topic with an unknown key": (
         "topics.yaml", "  - name: md.tob\n", "  - name: md.tob\n    replicas: 3\n",

@@ -1,11 +1,13 @@
 """The Bot base: a plain state machine from market events to order intents (no I/O, no wall clock).
 
 A strategy subclasses `Bot` and implements the hooks it needs (`_on_book`, `_on_market`, `_on_fill`,
-`_on_order_gone`, `_on_timer`, `_on_halt`); the public handlers below keep the bookkeeping every bot
-shares: the markets and latest books it has seen, its own orders (pending until acknowledged, live,
-gone), its inventory from fills and settlements, its run state from operator commands and risk denials,
-and deterministic client order ids. Time is the venue time of the events (`clock_ms`); timers fire
-when an event's time passes them, so a replay produces the same intents as the live run.
+`_on_order_gone`, `_on_timer`, `_on_halt`, and `_on_signal` for the signal sources it names in
+`signal_sources`: the callers hand it only those, after the SignalGate); the public handlers below
+keep the bookkeeping every bot shares: the markets and latest books it has seen, its own orders
+(pending until acknowledged, live, gone), its inventory from fills and settlements, its run state
+from operator commands and risk denials, and deterministic client order ids. Time is the venue time
+of the events (`clock_ms`); timers fire when an event's time passes them, so a replay produces the
+same intents as the live run.
 
 The same class runs in the Bytewax bots flow (one instance per routing key, see bots/operator.py)
 and in the single-process `pets run` loop (one instance for everything).
@@ -27,6 +29,7 @@ from pets.schemas.control import ALL_BOTS, ControlCommand
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import (
     ExecutionReport,
+    IntentCause,
     OrderDenied,
     OrderIntent,
     OrderType,
@@ -34,6 +37,7 @@ from pets.schemas.orders import (
     StrategyType,
     make_client_order_id,
 )
+from pets.schemas.signals import Signal, SignalSource
 
 ZERO = Decimal(0)
 PORTFOLIO_COMMANDS = frozenset({"halt", "resume_trading"})  # with bot "*": the whole portfolio
@@ -94,6 +98,7 @@ def yes_no(info: MarketInfo) -> tuple[str, str] | None:
 class Bot:
     strategy_type: ClassVar[StrategyType]
     routing: ClassVar[Routing] = "market"  # what the Bytewax operator keys this bot's instances by
+    signal_sources: ClassVar[tuple[SignalSource, ...]] = ()  # the signal.* topics this bot reads
 
     def __init__(self, config: BotConfig, venue: VenueConfig, id_namespace: str | None = None) -> None:
         self.bot_id = config.id
@@ -187,6 +192,11 @@ class Bot:
             out += self._gate(self._on_order_gone(order, report.reason or report.kind))
         return out
 
+    def on_signal(self, signal: Signal) -> list[OrderIntent]:
+        """A signal of one of `signal_sources`, already past the SignalGate (new, unexpired, its
+        market's book fresh). The bot's clock stays the venue's: signals do not move it."""
+        return self._gate(self._on_signal(signal))
+
     def owns(self, client_order_id: str) -> bool:
         """An order id this bot (this instance's namespace) made, tracked or not."""
         return client_order_id.startswith(f"{self.id_namespace}-")
@@ -269,6 +279,9 @@ class Bot:
     def _on_timer(self, now_ms: int) -> list[OrderIntent]:
         return []
 
+    def _on_signal(self, signal: Signal) -> list[OrderIntent]:
+        return []
+
     def _on_halt(self) -> None:
         """Forget local plans when an operator stops the bot."""
 
@@ -305,6 +318,18 @@ class Bot:
         """The market's own feeRate when the venue stated one, else the rate of its category."""
         return info.fee_rate if info.fee_rate is not None else self.venue.fee_rate(info.category)
 
+    @staticmethod
+    def cause_of(signal: Signal, probability: Decimal | None = None, note: str = "") -> IntentCause:
+        """What made the bot act on `signal`, for `place(..., cause=...)` (the probability it used:
+        the signal's unless the bot derived its own)."""
+        return IntentCause(
+            source=signal.source,
+            signal_id=signal.signal_id,
+            model_version=signal.model_version,
+            probability=probability if probability is not None else signal.probability,
+            note=note,
+        )
+
     def schedule(self, at_ms: int) -> None:
         """Ask for `on_timer` once the venue clock reaches `at_ms` (the earliest request wins)."""
         if self.next_timer_ms is None or at_ms < self.next_timer_ms:
@@ -324,6 +349,7 @@ class Bot:
         group_id: str | None = None,
         replaces: str | None = None,
         passive: bool = True,
+        cause: IntentCause | None = None,
     ) -> OrderIntent | None:
         """A new order on the venue grid (price rounded toward safety when `passive`, size down to
         0.01); None when it rounds to nothing. The order is tracked as pending until its ack."""
@@ -337,7 +363,7 @@ class Bot:
         intent = self._intent(
             "replace" if replaces else "place", info, asset_id, side, price, size,
             order_type=order_type, post_only=post_only, strategy_type=strategy_type, probability=probability,
-            group_id=group_id, replaces=replaces, tick=tick,
+            group_id=group_id, replaces=replaces, tick=tick, cause=cause,
         )  # fmt: skip
         self.orders[intent.client_order_id] = OwnOrder(
             intent.client_order_id, info.condition_id, asset_id, side, price, size, order_type, self.clock_ms,
@@ -379,6 +405,7 @@ class Bot:
         probability: Decimal | None = None,
         group_id: str | None = None,
         replaces: str | None = None,
+        cause: IntentCause | None = None,
     ) -> OrderIntent:
         self.seq += 1
         return OrderIntent(
@@ -404,6 +431,7 @@ class Bot:
             replaces=replaces,
             source_ts_ms=self.clock_ms,
             created_ns=self.clock_ms * 1_000_000,
+            cause=cause,
         )
 
     def _advance(self, now_ms: int) -> list[OrderIntent]:

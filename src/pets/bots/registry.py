@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from pets.bots.base import Bot
@@ -26,13 +26,14 @@ class UnimplementedStrategyError(LookupError):
     """An enabled bot's strategy has no class yet."""
 
 
-def bot_class(bot: BotConfig) -> type[Bot]:
+def bot_class(bot: BotConfig, classes: Mapping[str, type[Bot]] = STRATEGY_CLASSES) -> type[Bot]:
+    """The class running `bot`'s strategy (`classes`: another registry, e.g. a test's)."""
     try:
-        return STRATEGY_CLASSES[bot.strategy]
+        return classes[bot.strategy]
     except KeyError:
         raise UnimplementedStrategyError(
             f"{bot.id} ({bot.strategy}) is enabled but its strategy is not implemented; implemented: "
-            f"{', '.join(STRATEGY_CLASSES)}. Set `enabled: false` in its config file."
+            f"{', '.join(classes)}. Set `enabled: false` in its config file."
         ) from None
 
 
@@ -40,6 +41,11 @@ def enabled_bots(config: PetsConfig) -> list[BotConfig]:
     return [bot for bot in config.bots if bot.enabled]
 
 
-def build_bots(config: PetsConfig) -> list[Bot]:
+def build_bots(config: PetsConfig, classes: Mapping[str, type[Bot]] = STRATEGY_CLASSES) -> list[Bot]:
     """One instance per enabled bot (disabled bots never run), in bot-id order."""
-    return [bot_class(bot)(bot, config.system.venue) for bot in enabled_bots(config)]
+    return [bot_class(bot, classes)(bot, config.system.venue) for bot in enabled_bots(config)]
+
+
+def signal_topics(classes: Iterable[type[Bot]]) -> tuple[str, ...]:
+    """The signal.* topics some of these bot classes read, in a stable order."""
+    return tuple(sorted({f"signal.{source}" for cls in classes for source in cls.signal_sources}))

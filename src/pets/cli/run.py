@@ -100,7 +100,8 @@ def run(
     journal = Journal()
     loop = TradingLoop(config, source.markets, journal=journal, infer_ticks=not source.ticks_known)
     started = time.perf_counter()
-    loop.run(source.frames)
+    # the simulator's news, esports events, whale fills and forecasts reach the signal-driven bots
+    loop.run(source.events() if source.events is not None else source.frames)
     for info in source.resolutions:
         loop.resolve(info)
     if source.resolutions:

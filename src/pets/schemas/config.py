@@ -126,6 +126,13 @@ class StorageConfig(_Config, frozen=True, kw_only=True):
     flush_interval_ms: PositiveInt
 
 
+class SignalsConfig(_Config, frozen=True, kw_only=True):
+    """How the bots take signals (bots/signal_gate.py)."""
+
+    book_wait_ms: NonNegativeInt = 2_000  # a signal whose market has no fresh book waits this long
+    dedup_window_s: PositiveInt = 3_600  # signal ids are remembered this long (venue time)
+
+
 class GlobalConfig(_Config, frozen=True, kw_only=True):
     """pets.yaml."""
 
@@ -137,6 +144,7 @@ class GlobalConfig(_Config, frozen=True, kw_only=True):
     bots_dir: str = "bots"
     paper_exchange: PaperExchangeConfig = msgspec.field(default_factory=PaperExchangeConfig)
     run: RunConfig = msgspec.field(default_factory=RunConfig)
+    signals: SignalsConfig = msgspec.field(default_factory=SignalsConfig)
 
 
 # ------------------------------------------------------------------------------- risk_management.yaml

@@ -1,0 +1,75 @@
+"""Signals in the embedded main job: routed by source to the bots that read it, through the
+SignalGate, and the cause of every intent they make kept in the journal."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+
+from pets.bots.registry import build_bots
+from pets.runtime.journal import Journal
+from pets.runtime.loop import TradingLoop
+from pets.schemas.config import load_config
+from pets.settings import project_root
+from signal_bots import CLASSES, enable, signal
+from venue_factories import T0, market, tob
+
+CONFIG = enable(load_config(project_root() / "config"), "bot_04")  # SignalTaker reads news + model
+
+
+def loop_with_books() -> tuple[TradingLoop, Journal]:
+    journal = Journal()
+    loop = TradingLoop(
+        CONFIG, [market("m1", ("yes1", "no1"))], journal=journal, bots=build_bots(CONFIG, CLASSES)
+    )
+    loop.bus.dispatch("md.tob", [tob("yes1", "m1", "0.45", "0.47", T0), tob("no1", "m1", "0.53", "0.55", T0)])
+    return loop, journal
+
+
+def test_a_news_signal_makes_the_bot_buy_and_the_journal_says_why(tmp_path: Path) -> None:
+    loop, journal = loop_with_books()
+    loop.signal(signal(1))
+
+    [intent] = journal.intents
+    assert (intent.bot_id, intent.asset_id, intent.side) == ("bot_04", "yes1", "BUY")
+    assert intent.price == Decimal("0.47")  # the best ask
+    cause = journal.why(intent.client_order_id)
+    assert cause is not None
+    assert (cause.source, cause.signal_id, cause.model_version, str(cause.probability)) == (
+        "news", "s1", "test-model@1", "0.62",
+    )
+    decided = [d.intent for d in journal.denials] + [a.intent for a in journal.approved]
+    assert [d.cause for d in decided] == [cause]  # risk decided it, the cause travels with it
+    journal.write_parquet(tmp_path, [])
+    row = pl.read_parquet(tmp_path / "intents.parquet").row(0, named=True)
+    assert (row["cause_source"], row["cause_signal_id"], row["cause_model_version"]) == (
+        "news", "s1", "test-model@1",
+    )
+    assert str(row["cause_probability"]).rstrip("0") == "0.62"
+
+
+def test_only_the_sources_a_bot_reads_reach_it_and_drops_are_counted() -> None:
+    loop, journal = loop_with_books()
+    loop.signal(signal(1, source="esports"))  # no enabled bot reads esports: not even subscribed
+    assert journal.intents == []
+    loop.signal(signal(2, source="model"))
+    loop.signal(signal(2, source="model"))  # a duplicate
+    loop.signal(signal(3, expires_ns=1))  # expired
+    loop.finish()
+    assert [i.cause.signal_id for i in journal.intents if i.cause] == ["s2"]
+    assert loop.stats.signals["passed"] == 1
+    assert (loop.stats.signals["duplicate"], loop.stats.signals["expired"]) == (1, 1)
+    assert loop.stats.topics["dlq.signals"] == 2
+
+
+def test_a_signal_for_a_market_without_a_book_waits_for_it() -> None:
+    journal = Journal()
+    loop = TradingLoop(
+        CONFIG, [market("m1", ("yes1", "no1"))], journal=journal, bots=build_bots(CONFIG, CLASSES)
+    )
+    loop.signal(signal(1))
+    assert journal.intents == []
+    loop.bus.dispatch("md.tob", [tob("yes1", "m1", "0.45", "0.47", T0 + 100)])
+    assert [i.cause.signal_id for i in journal.intents if i.cause] == ["s1"]
