@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 import msgspec
-from bot_factories import MM_PARAMS, T0, VENUE, bot_config, legs, market, report, tob
+from bot_factories import CONFIG, MM_PARAMS, T0, VENUE, bot_config, legs, market, report, tob
 
 from pets.bots.market_making import MarketMaker
 from pets.schemas.control import ControlCommand
@@ -214,3 +214,16 @@ def test_no_new_buy_after_an_allocation_refusal_until_own_exposure_falls() -> No
         ("place", "yes1", "BUY"),
         ("place", "no1", "BUY"),
     ]
+
+
+def test_with_the_zone_rules_no_bid_goes_where_risk_would_refuse_it() -> None:
+    """zone_framework.yaml closes zone 5 (0.80 and up) to market making: a maker given the zone
+    rules (as build_bots does) quotes only the NO side of a 0.81 market; without them both sides."""
+    plain = new_bot()
+    # microprice 0.81, half spread 0.01: YES bid 0.80 (zone 5), NO bid 1 - 0.82 = 0.18 (zone 1)
+    both = [("yes1", D("0.80")), ("no1", D("0.18"))]
+    assert [(leg[1], leg[3]) for leg in legs(yes(plain, "0.79", "0.83"))] == both
+    zoned = new_bot()
+    zoned.use_zones(CONFIG.zones)
+    assert [(leg[1], leg[3]) for leg in legs(yes(zoned, "0.79", "0.83"))] == [("no1", D("0.18"))]
+    assert zoned.zone_allows(D("0.79")) and not zoned.zone_allows(D("0.80"))

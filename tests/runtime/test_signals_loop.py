@@ -73,3 +73,22 @@ def test_a_signal_for_a_market_without_a_book_waits_for_it() -> None:
     assert journal.intents == []
     loop.bus.dispatch("md.tob", [tob("yes1", "m1", "0.45", "0.47", T0 + 100)])
     assert [i.cause.signal_id for i in journal.intents if i.cause] == ["s1"]
+
+
+def test_the_main_job_on_the_simulator_feeds_its_alternative_data_to_a_signal_bot() -> None:
+    """`pets run`'s source with the shipped bots plus the test's signal bot (as bot_04): the simulator's
+    news and forecasts reach it through the gate, and its intents say which signal caused them."""
+    from pets.runtime import sources
+
+    config = enable(load_config(project_root() / "config"), "bot_01", "bot_04", "bot_05", "bot_06", "bot_08")
+    source = sources.simulated(config, seed=3, duration_s=180)
+    assert source.events is not None
+    journal = Journal()
+    loop = TradingLoop(config, source.markets, journal=journal, bots=build_bots(config, CLASSES))
+    loop.run(source.events())
+
+    assert loop.stats.topics.get("signal.news", 0) > 0 and loop.stats.topics.get("signal.model", 0) > 0
+    assert loop.stats.signals["passed"] > 0
+    caused = [i for i in journal.intents if i.bot_id == "bot_04"]
+    assert caused and all(i.cause is not None and i.cause.source in ("news", "model") for i in caused)
+    assert {i.bot_id for i in journal.intents} >= {"bot_01", "bot_04", "bot_05"}

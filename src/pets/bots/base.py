@@ -24,7 +24,8 @@ from mypy_extensions import mypyc_attr
 from pets.native import attributes
 from pets.pipelines.venue_precision import SIZE_STEP, passive_price, round_size
 from pets.risk.state import BotState, Status, TradingState, bot_status_after, portfolio_status_after
-from pets.schemas.config import BotConfig, VenueConfig
+from pets.risk.zones import check_zone
+from pets.schemas.config import BotConfig, VenueConfig, ZoneFramework
 from pets.schemas.control import ALL_BOTS, ControlCommand
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import (
@@ -55,7 +56,7 @@ BLOCKING_RULES: dict[str, int] = {
 
 
 # the frozen configuration is attached again after a restore (`bind`), not stored in snapshots
-UNPICKLED = frozenset({"config", "venue", "params"})
+UNPICKLED = frozenset({"config", "venue", "params", "zones", "zone_verdicts"})
 # enum members as plain constants: a class attribute of an Enum costs a slow lookup per top of book
 RUNNING: Final = BotState.RUNNING
 PAUSED: Final = BotState.PAUSED
@@ -121,6 +122,28 @@ class Bot:
         """(Re)attach the frozen configuration (after a restore from a recovery snapshot too)."""
         self.config = config
         self.venue = venue
+        self.zones: ZoneFramework | None = None
+        self.zone_verdicts: dict[tuple[str, Decimal], bool] = {}
+
+    def use_zones(self, zones: ZoneFramework) -> None:
+        """The zone rules risk applies (zone_framework.yaml): `zone_allows` checks buys against them,
+        so the bot does not propose what risk must refuse. Attached like the config, not snapshotted."""
+        self.zones = zones
+        self.zone_verdicts = {}
+
+    def zone_allows(self, price: Decimal, strategy_type: StrategyType | None = None) -> bool:
+        """Risk's zone rule would let this bot buy at `price` (its zone strategy for `strategy_type`,
+        the bot's own type by default; no probability: for strategies that give none, e.g. quotes)."""
+        zones = self.zones
+        if zones is None:
+            return True
+        kind = strategy_type or self.strategy_type
+        verdict = self.zone_verdicts.get((kind, price))
+        if verdict is None:
+            strategy = self.config.zone_strategy(kind, zones)
+            verdict = strategy is not None and check_zone(price, strategy, None, zones) is None
+            self.zone_verdicts[(kind, price)] = verdict
+        return verdict
 
     @property
     def bound(self) -> bool:

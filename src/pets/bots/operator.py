@@ -176,8 +176,10 @@ def run_bots(
         bot_id = key.split("|", 1)[0]
         if bot is None:
             bot = classes[bot_id](bots[bot_id], venue)
+            bot.use_zones(config.zones)
         elif not bot.bound:
             bot.bind(bots[bot_id], venue)  # restored from a snapshot: attach today's config
+            bot.use_zones(config.zones)
         return bot, dispatch(bot, event)
 
     pairs = op.flat_map("fan_out_to_bots", events, fan_out)

@@ -42,8 +42,11 @@ def enabled_bots(config: PetsConfig) -> list[BotConfig]:
 
 
 def build_bots(config: PetsConfig, classes: Mapping[str, type[Bot]] = STRATEGY_CLASSES) -> list[Bot]:
-    """One instance per enabled bot (disabled bots never run), in bot-id order."""
-    return [bot_class(bot, classes)(bot, config.system.venue) for bot in enabled_bots(config)]
+    """One instance per enabled bot (disabled bots never run), in bot-id order, with the zone rules."""
+    bots = [bot_class(bot, classes)(bot, config.system.venue) for bot in enabled_bots(config)]
+    for bot in bots:
+        bot.use_zones(config.zones)
+    return bots
 
 
 def signal_topics(classes: Iterable[type[Bot]]) -> tuple[str, ...]:

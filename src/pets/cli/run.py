@@ -116,6 +116,10 @@ def run(
         f"{len(journal.intents)} intents, {len(journal.approved)} approved, {len(journal.denials)} denied, "
         f"{len(journal.fills)} fills; journal: {journal_dir}"
     )
+    published = {t: n for t, n in sorted(stats.topics.items()) if t.startswith("signal.")}
+    if published:
+        gate = ", ".join(f"{kind} {n}" for kind, n in stats.signals.items()) or "no bot reads signals"
+        _status(f"signals: {', '.join(f'{t} {n}' for t, n in published.items())} ({gate})")
     if dsn:
         _store(journal, loop, dsn, positions)
     report = loop.report()
