@@ -82,9 +82,14 @@ def struct_record(message: ExecutionReport | Position | PnlSnapshot | RiskAlert)
 
 
 def intent_row(intent: OrderIntent) -> Row:
+    cause = intent.cause
     return tables.ORDER_INTENTS.row(
         {
             **{name: getattr(intent, name) for name in intent.__struct_fields__},
+            **{
+                column: None if cause is None else getattr(cause, name)
+                for name, column in zip(_CAUSE_FIELDS, CAUSE_COLUMNS, strict=True)
+            },
             "ts": ts_from_ns(intent.created_ns),
             "source_ts": ts_from_ms(intent.source_ts_ms),
             "expires_at": None if intent.expires_at_ms is None else ts_from_ms(intent.expires_at_ms),
