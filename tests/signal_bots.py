@@ -1,6 +1,7 @@
-"""A tiny signal-driven bot for the signal machinery's tests (Bots 2, 3, 4, 7 come in later issues)
-and the signals it reads. It buys the signalled token at the best ask (10 shares, FAK) when the
-signal says BUY with a probability, recording the signal as the intent's cause."""
+"""Tiny signal-driven bots for the signal machinery's tests (Bots 2, 3, 4, 7 come in later issues)
+and the signals they read. SignalTaker buys the signalled token at the best ask (10 shares, FAK) when
+the signal says BUY with a probability, recording the signal as the intent's cause; WhaleCopier
+buys what a ranked whale wallet bought (chain.fill, whale.rankings)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import msgspec
 from pets.bots.base import Bot
 from pets.bots.registry import STRATEGY_CLASSES
 from pets.schemas.config import PetsConfig
-from pets.schemas.orders import OrderIntent
-from pets.schemas.signals import Signal
+from pets.schemas.orders import IntentCause, OrderIntent
+from pets.schemas.signals import Signal, WalletFill, WhaleRanking
 from venue_factories import MS, T0
 
 
@@ -39,8 +40,48 @@ class EsportsTaker(SignalTaker):
     signal_sources = ("esports",)
 
 
-# bot_04 (news scalping) runs SignalTaker, bot_02 (esports) EsportsTaker
-CLASSES = MappingProxyType({**STRATEGY_CLASSES, "news_scalping": SignalTaker, "esports_live": EsportsTaker})
+class WhaleCopier(Bot):
+    strategy_type = "directional"
+    data_topics = ("chain.fill", "whale.rankings")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.ranked: set[str] = set()
+
+    def _on_whale_ranking(self, ranking: WhaleRanking) -> list[OrderIntent]:
+        self.ranked.add(ranking.wallet)
+        return []
+
+    def _on_wallet_fill(self, fill: WalletFill) -> list[OrderIntent]:
+        book = self.fresh_book(fill.asset_id)
+        if fill.wallet not in self.ranked or fill.side != "BUY" or book is None or book.best_ask is None:
+            return []
+        cause = IntentCause(source="whale", signal_id=f"{fill.tx_hash}:{fill.log_index}", note=fill.wallet)
+        intent = self.place(
+            fill.asset_id, "BUY", book.best_ask, Decimal(10), order_type="FAK", passive=False,
+            probability=Decimal("0.6"), cause=cause,
+        )  # fmt: skip
+        return [intent] if intent is not None else []
+
+
+# bot_04 (news scalping) runs SignalTaker, bot_02 (esports) EsportsTaker, bot_03 (copy trading) WhaleCopier
+TEST_CLASSES = {"news_scalping": SignalTaker, "esports_live": EsportsTaker, "copy_trading": WhaleCopier}
+CLASSES = MappingProxyType({**STRATEGY_CLASSES, **TEST_CLASSES})
+
+
+def wallet_fill(wallet: str, asset_id: str = "yes1", n: int = 1) -> WalletFill:
+    return WalletFill(
+        tx_hash=f"0xtx{n}", log_index=0, block_number=1, exchange="ctf_v2", wallet=wallet, counterparty=None,
+        asset_id=asset_id, side="BUY", price=Decimal("0.47"), shares=Decimal(1000), usdc=Decimal(470),
+        fee=Decimal(0), ts_ms=T0,
+    )  # fmt: skip
+
+
+def ranking(wallet: str, rank: int = 1) -> WhaleRanking:
+    return WhaleRanking(
+        ranking_date="2025-06-15", rank=rank, wallet=wallet, pnl=Decimal(10_000), volume=Decimal(10**6),
+        trades=500, markets=40, win_rate=Decimal("0.6"), roi=Decimal("0.1"),
+    )  # fmt: skip
 
 
 def enable(config: PetsConfig, *bot_ids: str) -> PetsConfig:

@@ -21,7 +21,7 @@ from pets.schemas.config import load_config
 from pets.schemas.control import DeadLetter
 from pets.schemas.orders import OrderIntent
 from pets.settings import Settings, project_root
-from signal_bots import CLASSES, enable, signal
+from signal_bots import CLASSES, enable, ranking, signal, wallet_fill
 from venue_factories import T0, market, tob
 
 PREFIX = "unit."
@@ -152,3 +152,27 @@ def test_signals_through_the_real_kafka_source(prefixed_settings: Settings, tmp_
     got = sorted((i.bot_id, i.cause.signal_id) for i in intents(out) if i.cause)
     assert got == [("bot_02", "s2"), ("bot_04", "s1")], out
     assert [d.reason for d in dropped(out)] == ["duplicate signal id s1"]
+
+
+def test_whale_fills_and_rankings_reach_only_the_bots_that_read_them(settings: Settings) -> None:
+    config = enable(CONFIG, "bot_03", "bot_04")
+    read = ("chain.fill", "signal.model", "signal.news", "whale.rankings")
+    assert input_topics(config, CLASSES)[-4:] == read
+    assert "chain.fill" not in input_topics(CONFIG, CLASSES)
+    out: list[Routed] = []
+    items = [
+        msg("whale.rankings", ranking("0xwhale")),  # before any instance exists: replayed to new ones
+        msg("md.markets", M1),
+        *[msg("md.tob", b) for b in BOOKS],
+        msg("chain.fill", wallet_fill("0xnobody", n=1)),
+        msg("chain.fill", wallet_fill("0xwhale", n=2)),
+        msg("chain.fill", wallet_fill("0xwhale", asset_id="unknown-token", n=3)),  # no market: dropped
+    ]
+    flow = build_flow(
+        dataclasses.replace(settings, topic_prefix=PREFIX), TestingSource(items), TestingSink(out),
+        config=config, strategy_classes=CLASSES,
+    )  # fmt: skip
+    run_main(flow)
+    assert [(i.bot_id, i.asset_id, i.cause.source, i.cause.note) for i in intents(out) if i.cause] == [
+        ("bot_03", "yes1", "whale", "0xwhale")
+    ]

@@ -13,7 +13,7 @@ from pets.runtime.journal import Journal
 from pets.runtime.loop import TradingLoop
 from pets.schemas.config import load_config
 from pets.settings import project_root
-from signal_bots import CLASSES, enable, signal
+from signal_bots import CLASSES, enable, ranking, signal, wallet_fill
 from venue_factories import T0, market, tob
 
 CONFIG = enable(load_config(project_root() / "config"), "bot_04")  # SignalTaker reads news + model
@@ -109,3 +109,17 @@ def test_the_cause_is_stored_in_the_database(fresh_db: str) -> None:
             "FROM order_intents"
         ).fetchall()
     assert rows == [("bot_04", "news", "s1", "test-model@1", Decimal("0.62"))]
+
+
+def test_whale_fills_and_rankings_in_the_loop() -> None:
+    config = enable(CONFIG, "bot_03")
+    journal = Journal()
+    loop = TradingLoop(
+        config, [market("m1", ("yes1", "no1"))], journal=journal, bots=build_bots(config, CLASSES)
+    )
+    loop.bus.dispatch("md.tob", [tob("yes1", "m1", "0.45", "0.47", T0)])
+    loop.bus.publish("whale.rankings", ranking("0xwhale"))
+    loop.bus.publish("chain.fill", wallet_fill("0xnobody", n=1))
+    loop.bus.publish("chain.fill", wallet_fill("0xwhale", n=2))
+    loop.bus.drain()
+    assert [(i.bot_id, i.cause.note) for i in journal.intents if i.cause] == [("bot_03", "0xwhale")]

@@ -38,11 +38,12 @@ from pets.schemas.orders import (
     StrategyType,
     make_client_order_id,
 )
-from pets.schemas.signals import Signal, SignalSource
+from pets.schemas.signals import Signal, SignalSource, WalletFill, WhaleRanking
 
 ZERO = Decimal(0)
 PORTFOLIO_COMMANDS = frozenset({"halt", "resume_trading"})  # with bot "*": the whole portfolio
 Routing = Literal["market", "neg_risk_event", "bot"]
+DataTopic = Literal["chain.fill", "whale.rankings"]
 GONE = frozenset({"fill", "cancel", "expire", "reject"})
 # Denials that say "not now" for every order of the bot: it stops proposing for a while instead of
 # sending intents that would all be refused.
@@ -100,6 +101,7 @@ class Bot:
     strategy_type: ClassVar[StrategyType]
     routing: ClassVar[Routing] = "market"  # what the Bytewax operator keys this bot's instances by
     signal_sources: ClassVar[tuple[SignalSource, ...]] = ()  # the signal.* topics this bot reads
+    data_topics: ClassVar[tuple[DataTopic, ...]] = ()  # raw inputs it reads: chain.fill, whale.rankings
 
     def __init__(self, config: BotConfig, venue: VenueConfig, id_namespace: str | None = None) -> None:
         self.bot_id = config.id
@@ -220,6 +222,14 @@ class Bot:
         market's book fresh). The bot's clock stays the venue's: signals do not move it."""
         return self._gate(self._on_signal(signal))
 
+    def on_wallet_fill(self, fill: WalletFill) -> list[OrderIntent]:
+        """A fill of a tracked whale wallet (chain.fill), for a bot with "chain.fill" in `data_topics`."""
+        return self._gate(self._on_wallet_fill(fill))
+
+    def on_whale_ranking(self, ranking: WhaleRanking) -> list[OrderIntent]:
+        """A row of the whale ranking (whale.rankings), for a bot with "whale.rankings" in `data_topics`."""
+        return self._gate(self._on_whale_ranking(ranking))
+
     def owns(self, client_order_id: str) -> bool:
         """An order id this bot (this instance's namespace) made, tracked or not."""
         return client_order_id.startswith(f"{self.id_namespace}-")
@@ -303,6 +313,12 @@ class Bot:
         return []
 
     def _on_signal(self, signal: Signal) -> list[OrderIntent]:
+        return []
+
+    def _on_wallet_fill(self, fill: WalletFill) -> list[OrderIntent]:
+        return []
+
+    def _on_whale_ranking(self, ranking: WhaleRanking) -> list[OrderIntent]:
         return []
 
     def _on_halt(self) -> None:

@@ -12,9 +12,12 @@ the latest portfolio command and the bot's latest command first. Both steps keep
 Bytewax's recovery store.
 
 Signals (signal.* topics, keyed by market) reach only the bots whose class names their source in
-`signal_sources`. The Router of such a bot holds its SignalGate (bots/signal_gate.py): it sees the
-bot's books and markets, so it passes a signal to the instance of its market once the signal is new,
-unexpired and the book is fresh, and turns what it drops into dead letters with the reason.
+`signal_sources`, whale-wallet fills (chain.fill) and whale rankings (whale.rankings) only the bots
+naming those topics in `data_topics`: a fill goes to the instance of its token's market, a ranking to
+every instance (the latest ranking date is kept for instances created later). The Router of a
+signal-driven bot holds its SignalGate (bots/signal_gate.py): it sees the bot's books and markets, so
+it passes a signal to the instance of its market once the signal is new, unexpired and the book is
+fresh, and turns what it drops into dead letters with the reason.
 """
 
 from __future__ import annotations
@@ -33,9 +36,13 @@ from pets.schemas.config import PetsConfig
 from pets.schemas.control import ALL_BOTS, ControlCommand, DeadLetter
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import ExecutionReport, OrderDenied, OrderIntent
-from pets.schemas.signals import Signal
+from pets.schemas.signals import Signal, WalletFill, WhaleRanking
 
-BotEvent = MarketInfo | TopOfBook | ExecutionReport | OrderDenied | ControlCommand | Signal
+BotEvent = (
+    MarketInfo | TopOfBook | ExecutionReport | OrderDenied | ControlCommand
+    | Signal | WalletFill | WhaleRanking
+)
+DATA_TOPICS: dict[type, str] = {WalletFill: "chain.fill", WhaleRanking: "whale.rankings"}
 WHOLE_BOT = "all"
 DROPPED = "dropped"  # the routing key of the signals a gate dropped (dead letters, no bot instance)
 
@@ -46,6 +53,8 @@ _HANDLERS: dict[type, Callable[[Bot, Any], list[OrderIntent]]] = {
     OrderDenied: Bot.on_order_denied,
     ControlCommand: Bot.on_control,
     Signal: Bot.on_signal,
+    WalletFill: Bot.on_wallet_fill,
+    WhaleRanking: Bot.on_whale_ranking,
 }
 
 
@@ -74,9 +83,28 @@ class Router:
         self.keys: set[str] = set()
         # the latest portfolio command (`halt *`, `resume_trading`) and the latest one for this bot
         self.commands: dict[str, ControlCommand] = {}
+        self.market_of: dict[str, str] = {}  # token -> condition id (where a wallet fill goes)
+        self.rankings: dict[str, WhaleRanking] = {}  # wallet -> rank, of the latest ranking date
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A Router from an older snapshot gets the attributes added since."""
+        self.__dict__.update({"gate": None, "market_of": {}, "rankings": {}, **state})
+
+    def _ranking(self, ranking: WhaleRanking) -> list[tuple[str, BotEvent]]:
+        latest = next(iter(self.rankings.values()), None)
+        if latest is not None and ranking.ranking_date > latest.ranking_date:
+            self.rankings = {}
+        if latest is None or ranking.ranking_date >= latest.ranking_date:
+            self.rankings[ranking.wallet] = ranking
+        return [(self._full(key), ranking) for key in sorted(self.keys)]
 
     def route(self, event: BotEvent) -> list[tuple[str, BotEvent | DeadLetter]]:
-        gate = getattr(self, "gate", None)  # None in a snapshot from before signals
+        if isinstance(event, MarketInfo):
+            for token in event.token_ids:
+                self.market_of[token] = event.condition_id
+        elif isinstance(event, WhaleRanking):
+            return self._ranking(event)  # type: ignore[return-value]
+        gate = self.gate
         if gate is None:
             return self._route(event)  # type: ignore[return-value]
         if isinstance(event, Signal):
@@ -117,6 +145,7 @@ class Router:
                 for kind in ("portfolio", "bot")
                 if kind in self.commands
             ]
+            out += [(self._full(key), ranking) for ranking in self.rankings.values()]
         out.append((self._full(key), event))
         return out
 
@@ -130,7 +159,12 @@ class Router:
                 self.event_of[event.condition_id] = event.neg_risk_market_id
                 return event.neg_risk_market_id
             return None
-        market = event.intent.market if isinstance(event, OrderDenied) else event.market  # type: ignore[union-attr]
+        if isinstance(event, WalletFill):
+            market: str | None = self.market_of.get(event.asset_id)
+            if market is None:
+                return None  # a token of no market this bot was told about
+        else:
+            market = event.intent.market if isinstance(event, OrderDenied) else event.market  # type: ignore[union-attr]
         return market if self.routing == "market" else self.event_of.get(market)
 
     def _full(self, key: str) -> str:
@@ -147,15 +181,18 @@ def run_bots(
     bots = {bot.id: bot for bot in enabled_bots(config)}
     classes = {bot_id: bot_class(bot, strategy_classes) for bot_id, bot in bots.items()}
     venue = config.system.venue
-    readers = {  # signal source -> the bots that read it
-        source: [bot_id for bot_id, cls in classes.items() if source in cls.signal_sources]
+    readers: dict[str, list[str]] = {  # signal source or data topic -> the bots that read it
+        name: [bot_id for bot_id, cls in classes.items() if name in (*cls.signal_sources, *cls.data_topics)]
         for cls in classes.values()
-        for source in cls.signal_sources
+        for name in (*cls.signal_sources, *cls.data_topics)
     }
 
     def fan_out(event: BotEvent) -> list[tuple[str, BotEvent]]:
         if isinstance(event, Signal):
             return [(bot_id, event) for bot_id in readers.get(event.source, ())]
+        data_topic = DATA_TOPICS.get(type(event))
+        if data_topic is not None:
+            return [(bot_id, event) for bot_id in readers.get(data_topic, ())]
         target = owner(event)
         if target is not None:
             return [(target, event)] if target in bots else []

@@ -50,5 +50,7 @@ def build_bots(config: PetsConfig, classes: Mapping[str, type[Bot]] = STRATEGY_C
 
 
 def signal_topics(classes: Iterable[type[Bot]]) -> tuple[str, ...]:
-    """The signal.* topics some of these bot classes read, in a stable order."""
-    return tuple(sorted({f"signal.{source}" for cls in classes for source in cls.signal_sources}))
+    """The signal.* topics (and chain.fill, whale.rankings) some of these bot classes read, sorted."""
+    classes = list(classes)
+    signals = {f"signal.{source}" for cls in classes for source in cls.signal_sources}
+    return tuple(sorted(signals | {topic for cls in classes for topic in cls.data_topics}))

@@ -9,6 +9,7 @@
     md.markets    -> risk, portfolio (settlement), paper exchange, bots
     signal.*      -> SignalGate (new, unexpired, fresh book) -> the bots that read the source
                      (dropped signals -> dlq.signals, counted in `stats.signals`)
+    chain.fill, whale.rankings -> the bots that read them (`data_topics`)
 
 The classes are the ones the Kafka flows run (MarketStateEngine, the bots of `build_bots`,
 RiskEngine, PaperExchange, Portfolio), so a run here decides exactly what the flows would on the
@@ -39,7 +40,7 @@ from pets.schemas.config import PetsConfig
 from pets.schemas.control import ControlCommand, DeadLetter, RiskAlert
 from pets.schemas.market_data import MarketInfo, MarketResolved, TopOfBook
 from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, OrderIntent
-from pets.schemas.signals import Signal
+from pets.schemas.signals import Signal, WalletFill, WhaleRanking
 
 NS_PER_MS: Final = 1_000_000
 BOOK_EVENTS: Final = frozenset({"Snapshot", "LevelDeltas", "TickSizeSet"})
@@ -92,6 +93,10 @@ class TradingLoop:
                 self.signal_readers.setdefault(name, []).append(bot)
         # only when some bot reads signals: the book path then also tells the gate about books
         self.gate = SignalGate(config.system.signals) if self.signal_readers else None
+        self.data_readers: dict[str, list[Bot]] = {}  # chain.fill / whale.rankings -> its readers
+        for bot in self.bots:
+            for topic in bot.data_topics:
+                self.data_readers.setdefault(topic, []).append(bot)
         self._top_values: dict[str, tuple[Any, ...]] = {}  # asset -> what its last dispatched top showed
         self.risk = RiskEngine(config)
         self.portfolio = Portfolio(trading.starting_capital, self.allocations)
@@ -118,6 +123,10 @@ class TradingLoop:
         bus.subscribe("risk.alert", self._on_alert)
         for source in self.signal_readers:
             bus.subscribe(f"signal.{source}", self._on_signal)
+        if "chain.fill" in self.data_readers:
+            bus.subscribe("chain.fill", self._on_wallet_fill)
+        if "whale.rankings" in self.data_readers:
+            bus.subscribe("whale.rankings", self._on_whale_ranking)
         for info in infos:
             bus.publish("md.markets", info)
         bus.drain()
@@ -305,6 +314,14 @@ class TradingLoop:
     def _on_signal(self, signal: Signal) -> None:
         assert self.gate is not None  # subscribed only with a gate
         self._signals_passed(*self.gate.offer(signal))
+
+    def _on_wallet_fill(self, fill: WalletFill) -> None:
+        for bot in self.data_readers["chain.fill"]:
+            self.bus.publish_all("order.intent", bot.on_wallet_fill(fill))
+
+    def _on_whale_ranking(self, ranking: WhaleRanking) -> None:
+        for bot in self.data_readers["whale.rankings"]:
+            self.bus.publish_all("order.intent", bot.on_whale_ranking(ranking))
 
     def _signals_passed(self, ready: list[Signal], dropped: list[Dropped]) -> None:
         bus = self.bus
