@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -12,8 +13,9 @@ from pets.bots.registry import build_bots
 from pets.runtime.journal import Journal
 from pets.runtime.loop import TradingLoop
 from pets.schemas.config import load_config
+from pets.schemas.orders import OrderIntent
 from pets.settings import project_root
-from signal_bots import CLASSES, enable, ranking, signal, wallet_fill
+from signal_bots import CLASSES, SignalTaker, enable, ranking, signal, wallet_fill
 from venue_factories import T0, market, tob
 
 CONFIG = enable(load_config(project_root() / "config"), "bot_04")  # SignalTaker reads news + model
@@ -123,3 +125,22 @@ def test_whale_fills_and_rankings_in_the_loop() -> None:
     loop.bus.publish("chain.fill", wallet_fill("0xwhale", n=2))
     loop.bus.drain()
     assert [(i.bot_id, i.cause.note) for i in journal.intents if i.cause] == [("bot_03", "0xwhale")]
+
+
+def test_an_order_a_signal_caused_records_it_even_when_the_strategy_names_no_cause() -> None:
+    class Forgetful(SignalTaker):
+        def place(self, *args: Any, **kwargs: Any) -> OrderIntent | None:
+            kwargs.pop("cause")
+            return super().place(*args, **kwargs)
+
+    journal = Journal()
+    loop = TradingLoop(
+        CONFIG, [market("m1", ("yes1", "no1"))], journal=journal,
+        bots=build_bots(CONFIG, {**CLASSES, "news_scalping": Forgetful}),
+    )  # fmt: skip
+    loop.bus.dispatch("md.tob", [tob("yes1", "m1", "0.45", "0.47", T0)])
+    loop.signal(signal(7, probability=Decimal("0.7")))
+    [intent] = journal.intents
+    assert intent.cause is not None
+    cause = (intent.cause.source, intent.cause.signal_id, intent.cause.probability)
+    assert cause == ("news", "s7", Decimal("0.7"))

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar, Final, Literal
 
+from msgspec.structs import replace
 from mypy_extensions import mypyc_attr
 
 from pets.native import attributes
@@ -219,8 +220,13 @@ class Bot:
 
     def on_signal(self, signal: Signal) -> list[OrderIntent]:
         """A signal of one of `signal_sources`, already past the SignalGate (new, unexpired, its
-        market's book fresh). The bot's clock stays the venue's: signals do not move it."""
-        return self._gate(self._on_signal(signal))
+        market's book fresh). The bot's clock stays the venue's: signals do not move it. An order
+        it causes that names no cause gets this signal (with the probability the order carries)."""
+        intents = self._on_signal(signal)
+        for i, intent in enumerate(intents):
+            if intent.cause is None and intent.action != "cancel":
+                intents[i] = replace(intent, cause=self.cause_of(signal, intent.probability))
+        return self._gate(intents)
 
     def on_wallet_fill(self, fill: WalletFill) -> list[OrderIntent]:
         """A fill of a tracked whale wallet (chain.fill), for a bot with "chain.fill" in `data_topics`."""
