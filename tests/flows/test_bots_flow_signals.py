@@ -176,3 +176,15 @@ def test_whale_fills_and_rankings_reach_only_the_bots_that_read_them(settings: S
     assert [(i.bot_id, i.asset_id, i.cause.source, i.cause.note) for i in intents(out) if i.cause] == [
         ("bot_03", "yes1", "whale", "0xwhale")
     ]
+
+
+def test_a_router_restored_from_a_snapshot_taken_before_signals_still_routes() -> None:
+    from pets.bots.operator import Router
+
+    state = dict(Router("bot_01", "market").__dict__)
+    for added in ("gate", "market_of", "rankings"):
+        del state[added]
+    old = Router.__new__(Router)
+    old.__setstate__(state)
+    assert old.route(M1) == [("bot_01|m1", M1)]
+    assert old.route(wallet_fill("0xwhale")) == [("bot_01|m1", wallet_fill("0xwhale"))]
