@@ -227,3 +227,15 @@ def test_with_the_zone_rules_no_bid_goes_where_risk_would_refuse_it() -> None:
     zoned.use_zones(CONFIG.zones)
     assert [(leg[1], leg[3]) for leg in legs(yes(zoned, "0.79", "0.83"))] == [("no1", D("0.18"))]
     assert zoned.zone_allows(D("0.79")) and not zoned.zone_allows(D("0.80"))
+
+
+def test_zone_allows_takes_a_directional_probability_for_zone_3() -> None:
+    from signal_bots import SignalTaker
+
+    bot = SignalTaker(bot_config("bot_04"), VENUE)  # zone strategy news_scalping
+    bot.use_zones(CONFIG.zones)
+    assert not bot.zone_allows(D("0.50"), "directional")  # zone 3 needs a probability
+    assert not bot.zone_allows(D("0.50"), "directional", D("0.52"))
+    assert bot.zone_allows(D("0.50"), "directional", D("0.53"))
+    assert bot.zone_allows(D("0.30"), "directional")  # zone 2 lists news scalping
+    assert not bot.zone_allows(D("0.70"), "directional", D("0.99"))  # zone 4: prohibited

@@ -134,13 +134,19 @@ class Bot:
         self.zones = zones
         self.zone_verdicts = {}
 
-    def zone_allows(self, price: Decimal, strategy_type: StrategyType | None = None) -> bool:
+    def zone_allows(
+        self, price: Decimal, strategy_type: StrategyType | None = None, probability: Decimal | None = None
+    ) -> bool:
         """Risk's zone rule would let this bot buy at `price` (its zone strategy for `strategy_type`,
-        the bot's own type by default; no probability: for strategies that give none, e.g. quotes)."""
+        the bot's own type by default; `probability`: the estimated win probability a directional
+        order would carry, which zone 3 asks for)."""
         zones = self.zones
         if zones is None:
             return True
         kind = strategy_type or self.strategy_type
+        if probability is not None:
+            strategy = self.config.zone_strategy(kind, zones)
+            return strategy is not None and check_zone(price, strategy, probability, zones) is None
         verdict = self.zone_verdicts.get((kind, price))
         if verdict is None:
             strategy = self.config.zone_strategy(kind, zones)
