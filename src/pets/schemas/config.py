@@ -426,7 +426,7 @@ def load_config(config_dir: Path) -> PetsConfig:
         errors += _check_risk(_display(config_dir / "risk_management.yaml"), risk)
     if zones is not None:
         errors += _check_zones(_display(config_dir / "zone_framework.yaml"), zones)
-        errors += _check_zone_exceptions(_display(config_dir / "zone_framework.yaml"), zones)
+        errors += _check_zone_strategies(_display(config_dir / "zone_framework.yaml"), zones)
     errors += _check_bots(bots_dir, bot_files, system, risk, zones)
     if errors:
         raise InvalidConfigError(errors)
@@ -650,7 +650,9 @@ def _check_zones(file: str, framework: ZoneFramework) -> Iterator[ConfigError]:
                               f"{previous.zone} and zone {zone.zone}")
 
 
-def _check_zone_exceptions(file: str, framework: ZoneFramework) -> Iterator[ConfigError]:
+def _check_zone_strategies(file: str, framework: ZoneFramework) -> Iterator[ConfigError]:
+    """Strategy names unique; exceptions name known strategies and zones, and no directional one where
+    directional bets are prohibited."""
     names = [s.name for s in framework.strategies]
     for i, name in enumerate(names):
         if name in names[:i]:
