@@ -212,6 +212,10 @@ BREAKAGES = {
         "    allowed_strategies: [arbitrag]\n",
         "zone_framework.yaml", "zones[4].allowed_strategies[0]", "unknown zone strategy 'arbitrag'; known: ",
     ),
+    "zone strategy named twice": (
+        "zone_framework.yaml", "  - name: contrarian\n", "  - name: tail_risk\n",
+        "zone_framework.yaml", "strategies[3].name", "duplicate zone strategy 'tail_risk'",
+    ),
     "exception for a zone that does not exist": (
         "zone_framework.yaml", "    zones: [1, 2]\n", "    zones: [1, 7]\n",
         "zone_framework.yaml", "exceptions[1].zones[1]", "no zone 7",
