@@ -79,11 +79,11 @@ def test_shipped_config_is_coherent() -> None:
     config = load_config(SHIPPED)
     raw_risk = read_yaml(SHIPPED / "risk_management.yaml")
 
-    assert [bot.id for bot in config.bots] == [f"bot_{n:02d}" for n in range(1, 11)]
+    assert sorted({bot.id for bot in config.bots}) == [f"bot_{n:02d}" for n in range(1, 11)]
     for bot in config.bots:
         assert isinstance(bot.params, STRATEGIES[bot.strategy].params), bot.id
         assert bot.capital_allocation <= Decimal(raw_risk["limits"]["max_bot_allocation"])
-    assert sum(bot.capital_allocation for bot in config.bots) <= 1
+    assert sum(bot.capital_allocation for bot in config.bots if bot.enabled) <= 1
     zones = config.zones.zones
     assert (zones[0].lower, zones[-1].upper) == (0, 1)
     assert all(a.upper == b.lower for a, b in itertools.pairwise(zones))
@@ -275,16 +275,35 @@ def test_each_mistake_names_file_key_and_problem(
         assert any(named in line and problem in line for line in result.stderr.splitlines()), result.stderr
 
 
-def test_allocations_over_100_percent_name_every_file_and_the_sum(config_dir: Path) -> None:
-    edit(config_dir, "bots/bot_09_momentum.yaml", 'capital_allocation: "0.07"', 'capital_allocation: "0.12"')
-    raw = {p.name: Decimal(read_yaml(p)["capital_allocation"]) for p in (config_dir / "bots").glob("*.yaml")}
-    total = sum(raw.values())
-    assert total > 1
+def test_allocations_over_100_percent_name_every_enabled_file_and_the_sum(config_dir: Path) -> None:
+    raw = {p.name: read_yaml(p) for p in (config_dir / "bots").glob("*.yaml")}
+    ids = [data["id"] for data in raw.values()]
+    new = {"bot_09_kelly_value_betting.yaml", "bot_10_long_term_value.yaml"}
+    replaced = {name for name, data in raw.items() if ids.count(data["id"]) > 1} - new  # stay disabled
+    for name in raw.keys() - replaced:
+        edit(config_dir, f"bots/{name}", f"enabled: {str(raw[name]['enabled']).lower()}", "enabled: true")
+    running = {n: Decimal(data["capital_allocation"]) for n, data in raw.items() if n not in replaced}
+    total = sum(running.values())
+    assert total > 1 and replaced
 
-    line = error_line(validate(config_dir), "bots", "capital_allocation", f"allocations sum to {total}")
+    line = error_line(
+        validate(config_dir), "bots", "capital_allocation", f"allocations of the enabled bots sum to {total}"
+    )
 
-    for name, allocation in raw.items():
+    for name, allocation in running.items():
         assert f"{name} {allocation}" in line
+    assert not any(name in line for name in replaced)  # a disabled bot holds no capital
+
+
+def test_disabled_files_may_share_an_id_an_enabled_one_may_not(config_dir: Path) -> None:
+    text = (config_dir / BOT_05).read_text().replace("name: market_making", "name: market_making_b")
+    text = text.replace("enabled: true", "enabled: false")
+    (config_dir / "bots/bot_05_market_making_b.yaml").write_text(text)
+    edit(config_dir, BOT_05, "enabled: true", "enabled: false")
+    assert validate(config_dir).exit_code == 0
+
+    edit(config_dir, BOT_05, "enabled: false", "enabled: true")
+    error_line(validate(config_dir), "bot_05_market_making", "id", "duplicate bot id 'bot_05'")
 
 
 def test_duplicate_bot_id_names_both_files(config_dir: Path) -> None:

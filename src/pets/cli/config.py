@@ -34,7 +34,7 @@ def validate(config_dir: Path | None) -> None:
         raise SystemExit(1) from None
 
     enabled = [bot.id for bot in config.bots if bot.enabled]
-    allocated = sum(bot.capital_allocation for bot in config.bots)
+    allocated = sum(bot.capital_allocation for bot in config.bots if bot.enabled)
     trading = config.system.trading
     pending = pending_schema_modules(config.topics)
     schemas = f"; schema modules not written yet: {', '.join(pending)}" if pending else ""

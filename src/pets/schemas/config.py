@@ -265,6 +265,29 @@ class LiquidityRewardsParams(_Config, frozen=True, kw_only=True):
     max_spread_from_mid: PositiveDecimal
 
 
+class KellyValueBettingParams(_Config, frozen=True, kw_only=True):
+    """Bot 9 (bots/kelly_value_betting.py)."""
+
+    model_name: str = "calibration"  # the model store's name of the promoted model
+    min_edge: PositiveDecimal  # model probability - all-in cost per share (ask + taker fee)
+    bankroll_usdc: PositiveDecimal  # the budget risk gives the bot: capital_allocation x starting_capital
+    kelly_fraction: Fraction = Decimal("0.25")  # share of full Kelly staked
+    min_price: Probability = Decimal(0)  # entries only at asks in [min_price, max_price): the allowed zones
+    max_price: Probability
+    coin_flip_from: Probability = Decimal("0.40")  # zone 3's lower bound ...
+    coin_flip_min_probability: Probability = Decimal("0.52")  # ... where a buy needs p above this
+    reload_interval_ms: PositiveInt = 60_000  # how often the promoted model version is checked
+
+
+class LongTermValueParams(KellyValueBettingParams, frozen=True, kw_only=True):
+    """Bot 10 (bots/long_term_value.py): Bot 9's knobs plus the hold-to-resolution rules."""
+
+    min_annual_return: PositiveDecimal  # edge / cost x 365 / days to the end date
+    max_total_usdc: PositiveDecimal  # capital locked across all markets (cost of what is held)
+    exit_margin: NonNegativeDecimal  # exit only when p < best bid net of fee - exit_margin
+    fair_values_file: str = "fair_values.yaml"  # in the config directory; overrides the model
+
+
 class StrategySpec(NamedTuple):
     strategy_type: StrategyType
     params: type[msgspec.Struct]
@@ -281,6 +304,8 @@ STRATEGIES: Mapping[str, StrategySpec] = MappingProxyType({
     "tail_risk_mm": StrategySpec(StrategyType.TAIL_RISK, TailRiskMmParams),
     "momentum": StrategySpec(StrategyType.DIRECTIONAL, MomentumParams),
     "liquidity_rewards": StrategySpec(StrategyType.MARKET_MAKING, LiquidityRewardsParams),
+    "kelly_value_betting": StrategySpec(StrategyType.DIRECTIONAL, KellyValueBettingParams),
+    "long_term_value": StrategySpec(StrategyType.DIRECTIONAL, LongTermValueParams),
 })
 
 
@@ -605,13 +630,16 @@ def _check_bots(
     zones: ZoneFramework | None,
 ) -> Iterator[ConfigError]:
     first_file: dict[str, str] = {}
+    enabled_ids = {bot.id for _, bot in bot_files if bot.enabled}
     for file, bot in bot_files:
         match = BOT_FILE.match(Path(file).name)
         assert match  # _load_bots keeps only matching names
         if (match["id"], match["name"]) != (bot.id, bot.name):
             yield ConfigError(file, "id", f"id {bot.id!r} and name {bot.name!r} do not match the file "
                                           f"name (expected {bot.id}_{bot.name}.yaml)")
-        if bot.id in first_file:
+        # Files sharing an id while none of them runs are allowed: a lineup change leaves the old,
+        # disabled file beside the new one until it is removed.
+        if bot.id in first_file and bot.id in enabled_ids:
             yield ConfigError(file, "id", f"duplicate bot id {bot.id!r} (also in {first_file[bot.id]})")
         first_file.setdefault(bot.id, file)
         spec = STRATEGIES[bot.strategy]
@@ -630,11 +658,13 @@ def _check_bots(
         if risk is not None:
             yield from _check_bot_against_risk(file, bot, risk)
 
-    total = sum((bot.capital_allocation for _, bot in bot_files), Decimal(0))
+    running = [(file, bot) for file, bot in bot_files if bot.enabled]  # a disabled bot holds no capital
+    total = sum((bot.capital_allocation for _, bot in running), Decimal(0))
     if total > 1:
-        parts = ", ".join(f"{Path(file).name} {bot.capital_allocation}" for file, bot in bot_files)
+        parts = ", ".join(f"{Path(file).name} {bot.capital_allocation}" for file, bot in running)
         yield ConfigError(_display(bots_dir), "capital_allocation",
-                          f"allocations sum to {total} (over 1.00 = 100% of capital): {parts}")
+                          f"allocations of the enabled bots sum to {total} (over 1.00 = 100% of "
+                          f"capital): {parts}")
 
 
 def _check_bot_against_system(file: str, bot: BotConfig, system: GlobalConfig) -> Iterator[ConfigError]:
