@@ -3,13 +3,15 @@ gone, reloads a newly promoted model from a real on-disk model store."""
 
 from __future__ import annotations
 
+import pickle
 from decimal import Decimal as D
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import polars as pl
 import pytest
-from bot_factories import T0, VENUE, legs, report, tob
+from bot_factories import CONFIG, CONFIG_DIR, T0, VENUE, legs, report, tob
 from value_factories import (
     DAY_MS,
     FEE,
@@ -23,6 +25,7 @@ from value_factories import (
 )
 
 from pets.bots.kelly_value_betting import KellyValueBetting
+from pets.bots.registry import build_bots
 from pets.pipelines.calibration import fit, simulate_calibration
 from pets.pipelines.forecasts import FixedModelSource, ModelStoreSource, probability
 
@@ -158,3 +161,35 @@ def test_reloads_a_newly_promoted_model_while_running(tmp_path: Path) -> None:
 def test_a_market_past_its_end_date_is_not_traded() -> None:
     bot = new_bot(0.40)
     assert book(bot, "0.29", "0.30", ts=T0 + 31 * DAY_MS) == []
+
+
+def test_the_registry_builds_both_bots_on_the_model_store_of_the_state_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    promote(tmp_path / "models", constant_model(0.40))
+    monkeypatch.setenv("PETS_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("PETS_CONFIG_DIR", str(CONFIG_DIR))
+    on = msgspec.structs.replace(
+        CONFIG,
+        bots=tuple(
+            msgspec.structs.replace(b, enabled=b.strategy in ("kelly_value_betting", "long_term_value"))
+            for b in CONFIG.bots
+        ),
+    )
+    bots = build_bots(on)
+    assert [(type(b).__name__, b.model_version) for b in bots] == [  # type: ignore[attr-defined]
+        ("KellyValueBetting", "v0001"),
+        ("LongTermValue", "v0001"),
+    ]
+
+
+def test_survives_a_recovery_snapshot() -> None:
+    bot = new_bot(0.40)
+    (buy,) = book(bot, "0.29", "0.30", size="60")
+    bot.on_execution_report(report(buy, "fill", "60", "0.30"))
+    restored = pickle.loads(pickle.dumps(bot))
+    assert not restored.bound
+    restored.bind(bot.config, VENUE)
+    assert (restored.cash, restored.held("yes1"), restored.model_version) == (bot.cash, D(60), "v0001")
+    (more,) = book(restored, "0.29", "0.30", ts=T0 + 1)
+    assert more.size == kelly_shares(D("0.40"), D("0.30"), bot.equity(), held=D(60))

@@ -21,7 +21,7 @@ and swaps without a restart. One instance for every market (routing "bot"): the 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import msgspec
 from mypy_extensions import mypyc_attr
@@ -41,7 +41,7 @@ ONE = Decimal(1)
 PROBABILITY_STEP = Decimal("0.000001")
 
 
-class Estimate(msgspec.Struct, frozen=True):
+class Estimate(NamedTuple):
     """A win probability and where it came from (the intent's cause)."""
 
     probability: Decimal
