@@ -193,3 +193,11 @@ def test_survives_a_recovery_snapshot() -> None:
     assert (restored.cash, restored.held("yes1"), restored.model_version) == (bot.cash, D(60), "v0001")
     (more,) = book(restored, "0.29", "0.30", ts=T0 + 1)
     assert more.size == kelly_shares(D("0.40"), D("0.30"), bot.equity(), held=D(60))
+
+
+def test_a_fill_of_an_order_no_longer_tracked_still_moves_the_cash() -> None:
+    bot = new_bot(0.40)
+    (buy,) = book(bot, "0.29", "0.30")
+    bot.on_execution_report(report(buy, "cancel"))  # gone here ...
+    bot.on_execution_report(report(buy, "fill", "10", "0.30", "0.06", n=2))  # ... but it had filled
+    assert (bot.held("yes1"), bot.cash, bot.spent) == (D(10), D(1000) - D(3) - D("0.06"), {"yes1": D("3.06")})

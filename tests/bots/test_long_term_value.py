@@ -112,6 +112,10 @@ def test_capital_caps_per_market_and_in_total() -> None:
     per_market = new_bot(fair("m1", p), max_position="50")
     (buy,) = book(per_market, "0.29", "0.30")
     assert buy.size == D("163.23")  # 50 / 0.3063 = 163.238...
+    per_market.on_execution_report(report(buy, "fill", "163.23", "0.30", "0"))
+    # NO is worth 0.40 at 0.30 too, but the market's cap leaves 1.03 pUSD: below min_position_usdc 10
+    assert book(per_market, "0.29", "0.30", asset="no1", ts=T0 + 1) == []
+    assert len(book(new_bot(fair("m1", p), max_position="50"), "0.29", "0.30", asset="no1")) == 1
     bot = new_bot(fair("m1", p), fair("m2", p), max_position="50", max_total_usdc=D(80))
     (first,) = book(bot, "0.29", "0.30")
     bot.on_execution_report(report(first, "fill", str(first.size), "0.30", "0"))
@@ -119,7 +123,9 @@ def test_capital_caps_per_market_and_in_total() -> None:
     (second,) = book(bot, "0.29", "0.30", asset="yes2")
     assert second.size == D("101.30")  # (80 - 48.969) / 0.3063 = 101.309...
     bot.on_execution_report(report(second, "fill", str(second.size), "0.30", "0"))
-    assert book(bot, "0.29", "0.30", ts=T0 + 1, asset="no1") == []  # nothing left of the total
+    assert bot.locked() == D("79.359")  # 48.969 + 101.30 x 0.30
+    # m2's own cap leaves 19.61 pUSD and Kelly wants more, but the total leaves 0.641: not a $1 order
+    assert book(bot, "0.29", "0.30", ts=T0 + 1, asset="yes2") == []
 
 
 def test_exits_only_on_a_reversal_beyond_the_margin_and_holds_to_resolution() -> None:

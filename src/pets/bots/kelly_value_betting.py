@@ -9,7 +9,7 @@ For each token of an open market with a fresh book:
   costs a taker; a price in zone 3 also needs p > coin_flip_min_probability (0.52), as risk demands.
   Size: `kelly_stake` (risk/kelly.py) with the bot's equity (cash + holdings at their mid) as bankroll,
   `kelly_fraction` of full Kelly, the shares already held counted, so it never adds past its target;
-  then capped by the best ask's size and `max_position_usdc` of cost per token. A FAK buy at the ask.
+  then capped by the best ask's size and `max_position_usdc` of cost per market. A FAK buy at the ask.
 - exit: p < bid - feeRate x bid x (1 - bid) (selling at the bid no longer loses to holding): a FAK
   sell of what it holds at the bid. Otherwise it holds to resolution, where the venue settles.
 Every intent carries its cause: source "model", the model version, p and the features used.
@@ -26,7 +26,7 @@ from typing import ClassVar, NamedTuple
 import msgspec
 from mypy_extensions import mypyc_attr
 
-from pets.bots.base import ZERO, Bot, OwnOrder
+from pets.bots.base import ZERO, Bot
 from pets.pipelines.calibration import CalibrationModel
 from pets.pipelines.forecasts import DAY_MS, ModelSource, default_model_source, probability
 from pets.pipelines.venue_precision import SIZE_STEP, round_size
@@ -106,12 +106,12 @@ class KellyValueBetting(Bot):
         if days <= 0:
             return None
         p = probability(model, float(tob.mid), days, info.category)
-        return Estimate(
-            Decimal(p).quantize(PROBABILITY_STEP),
-            "model",
-            self.model_version,
-            f"mid {tob.mid}, {days:.1f} days to end, category {info.category}",
-        )
+        return Estimate(Decimal(p).quantize(PROBABILITY_STEP), "model", self.model_version, "")
+
+    def model_note(self, info: MarketInfo, tob: TopOfBook) -> str:
+        """The model's features for the intent's cause (written only when an order goes out)."""
+        days = ((info.end_date_ms or 0) - self.clock_ms) / DAY_MS
+        return f"mid {tob.mid}, {days:.1f} days to end, category {info.category}"
 
     # ------------------------------------------------------------------ money
 
@@ -130,22 +130,22 @@ class KellyValueBetting(Bot):
         """Capital tied up in what is held (its cost)."""
         return sum(self.spent.values(), ZERO)
 
-    def _on_fill(self, order: OwnOrder, report: ExecutionReport) -> list[OrderIntent]:
-        qty = report.last_qty
-        px = report.last_px if report.last_px is not None else report.order_price
-        token = report.asset_id
-        if report.side == "BUY":
-            self.cash -= px * qty + report.fee
-            self.spent[token] = self.spent.get(token, ZERO) + px * qty + report.fee
+    def _hold(self, fill: ExecutionReport) -> None:
+        """Every fill (of an order tracked or not) moves the cash and the cost of what is held."""
+        super()._hold(fill)
+        qty = fill.last_qty
+        px = fill.last_px if fill.last_px is not None else fill.order_price
+        token = fill.asset_id
+        if fill.side == "BUY":
+            self.cash -= px * qty + fill.fee
+            self.spent[token] = self.spent.get(token, ZERO) + px * qty + fill.fee
+            return
+        self.cash += px * qty - fill.fee
+        left = self.held(token)
+        if left <= 0:
+            self.spent.pop(token, None)
         else:
-            self.cash += px * qty - report.fee
-            left = self.held(token)
-            before = left + qty
-            if left <= 0 or before <= 0:
-                self.spent.pop(token, None)
-            else:
-                self.spent[token] = self.spent.get(token, ZERO) * left / before
-        return []
+            self.spent[token] = self.spent.get(token, ZERO) * left / (left + qty)
 
     def on_market(self, info: MarketInfo) -> list[OrderIntent]:
         if (info.closed or info.winning_asset_id is not None) and info.condition_id in self.markets:
@@ -201,8 +201,10 @@ class KellyValueBetting(Bot):
         return True
 
     def capital_room(self, asset_id: str) -> Decimal:
-        """Cost the bot may still put into `asset_id`: max_position_usdc per token."""
-        return self.config.max_position_usdc - self.spent.get(asset_id, ZERO)
+        """Cost the bot may still put into the market of `asset_id`: max_position_usdc per market."""
+        spent = self.spent
+        in_market = sum((spent.get(token, ZERO) for token in self.token_market[asset_id].token_ids), ZERO)
+        return self.config.max_position_usdc - in_market
 
     def _buy(
         self,
@@ -238,7 +240,7 @@ class KellyValueBetting(Bot):
         if held == 0 and shares * cost < self.config.min_position_usdc:
             return []
         intent = self.place(asset_id, "BUY", ask, shares, order_type="FAK", probability=p)
-        return [self._with_cause(intent, estimate)] if intent is not None else []
+        return [self._with_cause(intent, estimate, info, tob)] if intent is not None else []
 
     def _sell(
         self, info: MarketInfo, asset_id: str, tob: TopOfBook, held: Decimal, estimate: Estimate
@@ -253,10 +255,13 @@ class KellyValueBetting(Bot):
         if intent is None:
             return []
         exit_note = f"edge gone: p {estimate.probability} < bid {bid} net of fee"
-        return [self._with_cause(intent, estimate, exit_note)]
+        return [self._with_cause(intent, estimate, info, tob, exit_note)]
 
-    def _with_cause(self, intent: OrderIntent, estimate: Estimate, prefix: str = "") -> OrderIntent:
-        note = f"{prefix}; {estimate.note}" if prefix else estimate.note
+    def _with_cause(
+        self, intent: OrderIntent, estimate: Estimate, info: MarketInfo, tob: TopOfBook, prefix: str = ""
+    ) -> OrderIntent:
+        note = estimate.note or self.model_note(info, tob)
+        note = f"{prefix}; {note}" if prefix else note
         cause = IntentCause(
             source=estimate.source,
             model_version=estimate.version,

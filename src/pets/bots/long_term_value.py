@@ -8,7 +8,7 @@ with these rules:
 - entry: p - c > min_edge (c = ask + taker fee) and the annualised return of the capital locked until
   the market's end date, (p - c) / c x 365 / days_to_end, at least `min_annual_return` (a 5% edge over
   300 days is worth less than 3% over 10); prices in zones 1-3 ([0, 0.60)), zone 3 only with p > 0.52;
-- caps: `max_position_usdc` of cost per token and `max_total_usdc` across all markets;
+- caps: `max_position_usdc` of cost per market and `max_total_usdc` across all markets;
 - exit: only when the edge has reversed by more than `exit_margin` (p < bid net of fee - exit_margin);
   otherwise held until the market resolves (md.markets: MarketInfo.closed / winning_asset_id, from the
   venue's `market_resolved` or Gamma), where the venue pays the winner.
