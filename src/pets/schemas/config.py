@@ -674,6 +674,11 @@ def _check_bot_against_system(file: str, bot: BotConfig, system: GlobalConfig) -
                           f"{bot.max_position_usdc} is above the bot's capital {budget} "
                           f"(capital_allocation {bot.capital_allocation} x starting_capital "
                           f"{system.trading.starting_capital} in pets.yaml)")
+    bankroll = getattr(bot.params, "bankroll_usdc", None)
+    if bankroll is not None and bankroll > budget:
+        yield ConfigError(file, "params.bankroll_usdc",
+                          f"{bankroll} is above the bot's capital {budget} (capital_allocation "
+                          f"{bot.capital_allocation} x starting_capital {system.trading.starting_capital})")
     fee_category = getattr(bot.params, "fee_category", None)
     if fee_category is not None and fee_category not in system.venue.fee_rates:
         yield ConfigError(file, "params.fee_category",
