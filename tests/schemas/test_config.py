@@ -379,4 +379,5 @@ def test_config_dir_defaults_to_the_settings(config_dir: Path) -> None:
 def test_a_value_bots_bankroll_may_not_exceed_its_capital(config_dir: Path) -> None:
     file = "bot_09_kelly_value_betting.yaml"
     edit(config_dir, f"bots/{file}", 'bankroll_usdc: "1000"', 'bankroll_usdc: "1000.01"')
-    error_line(validate(config_dir), file, "params.bankroll_usdc", "1000.01 is above the bot's capital 1000.00")
+    problem = "1000.01 is above the bot's capital 1000.00"
+    error_line(validate(config_dir), file, "params.bankroll_usdc", problem)
