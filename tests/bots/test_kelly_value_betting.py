@@ -201,3 +201,14 @@ def test_a_fill_of_an_order_no_longer_tracked_still_moves_the_cash() -> None:
     bot.on_execution_report(report(buy, "cancel"))  # gone here ...
     bot.on_execution_report(report(buy, "fill", "10", "0.30", "0.06", n=2))  # ... but it had filled
     assert (bot.held("yes1"), bot.cash, bot.spent) == (D(10), D(1000) - D(3) - D("0.06"), {"yes1": D("3.06")})
+
+
+def test_an_unreadable_promoted_version_keeps_the_current_model(tmp_path: Path) -> None:
+    promote(tmp_path, constant_model(0.40))
+    source = ModelStoreSource(tmp_path)
+    bot = KellyValueBetting(config_of("kelly_value_betting", kelly_params()), VENUE, model_source=source)
+    assert bot.model_version == "v0001"
+    version = promote(tmp_path, constant_model(0.45))
+    (tmp_path / "calibration" / version / "model.json").write_text("{not json")
+    assert not bot.reload_model()
+    assert bot.model_version == "v0001" and bot.model == constant_model(0.40)
