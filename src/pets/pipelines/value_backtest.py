@@ -158,7 +158,7 @@ class Trade(msgspec.Struct, kw_only=True):
     probability: Decimal | None
     model_version: str | None
     horizon_days: Decimal
-    won: bool
+    won: bool  # the token paid 1 at resolution (for a sell too: what holding it would have paid)
 
 
 class BrierScores(msgspec.Struct, kw_only=True):
