@@ -85,7 +85,7 @@ def test_shipped_config_is_coherent() -> None:
     for bot in config.bots:
         assert isinstance(bot.params, STRATEGIES[bot.strategy].params), bot.id
         assert bot.capital_allocation <= Decimal(raw_risk["limits"]["max_bot_allocation"])
-    assert sum(bot.capital_allocation for bot in config.bots) <= 1
+    assert sum(bot.capital_allocation for bot in config.bots if bot.enabled) <= 1
     zones = config.zones.zones
     assert (zones[0].lower, zones[-1].upper) == (0, 1)
     assert all(a.upper == b.lower for a, b in itertools.pairwise(zones))
@@ -450,3 +450,10 @@ def test_config_dir_defaults_to_the_settings(config_dir: Path) -> None:
 
     assert result.exit_code == 1
     assert f"{config_dir / 'pets.yaml'}: expected a mapping, got None" in result.stderr
+
+
+def test_a_value_bots_bankroll_may_not_exceed_its_capital(config_dir: Path) -> None:
+    file = "bot_09_kelly_value_betting.yaml"
+    edit(config_dir, f"bots/{file}", 'bankroll_usdc: "1000"', 'bankroll_usdc: "1000.01"')
+    problem = "1000.01 is above the bot's capital 1000.00"
+    error_line(validate(config_dir), file, "params.bankroll_usdc", problem)

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from pets.bots.base import Bot
+from pets.bots.kelly_value_betting import KellyValueBetting
+from pets.bots.long_term_value import LongTermValue
 from pets.bots.market_making import MarketMaker
 from pets.bots.market_rebalancing_arb import MarketRebalancingArb
 from pets.bots.multi_outcome_arb import MultiOutcomeArb
@@ -18,6 +20,8 @@ STRATEGY_CLASSES: Mapping[str, type[Bot]] = MappingProxyType(
         "market_making": MarketMaker,
         "multi_outcome_arb": MultiOutcomeArb,
         "tail_risk_mm": TailRiskMM,
+        "kelly_value_betting": KellyValueBetting,
+        "long_term_value": LongTermValue,
     }
 )
 

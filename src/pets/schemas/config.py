@@ -279,11 +279,6 @@ class MultiOutcomeArbParams(_Config, frozen=True, kw_only=True):
     include_no_side: bool = True
 
 
-class ValueBettingParams(_Config, frozen=True, kw_only=True):
-    min_edge: PositiveDecimal
-    model_name: str
-
-
 class TailRiskMmParams(_Config, frozen=True, kw_only=True):
     tail_min_price: Probability
     tail_max_price: Probability
@@ -300,6 +295,29 @@ class AiContrarianAttentionParams(_Config, frozen=True, kw_only=True):
     model: str  # LLM name
 
 
+class KellyValueBettingParams(_Config, frozen=True, kw_only=True):
+    """Bot 9 (bots/kelly_value_betting.py)."""
+
+    model_name: str = "calibration"  # the model store's name of the promoted model
+    min_edge: PositiveDecimal  # model probability - all-in cost per share (ask + taker fee)
+    bankroll_usdc: PositiveDecimal  # the budget risk gives the bot: capital_allocation x starting_capital
+    kelly_fraction: Fraction = Decimal("0.25")  # share of full Kelly staked
+    min_price: Probability = Decimal(0)  # entries only at asks in [min_price, max_price): the allowed zones
+    max_price: Probability
+    coin_flip_from: Probability = Decimal("0.40")  # zone 3's lower bound ...
+    coin_flip_min_probability: Probability = Decimal("0.52")  # ... where a buy needs p above this
+    reload_interval_ms: PositiveInt = 60_000  # how often the promoted model version is checked
+
+
+class LongTermValueParams(KellyValueBettingParams, frozen=True, kw_only=True):
+    """Bot 10 (bots/long_term_value.py): Bot 9's knobs plus the hold-to-resolution rules."""
+
+    min_annual_return: PositiveDecimal  # edge / cost x 365 / days to the end date
+    max_total_usdc: PositiveDecimal  # capital locked across all markets (cost of what is held)
+    exit_margin: NonNegativeDecimal  # exit only when p < best bid net of fee - exit_margin
+    fair_values_file: str = "fair_values.yaml"  # in the config directory; overrides the model
+
+
 class StrategySpec(NamedTuple):
     strategy_type: StrategyType
     params: type[msgspec.Struct]
@@ -314,7 +332,8 @@ STRATEGIES: Mapping[str, StrategySpec] = MappingProxyType({
     "multi_outcome_arb": StrategySpec(StrategyType.ARBITRAGE, MultiOutcomeArbParams),
     "ai_contrarian_attention": StrategySpec(StrategyType.DIRECTIONAL, AiContrarianAttentionParams),
     "tail_risk_mm": StrategySpec(StrategyType.TAIL_RISK, TailRiskMmParams),
-    "value_betting": StrategySpec(StrategyType.DIRECTIONAL, ValueBettingParams),
+    "kelly_value_betting": StrategySpec(StrategyType.DIRECTIONAL, KellyValueBettingParams),
+    "long_term_value": StrategySpec(StrategyType.DIRECTIONAL, LongTermValueParams),
 })
 
 
@@ -743,6 +762,11 @@ def _check_bot_against_system(file: str, bot: BotConfig, system: GlobalConfig) -
                           f"{bot.max_position_usdc} is above the bot's capital {budget} "
                           f"(capital_allocation {bot.capital_allocation} x starting_capital "
                           f"{system.trading.starting_capital} in pets.yaml)")
+    bankroll = getattr(bot.params, "bankroll_usdc", None)
+    if bankroll is not None and bankroll > budget:
+        yield ConfigError(file, "params.bankroll_usdc",
+                          f"{bankroll} is above the bot's capital {budget} (capital_allocation "
+                          f"{bot.capital_allocation} x starting_capital {system.trading.starting_capital})")
     fee_category = getattr(bot.params, "fee_category", None)
     if fee_category is not None and fee_category not in system.venue.fee_rates:
         yield ConfigError(file, "params.fee_category",
