@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 import msgspec
-from bot_factories import MM_PARAMS, T0, VENUE, bot_config, legs, market, report, tob
+from bot_factories import CONFIG, MM_PARAMS, T0, VENUE, bot_config, legs, market, report, tob
 
 from pets.bots.market_making import MarketMaker
 from pets.schemas.control import ControlCommand
@@ -226,3 +226,28 @@ def test_no_bid_below_the_first_tick() -> None:
     # a bid the grid can hold is placed: microprice 0.04 - 0.015 = 0.025 -> 0.02
     fresh = new_bot(half_spread=D("0.015"), quote_size_shares=D(1000), max_inventory_shares=D(10_000))
     assert ("place", "yes1", "BUY", D("0.02"), D(1000), "GTC") in legs(yes(fresh, "0.03", "0.05"))
+
+
+def test_with_the_zone_rules_no_bid_goes_where_risk_would_refuse_it() -> None:
+    """zone_framework.yaml closes zone 5 (0.80 and up) to market making: a maker given the zone
+    rules (as build_bots does) quotes only the NO side of a 0.81 market; without them both sides."""
+    plain = new_bot()
+    # microprice 0.81, half spread 0.01: YES bid 0.80 (zone 5), NO bid 1 - 0.82 = 0.18 (zone 1)
+    both = [("yes1", D("0.80")), ("no1", D("0.18"))]
+    assert [(leg[1], leg[3]) for leg in legs(yes(plain, "0.79", "0.83"))] == both
+    zoned = new_bot()
+    zoned.use_zones(CONFIG.zones)
+    assert [(leg[1], leg[3]) for leg in legs(yes(zoned, "0.79", "0.83"))] == [("no1", D("0.18"))]
+    assert zoned.zone_allows(D("0.79")) and not zoned.zone_allows(D("0.80"))
+
+
+def test_zone_allows_takes_a_directional_probability_for_zone_3() -> None:
+    from signal_bots import SignalTaker
+
+    bot = SignalTaker(bot_config("bot_04"), VENUE)  # zone strategy news_scalping
+    bot.use_zones(CONFIG.zones)
+    assert not bot.zone_allows(D("0.50"), "directional")  # zone 3 needs a probability
+    assert not bot.zone_allows(D("0.50"), "directional", D("0.52"))
+    assert bot.zone_allows(D("0.50"), "directional", D("0.53"))
+    assert bot.zone_allows(D("0.30"), "directional")  # zone 2 lists news scalping
+    assert not bot.zone_allows(D("0.70"), "directional", D("0.99"))  # zone 4: prohibited

@@ -23,5 +23,5 @@ def test_an_enabled_bot_without_an_implementation_is_a_clear_error() -> None:
         CONFIG,
         bots=tuple(msgspec.structs.replace(b, enabled=True) if b.id == "bot_02" else b for b in CONFIG.bots),
     )
-    with pytest.raises(UnimplementedStrategyError, match="bot_02 \\(news_sentiment\\) is enabled"):
+    with pytest.raises(UnimplementedStrategyError, match="bot_02 \\(esports_live\\) is enabled"):
         build_bots(on)

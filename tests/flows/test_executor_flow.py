@@ -130,7 +130,7 @@ def test_fills_against_the_followed_book_with_reports_pnl_and_rows() -> None:
     last = {s.bot_id: s for s in pnl}
     cost = D(30) * D("0.5") + D(20) * D("0.51")
     assert last["bot_01"].cash == D(1200) - cost - reports[1].fee - reports[2].fee
-    assert last["bot_05"].cash == D(1500) - D(20) * D("0.47") + reports[4].rebate
+    assert last["bot_05"].cash == D(1200) - D(20) * D("0.47") + reports[4].rebate  # 12% of 10,000
     assert len({(s.bot_id, s.ts_ns) for s in pnl}) == len(pnl)  # one row per (bot, ts): the table's key
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from pets.risk.engine import RiskEngine
-from pets.schemas.config import PetsConfig, load_config
+from pets.schemas.config import PetsConfig, RiskOverrides, load_config
 from pets.schemas.orders import OrderIntent
 from venue_factories import MS as MS
 from venue_factories import T0 as T0_MS
@@ -24,7 +24,8 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
 def make_config(**bot_overrides: dict[str, Any]) -> PetsConfig:
     """The shipped config with the numbers these tests compute with stated here, not read from YAML:
-    capital 10,000; bot_01 12% / bot_05 15% / bot_07 (directional, enabled here) 10% allocations;
+    capital 10,000; bot_01 12% / bot_05 15% / bot_04 (directional news scalping, enabled here, no
+    Kelly override) 10% allocations;
     fee rate 0.03 for every category; caps 20% per bot, 60% per category; breakers 3 losses / 24 h,
     5% daily, 25% bot and 40% portfolio drawdown; 5 orders/s and 120/min; books 5 s."""
     shipped = load_config(CONFIG_DIR)
@@ -61,8 +62,9 @@ def make_config(**bot_overrides: dict[str, Any]) -> PetsConfig:
     base: dict[str, dict[str, Any]] = {
         "bot_01": {"capital_allocation": D("0.12"), "min_position_usdc": D(10), "max_position_usdc": D(500)},
         "bot_05": {"capital_allocation": D("0.15"), "min_position_usdc": D(5), "max_position_usdc": D(300)},
-        "bot_07": {
+        "bot_04": {
             "capital_allocation": D("0.10"),
+            "risk": RiskOverrides(),
             "min_position_usdc": D(10),
             "max_position_usdc": D(250),
             "enabled": True,

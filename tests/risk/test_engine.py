@@ -70,27 +70,27 @@ def test_the_market_s_own_fee_rate_is_reserved(config: PetsConfig) -> None:
     [
         (
             intent(
-                bot_id="bot_07",
+                bot_id="bot_04",
                 strategy_type="directional",
                 price="0.65",
                 probability=D("0.9"),
                 asset_id="yes1",
             ),
             "zone",
-            "zone 4: directional bets prohibited",
+            "zone 4: news_scalping prohibited",
         ),
         (
-            intent(bot_id="bot_07", strategy_type="directional", price="0.51", probability=D("0.52")),
+            intent(bot_id="bot_04", strategy_type="directional", price="0.51", probability=D("0.52")),
             "zone",
-            "zone 3: directional bets need probability > 0.52 (got 0.52)",
+            "zone 3: news_scalping needs probability > 0.52 (got 0.52)",
         ),
         (
-            intent(bot_id="bot_07", strategy_type="directional", price="0.30", probability=D("0.25")),
+            intent(bot_id="bot_04", strategy_type="directional", price="0.30", probability=D("0.25")),
             "kelly",
             "no edge: probability 0.25 <= cost per share 0.3063",  # 0.30 + 0.03 x 0.30 x 0.70
         ),
         (
-            intent(bot_id="bot_07", strategy_type="directional", price="0.30"),
+            intent(bot_id="bot_04", strategy_type="directional", price="0.30"),
             "kelly",
             "a directional order needs the bot's win probability for Kelly sizing",
         ),
@@ -179,7 +179,7 @@ def test_kelly_reduces_a_directional_order(config: PetsConfig) -> None:
     result = approved(
         engine,
         intent(
-            bot_id="bot_07",
+            bot_id="bot_04",
             strategy_type="directional",
             price="0.30",
             size="800",
@@ -187,14 +187,14 @@ def test_kelly_reduces_a_directional_order(config: PetsConfig) -> None:
         ),
     )
     # one share costs c = 0.30 + 0.03 x 0.30 x 0.70 = 0.3063 with the taker fee: f* = 0.0937 / 0.6937 =
-    # 0.135073; half Kelly of bot_07's 1,000 = 67.5364 / 0.3063 = 220.49 shares (fee-blind: 238.09)
+    # 0.135073; half Kelly of bot_04's 1,000 = 67.5364 / 0.3063 = 220.49 shares (fee-blind: 238.09)
     assert result.size == D("220.49")
 
 
 def test_kelly_counts_the_shares_held_and_stakes_the_current_equity(config: PetsConfig) -> None:
     engine = engine_with_books(config)
     engine.on_top_of_book(tob("yes1", "m1", "0.29", "0.30", ts_ms=T0_MS))
-    directional = dict(bot_id="bot_07", strategy_type="directional", price="0.30", probability=D("0.40"))
+    directional = dict(bot_id="bot_04", strategy_type="directional", price="0.30", probability=D("0.40"))
     first = approved(engine, intent(size="100", **directional))  # type: ignore[arg-type]
     engine.on_execution_report(report(first.intent, "fill", "100", "0.30", fee="0.63"))
     # 100 held at 30.63 (fee 100 x 0.03 x 0.3 x 0.7), marked at the mid 0.295 = 29.50: equity

@@ -198,3 +198,14 @@ def test_halt_in_the_loop_cancels_every_open_order_and_stops_new_ones() -> None:
     assert placed == []  # halted: nothing but cancels until an operator resumes trading
     assert {d.rule for d in journal.denials[denied_before:]} <= {"halted"}
     assert loop.risk.snapshot()["state"] == "HALTED"
+
+
+def test_the_simulator_publishes_its_alternative_data_in_pets_run(tmp_path: Path) -> None:
+    """The shipped lineup (no enabled bot reads signals yet): the signals are published, nobody is
+    subscribed, and the summary says so."""
+    report, stderr = _run(["--duration", "60", "--journal", str(tmp_path), "--json"])
+    assert sorted(report) == LINES
+    [line] = [line for line in stderr.splitlines() if line.startswith("signals: ")]
+    for topic in ("signal.esports", "signal.model", "signal.news", "signal.whale"):
+        assert topic in line
+    assert line.endswith("(no bot reads signals)")

@@ -12,6 +12,7 @@ from pets.pipelines.market_data.parser import FrameParser
 from pets.pipelines.simulator import MarketSimulator, SimParams
 from pets.schemas.control import DeadLetter
 from pets.schemas.market_data import MarketFrame, TopOfBook
+from pets.schemas.signals import Signal
 
 PARAMS = SimParams(seed=7, binary_markets=10, neg_risk_outcomes=4, duration_ms=300_000, step_ms=100)
 _DECODE = msgspec.json.Decoder(MarketFrame)
@@ -80,3 +81,50 @@ def test_mispricings_tails_and_resolutions_occur() -> None:
     assert min(basket_sums) < 1 < max(basket_sums)
     resolved = [_DECODE.decode(f) for f in frames if b'"market_resolved"' in f]
     assert resolved and all(r.winning_asset_id in r.assets_ids for r in resolved)
+
+
+# ------------------------------------------------------------------ alternative data (AltData)
+
+ALT = SimParams(seed=3, binary_markets=10, neg_risk_outcomes=4, duration_ms=600_000, step_ms=100)
+
+
+def test_events_carry_exactly_the_frames_plus_signals_deterministically() -> None:
+    events = list(MarketSimulator(ALT).events())
+    assert [e for e in events if isinstance(e, bytes)] == list(MarketSimulator(ALT).frames())
+    signals = [e for e in events if isinstance(e, Signal)]
+    assert signals == [e for e in MarketSimulator(ALT).events() if isinstance(e, Signal)]
+    assert {s.source for s in signals} == {"news", "esports", "whale", "model"}
+    assert len({s.signal_id for s in signals}) == len(signals)
+    assert all(s.model_version == "sim-calibration@1" for s in signals if s.source == "model")
+    # in time order with the frames around them
+    last_ms = 0
+    for event in events:
+        if isinstance(event, Signal):
+            assert event.ts_ns // 1_000_000 >= last_ms
+            last_ms = event.ts_ns // 1_000_000
+        else:
+            ts = msgspec.json.decode(event).get("timestamp")
+            if ts is not None:
+                assert int(ts) >= last_ms
+                last_ms = int(ts)
+
+
+def test_news_and_esports_events_precede_the_moves_they_announce() -> None:
+    """Each announcement's token gains at least 3 points of fair probability over the next 10 s,
+    measured on an independent run of the same seed."""
+    sim = MarketSimulator(ALT)
+    fair: dict[tuple[str, int], float] = {}
+    yes = {m.condition_id: m.token_ids[0] for m in sim.markets}
+    for step, _ in sim._steps():
+        for m, prob in sim.probabilities():
+            fair[(m.condition_id, step)] = prob
+    esports = {m.condition_id for m in sim.markets if m.category == "esports"}
+    events = MarketSimulator(ALT).events()
+    announced = [e for e in events if isinstance(e, Signal) and e.source in ("news", "esports")]
+    assert len(announced) >= 5
+    for signal in announced:
+        step = (signal.ts_ns // 1_000_000 - ALT.start_ms) // ALT.step_ms
+        change = fair[(signal.market, step + 100)] - fair[(signal.market, step)]
+        gain = change if signal.asset_id == yes[signal.market] else -change
+        assert gain >= 0.03, (signal, change)
+        assert (signal.source == "esports") == (signal.market in esports)

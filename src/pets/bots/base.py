@@ -1,11 +1,13 @@
 """The Bot base: a plain state machine from market events to order intents (no I/O, no wall clock).
 
 A strategy subclasses `Bot` and implements the hooks it needs (`_on_book`, `_on_market`, `_on_fill`,
-`_on_order_gone`, `_on_timer`, `_on_halt`); the public handlers below keep the bookkeeping every bot
-shares: the markets and latest books it has seen, its own orders (pending until acknowledged, live,
-gone), its inventory from fills and settlements, its run state from operator commands and risk denials,
-and deterministic client order ids. Time is the venue time of the events (`clock_ms`); timers fire
-when an event's time passes them, so a replay produces the same intents as the live run.
+`_on_order_gone`, `_on_timer`, `_on_halt`, and `_on_signal` for the signal sources it names in
+`signal_sources`: the callers hand it only those, after the SignalGate); the public handlers below
+keep the bookkeeping every bot shares: the markets and latest books it has seen, its own orders
+(pending until acknowledged, live, gone), its inventory from fills and settlements, its run state
+from operator commands and risk denials, and deterministic client order ids. Time is the venue time
+of the events (`clock_ms`); timers fire when an event's time passes them, so a replay produces the
+same intents as the live run.
 
 The same class runs in the Bytewax bots flow (one instance per routing key, see bots/operator.py)
 and in the single-process `pets run` loop (one instance for everything).
@@ -17,16 +19,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar, Final, Literal
 
+from msgspec.structs import replace
 from mypy_extensions import mypyc_attr
 
 from pets.native import attributes
 from pets.pipelines.venue_precision import SIZE_STEP, fee_rate, passive_price, round_size
 from pets.risk.state import BotState, Status, TradingState, bot_status_after, portfolio_status_after
-from pets.schemas.config import BotConfig, VenueConfig
+from pets.risk.zones import check_zone
+from pets.schemas.config import BotConfig, VenueConfig, ZoneFramework
 from pets.schemas.control import ALL_BOTS, ControlCommand
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import (
     ExecutionReport,
+    IntentCause,
     OrderDenied,
     OrderIntent,
     OrderType,
@@ -34,10 +39,12 @@ from pets.schemas.orders import (
     StrategyType,
     make_client_order_id,
 )
+from pets.schemas.signals import Signal, SignalSource, WalletFill, WhaleRanking
 
 ZERO = Decimal(0)
 PORTFOLIO_COMMANDS = frozenset({"halt", "resume_trading"})  # with bot "*": the whole portfolio
 Routing = Literal["market", "neg_risk_event", "bot"]
+DataTopic = Literal["chain.fill", "whale.rankings"]
 # Denials that say "not now" for every order of the bot: it stops proposing for a while instead of
 # sending intents that would all be refused.
 BLOCKING_RULES: dict[str, int] = {
@@ -50,7 +57,7 @@ BLOCKING_RULES: dict[str, int] = {
 
 
 # the frozen configuration is attached again after a restore (`bind`), not stored in snapshots
-UNPICKLED = frozenset({"config", "venue", "params"})
+UNPICKLED = frozenset({"config", "venue", "params", "zones", "zone_verdicts"})
 # enum members as plain constants: a class attribute of an Enum costs a slow lookup per top of book
 RUNNING: Final = BotState.RUNNING
 PAUSED: Final = BotState.PAUSED
@@ -93,6 +100,8 @@ def yes_no(info: MarketInfo) -> tuple[str, str] | None:
 class Bot:
     strategy_type: ClassVar[StrategyType]
     routing: ClassVar[Routing] = "market"  # what the Bytewax operator keys this bot's instances by
+    signal_sources: ClassVar[tuple[SignalSource, ...]] = ()  # the signal.* topics this bot reads
+    data_topics: ClassVar[tuple[DataTopic, ...]] = ()  # raw inputs it reads: chain.fill, whale.rankings
 
     def __init__(self, config: BotConfig, venue: VenueConfig, id_namespace: str | None = None) -> None:
         self.bot_id = config.id
@@ -115,6 +124,34 @@ class Bot:
         """(Re)attach the frozen configuration (after a restore from a recovery snapshot too)."""
         self.config = config
         self.venue = venue
+        self.zones: ZoneFramework | None = None
+        self.zone_verdicts: dict[tuple[str, Decimal], bool] = {}
+
+    def use_zones(self, zones: ZoneFramework) -> None:
+        """The zone rules risk applies (zone_framework.yaml): `zone_allows` checks buys against them,
+        so the bot does not propose what risk must refuse. Attached like the config, not snapshotted."""
+        self.zones = zones
+        self.zone_verdicts = {}
+
+    def zone_allows(
+        self, price: Decimal, strategy_type: StrategyType | None = None, probability: Decimal | None = None
+    ) -> bool:
+        """Risk's zone rule would let this bot buy at `price` (its zone strategy for `strategy_type`,
+        the bot's own type by default; `probability`: the estimated win probability a directional
+        order would carry, which zone 3 asks for)."""
+        zones = self.zones
+        if zones is None:
+            return True
+        kind = strategy_type or self.strategy_type
+        if probability is not None:
+            strategy = self.config.zone_strategy(kind, zones)
+            return strategy is not None and check_zone(price, strategy, probability, zones) is None
+        verdict = self.zone_verdicts.get((kind, price))
+        if verdict is None:
+            strategy = self.config.zone_strategy(kind, zones)
+            verdict = strategy is not None and check_zone(price, strategy, None, zones) is None
+            self.zone_verdicts[(kind, price)] = verdict
+        return verdict
 
     @property
     def bound(self) -> bool:
@@ -185,6 +222,24 @@ class Bot:
             del self.orders[order.client_order_id]
             out += self._gate(self._on_order_gone(order, report.reason or report.kind))
         return out
+
+    def on_signal(self, signal: Signal) -> list[OrderIntent]:
+        """A signal of one of `signal_sources`, already past the SignalGate (new, unexpired, its
+        market's book fresh). The bot's clock stays the venue's: signals do not move it. An order
+        it causes that names no cause gets this signal (with the probability the order carries)."""
+        intents = self._on_signal(signal)
+        for i, intent in enumerate(intents):
+            if intent.cause is None and intent.action != "cancel":
+                intents[i] = replace(intent, cause=self.cause_of(signal, intent.probability))
+        return self._gate(intents)
+
+    def on_wallet_fill(self, fill: WalletFill) -> list[OrderIntent]:
+        """A fill of a tracked whale wallet (chain.fill), for a bot with "chain.fill" in `data_topics`."""
+        return self._gate(self._on_wallet_fill(fill))
+
+    def on_whale_ranking(self, ranking: WhaleRanking) -> list[OrderIntent]:
+        """A row of the whale ranking (whale.rankings), for a bot with "whale.rankings" in `data_topics`."""
+        return self._gate(self._on_whale_ranking(ranking))
 
     def owns(self, client_order_id: str) -> bool:
         """An order id this bot (this instance's namespace) made, tracked or not."""
@@ -268,6 +323,15 @@ class Bot:
     def _on_timer(self, now_ms: int) -> list[OrderIntent]:
         return []
 
+    def _on_signal(self, signal: Signal) -> list[OrderIntent]:
+        return []
+
+    def _on_wallet_fill(self, fill: WalletFill) -> list[OrderIntent]:
+        return []
+
+    def _on_whale_ranking(self, ranking: WhaleRanking) -> list[OrderIntent]:
+        return []
+
     def _on_halt(self) -> None:
         """Forget local plans when an operator stops the bot."""
 
@@ -303,6 +367,18 @@ class Bot:
     def fee_rate(self, info: MarketInfo) -> Decimal:
         return fee_rate(self.venue, info.category, info.fee_rate)
 
+    @staticmethod
+    def cause_of(signal: Signal, probability: Decimal | None = None, note: str = "") -> IntentCause:
+        """What made the bot act on `signal`, for `place(..., cause=...)` (the probability it used:
+        the signal's unless the bot derived its own)."""
+        return IntentCause(
+            source=signal.source,
+            signal_id=signal.signal_id,
+            model_version=signal.model_version,
+            probability=probability if probability is not None else signal.probability,
+            note=note,
+        )
+
     def schedule(self, at_ms: int) -> None:
         """Ask for `on_timer` once the venue clock reaches `at_ms` (the earliest request wins)."""
         if self.next_timer_ms is None or at_ms < self.next_timer_ms:
@@ -322,6 +398,7 @@ class Bot:
         group_id: str | None = None,
         replaces: str | None = None,
         passive: bool = True,
+        cause: IntentCause | None = None,
     ) -> OrderIntent | None:
         """A new order on the venue grid (price rounded toward safety when `passive`, size down to
         0.01); None when it rounds to nothing or no tradable price is as safe as `price`. The order is
@@ -339,7 +416,7 @@ class Bot:
         intent = self._intent(
             "replace" if replaces else "place", info, asset_id, side, price, size,
             order_type=order_type, post_only=post_only, strategy_type=strategy_type, probability=probability,
-            group_id=group_id, replaces=replaces, tick=tick,
+            group_id=group_id, replaces=replaces, tick=tick, cause=cause,
         )  # fmt: skip
         self.orders[intent.client_order_id] = OwnOrder(
             intent.client_order_id, info.condition_id, asset_id, side, price, size, order_type, self.clock_ms,
@@ -381,6 +458,7 @@ class Bot:
         probability: Decimal | None = None,
         group_id: str | None = None,
         replaces: str | None = None,
+        cause: IntentCause | None = None,
     ) -> OrderIntent:
         self.seq += 1
         return OrderIntent(
@@ -406,6 +484,7 @@ class Bot:
             replaces=replaces,
             source_ts_ms=self.clock_ms,
             created_ns=self.clock_ms * 1_000_000,
+            cause=cause,
         )
 
     def _advance(self, now_ms: int) -> list[OrderIntent]:

@@ -5,7 +5,8 @@ has no sizes) shifted against inventory (inventory_skew_per_share per share held
 the quotes sit half_spread either side, rounded away from the fair price onto the tick grid and
 never crossing the book (post-only would be rejected). The ask side sells held YES when there is
 enough, otherwise it bids for NO at 1 - ask (the same exposure without inventory). A side is not
-quoted when inventory would pass max_inventory_shares.
+quoted when inventory would pass max_inventory_shares, nor a bid the zone rules refuse market making
+(`Bot.zone_allows`: zone 5, 0.80 and up, in zone_framework.yaml).
 
 Risk decides every order, but a quote it would refuse for want of room costs a round trip, so the bot
 checks the room it can see first: it keeps its positions at cost (from its own fills, fees included,
@@ -315,6 +316,8 @@ class MarketMaker(Bot):
             and not current.cancelling
         ):
             return []
+        if side == "BUY" and not self.zone_allows(price):
+            return self._cancel_side(quotes, side_name)  # risk would refuse it (e.g. a bid in zone 5)
         out: list[OrderIntent] = []
         replaces = None
         if current is not None and not current.cancelling:

@@ -17,7 +17,7 @@ from mypy_extensions import mypyc_attr
 from pets.bots.base import Bot
 from pets.bots.market_making import MarketMaker
 from pets.pipelines.venue_precision import round_size
-from pets.schemas.config import BotConfig, TailRiskMmParams, VenueConfig
+from pets.schemas.config import BotConfig, TailRiskMmParams, VenueConfig, ZoneFramework
 from pets.schemas.control import ControlCommand
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import ExecutionReport, OrderDenied, OrderIntent
@@ -37,6 +37,10 @@ class TailRiskMM(Bot):
         self.params = config.params_as(TailRiskMmParams)
         if hasattr(self, "maker"):
             self.maker.bind(config, venue)
+
+    def use_zones(self, zones: ZoneFramework) -> None:
+        super().use_zones(zones)
+        self.maker.use_zones(zones)
 
     # ------------------------------------------------------------------ both legs
 

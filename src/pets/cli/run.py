@@ -102,7 +102,8 @@ def run(
     journal = Journal()
     loop = TradingLoop(config, source.markets, journal=journal, infer_ticks=not source.ticks_known)
     started = time.perf_counter()
-    loop.run(source.frames)
+    # the simulator's news, esports events, whale fills and forecasts reach the signal-driven bots
+    loop.run(source.events() if source.events is not None else source.frames)
     for info in source.resolutions:
         loop.resolve(info)
     if source.resolutions:
@@ -117,6 +118,10 @@ def run(
         f"{len(journal.intents)} intents, {len(journal.approved)} approved, {len(journal.denials)} denied, "
         f"{len(journal.fills)} fills; journal: {journal_dir}"
     )
+    published = {t: n for t, n in sorted(stats.topics.items()) if t.startswith("signal.")}
+    if published:
+        gate = ", ".join(f"{kind} {n}" for kind, n in stats.signals.items()) or "no bot reads signals"
+        _status(f"signals: {', '.join(f'{t} {n}' for t, n in published.items())} ({gate})")
     if dsn:
         _store(journal, loop, dsn, positions)
     report = loop.report()

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -41,11 +42,13 @@ import msgspec
 from pets.pipelines.market_data.units import price_decimal, size_decimal
 from pets.schemas.config import SimulatorConfig
 from pets.schemas.market_data import MarketInfo
+from pets.schemas.signals import Signal, SignalSource
 
 ONE: Final = 10_000  # price 1.00 in units of 1e-4
 SHARE: Final = 1_000_000  # one share in size units of 1e-6
 START_MS: Final = 1_767_225_600_000  # 2026-01-01T00:00:00Z: simulated time starts here
-CATEGORIES: Final = ("crypto", "sports", "politics", "geopolitics", "default")
+# "esports" has no fee rate of its own in pets.yaml: those markets pay the default rate
+CATEGORIES: Final = ("crypto", "sports", "politics", "geopolitics", "esports")
 _ENCODE = msgspec.json.Encoder().encode
 
 Side = dict[int, int]  # price units -> size units
@@ -233,15 +236,45 @@ class MarketSimulator:
 
     def frames(self) -> Iterator[bytes]:
         """Every frame of the run, in time order (JSON bytes of one venue event each)."""
+        for _, frames in self._steps():
+            yield from frames
+
+    def events(self) -> Iterator[bytes | Signal]:
+        """The frames of `frames()` (the same bytes) with the alternative data the signal-driven bots
+        need among them, in time order: news and whale fills ahead of the price moves they announce,
+        esports game events ahead of the moves of esports markets, model forecasts (AltData)."""
+        alt = AltData(self)
+        held: deque[tuple[int, list[bytes]]] = deque()  # the look-ahead: a move is seen before it is sent
+        for step, frames in self._steps():
+            alt.observe(step)
+            held.append((step, frames))
+            if len(held) > alt.lookahead:
+                first, batch = held.popleft()
+                yield from alt.due(first)
+                yield from batch
+        for first, batch in held:
+            yield from alt.due(first)
+            yield from batch
+
+    def probabilities(self) -> list[tuple[_Market, float]]:
+        """Each unresolved market with its YES token's fair probability now."""
+        out = [(m, self._prob(x)) for m, x in zip(self.binaries, self.logits, strict=True) if not m.resolved]
+        if self.event and not self.event[0].resolved:
+            out += list(zip(self.event, self._softmax(), strict=True))
+        return out
+
+    def _steps(self) -> Iterator[tuple[int, list[bytes]]]:
         p = self.params
         snapshot_steps = max(1, p.snapshot_every_ms // p.step_ms)
         for step in range(p.steps + 1):
             ts = p.start_ms + step * p.step_ms
+            frames: list[bytes] = []
             for index, market in enumerate(self.binaries):
                 if not market.resolved:
-                    yield from self._binary_step(index, market, step, ts, snapshot_steps)
+                    frames += self._binary_step(index, market, step, ts, snapshot_steps)
             if self.event and not self.event[0].resolved:
-                yield from self._event_step(step, ts, snapshot_steps)
+                frames += self._event_step(step, ts, snapshot_steps)
+            yield step, frames
 
     def _binary_step(
         self, index: int, m: _Market, step: int, ts: int, snapshot_steps: int
@@ -520,3 +553,103 @@ def _price(units: int) -> str:
 
 def _size_text(units: int) -> str:
     return str(size_decimal(units)) if units else "0"
+
+
+class AltData:
+    """The simulated alternative data of one MarketSimulator run, as the Signals the signal flows
+    would publish (signal.news / .esports / .whale / .model), from its own seeded RNG (the frames
+    stay byte for byte those of `frames()`).
+
+    A market whose fair probability moves by `move` or more within `window` steps gets a news item
+    (an esports game event for an esports market) `window` steps before the move's end, i.e. when
+    the move starts, saying which token will rise and to what probability; half of them also get a
+    whale-wallet fill on that token a few steps later. Every `forecast_every` steps each market
+    gets a model forecast: the fair probability plus noise, with the model version.
+    """
+
+    MODEL_VERSION: Final = "sim-calibration@1"
+
+    def __init__(
+        self,
+        sim: MarketSimulator,
+        *,
+        window: int = 100,
+        move: float = 0.03,
+        forecast_every: int = 300,
+        forecast_noise: float = 0.02,
+    ) -> None:
+        self.sim = sim
+        self.rng = random.Random(f"{sim.params.seed}|alt")
+        self.window = window
+        self.lookahead = window  # the events() buffer: a signal is scheduled at most this far back
+        self.move = move
+        self.forecast_every = forecast_every
+        self.forecast_noise = forecast_noise
+        self.history: dict[str, deque[float]] = {}  # condition id -> its last `window` + 1 probabilities
+        self.quiet_until: dict[str, int] = {}  # no second announcement of the same move
+        self.scheduled: dict[int, list[Signal]] = {}
+
+    def observe(self, step: int) -> None:
+        """The simulator just generated `step`: announce the moves that ended now, forecast."""
+        for m, prob in self.sim.probabilities():
+            market = m.condition_id
+            past = self.history.setdefault(market, deque(maxlen=self.window + 1))
+            past.append(prob)
+            start = step - self.window
+            if len(past) > self.window and step >= self.quiet_until.get(market, 0):
+                change = prob - past[0]
+                if abs(change) >= self.move:
+                    self.quiet_until[market] = step + self.window
+                    self._announce(m, start, prob, change)
+            if step % self.forecast_every == 0 and step > 0:
+                self._forecast(m, step, prob)
+
+    def due(self, step: int) -> list[Signal]:
+        return self.scheduled.pop(step, [])
+
+    def _announce(self, m: _Market, step: int, prob: float, change: float) -> None:
+        up = change > 0
+        token = m.info.token_ids[0 if up else 1]
+        target = prob if up else 1 - prob
+        source: SignalSource = "esports" if m.info.category == "esports" else "news"
+        event = "headline" if source == "news" else self.rng.choice(("baron", "dragon", "inhibitor", "tower"))
+        self._add(source, m, step, token, target, f"{event}: {m.info.question} moves {change:+.3f}", 90_000)
+        if self.rng.random() < 0.5:
+            lag = self.rng.randrange(1, 20)
+            wallet = "0x" + hashlib.blake2b(f"{m.condition_id}{step}".encode(), digest_size=20).hexdigest()
+            self._add("whale", m, step + lag, token, target, f"wallet {wallet} bought {token[:8]}", 60_000)
+
+    def _forecast(self, m: _Market, step: int, prob: float) -> None:
+        forecast = min(max(prob + self.rng.gauss(0, self.forecast_noise), 0.001), 0.999)
+        token = m.info.token_ids[0 if forecast >= prob else 1]
+        p = forecast if forecast >= prob else 1 - forecast
+        self._add("model", m, step, token, p, f"forecast {forecast:.4f} vs fair {prob:.4f}", 60_000,
+                  model_version=self.MODEL_VERSION)  # fmt: skip
+
+    def _add(
+        self,
+        source: SignalSource,
+        m: _Market,
+        step: int,
+        token: str,
+        probability: float,
+        rationale: str,
+        ttl_ms: int,
+        model_version: str | None = None,
+    ) -> None:
+        params = self.sim.params
+        ts_ms = params.start_ms + step * params.step_ms
+        signal = Signal(
+            signal_id=f"sim{params.seed}-{source}-{m.info.slug}-{step}",
+            source=source,
+            market=m.condition_id,
+            asset_id=token,
+            side="BUY",
+            probability=Decimal(f"{min(max(probability, 0.0001), 0.9999):.4f}"),
+            confidence=Decimal(f"{self.rng.uniform(0.6, 0.95):.2f}"),
+            rationale=rationale,
+            ts_ns=ts_ms * 1_000_000,
+            expires_ns=(ts_ms + ttl_ms) * 1_000_000,
+            model_version=model_version,
+        )
+        self.scheduled.setdefault(step, []).append(signal)

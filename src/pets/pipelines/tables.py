@@ -124,7 +124,8 @@ ORDER_INTENTS = define_table(
     """ts timestamptz, client_order_id text, bot_id text, strategy_type text, action text, market text,
     asset_id text, side text, price numeric, size numeric, order_type text, post_only boolean,
     tick_size numeric, min_order_size numeric, neg_risk boolean, category text, probability numeric,
-    group_id text, replaces text, source_ts timestamptz, expires_at timestamptz""",
+    group_id text, replaces text, source_ts timestamptz, expires_at timestamptz, cause_source text,
+    cause_signal_id text, cause_model_version text, cause_probability numeric, cause_note text""",
     key=("client_order_id", "action", "ts"),
 )
 APPROVED_ORDERS = define_table(

@@ -65,6 +65,7 @@ DERIVED = (
     "capital",
     "bot_configs",
     "zones",
+    "zone_strategies",
     "bot_cap",
     "category_cap",
     "gross_cap",
@@ -111,7 +112,16 @@ class RiskEngine:
         self.config = config
         self.capital = config.system.trading.starting_capital
         self.bot_configs: dict[str, BotConfig] = {bot.id: bot for bot in config.bots}
-        self.zones = config.zones.zones
+        self.zones = config.zones
+        # bot -> order strategy_type -> the bot's zone strategy judging it (config zone_strategies)
+        self.zone_strategies: dict[str, dict[str, str]] = {
+            bot.id: {
+                spec.type.value: spec.name
+                for spec in config.zones.strategies
+                if bot.zone_strategy(spec.type, config.zones) == spec.name
+            }
+            for bot in config.bots
+        }
         risk = config.risk
         self.bot_cap = risk.limits.max_bot_allocation * self.capital
         self.category_cap = risk.limits.max_category_exposure * self.capital
@@ -431,7 +441,12 @@ class RiskEngine:
     def _size_buy(
         self, intent: OrderIntent, bot: BotConfig, market: MarketInfo | None, min_shares: Decimal
     ) -> Decimal | Denial:
-        denial = check_zone(intent.price, intent.strategy_type, intent.probability, self.zones)
+        strategy = self.zone_strategies[bot.id].get(intent.strategy_type)
+        if strategy is None:
+            return Denial("zone", f"{bot.id} names no zone strategy for {intent.strategy_type} orders")
+        denial = check_zone(
+            intent.price, strategy, intent.probability, self.zones, basket=intent.group_id is not None
+        )
         if denial:
             return denial
         price, size = intent.price, intent.size

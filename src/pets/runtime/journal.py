@@ -23,6 +23,7 @@ from pets.schemas.market_data import MarketInfo
 from pets.schemas.orders import (
     ApprovedOrder,
     ExecutionReport,
+    IntentCause,
     OrderDenied,
     OrderIntent,
     PnlSnapshot,
@@ -56,6 +57,7 @@ MONEY_COLUMNS: Final = frozenset(
         "exposure",
         "max_drawdown",
         "probability",
+        "cause_probability",
         "tick_size",
         "min_order_size",
         "fee_rate",
@@ -86,6 +88,14 @@ class Journal:
     pnl: list[PnlSnapshot] = field(default_factory=list)
     alerts: list[RiskAlert] = field(default_factory=list)
     markets: dict[str, MarketInfo] = field(default_factory=dict)
+
+    def why(self, client_order_id: str) -> IntentCause | None:
+        """What made the bot propose this order ("why did bot 9 buy this?"): the signal id, the
+        model version and the probability it used; None for an order no signal or model caused."""
+        for intent in self.intents:
+            if intent.client_order_id == client_order_id:
+                return intent.cause
+        return None
 
     @property
     def fills(self) -> list[ExecutionReport]:

@@ -7,6 +7,9 @@
     exec.report   -> portfolio, risk, the owning bot (-> more intents), journal
     bot.control   -> risk (halts -> an approved cancel_all on order.exec) and the bots
     md.markets    -> risk, portfolio (settlement), paper exchange, bots
+    signal.*      -> SignalGate (new, unexpired, fresh book) -> the bots that read the source
+                     (dropped signals -> dlq.signals, counted in `stats.signals`)
+    chain.fill, whale.rankings -> the bots that read them (`data_topics`)
 
 The classes are the ones the Kafka flows run (MarketStateEngine, the bots of `build_bots`,
 RiskEngine, PaperExchange, Portfolio), so a run here decides exactly what the flows would on the
@@ -24,6 +27,7 @@ from msgspec.structs import astuple
 
 from pets.bots.base import Bot
 from pets.bots.registry import build_bots
+from pets.bots.signal_gate import Dropped, SignalGate, dead_letter
 from pets.execution.metrics import BotReport, Markouts, build_report
 from pets.execution.paper_exchange import PaperConfig, PaperExchange
 from pets.execution.portfolio import Portfolio, resolved_market
@@ -36,6 +40,7 @@ from pets.schemas.config import PetsConfig
 from pets.schemas.control import ControlCommand, DeadLetter, RiskAlert
 from pets.schemas.market_data import MarketInfo, MarketResolved, TopOfBook
 from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, OrderIntent
+from pets.schemas.signals import Signal, WalletFill, WhaleRanking
 
 NS_PER_MS: Final = 1_000_000
 BOOK_EVENTS: Final = frozenset({"Snapshot", "LevelDeltas", "TickSizeSet"})
@@ -53,6 +58,7 @@ class RunStats:
     topics: dict[str, int] = field(default_factory=dict)
     first_ms: int = 0
     last_ms: int = 0
+    signals: dict[str, int] = field(default_factory=dict)  # the SignalGate's counts (passed, expired, ...)
 
 
 class TradingLoop:
@@ -81,6 +87,16 @@ class TradingLoop:
         self.bot_by_id = {bot.bot_id: bot for bot in self.bots}
         self._bot_book_handlers = [bot.on_top_of_book for bot in self.bots]
         self._timed = [part for bot in self.bots for part in bot.timed_parts()]
+        self.signal_readers: dict[str, list[Bot]] = {}  # signal source -> the bots that read it
+        for bot in self.bots:
+            for name in bot.signal_sources:
+                self.signal_readers.setdefault(name, []).append(bot)
+        # only when some bot reads signals: the book path then also tells the gate about books
+        self.gate = SignalGate(config.system.signals) if self.signal_readers else None
+        self.data_readers: dict[str, list[Bot]] = {}  # chain.fill / whale.rankings -> its readers
+        for bot in self.bots:
+            for topic in bot.data_topics:
+                self.data_readers.setdefault(topic, []).append(bot)
         self._top_values: dict[str, tuple[Any, ...]] = {}  # asset -> what its last dispatched top showed
         self.risk = RiskEngine(config)
         self.portfolio = Portfolio(trading.starting_capital, self.allocations)
@@ -106,18 +122,28 @@ class TradingLoop:
         bus.subscribe("exec.report", self._on_report)
         bus.subscribe("bot.control", self._on_control)
         bus.subscribe("risk.alert", self._on_alert)
+        for source in self.signal_readers:
+            bus.subscribe(f"signal.{source}", self._on_signal)
+        if "chain.fill" in self.data_readers:
+            bus.subscribe("chain.fill", self._on_wallet_fill)
+        if "whale.rankings" in self.data_readers:
+            bus.subscribe("whale.rankings", self._on_whale_ranking)
         for info in infos:
             bus.publish("md.markets", info)
         bus.drain()
 
     # ------------------------------------------------------------------ input
 
-    def run(self, frames: Iterable[bytes]) -> RunStats:
-        """Carry every frame through all flows, then flush and take the final snapshot."""
+    def run(self, frames: Iterable[bytes | Signal]) -> RunStats:
+        """Carry every frame (and every signal among them, in order) through all flows, then flush
+        and take the final snapshot."""
         started = time.perf_counter()
         on_frame = self.on_frame
         for raw in frames:
-            on_frame(raw)
+            if type(raw) is bytes:
+                on_frame(raw)
+            else:
+                self.signal(raw)  # type: ignore[arg-type]
         self.finish()
         self.stats.seconds = time.perf_counter() - started
         return self.stats
@@ -154,6 +180,11 @@ class TradingLoop:
                 bus.publish_all("order.intent", bot.on_timer(now))
                 bus.drain()
 
+    def signal(self, signal: Signal) -> None:
+        """A signal, published on its topic (signal.<source>) as the signal flows would."""
+        self.bus.publish(signal.topic, signal)
+        self.bus.drain()
+
     def control(self, cmd: ControlCommand) -> None:
         """An operator command, as `pets bot ...` / `pets halt` would send it on bot.control."""
         self.bus.publish("bot.control", cmd)
@@ -165,6 +196,8 @@ class TradingLoop:
         self.bus.dispatch("md.tob", tobs)
         self._snapshot()
         self.stats.topics = dict(self.bus.published)
+        if self.gate is not None:
+            self.stats.signals = dict(self.gate.counts)
 
     # ------------------------------------------------------------------ results
 
@@ -244,6 +277,8 @@ class TradingLoop:
         bus = self.bus
         self.exchange.set_market(info.condition_id, info.category, info.fee_rate)
         self._route_risk(self.risk.on_market(info))
+        if self.gate is not None:
+            self.gate.on_market(info)
         changed = self.portfolio.on_market(info, self.clock_ms * NS_PER_MS)
         if changed and self.journal is not None:
             self.journal.position_history += changed
@@ -277,6 +312,29 @@ class TradingLoop:
             intents = on_top_of_book(tob)
             if intents:
                 self.bus.publish_all("order.intent", intents)
+        gate = self.gate
+        if gate is not None:
+            self._signals_passed(*gate.on_book(tob))
+
+    def _on_signal(self, signal: Signal) -> None:
+        assert self.gate is not None  # subscribed only with a gate
+        self._signals_passed(*self.gate.offer(signal))
+
+    def _on_wallet_fill(self, fill: WalletFill) -> None:
+        for bot in self.data_readers["chain.fill"]:
+            self.bus.publish_all("order.intent", bot.on_wallet_fill(fill))
+
+    def _on_whale_ranking(self, ranking: WhaleRanking) -> None:
+        for bot in self.data_readers["whale.rankings"]:
+            self.bus.publish_all("order.intent", bot.on_whale_ranking(ranking))
+
+    def _signals_passed(self, ready: list[Signal], dropped: list[Dropped]) -> None:
+        bus = self.bus
+        for signal in ready:
+            for bot in self.signal_readers.get(signal.source, ()):
+                bus.publish_all("order.intent", bot.on_signal(signal))
+        for item in dropped:
+            bus.publish("dlq.signals", dead_letter(item, "run.signal_gate"))
 
     def _on_intent(self, intent: OrderIntent) -> None:
         if self.journal is not None:

@@ -45,13 +45,20 @@ _INTENT_FIELDS = (
 )
 
 
-INTENT_COLUMNS = _INTENT_FIELDS
-APPROVED_COLUMNS = (*_INTENT_FIELDS, "requested_size", "sequence", "approved_ns")
-DENIED_COLUMNS = (*_INTENT_FIELDS, "rule", "reason", "denied_ns")
+# what made a signal- or model-driven bot propose the order (OrderIntent.cause), flattened
+_CAUSE_FIELDS = ("source", "signal_id", "model_version", "probability", "note")
+CAUSE_COLUMNS = tuple(f"cause_{name}" for name in _CAUSE_FIELDS)
+INTENT_COLUMNS = (*_INTENT_FIELDS, *CAUSE_COLUMNS)
+APPROVED_COLUMNS = (*INTENT_COLUMNS, "requested_size", "sequence", "approved_ns")
+DENIED_COLUMNS = (*INTENT_COLUMNS, "rule", "reason", "denied_ns")
 
 
 def intent_record(intent: OrderIntent) -> Record:
-    return {name: getattr(intent, name) for name in _INTENT_FIELDS}
+    record = {name: getattr(intent, name) for name in _INTENT_FIELDS}
+    cause = intent.cause
+    for name, column in zip(_CAUSE_FIELDS, CAUSE_COLUMNS, strict=True):
+        record[column] = None if cause is None else getattr(cause, name)
+    return record
 
 
 def approved_record(approved: ApprovedOrder) -> Record:
@@ -75,9 +82,14 @@ def struct_record(message: ExecutionReport | Position | PnlSnapshot | RiskAlert)
 
 
 def intent_row(intent: OrderIntent) -> Row:
+    cause = intent.cause
     return tables.ORDER_INTENTS.row(
         {
             **{name: getattr(intent, name) for name in intent.__struct_fields__},
+            **{
+                column: None if cause is None else getattr(cause, name)
+                for name, column in zip(_CAUSE_FIELDS, CAUSE_COLUMNS, strict=True)
+            },
             "ts": ts_from_ns(intent.created_ns),
             "source_ts": ts_from_ms(intent.source_ts_ms),
             "expires_at": None if intent.expires_at_ms is None else ts_from_ms(intent.expires_at_ms),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +24,7 @@ from pets.pipelines.polymarket.recording import read_recording
 from pets.pipelines.simulator import MarketSimulator, SimParams
 from pets.schemas.config import PetsConfig
 from pets.schemas.market_data import MarketInfo
+from pets.schemas.signals import Signal
 
 REPLAY_CATEGORY = "sports"  # the shared recordings are MLB money lines
 _SCAN_FRAMES = 500
@@ -46,6 +47,8 @@ class Source:
     frames: Iterator[bytes]
     resolutions: list[MarketInfo]  # applied after the last frame (Gamma state of a replay)
     ticks_known: bool = True  # False for recordings: the books infer tick sizes from the prices
+    # the same frames with the source's alternative data (Signals) among them, from a fresh run
+    events: Callable[[], Iterator[bytes | Signal]] | None = None
 
 
 def simulated(config: PetsConfig, *, seed: int | None = None, duration_s: float | None = None) -> Source:
@@ -57,7 +60,8 @@ def simulated(config: PetsConfig, *, seed: int | None = None, duration_s: float 
     params = SimParams.from_config(config.system.simulator, **overrides)
     sim = MarketSimulator(params)
     return Source(
-        f"simulator seed {params.seed}, {params.duration_ms / 1000:g} s", sim.markets, sim.frames(), []
+        f"simulator seed {params.seed}, {params.duration_ms / 1000:g} s", sim.markets, sim.frames(), [],
+        events=lambda: MarketSimulator(params).events(),
     )
 
 

@@ -51,6 +51,14 @@ class StrategyType(StrEnum):
     TAIL_RISK = "tail_risk"
 
 
+class RiskProfile(StrEnum):
+    """How much risk a bot is meant to take (the product's lineup)."""
+
+    AGGRESSIVE = "aggressive"
+    NEUTRAL_AGGRESSIVE = "neutral_aggressive"
+    CONSERVATIVE = "conservative"
+
+
 class TradingMode(StrEnum):
     PAPER = "paper"
     LIVE = "live"
@@ -118,6 +126,13 @@ class StorageConfig(_Config, frozen=True, kw_only=True):
     flush_interval_ms: PositiveInt
 
 
+class SignalsConfig(_Config, frozen=True, kw_only=True):
+    """How the bots take signals (bots/signal_gate.py)."""
+
+    book_wait_ms: NonNegativeInt = 2_000  # a signal whose market has no fresh book waits this long
+    dedup_window_s: PositiveInt = 3_600  # signal ids are remembered this long (venue time)
+
+
 class GlobalConfig(_Config, frozen=True, kw_only=True):
     """pets.yaml."""
 
@@ -129,6 +144,7 @@ class GlobalConfig(_Config, frozen=True, kw_only=True):
     bots_dir: str = "bots"
     paper_exchange: PaperExchangeConfig = msgspec.field(default_factory=PaperExchangeConfig)
     run: RunConfig = msgspec.field(default_factory=RunConfig)
+    signals: SignalsConfig = msgspec.field(default_factory=SignalsConfig)
 
 
 # ------------------------------------------------------------------------------- risk_management.yaml
@@ -171,6 +187,18 @@ class RiskConfig(_Config, frozen=True, kw_only=True):
 # -------------------------------------------------------------------------------- zone_framework.yaml
 
 
+class ZoneStrategy(_Config, frozen=True, kw_only=True):
+    """A strategy the zone rules name; a bot's order of strategy_type `type` is judged as it."""
+
+    name: Slug
+    type: StrategyType
+    description: str = ""
+
+    @property
+    def directional(self) -> bool:
+        return self.type == StrategyType.DIRECTIONAL
+
+
 class Zone(_Config, frozen=True, kw_only=True):
     """Prices [lower, upper) of the token being bought; the last zone also includes upper (1)."""
 
@@ -178,19 +206,30 @@ class Zone(_Config, frozen=True, kw_only=True):
     name: Slug
     lower: Probability
     upper: Probability
-    allowed_strategy_types: tuple[StrategyType, ...]
-    directional_min_probability: Probability | None = None  # a directional buy needs p(win) above this
+    allowed_strategies: tuple[Slug, ...]  # names of ZoneFramework.strategies
+    directional_min_probability: Probability | None = None  # any directional buy needs p(win) above this
+    directional_prohibited: bool = False  # no directional strategy, not even by exception
     description: str
 
-    @property
-    def directional_allowed(self) -> bool:
-        return StrategyType.DIRECTIONAL in self.allowed_strategy_types
+
+class ZoneException(_Config, frozen=True, kw_only=True):
+    """Where a strategy may buy beyond the zones' lists, and why (zone_framework.yaml `exceptions`)."""
+
+    strategy: Slug
+    zones: tuple[PositiveInt, ...]
+    baskets_only: bool = False  # only the legs of a complete-set basket (group_id set)
+    reason: Annotated[str, msgspec.Meta(min_length=1)]
 
 
 class ZoneFramework(_Config, frozen=True, kw_only=True):
     """zone_framework.yaml: zones in price order, covering [0, 1] without gaps or overlaps."""
 
+    strategies: tuple[ZoneStrategy, ...]
     zones: tuple[Zone, ...]
+    exceptions: tuple[ZoneException, ...] = ()
+
+    def strategy(self, name: str) -> ZoneStrategy | None:
+        return next((s for s in self.strategies if s.name == name), None)
 
 
 # ------------------------------------------------------------------------------------ bots/*.yaml
@@ -203,13 +242,13 @@ class MarketRebalancingArbParams(_Config, frozen=True, kw_only=True):
     sell_bid_sum_above: Annotated[Decimal, msgspec.Meta(extra={"gt": Decimal(1)})]
 
 
-class NewsSentimentParams(_Config, frozen=True, kw_only=True):
+class NewsScalpingParams(_Config, frozen=True, kw_only=True):
     min_confidence: Probability
-    max_news_age_s: PositiveInt
-    model: str
+    max_news_age_s: PositiveInt  # trade only this soon after the item (the product: 30-90 s)
+    hold_s: PositiveInt  # close the position after this long
 
 
-class WhaleCopyTradingParams(_Config, frozen=True, kw_only=True):
+class CopyTradingParams(_Config, frozen=True, kw_only=True):
     top_n_wallets: PositiveInt
     min_wallet_trades: PositiveInt
     copy_fraction: Fraction
@@ -239,11 +278,6 @@ class MultiOutcomeArbParams(_Config, frozen=True, kw_only=True):
     include_no_side: bool = True
 
 
-class ValueBettingParams(_Config, frozen=True, kw_only=True):
-    min_edge: PositiveDecimal
-    model_name: str
-
-
 class TailRiskMmParams(_Config, frozen=True, kw_only=True):
     tail_min_price: Probability
     tail_max_price: Probability
@@ -253,15 +287,34 @@ class TailRiskMmParams(_Config, frozen=True, kw_only=True):
     market_making: MarketMakingParams
 
 
-class MomentumParams(_Config, frozen=True, kw_only=True):
-    lookback_s: PositiveInt
-    entry_threshold: PositiveDecimal
-    exit_threshold: NonNegativeDecimal
+class AiContrarianAttentionParams(_Config, frozen=True, kw_only=True):
+    min_edge: PositiveDecimal  # model probability - price needed to bet against the crowd
+    min_attention: Probability  # attention score (0-1) above which the crowd is deemed over-excited
+    max_signal_age_s: PositiveInt
+    model: str  # LLM name
 
 
-class LiquidityRewardsParams(_Config, frozen=True, kw_only=True):
-    min_reward_rate: NonNegativeDecimal
-    max_spread_from_mid: PositiveDecimal
+class KellyValueBettingParams(_Config, frozen=True, kw_only=True):
+    """Bot 9 (bots/kelly_value_betting.py)."""
+
+    model_name: str = "calibration"  # the model store's name of the promoted model
+    min_edge: PositiveDecimal  # model probability - all-in cost per share (ask + taker fee)
+    bankroll_usdc: PositiveDecimal  # the budget risk gives the bot: capital_allocation x starting_capital
+    kelly_fraction: Fraction = Decimal("0.25")  # share of full Kelly staked
+    min_price: Probability = Decimal(0)  # entries only at asks in [min_price, max_price): the allowed zones
+    max_price: Probability
+    coin_flip_from: Probability = Decimal("0.40")  # zone 3's lower bound ...
+    coin_flip_min_probability: Probability = Decimal("0.52")  # ... where a buy needs p above this
+    reload_interval_ms: PositiveInt = 60_000  # how often the promoted model version is checked
+
+
+class LongTermValueParams(KellyValueBettingParams, frozen=True, kw_only=True):
+    """Bot 10 (bots/long_term_value.py): Bot 9's knobs plus the hold-to-resolution rules."""
+
+    min_annual_return: PositiveDecimal  # edge / cost x 365 / days to the end date
+    max_total_usdc: PositiveDecimal  # capital locked across all markets (cost of what is held)
+    exit_margin: NonNegativeDecimal  # exit only when p < best bid net of fee - exit_margin
+    fair_values_file: str = "fair_values.yaml"  # in the config directory; overrides the model
 
 
 class StrategySpec(NamedTuple):
@@ -271,15 +324,15 @@ class StrategySpec(NamedTuple):
 
 STRATEGIES: Mapping[str, StrategySpec] = MappingProxyType({
     "market_rebalancing_arb": StrategySpec(StrategyType.ARBITRAGE, MarketRebalancingArbParams),
-    "news_sentiment": StrategySpec(StrategyType.DIRECTIONAL, NewsSentimentParams),
-    "whale_copy_trading": StrategySpec(StrategyType.DIRECTIONAL, WhaleCopyTradingParams),
     "esports_live": StrategySpec(StrategyType.DIRECTIONAL, EsportsLiveParams),
+    "copy_trading": StrategySpec(StrategyType.DIRECTIONAL, CopyTradingParams),
+    "news_scalping": StrategySpec(StrategyType.DIRECTIONAL, NewsScalpingParams),
     "market_making": StrategySpec(StrategyType.MARKET_MAKING, MarketMakingParams),
     "multi_outcome_arb": StrategySpec(StrategyType.ARBITRAGE, MultiOutcomeArbParams),
-    "value_betting": StrategySpec(StrategyType.DIRECTIONAL, ValueBettingParams),
+    "ai_contrarian_attention": StrategySpec(StrategyType.DIRECTIONAL, AiContrarianAttentionParams),
     "tail_risk_mm": StrategySpec(StrategyType.TAIL_RISK, TailRiskMmParams),
-    "momentum": StrategySpec(StrategyType.DIRECTIONAL, MomentumParams),
-    "liquidity_rewards": StrategySpec(StrategyType.MARKET_MAKING, LiquidityRewardsParams),
+    "kelly_value_betting": StrategySpec(StrategyType.DIRECTIONAL, KellyValueBettingParams),
+    "long_term_value": StrategySpec(StrategyType.DIRECTIONAL, LongTermValueParams),
 })
 
 
@@ -305,6 +358,8 @@ class BotConfig(_Config, frozen=True, kw_only=True):
     description: str = ""
     strategy: str  # a key of STRATEGIES
     strategy_type: StrategyType
+    risk_profile: RiskProfile
+    zone_strategies: tuple[Slug, ...]  # names of zone_framework.yaml `strategies`, one per order type
     enabled: bool
     capital_allocation: Fraction  # of trading.starting_capital
     min_position_usdc: PositiveDecimal  # smallest position worth opening (cost)
@@ -312,6 +367,14 @@ class BotConfig(_Config, frozen=True, kw_only=True):
     categories: tuple[str, ...] = ()  # market categories traded; empty = all
     risk: RiskOverrides = msgspec.field(default_factory=RiskOverrides)
     params: Any = msgspec.field(default_factory=dict)  # after loading: STRATEGIES[strategy].params
+
+    def zone_strategy(self, strategy_type: str, zones: ZoneFramework) -> str | None:
+        """The zone strategy that judges this bot's orders of `strategy_type` (None: none named)."""
+        for name in self.zone_strategies:
+            spec = zones.strategy(name)
+            if spec is not None and spec.type == strategy_type:
+                return name
+        return None
 
     def params_as(self, params_type: type[P]) -> P:
         """The params, typed: `bot.params_as(MarketMakingParams)`."""
@@ -381,6 +444,7 @@ def load_config(config_dir: Path) -> PetsConfig:
         errors += _check_risk(_display(config_dir / "risk_management.yaml"), risk)
     if zones is not None:
         errors += _check_zones(_display(config_dir / "zone_framework.yaml"), zones)
+        errors += _check_zone_strategies(_display(config_dir / "zone_framework.yaml"), zones)
     errors += _check_bots(bots_dir, bot_files, system, risk, zones)
     if errors:
         raise InvalidConfigError(errors)
@@ -580,9 +644,17 @@ def _check_zones(file: str, framework: ZoneFramework) -> Iterator[ConfigError]:
         if zone.lower >= zone.upper:
             yield ConfigError(file, f"zones[{i}].upper",
                               f"{zone.upper} must be above lower {zone.lower}")
-        if zone.directional_min_probability is not None and not zone.directional_allowed:
+        if zone.directional_min_probability is not None and zone.directional_prohibited:
             yield ConfigError(file, f"zones[{i}].directional_min_probability",
-                              "set on a zone that does not allow directional bets")
+                              "set on a zone that prohibits directional bets")
+        for j, name in enumerate(zone.allowed_strategies):
+            spec = framework.strategy(name)
+            if spec is None:
+                yield ConfigError(file, f"zones[{i}].allowed_strategies[{j}]",
+                                  _unknown_zone_strategy(name, framework))
+            elif spec.directional and zone.directional_prohibited:
+                yield ConfigError(file, f"zones[{i}].allowed_strategies[{j}]",
+                                  f"{name} is directional and zone {zone.zone} prohibits directional bets")
         if i == 0:
             continue
         previous = zones[i - 1]
@@ -594,6 +666,53 @@ def _check_zones(file: str, framework: ZoneFramework) -> Iterator[ConfigError]:
             yield ConfigError(file, f"zones[{i}].lower",
                               f"overlap: prices [{zone.lower}, {previous.upper}) are in zone "
                               f"{previous.zone} and zone {zone.zone}")
+
+
+def _check_zone_strategies(file: str, framework: ZoneFramework) -> Iterator[ConfigError]:
+    """Strategy names unique; exceptions name known strategies and zones, and no directional one where
+    directional bets are prohibited."""
+    names = [s.name for s in framework.strategies]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            yield ConfigError(file, f"strategies[{i}].name", f"duplicate zone strategy {name!r}")
+    by_number = {zone.zone: zone for zone in framework.zones}
+    for i, exception in enumerate(framework.exceptions):
+        spec = framework.strategy(exception.strategy)
+        if spec is None:
+            yield ConfigError(file, f"exceptions[{i}].strategy",
+                              _unknown_zone_strategy(exception.strategy, framework))
+        for j, number in enumerate(exception.zones):
+            zone = by_number.get(number)
+            if zone is None:
+                yield ConfigError(file, f"exceptions[{i}].zones[{j}]", f"no zone {number}")
+            elif spec is not None and spec.directional and zone.directional_prohibited:
+                yield ConfigError(file, f"exceptions[{i}].zones[{j}]",
+                                  f"{spec.name} is directional and zone {number} prohibits directional bets")
+
+
+def _unknown_zone_strategy(name: str, framework: ZoneFramework) -> str:
+    return f"unknown zone strategy {name!r}; known: {', '.join(s.name for s in framework.strategies)}"
+
+
+def _check_bot_zone_strategies(file: str, bot: BotConfig, zones: ZoneFramework) -> Iterator[ConfigError]:
+    if not bot.zone_strategies:
+        yield ConfigError(file, "zone_strategies", "empty: name the zone strategies of the bot's orders")
+    types: dict[str, str] = {}
+    for i, name in enumerate(bot.zone_strategies):
+        spec = zones.strategy(name)
+        if spec is None:
+            yield ConfigError(file, f"zone_strategies[{i}]", f"{_unknown_zone_strategy(name, zones)} "
+                                                               f"(zone_framework.yaml)")
+        elif spec.type in types:
+            yield ConfigError(file, f"zone_strategies[{i}]",
+                              f"{name} and {types[spec.type]} both judge {spec.type.value} orders; "
+                              f"name one zone strategy per order type")
+        else:
+            types[spec.type] = name
+    if bot.zone_strategies and bot.strategy_type not in types and len(types) == len(bot.zone_strategies):
+        yield ConfigError(file, "zone_strategies",
+                          f"none is of the bot's strategy_type {bot.strategy_type.value} "
+                          f"(types: {', '.join(sorted(types)) or 'none'})")
 
 
 def _check_bots(
@@ -621,9 +740,8 @@ def _check_bots(
         if bot.min_position_usdc > bot.max_position_usdc:
             yield ConfigError(file, "min_position_usdc",
                               f"{bot.min_position_usdc} is above max_position_usdc {bot.max_position_usdc}")
-        if zones is not None and not any(bot.strategy_type in z.allowed_strategy_types for z in zones.zones):
-            yield ConfigError(file, "strategy_type",
-                              f"{bot.strategy_type.value} is allowed in no zone of zone_framework.yaml")
+        if zones is not None:
+            yield from _check_bot_zone_strategies(file, bot, zones)
         if system is not None:
             yield from _check_bot_against_system(file, bot, system)
         if risk is not None:
@@ -643,6 +761,11 @@ def _check_bot_against_system(file: str, bot: BotConfig, system: GlobalConfig) -
                           f"{bot.max_position_usdc} is above the bot's capital {budget} "
                           f"(capital_allocation {bot.capital_allocation} x starting_capital "
                           f"{system.trading.starting_capital} in pets.yaml)")
+    bankroll = getattr(bot.params, "bankroll_usdc", None)
+    if bankroll is not None and bankroll > budget:
+        yield ConfigError(file, "params.bankroll_usdc",
+                          f"{bankroll} is above the bot's capital {budget} (capital_allocation "
+                          f"{bot.capital_allocation} x starting_capital {system.trading.starting_capital})")
 
 
 def _check_bot_against_risk(file: str, bot: BotConfig, risk: RiskConfig) -> Iterator[ConfigError]:

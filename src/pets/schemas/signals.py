@@ -59,6 +59,14 @@ class WalletFill(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 
 class Signal(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A trading signal for one market (topics signal.<source>, keyed by market).
+
+    `asset_id` + `side` give a direction (BUY the token: it should rise), `probability` the estimated
+    win probability of `asset_id` (or of the market's first outcome when no asset is named);
+    `ts_ns` is when it was created and `expires_ns` when it stops being worth acting on, both on
+    the clock of the events it was derived from. A signal id is unique: a repeat is a duplicate.
+    """
+
     signal_id: str
     source: SignalSource
     market: str
@@ -69,6 +77,11 @@ class Signal(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     rationale: str
     ts_ns: int
     expires_ns: int | None = None
+    model_version: str | None = None  # the model (and version) that produced `probability`
+
+    @property
+    def topic(self) -> str:
+        return f"signal.{self.source}"
 
 
 class WhaleRanking(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

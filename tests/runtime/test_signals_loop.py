@@ -1,0 +1,146 @@
+"""Signals in the embedded main job: routed by source to the bots that read it, through the
+SignalGate, and the cause of every intent they make kept in the journal."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from pets.bots.registry import build_bots
+from pets.runtime.journal import Journal
+from pets.runtime.loop import TradingLoop
+from pets.schemas.config import load_config
+from pets.schemas.orders import OrderIntent
+from pets.settings import project_root
+from signal_bots import CLASSES, SignalTaker, enable, ranking, signal, wallet_fill
+from venue_factories import T0, market, tob
+
+CONFIG = enable(load_config(project_root() / "config"), "bot_04")  # SignalTaker reads news + model
+
+
+def loop_with_books() -> tuple[TradingLoop, Journal]:
+    journal = Journal()
+    loop = TradingLoop(
+        CONFIG, [market("m1", ("yes1", "no1"))], journal=journal, bots=build_bots(CONFIG, CLASSES)
+    )
+    loop.bus.dispatch("md.tob", [tob("yes1", "m1", "0.45", "0.47", T0), tob("no1", "m1", "0.53", "0.55", T0)])
+    return loop, journal
+
+
+def test_a_news_signal_makes_the_bot_buy_and_the_journal_says_why(tmp_path: Path) -> None:
+    loop, journal = loop_with_books()
+    loop.signal(signal(1))
+
+    [intent] = journal.intents
+    assert (intent.bot_id, intent.asset_id, intent.side) == ("bot_04", "yes1", "BUY")
+    assert intent.price == Decimal("0.47")  # the best ask
+    cause = journal.why(intent.client_order_id)
+    assert cause is not None
+    assert (cause.source, cause.signal_id, cause.model_version, str(cause.probability)) == (
+        "news", "s1", "test-model@1", "0.62",
+    )
+    decided = [d.intent for d in journal.denials] + [a.intent for a in journal.approved]
+    assert [d.cause for d in decided] == [cause]  # risk decided it, the cause travels with it
+    journal.write_parquet(tmp_path, [])
+    row = pl.read_parquet(tmp_path / "intents.parquet").row(0, named=True)
+    assert (row["cause_source"], row["cause_signal_id"], row["cause_model_version"]) == (
+        "news", "s1", "test-model@1",
+    )
+    assert str(row["cause_probability"]).rstrip("0") == "0.62"
+
+
+def test_only_the_sources_a_bot_reads_reach_it_and_drops_are_counted() -> None:
+    loop, journal = loop_with_books()
+    loop.signal(signal(1, source="esports"))  # no enabled bot reads esports: not even subscribed
+    assert journal.intents == []
+    loop.signal(signal(2, source="model"))
+    loop.signal(signal(2, source="model"))  # a duplicate
+    loop.signal(signal(3, expires_ns=1))  # expired
+    loop.finish()
+    assert [i.cause.signal_id for i in journal.intents if i.cause] == ["s2"]
+    assert loop.stats.signals["passed"] == 1
+    assert (loop.stats.signals["duplicate"], loop.stats.signals["expired"]) == (1, 1)
+    assert loop.stats.topics["dlq.signals"] == 2
+
+
+def test_a_signal_for_a_market_without_a_book_waits_for_it() -> None:
+    journal = Journal()
+    loop = TradingLoop(
+        CONFIG, [market("m1", ("yes1", "no1"))], journal=journal, bots=build_bots(CONFIG, CLASSES)
+    )
+    loop.signal(signal(1))
+    assert journal.intents == []
+    loop.bus.dispatch("md.tob", [tob("yes1", "m1", "0.45", "0.47", T0 + 100)])
+    assert [i.cause.signal_id for i in journal.intents if i.cause] == ["s1"]
+
+
+def test_the_main_job_on_the_simulator_feeds_its_alternative_data_to_a_signal_bot() -> None:
+    """`pets run`'s source with the shipped bots plus the test's signal bot (as bot_04): the simulator's
+    news and forecasts reach it through the gate, and its intents say which signal caused them."""
+    from pets.runtime import sources
+
+    config = enable(load_config(project_root() / "config"), "bot_01", "bot_04", "bot_05", "bot_06", "bot_08")
+    source = sources.simulated(config, seed=3, duration_s=180)
+    assert source.events is not None
+    journal = Journal()
+    loop = TradingLoop(config, source.markets, journal=journal, bots=build_bots(config, CLASSES))
+    loop.run(source.events())
+
+    assert loop.stats.topics.get("signal.news", 0) > 0 and loop.stats.topics.get("signal.model", 0) > 0
+    assert loop.stats.signals["passed"] > 0
+    caused = [i for i in journal.intents if i.bot_id == "bot_04"]
+    assert caused and all(i.cause is not None and i.cause.source in ("news", "model") for i in caused)
+    assert {i.bot_id for i in journal.intents} >= {"bot_01", "bot_04", "bot_05"}
+
+
+def test_the_cause_is_stored_in_the_database(fresh_db: str) -> None:
+    import psycopg
+
+    from pets.pipelines.migrations import migrate
+
+    migrate(fresh_db)
+    loop, journal = loop_with_books()
+    loop.signal(signal(1))
+    journal.write_database(fresh_db, [], loop.bot_status(), T0 * 1_000_000)
+    with psycopg.connect(fresh_db) as conn:
+        rows = conn.execute(
+            "SELECT bot_id, cause_source, cause_signal_id, cause_model_version, cause_probability "
+            "FROM order_intents"
+        ).fetchall()
+    assert rows == [("bot_04", "news", "s1", "test-model@1", Decimal("0.62"))]
+
+
+def test_whale_fills_and_rankings_in_the_loop() -> None:
+    config = enable(CONFIG, "bot_03")
+    journal = Journal()
+    loop = TradingLoop(
+        config, [market("m1", ("yes1", "no1"))], journal=journal, bots=build_bots(config, CLASSES)
+    )
+    loop.bus.dispatch("md.tob", [tob("yes1", "m1", "0.45", "0.47", T0)])
+    loop.bus.publish("whale.rankings", ranking("0xwhale"))
+    loop.bus.publish("chain.fill", wallet_fill("0xnobody", n=1))
+    loop.bus.publish("chain.fill", wallet_fill("0xwhale", n=2))
+    loop.bus.drain()
+    assert [(i.bot_id, i.cause.note) for i in journal.intents if i.cause] == [("bot_03", "0xwhale")]
+
+
+def test_an_order_a_signal_caused_records_it_even_when_the_strategy_names_no_cause() -> None:
+    class Forgetful(SignalTaker):
+        def place(self, *args: Any, **kwargs: Any) -> OrderIntent | None:
+            kwargs.pop("cause")
+            return super().place(*args, **kwargs)
+
+    journal = Journal()
+    loop = TradingLoop(
+        CONFIG, [market("m1", ("yes1", "no1"))], journal=journal,
+        bots=build_bots(CONFIG, {**CLASSES, "news_scalping": Forgetful}),
+    )  # fmt: skip
+    loop.bus.dispatch("md.tob", [tob("yes1", "m1", "0.45", "0.47", T0)])
+    loop.signal(signal(7, probability=Decimal("0.7")))
+    [intent] = journal.intents
+    assert intent.cause is not None
+    cause = (intent.cause.source, intent.cause.signal_id, intent.cause.probability)
+    assert cause == ("news", "s7", Decimal("0.7"))
