@@ -22,7 +22,7 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 from pets.bots.operator import run_bots
-from pets.flows.trading_io import Routed, RoutedKafkaSink, TopicDecoder, kafka_source
+from pets.flows.trading_io import Routed, RoutedKafkaSink, TopicDecoder, kafka_source, log_dead_letter
 from pets.schemas.config import PetsConfig, load_config
 from pets.schemas.control import DeadLetter
 from pets.schemas.orders import OrderIntent
@@ -44,17 +44,22 @@ def build_flow(
     KafkaSourceMessages (with their topic names) and a TestingSink of `Routed` outputs."""
     config = config or load_config(settings.config_dir)
     decode = TopicDecoder(
-        load_topic_registry(settings.config_dir), settings.topic_prefix, INPUT_TOPICS, f"{FLOW_NAME}.decode"
+        load_topic_registry(settings.config_dir),
+        settings.topic_prefix,
+        INPUT_TOPICS,
+        f"{FLOW_NAME}.decode",
+        settings.max_message_bytes,
     )
     flow = Dataflow(FLOW_NAME)
     messages = op.input("bots_in", flow, source or kafka_source(settings, INPUT_TOPICS))
     decoded = op.map("decode", messages, decode)
     split = op.branch("split_dead_letters", decoded, lambda item: not isinstance(item, DeadLetter))
     intents = run_bots(split.trues, config)
+    logged = op.inspect("log_dead_letters", split.falses, log_dead_letter)
     out = op.merge(
         "all_out",
         op.map("intents", intents, _intent_out),
-        op.map("dead_letters", split.falses, lambda dead: Routed("dlq.trading", dead.source, dead)),
+        op.map("dead_letters", logged, lambda dead: Routed("dlq.trading", dead.source, dead)),
     )
     op.output("bots_out", out, sink or RoutedKafkaSink(settings))
     return flow

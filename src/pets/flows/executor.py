@@ -55,7 +55,13 @@ from pets.execution.paper_exchange import PaperConfig, PaperExchange
 from pets.execution.portfolio import ZERO, Portfolio, resolved_market
 from pets.flows.market_state import TimescaleSink
 from pets.flows.recovery import freeze, thaw
-from pets.flows.trading_io import Routed, RoutedKafkaSink, TopicDecoder, kafka_source
+from pets.flows.trading_io import (
+    Routed,
+    RoutedKafkaSink,
+    TopicDecoder,
+    kafka_source,
+    log_dead_letter,
+)
 from pets.pipelines.market_data.market import MarketStateEngine
 from pets.pipelines.market_data.parser import FrameParser
 from pets.pipelines.polymarket.user_ws import UserChannel, UserMessage, UserWsConfig, event_ms
@@ -303,7 +309,7 @@ def build_flow(
     registry = load_topic_registry(settings.config_dir)
     book_topic = registry.get("md.book").full_name(settings.topic_prefix)
     decoded_topics = ("order.exec", "md.markets")
-    decode = TopicDecoder(registry, settings.topic_prefix, decoded_topics, SOURCE)
+    decode = TopicDecoder(registry, settings.topic_prefix, decoded_topics, SOURCE, settings.max_message_bytes)
     names = {registry.get(name).full_name(settings.topic_prefix): name for name in decoded_topics}
 
     def to_input(message: KafkaSourceMessage[Any, Any]) -> Input | DeadLetter:
@@ -332,7 +338,8 @@ def build_flow(
     )
     outputs = op.map("drop_key", state, lambda key_output: key_output[1])
     routed = op.filter_map("route", outputs, lambda out: out.routed)
-    dead = op.map("route_dead_letters", split.falses, lambda d: Routed("dlq.trading", d.source, d))
+    logged = op.inspect("log_dead_letters", split.falses, log_dead_letter)
+    dead = op.map("route_dead_letters", logged, lambda d: Routed("dlq.trading", d.source, d))
     op.output("executor_out", op.merge("all_routed", routed, dead), sink or RoutedKafkaSink(settings))
     if db_sink is not None:
         op.output("db_out", op.filter_map("rows", outputs, lambda out: out.row), db_sink)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any, Generic, NamedTuple, TypeGuard, TypeVar
 
@@ -46,6 +47,7 @@ from bytewax.outputs import DynamicSink, Sink, StatelessSinkPartition
 from bytewax.recovery import RecoveryConfig
 
 from pets.flows.recovery import freeze, recovery_store, thaw
+from pets.flows.trading_io import TopicDecoder, log_dead_letter, oversize
 from pets.pipelines.market_data.embedded import BOOK_SOURCE, AssetQuote, ReplaySummary, run_embedded
 from pets.pipelines.market_data.features import DEFAULT_DEPTH_LEVELS
 from pets.pipelines.market_data.market import MarketBooks, info_lookup
@@ -56,7 +58,7 @@ from pets.schemas.codec import encode
 from pets.schemas.control import DeadLetter
 from pets.schemas.market_data import LastTradePrice, MarketInfo, TopOfBook
 from pets.schemas.topics import TopicRegistry, load_topic_registry
-from pets.settings import Settings
+from pets.settings import DEFAULT_MAX_MESSAGE_BYTES, Settings
 
 __all__ = ["AssetQuote", "ReplaySummary", "build_flow", "recovery_config", "run_embedded"]
 
@@ -136,13 +138,13 @@ def build_flow(
 
     flow = Dataflow(FLOW_NAME)
     messages = op.input("md_book_in", flow, source)
-    parsed = op.flat_map("parse", messages, _parse_message)
+    parsed = op.flat_map("parse", messages, partial(_parse_message, max_bytes=settings.max_message_bytes))
     split = op.branch("split_dead_letters", parsed, _is_parsed)
     keyed_frames = op.key_on("key_by_market", split.trues, lambda item: item.event.market or "")
     keyed: Stream[tuple[str, ParsedFrame | MarketUpdate]] = keyed_frames
     dead_streams: list[Stream[Any]] = [split.falses]  # the falses of each branch are its dead letters
     if markets_source is not None:
-        route = MarketRouter(registry, settings.topic_prefix)
+        route = MarketRouter(registry, settings.topic_prefix, settings.max_message_bytes)
         market_messages = op.input("md_markets_in", flow, markets_source)
         routed = op.flat_map("route_market_infos", market_messages, route)
         market_split = op.branch("split_market_dead_letters", routed, _is_update)
@@ -158,7 +160,7 @@ def build_flow(
     op.output("md_tob_out", tops, tob_sink)
     book_dead = op.filter_map("book_dead_letters", outputs, lambda out: out.dead)
     dead: Stream[DeadLetter] = op.merge("all_dead_letters", *dead_streams, book_dead)
-    op.output("dlq_out", dead, dead_sink)
+    op.output("dlq_out", op.inspect("log_dead_letters", dead, log_dead_letter), dead_sink)
     if db_sink is not None:
         top_rows = op.map("top_of_book_rows", tops, top_of_book_row)
         delta_rows = op.flat_map("book_delta_rows", outputs, lambda out: out.rows)
@@ -192,10 +194,10 @@ class MarketRouter:
     Closed markets are dropped: their books get no more frames, and skipping them keeps the universe
     of past markets out of the book state."""
 
-    def __init__(self, registry: TopicRegistry, prefix: str) -> None:
-        from pets.flows.trading_io import TopicDecoder
-
-        self._decode = TopicDecoder(registry, prefix, ["md.markets"], MARKETS_SOURCE)
+    def __init__(
+        self, registry: TopicRegistry, prefix: str, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    ) -> None:
+        self._decode = TopicDecoder(registry, prefix, ["md.markets"], MARKETS_SOURCE, max_bytes)
 
     def __call__(self, message: KafkaSourceMessage[Any, Any]) -> list[tuple[str, MarketUpdate] | DeadLetter]:
         info = self._decode(message)
@@ -225,8 +227,17 @@ def _is_parsed(item: ParsedFrame | DeadLetter) -> TypeGuard[ParsedFrame]:
     return isinstance(item, ParsedFrame)
 
 
-def _parse_message(message: KafkaSourceMessage[Any, Any]) -> list[ParsedFrame | DeadLetter]:
+def _parse_message(
+    message: KafkaSourceMessage[Any, Any], max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+) -> list[ParsedFrame | DeadLetter]:
     raw = message.value if isinstance(message.value, bytes) else bytes(message.value or b"")
+    if len(raw) > max_bytes:  # before parsing: a poison frame costs no parse
+        return [
+            DeadLetter.from_bytes(
+                PARSE_SOURCE, oversize(message.topic, len(raw), max_bytes), raw, ts_ns=time.time_ns(),
+                topic=message.topic, key=message.key, partition=message.partition, offset=message.offset,
+            )
+        ]  # fmt: skip
     out: list[ParsedFrame | DeadLetter] = []
     for item in _parser.parse(
         raw, topic=message.topic, key=message.key, partition=message.partition, offset=message.offset

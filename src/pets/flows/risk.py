@@ -27,7 +27,14 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 from pets.flows.recovery import stateful_flat_map
-from pets.flows.trading_io import Routed, RoutedKafkaSink, TopicDecoder, kafka_source, read_topics
+from pets.flows.trading_io import (
+    Routed,
+    RoutedKafkaSink,
+    TopicDecoder,
+    kafka_source,
+    log_dead_letter,
+    read_topics,
+)
 from pets.pipelines.tables import (
     APPROVED_ORDERS,
     BOT_STATUS,
@@ -75,7 +82,11 @@ def build_flow(
     decisions published before (by default read from order.exec and order.denied)."""
     config = config or load_config(settings.config_dir)
     decode = TopicDecoder(
-        load_topic_registry(settings.config_dir), settings.topic_prefix, INPUT_TOPICS, f"{FLOW_NAME}.decode"
+        load_topic_registry(settings.config_dir),
+        settings.topic_prefix,
+        INPUT_TOPICS,
+        f"{FLOW_NAME}.decode",
+        settings.max_message_bytes,
     )
     if journal is None:
         journal = (lambda: read_topics(settings, DECISION_TOPICS)) if source is None else tuple
@@ -91,7 +102,8 @@ def build_flow(
     keyed = op.key_on("global_key", split.trues, lambda _: GLOBAL_KEY)
     results = op.key_rm("unkey", stateful_flat_map("risk_engine", keyed, RiskStep(config, journal)))
     published = op.filter_map("published", results, lambda item: item if isinstance(item, Routed) else None)
-    dead = op.map("dead_letters", split.falses, lambda dead: Routed("dlq.trading", dead.source, dead))
+    logged = op.inspect("log_dead_letters", split.falses, log_dead_letter)
+    dead = op.map("dead_letters", logged, lambda dead: Routed("dlq.trading", dead.source, dead))
     op.output("risk_out", op.merge("all_out", published, dead), sink or RoutedKafkaSink(settings))
     if db_sink is not None:
         op.output("risk_db", op.flat_map("db_rows", results, db_rows), db_sink)

@@ -9,6 +9,7 @@ flow has one output step and a test sink sees exactly what would reach each topi
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
@@ -21,7 +22,24 @@ from pets.flows.kafka_source import MultiPartitionKafkaSource
 from pets.schemas.codec import decoder_for, encode
 from pets.schemas.control import DeadLetter
 from pets.schemas.topics import TopicRegistry, load_topic_registry
-from pets.settings import Settings
+from pets.settings import DEFAULT_MAX_MESSAGE_BYTES, Settings
+
+log = logging.getLogger("pets.flows")
+
+
+def oversize(topic: str | None, size: int, limit: int) -> str:
+    """The dead-letter reason of an input over the size limit (PETS_MAX_MESSAGE_BYTES)."""
+    return f"{topic}: message of {size} bytes exceeds the input limit of {limit} bytes (not parsed)"
+
+
+def log_dead_letter(step_id: str, letter: DeadLetter) -> None:
+    """One log line per dead letter (an `op.inspect` of a flow's dead letters); the reason is cut to
+    one line and the payload never goes to the log."""
+    reason = letter.reason.splitlines()[0][:300] if letter.reason else ""
+    log.warning(
+        "dead letter from %s (%s@%s, %s bytes): %s",
+        letter.source, letter.topic, letter.offset, letter.payload_size, reason,
+    )  # fmt: skip
 
 
 class Routed(NamedTuple):
@@ -33,8 +51,16 @@ class Routed(NamedTuple):
 class TopicDecoder:
     """Decodes messages of the given registry topics (prefixed names on the wire) into their Structs."""
 
-    def __init__(self, registry: TopicRegistry, prefix: str, names: Iterable[str], source: str) -> None:
+    def __init__(
+        self,
+        registry: TopicRegistry,
+        prefix: str,
+        names: Iterable[str],
+        source: str,
+        max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
         self.source = source
+        self.max_bytes = max_bytes
         self.decoders = {}
         for name in names:
             spec = registry.get(name)
@@ -42,6 +68,8 @@ class TopicDecoder:
 
     def __call__(self, message: KafkaSourceMessage[Any, Any]) -> Any:
         raw = message.value if isinstance(message.value, bytes) else bytes(message.value or b"")
+        if len(raw) > self.max_bytes:  # checked before parsing: a poison message costs no decode
+            return self.dead(message, raw, oversize(message.topic, len(raw), self.max_bytes))
         decoder = self.decoders.get(message.topic or "")
         if decoder is None:
             return self.dead(message, raw, f"unexpected topic {message.topic!r}")
