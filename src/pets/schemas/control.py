@@ -9,6 +9,8 @@ from typing import Literal
 import msgspec
 
 ALL_BOTS = "*"
+OPERATOR_HALT_RULE = "operator_halt"  # risk's alert when it carried out `pets halt`
+EXECUTOR_HALT_RULE = "executor_halt"  # the executor's alert when it cancelled its orders on a halt
 
 BotCommand = Literal["start", "stop", "pause", "resume", "halt", "resume_trading"]
 AlertKind = Literal[
