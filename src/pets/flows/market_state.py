@@ -47,7 +47,7 @@ from bytewax.outputs import DynamicSink, Sink, StatelessSinkPartition
 from bytewax.recovery import RecoveryConfig
 
 from pets.flows.recovery import freeze, recovery_store, thaw
-from pets.flows.trading_io import TopicDecoder, log_dead_letter, oversize
+from pets.flows.trading_io import TopicDecoder, log_dead_letter, oversize, venue_time_fault
 from pets.pipelines.market_data.embedded import BOOK_SOURCE, AssetQuote, ReplaySummary, run_embedded
 from pets.pipelines.market_data.features import DEFAULT_DEPTH_LEVELS
 from pets.pipelines.market_data.market import MarketBooks, info_lookup
@@ -58,7 +58,7 @@ from pets.schemas.codec import encode
 from pets.schemas.control import DeadLetter
 from pets.schemas.market_data import LastTradePrice, MarketInfo, TopOfBook
 from pets.schemas.topics import TopicRegistry, load_topic_registry
-from pets.settings import DEFAULT_MAX_MESSAGE_BYTES, Settings
+from pets.settings import DEFAULT_CLOCK_TOLERANCE_S, DEFAULT_MAX_MESSAGE_BYTES, Settings
 
 __all__ = ["AssetQuote", "ReplaySummary", "build_flow", "recovery_config", "run_embedded"]
 
@@ -138,7 +138,12 @@ def build_flow(
 
     flow = Dataflow(FLOW_NAME)
     messages = op.input("md_book_in", flow, source)
-    parsed = op.flat_map("parse", messages, partial(_parse_message, max_bytes=settings.max_message_bytes))
+    parse = partial(
+        _parse_message,
+        max_bytes=settings.max_message_bytes,
+        tolerance_ms=int(settings.clock_tolerance_s * 1000),
+    )
+    parsed = op.flat_map("parse", messages, parse)
     split = op.branch("split_dead_letters", parsed, _is_parsed)
     keyed_frames = op.key_on("key_by_market", split.trues, lambda item: item.event.market or "")
     keyed: Stream[tuple[str, ParsedFrame | MarketUpdate]] = keyed_frames
@@ -228,25 +233,34 @@ def _is_parsed(item: ParsedFrame | DeadLetter) -> TypeGuard[ParsedFrame]:
 
 
 def _parse_message(
-    message: KafkaSourceMessage[Any, Any], max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    message: KafkaSourceMessage[Any, Any],
+    max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    tolerance_ms: int = int(DEFAULT_CLOCK_TOLERANCE_S * 1000),
 ) -> list[ParsedFrame | DeadLetter]:
     raw = message.value if isinstance(message.value, bytes) else bytes(message.value or b"")
     if len(raw) > max_bytes:  # before parsing: a poison frame costs no parse
-        return [
-            DeadLetter.from_bytes(
-                PARSE_SOURCE, oversize(message.topic, len(raw), max_bytes), raw, ts_ns=time.time_ns(),
-                topic=message.topic, key=message.key, partition=message.partition, offset=message.offset,
-            )
-        ]  # fmt: skip
+        return [_dead(message, raw, oversize(message.topic, len(raw), max_bytes))]
     out: list[ParsedFrame | DeadLetter] = []
     for item in _parser.parse(
         raw, topic=message.topic, key=message.key, partition=message.partition, offset=message.offset
     ):
         if isinstance(item, DeadLetter):
             out.append(item)
-        else:
-            out.append(ParsedFrame(message.offset or 0, raw, message.topic, message.partition, item))
+            continue
+        ts_ms = getattr(item, "ts_ms", None)
+        fault = None if ts_ms is None else venue_time_fault(ts_ms, time.time_ns() // 1_000_000, tolerance_ms)
+        if fault is not None:  # one such frame would move the book's time (and risk's) decades ahead
+            out.append(_dead(message, raw, fault))
+            continue
+        out.append(ParsedFrame(message.offset or 0, raw, message.topic, message.partition, item))
     return out
+
+
+def _dead(message: KafkaSourceMessage[Any, Any], raw: bytes, reason: str) -> DeadLetter:
+    return DeadLetter.from_bytes(
+        PARSE_SOURCE, reason, raw, ts_ns=time.time_ns(), topic=message.topic, key=message.key,
+        partition=message.partition, offset=message.offset,
+    )  # fmt: skip
 
 
 class BookStateLogic(StatefulBatchLogic[ParsedFrame | MarketUpdate, BookOutput, bytes]):

@@ -28,6 +28,7 @@ from bytewax.outputs import Sink
 
 from pets.flows.recovery import stateful_flat_map
 from pets.flows.trading_io import (
+    ClockCheck,
     Routed,
     RoutedKafkaSink,
     TopicDecoder,
@@ -98,7 +99,9 @@ def build_flow(
     flow = Dataflow(FLOW_NAME)
     messages = op.input("risk_in", flow, source or kafka_source(settings, INPUT_TOPICS))
     decoded = op.map("decode", messages, decode)
-    split = op.branch("split_dead_letters", decoded, lambda item: not isinstance(item, DeadLetter))
+    clock = ClockCheck(f"{FLOW_NAME}.clock", settings.clock_tolerance_s, venue_ms)
+    checked = op.map("check_clock", decoded, clock)
+    split = op.branch("split_dead_letters", checked, lambda item: not isinstance(item, DeadLetter))
     keyed = op.key_on("global_key", split.trues, lambda _: GLOBAL_KEY)
     results = op.key_rm("unkey", stateful_flat_map("risk_engine", keyed, RiskStep(config, journal)))
     published = op.filter_map("published", results, lambda item: item if isinstance(item, Routed) else None)
@@ -108,6 +111,16 @@ def build_flow(
     if db_sink is not None:
         op.output("risk_db", op.flat_map("db_rows", results, db_rows), db_sink)
     return flow
+
+
+def venue_ms(event: Any) -> int | None:
+    """The venue time an input moves the engine clock to (control commands and markets move none)."""
+    kind = type(event)
+    if kind is TopOfBook:
+        return int(event.ts_ms)
+    if kind is OrderIntent or kind is ExecutionReport:
+        return int(event.source_ts_ms)
+    return None
 
 
 class RiskStep:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import msgspec
@@ -30,6 +30,49 @@ log = logging.getLogger("pets.flows")
 def oversize(topic: str | None, size: int, limit: int) -> str:
     """The dead-letter reason of an input over the size limit (PETS_MAX_MESSAGE_BYTES)."""
     return f"{topic}: message of {size} bytes exceeds the input limit of {limit} bytes (not parsed)"
+
+
+def venue_time_fault(ts_ms: int, wall_ms: int, tolerance_ms: int) -> str | None:
+    """Why a venue timestamp cannot be true, or None. Only the wall clock bounds it: a replay moves
+    venue time back and forth legitimately, but never past now (plus `tolerance_ms` of clock skew),
+    and a stamp in the past cannot move a clock that only goes forward."""
+    if ts_ms > wall_ms + tolerance_ms:
+        return (
+            f"timestamp {ts_ms} ms is {(ts_ms - wall_ms) / 1000:.0f} s ahead of the wall clock "
+            f"(tolerance {tolerance_ms / 1000:g} s, PETS_CLOCK_TOLERANCE_S)"
+        )
+    return None
+
+
+class ClockCheck:
+    """Dead-letters decoded messages whose venue time is implausible (`venue_time_fault`), so one bad
+    stamp cannot move a flow's clock; logs a jump of more than the tolerance between consecutive
+    times (a replay of an earlier file, a venue clock reset), which passes."""
+
+    def __init__(self, source: str, tolerance_s: float, stamp: Callable[[Any], int | None]) -> None:
+        self.source = source
+        self.tolerance_ms = int(tolerance_s * 1000)
+        self.stamp = stamp  # the venue time (ms) of a decoded message, None when it carries none
+        self.previous_ms = 0
+
+    def __call__(self, item: Any) -> Any:
+        if isinstance(item, DeadLetter):
+            return item
+        ts_ms = self.stamp(item)
+        if ts_ms is None:
+            return item
+        fault = venue_time_fault(ts_ms, time.time_ns() // 1_000_000, self.tolerance_ms)
+        if fault is not None:
+            return DeadLetter.from_bytes(
+                self.source, f"{type(item).__name__}: {fault}", encode(item), ts_ns=time.time_ns()
+            )
+        if self.previous_ms and abs(ts_ms - self.previous_ms) > self.tolerance_ms:
+            log.warning(
+                "%s: venue time jumped %+.0f s (%d -> %d ms)",
+                self.source, (ts_ms - self.previous_ms) / 1000, self.previous_ms, ts_ms,
+            )  # fmt: skip
+        self.previous_ms = ts_ms
+        return item
 
 
 def log_dead_letter(step_id: str, letter: DeadLetter) -> None:
