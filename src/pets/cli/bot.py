@@ -160,7 +160,13 @@ _simple("resume", "Resume a paused or halted bot ID (or '*').")
 
 @bot.command("pause")
 @click.argument("bot_id", metavar="ID")
-@click.option("--for", "for_s", type=float, default=None, help="Seconds; without it until `resume`.")
+@click.option(
+    "--for",
+    "for_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds (positive); without it until `resume`.",
+)
 @click.option("--reason", default="", help="Why (stored with the state).")
 def pause(bot_id: str, for_s: float | None, reason: str) -> None:
     """Pause bot ID (or '*'): its open orders are cancelled; it may still reduce positions."""
