@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import msgspec
@@ -13,6 +19,9 @@ from click.testing import CliRunner
 from pets.cli.bot import bot
 from pets.cli.run import report_command, run
 from pets.schemas.control import DeadLetter
+from pets.settings import Settings, project_root
+
+PETS = str(Path(sys.executable).parent / "pets")
 
 MARKET, YES, NO = "0xcut", "8001", "8002"
 T0 = 1_750_000_000_000
@@ -72,3 +81,90 @@ def test_pause_for_a_non_positive_duration_is_refused() -> None:
     for value in ("-5", "0"):
         result = CliRunner().invoke(bot, ["pause", "bot_05", "--for", value])
         assert result.exit_code == 2 and "--for" in result.output, result.output
+
+
+def _flow_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PETS_")}
+    env.update(PETS_MODE="local", PETS_STATE_DIR=str(tmp_path / "state"), PETS_NATIVE="0", **extra)
+    return env
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    return lines[0]
+
+
+def test_flow_run_with_kafka_down_is_one_line(tmp_path: Path) -> None:
+    # before: a 354-line traceback after 10 s
+    env = _flow_env(tmp_path, PETS_KAFKA_BOOTSTRAP="127.0.0.1:9")  # nothing listens on the discard port
+    result = subprocess.run(
+        [PETS, "flow", "run", "risk"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert "Kafka at 127.0.0.1:9 is not answering" in _one_line_error(result)
+
+
+@pytest.mark.integration
+def test_flow_run_with_a_bad_config_is_one_line_and_creates_nothing(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    # before: a 35-line traceback, after the recovery store was created
+    config = tmp_path / "config"
+    shutil.copytree(project_root() / "config", config)
+    risk = config / "risk_management.yaml"
+    risk.write_text(risk.read_text().replace("max_orders_per_second: 20", "max_orders_per_second: lots"))
+    env = _flow_env(tmp_path, PETS_KAFKA_BOOTSTRAP=kafka_bootstrap, PETS_CONFIG_DIR=str(config))
+    result = subprocess.run(
+        [PETS, "flow", "run", "risk"], env=env, capture_output=True, text=True, timeout=60
+    )
+    line = _one_line_error(result)
+    assert "invalid configuration" in line and "max_orders_per_second" in line
+    assert not (tmp_path / "state" / "recovery").exists()
+
+
+@pytest.mark.integration
+def test_flow_run_live_with_a_bad_private_key_is_one_line(tmp_path: Path, kafka_bootstrap: str) -> None:
+    # before: a 62-line traceback from the signing library
+    key = "0xnot-a-key-" + "ab" * 20
+    env = _flow_env(
+        tmp_path, PETS_KAFKA_BOOTSTRAP=kafka_bootstrap, PETS_LIVE="true", PETS_PRIVATE_KEY=key,
+        PETS_FUNDER="0x" + "11" * 20, PETS_SIGNATURE_TYPE="1",
+    )  # fmt: skip
+    result = subprocess.run(
+        [PETS, "flow", "run", "executor", "--live"], env=env, capture_output=True, text=True, timeout=60
+    )
+    line = _one_line_error(result)
+    assert "PETS_PRIVATE_KEY is not a private key" in line and key not in result.stderr
+
+
+@pytest.mark.integration
+def test_ctrl_c_on_a_running_flow_exits_130_quietly(prefixed_settings: Settings, tmp_path: Path) -> None:
+    # before: a 142-line Rust panic
+    from pets.flows import risk
+    from pets.pipelines.kafka_io import ensure_topics
+
+    ensure_topics(
+        prefixed_settings, [*risk.INPUT_TOPICS, "order.exec", "order.denied", "risk.alert", "dlq.trading"]
+    )
+    env = _flow_env(
+        tmp_path,
+        PETS_KAFKA_BOOTSTRAP=prefixed_settings.require_kafka(),
+        PETS_TOPIC_PREFIX=prefixed_settings.topic_prefix,
+    )
+    log = tmp_path / "risk.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([PETS, "flow", "run", "risk", "--no-recovery"], env=env, stderr=out)
+        try:
+            deadline = time.monotonic() + 60
+            while b"flow risk starting" not in log.read_bytes() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(2)  # inside Bytewax's run loop by now
+            proc.send_signal(signal.SIGINT)
+            code = proc.wait(30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    text = log.read_text()
+    assert code == 130, text
+    assert "flow risk starting" in text and "panicked" not in text and "Traceback" not in text, text
