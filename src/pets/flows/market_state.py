@@ -46,6 +46,7 @@ from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import DynamicSink, Sink, StatelessSinkPartition
 from bytewax.recovery import RecoveryConfig
 
+from pets.flows.kafka_source import SINK_CONFIG
 from pets.flows.recovery import freeze, recovery_store, thaw
 from pets.flows.trading_io import TopicDecoder, log_dead_letter, oversize, venue_time_fault
 from pets.pipelines.market_data.embedded import BOOK_SOURCE, AssetQuote, ReplaySummary, run_embedded
@@ -423,7 +424,7 @@ class _KafkaMessageSink(DynamicSink[M], Generic[M]):
     """Encodes wire messages (msgspec Structs) and produces them keyed by one of their fields."""
 
     def __init__(self, settings: Settings, topic: str, key_field: str) -> None:
-        self._kafka = KafkaSink([settings.require_kafka()], topic, add_config={"linger.ms": "1"})
+        self._kafka = KafkaSink([settings.require_kafka()], topic, add_config=dict(SINK_CONFIG))
         self._key_field = key_field
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> StatelessSinkPartition[M]:

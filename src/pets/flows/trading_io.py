@@ -18,7 +18,7 @@ import msgspec
 from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSourceMessage
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
-from pets.flows.kafka_source import MultiPartitionKafkaSource
+from pets.flows.kafka_source import SINK_CONFIG, MultiPartitionKafkaSource
 from pets.schemas.codec import decoder_for, encode
 from pets.schemas.control import DeadLetter
 from pets.schemas.topics import TopicRegistry, load_topic_registry
@@ -139,7 +139,7 @@ class RoutedKafkaSink(DynamicSink[Routed]):
     """Encodes `Routed` items and produces each to its prefixed topic, keyed."""
 
     def __init__(self, settings: Settings) -> None:
-        self._kafka = KafkaSink([settings.require_kafka()], None, add_config={"linger.ms": "1"})
+        self._kafka = KafkaSink([settings.require_kafka()], None, add_config=dict(SINK_CONFIG))
         registry = load_topic_registry(settings.config_dir)
         self._names = {spec.name: spec.full_name(settings.topic_prefix) for spec in registry.topics}
 
