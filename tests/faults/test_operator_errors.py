@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from pets.cli.bot import bot
 from pets.cli.run import report_command, run
+from pets.infra.procs import running_flows
 from pets.schemas.control import DeadLetter
 from pets.settings import Settings, project_root
 
@@ -168,3 +169,23 @@ def test_ctrl_c_on_a_running_flow_exits_130_quietly(prefixed_settings: Settings,
     text = log.read_text()
     assert code == 130, text
     assert "flow risk starting" in text and "panicked" not in text and "Traceback" not in text, text
+
+
+def test_infra_down_warns_about_running_flows(tmp_path: Path) -> None:
+    # a stand-in with the command line of a flow process (`pets flow run risk`)
+    fake = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "/x/bin/pets", "flow", "run", "risk"]
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while (fake.pid, "risk") not in running_flows() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        env = _flow_env(tmp_path)  # an empty state dir: there is nothing of ours to stop
+        result = subprocess.run([PETS, "infra", "down"], env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        fake.kill()
+        fake.wait()
+    assert result.returncode == 0, result.stderr
+    assert f"risk (pid {fake.pid})" in result.stderr and result.stderr.startswith(
+        "warning: flows still running"
+    )
