@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
+import logging
 import os
 import shutil
 import signal
@@ -188,4 +190,37 @@ def test_infra_down_warns_about_running_flows(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert f"risk (pid {fake.pid})" in result.stderr and result.stderr.startswith(
         "warning: flows still running"
+    )
+
+
+def test_the_risk_flow_logs_its_start_each_command_and_each_dead_letter(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bytewax.connectors.kafka import KafkaSourceMessage
+    from bytewax.testing import TestingSink, TestingSource, run_main
+
+    from pets.flows import risk
+    from pets.schemas.codec import encode
+    from pets.schemas.control import ControlCommand
+
+    halt = ControlCommand(
+        command_id="c1", command="halt", bot_id="*", reason="drill", issued_by="cli:me", ts_ns=1
+    )
+    items = [
+        KafkaSourceMessage(key=None, value=encode(halt), topic="bot.control"),
+        KafkaSourceMessage(key=None, value=b"{oops", topic="order.intent", offset=7),
+    ]
+    flow = risk.build_flow(
+        dataclasses.replace(settings, topic_prefix=""),
+        TestingSource(items),
+        TestingSink([]),
+        db_sink=TestingSink([]),
+    )
+    with caplog.at_level(logging.INFO):
+        run_main(flow)
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("pets.")]
+    assert any(line.startswith("risk engine new") for line in lines), lines
+    assert "halt * by cli:me: drill" in lines
+    assert any(line.startswith("dead letter from risk.decode (order.intent@7, 5 bytes)") for line in lines), (
+        lines
     )

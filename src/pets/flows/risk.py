@@ -18,6 +18,7 @@ count against the limits.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
@@ -52,6 +53,7 @@ from pets.schemas.topics import load_topic_registry
 from pets.settings import Settings
 
 FLOW_NAME = "risk"
+log = logging.getLogger(__name__)
 INPUT_TOPICS = ("md.markets", "md.tob", "bot.control", "exec.report", "order.intent")
 DECISION_TOPICS = ("order.exec", "order.denied")
 GLOBAL_KEY = "portfolio"
@@ -147,6 +149,10 @@ class RiskStep:
         elif kind is ExecutionReport:
             outputs = [*engine.on_execution_report(event)]
         elif kind is ControlCommand:
+            log.warning(
+                "%s %s by %s%s", event.command, event.bot_id, event.issued_by,
+                f": {event.reason}" if event.reason else "",
+            )  # fmt: skip
             outputs = engine.on_control(event)
         elif kind is MarketInfo:
             outputs = [*engine.on_market(event)]
@@ -172,6 +178,7 @@ class RiskStep:
         """A new engine, or one restored from a snapshot, catches up with the decisions published
         after its state was taken: approvals numbered above its sequence, denials not older than
         its clock."""
+        restored = engine is not None
         if engine is None:
             engine = RiskEngine(self.config)
         else:
@@ -186,6 +193,10 @@ class RiskStep:
             if after:
                 engine.replay_decision(decision)
                 self.published.add(decision.intent.client_order_id)
+        log.info(
+            "risk engine %s; %d decisions published since re-applied",
+            f"restored at sequence {sequence}" if restored else "new", len(self.published),
+        )  # fmt: skip
         return engine
 
 
