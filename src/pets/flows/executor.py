@@ -1,8 +1,8 @@
 """executor: order.exec (approved orders) -> the paper exchange -> exec.report, positions, P&L.
 
-    executor_in (order.exec + md.book + md.markets) -> decode -> key_all -> executor_state
+    executor_in (order.exec + md.book + md.markets + bot.control) -> decode -> key_all -> executor_state
         -> executor_out: exec.report (ExecutionReport, key market) | pnl.snapshot (PnlSnapshot, key
-           bot_id) | dlq.trading (undecodable input, with the reason)
+           bot_id) | dlq.trading (undecodable input, with the reason) | risk.alert (halt acknowledged)
         -> db_out: execution_reports, positions, position_history, pnl_snapshots
 
 The executor follows md.book itself (parse -> MarketStateEngine, the same pure books as the
@@ -10,7 +10,8 @@ market_state flow) because the paper exchange walks the depth of the book, not o
 One global key holds the whole state (books, PaperExchange, Portfolio): fills, cash and the
 wallet's balance checks are exact. Only the risk flow writes order.exec, so nothing is executed
 that risk did not approve; an approved `cancel_all` (an emergency halt) cancels every open order
-and reports each cancel at once.
+and reports each cancel at once. A `halt *` on bot.control does the same without waiting for risk
+(a halt must work with the risk flow down) and is acknowledged on risk.alert for `pets halt`.
 
 Live (`pets flow run executor --live`, see pets.execution.live for the opt-in): approved orders go
 to the venue through LiveExchange instead of the paper exchange (consecutive places of one batch in
