@@ -22,7 +22,7 @@ from pets.cli.bot import bot
 from pets.cli.run import report_command, run
 from pets.infra.procs import running_flows
 from pets.schemas.control import DeadLetter
-from pets.settings import Settings, project_root
+from pets.settings import Settings, SettingsError, load_settings, project_root
 
 PETS = str(Path(sys.executable).parent / "pets")
 
@@ -224,3 +224,14 @@ def test_the_risk_flow_logs_its_start_each_command_and_each_dead_letter(
     assert any(line.startswith("dead letter from risk.decode (order.intent@7, 5 bytes)") for line in lines), (
         lines
     )
+
+
+def test_the_fault_limits_are_settings_and_bad_values_name_the_variable() -> None:
+    base = {"PETS_MODE": "embedded"}
+    defaults = load_settings(base)
+    assert (defaults.max_message_bytes, defaults.clock_tolerance_s) == (512 * 1024, 300.0)
+    tuned = load_settings({**base, "PETS_MAX_MESSAGE_BYTES": "100000", "PETS_CLOCK_TOLERANCE_S": "2.5"})
+    assert (tuned.max_message_bytes, tuned.clock_tolerance_s) == (100_000, 2.5)
+    for name, value in (("PETS_MAX_MESSAGE_BYTES", "-1"), ("PETS_CLOCK_TOLERANCE_S", "soon")):
+        with pytest.raises(SettingsError, match=name):
+            load_settings({**base, name: value})
