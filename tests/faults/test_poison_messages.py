@@ -22,13 +22,13 @@ from bytewax.testing import run_main
 from click.testing import CliRunner
 
 from pets.cli import main
-from pets.flows import bots, market_state, risk
+from pets.flows import bots, executor, market_state, risk
 from pets.flows.trading_io import kafka_source
 from pets.pipelines.kafka_io import consumer, ensure_topics, producer
 from pets.schemas.codec import decode, encode
 from pets.schemas.control import DeadLetter
 from pets.schemas.market_data import MarketInfo
-from pets.schemas.orders import OrderIntent
+from pets.schemas.orders import ApprovedOrder, OrderIntent
 from pets.settings import Settings
 
 BROKER_LIMIT = 1_000_000  # librdkafka's message.max.bytes default; the broker's is 1,048,588
@@ -172,3 +172,17 @@ def test_pets_replay_to_kafka_dead_letters_a_10_mb_frame_and_goes_on(
     letter = decode("dlq.market_data", dead)
     assert letter.truncated and letter.payload_size == len(frames[1])
     assert letter.payload_sha256 == hashlib.sha256(frames[1]).hexdigest()
+
+
+@pytest.mark.integration
+def test_executor_dead_letters_a_poison_order_and_executes_the_next(isolated: Settings) -> None:
+    ensure_topics(
+        isolated, [*executor.INPUT_TOPICS, "exec.report", "pnl.snapshot", "risk.alert", "dlq.trading"]
+    )
+    order = ApprovedOrder(intent=_intent("good-2"), size=D(10), approved_ns=T0 * 1_000_000, sequence=1)
+    _produce(isolated, "order.exec", [POISON, encode(order)])
+    run_main(executor.build_flow(isolated, tail=False))
+    (dead,) = _consume(isolated, "dlq.trading", lambda got: len(got) >= 1)
+    _check_letter(dead, "dlq.trading")
+    reports = [decode("exec.report", v) for v in _consume(isolated, "exec.report", lambda got: len(got) >= 1)]
+    assert [r.client_order_id for r in reports][:1] == ["good-2"]  # no book yet: refused, but decided
