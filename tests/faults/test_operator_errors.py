@@ -88,7 +88,7 @@ def test_pause_for_a_non_positive_duration_is_refused() -> None:
 
 def _flow_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PETS_")}
-    env.update(PETS_MODE="local", PETS_STATE_DIR=str(tmp_path / "state"), PETS_NATIVE="0", **extra)
+    env.update({"PETS_MODE": "local", "PETS_STATE_DIR": str(tmp_path / "state"), "PETS_NATIVE": "0", **extra})
     return env
 
 
@@ -235,3 +235,13 @@ def test_the_fault_limits_are_settings_and_bad_values_name_the_variable() -> Non
     for name, value in (("PETS_MAX_MESSAGE_BYTES", "-1"), ("PETS_CLOCK_TOLERANCE_S", "soon")):
         with pytest.raises(SettingsError, match=name):
             load_settings({**base, name: value})
+
+
+def test_a_command_with_kafka_down_is_one_line(tmp_path: Path) -> None:
+    # pets halt with the broker down: kafka-python's timeout used to surface as a traceback
+    env = _flow_env(tmp_path, PETS_MODE="production", PETS_KAFKA_BOOTSTRAP="127.0.0.1:9")
+    result = subprocess.run(
+        [PETS, "halt", "--timeout", "1"], env=env, capture_output=True, text=True, timeout=60
+    )
+    line = _one_line_error(result)
+    assert line.startswith("Error: Kafka not answering (") and "127.0.0.1:9" in line
