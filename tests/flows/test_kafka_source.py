@@ -16,7 +16,8 @@ from bytewax.testing import TestingSink, cluster_main, run_main
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
-from pets.flows.kafka_source import KAFKA_LOG, MultiPartitionKafkaSource, OncePerInterval
+from pets.flows.kafka_source import MultiPartitionKafkaSource
+from pets.pipelines.kafka_io import KAFKA_LOG, OncePerInterval
 from pets.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -18,10 +18,7 @@ the worker never waits on a metadata request (a slow one stalled every flow for 
 
 from __future__ import annotations
 
-import logging
-import re
 import threading
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,43 +27,13 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 from confluent_kafka import KafkaError as ConfluentKafkaError
 
+from pets.pipelines.kafka_io import KAFKA_LOG
+
 SourceMessage = KafkaSourceMessage[bytes | None, bytes | None]
 Item = SourceMessage | KafkaError[bytes | None, bytes | None]
 Offsets = dict[tuple[str, int], int]  # (topic, partition) -> offset of the next message to read
 PART = "all"
 MIN_REFRESH_S = 0.01
-LOG_INTERVAL_S = 30.0
-
-
-class OncePerInterval(logging.Filter):
-    """Lets each kind of message through once per `interval_s`, saying how many like it were held
-    back. librdkafka repeats a failing connection's error every ~50 ms per client (hundreds of lines
-    a minute with the broker down); the kind is the message with its numbers blanked out."""
-
-    def __init__(self, interval_s: float = LOG_INTERVAL_S, clock: Any = time.monotonic) -> None:
-        super().__init__()
-        self.interval_s = interval_s
-        self.clock = clock
-        self.seen: dict[str, tuple[float, int]] = {}  # kind -> (when it last passed, held back since)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        kind = _NUMBERS.sub("#", message)[:200]
-        now = self.clock()
-        passed, held = self.seen.get(kind, (float("-inf"), 0))
-        if now - passed < self.interval_s:
-            self.seen[kind] = (passed, held + 1)
-            return False
-        self.seen[kind] = (now, 0)
-        if held:
-            record.msg, record.args = f"{message} ({held} more like it in {self.interval_s:g} s)", ()
-        return True
-
-
-_NUMBERS = re.compile(r"\d+")
-# librdkafka's own log lines (connection failures, ...) go here instead of straight to stderr
-KAFKA_LOG = logging.getLogger("pets.kafka")
-KAFKA_LOG.addFilter(OncePerInterval())
 SINK_CONFIG: dict[str, Any] = {"linger.ms": "1", "logger": KAFKA_LOG}  # the flows' Kafka producers
 
 
