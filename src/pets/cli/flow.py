@@ -70,7 +70,15 @@ def run_flow(
     """Run flow NAME until interrupted (Ctrl-C: exit 130); resumes from its recovery state after a
     crash. What stops it from starting (configuration, Kafka, PostgreSQL, the live wallet) is one line
     on stderr and exit 1, before anything is created."""
-    signal.signal(signal.SIGINT, _interrupted)
+    try:
+        _run_flow(name, workers, epoch_ms, no_recovery, metrics_port, live)
+    except KeyboardInterrupt:  # before the dataflow runs, or in a plain service (its finally ran)
+        raise click.exceptions.Exit(130) from None
+
+
+def _run_flow(
+    name: str, workers: int, epoch_ms: int, no_recovery: bool, metrics_port: int | None, live: bool
+) -> None:
     settings = settings_from_env()
     module = load_flow_module(name)
     if live and name != "executor":
@@ -105,6 +113,7 @@ def run_flow(
     # what is loaded by now lives as long as the process: leave it out of every collection, so
     # a full collection walks the flow's own state only (it took 7-10 ms with it, per pause)
     gc.freeze()
+    signal.signal(signal.SIGINT, _interrupted)
     cli_main(
         dataflow,
         workers_per_process=workers,
