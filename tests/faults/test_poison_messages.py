@@ -107,11 +107,15 @@ def isolated(prefixed_settings: Settings) -> Iterator[Settings]:
 def test_market_state_dead_letters_a_poison_frame_and_goes_on(isolated: Settings, limit: int | None) -> None:
     settings = isolated if limit is None else dataclasses.replace(isolated, max_message_bytes=limit)
     ensure_topics(settings, ["md.book", "md.markets", "md.tob", "dlq.market_data"])
+    _produce(settings, "md.markets", [POISON], key=MARKET.encode())
     _produce(settings, "md.book", [POISON, _book(T0)], key=MARKET.encode())
     run_main(market_state.build_flow(settings, market_infos=[INFO], tail=False))
-    (dead,) = _consume(settings, "dlq.market_data", lambda got: len(got) >= 1)
-    letter = _check_letter(dead, "dlq.market_data")
-    assert ("exceeds the input limit" in letter.reason) == (limit is None)
+    dead = _consume(settings, "dlq.market_data", lambda got: len(got) >= 2)
+    letters = [_check_letter(raw, "dlq.market_data") for raw in dead]
+    assert sorted(letter.topic or "" for letter in letters) == [
+        f"{settings.topic_prefix}md.book", f"{settings.topic_prefix}md.markets"
+    ]  # fmt: skip
+    assert all(("exceeds the input limit" in letter.reason) == (limit is None) for letter in letters)
     tops = [decode("md.tob", v) for v in _consume(settings, "md.tob", lambda got: len(got) >= 1)]
     assert [(t.asset_id, t.best_bid, t.best_ask) for t in tops] == [(YES, D("0.48"), D("0.52"))]
 
@@ -125,13 +129,16 @@ def _intent(cid: str) -> OrderIntent:
 
 
 @pytest.mark.integration
-def test_risk_dead_letters_a_poison_intent_and_decides_the_next(isolated: Settings) -> None:
+def test_risk_dead_letters_poison_on_every_input_and_decides_the_next_intent(isolated: Settings) -> None:
     ensure_topics(isolated, [*risk.INPUT_TOPICS, "order.exec", "order.denied", "risk.alert", "dlq.trading"])
-    _produce(isolated, "order.intent", [POISON, encode(_intent("good-1"))])
+    for topic in risk.INPUT_TOPICS:  # one poison message on every input
+        _produce(isolated, topic, [POISON])
+    _produce(isolated, "order.intent", [encode(_intent("good-1"))])
     source = kafka_source(isolated, risk.INPUT_TOPICS, tail=False)
     run_main(risk.build_flow(isolated, source))
-    (dead,) = _consume(isolated, "dlq.trading", lambda got: len(got) >= 1)
-    _check_letter(dead, "dlq.trading")
+    dead = _consume(isolated, "dlq.trading", lambda got: len(got) >= len(risk.INPUT_TOPICS))
+    topics = sorted(_check_letter(raw, "dlq.trading").topic or "" for raw in dead)
+    assert topics == sorted(f"{isolated.topic_prefix}{topic}" for topic in risk.INPUT_TOPICS)
     (denied,) = _consume(isolated, "order.denied", lambda got: len(got) >= 1)
     assert decode("order.denied", denied).intent.client_order_id == "good-1"  # unknown market: decided
 
