@@ -16,6 +16,8 @@ from enum import StrEnum
 from pathlib import Path
 
 ENV_PREFIX = "PETS_"
+DEFAULT_MAX_MESSAGE_BYTES = 512 * 1024
+DEFAULT_CLOCK_TOLERANCE_S = 300.0
 
 
 class Mode(StrEnum):
@@ -62,6 +64,11 @@ class Settings:
     venue: VenueEndpoints = field(default_factory=VenueEndpoints)
     topic_prefix: str = ""  # prepended to every topic name: isolates tests and tenants on one broker
     live: bool = False  # live trading needs this AND `--live` AND a configured wallet
+    # Inputs larger than this are dead-lettered unparsed (docs/faults.md): below the broker's 1 MB
+    # message limit, far above the largest venue frame recorded.
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    # How far ahead of the wall clock a venue timestamp may be before it is dead-lettered (docs/faults.md).
+    clock_tolerance_s: float = DEFAULT_CLOCK_TOLERANCE_S
 
     @property
     def infra_state_file(self) -> Path:
@@ -129,6 +136,19 @@ def _bool(name: str, value: str) -> bool:
     raise SettingsError(f"{name}={value!r}: expected true/false")
 
 
+def _positive(name: str, values: Mapping[str, str], default: float) -> float:
+    raw = values.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise SettingsError(f"{name}={raw!r}: expected a positive number")
+    return value
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from ``PETS_*`` variables; unknown ``PETS_*`` names are an error."""
     environ = dict(os.environ if env is None else env)
@@ -137,7 +157,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     known = {
         "PETS_MODE", "PETS_CONFIG_DIR", "PETS_STATE_DIR", "PETS_CACHE_DIR", "PETS_KAFKA_BOOTSTRAP",
         "PETS_POSTGRES_DSN", "PETS_LIVE", "PETS_ROOT", "PETS_REQUIRE_INFRA", "PETS_TOPIC_PREFIX",
-        "PETS_SHARED_DATA",
+        "PETS_SHARED_DATA", "PETS_MAX_MESSAGE_BYTES", "PETS_CLOCK_TOLERANCE_S",
         "PETS_NATIVE",  # read by `import pets` (pets.native), before settings exist: 0 = pure Python
         "PETS_REQUIRE_NATIVE",  # tests: a missing compiled hot path fails instead of skipping
         "PETS_CLOB_URL", "PETS_WS_MARKET_URL", "PETS_WS_USER_URL", "PETS_GAMMA_URL",
@@ -176,6 +196,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         venue=venue,
         topic_prefix=merged.get("PETS_TOPIC_PREFIX", ""),
         live=_bool("PETS_LIVE", merged.get("PETS_LIVE", "false")),
+        max_message_bytes=int(_positive("PETS_MAX_MESSAGE_BYTES", merged, DEFAULT_MAX_MESSAGE_BYTES)),
+        clock_tolerance_s=_positive("PETS_CLOCK_TOLERANCE_S", merged, DEFAULT_CLOCK_TOLERANCE_S),
     )
     if mode is Mode.LOCAL:
         settings = settings.with_infra()

@@ -17,6 +17,7 @@ from pets.pipelines.timescale import TimescaleWriter
 from pets.runtime.records import report_row
 from pets.schemas.codec import encode
 from pets.schemas.config import PetsConfig, load_config
+from pets.schemas.control import ControlCommand
 from pets.schemas.orders import (
     ApprovedOrder,
     ExecutionReport,
@@ -202,3 +203,27 @@ def test_reports_read_back_from_the_database_rebuild_the_same_state(fresh_db: st
     loaded = reports_from_database(fresh_db)
     assert sorted(r.report_id for r in loaded) == sorted(r.report_id for r in STORED)
     assert {r.report_id: r for r in loaded} == {r.report_id: r for r in STORED}
+
+
+def test_a_halt_on_bot_control_cancels_every_open_order_without_risk() -> None:
+    halt = ControlCommand(command_id="h1", command="halt", bot_id="*", ts_ns=1, issued_by="cli:test")
+    pause = ControlCommand(command_id="p1", command="pause", bot_id="bot_05", ts_ns=1)
+    routed: list[Routed] = []
+    inputs = [
+        book(YES, {"0.48": "100"}, {"0.52": "100"}, T0),
+        exec_msg(approved("a", "BUY", "0.45", "10", post_only=True)),
+        exec_msg(approved("b", "BUY", "0.44", "10", post_only=True, bot="bot_08")),
+        KafkaSourceMessage(key=b"bot_05", value=encode(pause), topic="bot.control"),  # risk's business
+        KafkaSourceMessage(key=b"*", value=encode(halt), topic="bot.control"),
+    ]
+    run_main(
+        build_flow(
+            SETTINGS, TestingSource(inputs), TestingSink(routed), db_sink=TestingSink([]), config=CONFIG
+        )
+    )
+    reports = [(r.message.client_order_id, r.message.kind) for r in routed if r.topic == "exec.report"]
+    assert reports == [("a", "ack"), ("b", "ack"), ("a", "cancel"), ("b", "cancel")]
+    (alert,) = [r.message for r in routed if r.topic == "risk.alert"]
+    assert (alert.kind, alert.rule, alert.alert_id) == ("emergency_halt", "executor_halt", "executor-halt-h1")
+    assert alert.message.startswith("executor: 2 open orders cancelled")
+    assert not [r for r in routed if r.topic == "dlq.trading"]

@@ -4,6 +4,7 @@ reporting errors the way Bytewax's stock KafkaSource does."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -12,10 +13,11 @@ from bytewax import operators as op
 from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, cluster_main, run_main
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 from pets.flows.kafka_source import MultiPartitionKafkaSource
+from pets.pipelines.kafka_io import KAFKA_LOG, OncePerInterval
 from pets.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -216,3 +218,40 @@ def test_a_consumer_error_raises_or_becomes_a_kafka_error_item_like_the_stock_so
     assert [type(item) for item in ours_items] == [type(item) for item in stock_items] == [KafkaError]
     assert ours_items[0].err.code() == stock_items[0].err.code()
     assert ours_items[0].msg.topic == stock_items[0].msg.topic == topic
+
+
+def test_repeated_log_lines_pass_once_per_interval_with_a_count() -> None:
+    now = [0.0]
+    limit = OncePerInterval(30.0, clock=lambda: now[0])
+
+    def record(text: str) -> logging.LogRecord:
+        return logging.LogRecord("pets.kafka", logging.ERROR, __file__, 1, "%s", (text,), None)
+
+    fail = "Connect to ipv4#127.0.0.1:9 failed: Connection refused (after {}ms in state CONNECT)"
+    passed = [r for i in range(100) if limit.filter(r := record(fail.format(i % 3)))]
+    assert len(passed) == 1
+    assert limit.filter(record("another kind of trouble"))  # its own budget
+    now[0] = 31.0
+    late = record(fail.format(7))
+    assert limit.filter(late) and late.getMessage().endswith("(99 more like it in 30 s)")
+
+
+def test_a_consumer_of_a_down_broker_logs_its_failure_once(caplog: pytest.LogCaptureFixture) -> None:
+    # librdkafka printed a FAIL line to stderr every ~50 ms (hundreds a minute) while the broker was down
+    source = MultiPartitionKafkaSource(
+        ["127.0.0.1:9"], ["t"], add_config={"reconnect.backoff.ms": "50", "reconnect.backoff.max.ms": "50"}
+    )
+    (limit,) = [f for f in KAFKA_LOG.filters if isinstance(f, OncePerInterval)]
+    limit.seen.clear()  # other tests of this process may have had their connection refused too
+    consumer = Consumer(source._config())
+    try:
+        with caplog.at_level(logging.INFO, logger="pets.kafka"):
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                consumer.poll(0.1)
+    finally:
+        consumer.close()
+    failures = [
+        r for r in caplog.records if r.name == "pets.kafka" and "Connection refused" in r.getMessage()
+    ]
+    assert len(failures) == 1, [r.getMessage() for r in failures]

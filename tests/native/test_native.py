@@ -103,7 +103,7 @@ def need_compiled_build() -> None:
 def trade(tmp_path: Path, name: str, env: dict[str, str]) -> tuple[dict[str, Any], Path]:
     journal = tmp_path / name
     out = subprocess.run(
-        [PETS, "run", "--json", "--no-db", "--duration", "300", "--journal", str(journal)],
+        [PETS, "run", "--json", "--duration", "300", "--journal", str(journal)],
         env=os.environ | env,
         capture_output=True,
         text=True,

@@ -479,3 +479,27 @@ def test_state_survives_pickling(config: PetsConfig) -> None:
     assert restored.ledger.available_cash == engine.ledger.available_cash
     assert denied(restored, intent(price="0.50", client_order_id="p1")).rule == "duplicate"
     assert not hasattr(pickle.loads(pickle.dumps(engine)), "config")
+
+
+def _send(engine: RiskEngine, n: int, ts_ms: int) -> ApprovedOrder | OrderDenied:
+    engine.on_top_of_book(tob(f"yes{n}", f"m{n}", "0.49", "0.51", ts_ms=ts_ms))
+    return decide(engine, intent(price="0.51", size="20", asset_id=f"yes{n}", market_id=f"m{n}", ts_ms=ts_ms))
+
+
+def test_a_replay_that_starts_earlier_is_not_frozen_by_the_rate_limit(config: PetsConfig) -> None:
+    # the engine clock is the latest venue time it saw; a second recording starting 48 minutes
+    # earlier used to meet windows still full of the first one's orders until the clock caught up
+    engine = engine_with_books(config)
+    assert all(isinstance(_send(engine, n, T0_MS), ApprovedOrder) for n in (1, 2, 3, 4, 5))  # 5 a second
+    earlier = T0_MS - 48 * 60_000
+    assert all(isinstance(_send(engine, n, earlier), ApprovedOrder) for n in (6, 1, 2, 3, 4))
+    # and the limit holds in the new timeline: its sixth order in one second is denied
+    late = _send(engine, 5, earlier + 1)
+    assert isinstance(late, OrderDenied) and late.rule == "rate_limit"
+
+
+def test_an_order_stamped_far_ahead_does_not_freeze_the_rate_limit(config: PetsConfig) -> None:
+    engine = engine_with_books(config)
+    year_2100_ms = 4_102_444_800_000  # the risk flow dead-letters such stamps; the engine holds up too
+    assert all(isinstance(_send(engine, n, year_2100_ms), ApprovedOrder) for n in (1, 2, 3, 4, 5))
+    assert isinstance(_send(engine, 6, T0_MS + 2_000), ApprovedOrder)

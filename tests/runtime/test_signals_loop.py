@@ -96,23 +96,6 @@ def test_the_main_job_on_the_simulator_feeds_its_alternative_data_to_a_signal_bo
     assert {i.bot_id for i in journal.intents} >= {"bot_01", "bot_04", "bot_05"}
 
 
-def test_the_cause_is_stored_in_the_database(fresh_db: str) -> None:
-    import psycopg
-
-    from pets.pipelines.migrations import migrate
-
-    migrate(fresh_db)
-    loop, journal = loop_with_books()
-    loop.signal(signal(1))
-    journal.write_database(fresh_db, [], loop.bot_status(), T0 * 1_000_000)
-    with psycopg.connect(fresh_db) as conn:
-        rows = conn.execute(
-            "SELECT bot_id, cause_source, cause_signal_id, cause_model_version, cause_probability "
-            "FROM order_intents"
-        ).fetchall()
-    assert rows == [("bot_04", "news", "s1", "test-model@1", Decimal("0.62"))]
-
-
 def test_whale_fills_and_rankings_in_the_loop() -> None:
     config = enable(CONFIG, "bot_03")
     journal = Journal()

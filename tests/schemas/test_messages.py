@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import inspect
 import json
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pets.schemas.codec import decode, encode
-from pets.schemas.control import BatchCommand, ControlCommand, DeadLetter
+from pets.schemas.control import DEAD_LETTER_PAYLOAD_BYTES, BatchCommand, ControlCommand, DeadLetter
 from pets.schemas.orders import (
     ApprovedOrder,
     ExecutionReport,
@@ -173,6 +174,27 @@ def test_dead_letter_accepts_websocket_text() -> None:
 def test_dead_letter_never_loses_bytes(raw: bytes) -> None:
     letter = DeadLetter.from_bytes("any", "reason", raw, ts_ns=1)
     assert decode("dlq.trading", encode(letter)).raw_bytes() == raw
+
+
+def test_a_dead_letter_of_a_huge_input_fits_the_broker_and_says_what_it_cut() -> None:
+    # ~900 KB of characters JSON must escape (\u0001 = 6 bytes each): whole, the dead letter would be
+    # ~5.4 MB, far over the broker's 1 MB message limit
+    raw = b'{"event_type":"book","x":"' + b"\x01" * 900_000 + b'"}'
+    letter = DeadLetter.from_bytes("md.parse", "x" * 50_000, raw, ts_ns=1, key=b"k" * 50_000)
+    wire = encode(letter)
+    assert len(wire) < 1_000_000
+    assert letter.truncated and letter.payload_size == len(raw)
+    assert letter.payload_sha256 == hashlib.sha256(raw).hexdigest()
+    assert raw.startswith(letter.raw_bytes()) and len(letter.raw_bytes()) == DEAD_LETTER_PAYLOAD_BYTES
+    assert len(letter.reason) < 2_100 and letter.key is not None and len(letter.key) < 2_100
+    assert decode("dlq.market_data", wire) == letter
+
+
+def test_a_cut_through_a_multibyte_character_stays_text() -> None:
+    raw = b"a" * (DEAD_LETTER_PAYLOAD_BYTES - 1) + "é".encode() * 10  # the cut splits the first é
+    letter = DeadLetter.from_bytes("s", "r", raw, ts_ns=1)
+    assert letter.payload_encoding == "utf-8" and letter.payload == "a" * (DEAD_LETTER_PAYLOAD_BYTES - 1)
+    assert letter.truncated and letter.payload_size == len(raw)
 
 
 @pytest.mark.parametrize(

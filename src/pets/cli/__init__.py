@@ -16,7 +16,8 @@ from pets.settings import Settings, SettingsError, load_settings
 
 
 class _PetsGroup(click.Group):
-    """Turns a bad setting or topic registry into a one-line error naming the file/variable."""
+    """Turns a bad setting or topic registry into a one-line error naming the file/variable, and a
+    Kafka or PostgreSQL that does not answer into one line naming the service (not a traceback)."""
 
     def invoke(self, ctx: click.Context) -> object:
         from pets.schemas.topics import TopicRegistryError
@@ -25,6 +26,25 @@ class _PetsGroup(click.Group):
             return super().invoke(ctx)
         except (SettingsError, TopicRegistryError) as exc:
             raise click.ClickException(str(exc)) from None
+        except Exception as exc:
+            service = _service_of(exc)
+            if service is None:
+                raise
+            name = type(exc).__name__
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else name
+            detail = detail if detail.startswith(name) else f"{name}: {detail}"
+            message = f"{service} not answering ({detail}): is it up? `pets infra status`"
+            raise click.ClickException(message) from None
+
+
+def _service_of(exc: Exception) -> str | None:
+    """Which service a client library's error comes from (by module: the libraries load lazily)."""
+    module = type(exc).__module__
+    if module.startswith(("kafka", "confluent_kafka", "cimpl")):
+        return "Kafka"
+    if module.startswith("psycopg") and type(exc).__name__ == "OperationalError":
+        return "PostgreSQL"
+    return None
 
 
 @click.group(cls=_PetsGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -160,7 +160,13 @@ _simple("resume", "Resume a paused or halted bot ID (or '*').")
 
 @bot.command("pause")
 @click.argument("bot_id", metavar="ID")
-@click.option("--for", "for_s", type=float, default=None, help="Seconds; without it until `resume`.")
+@click.option(
+    "--for",
+    "for_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds (positive); without it until `resume`.",
+)
 @click.option("--reason", default="", help="Why (stored with the state).")
 def pause(bot_id: str, for_s: float | None, reason: str) -> None:
     """Pause bot ID (or '*'): its open orders are cancelled; it may still reduce positions."""
@@ -170,9 +176,82 @@ def pause(bot_id: str, for_s: float | None, reason: str) -> None:
 
 @click.command("halt")
 @click.option("--reason", default="", help="Why (stored with the alert).")
-def halt(reason: str) -> None:
-    """Emergency halt: cancel every open order of every bot; nothing trades until `pets resume-trading`."""
-    _sent(send_command("halt", ALL_BOTS, reason))
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for the acknowledgements: the risk flow's halt alert and the executor's cancels.",
+)
+def halt(reason: str, timeout_s: float) -> None:
+    """Emergency halt: cancel every open order of every bot; nothing trades until `pets resume-trading`.
+
+    Exits 0 once both the risk flow and the executor acknowledged the halt on risk.alert; exits 1
+    naming the flow that did not answer within --timeout (the executor cancels its orders by itself
+    when it reads the halt, so a risk flow that is down does not leave orders open)."""
+    from pets.pipelines.kafka_io import ensure_topics
+
+    settings = settings_from_env()
+    ensure_topics(settings, ["risk.alert"])
+    with _AlertWatch(settings) as watch:
+        cmd = send_command("halt", ALL_BOTS, reason)
+        _sent(cmd)
+        answered = watch.halt_acks(cmd, timeout_s)
+    for flow_name, message in answered.items():
+        click.echo(f"{flow_name}: {message}")
+    missing = [name for name in ("risk", "executor") if name not in answered]
+    if missing:
+        raise click.ClickException(
+            f"halt {cmd.command_id} not acknowledged within {timeout_s:g} s by: {', '.join(missing)} "
+            "(is its flow running? `pets flow run NAME`)"
+        )
+
+
+class _AlertWatch:
+    """risk.alert from its end offsets now: what arrives after a command was sent answers it."""
+
+    def __init__(self, settings: Any) -> None:
+        from kafka import TopicPartition
+
+        from pets.pipelines.kafka_io import consumer
+        from pets.schemas.topics import load_topic_registry
+
+        topic = load_topic_registry(settings.config_dir).get("risk.alert").full_name(settings.topic_prefix)
+        self.client = consumer(settings)
+        parts = [TopicPartition(topic, p) for p in self.client.partitions_for_topic(topic) or ()]
+        self.client.assign(parts)
+        self.client.seek_to_end(*parts)
+        for part in parts:
+            self.client.position(part)  # resolve the end offsets before the command is sent
+
+    def __enter__(self) -> _AlertWatch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+
+    def halt_acks(self, cmd: ControlCommand, timeout_s: float) -> dict[str, str]:
+        """flow -> its acknowledgement of halt `cmd`, for those that answered within the timeout."""
+        import msgspec
+
+        from pets.schemas.codec import decode
+        from pets.schemas.control import EXECUTOR_HALT_RULE, OPERATOR_HALT_RULE, RiskAlert
+
+        answered: dict[str, str] = {}
+        deadline = time.monotonic() + timeout_s
+        while len(answered) < 2 and (left := deadline - time.monotonic()) > 0:
+            for records in self.client.poll(timeout_ms=int(min(left, 0.2) * 1000) + 1).values():
+                for record in records:
+                    try:
+                        alert: RiskAlert = decode("risk.alert", record.value)
+                    except msgspec.DecodeError:
+                        continue
+                    if alert.kind == "emergency_halt" and alert.rule == OPERATOR_HALT_RULE:
+                        answered["risk"] = f"halted ({alert.message})"
+                    elif alert.rule == EXECUTOR_HALT_RULE and alert.alert_id.endswith(cmd.command_id):
+                        answered["executor"] = alert.message
+        return answered
 
 
 @click.command("resume-trading")

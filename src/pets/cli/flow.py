@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import gc
 import importlib
+import logging
+import os
+import signal
+import sys
 from datetime import timedelta
 from typing import Any
 
 import click
 
 from pets.cli import settings_from_env
+from pets.settings import Settings
+
+log = logging.getLogger("pets.flow")
 
 # name -> module; a module exposes `build_flow(settings)` (a Bytewax dataflow) or `run(settings)`
 # (a plain long-running service such as the WebSocket ingestion).
@@ -60,39 +67,98 @@ def list_flows() -> None:
 def run_flow(
     name: str, workers: int, epoch_ms: int, no_recovery: bool, metrics_port: int | None, live: bool
 ) -> None:
-    """Run flow NAME until interrupted; resumes from its recovery state after a crash."""
+    """Run flow NAME until interrupted (Ctrl-C: exit 130); resumes from its recovery state after a
+    crash. What stops it from starting (configuration, Kafka, PostgreSQL, the live wallet) is one line
+    on stderr and exit 1, before anything is created."""
+    try:
+        _run_flow(name, workers, epoch_ms, no_recovery, metrics_port, live)
+    except KeyboardInterrupt:  # before the dataflow runs, or in a plain service (its finally ran)
+        raise click.exceptions.Exit(130) from None
+
+
+def _run_flow(
+    name: str, workers: int, epoch_ms: int, no_recovery: bool, metrics_port: int | None, live: bool
+) -> None:
     settings = settings_from_env()
     module = load_flow_module(name)
     if live and name != "executor":
         raise click.ClickException("--live applies to the executor flow only")
+    configure_logging()
+    _check_services(settings)
     flow_options: dict[str, bool] = {"live": True} if live else {}
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
         start_http_server(metrics_port)
-    if hasattr(module, "build_flow"):
-        from bytewax.run import cli_main
+    if not hasattr(module, "build_flow"):
+        log.info("flow %s starting", name)
+        module.run(settings)
+        return
+    from bytewax.run import cli_main
 
-        from pets.flows.recovery import recovery_store
+    from pets.execution.live import LiveRefusedError
+    from pets.flows.recovery import recovery_store
 
-        recovery = None if no_recovery else recovery_store(settings.recovery_dir / name, workers)
-        from pets.execution.live import LiveRefusedError
+    try:
+        dataflow = module.build_flow(settings, **flow_options)
+    except LiveRefusedError as exc:
+        raise click.ClickException(str(exc)) from None
+    store = settings.recovery_dir / name
+    if no_recovery:
+        recovery, resume = None, "recovery off: state starts empty"
+    else:
+        resume = f"resuming from {store}" if store.exists() else f"new recovery store {store}"
+        recovery = recovery_store(store, workers)
+    log.info("flow %s starting (%s; epoch %d ms, %d worker(s))", name, resume, epoch_ms, workers)
+    # what is loaded by now lives as long as the process: leave it out of every collection, so
+    # a full collection walks the flow's own state only (it took 7-10 ms with it, per pause)
+    gc.freeze()
+    signal.signal(signal.SIGINT, _interrupted)
+    cli_main(
+        dataflow,
+        workers_per_process=workers,
+        epoch_interval=timedelta(milliseconds=epoch_ms),
+        recovery_config=recovery,
+    )
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    """Ctrl-C: leave at once and quietly. Inside Bytewax a KeyboardInterrupt becomes a Rust panic
+    (~140 lines); nothing is lost by not unwinding: the recovery store is built for crashes."""
+    sys.stderr.flush()
+    os._exit(130)
+
+
+def configure_logging() -> None:
+    """One line per event on stderr (flow start, recovery, resyncs, halts, dead letters)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python's connection chatter
+
+
+def _check_services(settings: Settings) -> None:
+    """The configuration, Kafka and PostgreSQL, each a one-line error when it is not usable."""
+    from pets.pipelines.kafka_io import broker_unready
+    from pets.schemas.config import InvalidConfigError, load_config
+
+    try:
+        load_config(settings.config_dir)
+    except InvalidConfigError as exc:
+        raise click.ClickException(f"invalid configuration: {'; '.join(map(str, exc.errors))}") from None
+    bootstrap = settings.require_kafka()
+    reason = broker_unready(bootstrap, timeout_ms=5_000)
+    if reason is not None:
+        raise click.ClickException(
+            f"Kafka at {bootstrap} is not answering ({reason}): start it (`pets infra up`) "
+            "or fix PETS_KAFKA_BOOTSTRAP"
+        )
+    if settings.postgres_dsn:
+        import psycopg
 
         try:
-            dataflow = module.build_flow(settings, **flow_options)
-        except LiveRefusedError as exc:
-            raise click.ClickException(str(exc)) from None
-        # what is loaded by now lives as long as the process: leave it out of every collection, so
-        # a full collection walks the flow's own state only (it took 7-10 ms with it, per pause)
-        gc.freeze()
-        cli_main(
-            dataflow,
-            workers_per_process=workers,
-            epoch_interval=timedelta(milliseconds=epoch_ms),
-            recovery_config=recovery,
-        )
-    else:
-        module.run(settings)
+            psycopg.connect(settings.postgres_dsn, connect_timeout=5).close()
+        except psycopg.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise click.ClickException(f"PostgreSQL not reachable ({first}): fix PETS_POSTGRES_DSN") from None
 
 
 commands = [flow]

@@ -36,9 +36,15 @@ def up() -> None:
 
 @infra.command()
 def down() -> None:
-    """Stop both services and remove the state file (data stays for the next `up`)."""
+    """Stop both services and remove the state file (data stays for the next `up`). Warns about
+    running `pets flow run` processes: they lose their broker and database."""
+    from pets.infra.procs import running_flows
     from pets.infra.stack import down as stop_stack
 
+    flows = running_flows()
+    if flows:
+        listed = ", ".join(f"{name} (pid {pid})" for pid, name in flows)
+        click.echo(f"warning: flows still running, they lose Kafka and PostgreSQL: {listed}", err=True)
     for name, was_running in stop_stack(settings_from_env()).items():
         click.echo(f"{name}: {'stopped' if was_running else 'was not running'}")
 

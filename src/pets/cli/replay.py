@@ -135,7 +135,7 @@ def replay(
             raise click.ClickException(str(exc)) from None
         sink = KafkaFrameSink.from_settings(settings, source="replay")
         try:
-            stats = replay_to_sink(paths, sink, speed=speed)
+            stats = replay_to_sink(paths, sink, speed=speed, max_bytes=settings.max_message_bytes)
         finally:
             sink.close()
         if as_json:

@@ -11,6 +11,8 @@ pets bench loop-latency [--json]           md.book -> order.exec latency with ea
 from __future__ import annotations
 
 import time
+from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ import click
 from pets.cli import settings_from_env
 from pets.cli._output import echo_result, peak_rss_mb
 from pets.cli.bench import bench
+from pets.runtime.journal import DEAD_LETTERS_FILE
 
 
 def _echo_report_json(report: dict[str, Any]) -> None:
@@ -58,12 +61,6 @@ def _status(message: str) -> None:
 @click.option(
     "--duration", type=float, default=None, help="Simulated seconds [default: simulator.duration_s]."
 )
-@click.option(
-    "--db/--no-db",
-    "use_db",
-    default=None,
-    help="Also store the journal in TimescaleDB [default: when a database is configured].",
-)
 def run(
     files: tuple[Path, ...],
     replay_flag: bool,
@@ -71,13 +68,14 @@ def run(
     as_json: bool,
     seed: int | None,
     duration: float | None,
-    use_db: bool | None,
 ) -> None:
     """The main job: market state, bots, risk, paper execution and P&L in one process, on the
-    simulator or on recordings; prints the per-bot report and writes the journal."""
+    simulator or on recordings; prints the per-bot report and writes the journal (its only output:
+    the database is the live flows', never a simulated run's)."""
     from pets.runtime import sources
     from pets.runtime.journal import Journal
     from pets.runtime.loop import TradingLoop
+    from pets.schemas.control import DeadLetter
 
     settings = settings_from_env()
     config = _load_config(settings.config_dir)
@@ -91,11 +89,6 @@ def run(
         )
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from None
-    dsn = settings.postgres_dsn if use_db is not False else None
-    if use_db and not dsn:
-        raise click.ClickException(
-            "--db: no database configured (set PETS_POSTGRES_DSN or run `pets infra up`)"
-        )
     if journal_dir is None:
         journal_dir = settings.state_dir / "runs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     _status(f"pets run: {source.name}")
@@ -104,6 +97,8 @@ def run(
     started = time.perf_counter()
     # the simulator's news, esports events, whale fills and forecasts reach the signal-driven bots
     loop.run(source.events() if source.events is not None else source.frames)
+    for fault in source.faults:
+        loop.dead_letter(DeadLetter.from_bytes("run.replay", fault, b"", ts_ns=loop.clock_ms * 1_000_000))
     for info in source.resolutions:
         loop.resolve(info)
     if source.resolutions:
@@ -122,8 +117,8 @@ def run(
     if published:
         gate = ", ".join(f"{kind} {n}" for kind, n in stats.signals.items()) or "no bot reads signals"
         _status(f"signals: {', '.join(f'{t} {n}' for t, n in published.items())} ({gate})")
-    if dsn:
-        _store(journal, loop, dsn, positions)
+    for line in dead_letter_lines(journal.dead_letters):
+        _status(line)
     report = loop.report()
     if as_json:
         _echo_report_json(report)
@@ -134,18 +129,13 @@ def run(
         click.echo(format_report(report, names))
 
 
-def _store(journal: Any, loop: Any, dsn: str, positions: Any) -> None:
-    import psycopg
-
-    try:
-        inserted = journal.write_database(dsn, positions, loop.bot_status(), loop.clock_ms * 1_000_000)
-    except psycopg.errors.UndefinedTable as exc:
-        _status(f"database not stored: {exc.diag.message_primary} (run `pets db migrate` first)")
-        return
-    except psycopg.OperationalError as exc:
-        _status(f"database not stored: cannot connect ({str(exc).strip().splitlines()[0]})")
-        return
-    _status("database: " + ", ".join(f"{table} +{n}" for table, n in inserted.items() if n))
+def dead_letter_lines(letters: Iterable[Any], top: int = 10) -> list[str]:
+    """The refused inputs grouped by reason (the reason's first 80 characters), most frequent first."""
+    counts = Counter(letter.reason[:80] for letter in letters)
+    lines = [f"  {n:6d} x {reason}" for reason, n in counts.most_common(top)]
+    if len(counts) > top:
+        lines.append(f"  ... and {len(counts) - top} other reasons ({DEAD_LETTERS_FILE} in the journal)")
+    return (["dead letters by reason:", *lines]) if lines else []
 
 
 @click.command("report")
@@ -165,6 +155,8 @@ def report_command(journal_dir: Path | None, as_json: bool) -> None:
     config = _load_config(settings.config_dir)
     if journal_dir is not None:
         snapshots, denials, alerts = _from_journal(journal_dir)
+        for line in dead_letter_lines(_dead_letters(journal_dir)):
+            _status(line)
     else:
         dsn = settings.postgres_dsn
         if not dsn:
@@ -202,6 +194,19 @@ def _from_journal(directory: Path) -> tuple[list[Any], list[tuple[str, str]], li
     denials = [(r["bot_id"], r["rule"]) for r in rows("denials")]
     alerts = [msgspec.convert(r, RiskAlert) for r in rows("alerts")]
     return snapshots, denials, alerts
+
+
+def _dead_letters(directory: Path) -> list[Any]:
+    """The run's dead letters (none for a journal written before they were kept)."""
+    import msgspec
+
+    from pets.schemas.control import DeadLetter
+
+    path = directory / DEAD_LETTERS_FILE
+    if not path.is_file():
+        return []
+    decoder = msgspec.json.Decoder(DeadLetter)
+    return [decoder.decode(line) for line in path.read_bytes().splitlines() if line.strip()]
 
 
 def _from_database(dsn: str) -> tuple[list[Any], list[tuple[str, str]], list[Any]]:

@@ -164,6 +164,8 @@ def require_live(flag: bool, env: Mapping[str, str], config: PetsConfig) -> Wall
     signature_type = env.get("PETS_SIGNATURE_TYPE", "")
     if signature_type and signature_type not in ("0", "1", "2", "3"):
         missing.append("PETS_SIGNATURE_TYPE must be 0, 1, 2 or 3")
+    if env.get("PETS_PRIVATE_KEY") and not _is_private_key(env["PETS_PRIVATE_KEY"]):
+        missing.append("PETS_PRIVATE_KEY is not a private key (64 hex digits, 0x optional)")
     creds = [key for key in API_KEYS if env.get(key)]
     if creds and len(creds) < len(API_KEYS):
         absent = ", ".join(k for k in API_KEYS if k not in creds)
@@ -178,6 +180,18 @@ def require_live(flag: bool, env: Mapping[str, str], config: PetsConfig) -> Wall
         api_secret=env.get("PETS_CLOB_SECRET") or None,
         api_passphrase=env.get("PETS_CLOB_PASSPHRASE") or None,
     )
+
+
+def _is_private_key(key: str) -> bool:
+    """Whether the signer can use `key` (checked up front: the signing library's own error is a long
+    traceback; the key itself never appears in a message)."""
+    from eth_account import Account
+
+    try:
+        Account.from_key(key.strip())
+    except Exception:  # any error of the key's format or range means the same to the operator
+        return False
+    return True
 
 
 def clob_client(host: str, wallet: Wallet, *, chain_id: int = POLYGON_CHAIN_ID) -> Any:

@@ -27,7 +27,7 @@ from bytewax.outputs import Sink
 from pets.bots.base import Bot
 from pets.bots.operator import run_bots
 from pets.bots.registry import STRATEGY_CLASSES, bot_class, enabled_bots, signal_topics
-from pets.flows.trading_io import Routed, RoutedKafkaSink, TopicDecoder, kafka_source
+from pets.flows.trading_io import Routed, RoutedKafkaSink, TopicDecoder, kafka_source, log_dead_letter
 from pets.schemas.config import PetsConfig, load_config
 from pets.schemas.control import DeadLetter
 from pets.schemas.orders import OrderIntent
@@ -53,17 +53,22 @@ def build_flow(
     config = config or load_config(settings.config_dir)
     topics = input_topics(config, strategy_classes)
     decode = TopicDecoder(
-        load_topic_registry(settings.config_dir), settings.topic_prefix, topics, f"{FLOW_NAME}.decode"
+        load_topic_registry(settings.config_dir),
+        settings.topic_prefix,
+        topics,
+        f"{FLOW_NAME}.decode",
+        settings.max_message_bytes,
     )
     flow = Dataflow(FLOW_NAME)
     messages = op.input("bots_in", flow, source or kafka_source(settings, topics, tail=tail))
     decoded = op.map("decode", messages, decode)
     split = op.branch("split_dead_letters", decoded, lambda item: not isinstance(item, DeadLetter))
     intents, dropped = run_bots(split.trues, config, strategy_classes)
+    logged = op.inspect("log_dead_letters", split.falses, log_dead_letter)
     out = op.merge(
         "all_out",
         op.map("intents", intents, _intent_out),
-        op.map("dead_letters", split.falses, lambda dead: Routed("dlq.trading", dead.source, dead)),
+        op.map("dead_letters", logged, lambda dead: Routed("dlq.trading", dead.source, dead)),
         op.map("dropped_signals_out", dropped, lambda dead: Routed("dlq.signals", dead.source, dead)),
     )
     op.output("bots_out", out, sink or RoutedKafkaSink(settings))

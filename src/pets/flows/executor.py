@@ -1,8 +1,8 @@
 """executor: order.exec (approved orders) -> the paper exchange -> exec.report, positions, P&L.
 
-    executor_in (order.exec + md.book + md.markets) -> decode -> key_all -> executor_state
+    executor_in (order.exec + md.book + md.markets + bot.control) -> decode -> key_all -> executor_state
         -> executor_out: exec.report (ExecutionReport, key market) | pnl.snapshot (PnlSnapshot, key
-           bot_id) | dlq.trading (undecodable input, with the reason)
+           bot_id) | dlq.trading (undecodable input, with the reason) | risk.alert (halt acknowledged)
         -> db_out: execution_reports, positions, position_history, pnl_snapshots
 
 The executor follows md.book itself (parse -> MarketStateEngine, the same pure books as the
@@ -10,7 +10,8 @@ market_state flow) because the paper exchange walks the depth of the book, not o
 One global key holds the whole state (books, PaperExchange, Portfolio): fills, cash and the
 wallet's balance checks are exact. Only the risk flow writes order.exec, so nothing is executed
 that risk did not approve; an approved `cancel_all` (an emergency halt) cancels every open order
-and reports each cancel at once.
+and reports each cancel at once. A `halt *` on bot.control does the same without waiting for risk
+(a halt must work with the risk flow down) and is acknowledged on risk.alert for `pets halt`.
 
 Live (`pets flow run executor --live`, see pets.execution.live for the opt-in): approved orders go
 to the venue through LiveExchange instead of the paper exchange (consecutive places of one batch in
@@ -35,6 +36,7 @@ cancelled first (DELETE /cancel-all), so that report is true.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -55,13 +57,19 @@ from pets.execution.paper_exchange import PaperConfig, PaperExchange
 from pets.execution.portfolio import ZERO, Portfolio, resolved_market
 from pets.flows.market_state import TimescaleSink
 from pets.flows.recovery import freeze, thaw
-from pets.flows.trading_io import Routed, RoutedKafkaSink, TopicDecoder, kafka_source
+from pets.flows.trading_io import (
+    Routed,
+    RoutedKafkaSink,
+    TopicDecoder,
+    kafka_source,
+    log_dead_letter,
+)
 from pets.pipelines.market_data.market import MarketStateEngine
 from pets.pipelines.market_data.parser import FrameParser
 from pets.pipelines.polymarket.user_ws import UserChannel, UserMessage, UserWsConfig, event_ms
 from pets.runtime import records
 from pets.schemas.config import PetsConfig, load_config
-from pets.schemas.control import DeadLetter, RiskAlert
+from pets.schemas.control import ALL_BOTS, EXECUTOR_HALT_RULE, ControlCommand, DeadLetter, RiskAlert
 from pets.schemas.market_data import MarketInfo, MarketResolved, TopOfBook
 from pets.schemas.orders import ApprovedOrder, ExecutionReport, Position
 from pets.schemas.topics import load_topic_registry
@@ -70,12 +78,13 @@ from pets.settings import Settings, project_root
 FLOW_NAME = "executor"
 SOURCE = "executor.decode"
 STATE_KEY = "executor"
-INPUT_TOPICS = ("order.exec", "md.book", "md.markets")
+INPUT_TOPICS = ("order.exec", "md.book", "md.markets", "bot.control")
 NS_PER_MS = 1_000_000
 HEARTBEAT_S = 5.0  # the venue cancels everything when heartbeats stop for about 10 s
 USER_PARTITION = "user"
 
 DbRow = tuple[str, tuple[Any, ...]]
+log = logging.getLogger(__name__)
 
 
 class Input(NamedTuple):
@@ -169,6 +178,8 @@ class ExecutorState:
         return self._reported(self.live.on_orders(approved, self.clock_ms))
 
     def on_input(self, item: Input) -> list[Output]:
+        if item.topic == "bot.control":
+            return self._on_control(item.message)
         if self.live is not None and item.topic in ("order.exec", "user"):
             if item.topic == "order.exec":
                 return self._to_venue([item.message])
@@ -181,6 +192,30 @@ class ExecutorState:
         if item.topic == "md.markets":
             return self._on_market(item.message)
         return self._on_frame(item.message)
+
+    def _on_control(self, cmd: ControlCommand) -> list[Output]:
+        """`pets halt` acts here too, not only through risk's cancel-all on order.exec: with the risk
+        flow down a halt must still take every open order off the book (paper and live). The alert
+        acknowledges the command to `pets halt`, with the number of orders cancelled."""
+        if cmd.command != "halt" or cmd.bot_id != ALL_BOTS:
+            return []
+        reason = f"emergency halt {cmd.command_id}"
+        if self.live is not None:
+            reports = self.live.cancel_all()
+        else:
+            self.exchange.now_ms = max(self.exchange.now_ms, self.clock_ms)
+            reports = self.exchange.cancel_all(ALL_BOTS, "*", reason)
+        alert = RiskAlert(
+            alert_id=f"executor-halt-{cmd.command_id}",
+            kind="emergency_halt",
+            bot_id=ALL_BOTS,
+            rule=EXECUTOR_HALT_RULE,
+            message=f"executor: {len(reports)} open orders cancelled ({reason})",
+            severity="critical",
+            ts_ns=self.clock_ms * NS_PER_MS,
+        )
+        log.warning("halt %s: %d open orders cancelled", cmd.command_id, len(reports))
+        return self._reported(reports) + self._alerts([alert])
 
     def _on_frame(self, raw: bytes) -> list[Output]:
         out: list[Output] = []
@@ -301,8 +336,8 @@ def build_flow(
         user_source = user_channel_source(settings, client, user_idle_stop_s)
     registry = load_topic_registry(settings.config_dir)
     book_topic = registry.get("md.book").full_name(settings.topic_prefix)
-    decoded_topics = ("order.exec", "md.markets")
-    decode = TopicDecoder(registry, settings.topic_prefix, decoded_topics, SOURCE)
+    decoded_topics = ("order.exec", "md.markets", "bot.control")
+    decode = TopicDecoder(registry, settings.topic_prefix, decoded_topics, SOURCE, settings.max_message_bytes)
     names = {registry.get(name).full_name(settings.topic_prefix): name for name in decoded_topics}
 
     def to_input(message: KafkaSourceMessage[Any, Any]) -> Input | DeadLetter:
@@ -331,7 +366,8 @@ def build_flow(
     )
     outputs = op.map("drop_key", state, lambda key_output: key_output[1])
     routed = op.filter_map("route", outputs, lambda out: out.routed)
-    dead = op.map("route_dead_letters", split.falses, lambda d: Routed("dlq.trading", d.source, d))
+    logged = op.inspect("log_dead_letters", split.falses, log_dead_letter)
+    dead = op.map("route_dead_letters", logged, lambda d: Routed("dlq.trading", d.source, d))
     op.output("executor_out", op.merge("all_routed", routed, dead), sink or RoutedKafkaSink(settings))
     if db_sink is not None:
         op.output("db_out", op.filter_map("rows", outputs, lambda out: out.row), db_sink)

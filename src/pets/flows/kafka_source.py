@@ -27,11 +27,14 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 from confluent_kafka import KafkaError as ConfluentKafkaError
 
+from pets.pipelines.kafka_io import KAFKA_LOG
+
 SourceMessage = KafkaSourceMessage[bytes | None, bytes | None]
 Item = SourceMessage | KafkaError[bytes | None, bytes | None]
 Offsets = dict[tuple[str, int], int]  # (topic, partition) -> offset of the next message to read
 PART = "all"
 MIN_REFRESH_S = 0.01
+SINK_CONFIG: dict[str, Any] = {"linger.ms": "1", "logger": KAFKA_LOG}  # the flows' Kafka producers
 
 
 class MultiPartitionKafkaSource(FixedPartitionedSource[Item, Offsets]):
@@ -87,9 +90,10 @@ class MultiPartitionKafkaSource(FixedPartitionedSource[Item, Offsets]):
             metadata_timeout_s=self._metadata_timeout_s,
         )  # fmt: skip
 
-    def _config(self) -> dict[str, str | int | bool]:
-        config: dict[str, str | int | bool] = {
+    def _config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {
             "bootstrap.servers": ",".join(self._brokers),
+            "logger": KAFKA_LOG,
             # offsets live in Bytewax's recovery store; assign() does not join the group
             "group.id": "BYTEWAX_IGNORED",
             "enable.auto.commit": False,

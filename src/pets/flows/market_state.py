@@ -33,6 +33,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any, Generic, NamedTuple, TypeGuard, TypeVar
 
@@ -45,7 +46,9 @@ from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import DynamicSink, Sink, StatelessSinkPartition
 from bytewax.recovery import RecoveryConfig
 
+from pets.flows.kafka_source import SINK_CONFIG
 from pets.flows.recovery import freeze, recovery_store, thaw
+from pets.flows.trading_io import TopicDecoder, log_dead_letter, oversize, venue_time_fault
 from pets.pipelines.market_data.embedded import BOOK_SOURCE, AssetQuote, ReplaySummary, run_embedded
 from pets.pipelines.market_data.features import DEFAULT_DEPTH_LEVELS
 from pets.pipelines.market_data.market import MarketBooks, info_lookup
@@ -56,7 +59,7 @@ from pets.schemas.codec import encode
 from pets.schemas.control import DeadLetter
 from pets.schemas.market_data import LastTradePrice, MarketInfo, TopOfBook
 from pets.schemas.topics import TopicRegistry, load_topic_registry
-from pets.settings import Settings
+from pets.settings import DEFAULT_CLOCK_TOLERANCE_S, DEFAULT_MAX_MESSAGE_BYTES, Settings
 
 __all__ = ["AssetQuote", "ReplaySummary", "build_flow", "recovery_config", "run_embedded"]
 
@@ -136,13 +139,18 @@ def build_flow(
 
     flow = Dataflow(FLOW_NAME)
     messages = op.input("md_book_in", flow, source)
-    parsed = op.flat_map("parse", messages, _parse_message)
+    parse = partial(
+        _parse_message,
+        max_bytes=settings.max_message_bytes,
+        tolerance_ms=int(settings.clock_tolerance_s * 1000),
+    )
+    parsed = op.flat_map("parse", messages, parse)
     split = op.branch("split_dead_letters", parsed, _is_parsed)
     keyed_frames = op.key_on("key_by_market", split.trues, lambda item: item.event.market or "")
     keyed: Stream[tuple[str, ParsedFrame | MarketUpdate]] = keyed_frames
     dead_streams: list[Stream[Any]] = [split.falses]  # the falses of each branch are its dead letters
     if markets_source is not None:
-        route = MarketRouter(registry, settings.topic_prefix)
+        route = MarketRouter(registry, settings.topic_prefix, settings.max_message_bytes)
         market_messages = op.input("md_markets_in", flow, markets_source)
         routed = op.flat_map("route_market_infos", market_messages, route)
         market_split = op.branch("split_market_dead_letters", routed, _is_update)
@@ -158,7 +166,7 @@ def build_flow(
     op.output("md_tob_out", tops, tob_sink)
     book_dead = op.filter_map("book_dead_letters", outputs, lambda out: out.dead)
     dead: Stream[DeadLetter] = op.merge("all_dead_letters", *dead_streams, book_dead)
-    op.output("dlq_out", dead, dead_sink)
+    op.output("dlq_out", op.inspect("log_dead_letters", dead, log_dead_letter), dead_sink)
     if db_sink is not None:
         top_rows = op.map("top_of_book_rows", tops, top_of_book_row)
         delta_rows = op.flat_map("book_delta_rows", outputs, lambda out: out.rows)
@@ -192,10 +200,10 @@ class MarketRouter:
     Closed markets are dropped: their books get no more frames, and skipping them keeps the universe
     of past markets out of the book state."""
 
-    def __init__(self, registry: TopicRegistry, prefix: str) -> None:
-        from pets.flows.trading_io import TopicDecoder
-
-        self._decode = TopicDecoder(registry, prefix, ["md.markets"], MARKETS_SOURCE)
+    def __init__(
+        self, registry: TopicRegistry, prefix: str, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    ) -> None:
+        self._decode = TopicDecoder(registry, prefix, ["md.markets"], MARKETS_SOURCE, max_bytes)
 
     def __call__(self, message: KafkaSourceMessage[Any, Any]) -> list[tuple[str, MarketUpdate] | DeadLetter]:
         info = self._decode(message)
@@ -225,17 +233,35 @@ def _is_parsed(item: ParsedFrame | DeadLetter) -> TypeGuard[ParsedFrame]:
     return isinstance(item, ParsedFrame)
 
 
-def _parse_message(message: KafkaSourceMessage[Any, Any]) -> list[ParsedFrame | DeadLetter]:
+def _parse_message(
+    message: KafkaSourceMessage[Any, Any],
+    max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    tolerance_ms: int = int(DEFAULT_CLOCK_TOLERANCE_S * 1000),
+) -> list[ParsedFrame | DeadLetter]:
     raw = message.value if isinstance(message.value, bytes) else bytes(message.value or b"")
+    if len(raw) > max_bytes:  # before parsing: a poison frame costs no parse
+        return [_dead(message, raw, oversize(message.topic, len(raw), max_bytes))]
     out: list[ParsedFrame | DeadLetter] = []
     for item in _parser.parse(
         raw, topic=message.topic, key=message.key, partition=message.partition, offset=message.offset
     ):
         if isinstance(item, DeadLetter):
             out.append(item)
-        else:
-            out.append(ParsedFrame(message.offset or 0, raw, message.topic, message.partition, item))
+            continue
+        ts_ms = getattr(item, "ts_ms", None)
+        fault = None if ts_ms is None else venue_time_fault(ts_ms, time.time_ns() // 1_000_000, tolerance_ms)
+        if fault is not None:  # one such frame would move the book's time (and risk's) decades ahead
+            out.append(_dead(message, raw, fault))
+            continue
+        out.append(ParsedFrame(message.offset or 0, raw, message.topic, message.partition, item))
     return out
+
+
+def _dead(message: KafkaSourceMessage[Any, Any], raw: bytes, reason: str) -> DeadLetter:
+    return DeadLetter.from_bytes(
+        PARSE_SOURCE, reason, raw, ts_ns=time.time_ns(), topic=message.topic, key=message.key,
+        partition=message.partition, offset=message.offset,
+    )  # fmt: skip
 
 
 class BookStateLogic(StatefulBatchLogic[ParsedFrame | MarketUpdate, BookOutput, bytes]):
@@ -398,7 +424,7 @@ class _KafkaMessageSink(DynamicSink[M], Generic[M]):
     """Encodes wire messages (msgspec Structs) and produces them keyed by one of their fields."""
 
     def __init__(self, settings: Settings, topic: str, key_field: str) -> None:
-        self._kafka = KafkaSink([settings.require_kafka()], topic, add_config={"linger.ms": "1"})
+        self._kafka = KafkaSink([settings.require_kafka()], topic, add_config=dict(SINK_CONFIG))
         self._key_field = key_field
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> StatelessSinkPartition[M]:

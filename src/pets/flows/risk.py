@@ -18,6 +18,7 @@ count against the limits.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
@@ -27,7 +28,15 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 from pets.flows.recovery import stateful_flat_map
-from pets.flows.trading_io import Routed, RoutedKafkaSink, TopicDecoder, kafka_source, read_topics
+from pets.flows.trading_io import (
+    ClockCheck,
+    Routed,
+    RoutedKafkaSink,
+    TopicDecoder,
+    kafka_source,
+    log_dead_letter,
+    read_topics,
+)
 from pets.pipelines.tables import (
     APPROVED_ORDERS,
     BOT_STATUS,
@@ -44,6 +53,7 @@ from pets.schemas.topics import load_topic_registry
 from pets.settings import Settings
 
 FLOW_NAME = "risk"
+log = logging.getLogger(__name__)
 INPUT_TOPICS = ("md.markets", "md.tob", "bot.control", "exec.report", "order.intent")
 DECISION_TOPICS = ("order.exec", "order.denied")
 GLOBAL_KEY = "portfolio"
@@ -75,7 +85,11 @@ def build_flow(
     decisions published before (by default read from order.exec and order.denied)."""
     config = config or load_config(settings.config_dir)
     decode = TopicDecoder(
-        load_topic_registry(settings.config_dir), settings.topic_prefix, INPUT_TOPICS, f"{FLOW_NAME}.decode"
+        load_topic_registry(settings.config_dir),
+        settings.topic_prefix,
+        INPUT_TOPICS,
+        f"{FLOW_NAME}.decode",
+        settings.max_message_bytes,
     )
     if journal is None:
         journal = (lambda: read_topics(settings, DECISION_TOPICS)) if source is None else tuple
@@ -87,15 +101,28 @@ def build_flow(
     flow = Dataflow(FLOW_NAME)
     messages = op.input("risk_in", flow, source or kafka_source(settings, INPUT_TOPICS))
     decoded = op.map("decode", messages, decode)
-    split = op.branch("split_dead_letters", decoded, lambda item: not isinstance(item, DeadLetter))
+    clock = ClockCheck(f"{FLOW_NAME}.clock", settings.clock_tolerance_s, venue_ms)
+    checked = op.map("check_clock", decoded, clock)
+    split = op.branch("split_dead_letters", checked, lambda item: not isinstance(item, DeadLetter))
     keyed = op.key_on("global_key", split.trues, lambda _: GLOBAL_KEY)
     results = op.key_rm("unkey", stateful_flat_map("risk_engine", keyed, RiskStep(config, journal)))
     published = op.filter_map("published", results, lambda item: item if isinstance(item, Routed) else None)
-    dead = op.map("dead_letters", split.falses, lambda dead: Routed("dlq.trading", dead.source, dead))
+    logged = op.inspect("log_dead_letters", split.falses, log_dead_letter)
+    dead = op.map("dead_letters", logged, lambda dead: Routed("dlq.trading", dead.source, dead))
     op.output("risk_out", op.merge("all_out", published, dead), sink or RoutedKafkaSink(settings))
     if db_sink is not None:
         op.output("risk_db", op.flat_map("db_rows", results, db_rows), db_sink)
     return flow
+
+
+def venue_ms(event: Any) -> int | None:
+    """The venue time an input moves the engine clock to (control commands and markets move none)."""
+    kind = type(event)
+    if kind is TopOfBook:
+        return int(event.ts_ms)
+    if kind is OrderIntent or kind is ExecutionReport:
+        return int(event.source_ts_ms)
+    return None
 
 
 class RiskStep:
@@ -122,6 +149,10 @@ class RiskStep:
         elif kind is ExecutionReport:
             outputs = [*engine.on_execution_report(event)]
         elif kind is ControlCommand:
+            log.warning(
+                "%s %s by %s%s", event.command, event.bot_id, event.issued_by,
+                f": {event.reason}" if event.reason else "",
+            )  # fmt: skip
             outputs = engine.on_control(event)
         elif kind is MarketInfo:
             outputs = [*engine.on_market(event)]
@@ -147,6 +178,7 @@ class RiskStep:
         """A new engine, or one restored from a snapshot, catches up with the decisions published
         after its state was taken: approvals numbered above its sequence, denials not older than
         its clock."""
+        restored = engine is not None
         if engine is None:
             engine = RiskEngine(self.config)
         else:
@@ -161,6 +193,10 @@ class RiskStep:
             if after:
                 engine.replay_decision(decision)
                 self.published.add(decision.intent.client_order_id)
+        log.info(
+            "risk engine %s; %d decisions published since re-applied",
+            f"restored at sequence {sequence}" if restored else "new", len(self.published),
+        )  # fmt: skip
         return engine
 
 

@@ -9,19 +9,80 @@ flow has one output step and a test sink sees exactly what would reach each topi
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import msgspec
 from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSourceMessage
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
-from pets.flows.kafka_source import MultiPartitionKafkaSource
+from pets.flows.kafka_source import SINK_CONFIG, MultiPartitionKafkaSource
 from pets.schemas.codec import decoder_for, encode
 from pets.schemas.control import DeadLetter
 from pets.schemas.topics import TopicRegistry, load_topic_registry
-from pets.settings import Settings
+from pets.settings import DEFAULT_MAX_MESSAGE_BYTES, Settings
+
+log = logging.getLogger("pets.flows")
+
+
+def oversize(topic: str | None, size: int, limit: int) -> str:
+    """The dead-letter reason of an input over the size limit (PETS_MAX_MESSAGE_BYTES)."""
+    return f"{topic}: message of {size} bytes exceeds the input limit of {limit} bytes (not parsed)"
+
+
+def venue_time_fault(ts_ms: int, wall_ms: int, tolerance_ms: int) -> str | None:
+    """Why a venue timestamp cannot be true, or None. Only the wall clock bounds it: a replay moves
+    venue time back and forth legitimately, but never past now (plus `tolerance_ms` of clock skew),
+    and a stamp in the past cannot move a clock that only goes forward."""
+    if ts_ms > wall_ms + tolerance_ms:
+        return (
+            f"timestamp {ts_ms} ms is {(ts_ms - wall_ms) / 1000:.0f} s ahead of the wall clock "
+            f"(tolerance {tolerance_ms / 1000:g} s, PETS_CLOCK_TOLERANCE_S)"
+        )
+    return None
+
+
+class ClockCheck:
+    """Dead-letters decoded messages whose venue time is implausible (`venue_time_fault`), so one bad
+    stamp cannot move a flow's clock; logs a jump of more than the tolerance between consecutive
+    times (a replay of an earlier file, a venue clock reset), which passes."""
+
+    def __init__(self, source: str, tolerance_s: float, stamp: Callable[[Any], int | None]) -> None:
+        self.source = source
+        self.tolerance_ms = int(tolerance_s * 1000)
+        self.stamp = stamp  # the venue time (ms) of a decoded message, None when it carries none
+        self.previous_ms = 0
+
+    def __call__(self, item: Any) -> Any:
+        if isinstance(item, DeadLetter):
+            return item
+        ts_ms = self.stamp(item)
+        if ts_ms is None:
+            return item
+        fault = venue_time_fault(ts_ms, time.time_ns() // 1_000_000, self.tolerance_ms)
+        if fault is not None:
+            return DeadLetter.from_bytes(
+                self.source, f"{type(item).__name__}: {fault}", encode(item), ts_ns=time.time_ns()
+            )
+        if self.previous_ms and abs(ts_ms - self.previous_ms) > self.tolerance_ms:
+            log.warning(
+                "%s: venue time jumped %+.0f s (%d -> %d ms)",
+                self.source, (ts_ms - self.previous_ms) / 1000, self.previous_ms, ts_ms,
+            )  # fmt: skip
+        self.previous_ms = ts_ms
+        return item
+
+
+def log_dead_letter(step_id: str, letter: DeadLetter) -> None:
+    """One log line per dead letter (an `op.inspect` of a flow's dead letters); the reason is cut to
+    one line and the payload never goes to the log."""
+    reason = letter.reason.splitlines()[0][:300] if letter.reason else ""
+    log.warning(
+        "dead letter from %s (%s@%s, %s bytes): %s",
+        letter.source, letter.topic, letter.offset, letter.payload_size, reason,
+    )  # fmt: skip
 
 
 class Routed(NamedTuple):
@@ -33,8 +94,16 @@ class Routed(NamedTuple):
 class TopicDecoder:
     """Decodes messages of the given registry topics (prefixed names on the wire) into their Structs."""
 
-    def __init__(self, registry: TopicRegistry, prefix: str, names: Iterable[str], source: str) -> None:
+    def __init__(
+        self,
+        registry: TopicRegistry,
+        prefix: str,
+        names: Iterable[str],
+        source: str,
+        max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
         self.source = source
+        self.max_bytes = max_bytes
         self.decoders = {}
         for name in names:
             spec = registry.get(name)
@@ -42,6 +111,8 @@ class TopicDecoder:
 
     def __call__(self, message: KafkaSourceMessage[Any, Any]) -> Any:
         raw = message.value if isinstance(message.value, bytes) else bytes(message.value or b"")
+        if len(raw) > self.max_bytes:  # checked before parsing: a poison message costs no decode
+            return self.dead(message, raw, oversize(message.topic, len(raw), self.max_bytes))
         decoder = self.decoders.get(message.topic or "")
         if decoder is None:
             return self.dead(message, raw, f"unexpected topic {message.topic!r}")
@@ -68,7 +139,7 @@ class RoutedKafkaSink(DynamicSink[Routed]):
     """Encodes `Routed` items and produces each to its prefixed topic, keyed."""
 
     def __init__(self, settings: Settings) -> None:
-        self._kafka = KafkaSink([settings.require_kafka()], None, add_config={"linger.ms": "1"})
+        self._kafka = KafkaSink([settings.require_kafka()], None, add_config=dict(SINK_CONFIG))
         registry = load_topic_registry(settings.config_dir)
         self._names = {spec.name: spec.full_name(settings.topic_prefix) for spec in registry.topics}
 

@@ -61,6 +61,23 @@ def cmdline(pid: int) -> str:
         return ""
 
 
+def running_flows() -> list[tuple[int, str]]:
+    """(pid, flow name) of every `pets flow run NAME` process on this machine."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for i, arg in enumerate(args[:-3]):
+            if arg.rsplit(b"/", 1)[-1] == b"pets" and args[i + 1 : i + 3] == [b"flow", b"run"]:
+                found.append((int(entry.name), args[i + 3].decode(errors="replace")))
+                break
+    return sorted(found)
+
+
 def read_pid(path: Path) -> int | None:
     try:
         return int(path.read_text().split()[0])

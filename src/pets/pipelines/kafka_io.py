@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -18,6 +20,39 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPart
 
 from pets.schemas.topics import TopicSpec, load_topic_registry
 from pets.settings import Settings
+
+LOG_INTERVAL_S = 30.0
+
+
+class OncePerInterval(logging.Filter):
+    """Lets each kind of message through once per `interval_s`, saying how many like it were held
+    back. librdkafka repeats a failing connection's error every ~50 ms per client (hundreds of lines
+    a minute with the broker down); the kind is the message with its numbers blanked out."""
+
+    def __init__(self, interval_s: float = LOG_INTERVAL_S, clock: Any = time.monotonic) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self.clock = clock
+        self.seen: dict[str, tuple[float, int]] = {}  # kind -> (when it last passed, held back since)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        kind = _NUMBERS.sub("#", message)[:200]
+        now = self.clock()
+        passed, held = self.seen.get(kind, (float("-inf"), 0))
+        if now - passed < self.interval_s:
+            self.seen[kind] = (passed, held + 1)
+            return False
+        self.seen[kind] = (now, 0)
+        if held:
+            record.msg, record.args = f"{message} ({held} more like it in {self.interval_s:g} s)", ()
+        return True
+
+
+_NUMBERS = re.compile(r"\d+")
+# librdkafka's own log lines (connection failures, ...) go here instead of straight to stderr
+KAFKA_LOG = logging.getLogger("pets.kafka")
+KAFKA_LOG.addFilter(OncePerInterval())
 
 # How long a client waits for the first broker connection before giving up.
 BOOTSTRAP_TIMEOUT_MS = 10_000

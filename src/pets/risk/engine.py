@@ -272,7 +272,7 @@ class RiskEngine:
         if isinstance(decision, ApprovedOrder):
             self.sequence = max(self.sequence, decision.sequence)
             if intent.action in ("place", "replace"):
-                self.rates.setdefault(intent.bot_id, RateWindow()).record(self.clock_ns)
+                self.rates.setdefault(intent.bot_id, RateWindow()).record(intent.source_ts_ms * NS_PER_MS)
             self._register(decision)
 
     # ------------------------------------------------------------------ views
@@ -406,7 +406,7 @@ class RiskEngine:
             rate = self.rates[bot.id] = RateWindow()
         denial = check_rate(
             rate,
-            self.clock_ns,
+            intent.source_ts_ms * NS_PER_MS,  # the bot's own time: the engine clock only moves forward
             bot.risk.max_orders_per_second or limits_.max_orders_per_second,
             bot.risk.max_orders_per_minute or limits_.max_orders_per_minute,
         )
@@ -539,7 +539,7 @@ class RiskEngine:
     def _approve(self, intent: OrderIntent, size: Decimal) -> ApprovedOrder:
         self.sequence += 1
         if intent.action in ("place", "replace"):
-            self.rates.setdefault(intent.bot_id, RateWindow()).record(self.clock_ns)
+            self.rates.setdefault(intent.bot_id, RateWindow()).record(intent.source_ts_ms * NS_PER_MS)
         return ApprovedOrder(intent=intent, size=size, approved_ns=self.clock_ns, sequence=self.sequence)
 
     def _register(self, approved: ApprovedOrder) -> None:

@@ -37,7 +37,15 @@ class RateWindow:
 
 def check_rate(window: RateWindow, now_ns: int, per_second: int, per_minute: int) -> Denial | None:
     """Deny when the bot already sent `per_second` orders in the last second or `per_minute` in the
-    last minute. Forgets timestamps that left the windows."""
+    last minute. Forgets timestamps that left the windows.
+
+    A clock that jumps cannot freeze the windows: after a jump forward the old records fall out,
+    and records more than a second ahead of `now_ns` (the clock went back: a replay of an earlier
+    recording, or an order stamped far in the future) belong to another timeline and are dropped,
+    where they would otherwise fill the windows until the clock caught up with them."""
+    if window.minute and window.minute[-1] > now_ns + SECOND_NS:  # minute[-1]: the newest record
+        window.second.clear()
+        window.minute.clear()
     _drop_before(window.second, now_ns - SECOND_NS)
     _drop_before(window.minute, now_ns - MINUTE_NS)
     if len(window.second) >= per_second:

@@ -4,21 +4,23 @@ Kept in memory during the run (the messages themselves), written once at the end
 - `write_parquet(dir)`: one Parquet file per table (intents, approved, denials, fills, reports,
   positions, pnl, alerts, markets). Money is Decimal(38, 8): exact (amounts carry at most 7
   decimals: prices 4 (mids 5) x sizes 2), and a value that would not fit raises instead of rounding.
-- `write_database(dsn)`: the same facts into TimescaleDB/PostgreSQL through the idempotent writer
-  (order_intents, approved_orders, order_denials, execution_reports, positions, position_history,
-  pnl_snapshots, risk_events, markets, bot_status), so re-running the same seed stores nothing twice.
+  Beside them `dead_letters.jsonl`: every input the run refused (a DeadLetter per line, with the
+  reason and the start of the input).
+The journal is the run's only output: a simulated or replayed run never writes the database the live
+flows write (docs/running.md), so simulated fills cannot pass for live ones.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
 from pets.runtime import records
-from pets.schemas.control import RiskAlert
+from pets.schemas.codec import encode
+from pets.schemas.control import DeadLetter, RiskAlert
 from pets.schemas.market_data import MarketInfo
 from pets.schemas.orders import (
     ApprovedOrder,
@@ -30,6 +32,7 @@ from pets.schemas.orders import (
     Position,
 )
 
+DEAD_LETTERS_FILE: Final = "dead_letters.jsonl"
 MONEY_SCALE: Final = 8
 _QUANTUM: Final = Decimal(1).scaleb(-MONEY_SCALE)
 MONEY_COLUMNS: Final = frozenset(
@@ -88,6 +91,7 @@ class Journal:
     pnl: list[PnlSnapshot] = field(default_factory=list)
     alerts: list[RiskAlert] = field(default_factory=list)
     markets: dict[str, MarketInfo] = field(default_factory=dict)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
 
     def why(self, client_order_id: str) -> IntentCause | None:
         """What made the bot propose this order ("why did bot 9 buy this?"): the signal id, the
@@ -123,38 +127,9 @@ class Journal:
             path = directory / f"{name}.parquet"
             frame_of(name, rows).write_parquet(path)
             written[name] = path
+        path = written["dead_letters"] = directory / DEAD_LETTERS_FILE
+        path.write_bytes(b"".join(encode(letter) + b"\n" for letter in self.dead_letters))
         return written
-
-    def write_database(
-        self,
-        dsn: str,
-        positions: Sequence[Position],
-        bot_status: Iterable[tuple[str, str, str, int]],
-        ts_ns: int,
-    ) -> dict[str, int]:
-        """Store the run through the idempotent writer; returns rows inserted per table."""
-        from pets.pipelines.timescale import TimescaleWriter
-
-        history = {(p.bot_id, p.market, p.asset_id, p.ts_ns): p for p in self.position_history}  # last per ts
-        batches: dict[str, list[records.Row]] = {
-            "markets": [records.market_row(m, ts_ns) for m in self.markets.values()],
-            "order_intents": [records.intent_row(i) for i in self.intents],
-            "approved_orders": [records.approved_row(a) for a in self.approved],
-            "order_denials": [records.denied_row(d) for d in self.denials],
-            "execution_reports": [records.report_row(r) for r in self.reports],
-            "position_history": [records.position_row(p) for p in history.values()],
-            "positions": [records.position_row(p) for p in positions],
-            "pnl_snapshots": [records.pnl_row(s) for s in self.pnl],
-            "risk_events": [records.alert_row(a) for a in self.alerts],
-            "bot_status": [records.bot_status_row(*status) for status in bot_status],
-        }
-        inserted: dict[str, int] = {}
-        with TimescaleWriter(dsn) as writer:
-            for table, rows in batches.items():
-                inserted[table] = sum(
-                    writer.write(table, rows[i : i + 5000]) for i in range(0, len(rows), 5000)
-                )
-        return inserted
 
 
 def _market_record(info: MarketInfo) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from msgspec.structs import astuple
+from msgspec.structs import astuple, replace
 
 from pets.bots.base import Bot
 from pets.bots.registry import build_bots
@@ -156,7 +156,7 @@ class TradingLoop:
         for event in self.parser.parse(raw):
             kind = type(event)
             if kind is DeadLetter:
-                self._dead(event.reason)  # type: ignore[union-attr]
+                self.dead_letter(event)  # type: ignore[arg-type]
                 continue
             stats.events += 1
             ts = getattr(event, "ts_ms", None) or _venue_ms(event)
@@ -167,7 +167,8 @@ class TradingLoop:
                 continue
             reason = on_event(event, tobs)  # type: ignore[arg-type]
             if reason is not None:
-                self._dead(reason)
+                ts_ns = self.clock_ms * NS_PER_MS
+                self.dead_letter(DeadLetter.from_bytes("run.book", reason, raw, ts_ns=ts_ns))
         if tobs:
             self._tobs = []
         bus = self.bus
@@ -214,14 +215,6 @@ class TradingLoop:
             self.markouts.bots,
         )
 
-    def bot_status(self) -> list[tuple[str, str, str, int]]:
-        """(bot_id, state, reason, ts_ns) of every bot, from the risk engine (the `bot_status` table)."""
-        snapshot = self.risk.snapshot()
-        return [
-            (bot_id, str(s["state"]), str(s["reason"]), self.clock_ms * NS_PER_MS)
-            for bot_id, s in snapshot["bots"].items()
-        ]
-
     # ------------------------------------------------------------------ handlers
 
     def _advance(self, now_ms: int) -> None:
@@ -250,11 +243,14 @@ class TradingLoop:
         if self.journal is not None:
             self.journal.pnl += snapshots
 
-    def _dead(self, reason: str) -> None:
+    def dead_letter(self, letter: DeadLetter) -> None:
+        """Count a refused input by reason, and keep it in the journal."""
         stats = self.stats
         stats.dead_letters += 1
-        key = reason[:80]
+        key = letter.reason[:80]
         stats.dead_reasons[key] = stats.dead_reasons.get(key, 0) + 1
+        if self.journal is not None:  # stamped with venue time: the same input, the same journal
+            self.journal.dead_letters.append(replace(letter, ts_ns=self.clock_ms * NS_PER_MS))
 
     def _on_resolved(self, event: MarketResolved) -> None:
         known = self.infos.get(event.market) or (self.infos.get(event.id) if event.id else None)

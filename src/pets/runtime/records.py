@@ -12,7 +12,6 @@ from typing import Any
 from pets.pipelines import tables
 from pets.pipelines.tables import ts_from_ms, ts_from_ns
 from pets.schemas.control import RiskAlert
-from pets.schemas.market_data import MarketInfo
 from pets.schemas.orders import (
     ApprovedOrder,
     ExecutionReport,
@@ -81,47 +80,6 @@ def struct_record(message: ExecutionReport | Position | PnlSnapshot | RiskAlert)
 # ------------------------------------------------------------------------------ database rows
 
 
-def intent_row(intent: OrderIntent) -> Row:
-    cause = intent.cause
-    return tables.ORDER_INTENTS.row(
-        {
-            **{name: getattr(intent, name) for name in intent.__struct_fields__},
-            **{
-                column: None if cause is None else getattr(cause, name)
-                for name, column in zip(_CAUSE_FIELDS, CAUSE_COLUMNS, strict=True)
-            },
-            "ts": ts_from_ns(intent.created_ns),
-            "source_ts": ts_from_ms(intent.source_ts_ms),
-            "expires_at": None if intent.expires_at_ms is None else ts_from_ms(intent.expires_at_ms),
-        }
-    )
-
-
-def approved_row(approved: ApprovedOrder) -> Row:
-    intent = approved.intent
-    return tables.APPROVED_ORDERS.row(
-        {
-            **{name: getattr(intent, name) for name in intent.__struct_fields__},
-            "ts": ts_from_ns(approved.approved_ns),
-            "sequence": approved.sequence,
-            "requested_size": intent.size,
-            "size": approved.size,
-        }
-    )
-
-
-def denied_row(denied: OrderDenied) -> Row:
-    intent = denied.intent
-    return tables.ORDER_DENIALS.row(
-        {
-            **{name: getattr(intent, name) for name in intent.__struct_fields__},
-            "ts": ts_from_ns(denied.denied_ns),
-            "rule": denied.rule,
-            "reason": denied.reason,
-        }
-    )
-
-
 def report_row(report: ExecutionReport) -> Row:
     return tables.EXECUTION_REPORTS.row(
         {
@@ -139,32 +97,3 @@ def position_row(position: Position) -> Row:
 
 def pnl_row(snapshot: PnlSnapshot) -> Row:
     return tables.PNL_SNAPSHOTS.row({**struct_record(snapshot), "ts": ts_from_ns(snapshot.ts_ns)})
-
-
-def alert_row(alert: RiskAlert) -> Row:
-    return tables.RISK_EVENTS.row(
-        {
-            **struct_record(alert),
-            "ts": ts_from_ns(alert.ts_ns),
-            "until_ts": None if alert.until_ns is None else ts_from_ns(alert.until_ns),
-        }
-    )
-
-
-def market_row(info: MarketInfo, ts_ns: int) -> Row:
-    return tables.MARKETS.row(
-        {
-            **{name: getattr(info, name) for name in info.__struct_fields__},
-            "token_ids": list(info.token_ids),
-            "outcomes": list(info.outcomes),
-            "outcome_prices": None if info.outcome_prices is None else list(info.outcome_prices),
-            "end_date": None if info.end_date_ms is None else ts_from_ms(info.end_date_ms),
-            "ts": ts_from_ns(ts_ns),
-        }
-    )
-
-
-def bot_status_row(bot_id: str, state: str, reason: str, ts_ns: int) -> Row:
-    return tables.BOT_STATUS.row(
-        {"bot_id": bot_id, "state": state, "reason": reason, "ts": ts_from_ns(ts_ns)}
-    )

@@ -14,13 +14,13 @@ from __future__ import annotations
 import heapq
 import json
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 import msgspec
 
-from pets.pipelines.polymarket.recording import read_recording
+from pets.pipelines.polymarket.recording import TruncatedRecording, read_recording
 from pets.pipelines.simulator import MarketSimulator, SimParams
 from pets.schemas.config import PetsConfig
 from pets.schemas.market_data import MarketInfo
@@ -49,6 +49,8 @@ class Source:
     ticks_known: bool = True  # False for recordings: the books infer tick sizes from the prices
     # the same frames with the source's alternative data (Signals) among them, from a fresh run
     events: Callable[[], Iterator[bytes | Signal]] | None = None
+    # why input was lost while reading (a truncated recording ends early): filled as `frames` is read
+    faults: list[str] = field(default_factory=list)
 
 
 def simulated(config: PetsConfig, *, seed: int | None = None, duration_s: float | None = None) -> Source:
@@ -90,19 +92,28 @@ def replay(paths: Sequence[Path]) -> Source:
                     outcome_prices=tuple(Decimal(1) if t == winner else Decimal(0) for t in info.token_ids),
                 )
             )
+    faults: list[str] = []
     frames = heapq.merge(
-        *(_timed(p, m) for p, m in zip(paths, market_ids, strict=True)), key=lambda item: item[0]
+        *(_timed(p, m, faults) for p, m in zip(paths, market_ids, strict=True)), key=lambda item: item[0]
     )
     names = ", ".join(p.name for p in paths[:3]) + (f" (+{len(paths) - 3})" if len(paths) > 3 else "")
     return Source(
-        f"replay of {names}", markets, (payload for _, payload in frames), resolutions, ticks_known=False
+        f"replay of {names}", markets, (payload for _, payload in frames), resolutions, False, faults=faults
     )
 
 
-def _timed(path: Path, market_id: str | None) -> Iterator[tuple[int, bytes]]:
-    """(venue ms, frame) of one recording; an empty `market` becomes the recording's market id."""
-    last = 0
+def _timed(path: Path, market_id: str | None, faults: list[str]) -> Iterator[tuple[int, bytes]]:
+    """(venue ms, frame) of one recording; an empty `market` becomes the recording's market id. A
+    truncated recording ends at its last complete line, the cut noted in `faults`."""
     named = b'"market":"' + market_id.encode() + b'"' if market_id else None
+    try:
+        yield from _frames(path, named)
+    except TruncatedRecording as exc:
+        faults.append(str(exc).replace(str(path), path.name))  # the reason leads, not the folders
+
+
+def _frames(path: Path, named: bytes | None) -> Iterator[tuple[int, bytes]]:
+    last = 0
     for frame in read_recording(path):
         payload = frame.payload
         try:
@@ -158,17 +169,20 @@ def _market_of(path: Path) -> tuple[MarketInfo | None, str | None]:
 def _scan(path: Path) -> tuple[str | None, tuple[str, ...]]:
     market: str | None = None
     tokens: list[str] = []
-    for n, frame in enumerate(read_recording(path)):
-        if n >= _SCAN_FRAMES or len(tokens) == 2:
-            break
-        try:
-            head = _HEAD.decode(frame.payload)
-        except msgspec.DecodeError:
-            continue
-        if head.asset_id and (market is None or head.market == market):
-            market = head.market
-            if head.asset_id not in tokens:
-                tokens.append(head.asset_id)
+    try:
+        for n, frame in enumerate(read_recording(path)):
+            if n >= _SCAN_FRAMES or len(tokens) == 2:
+                break
+            try:
+                head = _HEAD.decode(frame.payload)
+            except msgspec.DecodeError:
+                continue
+            if head.asset_id and (market is None or head.market == market):
+                market = head.market
+                if head.asset_id not in tokens:
+                    tokens.append(head.asset_id)
+    except TruncatedRecording:
+        pass  # the frames before the cut say what they can; reading them reports the cut
     if len(tokens) != 2 or market is None:
         return None, ()
     return market or path.name.split(".")[0], tuple(tokens)

@@ -62,6 +62,7 @@ class KafkaFrameSink:
             # Java/kafka-python compatible: a key lands on the same partition whoever produces it, and an
             # empty key (recordings without a market) is hashed, not scattered at random.
             "partitioner": "murmur2",
+            "logger": kafka_io.KAFKA_LOG,  # librdkafka's lines, each kind once per 30 s
             **producer_config,
         }
         return cls(

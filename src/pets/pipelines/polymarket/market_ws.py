@@ -320,6 +320,12 @@ class MarketChannel:
         missing = sorted(set(assets) - set(synced))
         if missing:
             log.warning("no REST book for %d asset(s) of shard %d: still lost", len(missing), shard.number)
+        log.info(
+            "market ws shard %d resynced %d asset(s) from REST /books after: %s",
+            shard.number,
+            len(synced),
+            gap,
+        )
         self._emit_continuity(sorted(set(synced)), "resynced", f"REST /books snapshot after: {gap}")
         shard.lost = bool(missing)
         self.stats.resyncs += 1

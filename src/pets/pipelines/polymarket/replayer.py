@@ -18,6 +18,7 @@ import msgspec
 
 from pets.pipelines.polymarket.frames import BadFrameError, FrameSink, events_of
 from pets.pipelines.polymarket.recording import RecordedFrame, TruncatedRecording, read_recording
+from pets.settings import DEFAULT_MAX_MESSAGE_BYTES
 
 OnTruncated = Callable[[TruncatedRecording], object]
 
@@ -75,8 +76,15 @@ def recorded_frames(
             on_truncated(exc)
 
 
-def replay_to_sink(paths: Iterable[Path], sink: FrameSink, *, speed: float | None = None) -> ReplayStats:
-    """Every recorded event into `sink` (md.book producer, another recording, ...), then flush."""
+def replay_to_sink(
+    paths: Iterable[Path],
+    sink: FrameSink,
+    *,
+    speed: float | None = None,
+    max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+) -> ReplayStats:
+    """Every recorded event into `sink` (md.book producer, another recording, ...), then flush. A
+    frame over `max_bytes` is dead-lettered unparsed (it could not be produced to the broker)."""
     stats = ReplayStats()
 
     def on_truncated(exc: TruncatedRecording) -> None:
@@ -86,6 +94,11 @@ def replay_to_sink(paths: Iterable[Path], sink: FrameSink, *, speed: float | Non
     for frame in recorded_frames(paths, speed=speed, on_truncated=on_truncated):
         stats.frames += 1
         recv_ns = frame.recv_ns if frame.recv_ns is not None else time.time_ns()
+        if len(frame.payload) > max_bytes:
+            reason = f"frame of {len(frame.payload)} bytes exceeds the input limit of {max_bytes} bytes"
+            sink.on_dead_letter(reason, frame.payload, recv_ns)
+            stats.dead_lettered += 1
+            continue
         try:
             events = events_of(frame.payload)
         except BadFrameError as exc:
