@@ -202,3 +202,31 @@ def test_reports_read_back_from_the_database_rebuild_the_same_state(fresh_db: st
     loaded = reports_from_database(fresh_db)
     assert sorted(r.report_id for r in loaded) == sorted(r.report_id for r in STORED)
     assert {r.report_id: r for r in loaded} == {r.report_id: r for r in STORED}
+
+
+def test_the_executors_books_take_the_ticks_of_md_markets_as_the_market_state_flows_do() -> None:
+    from pets.flows.executor import Input
+    from pets.schemas.market_data import MarketInfo
+
+    finer = MarketInfo(
+        condition_id=MARKET,
+        market_id="1",
+        question="q",
+        slug="s",
+        category="sports",
+        token_ids=(YES, NO),
+        outcomes=("Yes", "No"),
+        neg_risk=False,
+        tick_size=D("0.001"),
+        min_order_size=D(5),
+        active=True,
+        closed=False,
+        accepting_orders=True,
+    )
+    state = ExecutorState(CONFIG)
+    state.on_input(Input("md.markets", finer))
+    frame = book(YES, {"0.455": "100"}, {"0.47": "100"}, T0).value  # mid-range: on the stated grid only
+    state.on_input(Input("md.book", frame))
+    assert state.exchange.books.book(YES) is not None
+    out = state.on_input(Input("order.exec", approved("fine", "BUY", "0.456", "10", post_only=True)))
+    assert [(o.report.kind, o.report.reason) for o in out if o.report is not None] == [("ack", None)]

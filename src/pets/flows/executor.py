@@ -221,6 +221,7 @@ class ExecutorState:
 
     def _on_market(self, info: MarketInfo) -> list[Output]:
         self.markets[info.condition_id] = info
+        self.books.on_universe_info(info)  # a bad tick keeps the books' own; market_state dead-letters it
         self.exchange.set_market(info.condition_id, info.category, info.fee_rate)
         out: list[Output] = []
         if info.closed or info.winning_asset_id is not None:

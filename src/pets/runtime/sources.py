@@ -45,7 +45,6 @@ class Source:
     markets: list[MarketInfo]
     frames: Iterator[bytes]
     resolutions: list[MarketInfo]  # applied after the last frame (Gamma state of a replay)
-    ticks_known: bool = True  # False for recordings: the books infer tick sizes from the prices
 
 
 def simulated(config: PetsConfig, *, seed: int | None = None, duration_s: float | None = None) -> Source:
@@ -90,9 +89,7 @@ def replay(paths: Sequence[Path]) -> Source:
         *(_timed(p, m) for p, m in zip(paths, market_ids, strict=True)), key=lambda item: item[0]
     )
     names = ", ".join(p.name for p in paths[:3]) + (f" (+{len(paths) - 3})" if len(paths) > 3 else "")
-    return Source(
-        f"replay of {names}", markets, (payload for _, payload in frames), resolutions, ticks_known=False
-    )
+    return Source(f"replay of {names}", markets, (payload for _, payload in frames), resolutions)
 
 
 def _timed(path: Path, market_id: str | None) -> Iterator[tuple[int, bytes]]:
