@@ -314,7 +314,10 @@ def build_flow(
         return decoded if isinstance(decoded, DeadLetter) else Input(names[message.topic or ""], decoded)
 
     if source is None:
-        source = kafka_source(settings, INPUT_TOPICS, tail=tail)
+        # the paper exchange's decisions depend on how orders and book frames interleave: after a
+        # crash the input since the snapshot is replayed in the order it was handed on before
+        order_log = settings.recovery_dir / f"{FLOW_NAME}.input_order.log"
+        source = kafka_source(settings, INPUT_TOPICS, tail=tail, order_log=order_log)
     dsn = settings.postgres_dsn if db_sink is None else None
     if db_sink is None and dsn:
         db_sink = TimescaleSink(dsn)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import msgspec
@@ -57,11 +58,14 @@ class TopicDecoder:
         )  # fmt: skip
 
 
-def kafka_source(settings: Settings, names: Iterable[str], tail: bool = True) -> MultiPartitionKafkaSource:
-    """Every partition of the given registry topics through one consumer (see kafka_source.py)."""
+def kafka_source(
+    settings: Settings, names: Iterable[str], tail: bool = True, order_log: Path | None = None
+) -> MultiPartitionKafkaSource:
+    """Every partition of the given registry topics through one consumer (see kafka_source.py);
+    `order_log`: replay after a resume in the order handed on before it."""
     registry = load_topic_registry(settings.config_dir)
     topics = [registry.get(name).full_name(settings.topic_prefix) for name in names]
-    return MultiPartitionKafkaSource([settings.require_kafka()], topics, tail=tail)
+    return MultiPartitionKafkaSource([settings.require_kafka()], topics, tail=tail, order_log=order_log)
 
 
 class RoutedKafkaSink(DynamicSink[Routed]):
