@@ -101,7 +101,7 @@ def test_an_execution_report_is_stored_once_by_its_id_whatever_its_ts(db: str) -
     from pets.pipelines.tables import EXECUTION_REPORTS
 
     def report(report_id: str, ts_ms: int) -> tuple[Any, ...]:
-        values = {name: None for name in EXECUTION_REPORTS.column_names}
+        values: dict[str, Any] = dict.fromkeys(EXECUTION_REPORTS.column_names)
         values.update(
             ts=ts_from_ms(ts_ms), report_id=report_id, client_order_id="o1", bot_id="bot_05",
             market="0xcondition", asset_id="yes-token", side="BUY", kind="fill",
