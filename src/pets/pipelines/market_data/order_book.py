@@ -97,10 +97,13 @@ class OrderBook:
         bid_sizes = {price: size for price, size in bids if size}
         ask_sizes = {price: size for price, size in asks if size}
         # judged afresh against the stated tick: a tail tick lasts while tail prices are in the book
-        checked = tick_for([*bid_sizes, *ask_sizes], self.stated_tick)
-        if isinstance(checked, str):
-            return f"{checked} of asset {self.asset_id}"
-        self.tick = checked
+        tick = self.stated_tick
+        if any(price % tick for price in bid_sizes) or any(price % tick for price in ask_sizes):
+            checked = tick_for([*bid_sizes, *ask_sizes], tick)
+            if isinstance(checked, str):
+                return f"{checked} of asset {self.asset_id}"
+            tick = checked
+        self.tick = tick
         self.bid_sizes, self.bid_prices = bid_sizes, sorted(bid_sizes)
         self.ask_sizes, self.ask_prices = ask_sizes, sorted(ask_sizes)
         self.ts_ms = ts_ms
