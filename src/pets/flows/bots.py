@@ -22,7 +22,7 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 from pets.bots.operator import run_bots
-from pets.flows.trading_io import Routed, RoutedKafkaSink, TopicDecoder, kafka_source
+from pets.flows.trading_io import Routed, RoutedKafkaSink, TopicDecoder, kafka_source, order_log
 from pets.schemas.config import PetsConfig, load_config
 from pets.schemas.control import DeadLetter
 from pets.schemas.orders import OrderIntent
@@ -47,7 +47,11 @@ def build_flow(
         load_topic_registry(settings.config_dir), settings.topic_prefix, INPUT_TOPICS, f"{FLOW_NAME}.decode"
     )
     flow = Dataflow(FLOW_NAME)
-    messages = op.input("bots_in", flow, source or kafka_source(settings, INPUT_TOPICS))
+    messages = op.input(
+        "bots_in",
+        flow,
+        source or kafka_source(settings, INPUT_TOPICS, order_log=order_log(settings, FLOW_NAME)),
+    )
     decoded = op.map("decode", messages, decode)
     split = op.branch("split_dead_letters", decoded, lambda item: not isinstance(item, DeadLetter))
     intents = run_bots(split.trues, config)

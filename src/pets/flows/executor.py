@@ -55,7 +55,7 @@ from pets.execution.paper_exchange import PaperConfig, PaperExchange
 from pets.execution.portfolio import ZERO, Portfolio, resolved_market
 from pets.flows.market_state import TimescaleSink
 from pets.flows.recovery import freeze, thaw
-from pets.flows.trading_io import Routed, RoutedKafkaSink, TopicDecoder, kafka_source
+from pets.flows.trading_io import Routed, RoutedKafkaSink, TopicDecoder, kafka_source, order_log
 from pets.pipelines.market_data.market import MarketStateEngine
 from pets.pipelines.market_data.parser import FrameParser
 from pets.pipelines.polymarket.user_ws import UserChannel, UserMessage, UserWsConfig, event_ms
@@ -314,10 +314,8 @@ def build_flow(
         return decoded if isinstance(decoded, DeadLetter) else Input(names[message.topic or ""], decoded)
 
     if source is None:
-        # the paper exchange's decisions depend on how orders and book frames interleave: after a
-        # crash the input since the snapshot is replayed in the order it was handed on before
-        order_log = settings.recovery_dir / f"{FLOW_NAME}.input_order.log"
-        source = kafka_source(settings, INPUT_TOPICS, tail=tail, order_log=order_log)
+        # whether an order fills or is refused depends on the book frames before it
+        source = kafka_source(settings, INPUT_TOPICS, tail=tail, order_log=order_log(settings, FLOW_NAME))
     dsn = settings.postgres_dsn if db_sink is None else None
     if db_sink is None and dsn:
         db_sink = TimescaleSink(dsn)

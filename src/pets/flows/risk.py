@@ -27,7 +27,7 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 from pets.flows.recovery import stateful_flat_map
-from pets.flows.trading_io import Routed, RoutedKafkaSink, TopicDecoder, kafka_source, read_topics
+from pets.flows.trading_io import Routed, RoutedKafkaSink, TopicDecoder, kafka_source, order_log, read_topics
 from pets.pipelines.tables import (
     APPROVED_ORDERS,
     BOT_STATUS,
@@ -85,7 +85,11 @@ def build_flow(
         db_sink = TimescaleSink(settings.postgres_dsn)
 
     flow = Dataflow(FLOW_NAME)
-    messages = op.input("risk_in", flow, source or kafka_source(settings, INPUT_TOPICS))
+    messages = op.input(
+        "risk_in",
+        flow,
+        source or kafka_source(settings, INPUT_TOPICS, order_log=order_log(settings, FLOW_NAME)),
+    )
     decoded = op.map("decode", messages, decode)
     split = op.branch("split_dead_letters", decoded, lambda item: not isinstance(item, DeadLetter))
     keyed = op.key_on("global_key", split.trues, lambda _: GLOBAL_KEY)

@@ -68,6 +68,13 @@ def kafka_source(
     return MultiPartitionKafkaSource([settings.require_kafka()], topics, tail=tail, order_log=order_log)
 
 
+def order_log(settings: Settings, flow_name: str) -> Path:
+    """The order log of a flow whose decisions depend on how its input topics interleave (bots, risk,
+    executor): after a crash its input since the snapshot is replayed in the order it was handed on,
+    so it decides and publishes the same again. Beside the flow's recovery store."""
+    return settings.recovery_dir / f"{flow_name}.input_order.log"
+
+
 class RoutedKafkaSink(DynamicSink[Routed]):
     """Encodes `Routed` items and produces each to its prefixed topic, keyed."""
 
