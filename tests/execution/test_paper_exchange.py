@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import msgspec
 from exec_helpers import ASSET, MARKET, T0, Books, D, exchange, fills, kinds, order
 
 from pets.execution.paper_exchange import PaperExchange
@@ -115,6 +116,23 @@ def test_venue_rules_reject_with_a_reason() -> None:
         assert kinds(reports) == ["reject"], expected
         assert expected in (reports[0].reason or ""), reports[0].reason
     assert "no order book" in (exchange(Books()).on_order(order("BUY", "0.4", "10"), T0)[0].reason or "")
+
+
+def test_a_price_off_the_books_grid_is_refused_whatever_tick_the_order_assumes() -> None:
+    # the book has seen only 0.01-grid prices (no stated tick: a recording); a bot that took the tick
+    # to be 0.005 quotes 0.315, which the venue refuses on a 0.01 market
+    books = Books()
+    books.set({"0.30": "100"}, {"0.33": "100"})
+    ex = exchange(books)
+    approved = order("BUY", "0.315", "10")
+    approved = msgspec.structs.replace(
+        approved, intent=msgspec.structs.replace(approved.intent, tick_size=D("0.005"))
+    )
+    refused = ex.on_order(approved, T0)
+    assert kinds(refused) == ["reject"]
+    assert refused[0].reason == "price 0.315 is not on the 0.01 tick grid within (0, 1)"
+    books.set({"0.039": "100"}, {"0.05": "100"})  # a tail price: the venue's 0.001 tail tick
+    assert kinds(ex.on_order(order("BUY", "0.035", "10"), T0)) == ["ack"]
 
 
 def test_a_sell_needs_tokens_held_and_not_already_offered() -> None:

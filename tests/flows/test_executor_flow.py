@@ -227,3 +227,31 @@ def test_a_halt_on_bot_control_cancels_every_open_order_without_risk() -> None:
     assert (alert.kind, alert.rule, alert.alert_id) == ("emergency_halt", "executor_halt", "executor-halt-h1")
     assert alert.message.startswith("executor: 2 open orders cancelled")
     assert not [r for r in routed if r.topic == "dlq.trading"]
+
+
+def test_the_executors_books_take_the_ticks_of_md_markets_as_the_market_state_flows_do() -> None:
+    from pets.flows.executor import Input
+    from pets.schemas.market_data import MarketInfo
+
+    finer = MarketInfo(
+        condition_id=MARKET,
+        market_id="1",
+        question="q",
+        slug="s",
+        category="sports",
+        token_ids=(YES, NO),
+        outcomes=("Yes", "No"),
+        neg_risk=False,
+        tick_size=D("0.001"),
+        min_order_size=D(5),
+        active=True,
+        closed=False,
+        accepting_orders=True,
+    )
+    state = ExecutorState(CONFIG)
+    state.on_input(Input("md.markets", finer))
+    frame = book(YES, {"0.455": "100"}, {"0.47": "100"}, T0).value  # mid-range: on the stated grid only
+    state.on_input(Input("md.book", frame))
+    assert state.exchange.books.book(YES) is not None
+    out = state.on_input(Input("order.exec", approved("fine", "BUY", "0.456", "10", post_only=True)))
+    assert [(o.report.kind, o.report.reason) for o in out if o.report is not None] == [("ack", None)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -255,3 +256,46 @@ def test_a_consumer_of_a_down_broker_logs_its_failure_once(caplog: pytest.LogCap
         r for r in caplog.records if r.name == "pets.kafka" and "Connection refused" in r.getMessage()
     ]
     assert len(failures) == 1, [r.getMessage() for r in failures]
+
+
+def _msg(topic: str, offset: int) -> KafkaSourceMessage[bytes | None, bytes | None]:
+    return KafkaSourceMessage(
+        key=None, value=f"{topic}{offset}".encode(), topic=topic, partition=0, offset=offset
+    )
+
+
+def _values(items: list[Any]) -> list[str]:
+    return [item.value.decode() for item in items]
+
+
+def test_a_resumed_source_hands_on_the_logged_messages_in_the_logged_order(tmp_path: Path) -> None:
+    from pets.flows.kafka_source import OrderLog
+
+    path = tmp_path / "order.log"
+    first = OrderLog(path, None)
+    assert _values(first.order([_msg("book", 0), _msg("exec", 0), _msg("book", 1)])) == [
+        "book0",
+        "exec0",
+        "book1",
+    ]
+    first.snapshot({("book", 0): 1, ("exec", 0): 0})  # book0 is before the snapshot...
+    assert _values(first.order([_msg("exec", 1)])) == ["exec1"]
+    first.close()  # ...then the process is killed
+
+    # resumed at that snapshot, the consumer happens to fetch the order topic first
+    resumed = OrderLog(path, {("book", 0): 1, ("exec", 0): 0})
+    assert _values(resumed.order([_msg("exec", 0), _msg("exec", 1), _msg("exec", 2)])) == ["exec0"]
+    assert _values(resumed.order([_msg("book", 1), _msg("book", 2)])) == ["book1", "exec1", "exec2", "book2"]
+    assert _values(resumed.order([_msg("book", 3)])) == ["book3"]  # live again
+    resumed.close()
+    lines = path.read_text().splitlines()
+    assert lines == ["exec\t0\t0", "book\t0\t1", "exec\t0\t1", "exec\t0\t2", "book\t0\t2", "book\t0\t3"]
+
+    # a message the log lists but the topic no longer has (retention) is skipped once its partition
+    # is past it; a fresh start (no resume state) starts a new log
+    gone = OrderLog(path, {("book", 0): 1, ("exec", 0): 0})
+    assert _values(gone.order([_msg("book", 2)])) == []  # waits for exec0, book1 (book1: gone)
+    assert _values(gone.order([_msg("exec", 0), _msg("exec", 2)])) == ["exec0", "exec2", "book2"]
+    gone.close()
+    OrderLog(path, None).close()
+    assert path.read_text() == ""

@@ -580,7 +580,8 @@ def test_a_market_info_on_md_markets_states_the_pair_and_the_tick_of_the_books(
     assert (later.best_bid, later.tick_size) == (D("0.455"), D("0.001"))
     assert {t.market for t in tops} == {market}
 
-    # the same frames without the universe: the first two tokens pair up, 0.455 refines the grid
+    # the same frames without the universe: the first two tokens pair up, and the books judge 0.455 by
+    # the same rule on the default 0.01 grid (not a tail price: no tail tick implied)
     alone: list[TopOfBook] = []
     alone_dead: list[DeadLetter] = []
     run_main(
@@ -592,8 +593,8 @@ def test_a_market_info_on_md_markets_states_the_pair_and_the_tick_of_the_books(
             db_sink=TestingSink([]),
         )
     )
-    assert alone_dead == [] and {t.paired_asset_id for t in alone} == {None}
-    assert alone[-1].tick_size == D("0.005")
+    assert [d.reason for d in alone_dead] == [dead[0].reason]
+    assert {t.paired_asset_id for t in alone} == {None} and {t.tick_size for t in alone} == {D("0.01")}
 
 
 def test_frames_that_name_no_market_take_a_market_info_only_for_the_tokens_they_hold() -> None:
@@ -611,8 +612,8 @@ def test_frames_that_name_no_market_take_a_market_info_only_for_the_tokens_they_
     assert books.pair == {}  # three tokens: no pair can be learned
     books.on_universe_info(INFO, 10)
     assert books.pair == {YES: NO, NO: YES}
-    assert (books.books[YES].tick, books.books[YES].tick_stated) == (10, True)
-    assert not books.books[OTHER].tick_stated  # another market's book keeps its inferred grid
+    assert (books.books[YES].tick, books.books[YES].stated_tick) == (10, 10)
+    assert books.books[OTHER].stated_tick == 100  # another market's book keeps the default grid
     books.on_universe_info(_market(condition_id="0xelse", market_id="2", token_ids=("x", "y")), 10)
     assert books.pair == {YES: NO, NO: YES}
 
@@ -670,7 +671,7 @@ def test_the_flow_learns_markets_from_the_markets_table_and_md_markets_through_k
     frames = [
         _book("t-yes", 1000, [("0.45", "10")], [("0.46", "10")], "0xtable"),  # live: the condition id
         _change("t-yes", 2000, "BUY", "0.4515", "5", "0xtable"),  # off the table's 0.001 grid
-        _book("c-yes", 1000, [("0.4515", "10")], [("0.46", "10")], "0xclosed"),  # closed: not loaded
+        _book("c-yes", 1000, [("0.4515", "10")], [("0.46", "10")], "0xclosed"),  # closed: the 0.01 default
         _book("s-yes", 1000, [("0.45", "10")], [("0.47", "10")], "12"),  # recorded: the Gamma id
         _book("s-no", 1000, [("0.53", "10")], [("0.55", "10")], "12"),
         _change("s-yes", 2000, "BUY", "0.455", "5", "12"),  # off md.markets' 0.01 grid
@@ -678,25 +679,26 @@ def test_the_flow_learns_markets_from_the_markets_table_and_md_markets_through_k
     _produce(settings, frames)
     run_main(build_flow(settings, tail=False), epoch_interval=timedelta(0), recovery_config=recovery)
 
-    published = [decode("md.tob", v) for v in _consume(settings, "md.tob", lambda got: len(got) >= 4)]
+    published = [decode("md.tob", v) for v in _consume(settings, "md.tob", lambda got: len(got) >= 3)]
     assert sorted((t.asset_id, t.tick_size, t.paired_asset_id) for t in published) == [
-        ("c-yes", D("0.0001"), None),  # inferred from its prices
         ("s-no", D("0.01"), "s-yes"),
         ("s-yes", D("0.01"), "s-no"),
         ("t-yes", D("0.001"), None),  # stated by the table (its prices alone would say 0.01)
     ]
     letters = [
-        decode("dlq.market_data", v) for v in _consume(settings, "dlq.market_data", lambda got: len(got) >= 3)
+        decode("dlq.market_data", v) for v in _consume(settings, "dlq.market_data", lambda got: len(got) >= 4)
     ]
     assert sorted((d.source, d.raw_bytes()) for d in letters) == sorted(
         [
             ("market_state.markets", b'{"condition_id": 1}'),
             ("market_state.book", frames[1]),
+            ("market_state.book", frames[2]),
             ("market_state.book", frames[5]),
         ]
     )
     assert {d.reason for d in letters if d.source == "market_state.book"} == {
         "price 0.4515 is off the tick grid 0.001 of asset t-yes",
+        "price 0.4515 is off the tick grid 0.01 of asset c-yes",
         "price 0.455 is off the tick grid 0.01 of asset s-yes",
     }
 

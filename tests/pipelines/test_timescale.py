@@ -96,6 +96,31 @@ def test_a_batch_with_one_duplicate_and_one_new_row_inserts_one(db: str) -> None
     assert _rows(db, "SELECT seq FROM top_of_book ORDER BY seq") == [(1,), (2,), (3,), (4,)]
 
 
+@pytest.mark.integration
+def test_an_execution_report_is_stored_once_by_its_id_whatever_its_ts(db: str) -> None:
+    from pets.pipelines.tables import EXECUTION_REPORTS
+
+    def report(report_id: str, ts_ms: int) -> tuple[Any, ...]:
+        values: dict[str, Any] = dict.fromkeys(EXECUTION_REPORTS.column_names)
+        values.update(
+            ts=ts_from_ms(ts_ms), report_id=report_id, client_order_id="o1", bot_id="bot_05",
+            market="0xcondition", asset_id="yes-token", side="BUY", kind="fill",
+            order_price=Decimal("0.41"), order_size=Decimal(10), last_qty=Decimal(10),
+            last_px=Decimal("0.41"), cum_qty=Decimal(10), leaves_qty=Decimal(0), fee=Decimal(0),
+            rebate=Decimal(0), source_ts=ts_from_ms(ts_ms),
+        )  # fmt: skip
+        return EXECUTION_REPORTS.row(values)
+
+    with TimescaleWriter(db) as writer:
+        assert writer.write(EXECUTION_REPORTS, [report("o1:fill:1", T0)]) == 1
+        # re-emitted after a crash with another ts (what the executor once did), alone and in a batch
+        assert writer.write(EXECUTION_REPORTS, [report("o1:fill:1", T0 + 5)]) == 0
+        batch = [report("o2:fill:1", T0 + 9), report("o2:fill:1", T0 + 7), report("o1:fill:1", T0 + 1)]
+        assert writer.write(EXECUTION_REPORTS, batch) == 1
+    stored = _rows(db, "SELECT report_id, ts FROM execution_reports ORDER BY report_id")
+    assert stored == [("o1:fill:1", ts_from_ms(T0)), ("o2:fill:1", ts_from_ms(T0 + 7))]
+
+
 def _position(qty: str, ts_ms: int, bot: str = "mm-1") -> tuple[Any, ...]:
     return POSITIONS.row({
         "bot_id": bot, "market": "0xcondition", "asset_id": "yes-token", "qty": Decimal(qty),

@@ -9,12 +9,13 @@ import os
 import signal
 import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import click
 
 from pets.cli import settings_from_env
-from pets.settings import Settings
+from pets.settings import Settings, project_root
 
 log = logging.getLogger("pets.flow")
 
@@ -84,6 +85,8 @@ def _run_flow(
     if live and name != "executor":
         raise click.ClickException("--live applies to the executor flow only")
     configure_logging()
+    if live:
+        _check_live_opt_in(settings)  # what the operator left out comes first: no service is needed to say it
     _check_services(settings)
     flow_options: dict[str, bool] = {"live": True} if live else {}
     if metrics_port is not None:
@@ -133,6 +136,21 @@ def configure_logging() -> None:
     """One line per event on stderr (flow start, recovery, resyncs, halts, dead letters)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python's connection chatter
+
+
+def _check_live_opt_in(settings: Settings) -> None:
+    from pets.execution.live import LiveRefusedError, live_environment, require_live
+    from pets.schemas.config import InvalidConfigError, load_config
+
+    try:
+        config = load_config(settings.config_dir)
+    except InvalidConfigError as exc:
+        raise click.ClickException(f"invalid configuration: {'; '.join(map(str, exc.errors))}") from None
+    root = Path(os.environ.get("PETS_ROOT") or project_root())
+    try:
+        require_live(True, live_environment(None, root / "secrets.env"), config)
+    except LiveRefusedError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _check_services(settings: Settings) -> None:

@@ -119,9 +119,10 @@ def record(
 def replay(
     files: tuple[Path, ...], speed: float | None, target: str, dead_letters: Path | None, as_json: bool
 ) -> None:
-    """Play recordings through the live path: md.book on Kafka, or the embedded market-state pipeline."""
+    """Play recordings through the live path: md.markets then md.book on Kafka, or the embedded
+    market-state pipeline; several files are merged by venue time, as `pets run --replay` does."""
     from pets.pipelines.polymarket.recording import TruncatedRecording
-    from pets.pipelines.polymarket.replayer import replay_payloads, replay_to_sink
+    from pets.pipelines.polymarket.replayer import paced, recordings, replay_to_sink
 
     paths = list(files)
     if target == "kafka":
@@ -135,7 +136,9 @@ def replay(
             raise click.ClickException(str(exc)) from None
         sink = KafkaFrameSink.from_settings(settings, source="replay")
         try:
-            stats = replay_to_sink(paths, sink, speed=speed, max_bytes=settings.max_message_bytes)
+            stats = replay_to_sink(
+                paths, sink, speed=speed, markets=sink, max_bytes=settings.max_message_bytes
+            )
         finally:
             sink.close()
         if as_json:
@@ -163,8 +166,10 @@ def replay(
             handle.write(encode(DeadLetter.from_bytes("replay", str(exc), b"", ts_ns=time.time_ns())) + b"\n")
 
     try:
+        replayed = recordings(paths)
         summary = run_embedded(
-            replay_payloads(paths, speed=speed, on_truncated=on_truncated),
+            (frame.payload for frame in paced(replayed.frames(on_truncated), speed)),
+            market_infos=replayed.markets,
             dlq=(lambda letter: handle.write(encode(letter) + b"\n")) if handle else None,
         )
     finally:

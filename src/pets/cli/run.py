@@ -93,7 +93,7 @@ def run(
         journal_dir = settings.state_dir / "runs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     _status(f"pets run: {source.name}")
     journal = Journal()
-    loop = TradingLoop(config, source.markets, journal=journal, infer_ticks=not source.ticks_known)
+    loop = TradingLoop(config, source.markets, journal=journal)
     started = time.perf_counter()
     # the simulator's news, esports events, whale fills and forecasts reach the signal-driven bots
     loop.run(source.events() if source.events is not None else source.frames)
@@ -258,16 +258,16 @@ def bench_loop(files: tuple[Path, ...], as_json: bool, repeat: int) -> None:
     paths = list(files) or _shared_recordings(settings)
     if paths:
         replayed = sources.replay(paths)
-        markets, frames, infer = replayed.markets, list(replayed.frames), True
+        markets, frames = replayed.markets, list(replayed.frames)
         input_name = f"{len(paths)} recordings"
     else:
         source = sources.simulated(config)
-        markets, frames, infer = source.markets, list(source.frames), False
+        markets, frames = source.markets, list(source.frames)
         input_name = "simulator (no shared recordings found)"
     total = seconds = 0.0
     counts: dict[str, int] = {}
     for _ in range(repeat):
-        loop = TradingLoop(config, markets, infer_ticks=infer)
+        loop = TradingLoop(config, markets)
         started = time.perf_counter()
         loop.run(frames)
         seconds += time.perf_counter() - started

@@ -261,7 +261,7 @@ class PaperExchange:
         if book is None or (not book.bid_prices and not book.ask_prices):
             return f"no order book for asset {intent.asset_id}"
         price = intent.price
-        tick = book.tick_size if book.tick_stated else intent.tick_size
+        tick = book.tick_size  # the book judges prices by the one tick rule of every path
         if not (ZERO < price < 1) or price % tick:
             return f"price {price} is not on the {tick} tick grid within (0, 1)"
         if size <= 0 or size % Decimal("0.01"):

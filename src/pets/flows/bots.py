@@ -27,7 +27,14 @@ from bytewax.outputs import Sink
 from pets.bots.base import Bot
 from pets.bots.operator import run_bots
 from pets.bots.registry import STRATEGY_CLASSES, bot_class, enabled_bots, signal_topics
-from pets.flows.trading_io import Routed, RoutedKafkaSink, TopicDecoder, kafka_source, log_dead_letter
+from pets.flows.trading_io import (
+    Routed,
+    RoutedKafkaSink,
+    TopicDecoder,
+    kafka_source,
+    log_dead_letter,
+    order_log,
+)
 from pets.schemas.config import PetsConfig, load_config
 from pets.schemas.control import DeadLetter
 from pets.schemas.orders import OrderIntent
@@ -60,7 +67,11 @@ def build_flow(
         settings.max_message_bytes,
     )
     flow = Dataflow(FLOW_NAME)
-    messages = op.input("bots_in", flow, source or kafka_source(settings, topics, tail=tail))
+    messages = op.input(
+        "bots_in",
+        flow,
+        source or kafka_source(settings, topics, tail=tail, order_log=order_log(settings, FLOW_NAME)),
+    )
     decoded = op.map("decode", messages, decode)
     split = op.branch("split_dead_letters", decoded, lambda item: not isinstance(item, DeadLetter))
     intents, dropped = run_bots(split.trues, config, strategy_classes)

@@ -63,6 +63,7 @@ from pets.flows.trading_io import (
     TopicDecoder,
     kafka_source,
     log_dead_letter,
+    order_log,
 )
 from pets.pipelines.market_data.market import MarketStateEngine
 from pets.pipelines.market_data.parser import FrameParser
@@ -255,6 +256,7 @@ class ExecutorState:
 
     def _on_market(self, info: MarketInfo) -> list[Output]:
         self.markets[info.condition_id] = info
+        self.books.on_universe_info(info)  # a bad tick keeps the books' own; market_state dead-letters it
         self.exchange.set_market(info.condition_id, info.category, info.fee_rate)
         out: list[Output] = []
         if info.closed or info.winning_asset_id is not None:
@@ -347,7 +349,8 @@ def build_flow(
         return decoded if isinstance(decoded, DeadLetter) else Input(names[message.topic or ""], decoded)
 
     if source is None:
-        source = kafka_source(settings, INPUT_TOPICS, tail=tail)
+        # whether an order fills or is refused depends on the book frames before it
+        source = kafka_source(settings, INPUT_TOPICS, tail=tail, order_log=order_log(settings, FLOW_NAME))
     dsn = settings.postgres_dsn if db_sink is None else None
     if db_sink is None and dsn:
         db_sink = TimescaleSink(dsn)

@@ -14,13 +14,26 @@ resume assigns each partition at its snapshot offset (partitions unknown to the 
 cannot be listed raises `RuntimeError` from `list_parts`, with the stock messages. Partitions added
 to a topic while the flow runs are picked up within `refresh_s`: a watcher thread lists them, so
 the worker never waits on a metadata request (a slow one stalled every flow for up to 0.5 s).
+
+Order log (`order_log`): the offsets say where each partition resumes, not in which order the
+partitions' messages were interleaved, and a flow whose state depends on that order (the executor:
+an order placed before or after a book frame fills or is refused) would decide differently on the
+replay after a crash. With an order log the source appends, before handing a batch on, the
+(topic, partition, offset) of each message to a file; a resumed partition hands the messages the log
+lists after its snapshot offsets on in the logged order (holding back what arrives early), then
+carries on live. The snapshot offsets only move past messages handed on. The log survives a killed
+process (written before the batch goes downstream; not fsynced: a lost machine loses it with the
+page cache) and is cut at every snapshot to what the snapshot before it may still replay.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+from collections import deque
 from collections.abc import Iterable
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
@@ -32,6 +45,7 @@ from pets.pipelines.kafka_io import KAFKA_LOG
 SourceMessage = KafkaSourceMessage[bytes | None, bytes | None]
 Item = SourceMessage | KafkaError[bytes | None, bytes | None]
 Offsets = dict[tuple[str, int], int]  # (topic, partition) -> offset of the next message to read
+Entry = tuple[str, int, int]  # (topic, partition, offset) of one message handed on
 PART = "all"
 MIN_REFRESH_S = 0.01
 SINK_CONFIG: dict[str, Any] = {"linger.ms": "1", "logger": KAFKA_LOG}  # the flows' Kafka producers
@@ -55,6 +69,7 @@ class MultiPartitionKafkaSource(FixedPartitionedSource[Item, Offsets]):
         poll_timeout_s: float = 0.001,
         refresh_s: float = 10.0,
         metadata_timeout_s: float = 10.0,
+        order_log: Path | None = None,
     ) -> None:
         if isinstance(brokers, str) or isinstance(topics, str):
             raise TypeError("brokers and topics must be iterables of strings, not a string")
@@ -68,6 +83,7 @@ class MultiPartitionKafkaSource(FixedPartitionedSource[Item, Offsets]):
         self._poll_timeout_s = poll_timeout_s
         self._refresh_s = refresh_s
         self._metadata_timeout_s = metadata_timeout_s
+        self._order_log = order_log
 
     def list_parts(self) -> list[str]:
         """One Bytewax partition; listing the topics here fails early, as the stock source does."""
@@ -88,6 +104,7 @@ class MultiPartitionKafkaSource(FixedPartitionedSource[Item, Offsets]):
             tail=self._tail, batch_size=self._batch_size, raise_on_errors=self._raise_on_errors,
             poll_timeout_s=self._poll_timeout_s, refresh_s=self._refresh_s,
             metadata_timeout_s=self._metadata_timeout_s,
+            order_log=None if self._order_log is None else OrderLog(self._order_log, resume_state),
         )  # fmt: skip
 
     def _config(self) -> dict[str, Any]:
@@ -117,8 +134,10 @@ class _Partition(StatefulSourcePartition[Item, Offsets]):
         poll_timeout_s: float,
         refresh_s: float,
         metadata_timeout_s: float,
+        order_log: OrderLog | None = None,
     ) -> None:
         self._consumer = consumer
+        self._log = order_log
         self._topics = topics
         self._offsets = offsets
         self._starting_offset = starting_offset
@@ -173,16 +192,25 @@ class _Partition(StatefulSourcePartition[Item, Offsets]):
                 raise RuntimeError(f"error consuming from Kafka topic `{topic!r}`: {error}")
             item = _message(msg)
             batch.append(item if error is None else KafkaError(error, item))
-            if error is None:
-                self._offsets[(topic, part)] = (msg.offset() or 0) + 1  # resume after this one
         # like the stock source: stop on the next call, so this batch is still emitted
         self._stop = not self._tail and self._at_end >= self._assigned
+        if self._log is not None:
+            batch = self._log.order(batch, flush=self._stop)
+        for handed in batch:
+            if not isinstance(handed, KafkaError):
+                # resume after this one (only past what is handed on: the log may hold some back)
+                self._offsets[(handed.topic or "", handed.partition or 0)] = (handed.offset or 0) + 1
         return batch
 
     def snapshot(self) -> Offsets:
-        return dict(self._offsets)
+        offsets = dict(self._offsets)
+        if self._log is not None:
+            self._log.snapshot(offsets)
+        return offsets
 
     def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
         self._closing.set()
         if self._watcher.is_alive():
             self._watcher.join(self._metadata_timeout_s)
@@ -211,3 +239,105 @@ def _partitions(consumer: Consumer, topics: list[str], timeout_s: float) -> list
             raise RuntimeError(msg)
         found.extend((topic, part) for part in sorted(metadata.partitions))
     return found
+
+
+class OrderLog:
+    """The order in which a source handed its messages on, to hand them on in that order again after a
+    resume (see the module's docstring). One line per message: "topic<TAB>partition<TAB>offset"."""
+
+    def __init__(self, path: Path, resume: Offsets | None) -> None:
+        self._path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pending: list[Entry] = []
+        if resume is not None and path.is_file():
+            for entry in dict.fromkeys(_read_entries(path)):
+                if entry[2] >= resume.get((entry[0], entry[1]), 0):
+                    pending.append(entry)
+        self._entries: list[Entry] = list(pending)  # what the log file holds
+        self._write(self._entries)  # a fresh start (no resume state) starts an empty log
+        self._file: IO[str] = path.open("a")
+        self._pending: deque[Entry] = deque(pending)  # the logged order still to reproduce
+        self._pending_set = set(pending)
+        self._held: dict[Entry, SourceMessage] = {}  # logged messages that came before their turn
+        self._later: list[Item] = []  # messages the log does not list: handed on after the pending
+        self._highest: dict[tuple[str, int], int] = {}  # highest offset received per partition
+        self._kept: Offsets | None = None  # the snapshot before the last one: the oldest resume point
+
+    def order(self, batch: list[Item], *, flush: bool = False) -> list[Item]:
+        """The batch in the order to hand on (the logged order first); `flush`: no more input comes."""
+        errors: list[Item] = []
+        fresh: list[Item] = []  # handed on for the first time: logged now
+        replaying = bool(self._pending)
+        for item in batch:
+            if isinstance(item, KafkaError):
+                errors.append(item)
+                continue
+            entry = _entry(item)
+            partition = (entry[0], entry[1])
+            self._highest[partition] = max(self._highest.get(partition, -1), entry[2])
+            if not replaying:
+                fresh.append(item)
+            elif entry in self._pending_set:
+                self._held[entry] = item
+            else:
+                self._later.append(item)
+        replayed = self._release(flush) if replaying else []
+        if replaying and not self._pending:
+            fresh, self._later = self._later, []
+        self._append([_entry(i) for i in fresh if not isinstance(i, KafkaError)])
+        return errors + replayed + fresh
+
+    def _release(self, flush: bool) -> list[Item]:
+        """The logged messages now due, in the logged order."""
+        released: list[Item] = []
+        pending = self._pending
+        while pending:
+            head = pending[0]
+            item = self._held.pop(head, None)
+            if item is None and not (flush or self._highest.get((head[0], head[1]), -1) > head[2]):
+                break  # not received yet (a partition past it without it no longer has it: skipped)
+            pending.popleft()
+            self._pending_set.discard(head)
+            if item is not None:
+                released.append(item)
+        return released
+
+    def snapshot(self, offsets: Offsets) -> None:
+        """Cut the log to the entries a resume from the previous snapshot could still need."""
+        kept, self._kept = self._kept, dict(offsets)
+        if kept is None:
+            return
+        entries = [e for e in self._entries if e[2] >= kept.get((e[0], e[1]), 0)]
+        if len(entries) < len(self._entries):
+            self._file.close()
+            self._entries = entries
+            self._write(entries)
+            self._file = self._path.open("a")
+
+    def close(self) -> None:
+        self._file.close()
+
+    def _append(self, entries: list[Entry]) -> None:
+        if entries:
+            self._entries += entries
+            self._file.write("".join(f"{t}\t{p}\t{o}\n" for t, p, o in entries))
+            self._file.flush()  # in the OS before the batch goes on: a killed process keeps it
+
+    def _write(self, entries: list[Entry]) -> None:
+        temporary = self._path.with_name(self._path.name + ".tmp")
+        temporary.write_text("".join(f"{t}\t{p}\t{o}\n" for t, p, o in entries))
+        os.replace(temporary, self._path)
+
+
+def _entry(item: SourceMessage) -> Entry:
+    return (item.topic or "", item.partition or 0, item.offset or 0)
+
+
+def _read_entries(path: Path) -> list[Entry]:
+    entries: list[Entry] = []
+    for line in path.read_text().splitlines():
+        topic, _, rest = line.partition("\t")
+        part, _, offset = rest.partition("\t")
+        if part.isdigit() and offset.isdigit():  # a line cut by the kill is dropped
+            entries.append((topic, int(part), int(offset)))
+    return entries

@@ -35,6 +35,7 @@ from pets.flows.trading_io import (
     TopicDecoder,
     kafka_source,
     log_dead_letter,
+    order_log,
     read_topics,
 )
 from pets.pipelines.tables import (
@@ -99,7 +100,11 @@ def build_flow(
         db_sink = TimescaleSink(settings.postgres_dsn)
 
     flow = Dataflow(FLOW_NAME)
-    messages = op.input("risk_in", flow, source or kafka_source(settings, INPUT_TOPICS))
+    messages = op.input(
+        "risk_in",
+        flow,
+        source or kafka_source(settings, INPUT_TOPICS, order_log=order_log(settings, FLOW_NAME)),
+    )
     decoded = op.map("decode", messages, decode)
     clock = ClockCheck(f"{FLOW_NAME}.clock", settings.clock_tolerance_s, venue_ms)
     checked = op.map("check_clock", decoded, clock)

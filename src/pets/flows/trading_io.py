@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import msgspec
@@ -128,11 +129,21 @@ class TopicDecoder:
         )  # fmt: skip
 
 
-def kafka_source(settings: Settings, names: Iterable[str], tail: bool = True) -> MultiPartitionKafkaSource:
-    """Every partition of the given registry topics through one consumer (see kafka_source.py)."""
+def kafka_source(
+    settings: Settings, names: Iterable[str], tail: bool = True, order_log: Path | None = None
+) -> MultiPartitionKafkaSource:
+    """Every partition of the given registry topics through one consumer (see kafka_source.py);
+    `order_log`: replay after a resume in the order handed on before it."""
     registry = load_topic_registry(settings.config_dir)
     topics = [registry.get(name).full_name(settings.topic_prefix) for name in names]
-    return MultiPartitionKafkaSource([settings.require_kafka()], topics, tail=tail)
+    return MultiPartitionKafkaSource([settings.require_kafka()], topics, tail=tail, order_log=order_log)
+
+
+def order_log(settings: Settings, flow_name: str) -> Path:
+    """The order log of a flow whose decisions depend on how its input topics interleave (bots, risk,
+    executor): after a crash its input since the snapshot is replayed in the order it was handed on,
+    so it decides and publishes the same again. Beside the flow's recovery store."""
+    return settings.recovery_dir / f"{flow_name}.input_order.log"
 
 
 class RoutedKafkaSink(DynamicSink[Routed]):

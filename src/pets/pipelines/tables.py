@@ -44,6 +44,10 @@ class TableSpec:
     # Current-state table: a row with the same key and a later (or equal) `ts` replaces the stored one;
     # otherwise rows are append-only and a duplicate key is ignored.
     upsert: bool = False
+    # Append-only rows that are unique by this id alone, where the UNIQUE key must also hold ts (a
+    # hypertable's unique indexes include its time column): a row whose id is stored (or comes twice
+    # in a batch) is skipped, whatever its ts (a migration indexes the column).
+    unique_id: str | None = None
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -64,7 +68,9 @@ class TableSpec:
         return tuple(values[name] for name in self.column_names)
 
 
-def define_table(name: str, columns: str, key: tuple[str, ...], *, upsert: bool = False) -> TableSpec:
+def define_table(
+    name: str, columns: str, key: tuple[str, ...], *, upsert: bool = False, unique_id: str | None = None
+) -> TableSpec:
     """Declare a table from "name type, name type, ..." (types as in the SQL, without modifiers).
 
     Tables of other areas' migrations (0010+) declare their spec with this and pass it to the writer.
@@ -81,7 +87,9 @@ def define_table(name: str, columns: str, key: tuple[str, ...], *, upsert: bool 
     unknown = [k for k in key if k not in names]
     if not key or unknown:
         raise ValueError(f"table {name}: key {key} names no column or unknown column(s) {unknown}")
-    return TableSpec(name=name, columns=tuple(cols), key=key, upsert=upsert)
+    if unique_id is not None and (unique_id not in names or upsert):
+        raise ValueError(f"table {name}: unique_id {unique_id!r} is not a column of an append-only table")
+    return TableSpec(name=name, columns=tuple(cols), key=key, upsert=upsert, unique_id=unique_id)
 
 
 MARKETS = define_table(
@@ -148,6 +156,7 @@ EXECUTION_REPORTS = define_table(
     last_qty numeric, last_px numeric, cum_qty numeric, leaves_qty numeric, fee numeric, rebate numeric,
     liquidity text, reason text, trade_id text, source_ts timestamptz""",
     key=("report_id", "ts"),
+    unique_id="report_id",  # a replayed report is the same report, whatever ts it was given
 )
 _POSITION_COLUMNS = """bot_id text, market text, asset_id text, qty numeric, avg_price numeric,
     cost numeric, realized_pnl numeric, ts timestamptz"""

@@ -3,8 +3,10 @@
 One batch = one transaction: binary COPY into a per-connection TEMP staging table, then
 ``INSERT INTO target SELECT ... FROM staging ON CONFLICT (<unique key>)``: DO NOTHING for append-only
 tables (a re-delivered row is ignored), DO UPDATE for current-state tables (a row with the same key and
-a later or equal ``ts`` replaces the stored one when it differs). Replaying a batch therefore inserts
-nothing, which also makes retrying a batch after a lost connection safe.
+a later or equal ``ts`` replaces the stored one when it differs). A table unique by an id alone whose
+unique key must hold ts (a hypertable: execution_reports by report_id) skips a row whose id is stored.
+Replaying a batch therefore inserts nothing, which also makes retrying a batch after a lost connection
+safe.
 """
 
 from __future__ import annotations
@@ -111,6 +113,14 @@ def insert_statement(spec: TableSpec, stage: str) -> str:
     columns = ", ".join(spec.column_names)
     key = ", ".join(spec.key)
     head = f"INSERT INTO {spec.name} AS t ({columns}) SELECT {columns} FROM {stage} ON CONFLICT ({key})"
+    if spec.unique_id is not None:
+        uid = spec.unique_id
+        first = f"{uid}, ts" if "ts" in spec.column_names else uid  # the earliest row of an id in a batch
+        return (
+            f"INSERT INTO {spec.name} AS t ({columns}) SELECT DISTINCT ON ({uid}) {columns} FROM {stage} s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {spec.name} e WHERE e.{uid} = s.{uid}) ORDER BY {first} "
+            f"ON CONFLICT ({key}) DO NOTHING"
+        )
     if not spec.upsert:
         return f"{head} DO NOTHING"
     values = [c for c in spec.column_names if c not in spec.key]

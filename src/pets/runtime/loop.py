@@ -70,10 +70,7 @@ class TradingLoop:
         journal: Journal | None = None,
         paper: PaperConfig | None = None,
         bots: list[Bot] | None = None,
-        infer_ticks: bool = False,
     ) -> None:
-        """`infer_ticks`: the markets' tick sizes are not known (recordings): the books infer them
-        from the prices seen instead of rejecting prices off the MarketInfo tick."""
         self.config = config
         self.journal = journal
         trading = config.system.trading
@@ -82,7 +79,7 @@ class TradingLoop:
         self.infos: dict[str, MarketInfo] = {}
         self.bus = EmbeddedBus()
         self.parser = FrameParser("run.parse")
-        self.market_state = MarketStateEngine(() if infer_ticks else infos)
+        self.market_state = MarketStateEngine(infos)
         self.bots = build_bots(config) if bots is None else bots
         self.bot_by_id = {bot.bot_id: bot for bot in self.bots}
         self._bot_book_handlers = [bot.on_top_of_book for bot in self.bots]

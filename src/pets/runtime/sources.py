@@ -1,43 +1,23 @@
 """Where the main job's frames come from: the simulator, or recordings (`pets run --replay`).
 
 Recordings are the l2 format of data/polymarket/l2 (pets.pipelines.polymarket.recording): JSON
-lines of market-channel events, gzip by suffix. Several files are merged by venue timestamp. The
-market universe comes from each file's `<name>.meta.json` when present (token ids, Gamma id, slug,
-and `settled_winner_asset_id`: the Gamma state that the market resolved, applied after the last
-frame); otherwise a binary market is inferred from the first two tokens seen under one `market`.
-Some recordings carry an empty `market` ("market":""): their frames get the recording's market id
-(the Gamma id, else the slug), so two such files never merge into one market.
+lines of market-channel events, gzip by suffix. Their market universe and their frames merged by
+venue timestamp come from `pets.pipelines.polymarket.replayer.recordings`, the same as
+`pets replay --to kafka` publishes (md.markets, then md.book).
 """
 
 from __future__ import annotations
 
-import heapq
-import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 
-import msgspec
-
-from pets.pipelines.polymarket.recording import TruncatedRecording, read_recording
+from pets.pipelines.polymarket.recording import TruncatedRecording
+from pets.pipelines.polymarket.replayer import recordings
 from pets.pipelines.simulator import MarketSimulator, SimParams
 from pets.schemas.config import PetsConfig
 from pets.schemas.market_data import MarketInfo
 from pets.schemas.signals import Signal
-
-REPLAY_CATEGORY = "sports"  # the shared recordings are MLB money lines
-_SCAN_FRAMES = 500
-_EMPTY_MARKET = b'"market":""'
-
-
-class _Head(msgspec.Struct):
-    timestamp: str | int | None = None
-    market: str | None = None
-    asset_id: str | None = None
-
-
-_HEAD = msgspec.json.Decoder(_Head)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +26,6 @@ class Source:
     markets: list[MarketInfo]
     frames: Iterator[bytes]
     resolutions: list[MarketInfo]  # applied after the last frame (Gamma state of a replay)
-    ticks_known: bool = True  # False for recordings: the books infer tick sizes from the prices
     # the same frames with the source's alternative data (Signals) among them, from a fresh run
     events: Callable[[], Iterator[bytes | Signal]] | None = None
     # why input was lost while reading (a truncated recording ends early): filled as `frames` is read
@@ -72,117 +51,15 @@ def replay(paths: Sequence[Path]) -> Source:
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"recording(s) not found: {', '.join(missing)}")
-    markets: list[MarketInfo] = []
-    resolutions: list[MarketInfo] = []
-    market_ids: list[str | None] = []
-    for path in paths:
-        info, winner = _market_of(path)
-        market_ids.append(None if info is None else info.condition_id)
-        if info is None:
-            continue
-        markets.append(info)
-        if winner is not None:
-            resolutions.append(
-                msgspec.structs.replace(
-                    info,
-                    closed=True,
-                    accepting_orders=False,
-                    active=False,
-                    winning_asset_id=winner,
-                    outcome_prices=tuple(Decimal(1) if t == winner else Decimal(0) for t in info.token_ids),
-                )
-            )
-    faults: list[str] = []
-    frames = heapq.merge(
-        *(_timed(p, m, faults) for p, m in zip(paths, market_ids, strict=True)), key=lambda item: item[0]
-    )
+    replayed = recordings(paths)
     names = ", ".join(p.name for p in paths[:3]) + (f" (+{len(paths) - 3})" if len(paths) > 3 else "")
-    return Source(
-        f"replay of {names}", markets, (payload for _, payload in frames), resolutions, False, faults=faults
-    )
+    faults: list[str] = []
 
+    def on_truncated(exc: TruncatedRecording) -> None:
+        reason = str(exc)
+        for path in paths:  # the reason leads, not the folders
+            reason = reason.replace(str(path), path.name)
+        faults.append(reason)
 
-def _timed(path: Path, market_id: str | None, faults: list[str]) -> Iterator[tuple[int, bytes]]:
-    """(venue ms, frame) of one recording; an empty `market` becomes the recording's market id. A
-    truncated recording ends at its last complete line, the cut noted in `faults`."""
-    named = b'"market":"' + market_id.encode() + b'"' if market_id else None
-    try:
-        yield from _frames(path, named)
-    except TruncatedRecording as exc:
-        faults.append(str(exc).replace(str(path), path.name))  # the reason leads, not the folders
-
-
-def _frames(path: Path, named: bytes | None) -> Iterator[tuple[int, bytes]]:
-    last = 0
-    for frame in read_recording(path):
-        payload = frame.payload
-        try:
-            ts = _HEAD.decode(payload).timestamp
-            last = int(ts) if ts is not None else last
-        except (msgspec.DecodeError, ValueError):
-            pass  # a malformed line keeps its place; the parser dead-letters it
-        if named is not None and _EMPTY_MARKET in payload:
-            payload = payload.replace(_EMPTY_MARKET, named, 1)
-        yield last, payload
-
-
-def _meta_path(path: Path) -> Path:
-    name = path.name
-    for suffix in (".jsonl.gz", ".jsonl", ".gz"):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    return path.with_name(name + ".meta.json")
-
-
-def _market_of(path: Path) -> tuple[MarketInfo | None, str | None]:
-    """The recording's market (from its meta file, else from its first frames) and the settled winner."""
-    meta_path = _meta_path(path)
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    market_id = meta.get("gamma_market_id") or meta.get("slug")
-    tokens = tuple(meta.get("asset_ids") or ())
-    if not market_id or len(tokens) != 2:
-        market_id, tokens = _scan(path)
-    if market_id is None:
-        return None, None
-    outcome_names = meta.get("outcome_names") or {}
-    outcomes = tuple(outcome_names.get(t, f"outcome {i}") for i, t in enumerate(tokens))
-    slug = meta.get("slug") or path.stem
-    info = MarketInfo(
-        condition_id=market_id,
-        market_id=market_id,
-        question=slug,
-        slug=slug,
-        category=REPLAY_CATEGORY,
-        token_ids=tokens,
-        outcomes=outcomes,
-        neg_risk=False,
-        tick_size=Decimal("0.01"),
-        min_order_size=Decimal(5),
-        active=True,
-        closed=False,
-        accepting_orders=True,
-    )
-    return info, meta.get("settled_winner_asset_id")
-
-
-def _scan(path: Path) -> tuple[str | None, tuple[str, ...]]:
-    market: str | None = None
-    tokens: list[str] = []
-    try:
-        for n, frame in enumerate(read_recording(path)):
-            if n >= _SCAN_FRAMES or len(tokens) == 2:
-                break
-            try:
-                head = _HEAD.decode(frame.payload)
-            except msgspec.DecodeError:
-                continue
-            if head.asset_id and (market is None or head.market == market):
-                market = head.market
-                if head.asset_id not in tokens:
-                    tokens.append(head.asset_id)
-    except TruncatedRecording:
-        pass  # the frames before the cut say what they can; reading them reports the cut
-    if len(tokens) != 2 or market is None:
-        return None, ()
-    return market or path.name.split(".")[0], tuple(tokens)
+    frames = (frame.payload for frame in replayed.frames(on_truncated))
+    return Source(f"replay of {names}", replayed.markets, frames, replayed.resolutions, faults=faults)

@@ -162,14 +162,31 @@ def test_a_stated_tick_rejects_off_grid_levels_until_the_tick_changes() -> None:
     assert tops[0].tick_size == D("0.001")
 
 
-def test_without_a_stated_tick_the_grid_is_inferred_from_the_prices() -> None:
-    h = Harness()  # no MarketInfo: like the recordings
+@pytest.mark.parametrize("stated", [None, "0.01"])
+def test_a_tail_price_on_the_finer_grid_implies_the_tail_tick_any_other_off_grid_price_is_rejected(
+    stated: str | None,
+) -> None:
+    h = Harness(info(stated)) if stated else Harness()  # without a MarketInfo (recordings) the grid is 0.01
     mirrored_books(h)
     assert h.book(YES).tick_size == D("0.01")
-    h.feed(change_frame(YES, 2000, ("BUY", "0.455", "10")))
-    assert h.rejected == [] and h.book(YES).tick_size == D("0.005")
-    h.feed(book_frame(YES, 3000, [("0.45", "1")], [("0.47", "1")]))  # a fresh snapshot infers afresh
+    h.feed(change_frame(YES, 2000, ("BUY", "0.455", "10")))  # mid-range: the venue would not show it
+    assert h.rejected == [f"price 0.455 is off the tick grid 0.01 of asset {YES}"]
+    h.feed(change_frame(YES, 2500, ("SELL", "0.961", "10")))  # 0.96 itself is not the tail
+    assert h.rejected[1:] == []
+    assert h.book(YES).tick_size == D("0.001") and h.book(YES).depth_at("SELL", D("0.961")) == 10
+    h.feed(change_frame(YES, 2600, ("BUY", "0.455", "10")))  # on the tail grid the market now has
+    assert h.rejected[1:] == [] and h.book(YES).best_bid() == (D("0.455"), D("10"))
+    h.feed(change_frame(YES, 2700, ("BUY", "0.4555", "10")))  # off even the tail grid
+    assert h.rejected[1:] == [f"price 0.4555 is off the tick grid 0.001 of asset {YES}"]
+    # a snapshot is judged afresh against the stated grid: one tail price among mid-range ones on the
+    # finer grid is enough (the levels left behind when the venue changed the tick), none is not
+    h.feed(book_frame(YES, 3000, [("0.071", "1"), ("0.039", "1")], [("0.929", "1")]))
+    assert h.rejected[2:] == [] and h.book(YES).tick_size == D("0.001")
+    h.feed(book_frame(YES, 3100, [("0.45", "1")], [("0.47", "1")]))
     assert h.book(YES).tick_size == D("0.01")
+    h.feed(book_frame(YES, 3200, [("0.071", "1")], [("0.47", "1")]))
+    assert h.rejected[2:] == [f"price 0.071 is off the tick grid 0.01 of asset {YES}"]
+    assert h.book(YES).best_bid() == (D("0.45"), D("1"))  # the rejected snapshot changed nothing
 
 
 def test_a_snapshot_stating_its_tick_size_is_checked_against_it() -> None:

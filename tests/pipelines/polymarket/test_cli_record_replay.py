@@ -97,7 +97,7 @@ def test_replay_to_kafka_produces_the_recorded_frames(
     topic_prefix: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    path, _ = recording
+    path, meta = recording
     monkeypatch.setenv("PETS_KAFKA_BOOTSTRAP", kafka_bootstrap)
     monkeypatch.setenv("PETS_TOPIC_PREFIX", topic_prefix)
     result = CliRunner().invoke(main, ["replay", str(path), "--to", "kafka", "--speed", "max", "--json"])
@@ -105,6 +105,20 @@ def test_replay_to_kafka_produces_the_recorded_frames(
     summary = json.loads(result.output)
     frames = [f.payload for f in read_recording(path)]
     assert summary["produced"] == len(frames) and summary["topic"] == f"{topic_prefix}md.book"
+    market_id = meta["gamma_market_id"] or meta["slug"]  # what "market":"" frames are given
+    frames = [f.replace(b'"market":""', b'"market":"' + market_id.encode() + b'"', 1) for f in frames]
+    winner = meta.get("settled_winner_asset_id")
+    if winner:  # the Gamma state says it resolved: the venue's event follows the last frame
+        resolved = {
+            "event_type": "market_resolved",
+            "id": market_id,
+            "market": market_id,
+            "assets_ids": meta["asset_ids"],
+            "winning_asset_id": winner,
+            "timestamp": str(meta["last_ts_ms"]),
+        }
+        frames.append(json.dumps(resolved, separators=(",", ":")).encode())
+    assert summary["resolved"] == (1 if winner else 0)
     consumer = kafka_io.consumer(load_settings())
     got: dict[str, list[bytes]] = defaultdict(list)
     try:

@@ -203,7 +203,19 @@ class MarketStateEngine:
     ) -> None:
         self.markets: dict[str, MarketBooks] = {}
         self.depth_levels = depth_levels
-        self._infos = info_lookup(market_infos)
+        self._infos = dict(info_lookup(market_infos))
+
+    def on_universe_info(self, info: MarketInfo) -> str | None:
+        """A MarketInfo of md.markets while running: the pair and tick of its books, held and to come
+        (so these books judge prices as the market_state flow's do); a reason when its tick is bad."""
+        try:
+            tick = tick_units(format(info.tick_size, "f"))
+        except BadValue as exc:
+            return f"market {info.condition_id}: {exc}"
+        self._infos[info.condition_id] = self._infos[info.market_id] = info
+        for books in self.markets.values():
+            books.on_universe_info(info, tick)
+        return None
 
     def on_event(self, event: BookEvent, out: list[TopOfBook]) -> str | None:
         """Apply one event, appending any top of book due to `out`; a reason when it is rejected."""

@@ -5,10 +5,14 @@ price -> size plus the sorted list of its prices, so the best level, a removal a
 levels are cheap; Decimal appears only when a caller walks the book (`bids()`, `asks()`,
 `best_bid()`, `depth_at()`), which is what the paper exchange does.
 
-The tick size is "stated" when the venue or the market universe said it (a `tick_size_change`, a
-snapshot's `tick_size`, MarketInfo): a level off a stated grid is rejected. Until then it is
-inferred from the prices seen (0.01, refined to the coarsest venue tick that fits a finer price),
-because recordings do not carry tick changes.
+The tick size is the one the venue or the market universe stated (a `tick_size_change`, a
+snapshot's `tick_size`, MarketInfo), 0.01 until one is. One rule judges every book price, in every
+path (the market_state flow, the executor and `pets run` all hold these books): a price on the
+book's grid is accepted; a price off it that lies in the venue's tail range (below 0.04 or above
+0.96) on the 0.001 grid means the venue moved the market to its tail tick (it does, announcing it
+with `tick_size_change`, a frame recordings may lack), so it is accepted and the book's tick becomes
+0.001 until the next snapshot without such a price or the next stated tick; any other price off
+the grid rejects the frame with the reason (dead-lettered by the caller).
 """
 
 from __future__ import annotations
@@ -29,6 +33,23 @@ from pets.pipelines.market_data.units import (
 from pets.schemas.market_data import Side
 
 VENUE_TICKS: Final = (1000, 100, 50, 25, 10, 1)  # 0.1, 0.01, 0.005, 0.0025, 0.001, 0.0001 in units
+TAIL_TICK: Final = 10  # 0.001: the tick the venue moves a market to near the extremes
+TAIL_LOW: Final = 400  # below 0.04 ...
+TAIL_HIGH: Final = 9600  # ... or above 0.96
+
+
+def tick_for(prices: Sequence[int], tick: int) -> int | str:
+    """The tick rule for the prices of one frame on a book of `tick`: the tick they are valid under
+    (`tick`, or the tail tick that one of them implies), or the reason they are not (units of 1e-4)."""
+    off = [price for price in prices if price % tick]
+    if not off:
+        return tick
+    if tick > TAIL_TICK and any(p % TAIL_TICK == 0 and not TAIL_LOW <= p <= TAIL_HIGH for p in off):
+        bad = [price for price in off if price % TAIL_TICK]
+        if not bad:
+            return TAIL_TICK
+        off = bad
+    return f"price {price_decimal(off[0])} is off the tick grid {price_decimal(tick)}"
 
 
 class BookLevel(NamedTuple):
@@ -48,8 +69,8 @@ class OrderBook:
         "bid_sizes",
         "market",
         "stale",
+        "stated_tick",
         "tick",
-        "tick_stated",
         "ts_ms",
     )
 
@@ -57,8 +78,8 @@ class OrderBook:
         self.asset_id = asset_id
         self.market = market
         self.ts_ms = 0
-        self.tick = tick or DEFAULT_TICK
-        self.tick_stated = tick is not None
+        self.stated_tick = tick or DEFAULT_TICK  # stated by the venue or the universe, else 0.01
+        self.tick = self.stated_tick  # the stated tick, or the tail tick that prices implied
         self.stale = True
         self.bid_prices: list[int] = []  # ascending: the best bid is last
         self.bid_sizes: dict[int, int] = {}
@@ -73,13 +94,16 @@ class OrderBook:
         """Replace the whole book (levels in any order; size 0 levels are dropped); clears `stale`."""
         if tick is not None:
             self.set_tick(tick)
-        elif not self.tick_stated:
-            self.tick = DEFAULT_TICK  # infer afresh: the venue may have coarsened the grid since
         bid_sizes = {price: size for price, size in bids if size}
         ask_sizes = {price: size for price, size in asks if size}
-        reason = self._check_grid(bid_sizes) or self._check_grid(ask_sizes)
-        if reason is not None:
-            return reason
+        # judged afresh against the stated tick: a tail tick lasts while tail prices are in the book
+        tick = self.stated_tick
+        if any(price % tick for price in bid_sizes) or any(price % tick for price in ask_sizes):
+            checked = tick_for([*bid_sizes, *ask_sizes], tick)
+            if isinstance(checked, str):
+                return f"{checked} of asset {self.asset_id}"
+            tick = checked
+        self.tick = tick
         self.bid_sizes, self.bid_prices = bid_sizes, sorted(bid_sizes)
         self.ask_sizes, self.ask_prices = ask_sizes, sorted(ask_sizes)
         self.ts_ms = ts_ms
@@ -91,10 +115,11 @@ class OrderBook:
         tick = self.tick
         for _, price, _ in changes:
             if price % tick:
-                reason = self._off_grid(price)
-                if reason is not None:
-                    return reason
-                tick = self.tick
+                checked = tick_for([p for _, p, _ in changes], tick)
+                if isinstance(checked, str):
+                    return f"{checked} of asset {self.asset_id}"
+                self.tick = checked
+                break
         for is_bid, price, size in changes:
             if is_bid:
                 prices, sizes = self.bid_prices, self.bid_sizes
@@ -111,29 +136,10 @@ class OrderBook:
 
     def set_tick(self, tick: int) -> None:
         """A tick size stated by the venue or the market universe."""
-        self.tick = tick
-        self.tick_stated = True
+        self.tick = self.stated_tick = tick
 
     def mark_stale(self) -> None:
         self.stale = True
-
-    def _check_grid(self, sizes: dict[int, int]) -> str | None:
-        for price in sizes:
-            if price % self.tick:
-                reason = self._off_grid(price)
-                if reason is not None:
-                    return reason
-        return None
-
-    def _off_grid(self, price: int) -> str | None:
-        """Reject a price off a stated grid; refine an inferred tick to the coarsest one that fits."""
-        if self.tick_stated:
-            return (
-                f"price {price_decimal(price)} is off the tick grid {price_decimal(self.tick)} "
-                f"of asset {self.asset_id}"
-            )
-        self.tick = next(t for t in VENUE_TICKS if t <= self.tick and price % t == 0)
-        return None
 
     # -- integer views (hot path) ---------------------------------------------------------------
 

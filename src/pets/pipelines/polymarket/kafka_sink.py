@@ -13,6 +13,7 @@ that fails is counted and `flush()` raises: losing frames silently is what inges
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -21,12 +22,14 @@ from pets.pipelines import kafka_io
 from pets.pipelines.polymarket.frames import MarketEvent, Origin
 from pets.schemas.codec import encode
 from pets.schemas.control import DeadLetter
+from pets.schemas.market_data import MarketInfo
 from pets.schemas.topics import load_topic_registry
 from pets.settings import Settings
 
 log = logging.getLogger(__name__)
 
 BOOK_TOPIC = "md.book"
+MARKETS_TOPIC = "md.markets"
 DLQ_TOPIC = "dlq.market_data"
 ORIGIN_HEADER = "pets-origin"
 RECV_NS_HEADER = "pets-recv-ns"
@@ -39,10 +42,13 @@ class FrameDeliveryError(RuntimeError):
 
 
 class KafkaFrameSink:
-    def __init__(self, producer: Producer, book_topic: str, dlq_topic: str, *, source: str) -> None:
+    def __init__(
+        self, producer: Producer, book_topic: str, dlq_topic: str, *, source: str, markets_topic: str = ""
+    ) -> None:
         self.producer = producer
         self.book_topic = book_topic
         self.dlq_topic = dlq_topic
+        self.markets_topic = markets_topic
         self.source = source
         self.produced = 0
         self.dead_lettered = 0
@@ -52,7 +58,7 @@ class KafkaFrameSink:
     def from_settings(cls, settings: Settings, *, source: str, **producer_config: Any) -> KafkaFrameSink:
         """A sink on the registry's md.book / dlq.market_data under the settings' topic prefix."""
         registry = load_topic_registry(settings.config_dir)
-        kafka_io.ensure_topics(settings, [BOOK_TOPIC, DLQ_TOPIC])
+        kafka_io.ensure_topics(settings, [BOOK_TOPIC, MARKETS_TOPIC, DLQ_TOPIC])
         config: dict[str, Any] = {
             "bootstrap.servers": settings.require_kafka(),
             "client.id": f"pets-{source}",
@@ -70,6 +76,7 @@ class KafkaFrameSink:
             registry.get(BOOK_TOPIC).full_name(settings.topic_prefix),
             registry.get(DLQ_TOPIC).full_name(settings.topic_prefix),
             source=source,
+            markets_topic=registry.get(MARKETS_TOPIC).full_name(settings.topic_prefix),
         )
 
     def on_event(self, event: MarketEvent, recv_ns: int, origin: Origin) -> None:
@@ -81,6 +88,14 @@ class KafkaFrameSink:
         letter = DeadLetter.from_bytes(self.source, reason, payload, ts_ns=recv_ns)
         self._produce(self.dlq_topic, self.source.encode(), encode(letter), None)
         self.dead_lettered += 1
+
+    def on_markets(self, markets: Sequence[MarketInfo]) -> None:
+        """A replay's market universe on md.markets (key condition id), delivered before what follows."""
+        if not self.markets_topic:
+            raise ValueError("this sink has no md.markets topic (build it with from_settings)")
+        for info in markets:
+            self._produce(self.markets_topic, info.condition_id.encode(), encode(info), None)
+        self.flush()
 
     def flush(self) -> None:
         pending = self.producer.flush(FLUSH_TIMEOUT_S)
