@@ -33,10 +33,10 @@ def bench_faults(as_json: bool) -> None:
     if as_json:
         echo_json({"scenarios": [dataclasses.asdict(r) for r in results]})
     else:
-        click.echo(f"{'scenario':32s} {'inputs':>7s} {'outputs':>7s} {'lost':>5s} {'dup':>5s} {'s':>6s}")
+        click.echo(f"{'scenario':36s} {'inputs':>7s} {'outputs':>7s} {'lost':>5s} {'dup':>5s} {'s':>6s}")
         for r in results:
             counts = f"{r.inputs:7d} {r.outputs:7d} {r.lost:5d} {r.duplicated:5d} {r.seconds:6.1f}"
-            click.echo(f"{r.scenario:32s} {counts}  {r.detail}")
+            click.echo(f"{r.scenario:36s} {counts}  {r.detail}")
     if any(r.lost or r.duplicated for r in results):
         raise SystemExit(1)
 
