@@ -10,10 +10,13 @@ frame seen in game (pauses included, which the feed does not separate).
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from pets.schemas.signals import GameSnapshot, TeamState
+from pets.pipelines.esports.state import EventBuilder
+from pets.pipelines.polymarket.http import JsonHttpClient, VenueHttpError
+from pets.schemas.signals import EsportsEvent, GameSnapshot, TeamState
 
 WINDOW_STEP_MS = 10_000
 DEFAULT_BEHIND_MS = 60_000  # clients start about a minute behind live (docs/esports.md)
@@ -33,10 +36,13 @@ def parse_ts_ms(text: str) -> int:
     return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
 
 
+def iso_start(at_ms: int) -> str:
+    return datetime.fromtimestamp(at_ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
 def starting_time(now_ms: int, behind_ms: int = DEFAULT_BEHIND_MS) -> str:
     """The `startingTime` of a window `behind_ms` before `now_ms`, on the feed's 10-second grid."""
-    at = (now_ms - behind_ms) // WINDOW_STEP_MS * WINDOW_STEP_MS
-    return datetime.fromtimestamp(at / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return iso_start((now_ms - behind_ms) // WINDOW_STEP_MS * WINDOW_STEP_MS)
 
 
 def next_starting_ms(last_frame_ms: int | None, now_ms: int, behind_ms: int = DEFAULT_BEHIND_MS) -> int:
@@ -89,3 +95,53 @@ class WindowParser:
             game_ms = ts - self.start_ms if self.start_ms is not None else 0
             frames.append(LolFrame(ts, game_ms, GameSnapshot(state=state, blue=blue, red=red)))
         return game_id, match_id, frames
+
+
+class LiveStatsPoller:
+    """Polls one game's windows (closing in on live), turns the frames into events and reports a feed
+    that went silent (`stall_after_ms` without a newer frame while the game is on). A refused or failed
+    request counts in `errors` and yields only the stall check. `lags_ms` keeps every newer frame's lag
+    (received - frame time), the feed lag the events carry."""
+
+    def __init__(
+        self,
+        client: JsonHttpClient,
+        game_id: str,
+        *,
+        game_number: int = 1,
+        behind_ms: int = DEFAULT_BEHIND_MS,
+        stall_after_ms: int = 30_000,
+    ) -> None:
+        self.client = client
+        self.game_id = game_id
+        self.game_number = game_number
+        self.behind_ms = behind_ms
+        self.stall_after_ms = stall_after_ms
+        self.parser = WindowParser()
+        self.builder: EventBuilder | None = None
+        self.errors: list[str] = []
+        self.lags_ms: list[int] = []
+        self.frames = 0
+
+    def poll(self) -> list[EsportsEvent]:
+        now_ms = time.time_ns() // 1_000_000
+        last = self.builder.last_frame_ms if self.builder is not None else None
+        start = next_starting_ms(last, now_ms, self.behind_ms)
+        try:
+            raw = self.client.get(f"/livestats/v1/window/{self.game_id}", {"startingTime": iso_start(start)})
+            received_ns = time.time_ns()
+            _, match_id, frames = self.parser.parse(raw)
+        except (VenueHttpError, LiveStatsError) as exc:
+            self.errors.append(str(exc))
+            return self.builder.check_stall(time.time_ns(), self.stall_after_ms) if self.builder else []
+        if self.builder is None:
+            self.builder = EventBuilder(match_id, "lol", self.game_number)
+        builder = self.builder
+        events = []
+        for frame in frames:
+            newer = builder.last_frame_ms is None or frame.frame_ts_ms > builder.last_frame_ms
+            events += builder.on_frame(frame, received_ns)
+            if newer:
+                self.frames += 1
+                self.lags_ms.append(received_ns // 1_000_000 - frame.frame_ts_ms)
+        return events + builder.check_stall(received_ns, self.stall_after_ms)

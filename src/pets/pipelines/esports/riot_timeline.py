@@ -1,9 +1,10 @@
 """Riot match-v5 timelines (`/lol/match/v5/matches/{id}/timeline`) replayed as a live game.
 
-Every CHAMPION_KILL, ELITE_MONSTER_KILL (dragon, baron, herald), BUILDING_KILL (tower, inhibitor) and
-GAME_END becomes a frame at its own game time, and every per-minute frame updates the teams' gold (sum
-of the participants' totalGold: participants 1-5 are team 100, blue; 6-10 team 200, red). The frames'
-feed time is `start_ms` + the game time, so the replay can be served in real time.
+Every CHAMPION_KILL, ELITE_MONSTER_KILL (dragon, baron), BUILDING_KILL (tower, inhibitor) and GAME_END
+becomes a frame at its own game time (a millisecond after the frame before when two share one: a feed's
+frames have distinct times), and every per-minute frame updates the teams' gold (sum of the
+participants' totalGold: participants 1-5 are team 100, blue; 6-10 team 200, red). The frames' feed
+time is `start_ms` + the game time, so the replay can be served in real time.
 """
 
 from __future__ import annotations
@@ -42,7 +43,11 @@ def replay(
     winner: str | None = None
     finished = False
 
+    last_ms = -1
+
     def frame(at_ms: int) -> LolFrame:
+        nonlocal last_ms
+        at_ms = last_ms = max(at_ms, last_ms + 1)  # every frame of a feed has its own time
         snap = GameSnapshot(state="finished" if finished else "in_game", blue=state[BLUE], red=state[RED],
                             winner=winner)  # fmt: skip
         return LolFrame(start_ms + at_ms, at_ms, snap)

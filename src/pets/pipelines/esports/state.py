@@ -42,7 +42,7 @@ def team_side(snapshot: GameSnapshot, team: str) -> str | None:
 
 
 class EventBuilder:
-    """One game's events from its frames (in feed order; older frames are ignored)."""
+    """One game's events from its frames (in feed order; frames not newer than the last are ignored)."""
 
     def __init__(self, match_id: str, game: str, game_number: int = 1) -> None:
         self.match_id = match_id
@@ -50,6 +50,8 @@ class EventBuilder:
         self.game_number = game_number
         self.last: GameSnapshot | None = None
         self.last_frame_ms: int | None = None
+        self.last_new_ns: int | None = None  # when a newer frame last arrived
+        self.stalled = False
 
     def _event(
         self, kind: str, team: str | None, frame: Frame, received_ns: int, count: int = 0, **payload: object
@@ -71,12 +73,16 @@ class EventBuilder:
         )
 
     def on_frame(self, frame: Frame, received_ns: int) -> list[EsportsEvent]:
-        if self.last_frame_ms is not None and frame.frame_ts_ms < self.last_frame_ms:
-            return []
+        if self.last_frame_ms is not None and frame.frame_ts_ms <= self.last_frame_ms:
+            return []  # a window overlaps the previous one: frames seen already
+        out: list[EsportsEvent] = []
+        self.last_new_ns = received_ns
+        if self.stalled:
+            self.stalled = False
+            out.append(self._event("recovered", None, frame, received_ns))
         self.last_frame_ms = frame.frame_ts_ms
         cur, prev = frame.snapshot, self.last
         self.last = cur
-        out: list[EsportsEvent] = []
         if prev is None:
             if cur.state != "finished":
                 out.append(self._event("game_start", None, frame, received_ns))
@@ -96,6 +102,26 @@ class EventBuilder:
             elif prev.state == "paused":
                 out.append(self._event("resume", None, frame, received_ns))
         return out
+
+    def check_stall(self, now_ns: int, stall_after_ms: int) -> list[EsportsEvent]:
+        """A `stall` event once no newer frame has arrived for `stall_after_ms` while the game is on
+        (the next newer frame says `recovered`)."""
+        last, at = self.last, self.last_new_ns
+        if self.stalled or last is None or at is None or last.state == "finished":
+            return []
+        if now_ns - at < stall_after_ms * 1_000_000:
+            return []
+        self.stalled = True
+        ts = self.last_frame_ms or 0
+        return [
+            EsportsEvent(
+                event_id=f"{self.match_id}:{self.game_number}:stall:-:0:{ts}:{now_ns}",
+                match_id=self.match_id, game=self.game, event_type="stall", game_time_ms=0, team=None,
+                payload={"silent_ms": (now_ns - at) // 1_000_000}, received_ns=now_ns,
+                game_number=self.game_number, snapshot=last, feed_lag_ms=now_ns // 1_000_000 - ts,
+                frame_ts_ms=ts,
+            )
+        ]  # fmt: skip
 
     def on_frames(self, frames: Iterable[Frame], received_ns: int) -> list[EsportsEvent]:
         return [event for frame in frames for event in self.on_frame(frame, received_ns)]
