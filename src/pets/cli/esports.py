@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from pets.cli import settings_from_env
-from pets.cli._output import echo_json
+from pets.cli._output import echo_json, echo_result, peak_rss_mb
+from pets.cli.bench import bench
 
 
 @click.group()
@@ -102,6 +103,55 @@ def evaluate(data_file: Path, as_json: bool) -> None:
             f"{result['model_version']} on {result['games']} games: brier {result['brier']:.4f} "
             f"log loss {result['log_loss']:.4f} accuracy {result['accuracy']:.3f}"
         )
+
+
+TIMELINES = ("lol_NA1_4729149632_match_timeline.json", "lol_ericcui_match_timeline.json")
+
+
+@bench.command("esports")
+@click.option("--passes", default=20, show_default=True, help="Throughput: passes over the recorded games.")
+@click.option("--speed", default=300.0, show_default=True, help="Latency: game seconds served per second.")
+@click.option("--lag-ms", default=500, show_default=True, help="Latency: the local feed's delay.")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None)
+@click.option("--json", "as_json", is_flag=True)
+def bench_esports(passes: int, speed: float, lag_ms: int, data_dir: Path | None, as_json: bool) -> None:
+    """Frames/s through feed parsing -> events -> win model -> Bot 2, and the latency from a frame at
+    the local feed server to Bot 2's intent (p50/p99), on the two recorded Riot timelines."""
+    import json
+
+    from pets.assets.environment import esports_win_data
+    from pets.pipelines.esports import bench as eb
+    from pets.pipelines.esports import winmodel as wm
+    from pets.pipelines.esports.riot_timeline import replay
+    from pets.pipelines.forecasts import ModelStoreSource
+    from pets.schemas.config import load_config
+
+    settings = settings_from_env()
+    data_dir = data_dir or settings.shared_data_dir
+    paths = [data_dir / "esports" / name for name in TIMELINES]
+    if not all(p.exists() for p in paths):
+        raise click.ClickException(
+            f"{data_dir / 'esports'}: the recorded timelines are missing ({', '.join(TIMELINES)})"
+        )
+    games = [list(replay(json.loads(p.read_text()), 1_700_000_000_000)) for p in paths]
+    store = ModelStoreSource(settings.state_dir / "models", wm.MODEL_NAME)
+    version = store.current_version()
+    if version is not None:
+        model, source = wm.model_from_json((store.folder / version / "model.json").read_bytes()), version
+    else:
+        model, _, _ = wm.train_and_score(wm.read_games(Path(esports_win_data(settings))))
+        source = "fitted for the bench (none promoted)"
+    config = load_config(settings.config_dir)
+    bot = next(b for b in config.bots if b.strategy == "esports_live")
+    venue = config.system.venue
+    result = {
+        "input": ", ".join(TIMELINES),
+        "model": source,
+        **{f"throughput_{k}": v for k, v in eb.throughput(games, model, bot, venue, passes).items()},
+        **eb.latency(games, model, bot, venue, speed=speed, lag_ms=lag_ms),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    echo_result(result, as_json)
 
 
 commands = [esports]
