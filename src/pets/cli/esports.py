@@ -105,6 +105,46 @@ def evaluate(data_file: Path, as_json: bool) -> None:
         )
 
 
+@esports.command()
+@click.argument("url")
+@click.argument("game_id")
+@click.option(
+    "--team", "teams", multiple=True, required=True, help="FEED_TEAM_ID=NAME, twice (the schedule's names)."
+)
+@click.option("--best-of", default=1, show_default=True, help="Series length (1, 3, 5).")
+@click.option("--game-number", default=1, show_default=True, help="Which game of the series GAME_ID is.")
+@click.option("--interval-s", default=1.0, show_default=True, help="Seconds between polls.")
+@click.option("--behind-s", default=60, show_default=True, help="Start this far behind live, then close in.")
+@click.option(
+    "--stall-after-s", default=30, show_default=True, help="Report a stall after this long without a frame."
+)
+def feed(
+    url: str, game_id: str, teams: tuple[str, ...], best_of: int, game_number: int, interval_s: float,
+    behind_s: int, stall_after_s: int,
+) -> None:  # fmt: skip
+    """Poll a LoL live-stats feed (URL: https://feed.lolesports.com or a local one) for GAME_ID and
+    produce its events to esports.event until the game ends."""
+    from pets.cli.flow import configure_logging
+    from pets.pipelines.esports.lol_livestats import LiveStatsPoller
+    from pets.pipelines.esports.publisher import publish_feed
+    from pets.pipelines.polymarket.http import JsonHttpClient
+
+    names = dict(t.split("=", 1) for t in teams if "=" in t)
+    if len(names) != 2:
+        raise click.ClickException("give the two teams as --team FEED_TEAM_ID=NAME --team FEED_TEAM_ID=NAME")
+    configure_logging()
+    poller = LiveStatsPoller(
+        JsonHttpClient(url), game_id, game_number=game_number, behind_ms=behind_s * 1000,
+        stall_after_ms=stall_after_s * 1000, schedule={"teams": names, "best_of": best_of},
+    )  # fmt: skip
+    sent = publish_feed(settings_from_env(), poller, interval_s=interval_s)
+    lags = sorted(poller.lags_ms)
+    median = lags[len(lags) // 2] if lags else None
+    click.echo(
+        f"{sent} events from {poller.frames} frames; feed lag median {median} ms; {len(poller.errors)} errors"
+    )
+
+
 TIMELINES = ("lol_NA1_4729149632_match_timeline.json", "lol_ericcui_match_timeline.json")
 
 

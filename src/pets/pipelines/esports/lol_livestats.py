@@ -111,7 +111,9 @@ class LiveStatsPoller:
         game_number: int = 1,
         behind_ms: int = DEFAULT_BEHIND_MS,
         stall_after_ms: int = 30_000,
+        schedule: dict[str, object] | None = None,
     ) -> None:
+        self.schedule = schedule  # {"teams": {feed team id: name}, "best_of": n} from the schedule
         self.client = client
         self.game_id = game_id
         self.game_number = game_number
@@ -135,7 +137,7 @@ class LiveStatsPoller:
             self.errors.append(str(exc))
             return self.builder.check_stall(time.time_ns(), self.stall_after_ms) if self.builder else []
         if self.builder is None:
-            self.builder = EventBuilder(match_id, "lol", self.game_number)
+            self.builder = EventBuilder(match_id, "lol", self.game_number, self.schedule)
         builder = self.builder
         events = []
         for frame in frames:

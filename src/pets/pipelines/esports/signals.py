@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 import msgspec
@@ -148,3 +148,51 @@ class SignalMaker:
             )
         return [self._signal(event, link, blue, p, f"series {won}-{lost}; {why}")
                 for link in self.links if link.game_number is None]  # fmt: skip
+
+
+class EsportsSignals:
+    """Every match's signals from esports.event and md.markets (the esports flow's state, also usable
+    in process). A match is known from its events' payload (`teams`: feed team id -> name, `best_of`,
+    which the feed poller puts on every event); its markets are linked when first seen and again when
+    a new esports market arrives while it is unmapped. The model comes from `load_model`, asked on
+    every event for the promoted version (None: no model yet, no signal)."""
+
+    def __init__(self, load_model: Callable[[], tuple[WinModel, str] | None]) -> None:
+        self.load_model = load_model
+        self.markets: dict[str, MarketInfo] = {}
+        self.makers: dict[str, SignalMaker] = {}
+        self.unmapped: set[str] = set()
+
+    def on_market(self, info: MarketInfo) -> None:
+        if info.category != "esports":
+            return
+        new = info.condition_id not in self.markets
+        self.markets[info.condition_id] = info
+        if new and self.unmapped:
+            for match_id in list(self.unmapped):
+                maker = self.makers[match_id]
+                maker.links = link_markets(maker.match, self.markets.values())
+                if maker.links:
+                    self.unmapped.discard(match_id)
+
+    def on_event(self, event: EsportsEvent) -> list[Signal]:
+        loaded = self.load_model()
+        if loaded is None:
+            return []
+        model, version = loaded
+        maker = self.makers.get(event.match_id)
+        if maker is None:
+            teams = event.payload.get("teams")
+            if not isinstance(teams, dict) or len(teams) != 2:
+                return []  # no schedule for this match: nothing to map it to
+            best_of = int(event.payload.get("best_of", 1))
+            match = Match(
+                match_id=event.match_id, teams={str(k): str(v) for k, v in teams.items()}, best_of=best_of
+            )
+            maker = self.makers[event.match_id] = SignalMaker(
+                match, link_markets(match, self.markets.values()), model, version
+            )
+            if not maker.links:
+                self.unmapped.add(event.match_id)
+        maker.model, maker.model_version = model, version
+        return maker.on_event(event)

@@ -44,8 +44,11 @@ def team_side(snapshot: GameSnapshot, team: str) -> str | None:
 class EventBuilder:
     """One game's events from its frames (in feed order; frames not newer than the last are ignored)."""
 
-    def __init__(self, match_id: str, game: str, game_number: int = 1) -> None:
+    def __init__(
+        self, match_id: str, game: str, game_number: int = 1, schedule: dict[str, object] | None = None
+    ) -> None:
         self.match_id = match_id
+        self.schedule = schedule or {}  # the match's teams and best_of, on every event (payload)
         self.game = game
         self.game_number = game_number
         self.last: GameSnapshot | None = None
@@ -64,7 +67,7 @@ class EventBuilder:
             event_type=kind,
             game_time_ms=frame.game_time_ms,
             team=team,
-            payload=dict(payload),
+            payload={**self.schedule, **payload},
             received_ns=received_ns,
             game_number=self.game_number,
             snapshot=frame.snapshot,
@@ -117,7 +120,7 @@ class EventBuilder:
             EsportsEvent(
                 event_id=f"{self.match_id}:{self.game_number}:stall:-:0:{ts}:{now_ns}",
                 match_id=self.match_id, game=self.game, event_type="stall", game_time_ms=0, team=None,
-                payload={"silent_ms": (now_ns - at) // 1_000_000}, received_ns=now_ns,
+                payload={**self.schedule, "silent_ms": (now_ns - at) // 1_000_000}, received_ns=now_ns,
                 game_number=self.game_number, snapshot=last, feed_lag_ms=now_ns // 1_000_000 - ts,
                 frame_ts_ms=ts,
             )
