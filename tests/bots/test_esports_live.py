@@ -3,6 +3,7 @@ fresh, exits when the gap closes or the feed stalls, does not retry what the ven
 
 from __future__ import annotations
 
+import pickle
 from decimal import Decimal as D
 
 import msgspec
@@ -118,3 +119,15 @@ def test_a_fak_remainder_is_not_a_venue_pause() -> None:
 def test_the_shipped_bot_runs_the_esports_class() -> None:
     [bot] = [b for b in build_bots(CONFIG) if b.bot_id == "bot_02"]
     assert isinstance(bot, EsportsLiveEvents) and bot.signal_sources == ("esports",)
+
+
+def test_a_snapshot_restores_the_views_and_pauses() -> None:
+    """The bots flow snapshots bot instances (pickle) and binds the config again on restore."""
+    bot = new_bot()
+    [buy] = bot.on_signal(signal("0.45"))
+    bot.on_execution_report(report(buy, "cancel", ts_ms=T0 + 10))
+    restored = pickle.loads(pickle.dumps(bot))
+    restored.bind(bot.config, VENUE)
+    assert restored.views == bot.views and restored.venue_paused_ms == {"m1": T0 + 10}
+    assert restored.on_signal(signal("0.47", n=2, ts_ms=T0 + 10 + 4_000)) == []
+    assert [i.side for i in restored.on_signal(signal("0.47", n=3, ts_ms=T0 + 10 + 5_000))] == ["BUY"]
