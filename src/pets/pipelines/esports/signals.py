@@ -6,11 +6,12 @@ teams (its token pays if that team wins). "Game N" in the question makes it the 
 otherwise it is the series (match winner) market. A match with no such market is logged and left
 unmapped: never guessed from one team's name.
 
-`SignalMaker` (one per match): after every event of a game in progress, p = P(blue wins the game) from
-the promoted model (winmodel.blue_win_probability); the game-N market gets p, the series market the
-series probability from p and the series score. A stalled feed or a finished game gives a signal
-without probability for the markets it concerns (the bot stops trading them); a finished game with a
-known winner adds a game to the series score.
+`SignalMaker` (one per match): after every event of a League of Legends game in progress,
+p = P(blue wins the game) from the promoted model (winmodel.blue_win_probability); the game-N market
+gets p, the series market the series probability from p and the series score. A stalled feed or a
+finished game gives a signal without probability for the markets it concerns (the bot stops trading
+them); a finished game with a known winner adds a game to the series score. Other games' states are
+reported but not priced (no model for them).
 """
 
 from __future__ import annotations
@@ -124,6 +125,8 @@ class SignalMaker:
             return out + self._series(event, 0.5, f"game {game} won by {event.team}")
         if kind in NO_TRADE_EVENTS or snap is None or snap.state != "in_game" or game in self.finished:
             return []
+        if event.game != "lol":
+            return []  # the win model is League of Legends': other games' states are not priced
         p_blue = blue_win_probability(self.model, snap)
         minute = event.game_time_ms / 60_000
         why = f"{kind} {event.team or ''} at {minute:.1f} min: blue {p_blue:.3f}".replace("  ", " ")

@@ -1,6 +1,7 @@
 """Game state from the feeds and the events between two states, the same for every game.
 
-`EventBuilder` turns a game's successive snapshots into `EsportsEvent`s: a counter that rose is an event
+`EventBuilder` turns a game's successive snapshots into `EsportsEvent`s (the first frame is the baseline,
+announced as `game_start`): a counter that rose is an event
 of the team that scored (one per unit: two towers in one frame are two tower events), a change of the
 game's state is a pause, resume, start or end. Event ids are the match, game, type, team, count and
 frame time, so a re-polled frame yields the same ids (dedup downstream). The feed lag of every event is
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from pets.schemas.signals import EsportsEvent, GameSnapshot, TeamState
+from pets.schemas.signals import EsportsEvent, GameSnapshot
 
 COUNTERS = (("kills", "kill"), ("towers", "tower"), ("inhibitors", "inhibitor"), ("dragons", "dragon"),
             ("barons", "baron"))  # fmt: skip
@@ -86,12 +87,10 @@ class EventBuilder:
         self.last_frame_ms = frame.frame_ts_ms
         cur, prev = frame.snapshot, self.last
         self.last = cur
-        if prev is None:
+        if prev is None:  # the first frame is the baseline: a feed joined mid-game replays no history
             if cur.state != "finished":
                 out.append(self._event("game_start", None, frame, received_ns))
-            prev = GameSnapshot(
-                state=cur.state, blue=TeamState(team=cur.blue.team), red=TeamState(team=cur.red.team)
-            )
+            prev = cur
         for before, after in ((prev.blue, cur.blue), (prev.red, cur.red)):
             for field, kind in COUNTERS:
                 old, new = getattr(before, field), getattr(after, field)
