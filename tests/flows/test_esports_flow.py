@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
 from bytewax.testing import TestingSink, run_main
 
@@ -20,9 +21,10 @@ from pets.pipelines.esports.feed_server import serve_livestats
 from pets.pipelines.esports.lol_livestats import LiveStatsPoller
 from pets.pipelines.esports.publisher import publish_feed
 from pets.pipelines.esports.riot_timeline import replay
-from pets.pipelines.kafka_io import ensure_topics, producer
+from pets.pipelines.kafka_io import consumer, ensure_topics, producer
 from pets.pipelines.polymarket.http import JsonHttpClient
 from pets.schemas.codec import encode
+from pets.schemas.control import DeadLetter
 from pets.schemas.signals import Signal
 from pets.settings import Settings
 from venue_factories import market
@@ -77,3 +79,23 @@ def test_feed_to_signals_through_kafka(
     assert priced[-1].probability is not None and priced[-1].probability < priced[0].probability
     assert signals[-1].probability is None and signals[-1].rationale == "game 1 ended"
     assert [r for r in out if r.topic == "dlq.signals"] == []
+
+
+def test_unreadable_windows_are_dead_lettered_with_the_reason(
+    prefixed_settings: Settings, shared_data: Path
+) -> None:
+    settings = prefixed_settings
+    frames = list(replay(json.loads((shared_data / NA1).read_text()), 1_700_000_000_000))
+    with serve_livestats(
+        frames, game_id="g1", match_id="m1", teams=("100", "200"), speed=400, bad_responses=2
+    ) as feed:
+        poller = LiveStatsPoller(JsonHttpClient(feed.url, retries=0), "g1", stall_after_ms=5_000)
+        sent = publish_feed(settings, poller, interval_s=0.02)
+    assert sent > 100 and len(poller.errors) == 2  # the game still came through
+    reader = consumer(settings, auto_offset_reset="earliest", consumer_timeout_ms=3_000)
+    reader.subscribe([f"{settings.topic_prefix}dlq.signals"])
+    letters = [msgspec.json.decode(m.value, type=DeadLetter) for m in reader]
+    reader.close()
+    assert [(d.source, d.reason) for d in letters] == [
+        ("esports.feed", "frame without a valid 'gameState'")
+    ] * 2

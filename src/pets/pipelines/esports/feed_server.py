@@ -5,8 +5,8 @@ The recorded frames (a livestats recording or a replayed Riot timeline) are move
 frame i's time becomes start + (t_i - t_0) / speed, and it is served from that time + `lag_ms` on (the
 feed's delay behind the game). Like the real feed, a `startingTime` off the 10-second grid or a window
 that would end in the future is answered 400, and a window holds the frames from `startingTime` on.
-Faults: `gaps` (frame indexes never served) and `stall_after` (no frame from that index on: the feed
-goes silent while the game goes on).
+Faults: `gaps` (frame indexes never served), `stall_after` (no frame from that index on: the feed
+goes silent while the game goes on) and `bad_responses` (the first windows with frames lack `gameState`).
 
     with serve_livestats(frames, game_id="g1", match_id="m1", teams=("100", "200"), speed=60) as feed:
         JsonHttpClient(feed.url).get("/livestats/v1/window/g1", {"startingTime": ...})
@@ -75,12 +75,14 @@ class LiveStatsServer:
         lag_ms: int = 0,
         gaps: Sequence[int] = (),
         stall_after: int | None = None,
+        bad_responses: int = 0,
         host: str = "127.0.0.1",
     ) -> None:
         self.frames = list(frames)
         self.game_id, self.match_id, self.teams = game_id, match_id, teams
         self.speed, self.lag_ms = speed, lag_ms
         self.gaps, self.stall_after = frozenset(gaps), stall_after
+        self.bad_responses = bad_responses  # the first windows answered without their frames' gameState
         self.start_ms = 0
         self.times: list[int] = []  # the frames' times on the server's clock
         self.requests: list[str] = []
@@ -158,7 +160,12 @@ class LiveStatsServer:
         frames = self.served(start, now)
         if match.group(1) == "details":
             return 200, {"frames": [{"rfc460Timestamp": iso_ms(ts), "participants": []} for ts, _ in frames]}
-        return 200, window_json(self.game_id, self.match_id, self.teams, frames)
+        window = window_json(self.game_id, self.match_id, self.teams, frames)
+        if self.bad_responses > 0 and window["frames"]:
+            self.bad_responses -= 1
+            for frame in window["frames"]:
+                del frame["gameState"]
+        return 200, window
 
 
 @contextmanager

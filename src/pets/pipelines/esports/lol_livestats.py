@@ -10,6 +10,7 @@ frame seen in game (pauses included, which the feed does not separate).
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -122,6 +123,7 @@ class LiveStatsPoller:
         self.parser = WindowParser()
         self.builder: EventBuilder | None = None
         self.errors: list[str] = []
+        self.bad: list[tuple[str, bytes]] = []  # (reason, response) of unreadable windows, until taken
         self.lags_ms: list[int] = []
         self.frames = 0
 
@@ -129,12 +131,15 @@ class LiveStatsPoller:
         now_ms = time.time_ns() // 1_000_000
         last = self.builder.last_frame_ms if self.builder is not None else None
         start = next_starting_ms(last, now_ms, self.behind_ms)
+        raw: Any = None
         try:
             raw = self.client.get(f"/livestats/v1/window/{self.game_id}", {"startingTime": iso_start(start)})
             received_ns = time.time_ns()
             _, match_id, frames = self.parser.parse(raw)
         except (VenueHttpError, LiveStatsError) as exc:
             self.errors.append(str(exc))
+            if isinstance(exc, LiveStatsError):  # a response we cannot read: kept for the dead letters
+                self.bad.append((str(exc), json.dumps(raw).encode()))
             return self.builder.check_stall(time.time_ns(), self.stall_after_ms) if self.builder else []
         if self.builder is None:
             self.builder = EventBuilder(match_id, "lol", self.game_number, self.schedule)

@@ -1,5 +1,6 @@
 """The live feed into Kafka: poll a game's live stats and produce its events to esports.event (key: the
-match). One log line per game start, end, stall and recovery; the feed lag rides on every event."""
+match). One log line per game start, end, stall and recovery; the feed lag rides on every event; a
+window that cannot be read goes to dlq.signals with the reason."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from pets.pipelines.esports.lol_livestats import LiveStatsPoller
 from pets.pipelines.kafka_io import ensure_topics, producer
 from pets.schemas.codec import encode
+from pets.schemas.control import DeadLetter
 from pets.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,12 +29,17 @@ def publish_feed(
     """Poll every `interval_s` and produce the events until `stop()` (or the game's end); returns how
     many events were produced."""
     topic = f"{settings.topic_prefix}esports.event"
-    ensure_topics(settings, ["esports.event"])
+    ensure_topics(settings, ["esports.event", "dlq.signals"])
     kafka = producer(settings)
     sent = 0
     try:
         while not stop():
             events = poller.poll()
+            for reason, raw in poller.bad:  # unreadable windows: dlq.signals with the reason
+                dead = DeadLetter.from_bytes("esports.feed", reason, raw, ts_ns=time.time_ns())
+                kafka.send(f"{settings.topic_prefix}dlq.signals", key=b"esports.feed", value=encode(dead))
+                log.warning("esports feed: dead letter: %s", reason)
+            poller.bad.clear()
             for event in events:
                 kafka.send(topic, key=event.match_id.encode(), value=encode(event))
                 if event.event_type in LOGGED:
