@@ -99,7 +99,7 @@ class CopyTrader(Bot):
 
     def _on_wallet_fill(self, fill: WalletFill) -> list[OrderIntent]:
         wallet = fill.wallet.lower()
-        if wallet not in self.followed or fill.asset_id not in self.token_market:
+        if fill.retracted or wallet not in self.followed or fill.asset_id not in self.token_market:
             return []
         key = fill_key(fill)
         if key in self.seen:

@@ -55,7 +55,11 @@ class WalletFill(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     shares: Decimal
     usdc: Decimal
     fee: Decimal
-    ts_ms: int
+    ts_ms: int  # block time
+    # the fast path (`pets chain follow --confirmations latest`): a fill of a block not yet finalized,
+    # and its retraction (same tx hash and log index) when a reorg drops it
+    confirmed: bool = True
+    retracted: bool = False
 
 
 class Signal(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
