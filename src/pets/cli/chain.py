@@ -76,4 +76,30 @@ def decode(logs_path: Path, as_json: bool) -> None:
         )
 
 
+@chain.command("follow")
+@click.option(
+    "--from-block",
+    type=click.IntRange(min=0),
+    default=None,
+    help="First block to read when no watermark is stored yet (default: the finalized head).",
+)
+@click.option(
+    "--confirmations",
+    type=click.Choice(["finalized", "latest"]),
+    default="finalized",
+    show_default=True,
+    help="latest: also publish fills of unfinalized blocks (confirmed=false), retracted after a reorg.",
+)
+def follow(from_block: int | None, confirmations: str) -> None:
+    """Follow the Polymarket exchanges on Polygon into chain.fill (resumes from its watermark)."""
+    from pets.cli import settings_from_env
+    from pets.cli.flow import configure_logging
+    from pets.flows import chain as chain_flow
+
+    configure_logging()
+    stats = chain_flow.run(settings_from_env(), from_block=from_block, confirmations=confirmations)  # type: ignore[arg-type]
+    done = f"published {stats.published} fill(s), {stats.dead_letters} dead letter(s)"
+    click.echo(f"{done}; watermark {stats.watermark}")
+
+
 commands = [chain]

@@ -355,7 +355,7 @@ class ChainFollower:
 
     # ------------------------------------------------------------------ the service
 
-    def run(self, stop: Callable[[], bool], idle_s: float = 2.0) -> FollowStats:
+    def run(self, stop: Callable[[], bool], idle_s: float = 1.0) -> FollowStats:
         """Poll until `stop()`: back to back while behind, every `idle_s` once caught up."""
         while not stop():
             behind = self.poll() > 0 or self._behind()

@@ -5,8 +5,9 @@ address list, topic-0 list), over HTTP so that web3.py talks to it as to a real 
     node = ChainNode(logs, head=90_000_100, finalized=90_000_050).start()
     Web3(Web3.HTTPProvider(node.url)).eth.get_logs({...})
 
-Blocks are made up: block n is timestamped `T_V2 + (n - V2_FROM_BLOCK) x 2 s` (Polygon's pace, anchored
-at the V2 cutover) and hashed from its number and its fork generation. Logs are served as given (the
+Blocks are made up: block n is timestamped `t_v2 + (n - V2_FROM_BLOCK) x 2 s` (Polygon's pace,
+anchored by default at the V2 cutover; a test may anchor it so that its blocks are recent) and hashed
+from its number and its fork generation. Logs are served as given (the
 real logs of ../shared/data/chain/logs/ or logs built by `order_filled_log` from real trades) with the
 current hash of their block. Test hooks, each a behaviour of real providers:
 - `max_range` / `max_results`: a larger query is refused with the error public providers send
@@ -39,8 +40,9 @@ T_V2 = 1_777_377_600  # 2026-04-28T12:00:00Z: about when block V2_FROM_BLOCK was
 BLOCK_S = 2
 
 
-def block_time(number: int) -> int:
-    return T_V2 + (number - V2_FROM_BLOCK) * BLOCK_S
+def block_time(number: int, t_v2: int = T_V2) -> int:
+    """When the made-up block `number` was mined (unix s), with block V2_FROM_BLOCK at `t_v2`."""
+    return t_v2 + (number - V2_FROM_BLOCK) * BLOCK_S
 
 
 def block_at(ts_s: int) -> int:
@@ -130,8 +132,10 @@ class ChainNode:
         finalized: int,
         max_range: int | None = None,
         max_results: int | None = None,
+        t_v2: int = T_V2,
         host: str = "127.0.0.1",
     ) -> None:
+        self.t_v2 = t_v2  # when block V2_FROM_BLOCK was mined: moves every block time
         self.head = head
         self.finalized = finalized
         self.max_range = max_range
@@ -226,7 +230,7 @@ class ChainNode:
             "number": hex(number),
             "hash": self.block_hash(number),
             "parentHash": self.block_hash(number - 1),
-            "timestamp": hex(block_time(number)),
+            "timestamp": hex(block_time(number, self.t_v2)),
             "transactions": [],
         }
 
