@@ -139,3 +139,13 @@ def test_cli_decode_rejects_a_file_that_is_no_list(tmp_path: Path, bad: str) -> 
     path.write_text(bad)
     result = CliRunner().invoke(main, ["chain", "decode", "--logs", str(path), "--json"])
     assert result.exit_code != 0 and "not a JSON list of logs" in result.output
+
+
+def test_bench_chain_decode_counts_every_log(shared_data: Path) -> None:
+    result = CliRunner().invoke(main, ["bench", "chain-decode", "--count", "5000", "--no-latency", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    # 8 real logs (the third an OrdersMatched) + one fill per trade of the 4,802-trade tape; 5,000 logs
+    # take the set once and its first 190 again, so the OrdersMatched twice
+    assert out["distinct_logs"] == 8 + 4802 and out["logs"] == 5000 and out["fills"] == 5000 - 2
+    assert out["logs_per_s"] > 0
