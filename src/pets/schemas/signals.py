@@ -10,7 +10,8 @@ import msgspec
 
 from pets.schemas.orders import Side
 
-Exchange = Literal["ctf_v1", "negrisk_v1", "ctf_v2", "negrisk_v2"]
+# "data_api": a fill the Data API reported (it names no exchange, log index nor block)
+Exchange = Literal["ctf_v1", "negrisk_v1", "ctf_v2", "negrisk_v2", "data_api"]
 SignalSource = Literal["news", "esports", "whale", "model"]
 
 
