@@ -22,6 +22,7 @@ Every intent's cause names the wallet and the fill it copies (source "whale", si
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from mypy_extensions import mypyc_attr
@@ -42,6 +43,24 @@ def fill_key(fill: WalletFill) -> str:
 
 def _pair(wallet: str, token: str) -> str:
     return f"{wallet}|{token}"
+
+
+def followed_wallets(
+    ranked: Mapping[str, WhaleRanking], params: CopyTradingParams
+) -> dict[str, WhaleRanking | None]:
+    """Lower-case wallet -> its ranking row (None: pinned, unranked): the best `top_n_wallets` by rank
+    with enough trades and resolved markets, plus the pinned ones, minus the excluded ones."""
+    excluded = {w.lower() for w in params.excluded_wallets}
+    eligible = sorted(
+        (r for w, r in ranked.items() if w.lower() not in excluded
+         and r.trades >= params.min_wallet_trades and r.markets >= params.min_resolved_markets),
+        key=lambda r: r.rank,
+    )  # fmt: skip
+    followed: dict[str, WhaleRanking | None] = {r.wallet.lower(): r for r in eligible[: params.top_n_wallets]}
+    for wallet in params.pinned_wallets:
+        if wallet.lower() not in excluded:
+            followed.setdefault(wallet.lower(), ranked.get(wallet.lower()))
+    return followed
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -77,19 +96,7 @@ class CopyTrader(Bot):
         return []
 
     def _refollow(self) -> None:
-        params = self.params
-        excluded = {w.lower() for w in params.excluded_wallets}
-        eligible = sorted(
-            (r for w, r in self.ranked.items() if w not in excluded
-             and r.trades >= params.min_wallet_trades and r.markets >= params.min_resolved_markets),
-            key=lambda r: r.rank,
-        )  # fmt: skip
-        top = eligible[: params.top_n_wallets]
-        followed: dict[str, WhaleRanking | None] = {r.wallet.lower(): r for r in top}
-        for wallet in params.pinned_wallets:
-            if wallet.lower() not in excluded:
-                followed.setdefault(wallet.lower(), self.ranked.get(wallet.lower()))
-        self.followed = followed
+        self.followed = followed_wallets(self.ranked, self.params)
 
     # ------------------------------------------------------------------ fills of whales
 

@@ -92,14 +92,21 @@ def decode(logs_path: Path, as_json: bool) -> None:
     show_default=True,
     help="latest: also publish fills of unfinalized blocks (confirmed=false), retracted after a reorg.",
 )
-def follow(from_block: int | None, confirmations: str) -> None:
+@click.option(
+    "--data-api",
+    is_flag=True,
+    help="Also poll the Data API for the wallets Bot 3 follows (merged: each fill once).",
+)
+def follow(from_block: int | None, confirmations: str, data_api: bool) -> None:
     """Follow the Polymarket exchanges on Polygon into chain.fill (resumes from its watermark)."""
     from pets.cli import settings_from_env
     from pets.cli.flow import configure_logging
     from pets.flows import chain as chain_flow
+    from pets.pipelines.chain.follower import Confirmations
 
     configure_logging()
-    stats = chain_flow.run(settings_from_env(), from_block=from_block, confirmations=confirmations)  # type: ignore[arg-type]
+    mode: Confirmations = "latest" if confirmations == "latest" else "finalized"
+    stats = chain_flow.run(settings_from_env(), from_block=from_block, confirmations=mode, data_api=data_api)
     done = f"published {stats.published} fill(s), {stats.dead_letters} dead letter(s)"
     click.echo(f"{done}; watermark {stats.watermark}")
 
