@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,7 +43,9 @@ import msgspec
 from pets.pipelines.market_data.units import price_decimal, size_decimal
 from pets.schemas.config import SimulatorConfig
 from pets.schemas.market_data import MarketInfo
-from pets.schemas.signals import Signal, SignalSource
+from pets.schemas.signals import Signal, SignalSource, WalletFill, WhaleRanking
+
+AltEvent = Signal | WalletFill | WhaleRanking
 
 ONE: Final = 10_000  # price 1.00 in units of 1e-4
 SHARE: Final = 1_000_000  # one share in size units of 1e-6
@@ -239,10 +242,11 @@ class MarketSimulator:
         for _, frames in self._steps():
             yield from frames
 
-    def events(self) -> Iterator[bytes | Signal]:
+    def events(self) -> Iterator[bytes | AltEvent]:
         """The frames of `frames()` (the same bytes) with the alternative data the signal-driven bots
         need among them, in time order: news and whale fills ahead of the price moves they announce,
-        esports game events ahead of the moves of esports markets, model forecasts (AltData)."""
+        esports game events ahead of the moves of esports markets, model forecasts, the whale ranking
+        and the whales' fills (AltData)."""
         alt = AltData(self)
         held: deque[tuple[int, list[bytes]]] = deque()  # the look-ahead: a move is seen before it is sent
         for step, frames in self._steps():
@@ -563,11 +567,13 @@ class AltData:
     A market whose fair probability moves by `move` or more within `window` steps gets a news item
     (an esports game event for an esports market) `window` steps before the move's end, i.e. when
     the move starts, saying which token will rise and to what probability; half of them also get a
-    whale-wallet fill on that token a few steps later. Every `forecast_every` steps each market
-    gets a model forecast: the fair probability plus noise, with the model version.
+    whale-wallet fill on that token a few steps later (a whale.signal and the WalletFill of one of
+    `WHALES` simulated wallets, which a WhaleRanking ranks at the start). Every `forecast_every` steps
+    each market gets a model forecast: the fair probability plus noise, with the model version.
     """
 
     MODEL_VERSION: Final = "sim-calibration@1"
+    WHALES: Final = 5
 
     def __init__(
         self,
@@ -587,7 +593,26 @@ class AltData:
         self.forecast_noise = forecast_noise
         self.history: dict[str, deque[float]] = {}  # condition id -> its last `window` + 1 probabilities
         self.quiet_until: dict[str, int] = {}  # no second announcement of the same move
-        self.scheduled: dict[int, list[Signal]] = {}
+        self.scheduled: dict[int, list[AltEvent]] = {}
+        self.whales = [
+            "0x" + hashlib.blake2b(f"sim{sim.params.seed}-whale{i}".encode(), digest_size=20).hexdigest()
+            for i in range(self.WHALES)
+        ]
+        day = time.strftime("%Y-%m-%d", time.gmtime(sim.params.start_ms // 1000))
+        self.scheduled[0] = [
+            WhaleRanking(
+                ranking_date=day,
+                rank=i + 1,
+                wallet=w,
+                pnl=Decimal(50_000 - 5_000 * i),
+                volume=Decimal(10**6),
+                trades=400,
+                markets=60,
+                win_rate=Decimal("0.62"),
+                roi=Decimal("0.08"),
+            )
+            for i, w in enumerate(self.whales)
+        ]
 
     def observe(self, step: int) -> None:
         """The simulator just generated `step`: announce the moves that ended now, forecast."""
@@ -604,7 +629,7 @@ class AltData:
             if step % self.forecast_every == 0 and step > 0:
                 self._forecast(m, step, prob)
 
-    def due(self, step: int) -> list[Signal]:
+    def due(self, step: int) -> list[AltEvent]:
         return self.scheduled.pop(step, [])
 
     def _announce(self, m: _Market, step: int, prob: float, change: float) -> None:
@@ -616,8 +641,19 @@ class AltData:
         self._add(source, m, step, token, target, f"{event}: {m.info.question} moves {change:+.3f}", 90_000)
         if self.rng.random() < 0.5:
             lag = self.rng.randrange(1, 20)
-            wallet = "0x" + hashlib.blake2b(f"{m.condition_id}{step}".encode(), digest_size=20).hexdigest()
+            digest = hashlib.blake2b(f"{m.condition_id}{step}".encode(), digest_size=20).hexdigest()
+            wallet = self.whales[int(digest, 16) % len(self.whales)]
             self._add("whale", m, step + lag, token, target, f"wallet {wallet} bought {token[:8]}", 60_000)
+            # it buys across the spread at about the price before the move (a cent above the fair price)
+            before = prob - change if up else 1 - (prob - change)
+            price = Decimal(f"{min(max(before, 0.01), 0.98):.2f}") + Decimal("0.01")
+            shares = Decimal(500 + int(digest[:8], 16) % 2000)
+            params = self.sim.params
+            self.scheduled.setdefault(step + lag, []).append(WalletFill(
+                tx_hash="0x" + digest + digest[:24], log_index=0, block_number=step + lag, exchange="ctf_v2",
+                wallet=wallet, counterparty=None, asset_id=token, side="BUY", price=price, shares=shares,
+                usdc=price * shares, fee=Decimal(0), ts_ms=params.start_ms + (step + lag) * params.step_ms,
+            ))  # fmt: skip
 
     def _forecast(self, m: _Market, step: int, prob: float) -> None:
         forecast = min(max(prob + self.rng.gauss(0, self.forecast_noise), 0.001), 0.999)
