@@ -21,9 +21,11 @@ What it simulates (pets.yaml `simulator`):
   the outcome, then `market_resolved` names the winning token; nothing trades after that.
 Frames: `book` snapshots (at the start and periodically; both sides best-last as the venue sends
 them), `price_change` in the current `price_changes` schema (one frame per market and step with
-the YES and NO entries and each token's best bid/ask), `last_trade_price`, `market_resolved`; plus
-`MarketInfo` for every market. Prices use integer units of 1e-4 internally, so every price is on its
-tick grid and every size on the 0.01 grid.
+the YES and NO entries and each token's best bid/ask; `wire="changes"`: the per-token `changes` schema
+of the 2025 recordings, one frame per token), `last_trade_price`, `market_resolved`; plus
+`MarketInfo` for every market. It is the project's one market generator: `SimParams.feed` sizes it
+for tests and benchmarks of the market-data path, `take` cuts a run at whole steps. Prices use
+integer units of 1e-4 internally, so every price is on its tick grid and every size on the 0.01 grid.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import msgspec
 
@@ -46,6 +48,7 @@ from pets.schemas.market_data import MarketInfo
 from pets.schemas.signals import Signal, SignalSource, WalletFill, WhaleRanking
 
 AltEvent = Signal | WalletFill | WhaleRanking
+Wire = Literal["price_changes", "changes"]
 
 ONE: Final = 10_000  # price 1.00 in units of 1e-4
 SHARE: Final = 1_000_000  # one share in size units of 1e-6
@@ -76,6 +79,15 @@ class SimParams:
     regime_switch: tuple[float, float] = (0.002, 0.01)  # calm -> volatile, volatile -> calm
     dislocation_prob: float = 0.001  # per market and step
     snapshot_every_ms: int = 60_000
+    wire: Wire = "price_changes"
+
+    @classmethod
+    def feed(cls, markets: int = 4, seed: int = 7, wire: Wire = "price_changes") -> SimParams:
+        """`markets` binary markets that never resolve within a month: a steady feed to cut with `take`."""
+        return cls(
+            seed=seed, binary_markets=markets, neg_risk_outcomes=0, duration_ms=30 * 86_400_000,
+            resolve_share=0.0, wire=wire,
+        )  # fmt: skip
 
     @classmethod
     def from_config(cls, config: SimulatorConfig, **overrides: Any) -> SimParams:
@@ -241,6 +253,21 @@ class MarketSimulator:
         """Every frame of the run, in time order (JSON bytes of one venue event each)."""
         for _, frames in self._steps():
             yield from frames
+
+    def take(self, count: int) -> list[bytes]:
+        """The first frames of the run, at least `count`, ending at a step's end: the books then hold
+        exactly what the frames describe (`book` is the oracle)."""
+        taken: list[bytes] = []
+        for _, frames in self._steps():
+            taken += frames
+            if len(taken) >= count:
+                break
+        return taken
+
+    def book(self, asset_id: str) -> tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]:
+        """A token's book now as ({price: size} bids, asks) in Decimals."""
+        [book] = [b for m in self.binaries + self.event for b in (m.yes, m.no) if b.asset_id == asset_id]
+        return _decimals(book.bids), _decimals(book.asks)
 
     def events(self) -> Iterator[bytes | AltEvent]:
         """The frames of `frames()` (the same bytes) with the alternative data the signal-driven bots
@@ -476,6 +503,9 @@ class MarketSimulator:
         if step % snapshot_steps == m.snapshot_phase:
             yield from self._snapshots(m, ts)
             return
+        if self.params.wire == "changes":
+            yield from self._token_changes(m, ts, ((m.yes, old_yes), (m.no, old_no)))
+            return
         changes = _diff(m.yes, old_yes) + _diff(m.no, old_no)
         if changes:
             yield _ENCODE(
@@ -486,6 +516,23 @@ class MarketSimulator:
                     "price_changes": changes,
                 }
             )
+
+    def _token_changes(
+        self, m: _Market, ts: int, books: tuple[tuple[_Book, tuple[Side, Side]], ...]
+    ) -> Iterator[bytes]:
+        for book, old in books:
+            levels = [{k: c[k] for k in ("price", "side", "size")} for c in _diff(book, old)]
+            if levels:
+                yield _ENCODE(
+                    {
+                        "event_type": "price_change",
+                        "asset_id": book.asset_id,
+                        "market": m.condition_id,
+                        "timestamp": str(ts),
+                        "hash": hashlib.blake2b(f"{book.asset_id}{ts}c".encode(), digest_size=20).hexdigest(),
+                        "changes": levels,
+                    }
+                )
 
     def _snapshots(self, m: _Market, ts: int) -> Iterator[bytes]:
         for book in (m.yes, m.no):
@@ -521,6 +568,17 @@ class MarketSimulator:
                 "timestamp": str(ts),
             }
         )
+
+
+def simulated_frames(
+    count: int, *, markets: int = 4, seed: int = 7, wire: Wire = "price_changes"
+) -> list[bytes]:
+    """At least `count` frames of `markets` binary markets (`SimParams.feed`), alike for alike arguments."""
+    return MarketSimulator(SimParams.feed(markets, seed, wire)).take(count)
+
+
+def _decimals(side: Side) -> dict[Decimal, Decimal]:
+    return {price_decimal(price): size_decimal(size) for price, size in side.items()}
 
 
 def _diff(book: _Book, old: tuple[Side, Side]) -> list[dict[str, str]]:
