@@ -4,7 +4,7 @@ import msgspec
 import pytest
 from bot_factories import CONFIG
 
-from pets.bots.registry import UnimplementedStrategyError, build_bots
+from pets.bots.registry import STRATEGY_CLASSES, UnimplementedStrategyError, build_bots
 
 
 def test_builds_only_enabled_bots() -> None:
@@ -21,7 +21,8 @@ def test_builds_only_enabled_bots() -> None:
 def test_an_enabled_bot_without_an_implementation_is_a_clear_error() -> None:
     on = msgspec.structs.replace(
         CONFIG,
-        bots=tuple(msgspec.structs.replace(b, enabled=True) if b.id == "bot_02" else b for b in CONFIG.bots),
+        bots=tuple(msgspec.structs.replace(b, enabled=True) if b.id == "bot_03" else b for b in CONFIG.bots),
     )
-    with pytest.raises(UnimplementedStrategyError, match="bot_02 \\(esports_live\\) is enabled"):
-        build_bots(on)
+    without = {name: cls for name, cls in STRATEGY_CLASSES.items() if name != "copy_trading"}
+    with pytest.raises(UnimplementedStrategyError, match="bot_03 \\(copy_trading\\) is enabled"):
+        build_bots(on, without)

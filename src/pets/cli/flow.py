@@ -27,6 +27,8 @@ FLOWS: dict[str, str] = {
     "bots": "pets.flows.bots",
     "risk": "pets.flows.risk",
     "executor": "pets.flows.executor",
+    "esports": "pets.flows.esports",
+    "chain": "pets.flows.chain",
 }
 
 

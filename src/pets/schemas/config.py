@@ -249,16 +249,17 @@ class NewsScalpingParams(_Config, frozen=True, kw_only=True):
 
 
 class CopyTradingParams(_Config, frozen=True, kw_only=True):
-    top_n_wallets: PositiveInt
-    min_wallet_trades: PositiveInt
-    copy_fraction: Fraction
-    max_delay_s: PositiveFloat
+    """Bot 3 (bots/copy_trading.py)."""
 
-
-class EsportsLiveParams(_Config, frozen=True, kw_only=True):
-    game: Slug
-    min_confidence: Probability
-    event_weights: dict[str, Probability]
+    top_n_wallets: PositiveInt  # follow the best N eligible wallets of the latest whale ranking
+    min_wallet_trades: PositiveInt  # eligible: at least this many trades ...
+    min_resolved_markets: PositiveInt = 1  # ... in at least this many resolved markets
+    pinned_wallets: tuple[str, ...] = ()  # followed whatever the ranking says
+    excluded_wallets: tuple[str, ...] = ()  # never followed
+    copy_fraction: Fraction  # our size = this x the whale's shares (then capped by the bot's limits)
+    max_delay_s: PositiveFloat  # do not copy a fill older than this (venue clock - block time)
+    max_price_drift: NonNegativeDecimal = Decimal("0.02")  # do not chase: ask - whale price above this
+    min_whale_usdc: NonNegativeDecimal = Decimal(50)  # dust filter: ignore whale fills smaller than this
 
 
 class MarketMakingParams(_Config, frozen=True, kw_only=True):
@@ -315,6 +316,17 @@ class LongTermValueParams(KellyValueBettingParams, frozen=True, kw_only=True):
     max_total_usdc: PositiveDecimal  # capital locked across all markets (cost of what is held)
     exit_margin: NonNegativeDecimal  # exit only when p < best bid net of fee - exit_margin
     fair_values_file: str = "fair_values.yaml"  # in the config directory; overrides the model
+
+
+class EsportsLiveParams(KellyValueBettingParams, frozen=True, kw_only=True):
+    """Bot 2 (bots/esports_live.py): Bot 9's sizing on the esports win model's signals."""
+
+    model_name: str = "esports_win"  # the model store's name (the esports_win_model asset)
+    game: Slug = "lol"
+    max_feed_lag_ms: PositiveInt  # enter only on signals whose feed ran at most this far behind
+    exit_edge: NonNegativeDecimal  # sell when p - (bid net of fee) is at most this: the gap has closed
+    venue_pause_ms: PositiveInt = 5_000  # after the venue cancels or rejects an order, no entry in that
+    # market on signals created sooner than this (the venue pauses markets around game events)
 
 
 class StrategySpec(NamedTuple):
