@@ -15,7 +15,21 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def test_each_run_is_reported_with_its_own_p50_p99_and_max(kafka_bootstrap: str) -> None:
     result = CliRunner().invoke(
-        main, ["bench", "loop-latency", "--runs", "2", "--seconds", "3", "--json"], catch_exceptions=False
+        main,
+        [
+            "bench",
+            "loop-latency",
+            "--runs",
+            "2",
+            "--seconds",
+            "3",
+            "--epoch-ms",
+            "1000",
+            "--broker-warmup-s",
+            "1",
+            "--json",
+        ],
+        catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     runs = json.loads(result.stdout)["runs"]

@@ -308,6 +308,9 @@ def _shared_recordings(settings: Any) -> list[Path]:
 @click.option(
     "--runs", default=3, show_default=True, help="Runs in a row (each its own topics and flow processes)."
 )
+@click.option(
+    "--broker-warmup-s", default=15.0, show_default=True, help="Frames through the broker first (its JIT)."
+)
 @click.option("--json", "as_json", is_flag=True)
 def bench_loop_latency(
     rate: int,
@@ -317,6 +320,7 @@ def bench_loop_latency(
     hops: bool,
     partitions: int | None,
     runs: int,
+    broker_warmup_s: float,
     as_json: bool,
 ) -> None:
     """md.book frame -> approved order on order.exec, with market_state, bots and risk each a process
@@ -327,7 +331,7 @@ def bench_loop_latency(
     from pets.runtime.latency import measure_latency, warm_broker
 
     settings = settings_from_env()
-    _status(f"broker warm-up: {warm_broker(settings):.1f} s")
+    _status(f"broker warm-up: {warm_broker(settings, broker_warmup_s):,} frames through it")
     results = []
     for n in range(1, runs + 1):
         result = measure_latency(
