@@ -54,6 +54,16 @@ def test_json_report_contract_and_every_enabled_bot_trades(sim_run: tuple[dict[s
         assert isinstance(line["denials_by_reason"], dict)
 
 
+def test_the_news_bots_trade_on_the_simulators_signals(sim_run: tuple[dict[str, Any], Path]) -> None:
+    """Bots 4 and 7 buy only because of a signal, which each of their entries names."""
+    _, journal = sim_run
+    intents = pl.read_parquet(journal / "intents.parquet")
+    for bot_id, sources in (("bot_04", {"news"}), ("bot_07", {"news", "model"})):
+        buys = intents.filter((pl.col("bot_id") == bot_id) & (pl.col("side") == "BUY"))
+        assert buys.height > 0, bot_id
+        assert set(buys["cause_source"]) <= sources and buys["cause_signal_id"].null_count() == 0, bot_id
+
+
 def test_journal_files_hold_the_contract_columns(sim_run: tuple[dict[str, Any], Path]) -> None:
     _, journal = sim_run
     for name, columns in JOURNAL_COLUMNS.items():
@@ -172,11 +182,11 @@ def test_halt_in_the_loop_cancels_every_open_order_and_stops_new_ones() -> None:
 
 
 def test_the_simulator_publishes_its_alternative_data_in_pets_run(tmp_path: Path) -> None:
-    """The shipped lineup (no enabled bot reads signals yet): the signals are published, nobody is
-    subscribed, and the summary says so."""
+    """The shipped lineup: the signals are published and bots 4 and 7 (news; news and model) read
+    them through the SignalGate; the summary counts what passed."""
     report, stderr = _run(["--duration", "60", "--journal", str(tmp_path), "--json"])
     assert sorted(report) == ENABLED
     [line] = [line for line in stderr.splitlines() if line.startswith("signals: ")]
     for topic in ("signal.esports", "signal.model", "signal.news", "signal.whale"):
         assert topic in line
-    assert line.endswith("(no bot reads signals)")
+    assert "(passed " in line and not line.endswith("(no bot reads signals)")
