@@ -27,8 +27,10 @@ class NewsItem(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     summary: str
     link: str
     published_ms: int | None
-    received_ns: int
+    received_ns: int  # first seen by us: received - published is the source's latency
     tags: tuple[str, ...] = ()
+    story_id: str | None = None  # the same story from several sources shares one id (its first item's)
+    sighting: int = 1  # this item is the story's n-th sighting (1: the first source to carry it)
 
 
 class EsportsEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
