@@ -41,7 +41,8 @@ class Clock:
 
 def llm(server: LlmServer, clock: Clock | None = None, **changes: object) -> LlmForecaster:
     settings = LlmSettings(base_url=server.base_url, model="test-model", api_key="test-key", timeout_s=2,
-                           max_retries=1, usd_per_1k_prompt=D("0.15"), usd_per_1k_completion=D("0.60"))  # fmt: skip
+                           max_retries=1, usd_per_1k_prompt=D("0.15"),
+                           usd_per_1k_completion=D("0.60"))  # fmt: skip
     if changes:
         settings = LlmSettings(**{**settings.__dict__, **changes})  # type: ignore[arg-type]
     return LlmForecaster(settings, clock=clock or Clock())
