@@ -68,7 +68,7 @@ def test_feed_items_become_news_signals_that_bot_4_trades(settings: Settings, sh
     sotu = by_market["m_sotu"]
     # the local model: q = (0.30 + 0.5) / 2 = 0.40 above the mid 0.30 -> buy YES with p 0.40
     assert (sotu.asset_id, sotu.side, sotu.probability) == ("yes_s", "BUY", D("0.4"))
-    assert sotu.model_version == "llm:test-model" and 0 < sotu.confidence <= D("0.6")
+    assert sotu.model_version == "llm:test-model" and 0 < sotu.confidence <= 1
     assert "State of the Union" in sotu.rationale
 
     # signal.news -> Bot 4 (its confidence floor lowered to what this weak match carries)

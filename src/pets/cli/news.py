@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from pets.cli import settings_from_env
 from pets.cli._output import echo_json, echo_result
 from pets.cli.bench import bench
 
@@ -70,9 +71,14 @@ def match(
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A CSV with `headline` (and `first_seen_utc`) columns.")  # fmt: skip
 @click.option("--limit", default=5000, show_default=True, help="Headlines matched (cycled).")
+@click.option("--latency-items", default=200, show_default=True,
+              help="Headlines sent through the local feed and LLM servers to Bot 4 (0: skip).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True)
-def bench_news(markets_file: Path, headlines_file: Path, limit: int, as_json: bool) -> None:
-    """Headlines matched per second against a market dump (each at its own time when given)."""
+def bench_news(
+    markets_file: Path, headlines_file: Path, limit: int, latency_items: int, as_json: bool
+) -> None:
+    """Headlines matched per second against a market dump (each at its own time when given), and the
+    latency from an item in a feed to Bot 4's intent (local feed and LLM servers, in process)."""
     from pets.pipelines.news.matching import MarketIndex, parse_time_ms, read_gamma_dump
 
     started = time.perf_counter()
@@ -94,7 +100,20 @@ def bench_news(markets_file: Path, headlines_file: Path, limit: int, as_json: bo
         "items_with_a_match": matched,
         "items_per_s": round(len(items) / elapsed, 1),
         "mean_latency_ms": round(elapsed / len(items) * 1000, 3),
+        **_latency(markets_file, [text for text, _ in rows], latency_items),
     }, as_json)  # fmt: skip
+
+
+def _latency(markets_file: Path, headlines: list[str], count: int) -> dict[str, object]:
+    if count <= 0:
+        return {}
+    from pets.pipelines.news.bench import feed_to_intent, open_markets
+    from pets.pipelines.news.matching import read_gamma_dump
+    from pets.schemas.config import load_config
+
+    config = load_config(settings_from_env().config_dir)
+    result = feed_to_intent(open_markets(read_gamma_dump(markets_file)), headlines[:count], config)
+    return {f"latency_{k}": v for k, v in result.items()}
 
 
 commands = [news]

@@ -4,9 +4,10 @@ For each item (only a story's first sighting: later sources of the same story ad
 second trade), its title + summary is matched to the open markets (matching.py, at the item's first
 sighting); for each match a forecast of the market's YES (forecaster.py: the LLM or the baseline) at
 the YES token's latest mid gives the direction (buy YES when q > price, else NO) and the probability.
-confidence = the feed's reliability x the match's strength (score / `FULL_SCORE`, at most 1) x the
-forecast's confidence. An item flagged as an injection attempt yields a signal with no direction and
-no confidence (attention only). `AttentionFeatures` counts items per market over 5 min, 1 h and 24 h.
+confidence = the feed's reliability x the match's strength (score / `FULL_SCORE`, at most 1); the
+forecaster's own confidence is in the rationale (a model's word on itself sizes nothing). An item
+flagged as an injection attempt yields a signal with no direction and no confidence (attention only).
+`AttentionFeatures` counts items per market over 5 min, 1 h and 24 h.
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ class NewsSignaller:
         if tob.mid is not None:
             self.mids[tob.asset_id] = tob.mid
 
+    def warm(self) -> None:
+        """Build the market index now (it is built on first use otherwise)."""
+        self._index()
+
     def _index(self) -> MarketIndex | None:
         if self.index is None and self.markets:
             markets = [market_from_info(m) for m in self.markets.values()]
@@ -96,7 +101,7 @@ class NewsSignaller:
                 self._count("no_forecast")
                 continue
             strength = Decimal(str(min(match.score / FULL_SCORE, 1.0)))
-            confidence = self.reliability.get(item.source, Decimal(1)) * strength * forecast.confidence
+            confidence = self.reliability.get(item.source, Decimal(1)) * strength
             q = forecast.probability
             up = q >= price
             key = f"{item.item_id}|{info.condition_id}".encode()
@@ -109,7 +114,7 @@ class NewsSignaller:
                 probability=None if forecast.suspect else (q if up else 1 - q),
                 confidence=Decimal(0) if forecast.suspect else confidence.quantize(CONFIDENCE_STEP),
                 rationale=f"{item.source}: {item.title[:120]} | match {match.score:.1f} | "
-                          f"{forecast.rationale}",
+                          f"{forecast.rationale} (confidence {forecast.confidence})",
                 ts_ns=item.received_ns, expires_ns=item.received_ns + SIGNAL_TTL_MS * 1_000_000,
                 model_version=forecast.forecaster,
             ))  # fmt: skip
