@@ -42,7 +42,6 @@ PARAMS: dict[str, Any] = {
     "bot_01": MarketRebalancingArbParams(
         min_edge=D("0.005"),
         max_basket_shares=D(200),
-        fee_category="default",
         unwind_after_ms=2000,
         sell_bid_sum_above=D("1.005"),
     ),

@@ -216,6 +216,18 @@ def test_no_new_buy_after_an_allocation_refusal_until_own_exposure_falls() -> No
     ]
 
 
+def test_no_bid_below_the_first_tick() -> None:
+    # 1,000 shares: a bid at 0.01 would be a 10 USDC position, above bot_05's minimum of 5
+    bot = new_bot(half_spread=D("0.015"), quote_size_shares=D(1000), max_inventory_shares=D(10_000))
+    # microprice 0.02: the bid would be 0.005, off the 0.01 grid below its first tick -> no bid (never
+    # one at 0.01, a worse price than the quote wants)
+    intents = yes(bot, "0.01", "0.03")
+    assert [i for i in intents if i.asset_id == "yes1" and i.side == "BUY"] == []
+    # a bid the grid can hold is placed: microprice 0.04 - 0.015 = 0.025 -> 0.02
+    fresh = new_bot(half_spread=D("0.015"), quote_size_shares=D(1000), max_inventory_shares=D(10_000))
+    assert ("place", "yes1", "BUY", D("0.02"), D(1000), "GTC") in legs(yes(fresh, "0.03", "0.05"))
+
+
 def test_with_the_zone_rules_no_bid_goes_where_risk_would_refuse_it() -> None:
     """zone_framework.yaml closes zone 5 (0.80 and up) to market making: a maker given the zone
     rules (as build_bots does) quotes only the NO side of a 0.81 market; without them both sides."""

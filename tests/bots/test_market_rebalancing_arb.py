@@ -169,11 +169,22 @@ def test_legs_are_equal_and_on_the_size_grid() -> None:
     bot = MarketRebalancingArb(bot_config("bot_01", max_position_usdc=D(100)), VENUE)
     bot.on_market(market())
     intents = books(bot, ("0.44", "0.45"), ("0.49", "0.50"), yes_size="1000.37", no_size="999.99")
-    # 100 / 0.95 = 105.263...: both legs 105.26, on the 0.01 grid
-    assert [i.size for i in intents] == [D("105.26"), D("105.26")]
+    # a set costs 0.95 + the taker fees 0.03 x (0.45 x 0.55 + 0.50 x 0.50) = 0.964925, as risk counts
+    # it: 100 / 0.964925 = 103.635: both legs 103.63, on the 0.01 grid (at 0.95 alone, 105.26 sets
+    # would cost 101.57 with fees: over the maximum, and risk denies a basket whole)
+    assert [i.size for i in intents] == [D("103.63"), D("103.63")]
 
 
-def test_the_market_category_fee_is_counted_when_above_fee_category() -> None:
+def test_a_fee_free_category_is_not_charged_another_category_s_fee() -> None:
+    venue = msgspec.structs.replace(VENUE, fee_rates={"default": D("0.03"), "geopolitics": D(0)})
+    bot = MarketRebalancingArb(bot_config("bot_01"), venue)
+    bot.on_market(market(category="geopolitics"))
+    # 0.46 + 0.53 = 0.99: the venue charges geopolitics nothing, edge 0.01 >= 0.005 -> bought (at the
+    # default 0.03 the fees 0.03 x (0.2484 + 0.2491) = 0.014925 would leave no edge)
+    assert len(books(bot, ("0.45", "0.46"), ("0.52", "0.53"))) == 2
+
+
+def test_the_market_category_fee_is_counted() -> None:
     venue = msgspec.structs.replace(VENUE, fee_rates={"default": D("0.03"), "crypto": D("0.072")})
     crypto = MarketRebalancingArb(bot_config("bot_01"), venue)
     crypto.on_market(market(category="crypto"))

@@ -61,8 +61,11 @@ def test_fees_and_edge_are_counted() -> None:
 def test_size_is_limited_by_the_basket_budget() -> None:
     bot = new_bot()
     intents = feed(bot, ["0.30", "0.30", "0.35"], ["0.9", "0.9", "0.9"], depth="10000")
-    # 500 USDC / 0.95 per basket = 526.31 baskets
+    # 500 USDC / 0.95 per basket = 526.31 baskets (no fee on these markets)
     assert {i.size for i in intents} == {D("526.31")}
+    taxed = feed(new_bot("0.04"), ["0.30", "0.30", "0.35"], ["0.9", "0.9", "0.9"], depth="10000")
+    # with feeRate 0.04 a set costs risk 0.95 + 0.04 x (0.21 + 0.21 + 0.2275) = 0.9759: 512.34 sets
+    assert {i.size for i in taxed} == {D("512.34")}
 
 
 def test_no_side_basket_pays_n_minus_one() -> None:

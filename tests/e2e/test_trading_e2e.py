@@ -23,7 +23,6 @@ from e2e_harness import Flows, publish, retimed, settle, shared_dir, topic_messa
 from kafka import TopicPartition
 
 from pets.cli.bot import send_command
-from pets.execution.portfolio import Portfolio
 from pets.pipelines.kafka_io import consumer, ensure_topics
 from pets.pipelines.migrations import migrate
 from pets.runtime import sources
@@ -38,7 +37,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 CONFIG_DIR = project_root() / "config"
 CONFIG = load_config(CONFIG_DIR)
 RECORDING = "20250617_mlb-mil-chc-2025-06-17.jsonl.gz"
-TERMINAL = {"fill", "cancel", "expire", "reject"}
 
 
 @pytest.fixture
@@ -128,9 +126,7 @@ def _check_halt(settings: Settings, monkeypatch: pytest.MonkeyPatch, flows: Flow
     reports: list[ExecutionReport] = topic_messages(settings, "exec.report")
     state: dict[str, str] = {}
     for r in reports:
-        state[r.client_order_id] = (
-            "done" if r.kind in TERMINAL or (r.kind == "partial_fill" and r.leaves_qty <= 0) else "open"
-        )
+        state[r.client_order_id] = "done" if r.final else "open"
     open_orders = {cid for cid, s in state.items() if s == "open"}
     assert open_orders, "no resting order to cancel: the scenario needs the market maker's quotes"
     registry = load_topic_registry(settings.config_dir)
@@ -175,22 +171,38 @@ def _check_halt(settings: Settings, monkeypatch: pytest.MonkeyPatch, flows: Flow
 
 
 def _check_limits(reports: list[ExecutionReport], source: sources.Source) -> None:
+    """After every fill, from the fills alone (average cost written out here, not our Portfolio): each
+    bot's positions at cost, fees included, within its allocation and the per-bot cap, each market's
+    within the bot's maximum, and every bot's together within the per-category cap."""
     capital = CONFIG.system.trading.starting_capital
+    limits = CONFIG.risk.limits
     allocations = {b.id: b.capital_allocation * capital for b in CONFIG.bots}
     maximum = {b.id: b.max_position_usdc for b in CONFIG.bots}
-    portfolio = Portfolio(capital, allocations)
-    for info in source.markets:
-        portfolio.on_market(info, 0)
+    category = {info.condition_id: info.category for info in source.markets}
+    qty: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
+    cost: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
     for report in reports:
-        portfolio.on_report(report)
-        account = portfolio.accounts.get(report.bot_id)
-        if account is None:
+        if report.last_qty <= 0:
             continue
-        by_market: dict[str, Decimal] = defaultdict(Decimal)
-        for holding in account.holdings.values():
-            by_market[holding.market] += holding.cost
-        assert sum(by_market.values()) <= allocations[report.bot_id], report.bot_id
-        assert max(by_market.values(), default=Decimal(0)) <= maximum[report.bot_id], report.bot_id
+        key = (report.bot_id, report.market, report.asset_id)
+        px = report.last_px if report.last_px is not None else report.order_price
+        if report.side == "BUY":
+            cost[key] += report.last_qty * px + report.fee - report.rebate
+            qty[key] += report.last_qty
+        else:
+            cost[key] -= cost[key] * report.last_qty / qty[key]
+            qty[key] -= report.last_qty
+        by_bot: dict[str, Decimal] = defaultdict(Decimal)
+        by_market: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+        by_category: dict[str, Decimal] = defaultdict(Decimal)
+        for (bot_id, market, _), held in cost.items():
+            by_bot[bot_id] += held
+            by_market[bot_id, market] += held
+            by_category[category.get(market, "default")] += held
+        bot = report.bot_id
+        assert by_bot[bot] <= min(allocations[bot], limits.max_bot_allocation * capital), bot
+        assert by_market[bot, report.market] <= maximum[bot], (bot, report.market)
+        assert max(by_category.values()) <= limits.max_category_exposure * capital
 
 
 def _check_database(settings: Settings, reports: list[ExecutionReport]) -> None:

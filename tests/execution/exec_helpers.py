@@ -8,6 +8,7 @@ from itertools import count
 from pets.execution.fees import FeeSchedule
 from pets.execution.paper_exchange import PaperConfig, PaperExchange
 from pets.pipelines.market_data.order_book import OrderBook
+from pets.schemas.config import VenueConfig
 from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderIntent
 
 D = Decimal
@@ -64,7 +65,16 @@ def exchange(
     consume_liquidity: bool = True,
     balances: object = None,
 ) -> PaperExchange:
-    fees = FeeSchedule(rates={"default": RATE}, rebate_share=REBATE_SHARE, default_rate=RATE)
+    fees = FeeSchedule(
+        VenueConfig(
+            fee_rates={"default": RATE},
+            maker_rebate_share=REBATE_SHARE,
+            min_order_shares=D(5),
+            min_marketable_usdc=D(1),
+            size_decimals=2,
+            max_batch_orders=15,
+        )
+    )
     config = PaperConfig(
         fees=fees,
         queue_position=queue_position,

@@ -153,6 +153,24 @@ def test_a_sell_needs_tokens_held_and_not_already_offered() -> None:
     assert kinds(too_dear) == ["reject"] and "free cash" in (too_dear[0].reason or "")
 
 
+def test_a_buy_needs_the_cash_for_the_fee_at_the_market_s_own_rate() -> None:
+    class Wallet:
+        def free_cash(self) -> Decimal:
+            return D("10.3")
+
+        def token_balance(self, bot_id: str, asset_id: str) -> Decimal:
+            return D(0)
+
+    books = Books()
+    books.set({"0.48": "100"}, {"0.50": "100"})
+    ex = exchange(books, balances=Wallet())
+    ex.set_market(MARKET, "default", D("0.1"))
+    # 20 x 0.50 = 10 + the fee at the market's 0.1: 20 x 0.1 x 0.25 = 0.5 -> 10.5 > 10.3 (at the
+    # category's 0.03 the fee would be 0.15 and the order would pass)
+    refused = ex.on_order(order("BUY", "0.50", "20", order_type="FOK"), T0)
+    assert kinds(refused) == ["reject"] and "buy 10.5" in (refused[0].reason or "")
+
+
 def test_a_redelivered_approval_is_applied_once() -> None:
     books = Books()
     books.set({"0.48": "100"}, {"0.50": "100"})

@@ -138,17 +138,17 @@ def test_negative_risk_basket_is_one_trip_across_its_markets() -> None:
         p.on_report(fill("BUY", "10", "0.30", asset=pair[0], market=f"m{i}"))
     p.on_market(market("m0", winner="a-no", group="event", tokens=tokens[0]), 1)
     p.on_market(market("m1", winner="b-yes", group="event", tokens=tokens[1]), 1)
-    assert p.accounts["bot_01"].wins + p.accounts["bot_01"].losses == 0  # m2 still open
+    assert p.accounts["bot_01"].trips.wins + p.accounts["bot_01"].trips.losses == 0  # m2 still open
     p.on_market(market("m2", winner="c-no", group="event", tokens=tokens[2]), 2)
     account = p.accounts["bot_01"]
-    assert (account.wins, account.losses) == (1, 0) and account.realized == D(1)  # 10 - 9.00
+    assert (account.trips.wins, account.trips.losses) == (1, 0) and account.realized == D(1)  # 10 - 9.00
 
 
 def test_a_losing_trip_counts_as_a_loss() -> None:
     p = portfolio()
     p.on_report(fill("BUY", "10", "0.50"))
     p.on_report(fill("SELL", "10", "0.50", fee="0.01"))
-    assert (p.accounts["bot_01"].wins, p.accounts["bot_01"].losses) == (0, 1)
+    assert (p.accounts["bot_01"].trips.wins, p.accounts["bot_01"].trips.losses) == (0, 1)
 
 
 def test_a_report_is_applied_once_and_rebuild_gives_the_same_books() -> None:

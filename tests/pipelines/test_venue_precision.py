@@ -59,10 +59,25 @@ def test_rounded_price_is_on_grid_and_in_range(tick: Decimal, price: Decimal) ->
 @given(price=prices)
 @settings(max_examples=100, deadline=None)
 def test_passive_price_never_worse_for_the_trader(tick: Decimal, price: Decimal) -> None:
-    if not tick <= price <= 1 - tick:
-        return
-    assert vp.passive_price("BUY", price, tick) <= price
-    assert vp.passive_price("SELL", price, tick) >= price
+    """Over the whole range, off the tradable one included: a price or no order, never a worse price."""
+    buy, sell = vp.passive_price("BUY", price, tick), vp.passive_price("SELL", price, tick)
+    assert (buy is None) == (price < tick)
+    assert (sell is None) == (price > 1 - tick)
+    for rounded in (r for r in (buy, sell) if r is not None):
+        assert vp.on_tick_grid(rounded, tick) and tick <= rounded <= 1 - tick
+    if buy is not None:
+        assert buy <= price and (price > 1 - tick or price - buy < tick)
+    if sell is not None:
+        assert sell >= price and (price < tick or sell - price < tick)
+
+
+@pytest.mark.parametrize(
+    ("side", "price", "tick"),
+    [("BUY", "0.004", "0.01"), ("BUY", "0", "0.001"), ("SELL", "0.996", "0.01"), ("SELL", "0.9999", "0.001")],
+)
+def test_no_safe_price_is_no_order(side: str, price: str, tick: str) -> None:
+    # a BUY at 0.004 on the 0.01 grid would be 0.01: more than asked
+    assert vp.passive_price(side, Decimal(price), Decimal(tick)) is None  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("tick", TICKS)

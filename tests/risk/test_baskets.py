@@ -68,7 +68,8 @@ def test_legs_are_not_approved_before_the_last_one_arrives(config: PetsConfig) -
 
 
 def test_a_leg_that_breaks_a_limit_denies_the_whole_basket_and_frees_the_others(config: PetsConfig) -> None:
-    """bot_01 may hold 500 USDC per market: leg 1 (255) fits alone, leg 2 brings the market to 510."""
+    """bot_01 may hold 500 USDC per market: leg 1 (500 x (0.51 + fee 0.03 x 0.51 x 0.49) = 258.75) fits
+    alone, leg 2 brings the market to 517.50."""
     engine = engine_with_books(config)
     assert send(engine, leg(1, size="500")) == []
     out = send(engine, leg(2, size="500"))
@@ -80,10 +81,10 @@ def test_a_leg_that_breaks_a_limit_denies_the_whole_basket_and_frees_the_others(
         assert d.reason.startswith("basket g1: leg g1-leg2 denied: market m1: ")
     assert_nothing_reserved(engine)
     assert engine.sequence == 0
-    # the full room is still there: a single order of 499.80 in m1 is approved whole, not reduced
-    single = intent(price="0.51", size="980", asset_id="yes1")
+    # the full room is still there: a single order of 966 x 0.517497 = 499.90 in m1 is approved whole
+    single = intent(price="0.51", size="966", asset_id="yes1")
     [verdict] = send(engine, single)
-    assert isinstance(verdict, ApprovedOrder) and verdict.size == D(980) and verdict.sequence == 1
+    assert isinstance(verdict, ApprovedOrder) and verdict.size == D(966) and verdict.sequence == 1
 
 
 def test_the_rate_limit_counts_every_leg_and_a_denied_basket_uses_none(config: PetsConfig) -> None:

@@ -56,6 +56,15 @@ def test_approves_a_valid_order(config: PetsConfig) -> None:
     assert engine.ledger.available_cash == D(10_000) - D("10.2") - D(20) * D("0.03") * D("0.51") * D("0.49")
 
 
+def test_the_market_s_own_fee_rate_is_reserved(config: PetsConfig) -> None:
+    engine = engine_with_books(config)
+    engine.on_market(market("m1", ("yes1", "no1"), fee_rate=D("0.072")))  # Gamma: above sports' 0.03
+    approved(engine, intent(price="0.51", size="20"))
+    # 20 x (0.51 + 0.072 x 0.51 x 0.49 = 0.5279928) = 10.559856 held back
+    assert engine.ledger.available_cash == D(10_000) - D("10.559856")
+    assert engine.ledger.bot("bot_01").exposure == D("10.559856")
+
+
 @pytest.mark.parametrize(
     ("order", "rule", "reason"),
     [
@@ -78,7 +87,7 @@ def test_approves_a_valid_order(config: PetsConfig) -> None:
         (
             intent(bot_id="bot_04", strategy_type="directional", price="0.30", probability=D("0.25")),
             "kelly",
-            "no edge: probability 0.25 <= price 0.30",
+            "no edge: probability 0.25 <= cost per share 0.3063",  # 0.30 + 0.03 x 0.30 x 0.70
         ),
         (
             intent(bot_id="bot_04", strategy_type="directional", price="0.30"),
@@ -104,12 +113,13 @@ def test_approves_a_valid_order(config: PetsConfig) -> None:
         (
             intent(size="2000", price="0.51", group_id="g1", order_type="FOK"),
             "position_size",
-            "market m1: position 0.00 + order 1020.00 exceeds the maximum 500",
+            # 2000 x (0.51 + the taker fee 0.03 x 0.51 x 0.49 = 0.517497) = 1034.994
+            "market m1: position 0.00 + order 1034.99 exceeds the maximum 500",
         ),
         (
             intent(size="10", price="0.51"),
             "position_size",
-            "market m1: new position 5.10 below the minimum 10",
+            "market m1: new position 5.17 below the minimum 10",  # 10 x 0.517497
         ),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
@@ -176,24 +186,39 @@ def test_kelly_reduces_a_directional_order(config: PetsConfig) -> None:
             probability=D("0.40"),
         ),
     )
-    # half Kelly: 0.5 x (0.40 - 0.30) / (1 - 0.30) of bot_04's 1,000 = 71.428..., i.e. 238.09 shares at 0.30
-    assert result.size == D("238.09")
+    # one share costs c = 0.30 + 0.03 x 0.30 x 0.70 = 0.3063 with the taker fee: f* = 0.0937 / 0.6937 =
+    # 0.135073; half Kelly of bot_04's 1,000 = 67.5364 / 0.3063 = 220.49 shares (fee-blind: 238.09)
+    assert result.size == D("220.49")
+
+
+def test_kelly_counts_the_shares_held_and_stakes_the_current_equity(config: PetsConfig) -> None:
+    engine = engine_with_books(config)
+    engine.on_top_of_book(tob("yes1", "m1", "0.29", "0.30", ts_ms=T0_MS))
+    directional = dict(bot_id="bot_04", strategy_type="directional", price="0.30", probability=D("0.40"))
+    first = approved(engine, intent(size="100", **directional))  # type: ignore[arg-type]
+    engine.on_execution_report(report(first.intent, "fill", "100", "0.30", fee="0.63"))
+    # 100 held at 30.63 (fee 100 x 0.03 x 0.3 x 0.7), marked at the mid 0.295 = 29.50: equity
+    # 1,000 - 1.13 = 998.87; target 0.5 x 0.135073 x 998.87 / 0.3063 = 220.24 shares, 100 held
+    second = approved(engine, intent(size="800", **directional))  # type: ignore[arg-type]
+    assert second.size == D("120.24")
 
 
 def test_basket_legs_are_denied_not_reduced(config: PetsConfig) -> None:
     engine = engine_with_books(config)
     ungrouped = approved(engine, intent(price="0.51", size="1200"))
-    assert ungrouped.size == D("980.39")  # reduced to the 500 USDC position maximum
+    # reduced to the 500 USDC position maximum at 0.51 + fee 0.007497 a share: 500 / 0.517497 = 966.18
+    assert ungrouped.size == D("966.18")
     leg = denied(engine, intent(price="0.51", size="1200", group_id="g1", asset_id="yes2", market_id="m2"))
     assert leg.rule == "position_size"
 
 
 def test_category_cap_is_shared_by_all_bots(config: PetsConfig) -> None:
     engine = engine_with_books(with_limits(config, max_category_exposure=D("0.05")))  # 500 for "sports"
-    approved(engine, intent(price="0.50", size="800"))  # bot_01: 400
+    # bot_01: 800 x (0.50 + the worst-case taker fee 0.03 x 0.5 x 0.5 = 0.5075) = 406
+    approved(engine, intent(price="0.50", size="800"))
     mm = dict(bot_id="bot_05", strategy_type="market_making", post_only=True, price="0.49")
     cut = approved(engine, intent(size="500", asset_id="yes2", market_id="m2", **mm))  # type: ignore[arg-type]
-    assert cut.size == D("204.08")  # 100 left / 0.49
+    assert cut.size == D("191.83")  # 94 left / 0.49 (post-only: no fee) = 191.836
     last = denied(engine, intent(size="20", asset_id="yes3", market_id="m3", **mm))  # type: ignore[arg-type]
     assert last.rule == "category_exposure"
     assert last.reason == "category sports: exposure 500.00 + order 9.80 exceeds 500.00"
@@ -213,11 +238,15 @@ def big_bot_config(config: PetsConfig) -> PetsConfig:
 
 def test_no_leverage_cash_minus_reservations(config: PetsConfig) -> None:
     engine = engine_with_books(big_bot_config(config))
-    approved(engine, intent(price="0.50", size="19000", post_only=True))  # 9,500 reserved (post-only: no fee)
-    # 1,000 shares at 0.51 cost 510 + fees 7.497 > 500 available: reduced to what the cash pays for
+    engine.on_market(market("m4", ("yes4", "no4"), category="politics"))
+    # another bot's resting buy holds 294 of the cash (600 x 0.49, post-only: no fee)
+    mm = dict(bot_id="bot_05", strategy_type="market_making", post_only=True, price="0.49")
+    approved(engine, intent(size="600", asset_id="yes4", market_id="m4", **mm))  # type: ignore[arg-type]
+    approved(engine, intent(price="0.50", size="18400", post_only=True))  # 9,200 reserved
+    # bot_01's allocation has 800 left but the cash 506: 1,000 shares at 0.51 + fee 0.007497 = 517.497
+    # are reduced to what the cash pays for, 506 / 0.517497 = 977.78
     cut = approved(engine, intent(price="0.51", size="1000", asset_id="yes2", market_id="m2"))
-    unit = D("0.51") + D("0.03") * D("0.51") * D("0.49")
-    assert cut.size == (D(500) / unit).quantize(D("0.01"), rounding="ROUND_FLOOR")
+    assert cut.size == D("977.78")
     result = denied(engine, intent(price="0.51", size="20", asset_id="yes3", market_id="m3"))
     assert result.rule == "leverage" and "(cash minus open-order reservations)" in result.reason
 
@@ -418,7 +447,7 @@ def test_settlement_pays_the_winner_and_closes_the_trip(config: PetsConfig) -> N
         engine.on_execution_report(report(leg, "fill", "20", str(leg.price)))
     engine.on_market(market("m1", ("yes1", "no1"), closed=True, winning_asset_id="no1"))
     book = engine.ledger.bot("bot_01")
-    assert book.holdings == {} and book.wins == 1 and book.losses == 0
+    assert book.holdings == {} and book.trips.wins == 1 and book.trips.losses == 0
     assert book.realized == D(20) - D(20) * (D("0.45") + D("0.51"))  # fees are in the fills: none reported
     assert engine.ledger.cash == D(10_000) + book.realized
 

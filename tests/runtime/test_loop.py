@@ -51,3 +51,21 @@ def test_no_bot_timer_is_left_due_after_a_frame() -> None:
         fired += sum(1 for t in before if t is not None and t <= now)
         assert all(part.next_timer_ms is None or part.next_timer_ms > now for part in timed), now
     assert fired > 0  # the market makers' requote timers did run
+
+
+def test_risk_and_the_portfolio_give_one_answer_for_equity_and_round_trips() -> None:
+    """The risk engine's books (reservations, average cost) and the executor's portfolio (FIFO lots)
+    count differently on the way, but agree on what each bot is worth and on its round trips."""
+    source = sources.simulated(CONFIG, seed=7, duration_s=300)
+    loop = TradingLoop(CONFIG, source.markets)
+    loop.run(source.frames)
+    risk = loop.risk.snapshot()["bots"]
+    snapshots = loop.portfolio.snapshot(loop.clock_ms * 1_000_000, loop.exchange.open_orders())
+    micro = Decimal("0.000001")
+    traded = [s for s in snapshots if s.bot_id != "portfolio" and s.trades]
+    assert traded
+    for snap in traded:
+        book = loop.risk.ledger.bot(snap.bot_id)
+        # the ledger's proportional cost split leaves dust below 1e-20
+        assert Decimal(risk[snap.bot_id]["equity"]).quantize(micro) == snap.equity, snap.bot_id
+        assert (book.trips.wins, book.trips.losses) == (snap.wins, snap.losses), snap.bot_id

@@ -18,7 +18,11 @@ from pets.settings import project_root
 
 CONFIG = load_config(project_root() / "config")
 ENABLED = sorted(bot.id for bot in CONFIG.bots if bot.enabled)
-REPORT_KEYS = {"trades", "win_rate", "pnl", "roi", "sharpe", "max_drawdown", "denials_by_reason"}
+REPORT_KEYS = {
+    "trades", "win_rate", "pnl", "roi", "sharpe", "sortino", "max_drawdown", "fees", "rebates", "edge_quoted",
+    "edge_captured", "markouts", "denials_by_reason",
+}  # fmt: skip
+LINES = sorted([*ENABLED, "portfolio"])
 JOURNAL_COLUMNS = {
     "intents": {"bot_id", "market", "asset_id", "side", "price", "size", "source_ts_ms", "client_order_id"},
     "approved": {"bot_id", "client_order_id", "size", "requested_size", "sequence"},
@@ -47,11 +51,29 @@ def sim_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], P
 
 def test_json_report_contract_and_every_enabled_bot_trades(sim_run: tuple[dict[str, Any], Path]) -> None:
     report, _ = sim_run
-    assert sorted(report) == ENABLED
+    assert sorted(report) == LINES
     for bot_id, line in report.items():
         assert set(line) >= REPORT_KEYS, bot_id
         assert line["trades"] > 0, f"{bot_id} made no trade on the simulator"
         assert isinstance(line["denials_by_reason"], dict)
+        # two minutes of venue time: far fewer than 30 fifteen-minute intervals
+        assert line["sharpe"] is None and line["sortino"] is None
+
+
+def test_the_portfolio_line_adds_up_the_bots_and_the_journal(sim_run: tuple[dict[str, Any], Path]) -> None:
+    report, journal = sim_run
+    bots = [report[bot_id] for bot_id in ENABLED]
+    portfolio = report["portfolio"]
+    fills = pl.read_parquet(journal / "fills.parquet")
+    pnl = pl.read_parquet(journal / "pnl.parquet")
+    final = pnl.filter((pl.col("bot_id") == "portfolio") & (pl.col("ts_ns") == pnl["ts_ns"].max())).row(
+        0, named=True
+    )
+    assert portfolio["trades"] == sum(line["trades"] for line in bots) == fills.height
+    fees = sum((Decimal(str(line["fees"])) for line in bots), Decimal(0))
+    assert Decimal(str(portfolio["fees"])) == fees == sum(fills["fee"].to_list(), Decimal(0))
+    total = sum((Decimal(str(line["pnl"])) for line in bots), Decimal(0))
+    assert Decimal(str(portfolio["pnl"])) == total == final["equity"] - CONFIG.system.trading.starting_capital
 
 
 def test_the_news_bots_trade_on_the_simulators_signals(sim_run: tuple[dict[str, Any], Path]) -> None:
@@ -119,7 +141,14 @@ def test_report_command_reads_the_run_folder(sim_run: tuple[dict[str, Any], Path
     report, journal = sim_run
     result = CliRunner().invoke(report_command, ["--journal", str(journal), "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == report
+    # the same report but the fills' edge against the mids and their markouts: no books in a journal
+    without_books = {"edge_quoted", "markouts"}
+    stored = json.loads(result.stdout)
+    assert sorted(stored) == LINES
+    for bot_id, line in stored.items():
+        assert {k: v for k, v in line.items() if k not in without_books} == {
+            k: v for k, v in report[bot_id].items() if k not in without_books
+        }
     table = CliRunner().invoke(report_command, ["--journal", str(journal)], catch_exceptions=False)
     assert all(bot_id in table.stdout for bot_id in ENABLED) and "portfolio" in table.stdout
 
@@ -145,7 +174,7 @@ def test_replay_of_shared_recordings(shared_data: Path, tmp_path: Path) -> None:
     l2 = shared_data / "polymarket" / "l2"
     files = [l2 / "20250619_mlb-min-cin-2025-06-19.jsonl.gz", l2 / "20250624_mlb-chc-stl-2025-06-24.jsonl.gz"]
     report, status = _run(["--replay", *map(str, files), "--journal", str(tmp_path), "--json"])
-    assert sorted(report) == ENABLED and "792 frames (0 dead-lettered)" in status  # 514 + 278 recorded
+    assert sorted(report) == LINES and "792 frames (0 dead-lettered)" in status  # 514 + 278 recorded
     intents = pl.read_parquet(tmp_path / "intents.parquet")
     assert intents.height > 0 and int(intents["source_ts_ms"].min()) >= 1750_000_000_000  # type: ignore[arg-type]
     markets = pl.read_parquet(tmp_path / "markets.parquet")
@@ -185,7 +214,7 @@ def test_the_simulator_publishes_its_alternative_data_in_pets_run(tmp_path: Path
     """The shipped lineup: the signals are published and bots 4 and 7 (news; news and model) read
     them through the SignalGate; the summary counts what passed."""
     report, stderr = _run(["--duration", "60", "--journal", str(tmp_path), "--json"])
-    assert sorted(report) == ENABLED
+    assert sorted(report) == LINES
     [line] = [line for line in stderr.splitlines() if line.startswith("signals: ")]
     for topic in ("signal.esports", "signal.model", "signal.news", "signal.whale"):
         assert topic in line

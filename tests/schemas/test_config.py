@@ -312,10 +312,6 @@ BREAKAGES = {
         "bot_08_tail_risk_mm.yaml", "params.market_making.requote_interval_ms",
         "expected an integer, got 'soon'",
     ),
-    "unknown fee category": (
-        "bots/bot_01_market_rebalancing_arb.yaml", "fee_category: default", "fee_category: cryptos",
-        "bot_01_market_rebalancing_arb.yaml", "params.fee_category", "unknown fee category 'cryptos'",
-    ),
     "min position above max position": (
         BOT_05, 'min_position_usdc: "5"', 'min_position_usdc: "400"',
         BOT_05, "min_position_usdc", "400 is above max_position_usdc 300",

@@ -195,3 +195,24 @@ def test_a_cut_through_a_multibyte_character_stays_text() -> None:
     letter = DeadLetter.from_bytes("s", "r", raw, ts_ns=1)
     assert letter.payload_encoding == "utf-8" and letter.payload == "a" * (DEAD_LETTER_PAYLOAD_BYTES - 1)
     assert letter.truncated and letter.payload_size == len(raw)
+
+
+@pytest.mark.parametrize(
+    ("kind", "leaves", "final"),
+    [
+        ("ack", "10", False),
+        ("partial_fill", "4", False),
+        ("partial_fill", "0", True),  # the last partial fill of an order ends it
+        ("fill", "0", True),
+        ("cancel", "6", True),
+        ("expire", "6", True),
+        ("reject", "0", True),
+    ],
+)
+def test_a_report_says_whether_it_finishes_its_order(
+    make_intent: Callable[..., OrderIntent], kind: str, leaves: str, final: bool
+) -> None:
+    report = ExecutionReport.of_order(
+        make_intent(), Decimal(10), kind, ts_ns=1, leaves_qty=Decimal(leaves)  # type: ignore[arg-type]
+    )
+    assert report.final is final

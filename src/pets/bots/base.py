@@ -23,7 +23,7 @@ from msgspec.structs import replace
 from mypy_extensions import mypyc_attr
 
 from pets.native import attributes
-from pets.pipelines.venue_precision import SIZE_STEP, passive_price, round_size
+from pets.pipelines.venue_precision import SIZE_STEP, fee_rate, passive_price, round_size
 from pets.risk.state import BotState, Status, TradingState, bot_status_after, portfolio_status_after
 from pets.risk.zones import check_zone
 from pets.schemas.config import BotConfig, VenueConfig, ZoneFramework
@@ -45,7 +45,6 @@ ZERO = Decimal(0)
 PORTFOLIO_COMMANDS = frozenset({"halt", "resume_trading"})  # with bot "*": the whole portfolio
 Routing = Literal["market", "neg_risk_event", "bot"]
 DataTopic = Literal["chain.fill", "whale.rankings"]
-GONE = frozenset({"fill", "cancel", "expire", "reject"})
 # Denials that say "not now" for every order of the bot: it stops proposing for a while instead of
 # sending intents that would all be refused.
 BLOCKING_RULES: dict[str, int] = {
@@ -219,7 +218,7 @@ class Bot:
         out = timers
         if report.last_qty > 0:
             out += self._gate(self._on_fill(order, report))
-        if report.kind in GONE or (report.kind == "partial_fill" and report.leaves_qty <= 0):
+        if report.final:
             del self.orders[order.client_order_id]
             out += self._gate(self._on_order_gone(order, report.reason or report.kind))
         return out
@@ -366,8 +365,7 @@ class Bot:
         return tob.tick_size if tob is not None else self.token_market[asset_id].tick_size
 
     def fee_rate(self, info: MarketInfo) -> Decimal:
-        """The market's own feeRate when the venue stated one, else the rate of its category."""
-        return info.fee_rate if info.fee_rate is not None else self.venue.fee_rate(info.category)
+        return fee_rate(self.venue, info.category, info.fee_rate)
 
     @staticmethod
     def cause_of(signal: Signal, probability: Decimal | None = None, note: str = "") -> IntentCause:
@@ -403,11 +401,15 @@ class Bot:
         cause: IntentCause | None = None,
     ) -> OrderIntent | None:
         """A new order on the venue grid (price rounded toward safety when `passive`, size down to
-        0.01); None when it rounds to nothing. The order is tracked as pending until its ack."""
+        0.01); None when it rounds to nothing or no tradable price is as safe as `price`. The order is
+        tracked as pending until its ack."""
         info = self.token_market[asset_id]
         tick = self.tick_of(asset_id)
         if passive:
-            price = passive_price(side, price, tick)
+            safe = passive_price(side, price, tick)
+            if safe is None:
+                return None
+            price = safe
         size = round_size(size)
         if size < SIZE_STEP:
             return None

@@ -67,7 +67,8 @@ class BasketBot(Bot):
         self.short: dict[str, tuple[Decimal, ...]] = {}  # basket key -> leg prices that did not fill fully
         # (token, our side, price) -> (size the level showed when we took from it, shares we took)
         self.taken: dict[tuple[str, Side, Decimal], tuple[Decimal, Decimal]] = {}
-        self.cost: dict[str, Decimal] = {}  # token -> what the shares held cost (fills, fees excluded)
+        # token -> what the shares held cost, fees included: as risk counts a position against its limits
+        self.cost: dict[str, Decimal] = {}
         self.last_order_ms: int | None = None  # venue time of this bot's latest new order
 
     def bind(self, config: BotConfig, venue: VenueConfig) -> None:
@@ -148,7 +149,8 @@ class BasketBot(Bot):
             basket.filled += report.last_qty
         token, qty = order.asset_id, report.last_qty
         if order.side == "BUY":
-            self.cost[token] = self.cost.get(token, ZERO) + qty * (report.last_px or order.price)
+            fill_cost = qty * (report.last_px or order.price) + report.fee - report.rebate
+            self.cost[token] = self.cost.get(token, ZERO) + fill_cost
         else:  # the shares sold take their share of the cost with them
             held_before = self.held(token) + qty
             kept = self.held(token) / held_before if held_before > 0 else ZERO

@@ -33,7 +33,7 @@ from decimal import Decimal
 from mypy_extensions import mypyc_attr
 
 from pets.bots.base import ZERO, Bot, OwnOrder
-from pets.pipelines.venue_precision import round_price, round_size
+from pets.pipelines.venue_precision import passive_price, round_size
 from pets.schemas.config import BotConfig, MarketMakingParams, TailRiskMmParams, VenueConfig
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import ExecutionReport, OrderDenied, OrderIntent, Side
@@ -262,19 +262,22 @@ class MarketMaker(Bot):
             if due != deferred:  # else already due then (and the timer is set no later)
                 self._defer(market, due)
             return []
-        bid = min(round_price(fair - p.half_spread, tick, "down"), tob.best_ask - tick)
-        ask = max(round_price(fair + p.half_spread, tick, "up"), tob.best_bid + tick)
+        # None: the quote would sit beyond the last tick (no bid below `tick`, no ask above 1 - tick)
+        passive_bid = passive_price("BUY", fair - p.half_spread, tick)
+        passive_ask = passive_price("SELL", fair + p.half_spread, tick)
+        bid = None if passive_bid is None else min(passive_bid, tob.best_ask - tick)
+        ask = None if passive_ask is None else max(passive_ask, tob.best_bid + tick)
         size = max(p.quote_size_shares, info.min_order_size)
         quotes.fair = fair
         quotes.quoted_ms = self.clock_ms
         if self.full_at is not None and self._exposure() < self.full_at:
             self.full_at = None  # room freed since the "allocation" refusal
         out: list[OrderIntent] = []
-        if inventory + size <= p.max_inventory_shares and tick <= bid:
+        if inventory + size <= p.max_inventory_shares and bid is not None and tick <= bid:
             out += self._quote_side(quotes, "bid", quotes.yes, "BUY", bid, size)
         else:
             out += self._cancel_side(quotes, "bid")
-        if -inventory + size <= p.max_inventory_shares and ask <= ONE - tick:
+        if -inventory + size <= p.max_inventory_shares and ask is not None and ask <= ONE - tick:
             if self.held(quotes.yes) >= size:
                 out += self._quote_side(quotes, "ask", quotes.yes, "SELL", ask, size)
             else:

@@ -4,14 +4,14 @@ A YES and a NO share together pay exactly 1 at resolution. When best ask YES + b
 taker fees of both legs (fee = shares x feeRate x p x (1 - p) per leg) leave at least `min_edge` per
 basket, the bot buys both legs for the size both best levels can still fill (what our own fills took
 is not offered again until the venue updates the level; capped by max_basket_shares held, and by
-max_position_usdc at cost), equal sizes on the 0.01 grid, as two FOK orders with one group id; each
-leg fills at its best ask, so the fee is counted at that price. When it holds baskets
-and best bid YES + best bid NO minus the taker fees exceeds `sell_bid_sum_above`, it sells them back
-the same way. A basket left one-legged is unwound by `BasketBot` (after `unwind_after_ms` at most).
+max_position_usdc at cost with the taker fees, as risk counts it), equal sizes on the 0.01 grid, as
+two FOK orders with one group id; each leg fills at its best ask, so the fee is counted at that price.
+When it holds baskets and best bid YES + best bid NO minus the taker fees exceeds
+`sell_bid_sum_above`, it sells them back the same way. A basket left one-legged is unwound by
+`BasketBot` (after `unwind_after_ms` at most).
 
-The feeRate is the market's own (MarketInfo.fee_rate) when the venue states it, else the rate of the
-market's category, which is what the venue charges; `fee_category` in pets.yaml is a floor under it
-(never assume a lower fee than that).
+The feeRate is what the venue charges: the market's own (MarketInfo.fee_rate) when the venue states
+it, else its category's (venue_precision.fee_rate, the rule risk and the paper exchange use too).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from decimal import Decimal
 from mypy_extensions import mypyc_attr
 
 from pets.bots.baskets import BasketBot, Leg
-from pets.pipelines.venue_precision import round_size
+from pets.pipelines.venue_precision import round_size, taker_fee
 from pets.schemas.config import BotConfig, MarketRebalancingArbParams, VenueConfig
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import OrderIntent
@@ -38,11 +38,6 @@ class MarketRebalancingArb(BasketBot):
         super().bind(config, venue)
         self.params = config.params_as(MarketRebalancingArbParams)
         self.unwind_after_ms = self.params.unwind_after_ms
-
-    def leg_fee_rate(self, info: MarketInfo) -> Decimal:
-        if info.fee_rate is not None:
-            return info.fee_rate
-        return max(self.venue.fee_rate(info.category), self.venue.fee_rate(self.params.fee_category))
 
     def _on_book(self, tob: TopOfBook) -> list[OrderIntent]:
         p = self.params
@@ -83,13 +78,16 @@ class MarketRebalancingArb(BasketBot):
         cost = ya + na
         if ONE - cost < p.min_edge:  # fees only lower the edge: most books stop here
             return []
-        rate = self.leg_fee_rate(info)
-        if ONE - cost - rate * (ya * (ONE - ya) + na * (ONE - na)) < p.min_edge:
+        rate = self.fee_rate(info)
+        fees = taker_fee(ONE, ya, rate) + taker_fee(ONE, na, rate)
+        if ONE - cost - fees < p.min_edge:
             return []
         held = min(self.held(yes.asset_id), self.held(no.asset_id))
+        # risk counts the market's positions at cost and each leg at its price + taker fee
+        room = self.config.max_position_usdc - self.held_cost([yes.asset_id, no.asset_id])
         size = round_size(min(
             self.fresh_size(yes, "BUY"), self.fresh_size(no, "BUY"), p.max_basket_shares - held,
-            self.config.max_position_usdc / cost - held,
+            room / (cost + fees),
         ))  # fmt: skip
         if size * min(ya, na) < self.venue.min_marketable_usdc:
             return []
@@ -105,8 +103,8 @@ class MarketRebalancingArb(BasketBot):
         held = min(self.held(yes.asset_id), self.held(no.asset_id))
         if held <= 0:
             return []
-        rate = self.leg_fee_rate(info)
-        if yb + nb - rate * (yb * (ONE - yb) + nb * (ONE - nb)) <= p.sell_bid_sum_above:
+        rate = self.fee_rate(info)
+        if yb + nb - taker_fee(ONE, yb, rate) - taker_fee(ONE, nb, rate) <= p.sell_bid_sum_above:
             return []
         size = round_size(min(held, self.fresh_size(yes, "SELL"), self.fresh_size(no, "SELL")))
         if size * min(yb, nb) < self.venue.min_marketable_usdc:

@@ -21,7 +21,7 @@ from decimal import Decimal
 from mypy_extensions import mypyc_attr
 
 from pets.bots.baskets import ZERO, BasketBot, Leg
-from pets.pipelines.venue_precision import round_size
+from pets.pipelines.venue_precision import round_size, taker_fee
 from pets.schemas.config import BotConfig, MultiOutcomeArbParams, VenueConfig
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import OrderIntent
@@ -86,7 +86,7 @@ class MultiOutcomeArb(BasketBot):
         cost = sum((ask for _, ask, _ in asks), Decimal(0))
         fees = sum(
             (
-                self.fee_rate(info) * ask * (ONE - ask)
+                taker_fee(ONE, ask, self.fee_rate(info))
                 for info, (_, ask, _) in zip(outcomes, asks, strict=True)
             ),
             Decimal(0),
@@ -99,7 +99,8 @@ class MultiOutcomeArb(BasketBot):
             self.config.max_position_usdc
             - self.held_cost([token for info in outcomes for token in info.token_ids]),
         )
-        size = round_size(min(min(depth for *_, depth in asks), budget / cost))
+        # each leg costs risk its price + taker fee
+        size = round_size(min(min(depth for *_, depth in asks), budget / (cost + fees)))
         if any(size * ask < self.venue.min_marketable_usdc for _, ask, _ in asks):
             return []
         return [(token, "BUY", ask, size) for token, ask, _ in asks]

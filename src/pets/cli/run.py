@@ -2,7 +2,7 @@
 
 pets run                                   simulator (pets.yaml `simulator`), journal under .pets/runs/
 pets run --replay FILE... --journal DIR    recordings instead of the simulator
-pets run --json                            the report as one JSON object keyed by bot id
+pets run --json                            the report as one JSON object keyed by bot id, and "portfolio"
 pets report --journal DIR [--json]         the report of a finished run (or of the database)
 pets bench loop [--json]                   frames/s of the whole loop in one process
 pets bench loop-latency [--json]           md.book -> order.exec latency with each flow a process
@@ -54,7 +54,9 @@ def _status(message: str) -> None:
     default=None,
     help="Run folder for the Parquet journal [default: .pets/runs/<time>].",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object keyed by bot id.")
+@click.option(
+    "--json", "as_json", is_flag=True, help='The report as one JSON object keyed by bot id, and "portfolio".'
+)
 @click.option("--seed", type=int, default=None, help="Simulator seed [default: pets.yaml simulator.seed].")
 @click.option(
     "--duration", type=float, default=None, help="Simulated seconds [default: simulator.duration_s]."
@@ -119,7 +121,7 @@ def run(
         _status(line)
     report = loop.report()
     if as_json:
-        _echo_report_json({bot_id: r for bot_id, r in report.items() if bot_id != "portfolio"})
+        _echo_report_json(report)
     else:
         from pets.execution.metrics import format_report
 
@@ -144,7 +146,7 @@ def dead_letter_lines(letters: Iterable[Any], top: int = 10) -> list[str]:
     default=None,
     help="A run folder written by `pets run` [default: the database].",
 )
-@click.option("--json", "as_json", is_flag=True, help="One JSON object keyed by bot id.")
+@click.option("--json", "as_json", is_flag=True, help='One JSON object keyed by bot id, and "portfolio".')
 def report_command(journal_dir: Path | None, as_json: bool) -> None:
     """Per-bot performance: trades, win rate, P&L, ROI, Sharpe, drawdown, fees, denials, breakers."""
     from pets.execution.metrics import build_report, format_report
@@ -170,7 +172,7 @@ def report_command(journal_dir: Path | None, as_json: bool) -> None:
     )
     report = build_report(bot_ids, allocations, capital, snapshots, denials, alerts)
     if as_json:
-        _echo_report_json({bot_id: r for bot_id, r in report.items() if bot_id != "portfolio"})
+        _echo_report_json(report)
     else:
         click.echo(format_report(report, {bot.id: bot.name for bot in config.bots}))
 

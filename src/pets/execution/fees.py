@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from typing import Final
 
+from pets.pipelines.venue_precision import fee_rate
 from pets.pipelines.venue_precision import taker_fee as venue_taker_fee
 from pets.schemas.config import VenueConfig
 
@@ -39,23 +40,18 @@ def maker_rebate(size: Decimal, price: Decimal, fee_rate: Decimal, rebate_share:
 class FeeSchedule:
     """Fee rates by market category and the maker rebate share (from pets.yaml `venue`)."""
 
-    rates: dict[str, Decimal]
-    rebate_share: Decimal
-    default_rate: Decimal
+    venue: VenueConfig
 
     @classmethod
     def from_config(cls, venue: VenueConfig) -> FeeSchedule:
-        return cls(
-            rates=dict(venue.fee_rates),
-            rebate_share=venue.maker_rebate_share,
-            default_rate=venue.fee_rate(None),
-        )
+        return cls(venue)
+
+    @property
+    def rebate_share(self) -> Decimal:
+        return self.venue.maker_rebate_share
 
     def rate(self, category: str | None, market_rate: Decimal | None = None) -> Decimal:
-        """The market's own feeRate when the venue stated one (MarketInfo.fee_rate), else by category."""
-        if market_rate is not None:
-            return market_rate
-        return self.rates.get(category or "default", self.default_rate)
+        return fee_rate(self.venue, category, market_rate)
 
     def taker(self, size: Decimal, price: Decimal, rate: Decimal) -> Decimal:
         return taker_fee(size, price, rate)

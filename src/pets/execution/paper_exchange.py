@@ -186,6 +186,10 @@ class PaperExchange:
         if fee_rate is not None:
             self.market_fee_rates[market] = fee_rate
 
+    def _fee_rate(self, intent: OrderIntent) -> Decimal:
+        category = self.market_categories.get(intent.market, intent.category)
+        return self.config.fees.rate(category, self.market_fee_rates.get(intent.market))
+
     def open_orders(self) -> dict[str, tuple[int, Decimal]]:
         """bot -> (open orders, notional of its open buys): what the P&L snapshots call exposure."""
         out: dict[str, tuple[int, Decimal]] = {}
@@ -206,12 +210,7 @@ class PaperExchange:
         if reason is not None:
             return [self._report_for(approved, "reject", reason=reason)]
         assert book is not None
-        category = self.market_categories.get(intent.market, intent.category)
-        order = RestingOrder(
-            approved,
-            int(intent.price * PRICE_SCALE),
-            self.config.fees.rate(category, self.market_fee_rates.get(intent.market)),
-        )
+        order = RestingOrder(approved, int(intent.price * PRICE_SCALE), self._fee_rate(intent))
         crosses = self._crosses(order, book)
         if crosses and intent.post_only:
             best = book.best_ask() if intent.side == "BUY" else book.best_bid()
@@ -293,7 +292,7 @@ class PaperExchange:
                         f"but {held} held and not offered"
                     )
             else:
-                worst_fee = self.config.fees.taker(size, price, self.config.fees.rate(intent.category))
+                worst_fee = self.config.fees.taker(size, price, self._fee_rate(intent))
                 free = self.balances.free_cash() - self._reserved_cash()
                 if size * price + worst_fee > free:
                     return f"not enough balance: buy {size * price + worst_fee} but {free} free cash"

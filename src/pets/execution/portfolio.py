@@ -30,13 +30,13 @@ import msgspec
 from mypy_extensions import mypyc_attr
 
 from pets.execution.fees import MICRO
+from pets.execution.metrics import drawdown_after
+from pets.risk.trips import RoundTrips
 from pets.schemas.market_data import MarketInfo, MarketResolved
 from pets.schemas.orders import ExecutionReport, PnlSnapshot, Position
 
 ZERO: Final = Decimal(0)
-ONE: Final = Decimal(1)
 PORTFOLIO: Final = "portfolio"
-FINAL_PRICES: Final = frozenset({ZERO, Decimal("0.5"), ONE})
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -81,14 +81,6 @@ class Holding:
 
 @mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
-class Trip:
-    """An open round trip of one bot in one event: its net P&L so far."""
-
-    pnl: Decimal = ZERO
-
-
-@mypyc_attr(allow_interpreted_subclasses=True)
-@dataclass(slots=True)
 class Account:
     bot_id: str
     allocation: Decimal
@@ -97,12 +89,10 @@ class Account:
     fees: Decimal = ZERO
     rebates: Decimal = ZERO
     fills: int = 0
-    wins: int = 0
-    losses: int = 0
     peak: Decimal = ZERO
     max_drawdown: Decimal = ZERO
     holdings: dict[str, Holding] = field(default_factory=dict)  # by asset id
-    trips: dict[str, Trip] = field(default_factory=dict)  # open round trips by event key
+    trips: RoundTrips = field(default_factory=RoundTrips)
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -145,7 +135,7 @@ class Portfolio:
         self.event_of[info.condition_id] = info.neg_risk_market_id or info.condition_id
         if info.market_id:
             self.event_of[info.market_id] = self.event_of[info.condition_id]
-        payouts = payouts_of(info)
+        payouts = info.payouts()
         if payouts is None:
             return []
         return self.settle(info.condition_id, payouts, ts_ns)
@@ -164,18 +154,16 @@ class Portfolio:
         if holding is None:
             holding = account.holdings[report.asset_id] = Holding(report.market, report.asset_id)
         event = self.event_of.get(report.market, report.market)
-        trip = account.trips.get(event)
-        if trip is None:
-            trip = account.trips[event] = Trip()
         realized = holding.trade(signed, px)
         account.cash += -signed * px - report.fee + report.rebate
         account.realized += realized
         account.fees += report.fee
         account.rebates += report.rebate
         account.fills += 1
-        trip.pnl += realized - report.fee + report.rebate
+        account.trips.add(event, realized - report.fee + report.rebate)
+        account.trips.hold(event, report.asset_id, holding.qty)
         holding.ts_ns = report.ts_ns
-        self._close_trip(account, event)
+        account.trips.close(event)
         return self._position(account.bot_id, holding)
 
     def on_mark(self, asset_id: str, mid: Decimal) -> None:
@@ -197,26 +185,13 @@ class Portfolio:
                 realized = holding.trade(-qty, payout)
                 account.cash += qty * payout
                 account.realized += realized
-                trip = account.trips.setdefault(event, Trip())
-                trip.pnl += realized
+                account.trips.add(event, realized)
+                account.trips.hold(event, asset_id, holding.qty)
                 holding.ts_ns = ts_ns
                 self.marks[asset_id] = payout
                 changed.append(self._position(account.bot_id, holding))
-            self._close_trip(account, event)
+            account.trips.close(event)
         return changed
-
-    def _close_trip(self, account: Account, event: str) -> None:
-        """Count the round trip when the bot is flat in every token of the event."""
-        for holding in account.holdings.values():
-            if holding.qty and self.event_of.get(holding.market, holding.market) == event:
-                return
-        trip = account.trips.pop(event, None)
-        if trip is None:
-            return
-        if trip.pnl > 0:
-            account.wins += 1
-        else:
-            account.losses += 1
 
     # ------------------------------------------------------------------ views
 
@@ -293,10 +268,7 @@ class Portfolio:
             unrealized, value, exposure = self.valuation(account)
             values[bot_id] = value
             equity = account.cash + value
-            if equity > account.peak:
-                account.peak = equity
-            if account.peak > 0 and equity < account.peak:  # at the peak the drawdown is 0
-                account.max_drawdown = max(account.max_drawdown, (account.peak - equity) / account.peak)
+            account.peak, account.max_drawdown = drawdown_after(account.peak, account.max_drawdown, equity)
             count, buys = orders.get(bot_id, (0, ZERO))
             exposure += buys
             total_unrealized += unrealized
@@ -315,17 +287,15 @@ class Portfolio:
                     exposure=exposure,
                     open_orders=count,
                     trades=account.fills,
-                    wins=account.wins,
-                    losses=account.losses,
+                    wins=account.trips.wins,
+                    losses=account.trips.losses,
                     max_drawdown=_ratio(account.max_drawdown),
                 )
             )
         accounts = self.accounts.values()
         cash = self.cash
         equity = cash + sum((values[a.bot_id] for a in accounts), ZERO)
-        self.peak = max(self.peak, equity)
-        if self.peak > 0 and equity < self.peak:
-            self.max_drawdown = max(self.max_drawdown, (self.peak - equity) / self.peak)
+        self.peak, self.max_drawdown = drawdown_after(self.peak, self.max_drawdown, equity)
         out.append(
             PnlSnapshot(
                 bot_id=PORTFOLIO,
@@ -339,8 +309,8 @@ class Portfolio:
                 exposure=total_exposure,
                 open_orders=total_orders,
                 trades=sum(a.fills for a in accounts),
-                wins=sum(a.wins for a in accounts),
-                losses=sum(a.losses for a in accounts),
+                wins=sum(a.trips.wins for a in accounts),
+                losses=sum(a.trips.losses for a in accounts),
                 max_drawdown=_ratio(self.max_drawdown),
             )
         )
@@ -350,20 +320,6 @@ class Portfolio:
 def _ratio(value: Decimal) -> Decimal:
     """A drawdown fraction for display and storage (6 decimals)."""
     return value.quantize(MICRO)
-
-
-def payouts_of(info: MarketInfo) -> dict[str, Decimal] | None:
-    """What each token of a resolved market pays per share; None while it is unresolved.
-
-    Resolved = the venue named a winning token (market_resolved / Gamma), or the market is closed
-    with final outcome prices (1/0, or 0.5/0.5 for a split resolution).
-    """
-    if info.winning_asset_id is not None:
-        return {token: ONE if token == info.winning_asset_id else ZERO for token in info.token_ids}
-    prices = info.outcome_prices
-    if info.closed and prices is not None and sum(prices) == 1 and all(p in FINAL_PRICES for p in prices):
-        return dict(zip(info.token_ids, prices, strict=True))
-    return None
 
 
 def resolved_market(event: MarketResolved, known: MarketInfo | None) -> MarketInfo:

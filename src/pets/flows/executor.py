@@ -81,7 +81,6 @@ SOURCE = "executor.decode"
 STATE_KEY = "executor"
 INPUT_TOPICS = ("order.exec", "md.book", "md.markets", "bot.control")
 NS_PER_MS = 1_000_000
-TERMINAL = frozenset({"fill", "cancel", "expire", "reject"})
 HEARTBEAT_S = 5.0  # the venue cancels everything when heartbeats stop for about 10 s
 USER_PARTITION = "user"
 
@@ -136,7 +135,7 @@ class ExecutorState:
         for report in reports:
             self.portfolio.on_report(report)
             self.clock_ms = max(self.clock_ms, report.ts_ns // NS_PER_MS)
-            if report.kind in TERMINAL or (report.kind == "partial_fill" and report.leaves_qty <= 0):
+            if report.final:
                 open_orders.pop(report.client_order_id, None)
             else:
                 open_orders[report.client_order_id] = report

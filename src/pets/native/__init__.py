@@ -59,6 +59,7 @@ HOT_MODULES = (
     "pets.bots.long_term_value",
     "pets.risk.engine",
     "pets.risk.ledger",
+    "pets.risk.trips",
     "pets.execution.paper_exchange",
     "pets.execution.portfolio",
     "pets.runtime.bus",

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Literal
 
+from pets.schemas.config import VenueConfig
+
 Side = Literal["BUY", "SELL"]
 Rounding = Literal["down", "up", "nearest"]
 
@@ -66,7 +68,8 @@ def precision(tick: Decimal) -> TickPrecision:
 
 
 def round_price(price: Decimal, tick: Decimal, rounding: Rounding) -> Decimal:
-    """`price` on the tick grid, clamped into the tradable range [tick, 1 - tick]."""
+    """`price` on the tick grid, clamped into the tradable range [tick, 1 - tick] (the clamp may move a
+    price against the rounding direction: an order's price goes through `passive_price`)."""
     p = precision(tick)
     steps = (price / tick).to_integral_value(rounding=_MODES[rounding])
     max_steps = (1 / tick).to_integral_value() - 1
@@ -74,8 +77,12 @@ def round_price(price: Decimal, tick: Decimal, rounding: Rounding) -> Decimal:
     return (steps * tick).quantize(Decimal(1).scaleb(-p.price_decimals))
 
 
-def passive_price(side: Side, price: Decimal, tick: Decimal) -> Decimal:
-    """Round toward the side's safe direction: a BUY never pays more, a SELL never asks less."""
+def passive_price(side: Side, price: Decimal, tick: Decimal) -> Decimal | None:
+    """Round toward the side's safe direction: a BUY never pays more, a SELL never asks less. None when
+    no tradable price is that safe (a BUY below one tick, a SELL above 1 - tick): no order, rather than
+    one at a worse price than asked. Beyond the other end the price is clamped, which is safe."""
+    if (side == "BUY" and price < tick) or (side == "SELL" and price > 1 - tick):
+        return None
     return round_price(price, tick, "down" if side == "BUY" else "up")
 
 
@@ -136,6 +143,12 @@ def to_micro(value: Decimal) -> int:
     if micro != micro.to_integral_value():
         raise ValueError(f"{value} has more than 6 decimals")
     return int(micro)
+
+
+def fee_rate(venue: VenueConfig, category: str | None, market_rate: Decimal | None = None) -> Decimal:
+    """The taker feeRate of a market, the one rule every layer uses: the market's own rate when the
+    venue states one (Gamma, MarketInfo.fee_rate), else its category's (pets.yaml venue.fee_rates)."""
+    return market_rate if market_rate is not None else venue.fee_rate(category)
 
 
 def taker_fee(size: Decimal, price: Decimal, fee_rate: Decimal) -> Decimal:

@@ -23,13 +23,13 @@ from typing import Any
 from mypy_extensions import mypyc_attr
 
 from pets.native import attributes
-from pets.pipelines.venue_precision import taker_fee
+from pets.pipelines.venue_precision import fee_rate
 from pets.risk import circuit_breakers as cb
 from pets.risk import limits, venue_rules
 from pets.risk.baskets import PendingBasket, check_leg, check_waiting, incomplete, leg_denied
 from pets.risk.denial import Denial
 from pets.risk.duplicates import RecentIds, check_duplicate
-from pets.risk.kelly import kelly_fraction, kelly_size
+from pets.risk.kelly import kelly_fraction, kelly_stake, share_cost
 from pets.risk.ledger import ZERO, ClosedTrip, Ledger, OpenOrder
 from pets.risk.rate_limit import RateWindow, check_rate
 from pets.risk.staleness import check_book
@@ -44,6 +44,7 @@ from pets.risk.state import (
     check_portfolio,
     portfolio_status_after,
 )
+from pets.risk.trips import won
 from pets.risk.zones import check_zone
 from pets.schemas.config import DEFAULT_FEE_CATEGORY, BotConfig, PetsConfig
 from pets.schemas.control import ALL_BOTS, AlertKind, ControlCommand, RiskAlert, Severity
@@ -52,11 +53,9 @@ from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, Ord
 
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
-TERMINAL = frozenset({"fill", "cancel", "expire", "reject"})
 SIZED_BY_KELLY = frozenset({"directional", "tail_risk"})
 # commands that take a bot out of trading: its resting orders are cancelled
 STOPPING = frozenset({"stop", "pause", "halt"})
-FINAL_PRICES = frozenset({Decimal(0), Decimal("0.5"), Decimal(1)})
 
 Output = RiskAlert | ApprovedOrder | OrderDenied
 Verdict = ApprovedOrder | OrderDenied
@@ -160,7 +159,7 @@ class RiskEngine:
         self.markets[info.condition_id] = info
         for token in info.token_ids:
             self.token_market[token] = info
-        payouts = _payouts(info)
+        payouts = info.payouts()
         if payouts is None or info.condition_id in self.settled:
             return self.flush()
         self.settled.add(info.condition_id)
@@ -452,30 +451,36 @@ class RiskEngine:
             return denial
         price, size = intent.price, intent.size
         book = self.ledger.bot(bot.id)
-        kelly = self.config.risk.kelly
+        venue = self.config.system.venue
+        category = market.category if market is not None else intent.category
+        rate = fee_rate(venue, category, market.fee_rate if market is not None else None)
         if intent.strategy_type in SIZED_BY_KELLY:
             if intent.probability is not None:
+                kelly = self.config.risk.kelly
                 fraction = kelly_fraction(
                     bot.risk.kelly_fraction or kelly.default_fraction,
                     kelly.min_fraction,
                     book.consecutive_losses,
                 )
-                sized = kelly_size(size, price, intent.probability, book.budget, fraction)
-                if isinstance(sized, Denial):
-                    return sized
-                size = sized
+                # priced at the limit: the worst average price a walk of the book can fill this order at
+                stake = kelly_stake(
+                    intent.probability, price, rate, book.equity, fraction,
+                    book.holding_qty(intent.asset_id), intent.post_only,
+                )  # fmt: skip
+                if isinstance(stake, Denial):
+                    return stake
+                size = min(size, stake.shares)
             elif intent.strategy_type == "directional":
                 return Denial("kelly", "a directional order needs the bot's win probability for Kelly sizing")
         marketable = intent.order_type in venue_rules.MARKETABLE_TYPES
-        venue = self.config.system.venue
         min_size = (
             Decimal(math.ceil(venue.min_marketable_usdc / price * 100)) / 100 if marketable else min_shares
         )
         if size < min_size:
             return Denial("kelly", f"Kelly size {size} is below the minimum order of {min_size} shares")
         reducible = intent.group_id is None
-        category = market.category if market is not None else intent.category
-        fee_per_share = ZERO if intent.post_only else taker_fee(Decimal(1), price, venue.fee_rate(category))
+        # the one cost of an order that every cap measures: price + the worst-case taker fee per share
+        unit_cost = share_cost(price, rate, intent.post_only)
         ledger = self.ledger
         in_market = book.market_cost.get(intent.market, ZERO)
         # each limit fits the order's own size (the smallest fit wins); the first denial ends the checks
@@ -483,7 +488,7 @@ class RiskEngine:
             lambda: limits.check_position_size(
                 intent.market,
                 size,
-                price,
+                unit_cost,
                 in_market,
                 bot.min_position_usdc,
                 bot.max_position_usdc,
@@ -492,15 +497,15 @@ class RiskEngine:
                 opening=reducible and in_market == 0,
             ),
             lambda: limits.check_allocation(
-                bot.id, size, price, book.exposure, book.budget, min_size, reducible
+                bot.id, size, unit_cost, book.exposure, book.budget, min_size, reducible
             ),
             lambda: limits.check_bot_exposure(
-                bot.id, size, price, book.exposure, self.bot_cap, min_size, reducible
+                bot.id, size, unit_cost, book.exposure, self.bot_cap, min_size, reducible
             ),
             lambda: limits.check_category_exposure(
                 category,
                 size,
-                price,
+                unit_cost,
                 ledger.categories.get(category, ZERO),
                 self.category_cap,
                 min_size,
@@ -508,7 +513,7 @@ class RiskEngine:
             ),
             lambda: limits.check_leverage(
                 size,
-                price + fee_per_share,
+                unit_cost,
                 ledger.available_cash,
                 ledger.gross,
                 self.gross_cap,
@@ -523,10 +528,10 @@ class RiskEngine:
                 return fitted
             fitted_size = min(fitted_size, fitted)
         size = fitted_size
-        if reducible and in_market == 0 and size * price < bot.min_position_usdc:
+        if reducible and in_market == 0 and size * unit_cost < bot.min_position_usdc:
             return Denial(
                 "position_size",
-                f"market {intent.market}: new position {size * price:.2f} (reduced by the "
+                f"market {intent.market}: new position {size * unit_cost:.2f} (reduced by the "
                 f"limits) below the minimum {bot.min_position_usdc}",
             )
         return size
@@ -557,7 +562,7 @@ class RiskEngine:
         market = self.markets.get(order.market)
         category = market.category if market is not None else category
         price = order.price if isinstance(order, OrderIntent) else order.order_price
-        fee_rate = self.config.system.venue.fee_rate(category)
+        rate = fee_rate(self.config.system.venue, category, market.fee_rate if market is not None else None)
         event_key = (market.neg_risk_market_id or market.condition_id) if market is not None else order.market
         return OpenOrder(
             client_order_id=order.client_order_id,
@@ -567,7 +572,7 @@ class RiskEngine:
             side=order.side,
             price=price,
             remaining=remaining,
-            unit_reserve=price + (ZERO if post_only else taker_fee(Decimal(1), price, fee_rate)),
+            unit_reserve=share_cost(price, rate, post_only),
             category=category,
             event_key=event_key,
         )
@@ -583,7 +588,7 @@ class RiskEngine:
         if report.kind in ("partial_fill", "fill") and report.last_qty > 0:
             px = report.last_px if report.last_px is not None else order.price
             trip = self.ledger.fill(order, report.last_qty, px, report.fee, report.rebate)
-        if report.kind in TERMINAL or (report.kind == "partial_fill" and report.leaves_qty <= 0):
+        if report.final:
             if order.client_order_id in self.ledger.orders:
                 self.ledger.release(order, order.remaining)
             self.done_orders.add(order.client_order_id, self.clock_ns)
@@ -595,13 +600,8 @@ class RiskEngine:
     def _after_trips(self, trips: list[ClosedTrip]) -> None:
         breakers = self.config.risk.circuit_breakers
         for trip in trips:
-            book = self.ledger.bot(trip.bot_id)
-            if trip.pnl < 0:
-                book.losses += 1
-                book.consecutive_losses += 1
-            else:
-                book.wins += 1
-                book.consecutive_losses = 0
+            book = self.ledger.bot(trip.bot_id)  # the trip is counted in book.trips already
+            book.consecutive_losses = 0 if won(trip.pnl) else book.consecutive_losses + 1
             bot = self.bot_configs.get(trip.bot_id)
             limit = (bot.risk.consecutive_losses if bot else None) or breakers.consecutive_losses
             reason = cb.consecutive_losses_tripped(book.consecutive_losses, limit)
@@ -776,16 +776,3 @@ class RiskEngine:
             ApprovedOrder(intent=intent, size=ZERO, approved_ns=self.clock_ns, sequence=self.sequence)
         )
 
-
-def _payouts(info: MarketInfo) -> dict[str, Decimal] | None:
-    """What each token of a resolved market pays per share, None while it is unresolved.
-
-    Resolved = a winning token is known, or the market is closed with final outcome prices (1/0, or
-    0.5/0.5 for a split resolution); a closed market still showing trading prices is not settled.
-    """
-    if info.winning_asset_id is not None:
-        return {token: Decimal(1) if token == info.winning_asset_id else ZERO for token in info.token_ids}
-    prices = info.outcome_prices
-    if info.closed and prices is not None and sum(prices) == 1 and all(p in FINAL_PRICES for p in prices):
-        return dict(zip(info.token_ids, prices, strict=True))
-    return None

@@ -1,13 +1,14 @@
 """The risk engine's books: cash, open-order reservations, positions at cost, marks and exposures.
 
-Exposure (what the limits bound) is money committed: positions at cost plus the notional of open buy
-orders at their limit price. Cash pays for fills; the reservation of an open buy (its notional plus the
-worst-case taker fee) is held back from the cash available to new orders until the order fills, is
-cancelled or expires. Everything is exact Decimal and updated incrementally, so a top-of-book update
-costs a dictionary lookup unless some bot holds that token.
+Exposure (what the limits bound) is money committed: positions at cost (fees included) plus the
+reservation of every open buy, its all-in cost at the limit price (notional plus the worst-case taker
+fee: none for a post-only order). The same reservation is held back from the cash available to new
+orders until the order fills, is cancelled or expires: one cost of an order for every cap.
+Everything is exact Decimal and updated incrementally, so a top-of-book update costs a dictionary
+lookup unless some bot holds that token.
 
-A "trip" is a position from open to flat in one event (a binary market, or a whole neg-risk event:
-an arbitrage basket's winning and losing legs net out), the unit of the consecutive-loss breaker.
+A "trip" is a position from open to flat in one event (risk/trips.py, counted the same way as the
+executor's portfolio counts them for the win rate), the unit of the consecutive-loss breaker.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from mypy_extensions import mypyc_attr
 
 from pets.native import by_constructor
+from pets.risk.trips import RoundTrips
 
 ZERO = Decimal(0)
 NOBODY: frozenset[str] = frozenset()
@@ -54,20 +56,17 @@ class Holding:
 @dataclass(slots=True)
 class BotLedger:
     budget: Decimal  # capital_allocation x starting capital
-    exposure: Decimal = ZERO  # open positions at cost + open buy notional
+    exposure: Decimal = ZERO  # open positions at cost + open buys' reservations
     realized: Decimal = ZERO
     cost_open: Decimal = ZERO
     value_open: Decimal = ZERO
     peak: Decimal = ZERO
     day_start_pnl: Decimal = ZERO
     consecutive_losses: int = 0
-    wins: int = 0
-    losses: int = 0
     holdings: dict[str, Holding] = field(default_factory=dict)
     pending_sells: dict[str, Decimal] = field(default_factory=dict)
     market_cost: dict[str, Decimal] = field(default_factory=dict)  # positions + open buys per market
-    trip_pnl: dict[str, Decimal] = field(default_factory=dict)
-    open_by_event: dict[str, set[str]] = field(default_factory=dict)
+    trips: RoundTrips = field(default_factory=RoundTrips)
 
     @property
     def pnl(self) -> Decimal:
@@ -77,10 +76,13 @@ class BotLedger:
     def equity(self) -> Decimal:
         return self.budget + self.pnl
 
+    def holding_qty(self, asset_id: str) -> Decimal:
+        holding = self.holdings.get(asset_id)
+        return holding.qty if holding else ZERO
+
     def held(self, asset_id: str) -> Decimal:
         """Tokens held and not already offered by an open sell."""
-        holding = self.holdings.get(asset_id)
-        return (holding.qty if holding else ZERO) - self.pending_sells.get(asset_id, ZERO)
+        return self.holding_qty(asset_id) - self.pending_sells.get(asset_id, ZERO)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +128,7 @@ class Ledger:
         book = self.bot(order.bot_id)
         if order.side == "BUY":
             self.reserved += order.remaining * order.unit_reserve
-            self._expose(book, order.market, order.category, order.remaining * order.price)
+            self._expose(book, order.market, order.category, order.remaining * order.unit_reserve)
         else:
             book.pending_sells[order.asset_id] = (
                 book.pending_sells.get(order.asset_id, ZERO) + order.remaining
@@ -139,7 +141,7 @@ class Ledger:
         book = self.bot(order.bot_id)
         if order.side == "BUY":
             self.reserved -= qty * order.unit_reserve
-            self._expose(book, order.market, order.category, -qty * order.price)
+            self._expose(book, order.market, order.category, -qty * order.unit_reserve)
         else:
             book.pending_sells[order.asset_id] -= qty
         if order.remaining <= 0:
@@ -230,26 +232,22 @@ class Ledger:
         book.value_open += value - holding.value
         self.value_total += value - holding.value
         holding.value = value
-        opened = book.open_by_event.setdefault(holding.event_key, set())
+        book.trips.hold(holding.event_key, asset_id, max(holding.qty, ZERO))
         if holding.qty > 0:
             self.holders.setdefault(asset_id, set()).add(bot_id)
-            opened.add(asset_id)
         else:
             self.holders.get(asset_id, set()).discard(bot_id)
-            opened.discard(asset_id)
 
     def _realize(
         self, bot_id: str, book: BotLedger, asset_id: str, holding: Holding, pnl: Decimal
     ) -> ClosedTrip | None:
         book.realized += pnl
         key = holding.event_key
-        book.trip_pnl[key] = book.trip_pnl.get(key, ZERO) + pnl
+        book.trips.add(key, pnl)
         if holding.qty <= 0:
             book.value_open -= holding.value
             self.value_total -= holding.value
             book.cost_open -= holding.cost  # dust left by a proportional cost split
             del book.holdings[asset_id]
-        if book.open_by_event.get(key):
-            return None
-        book.open_by_event.pop(key, None)
-        return ClosedTrip(bot_id, key, book.trip_pnl.pop(key))
+        trip = book.trips.close(key)
+        return None if trip is None else ClosedTrip(bot_id, key, trip)

@@ -1,7 +1,9 @@
 """Money limits: bot allocation, the per-bot and per-category caps, position size and leverage.
 
-Each check receives the exposure already committed (positions at cost plus the reservations of open
-buy orders) and returns the size that fits: the order's own size when it fits, a smaller size on the
+Each check measures an order at one cost per share, `unit_cost` (price plus the worst-case taker fee
+at the market's rate; the price alone for a post-only order), receives the exposure already committed
+(positions at cost plus the reservations of open buy orders, on the same measure) and returns the size
+that fits: the order's own size when it fits, a smaller size on the
 venue's 2-decimal grid when reducing is allowed (never below `min_size`), else a Denial. Legs of a
 basket (group_id) are not reducible: a smaller leg would unbalance the basket, so they fit or fail.
 """
@@ -27,66 +29,67 @@ def fit(
 
 
 def _within_cap(
-    rule: str, subject: str, cap_name: str, size: Decimal, price: Decimal, exposure: Decimal, cap: Decimal,
-    min_size: Decimal, reducible: bool,
+    rule: str, subject: str, cap_name: str, size: Decimal, unit_cost: Decimal, exposure: Decimal,
+    cap: Decimal, min_size: Decimal, reducible: bool,
 ) -> Decimal | Denial:  # fmt: skip
-    fitted = fit(size, price, cap - exposure, min_size, reducible)
+    fitted = fit(size, unit_cost, cap - exposure, min_size, reducible)
     if fitted is not None:
         return fitted
     return Denial(
-        rule, f"{subject}: exposure {exposure:.2f} + order {size * price:.2f} exceeds {cap_name}{cap:.2f}"
+        rule, f"{subject}: exposure {exposure:.2f} + order {size * unit_cost:.2f} exceeds {cap_name}{cap:.2f}"
     )
 
 
 def check_allocation(
-    bot_id: str, size: Decimal, price: Decimal, exposure: Decimal, budget: Decimal, min_size: Decimal,
+    bot_id: str, size: Decimal, unit_cost: Decimal, exposure: Decimal, budget: Decimal, min_size: Decimal,
     reducible: bool,
 ) -> Decimal | Denial:  # fmt: skip
     """The bot's own capital (capital_allocation x starting capital) bounds its exposure."""
     return _within_cap(
-        "allocation", bot_id, "its allocation ", size, price, exposure, budget, min_size, reducible
+        "allocation", bot_id, "its allocation ", size, unit_cost, exposure, budget, min_size, reducible
     )
 
 
 def check_bot_exposure(
-    bot_id: str, size: Decimal, price: Decimal, exposure: Decimal, cap: Decimal, min_size: Decimal,
+    bot_id: str, size: Decimal, unit_cost: Decimal, exposure: Decimal, cap: Decimal, min_size: Decimal,
     reducible: bool,
 ) -> Decimal | Denial:  # fmt: skip
     """No bot holds more than limits.max_bot_allocation (20%) of capital."""
     return _within_cap(
-        "bot_exposure", bot_id, "the per-bot cap ", size, price, exposure, cap, min_size, reducible
+        "bot_exposure", bot_id, "the per-bot cap ", size, unit_cost, exposure, cap, min_size, reducible
     )
 
 
 def check_category_exposure(
-    category: str, size: Decimal, price: Decimal, exposure: Decimal, cap: Decimal, min_size: Decimal,
+    category: str, size: Decimal, unit_cost: Decimal, exposure: Decimal, cap: Decimal, min_size: Decimal,
     reducible: bool,
 ) -> Decimal | Denial:  # fmt: skip
     """No market category holds more than limits.max_category_exposure (60%) of capital."""
     return _within_cap(
-        "category_exposure", f"category {category}", "", size, price, exposure, cap, min_size, reducible
+        "category_exposure", f"category {category}", "", size, unit_cost, exposure, cap, min_size, reducible
     )
 
 
 def check_position_size(
-    market: str, size: Decimal, price: Decimal, position_cost: Decimal, min_usdc: Decimal, max_usdc: Decimal,
-    min_size: Decimal, reducible: bool, opening: bool,
+    market: str, size: Decimal, unit_cost: Decimal, position_cost: Decimal, min_usdc: Decimal,
+    max_usdc: Decimal, min_size: Decimal, reducible: bool, opening: bool,
 ) -> Decimal | Denial:  # fmt: skip
     """A bot's position in one market stays within [min_position_usdc, max_position_usdc] at cost.
 
     The minimum applies to an order that opens a position (`opening`): a new position smaller than
     the minimum is not worth its fees. The maximum caps the position including open buy orders.
     """
-    if opening and size * price < min_usdc:
+    if opening and size * unit_cost < min_usdc:
         return Denial(
-            "position_size", f"market {market}: new position {size * price:.2f} below the minimum {min_usdc}"
+            "position_size",
+            f"market {market}: new position {size * unit_cost:.2f} below the minimum {min_usdc}",
         )
-    fitted = fit(size, price, max_usdc - position_cost, min_size, reducible)
+    fitted = fit(size, unit_cost, max_usdc - position_cost, min_size, reducible)
     if fitted is not None:
         return fitted
     return Denial(
         "position_size",
-        f"market {market}: position {position_cost:.2f} + order {size * price:.2f} "
+        f"market {market}: position {position_cost:.2f} + order {size * unit_cost:.2f} "
         f"exceeds the maximum {max_usdc}",
     )
 

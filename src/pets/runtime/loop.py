@@ -28,7 +28,7 @@ from msgspec.structs import astuple, replace
 from pets.bots.base import Bot
 from pets.bots.registry import build_bots
 from pets.bots.signal_gate import Dropped, SignalGate, dead_letter
-from pets.execution.metrics import BotReport, build_report
+from pets.execution.metrics import BotReport, Markouts, build_report
 from pets.execution.paper_exchange import PaperConfig, PaperExchange
 from pets.execution.portfolio import Portfolio, resolved_market
 from pets.pipelines.market_data.market import MarketStateEngine
@@ -97,6 +97,7 @@ class TradingLoop:
         self._top_values: dict[str, tuple[Any, ...]] = {}  # asset -> what its last dispatched top showed
         self.risk = RiskEngine(config)
         self.portfolio = Portfolio(trading.starting_capital, self.allocations)
+        self.markouts = Markouts()
         self.exchange = PaperExchange(
             paper or PaperConfig.from_config(config), self.market_state, self.portfolio
         )
@@ -208,6 +209,7 @@ class TradingLoop:
             journal.pnl,
             [(d.intent.bot_id, d.rule) for d in journal.denials],
             journal.alerts,
+            self.markouts.bots,
         )
 
     # ------------------------------------------------------------------ handlers
@@ -292,7 +294,10 @@ class TradingLoop:
         self._top_values[asset_id] = values
         mid = tob.mid
         if mid is not None:
-            self.portfolio.marks[asset_id] = mid
+            marks = self.portfolio.marks
+            if asset_id in self.markouts.pending:
+                self.markouts.on_mid(asset_id, tob.ts_ms, marks.get(asset_id), mid)
+            marks[asset_id] = mid
         outputs = self.risk.on_top_of_book(tob)
         if outputs:
             self._route_risk(outputs)
@@ -333,6 +338,9 @@ class TradingLoop:
     def _on_approved(self, approved: ApprovedOrder) -> None:
         if self.journal is not None:
             self.journal.approved.append(approved)
+        intent = approved.intent
+        if intent.action in ("place", "replace"):
+            self.markouts.on_order(intent.client_order_id, self.portfolio.marks.get(intent.asset_id))
         self.bus.publish_all("exec.report", self.exchange.on_order(approved, self.clock_ms))
 
     def _on_denied(self, denied: OrderDenied) -> None:
@@ -344,6 +352,8 @@ class TradingLoop:
 
     def _on_report(self, report: ExecutionReport) -> None:
         position = self.portfolio.on_report(report)
+        if position is not None or report.last_qty <= 0:  # a fill is applied once
+            self.markouts.on_report(report, self.clock_ms, self.portfolio.marks.get(report.asset_id))
         if self.journal is not None:
             self.journal.reports.append(report)
             if position is not None:

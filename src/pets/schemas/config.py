@@ -238,7 +238,6 @@ class ZoneFramework(_Config, frozen=True, kw_only=True):
 class MarketRebalancingArbParams(_Config, frozen=True, kw_only=True):
     min_edge: PositiveDecimal
     max_basket_shares: PositiveDecimal
-    fee_category: str = DEFAULT_FEE_CATEGORY
     unwind_after_ms: PositiveInt
     sell_bid_sum_above: Annotated[Decimal, msgspec.Meta(extra={"gt": Decimal(1)})]
 
@@ -786,11 +785,6 @@ def _check_bot_against_system(file: str, bot: BotConfig, system: GlobalConfig) -
         yield ConfigError(file, "params.bankroll_usdc",
                           f"{bankroll} is above the bot's capital {budget} (capital_allocation "
                           f"{bot.capital_allocation} x starting_capital {system.trading.starting_capital})")
-    fee_category = getattr(bot.params, "fee_category", None)
-    if fee_category is not None and fee_category not in system.venue.fee_rates:
-        yield ConfigError(file, "params.fee_category",
-                          f"unknown fee category {fee_category!r}; venue.fee_rates in pets.yaml has: "
-                          f"{', '.join(system.venue.fee_rates)}")
 
 
 def _check_bot_against_risk(file: str, bot: BotConfig, risk: RiskConfig) -> Iterator[ConfigError]:

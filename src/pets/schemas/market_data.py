@@ -208,6 +208,9 @@ class TopOfBook(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=Fals
     seq: int
 
 
+FINAL_PRICES = frozenset({Decimal(0), Decimal("0.5"), Decimal(1)})  # what a resolved token can pay
+
+
 class MarketInfo(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One market of the universe (from Gamma); `token_ids[i]` pays out on `outcomes[i]`."""
 
@@ -229,6 +232,19 @@ class MarketInfo(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     outcome_prices: tuple[Decimal, ...] | None = None
     winning_asset_id: str | None = None
     fee_rate: Decimal | None = None
+
+    def payouts(self) -> dict[str, Decimal] | None:
+        """What each token pays per share once the market resolved, None while it is unresolved.
+
+        Resolved = the venue named a winning token (market_resolved / Gamma), or the market is closed
+        with final outcome prices (1/0, or 0.5/0.5 for a split resolution); a closed market still
+        showing trading prices is not settled."""
+        if self.winning_asset_id is not None:
+            return {t: Decimal(1) if t == self.winning_asset_id else Decimal(0) for t in self.token_ids}
+        prices = self.outcome_prices
+        if self.closed and prices is not None and sum(prices) == 1 and all(p in FINAL_PRICES for p in prices):
+            return dict(zip(self.token_ids, prices, strict=True))
+        return None
 
     def complement(self, asset_id: str) -> str | None:
         """The other token of a binary market (YES <-> NO), None if not binary or not ours."""

@@ -20,6 +20,7 @@ ReportKind = Literal["ack", "reject", "partial_fill", "fill", "cancel", "expire"
 Liquidity = Literal["maker", "taker"]
 
 ZERO = Decimal(0)
+ENDING_KINDS: frozenset[str] = frozenset({"fill", "cancel", "expire", "reject"})
 
 
 def make_client_order_id(bot_id: str, market: str, asset_id: str, side: Side, seq: int) -> str:
@@ -126,6 +127,11 @@ class ExecutionReport(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     trade_id: str | None = None
     ts_ns: int
     source_ts_ms: int
+
+    @property
+    def final(self) -> bool:
+        """The order is finished: filled, cancelled, expired, rejected, or a partial fill leaving nothing."""
+        return self.kind in ENDING_KINDS or (self.kind == "partial_fill" and self.leaves_qty <= 0)
 
     @classmethod
     def of_order(

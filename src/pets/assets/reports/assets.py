@@ -17,7 +17,7 @@ BOT_PERFORMANCE_DAILY = define_table(
     "bot_performance_daily",
     """day date, bot_id text, snapshots integer, trades integer, wins integer, losses integer,
     win_rate numeric, start_equity numeric, end_equity numeric, pnl numeric, roi numeric,
-    sharpe double precision, max_drawdown numeric""",
+    sharpe double precision, max_drawdown numeric, sortino double precision""",
     key=("day", "bot_id"),
 )
 PERFORMANCE_SCHEMA: dict[str, Any] = {
@@ -34,6 +34,7 @@ PERFORMANCE_SCHEMA: dict[str, Any] = {
     "roi": pl.Decimal(38, 6),
     "sharpe": pl.Float64,
     "max_drawdown": pl.Decimal(38, 12),
+    "sortino": pl.Float64,
 }
 
 
@@ -47,7 +48,7 @@ PERFORMANCE_SCHEMA: dict[str, Any] = {
 def bot_performance_daily(
     context: dg.AssetExecutionContext, postgres: PostgresResource
 ) -> dg.MaterializeResult:
-    """Per bot and day: trades, win rate, P&L, ROI, Sharpe and max drawdown from pnl_snapshots."""
+    """Per bot and day: trades, win rate, P&L, ROI, Sharpe, Sortino and max drawdown from pnl_snapshots."""
     window = context.partition_time_window
     day = window.start.date()
     postgres.migrate()

@@ -3,21 +3,23 @@
 A bot's day starts from its last snapshot before the day (the baseline: equity and the cumulative
 trade/win/loss counters); a bot without an earlier snapshot starts that day from zero counters and
 its first snapshot's equity. Per day: trades, wins and losses closed during the day, win rate,
-P&L (end - start equity), ROI (P&L / start equity), Sharpe of the snapshot-to-snapshot equity
-returns scaled to the day (mean / stdev x sqrt(n); not annualized) and the largest fall from a
-running equity peak (USDC).
+P&L (end - start equity), ROI (P&L / start equity), and on the day's equity curve (from midnight at
+the baseline's equity) Sharpe, Sortino and the max drawdown as `pets run` defines them
+(execution/metrics.py: equity sampled every 15 minutes, annualised over 365 days, n/a under 30
+intervals; drawdown as a fraction of the peak).
 """
 
 from __future__ import annotations
 
-import itertools
-import math
-import statistics
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from pets.execution.metrics import max_drawdown, sample_equity, sharpe_sortino
+
 RATIO_PLACES = Decimal("0.000001")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Snapshot = Mapping[str, Any]  # ts, equity, trades, wins, losses
 
 
@@ -30,17 +32,12 @@ def day_performance(day_snapshots: Sequence[Snapshot], baseline: Snapshot | None
     counters = {k: (baseline[k] if baseline else 0) for k in ("trades", "wins", "losses")}
     trades = last["trades"] - counters["trades"]
     wins, losses = last["wins"] - counters["wins"], last["losses"] - counters["losses"]
-    curve = [start_equity, *(s["equity"] for s in day_snapshots)]
-    peak, drawdown = curve[0], Decimal(0)
-    for equity in curve:
-        peak = max(peak, equity)
-        drawdown = max(drawdown, peak - equity)
-    returns = [float(b / a - 1) for a, b in itertools.pairwise(curve) if a != 0]
-    sharpe = None
-    if len(returns) >= 2:
-        spread = statistics.stdev(returns)
-        if spread > 0:
-            sharpe = statistics.fmean(returns) / spread * math.sqrt(len(returns))
+    points = [(_ns(s["ts"]), s["equity"]) for s in day_snapshots]
+    if baseline:  # the baseline's equity is the one in force when the day starts
+        midnight = first["ts"].astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        points.insert(0, (_ns(midnight), start_equity))
+    equity = [e for _, e in points]
+    sharpe, sortino = sharpe_sortino(sample_equity([t for t, _ in points], equity))
     pnl = last["equity"] - start_equity
     decided = wins + losses
     return {
@@ -54,5 +51,10 @@ def day_performance(day_snapshots: Sequence[Snapshot], baseline: Snapshot | None
         "pnl": pnl,
         "roi": (pnl / start_equity).quantize(RATIO_PLACES, ROUND_HALF_EVEN) if start_equity else None,
         "sharpe": sharpe,
-        "max_drawdown": drawdown,
+        "sortino": sortino,
+        "max_drawdown": max_drawdown(equity).quantize(RATIO_PLACES, ROUND_HALF_EVEN),
     }
+
+
+def _ns(ts: datetime) -> int:
+    return (ts - EPOCH) // timedelta(microseconds=1) * 1_000
