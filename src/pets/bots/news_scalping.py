@@ -99,9 +99,10 @@ class NewsScalping(Bot):
             p = 1 - signal.probability
         limit = tob.best_ask + params.max_slippage_ticks * tob.tick_size
         if p is not None:
-            if tob.best_ask >= p:
+            cap = passive_price("BUY", p, tob.tick_size)
+            if cap is None or tob.best_ask >= p:
                 return self._skip("no_edge")
-            limit = min(limit, passive_price("BUY", p, tob.tick_size))
+            limit = min(limit, cap)
         if not self.zone_allows(limit, probability=p):
             return self._skip("zone")
         budget = self.config.max_position_usdc * signal.confidence
