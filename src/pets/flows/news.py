@@ -1,11 +1,13 @@
 """news: feeds -> news.item; news.item + the market universe + prices -> signal.news.
 
     feeds_in (FeedPoller: config/news.yaml)  -> feeds_out (Kafka news.item, key source; dlq.signals)
-    news_in (md.markets, md.tob, news.item) -> decode -> split_dead_letters
-        -> signal_news (one NewsSignaller: match, forecast) -> news_out (Kafka signal.news, key market)
+    news_in (md.markets, md.tob, md.book, news.item) -> decode -> split_dead_letters
+        -> signal_news (one NewsSignaller: match, forecast, attention)
+        -> news_out (Kafka signal.news and features.news, key market)
 
 The forecaster is the LLM one when PETS_LLM_BASE_URL is set, else the baseline calibration forecaster
-(pipelines/news/forecaster.py). The signaller's state (markets, mids, counts) is in the recovery
+(pipelines/news/forecaster.py). md.book is read for its last_trade_price prints only (the attention
+features' trade volume). The signaller's state (markets, mids, counts, attention) is in the recovery
 store; its market index and forecaster are rebuilt after a restore.
 """
 
@@ -27,13 +29,13 @@ from pets.pipelines.news.feeds import FeedConfig, FeedPoller, load_feeds
 from pets.pipelines.news.forecaster import Forecaster, forecaster_from_env
 from pets.pipelines.news.signals import NewsSignaller
 from pets.schemas.control import DeadLetter
-from pets.schemas.market_data import MarketInfo, TopOfBook
+from pets.schemas.market_data import LastTradePrice, MarketInfo, TopOfBook
 from pets.schemas.signals import NewsItem
 from pets.schemas.topics import load_topic_registry
 from pets.settings import Settings
 
 FLOW_NAME = "news"
-INPUT_TOPICS = ("md.markets", "md.tob", "news.item")
+INPUT_TOPICS = ("md.markets", "md.tob", "md.book", "news.item")
 
 
 class _FeedPartition(StatelessSourcePartition[Routed]):
@@ -87,13 +89,15 @@ class SignallerState:
     def __getstate__(self) -> dict[str, Any]:
         s = self.signaller
         return {"reliability": s.reliability, "threshold": s.threshold, "markets": s.markets, "mids": s.mids,
-                "counts": s.counts}  # fmt: skip
+                "counts": s.counts, "attention": s.attention, "yes_market": s.yes_market,
+                "story_markets": s.story_markets}  # fmt: skip
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.make_forecaster = _default_forecaster
         self.signaller = NewsSignaller(self.make_forecaster(), state["reliability"], state["threshold"])
         self.signaller.markets, self.signaller.mids = state["markets"], state["mids"]
-        self.signaller.counts = state["counts"]
+        self.signaller.counts, self.signaller.attention = state["counts"], state["attention"]
+        self.signaller.yes_market, self.signaller.story_markets = state["yes_market"], state["story_markets"]
 
 
 def _default_forecaster() -> Forecaster:
@@ -133,8 +137,14 @@ def build_flow(
         if isinstance(event, MarketInfo):
             s.on_market(event)
             return state, []
+        if isinstance(event, LastTradePrice):
+            s.on_trade(event)
+            return state, []
         if isinstance(event, NewsItem):
-            return state, [Routed("signal.news", sig.market, sig) for sig in s.on_item(event)]
+            signals, features = s.process(event)
+            return state, [Routed("signal.news", sig.market, sig) for sig in signals] + [
+                Routed("features.news", f.market, f) for f in features
+            ]
         return state, []
 
     signals = op.flat_map("signals_out", op.stateful_map("signal_news", keyed, step), lambda kv: kv[1])

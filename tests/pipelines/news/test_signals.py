@@ -10,7 +10,7 @@ import msgspec
 
 from pets.pipelines.news.forecaster import Forecast
 from pets.pipelines.news.signals import AttentionFeatures, NewsSignaller
-from pets.schemas.market_data import MarketInfo
+from pets.schemas.market_data import LastTradePrice, MarketInfo
 from pets.schemas.signals import NewsItem
 from venue_factories import MS, T0, market, tob
 
@@ -80,6 +80,42 @@ def test_attention_features_count_windows_against_the_daily_rate() -> None:
     for k in range(24):  # one item an hour for a day ...
         features.add("m", T0 - 23 * hour + k * hour - 1)
     last = features.add("m", T0)  # ... and one more now
-    assert last["news_24h"] == 25 and last["news_1h"] == 2 and last["news_5m"] == 2
+    assert (last.news_24h, last.news_1h, last.news_5m) == (25, 2, 2)
     # 1 h: 2 items against 25 a day = 25/24 an hour
-    assert abs(last["news_1h_vs_24h"] - 2 / (25 / 24)) < 1e-9
+    assert abs(last.news_1h_vs_24h - 2 / (25 / 24)) < 1e-9
+    assert last.momentum_5m is None and last.realized_vol_5m is None  # no book seen
+    assert (last.volume_1h, last.volume_5m_vs_1h) == (0, 0.0)  # no trade seen
+
+
+def trade(asset: str, market_id: str, at_ms: int, size: str) -> LastTradePrice:
+    return LastTradePrice(asset_id=asset, market=market_id, price="0.30", size=size, side="BUY",
+                          timestamp=str(at_ms))  # fmt: skip
+
+
+def test_attention_momentum_volatility_and_trade_volume() -> None:
+    s, _ = signaller("0.60")  # its book: the Fed YES mid 0.30 since T0
+    now = T0 + 600_000
+    for ago_s, mid in ((400, "0.30"), (200, "0.32"), (100, "0.31"), (50, "0.35")):
+        bid, ask = str(D(mid) - D("0.01")), str(D(mid) + D("0.01"))
+        s.on_book(tob("yes_f", "m_fed", bid, ask, ts_ms=now - ago_s * 1000))
+    for ago_s, size in ((7200, "100"), (1800, "40"), (120, "10"), (60, "5")):
+        s.on_trade(trade("yes_f", "m_fed", now - ago_s * 1000, size))
+    s.on_trade(trade("no_f", "m_fed", now - 30_000, "2.5"))  # the NO token's prints are the market's
+    s.on_trade(trade("yes_b", "m_btc", now - 30_000, "1000"))  # another market's are not
+    s.on_trade(trade("yes_f", "m_fed", now, "abc"))  # an unreadable print counts nothing
+    _, [attention] = s.process(news("Fed cuts rates by 50 bps in September", received_ns=now * MS))
+    # 5 min before `now` the mid was 0.30 (unchanged since T0); now 0.35
+    assert attention.market == "m_fed" and attention.momentum_5m == D("0.05")
+    changes = [0.02, -0.01, 0.04]  # 0.30 -> 0.32 -> 0.31 -> 0.35
+    mean = sum(changes) / 3
+    expected = (sum((c - mean) ** 2 for c in changes) / 3) ** 0.5
+    assert attention.realized_vol_5m is not None and abs(attention.realized_vol_5m - expected) < 1e-12
+    # 1 h: 40 + 10 + 5 + 2.5 (the print 2 h ago is out); 5 min: 10 + 5 + 2.5
+    assert (attention.volume_1h, attention.volume_5m) == (D("57.5"), D("17.5"))
+    assert abs(attention.volume_5m_vs_1h - 17.5 / (57.5 / 12)) < 1e-12
+    assert s.counts["bad_trade"] == 1
+    # a later sighting of the story is attention on the same market, no signal
+    later = news("Fed cuts rates by 50 bps in September", n=2, sighting=2, story_id="i1",
+                 received_ns=(now + 1000) * MS)  # fmt: skip
+    signals, [again] = s.process(later)
+    assert signals == [] and (again.market, again.news_5m) == ("m_fed", 2)

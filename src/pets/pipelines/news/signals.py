@@ -7,24 +7,29 @@ the YES token's latest mid gives the direction (buy YES when q > price, else NO)
 confidence = the feed's reliability x the match's strength (score / `FULL_SCORE`, at most 1); the
 forecaster's own confidence is in the rationale (a model's word on itself sizes nothing). An item
 flagged as an injection attempt yields a signal with no direction and no confidence (attention only).
-`AttentionFeatures` counts items per market over 5 min, 1 h and 24 h.
+`AttentionFeatures`: per market, news items over 5 min, 1 h and 24 h against the 24 h rate, the YES
+mid's move and realised volatility over 5 min, and the shares traded over 5 min and 1 h (features.news).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
+import statistics
+from collections import OrderedDict, deque
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from pets.pipelines.news.forecaster import Forecaster
 from pets.pipelines.news.matching import Market, MarketIndex
-from pets.schemas.market_data import MarketInfo, TopOfBook
-from pets.schemas.signals import NewsItem, Signal
+from pets.schemas.market_data import LastTradePrice, MarketInfo, TopOfBook
+from pets.schemas.signals import NewsAttention, NewsItem, Signal
 
 FULL_SCORE = 20.0  # a match scoring this (BM25 x re-rank) counts fully
 SIGNAL_TTL_MS = 90_000  # the news edge window
 TOP_MARKETS = 3
 CONFIDENCE_STEP = Decimal("0.0001")
+STORIES_KEPT = 10_000
 
 
 def market_from_info(info: MarketInfo) -> Market:
@@ -45,6 +50,9 @@ class NewsSignaller:
         self.mids: dict[str, Decimal] = {}
         self.index: MarketIndex | None = None
         self.counts: dict[str, int] = {}
+        self.yes_market: dict[str, str] = {}  # YES token -> its market
+        self.attention = AttentionFeatures()
+        self.story_markets: OrderedDict[str, tuple[str, ...]] = OrderedDict()  # story -> matched markets
 
     def _count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
@@ -54,6 +62,8 @@ class NewsSignaller:
         known = info.condition_id in self.markets
         if open_now:
             self.markets[info.condition_id] = info
+            if info.token_ids:
+                self.yes_market[info.token_ids[0]] = info.condition_id
         elif known:
             del self.markets[info.condition_id]
         if open_now != known:
@@ -62,6 +72,18 @@ class NewsSignaller:
     def on_book(self, tob: TopOfBook) -> None:
         if tob.mid is not None:
             self.mids[tob.asset_id] = tob.mid
+            market = self.yes_market.get(tob.asset_id)
+            if market is not None:
+                self.attention.on_mid(market, tob.ts_ms, tob.mid)
+
+    def on_trade(self, trade: LastTradePrice) -> None:
+        try:
+            ts_ms, size = int(trade.timestamp), Decimal(trade.size)
+        except (ValueError, InvalidOperation):  # the venue's strings; a bad print counts nothing
+            self._count("bad_trade")
+            return
+        if size.is_finite() and size > 0:
+            self.attention.on_trade(trade.market, ts_ms, size)
 
     def warm(self) -> None:
         """Build the market index now (it is built on first use otherwise)."""
@@ -75,17 +97,27 @@ class NewsSignaller:
         return self.index
 
     def on_item(self, item: NewsItem) -> list[Signal]:
+        return self.process(item)[0]
+
+    def process(self, item: NewsItem) -> tuple[list[Signal], list[NewsAttention]]:
+        """The item's signals and the attention features of the markets it is about (a later sighting
+        of a story: the markets its first sighting matched, attention only)."""
+        seen_ms = item.received_ns // 1_000_000
         if item.sighting > 1:
             self._count("later_sighting")
-            return []
+            known = self.story_markets.get(item.story_id or "", ())
+            return [], [self.attention.add(m, seen_ms) for m in known]
         index = self._index()
         if index is None:
-            return []
+            return [], []
         matches = index.match(f"{item.title}. {item.summary[:300]}", TOP_MARKETS)
         if not matches:
             self._count("unmatched")
-            return []
-        seen_ms = item.received_ns // 1_000_000
+            return [], []
+        self.story_markets[item.story_id or item.item_id] = tuple(m.condition_id for m in matches)
+        if len(self.story_markets) > STORIES_KEPT:
+            self.story_markets.popitem(last=False)
+        features = [self.attention.add(m.condition_id, seen_ms) for m in matches]
         out = []
         for match in matches:
             info = self.markets[match.condition_id]
@@ -118,26 +150,55 @@ class NewsSignaller:
                 ts_ns=item.received_ns, expires_ns=item.received_ns + SIGNAL_TTL_MS * 1_000_000,
                 model_version=forecast.forecaster,
             ))  # fmt: skip
-        return out
+        return out, features
 
 
 WINDOWS_MS = {"5m": 300_000, "1h": 3_600_000, "24h": 86_400_000}
+MOVE_WINDOW_MS = 300_000
+VOLUME_WINDOWS_MS = {"5m": 300_000, "1h": 3_600_000}
 
 
 class AttentionFeatures:
-    """News volume per market over rolling windows, and each window's ratio to the 24 h rate."""
+    """Per market: news volume over rolling windows against its own 24 h rate, and the YES mid's move
+    and realised volatility over the last 5 minutes (from the tops of book it is shown), and the shares
+    traded over 5 min and 1 h (from the last_trade_price prints it is shown)."""
 
     def __init__(self) -> None:
         self.times: dict[str, list[int]] = {}
+        self.mids: dict[str, list[tuple[int, Decimal]]] = {}  # market -> (venue ms, YES mid)
+        self.trades: dict[str, deque[tuple[int, Decimal]]] = {}  # market -> (venue ms, shares)
 
-    def add(self, market: str, at_ms: int) -> dict[str, float]:
+    def on_mid(self, market: str, ts_ms: int, mid: Decimal) -> None:
+        history = self.mids.setdefault(market, [])
+        if not history or history[-1][1] != mid:
+            history.append((ts_ms, mid))
+        while len(history) > 1 and history[1][0] <= ts_ms - MOVE_WINDOW_MS:
+            history.pop(0)
+
+    def on_trade(self, market: str, ts_ms: int, size: Decimal) -> None:
+        trades = self.trades.setdefault(market, deque())
+        trades.append((ts_ms, size))
+        while trades[0][0] <= ts_ms - VOLUME_WINDOWS_MS["1h"]:
+            trades.popleft()
+
+    def add(self, market: str, at_ms: int) -> NewsAttention:
         times = [t for t in self.times.get(market, []) if t > at_ms - WINDOWS_MS["24h"]]
         times.append(at_ms)
         self.times[market] = times
         counts = {name: sum(1 for t in times if t > at_ms - span) for name, span in WINDOWS_MS.items()}
         daily = counts["24h"] / WINDOWS_MS["24h"]
-        features: dict[str, float] = {f"news_{name}": float(n) for name, n in counts.items()}
-        for name in ("5m", "1h"):
-            expected = daily * WINDOWS_MS[name]
-            features[f"news_{name}_vs_24h"] = counts[name] / expected if expected else 0.0
-        return features
+        history = [(t, m) for t, m in self.mids.get(market, []) if t <= at_ms]
+        momentum = history[-1][1] - history[0][1] if history else None
+        changes = [float(b[1] - a[1]) for a, b in itertools.pairwise(history)]
+        vol = statistics.pstdev(changes) if len(changes) >= 2 else None
+        trades = self.trades.get(market, ())
+        volume = {name: sum((n for t, n in trades if at_ms - span < t <= at_ms), Decimal(0))
+                  for name, span in VOLUME_WINDOWS_MS.items()}  # fmt: skip
+        per_5m = volume["1h"] * VOLUME_WINDOWS_MS["5m"] / VOLUME_WINDOWS_MS["1h"]
+        return NewsAttention(
+            market=market, ts_ns=at_ms * 1_000_000, news_5m=counts["5m"], news_1h=counts["1h"],
+            news_24h=counts["24h"], news_5m_vs_24h=counts["5m"] / (daily * WINDOWS_MS["5m"]),
+            news_1h_vs_24h=counts["1h"] / (daily * WINDOWS_MS["1h"]), momentum_5m=momentum,
+            realized_vol_5m=vol, volume_5m=volume["5m"], volume_1h=volume["1h"],
+            volume_5m_vs_1h=float(volume["5m"] / per_5m) if per_5m else 0.0,
+        )  # fmt: skip
