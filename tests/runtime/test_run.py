@@ -211,11 +211,19 @@ def test_halt_in_the_loop_cancels_every_open_order_and_stops_new_ones() -> None:
 
 
 def test_the_simulator_publishes_its_alternative_data_in_pets_run(tmp_path: Path) -> None:
-    """The shipped lineup: the signals are published and bots 4 and 7 (news; news and model) read
-    them through the SignalGate; the summary counts what passed."""
+    """The shipped lineup: all four signal topics are published; Bot 2 reads the esports ones, Bots 4
+    and 7 the news ones (Bot 7 the model ones too), through the SignalGate, which counts what passed."""
     report, stderr = _run(["--duration", "60", "--journal", str(tmp_path), "--json"])
     assert sorted(report) == LINES
     [line] = [line for line in stderr.splitlines() if line.startswith("signals: ")]
     for topic in ("signal.esports", "signal.model", "signal.news", "signal.whale"):
         assert topic in line
-    assert "(passed " in line and not line.endswith("(no bot reads signals)")
+    esports = int(line.split("signal.esports ")[1].split(",")[0])
+    news, model = (int(line.split(f"signal.{s} ")[1].split(",")[0].split(" ")[0]) for s in ("news", "model"))
+    passed = int(line.split("(passed ")[1].split(",")[0])
+    assert esports > 0 and esports < passed <= esports + news + model
+
+
+def test_bot_02_trades_the_simulated_esports_markets_in_the_embedded_run(tmp_path: Path) -> None:
+    report, _ = _run(["--duration", "600", "--journal", str(tmp_path), "--json"])
+    assert report["bot_02"]["trades"] > 0
