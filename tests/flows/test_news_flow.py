@@ -1,11 +1,14 @@
-"""The news flow in process: real feed items (guardian.rss through the local feed server) polled to
-news.item, matched to the markets of md.markets, forecast by the real `openai` client against the local
-LLM server, published as signal.news; and those signals drive Bot 4 to an order."""
+"""The news flow: real feed items (guardian.rss through the local feed server) polled to news.item,
+matched to the markets of md.markets, forecast (the real `openai` client against the local LLM server in
+process; the baseline through the real broker), published as signal.news with the attention features on
+features.news; and those signals drive Bot 4 to an order."""
 
 from __future__ import annotations
 
 import dataclasses
 import pickle
+import time
+from datetime import timedelta
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -15,14 +18,17 @@ import msgspec
 from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.testing import TestingSink, TestingSource, run_main
 
+from kafka_support import consume_until
 from pets.bots.news_scalping import NewsScalping
 from pets.flows.news import FeedSource, SignallerState, build_flow
+from pets.flows.recovery import recovery_store
 from pets.flows.trading_io import Routed
+from pets.pipelines.kafka_io import ensure_topics, producer
 from pets.pipelines.news.feed_server import serve_feeds
 from pets.pipelines.news.feeds import FeedConfig, FeedPoller
 from pets.pipelines.news.forecaster import BaselineForecaster, LlmForecaster, LlmSettings
 from pets.pipelines.news.llm_server import serve_llm
-from pets.schemas.codec import encode
+from pets.schemas.codec import decode, encode
 from pets.schemas.config import load_config
 from pets.schemas.market_data import LastTradePrice
 from pets.schemas.signals import Signal
@@ -105,6 +111,56 @@ def test_the_signallers_snapshot_keeps_markets_mids_and_attention() -> None:
                               timestamp=str(T0)))  # fmt: skip
     s.attention.add("m_sotu", T0)
     restored = pickle.loads(pickle.dumps(state)).signaller
-    assert (restored.markets, restored.mids, restored.yes_market) == (s.markets, s.mids, {"yes_s": "m_sotu"})
-    later = restored.attention.add("m_sotu", T0 + 1000)
+    assert (restored.markets, restored.mids) == (s.markets, s.mids)
+    later = restored.attention.add("m_sotu", T0 + 1000, "yes_s")
     assert (later.news_5m, later.volume_5m, later.momentum_5m) == (2, D(7), D(0))
+
+
+def test_feeds_to_signals_and_attention_through_kafka(
+    prefixed_settings: Settings, shared_data: Path, tmp_path: Path
+) -> None:
+    """The flow on the real broker: md.* in, the feed polled to news.item, then signal.news and
+    features.news out; an unreadable md.book message is dead-lettered with the reason."""
+    settings = dataclasses.replace(prefixed_settings, state_dir=tmp_path / "state")
+    ensure_topics(settings, ["md.markets", "md.tob", "md.book", "news.item", "signal.news", "features.news",
+                             "dlq.signals"])  # fmt: skip
+    now_ms = time.time_ns() // MS
+    kafka = producer(settings)
+    for m in (SOTU, FBI, OTHER):
+        kafka.send(f"{settings.topic_prefix}md.markets", key=m.condition_id.encode(), value=encode(m))
+    books = [tob("yes_s", "m_sotu", "0.29", "0.31", ts_ms=now_ms - 60_000),
+             tob("yes_s", "m_sotu", "0.31", "0.33", ts_ms=now_ms - 30_000),
+             tob("yes_f", "m_fed", "0.49", "0.51", ts_ms=now_ms - 30_000)]  # fmt: skip
+    for b in books:
+        kafka.send(f"{settings.topic_prefix}md.tob", key=b.asset_id.encode(), value=encode(b))
+    for asset, size in (("yes_s", "12"), ("no_s", "3")):
+        print_ = LastTradePrice(asset_id=asset, market="m_sotu", price="0.32", size=size, side="BUY",
+                                timestamp=str(now_ms - 10_000))  # fmt: skip
+        kafka.send(f"{settings.topic_prefix}md.book", key=b"m_sotu", value=encode(print_))
+    kafka.send(f"{settings.topic_prefix}md.book", key=b"m_sotu", value=b'{"event_type": "book", "market"')
+    kafka.flush()
+    kafka.close()
+
+    body = (shared_data / "news" / "guardian.rss").read_bytes()
+    recovery = recovery_store(tmp_path / "recovery", 1)
+    with serve_feeds({"/guardian.rss": body}) as feeds:
+        feed = [FeedConfig(url=feeds.url + "/guardian.rss", source="guardian")]
+        # Kafka gives no order across topics: the market data first, then the feed polled to news.item
+        # (read then or by the last run)
+        for polls in (0, 1, 0):
+            flow = build_flow(settings, feeds=FeedSource(feed, max_polls=polls), threshold=1.0, tail=False)
+            run_main(flow, epoch_interval=timedelta(0), recovery_config=recovery)
+
+    items = consume_until(settings, "news.item", lambda v: len(v) >= 55, timeout_s=20)
+    assert len(items) == 55
+    signals = [decode("signal.news", v) for v in consume_until(settings, "signal.news", bool, timeout_s=20)]
+    sotu = [s for s in signals if s.market == "m_sotu"]
+    assert sotu and all(s.model_version and s.model_version.startswith("baseline:") for s in sotu)
+    features = [decode("features.news", v)
+                for v in consume_until(settings, "features.news", bool, timeout_s=20)]  # fmt: skip
+    assert {f.market for f in features} == {s.market for s in signals}
+    [first, *_] = [f for f in features if f.market == "m_sotu"]
+    # the YES mid 0.30 a minute ago, 0.32 now; 12 + 3 shares printed 10 s before the item
+    assert (first.momentum_5m, first.volume_5m, first.volume_1h, first.news_24h) == (D("0.02"), 15, 15, 1)
+    letters = [decode("dlq.signals", v) for v in consume_until(settings, "dlq.signals", bool, timeout_s=20)]
+    assert [(d.source, d.topic) for d in letters] == [("news.decode", f"{settings.topic_prefix}md.book")]

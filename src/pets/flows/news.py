@@ -89,15 +89,14 @@ class SignallerState:
     def __getstate__(self) -> dict[str, Any]:
         s = self.signaller
         return {"reliability": s.reliability, "threshold": s.threshold, "markets": s.markets, "mids": s.mids,
-                "counts": s.counts, "attention": s.attention, "yes_market": s.yes_market,
-                "story_markets": s.story_markets}  # fmt: skip
+                "counts": s.counts, "attention": s.attention, "story_markets": s.story_markets}  # fmt: skip
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.make_forecaster = _default_forecaster
         self.signaller = NewsSignaller(self.make_forecaster(), state["reliability"], state["threshold"])
         self.signaller.markets, self.signaller.mids = state["markets"], state["mids"]
         self.signaller.counts, self.signaller.attention = state["counts"], state["attention"]
-        self.signaller.yes_market, self.signaller.story_markets = state["yes_market"], state["story_markets"]
+        self.signaller.story_markets = state["story_markets"]
 
 
 def _default_forecaster() -> Forecaster:

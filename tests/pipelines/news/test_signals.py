@@ -119,3 +119,14 @@ def test_attention_momentum_volatility_and_trade_volume() -> None:
                  received_ns=(now + 1000) * MS)  # fmt: skip
     signals, [again] = s.process(later)
     assert signals == [] and (again.market, again.news_5m) == ("m_fed", 2)
+
+
+def test_books_seen_before_their_market_count_for_its_momentum() -> None:
+    """Kafka gives no order across md.tob and md.markets: a market announced after its books still gets
+    its YES mid's move."""
+    s = NewsSignaller(Fixed("0.5"), {"wire": D("0.8")}, threshold=0.5)
+    s.on_book(tob("yes_f", "m_fed", "0.39", "0.41", ts_ms=T0 - 120_000))
+    s.on_book(tob("yes_f", "m_fed", "0.35", "0.37", ts_ms=T0 - 60_000))
+    s.on_market(FED)
+    _, [attention] = s.process(news("Fed cuts rates by 50 bps in September"))
+    assert attention.momentum_5m == D("-0.04")  # 0.40 -> 0.36

@@ -50,7 +50,6 @@ class NewsSignaller:
         self.mids: dict[str, Decimal] = {}
         self.index: MarketIndex | None = None
         self.counts: dict[str, int] = {}
-        self.yes_market: dict[str, str] = {}  # YES token -> its market
         self.attention = AttentionFeatures()
         self.story_markets: OrderedDict[str, tuple[str, ...]] = OrderedDict()  # story -> matched markets
 
@@ -62,8 +61,6 @@ class NewsSignaller:
         known = info.condition_id in self.markets
         if open_now:
             self.markets[info.condition_id] = info
-            if info.token_ids:
-                self.yes_market[info.token_ids[0]] = info.condition_id
         elif known:
             del self.markets[info.condition_id]
         if open_now != known:
@@ -72,9 +69,7 @@ class NewsSignaller:
     def on_book(self, tob: TopOfBook) -> None:
         if tob.mid is not None:
             self.mids[tob.asset_id] = tob.mid
-            market = self.yes_market.get(tob.asset_id)
-            if market is not None:
-                self.attention.on_mid(market, tob.ts_ms, tob.mid)
+            self.attention.on_mid(tob.asset_id, tob.ts_ms, tob.mid)  # books may come before their market
 
     def on_trade(self, trade: LastTradePrice) -> None:
         try:
@@ -96,6 +91,10 @@ class NewsSignaller:
             self.index = MarketIndex(markets) if threshold is None else MarketIndex(markets, threshold)
         return self.index
 
+    def _yes(self, market: str) -> str | None:
+        info = self.markets.get(market)
+        return info.token_ids[0] if info is not None and info.token_ids else None
+
     def on_item(self, item: NewsItem) -> list[Signal]:
         return self.process(item)[0]
 
@@ -106,7 +105,7 @@ class NewsSignaller:
         if item.sighting > 1:
             self._count("later_sighting")
             known = self.story_markets.get(item.story_id or "", ())
-            return [], [self.attention.add(m, seen_ms) for m in known]
+            return [], [self.attention.add(m, seen_ms, self._yes(m)) for m in known]
         index = self._index()
         if index is None:
             return [], []
@@ -117,7 +116,7 @@ class NewsSignaller:
         self.story_markets[item.story_id or item.item_id] = tuple(m.condition_id for m in matches)
         if len(self.story_markets) > STORIES_KEPT:
             self.story_markets.popitem(last=False)
-        features = [self.attention.add(m.condition_id, seen_ms) for m in matches]
+        features = [self.attention.add(m.condition_id, seen_ms, self._yes(m.condition_id)) for m in matches]
         out = []
         for match in matches:
             info = self.markets[match.condition_id]
@@ -165,11 +164,11 @@ class AttentionFeatures:
 
     def __init__(self) -> None:
         self.times: dict[str, list[int]] = {}
-        self.mids: dict[str, list[tuple[int, Decimal]]] = {}  # market -> (venue ms, YES mid)
+        self.mids: dict[str, list[tuple[int, Decimal]]] = {}  # asset -> (venue ms, mid) changes
         self.trades: dict[str, deque[tuple[int, Decimal]]] = {}  # market -> (venue ms, shares)
 
-    def on_mid(self, market: str, ts_ms: int, mid: Decimal) -> None:
-        history = self.mids.setdefault(market, [])
+    def on_mid(self, asset: str, ts_ms: int, mid: Decimal) -> None:
+        history = self.mids.setdefault(asset, [])
         if not history or history[-1][1] != mid:
             history.append((ts_ms, mid))
         while len(history) > 1 and history[1][0] <= ts_ms - MOVE_WINDOW_MS:
@@ -181,13 +180,13 @@ class AttentionFeatures:
         while trades[0][0] <= ts_ms - VOLUME_WINDOWS_MS["1h"]:
             trades.popleft()
 
-    def add(self, market: str, at_ms: int) -> NewsAttention:
+    def add(self, market: str, at_ms: int, yes_asset: str | None = None) -> NewsAttention:
         times = [t for t in self.times.get(market, []) if t > at_ms - WINDOWS_MS["24h"]]
         times.append(at_ms)
         self.times[market] = times
         counts = {name: sum(1 for t in times if t > at_ms - span) for name, span in WINDOWS_MS.items()}
         daily = counts["24h"] / WINDOWS_MS["24h"]
-        history = [(t, m) for t, m in self.mids.get(market, []) if t <= at_ms]
+        history = [(t, m) for t, m in self.mids.get(yes_asset or "", []) if t <= at_ms]
         momentum = history[-1][1] - history[0][1] if history else None
         changes = [float(b[1] - a[1]) for a, b in itertools.pairwise(history)]
         vol = statistics.pstdev(changes) if len(changes) >= 2 else None
