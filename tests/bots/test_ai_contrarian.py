@@ -9,6 +9,7 @@ import msgspec
 from bot_factories import CONFIG, T0, VENUE, bot_config, legs, market, tob
 
 from pets.bots.ai_contrarian import AiContrarian, attention_ratio
+from pets.flows.recovery import freeze, thaw
 from pets.schemas.orders import OrderIntent
 from signal_bots import signal
 from venue_factories import MS
@@ -98,3 +99,19 @@ def test_attention_ratio_against_the_baseline() -> None:
     busy = [now - k * 60 * S for k in range(6, 1440)]  # one a minute: 1434 items outside the window
     recent, ratio = attention_ratio([*busy, now - 10 * S], now, window, day, D("0.25"))
     assert recent == 1 and ratio == D(1) / (D(1434) * 300 / 86_100)
+
+
+def test_a_snapshot_restores_attention_forecasts_and_cool_down() -> None:
+    """The bots flow snapshots bot instances (recovery.freeze) and binds the config again on restore."""
+    bot = new_bot()
+    books(bot, "0.74", "0.76", T0)
+    bot.on_signal(forecast(T0 + 120 * S, "0.55"))
+    restored = thaw(freeze(bot))
+    restored.bind(bot.config, VENUE)
+    assert (restored.news_ms, restored.forecasts, restored.mids) == (bot.news_ms, bot.forecasts, bot.mids)
+    assert len(books(restored, "0.84", "0.86", T0 + 150 * S)) == 1  # the same trade as without a restore
+    restored.orders.clear()
+    again = thaw(freeze(restored))
+    again.bind(bot.config, VENUE)
+    again.on_signal(forecast(T0 + 200 * S, "0.55", n=2))
+    assert books(again, "0.85", "0.87", T0 + 300 * S) == []  # still cooling down

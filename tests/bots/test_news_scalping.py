@@ -8,6 +8,7 @@ from decimal import Decimal as D
 from bot_factories import CONFIG, T0, VENUE, bot_config, legs, market, report, tob
 
 from pets.bots.news_scalping import NewsScalping, mid_at
+from pets.flows.recovery import freeze, thaw
 from pets.schemas.orders import OrderIntent
 from signal_bots import signal
 from venue_factories import MS
@@ -123,3 +124,14 @@ def test_mid_at_takes_the_last_mid_seen_by_then() -> None:
     assert mid_at(history, 25) == D("0.3")
     assert mid_at(history, 5) == D("0.2")  # before the history: the oldest known
     assert mid_at([], 5) is None
+
+
+def test_a_snapshot_restores_the_entry_and_its_exit() -> None:
+    """The bots flow snapshots bot instances (recovery.freeze) and binds the config again on restore."""
+    bot = new_bot()
+    enter(bot)
+    restored = thaw(freeze(bot))
+    restored.bind(bot.config, VENUE)
+    assert (restored.entries, restored.mids) == (bot.entries, bot.mids)
+    [stop] = books(restored, "0.27", "0.29", T0 + 5 * S)  # mid 0.28 = entry 0.30 - stop-loss 0.02
+    assert (stop.side, stop.price) == ("SELL", D("0.29"))
