@@ -7,6 +7,7 @@ from types import MappingProxyType
 
 from pets.bots.ai_contrarian import AiContrarian
 from pets.bots.base import Bot
+from pets.bots.copy_trading import CopyTrader
 from pets.bots.esports_live import EsportsLiveEvents
 from pets.bots.kelly_value_betting import KellyValueBetting
 from pets.bots.long_term_value import LongTermValue
@@ -26,6 +27,7 @@ STRATEGY_CLASSES: Mapping[str, type[Bot]] = MappingProxyType(
         "tail_risk_mm": TailRiskMM,
         "kelly_value_betting": KellyValueBetting,
         "long_term_value": LongTermValue,
+        "copy_trading": CopyTrader,
         "news_scalping": NewsScalping,
         "ai_contrarian_attention": AiContrarian,
     }

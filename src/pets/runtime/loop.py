@@ -131,7 +131,7 @@ class TradingLoop:
 
     # ------------------------------------------------------------------ input
 
-    def run(self, frames: Iterable[bytes | Signal]) -> RunStats:
+    def run(self, frames: Iterable[bytes | Signal | WalletFill | WhaleRanking]) -> RunStats:
         """Carry every frame (and every signal among them, in order) through all flows, then flush
         and take the final snapshot."""
         started = time.perf_counter()
@@ -139,8 +139,10 @@ class TradingLoop:
         for raw in frames:
             if type(raw) is bytes:
                 on_frame(raw)
-            else:
+            elif type(raw) is Signal:
                 self.signal(raw)  # type: ignore[arg-type]
+            else:
+                self.alt_data(raw)  # type: ignore[arg-type]
         self.finish()
         self.stats.seconds = time.perf_counter() - started
         return self.stats
@@ -181,6 +183,11 @@ class TradingLoop:
     def signal(self, signal: Signal) -> None:
         """A signal, published on its topic (signal.<source>) as the signal flows would."""
         self.bus.publish(signal.topic, signal)
+        self.bus.drain()
+
+    def alt_data(self, item: WalletFill | WhaleRanking) -> None:
+        """A whale fill or ranking row, published on chain.fill / whale.rankings."""
+        self.bus.publish("chain.fill" if type(item) is WalletFill else "whale.rankings", item)
         self.bus.drain()
 
     def control(self, cmd: ControlCommand) -> None:
