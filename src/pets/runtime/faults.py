@@ -4,9 +4,11 @@ Each scenario runs a trading flow as `pets flow run NAME` processes, feeds it a 
 inputs and disrupts it while it works: `kill -9` of the flow at several points (mid-stream, right
 after a restart while it replays, after a recovery snapshot), or the broker and the database
 stopped and started again. Then it counts, from what the flow published and stored:
-- `lost`: inputs that never got their output (an intent never decided, a frame without its top);
+- `lost`: inputs that never got their output (an intent never decided, a frame without its top; for
+  the bots, intents an undisturbed bots flow fed the same stream proposed and the disrupted did not);
 - `duplicated`: outputs published twice with different content (an order approved twice, a top of
-  book told two ways) plus rows the database holds more than once for one key.
+  book told two ways, an intent id with two contents or unlike the reference's) plus rows the
+  database holds more than once for one key.
 The target is zero of each. The services are the caller's: the bench starts private ones
 (`private_stack`), never the shared broker and database other work runs on.
 """
