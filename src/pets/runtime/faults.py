@@ -64,8 +64,10 @@ class FlowProcess:
         if settings.postgres_dsn:
             self.env["PETS_POSTGRES_DSN"] = settings.postgres_dsn
         self.proc: subprocess.Popen[bytes] | None = None
+        self.launched = 0
 
     def start(self) -> None:
+        self.launched += 1
         pets = str(Path(sys.executable).with_name("pets"))
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
@@ -87,6 +89,11 @@ class FlowProcess:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def starts(self) -> int:
+        """How many times the process started (its log's start lines): restarts after a kill, or
+        after it gave up while its broker was down."""
+        return self.log.read_text(errors="replace").count(f"flow {self.name} starting (")
 
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:] if self.log.is_file() else ""
@@ -353,9 +360,11 @@ Scenario = Callable[[Settings, Disrupt, str], ScenarioResult]
 
 
 def kill_9_at_several_points(flow: FlowProcess, settings: Settings) -> None:
-    """SIGKILL mid-stream, again 0.5 s after the restart (while it replays), and again after an
-    epoch's recovery snapshot; restarted at once each time."""
+    """SIGKILL 3 s after the flow began running (mid-stream), again 0.5 s after the restarted flow
+    began (while it replays what followed its snapshot), and again after an epoch's recovery
+    snapshot; restarted at once each time. "Began": its start line, after its imports."""
     for wait_s in (3.0, 0.5, EPOCH_MS / 1000 + 1.5):
+        _wait("the flow to begin", lambda: flow.starts() >= flow.launched, [flow], 60)
         time.sleep(wait_s)
         flow.kill()
         flow.start()
@@ -363,16 +372,21 @@ def kill_9_at_several_points(flow: FlowProcess, settings: Settings) -> None:
 
 def services_stopped_and_restarted(flow: FlowProcess, settings: Settings) -> None:
     """The (private) broker stopped for 3 s and started again, then the database likewise, with the
-    flow and the feed running; the flow is restarted when it gave up while its broker was gone."""
+    flow and the feed running; the flow is restarted when it gave up while its broker was gone.
+    `settings`: those of the services (their state dir), which must be the ones the flow uses."""
     from pets.infra import stack
 
     services = stack.stack_for(settings)
+    if services.kafka.bootstrap() != settings.kafka_bootstrap or services.postgres.status() is None:
+        raise RuntimeError(f"no broker and database of {settings.state_dir} serve this scenario")
     time.sleep(2)
-    services.kafka.stop()
+    if not services.kafka.stop():
+        raise RuntimeError("the broker was not running")
     time.sleep(3)
     services.kafka.start()
     time.sleep(2)
-    services.postgres.stop()
+    if not services.postgres.stop():
+        raise RuntimeError("the database was not running")
     time.sleep(3)
     services.postgres.start()
     if not flow.alive():
@@ -395,7 +409,7 @@ def risk_scenario(settings: Settings, disrupt: Disrupt, label: str, intents: int
         try:
             flow.start()
             with _Feed(isolated, _risk_inputs(t0, intents, sent), rate=20):
-                disrupt(flow, isolated)
+                disrupt(flow, settings)  # the services' settings: their state dir
             ids = set(sent)
 
             def decisions() -> dict[Any, set[bytes]]:
@@ -411,21 +425,24 @@ def risk_scenario(settings: Settings, disrupt: Disrupt, label: str, intents: int
                 "SELECT count(*) FROM (SELECT client_order_id FROM approved_orders UNION ALL "
                 "SELECT client_order_id FROM order_denials) d GROUP BY client_order_id HAVING count(*) > 1",
             )
+            starts = flow.starts()
             flow.kill(signal.SIGTERM)
         finally:
             flow.kill()
             _drop(isolated, settings.require_postgres())
     return ScenarioResult(
         f"{label} risk", len(ids), len(decided), len(ids - set(decided)), published_twice + rows_twice,
-        round(time.monotonic() - start, 1), f"{published_twice} published twice, {rows_twice} rows twice",
+        round(time.monotonic() - start, 1),
+        f"{published_twice} published twice, {rows_twice} rows twice; {starts} flow starts",
     )  # fmt: skip
 
 
 def market_state_scenario(
     settings: Settings, disrupt: Disrupt, label: str, frames: int = 600
 ) -> ScenarioResult:
-    """Book frames at 100/s through market_state while it is disrupted: every frame's top of book is
-    published (one content per asset and time) and stored once in top_of_book."""
+    """Book frames at 50/s (12 s: the kills land mid-stream) through market_state while it is
+    disrupted: every frame's top of book is published (one content per asset and time) and stored
+    once in top_of_book."""
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="pets-faults-md-") as run_dir:
         isolated = _isolated(settings, Path(run_dir))
@@ -434,8 +451,8 @@ def market_state_scenario(
         t0 = time.time_ns() // MS - 3_600_000
         try:
             flow.start()
-            with _Feed(isolated, _book_inputs(t0, frames, sent), rate=100):
-                disrupt(flow, isolated)
+            with _Feed(isolated, _book_inputs(t0, frames, sent), rate=50):
+                disrupt(flow, settings)  # the services' settings: their state dir
             # the last frame of each token waits for its next one: those are not counted
             expected = set(sent[: len(sent) - 5])
 
@@ -449,6 +466,7 @@ def market_state_scenario(
             rows_twice = _db_duplicates(
                 isolated, "SELECT count(*) FROM top_of_book GROUP BY asset_id, ts HAVING count(*) > 1"
             )
+            starts = flow.starts()
             flow.kill(signal.SIGTERM)
         finally:
             flow.kill()
@@ -456,7 +474,7 @@ def market_state_scenario(
     return ScenarioResult(
         f"{label} market_state", len(expected), len(published), len(expected - set(published)),
         told_twice + rows_twice, round(time.monotonic() - start, 1),
-        f"{told_twice} tops told two ways, {rows_twice} rows twice",
+        f"{told_twice} tops told two ways, {rows_twice} rows twice; {starts} flow starts",
     )  # fmt: skip
 
 
@@ -483,7 +501,7 @@ def bots_scenario(settings: Settings, disrupt: Disrupt, label: str, steps: int =
             _wait("the bots flows to start", lambda: _started(flow) and _started(calm), [flow, calm], 60)
             time.sleep(STARTUP_S)
             with _Feed(isolated, iter(inputs[len(markets) :]), rate=50, mirror=reference):
-                disrupt(flow, isolated)
+                disrupt(flow, settings)  # the services' settings: their state dir
 
             def intents(on: Settings) -> dict[Any, set[bytes]]:
                 return _contents(on, ["order.intent"], lambda i: i.client_order_id)
