@@ -305,6 +305,12 @@ def _shared_recordings(settings: Any) -> list[Path]:
 )
 @click.option("--hops", is_flag=True, help="Also time md.tob and order.intent (costs this process CPU).")
 @click.option("--partitions", type=int, default=None, help="Partitions per topic [default: the registry's].")
+@click.option(
+    "--runs", default=3, show_default=True, help="Runs in a row (each its own topics and flow processes)."
+)
+@click.option(
+    "--broker-warmup-s", default=15.0, show_default=True, help="Frames through the broker first (its JIT)."
+)
 @click.option("--json", "as_json", is_flag=True)
 def bench_loop_latency(
     rate: int,
@@ -313,26 +319,40 @@ def bench_loop_latency(
     no_recovery: bool,
     hops: bool,
     partitions: int | None,
+    runs: int,
+    broker_warmup_s: float,
     as_json: bool,
 ) -> None:
     """md.book frame -> approved order on order.exec, with market_state, bots and risk each a process
-    (`pets flow run`) on the real broker: p50/p99 of the time from producing a frame to consuming the
-    first approved order priced off it (matched by the frame's venue timestamp)."""
-    from pets.runtime.latency import measure_latency
+    (`pets flow run`) on the real broker: p50/p99/max of the time from producing a frame to consuming
+    the first approved order priced off it (matched by the frame's venue timestamp), for each of
+    `--runs` runs, so a slow run cannot hide behind the others."""
+    from pets.cli._output import echo_json
+    from pets.runtime.latency import measure_latency, warm_broker
 
     settings = settings_from_env()
-    result = measure_latency(
-        settings,
-        rate=rate,
-        duration_s=duration_s,
-        progress=_status,
-        epoch_ms=epoch_ms,
-        recovery=not no_recovery,
-        hops=hops,
-        partitions=partitions,
-    )
-    result["peak_rss_mb"] = peak_rss_mb()
-    echo_result(result, as_json)
+    _status(f"broker warm-up: {warm_broker(settings, broker_warmup_s):,} frames through it")
+    results = []
+    for n in range(1, runs + 1):
+        result = measure_latency(
+            settings,
+            rate=rate,
+            duration_s=duration_s,
+            progress=_status,
+            epoch_ms=epoch_ms,
+            recovery=not no_recovery,
+            hops=hops,
+            partitions=partitions,
+        )
+        _status(f"run {n}: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms")
+        results.append(result)
+    if as_json:
+        echo_json({"runs": results, "peak_rss_mb": peak_rss_mb()})
+        return
+    for n, result in enumerate(results, 1):
+        click.echo(f"--- run {n}")
+        echo_result(result, False)
+    click.echo(f"peak_rss_mb  {peak_rss_mb()}")
 
 
 commands = [run, report_command]
