@@ -29,6 +29,7 @@ FLOWS: dict[str, str] = {
     "executor": "pets.flows.executor",
     "esports": "pets.flows.esports",
     "chain": "pets.flows.chain",
+    "alerts": "pets.flows.alerts",
 }
 
 
@@ -94,6 +95,9 @@ def _run_flow(
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
+        from pets.observability.metrics import FLOW_INFO
+
+        FLOW_INFO.info({"flow": name})
         start_http_server(metrics_port)
     if not hasattr(module, "build_flow"):
         log.info("flow %s starting", name)
