@@ -168,6 +168,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         # the alert flow's channels (secrets) and the log format (read by the root CLI group)
         "PETS_TELEGRAM_BOT_TOKEN", "PETS_TELEGRAM_CHAT_ID", "PETS_TELEGRAM_API_URL",
         "PETS_DISCORD_WEBHOOK_URL", "PETS_LOG_FORMAT",
+        "PETS_METABASE_URL", "PETS_METABASE_USER", "PETS_METABASE_PASSWORD",  # `pets metabase provision`
     }
     unknown = sorted(k for k in merged if k.startswith(ENV_PREFIX) and k not in known)
     if unknown:
