@@ -207,3 +207,18 @@ def test_the_alert_flow_sends_a_breaker_and_a_feed_loss_to_both_channels(
         assert any("lost continuity for 2 asset(s): socket closed" in t for t in texts.get(service, [])), (
             texts
         )
+
+
+def test_pets_config_validate_checks_alerts_yaml(tmp_path: Path) -> None:
+    import shutil
+
+    from click.testing import CliRunner
+
+    from pets.cli import main
+
+    config = tmp_path / "config"
+    shutil.copytree(Path(__file__).parents[2] / "config", config)
+    text = (config / "alerts.yaml").read_text().replace('major_win_usd: "1000"', 'major_win_usd: "-5"')
+    (config / "alerts.yaml").write_text(text)
+    result = CliRunner().invoke(main, ["config", "validate", "--config-dir", str(config)])
+    assert result.exit_code == 1 and "alerts.yaml: major_win_usd: expected a decimal > 0" in result.output
