@@ -103,13 +103,7 @@ MESSAGE_AGE = Gauge(
 )
 TOPS = Counter("pets_market_tops_total", "Tops of book published")
 
-# clients of the outside world
-API_DURATION = Histogram(
-    "pets_api_request_duration_seconds",
-    "Control API requests",
-    ["method", "route", "status"],
-    buckets=REQUEST_BUCKETS,
-)
+# clients of the outside world (the control API's pets_api_request_duration_seconds is pets.api.app's)
 LLM_DURATION = Histogram(
     "pets_llm_request_duration_seconds", "LLM requests", ["provider"], buckets=REQUEST_BUCKETS
 )
