@@ -7,6 +7,7 @@ import time
 from decimal import Decimal as D
 from typing import Any
 
+import msgspec
 import pytest
 from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.testing import TestingSource, run_main
@@ -188,3 +189,24 @@ def intent(n: int, cid: str, *, ts_ms: int, price: str = "0.51") -> OrderIntent:
 def msg(topic: str, message: Any, prefix: str) -> KafkaSourceMessage[bytes, bytes]:
     raw = message if isinstance(message, bytes) else encode(message)
     return KafkaSourceMessage(key=None, value=raw, topic=f"{prefix}{topic}", offset=0, partition=0)  # type: ignore[arg-type]
+
+
+def test_llm_requests_are_timed_and_failures_counted() -> None:
+    from pets.pipelines.news.forecaster import LlmForecaster, LlmSettings
+    from pets.pipelines.news.llm_server import serve_llm
+    from pets.schemas.signals import NewsItem
+
+    news = NewsItem(item_id="i1", source="wire", feed_url="http://x/feed", title="Fed cuts", summary="50 bps",
+                    link="", published_ms=1, received_ns=1)  # fmt: skip
+    before = (value("pets_llm_request_duration_seconds_count", model="m-test"),
+              value("pets_llm_request_errors_total", model="m-test"))  # fmt: skip
+    with serve_llm() as server:
+        url = server.base_url
+        settings = LlmSettings(base_url=url, model="m-test", api_key="k", timeout_s=0.3, max_retries=0)
+        forecaster = LlmForecaster(settings, observe=metrics.observe_llm)
+        assert forecaster.forecast(news, market(1), D("0.30"), 1) is not None
+        server.script("slow:1")
+        news2 = msgspec.structs.replace(news, item_id="i2")
+        assert forecaster.forecast(news2, market(1), D("0.30"), 1) is None  # timed out
+    assert value("pets_llm_request_duration_seconds_count", model="m-test") - before[0] == 2
+    assert value("pets_llm_request_errors_total", model="m-test") - before[1] == 1

@@ -34,10 +34,22 @@ _flow = ["pets"]
 
 
 def set_flow(name: str) -> None:
-    """What this process runs (`pets flow run NAME` sets NAME): the `flow` of every line. A flow runs
-    for long: kafka-python's warnings (reconnects) are worth a line there."""
+    """What this process runs (`pets flow run NAME` sets NAME): the `flow` of every line. A service
+    runs for long: its INFO lines (start, recovery, resyncs, halts) and kafka-python's warnings
+    (reconnects) are worth a line there; a one-shot command shows warnings only."""
     _flow[0] = name
     logging.getLogger(KAFKA).setLevel(logging.WARNING)
+    set_level(logging.INFO)
+
+
+def set_level(level: int) -> None:
+    """The least level shown: the root logger's and our handler's (a library that sets its own
+    logger to DEBUG does not reach the output below it)."""
+    root = logging.getLogger()
+    root.setLevel(level)
+    for handler in root.handlers:
+        if handler.get_name() == HANDLER_NAME:
+            handler.setLevel(level)
 
 
 def secret_values(environ: Mapping[str, str], secrets_file: Path | None = None) -> list[str]:
@@ -96,8 +108,9 @@ class ConsoleFormatter(logging.Formatter):
         return self.scrub(f"{text} [{context}]" if context else text)
 
 
-def configure(log_format: LogFormat = "console", level: int = logging.INFO, stream: Any = None) -> None:
-    """Replace the root logger's handlers with one on stderr in the chosen format."""
+def configure(log_format: LogFormat = "console", level: int = logging.WARNING, stream: Any = None) -> None:
+    """Our handler on the root logger (stderr, in the chosen format), replacing an earlier one of
+    ours; warnings and up unless a service raises it (`set_flow`)."""
     from pets.settings import project_root
 
     root_dir = Path(os.environ.get("PETS_ROOT") or project_root())
@@ -110,7 +123,7 @@ def configure(log_format: LogFormat = "console", level: int = logging.INFO, stre
         if old.get_name() == HANDLER_NAME:  # ours from an earlier call; others' (pytest's) stay
             root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(level)
+    set_level(level)
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger(KAFKA).setLevel(logging.CRITICAL)

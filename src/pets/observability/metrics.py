@@ -105,9 +105,9 @@ TOPS = Counter("pets_market_tops_total", "Tops of book published")
 
 # clients of the outside world (the control API's pets_api_request_duration_seconds is pets.api.app's)
 LLM_DURATION = Histogram(
-    "pets_llm_request_duration_seconds", "LLM requests", ["provider"], buckets=REQUEST_BUCKETS
+    "pets_llm_request_duration_seconds", "LLM requests", ["model"], buckets=REQUEST_BUCKETS
 )
-LLM_ERRORS = Counter("pets_llm_request_errors_total", "LLM requests that failed", ["provider"])
+LLM_ERRORS = Counter("pets_llm_request_errors_total", "LLM requests that failed", ["model"])
 RPC_DURATION = Histogram(
     "pets_rpc_request_duration_seconds", "Polygon JSON-RPC requests", ["method"], buckets=REQUEST_BUCKETS
 )
@@ -265,6 +265,12 @@ REGISTRY.register(_CHANNEL)
 def watch_channel(stats: Any) -> None:
     """Serve this market channel's counters (the latest channel of the process)."""
     _CHANNEL.stats = stats
+
+
+def observe_llm(model: str, seconds: float, failed: bool) -> None:
+    LLM_DURATION.labels(model).observe(seconds)
+    if failed:
+        LLM_ERRORS.labels(model).inc()
 
 
 def observe_rpc(method: str, seconds: float, failed: bool) -> None:
