@@ -143,9 +143,22 @@ def observe_tops(tops: Sequence[TopOfBook]) -> None:
 def observe_dead_letters(topic: str) -> Callable[[Sequence[DeadLetter]], None]:
     def observe(letters: Sequence[DeadLetter]) -> None:
         if letters:
-            DEAD_LETTERS.labels(topic).inc(len(letters))
+            child(DEAD_LETTERS, topic).inc(len(letters))
 
     return observe
+
+
+_children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Any, *labels: str) -> Any:
+    """`metric.labels(*labels)`, cached: prometheus_client validates and locks on every call (~1 us a
+    lookup, twice per published message); the labels are bounded (bots, sides, zones, rules, topics)."""
+    key = (metric, labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*labels)
+    return found
 
 
 def zone_label(price: Decimal, zones: Sequence[Zone]) -> str:
@@ -164,7 +177,7 @@ class TradingObserver:
 
     def __call__(self, items: Iterable[Any]) -> None:
         for item in items:
-            PRODUCED.labels(item.topic).inc()
+            child(PRODUCED, item.topic).inc()
             message = item.message
             kind = type(message)
             if kind is ExecutionReport:
@@ -172,55 +185,55 @@ class TradingObserver:
             elif kind is PnlSnapshot:
                 self.pnl(message)
             elif kind is ApprovedOrder:
-                ORDERS.labels(message.intent.bot_id, "approved").inc()
+                child(ORDERS, message.intent.bot_id, "approved").inc()
                 FRAME_TO_ORDER.observe(max(time.time() - message.intent.source_ts_ms / 1000, 0.0))
             elif kind is OrderDenied:
-                ORDERS.labels(message.intent.bot_id, "denied").inc()
-                DENIALS.labels(message.intent.bot_id, message.rule).inc()
+                child(ORDERS, message.intent.bot_id, "denied").inc()
+                child(DENIALS, message.intent.bot_id, message.rule).inc()
             elif kind is OrderIntent:
-                INTENTS.labels(message.bot_id, message.side).inc()
+                child(INTENTS, message.bot_id, message.side).inc()
             elif kind is RiskAlert:
-                ALERTS.labels(message.kind, message.severity).inc()
+                child(ALERTS, message.kind, message.severity).inc()
                 if message.kind in BREAKER_KINDS:
-                    BREAKERS.labels(message.bot_id, message.kind).inc()
+                    child(BREAKERS, message.bot_id, message.kind).inc()
             elif kind is DeadLetter:
-                DEAD_LETTERS.labels(item.topic).inc()
+                child(DEAD_LETTERS, item.topic).inc()
 
     def report(self, report: ExecutionReport) -> None:
         bot = report.bot_id
-        ORDERS.labels(bot, report.kind).inc()
+        child(ORDERS, bot, report.kind).inc()
         if report.last_qty > 0 and report.last_px is not None:
             zone = zone_label(report.last_px, self.zones)
-            TRADES.labels(bot, report.side, zone).inc()
-            FILL_SHARES.labels(bot, report.side, zone).inc(float(report.last_qty))
-            FILL_NOTIONAL.labels(bot, report.side, zone).inc(float(report.last_qty * report.last_px))
-            FEES.labels(bot).inc(float(report.fee))
-            REBATES.labels(bot).inc(float(report.rebate))
+            child(TRADES, bot, report.side, zone).inc()
+            child(FILL_SHARES, bot, report.side, zone).inc(float(report.last_qty))
+            child(FILL_NOTIONAL, bot, report.side, zone).inc(float(report.last_qty * report.last_px))
+            child(FEES, bot).inc(float(report.fee))
+            child(REBATES, bot).inc(float(report.rebate))
             if report.order_price > 0:
                 worse = (
                     report.last_px - report.order_price
                     if report.side == "BUY"
                     else report.order_price - report.last_px
                 )
-                SLIPPAGE.labels(bot).observe(float(worse / report.order_price))
+                child(SLIPPAGE, bot).observe(float(worse / report.order_price))
         if report.final and report.order_size > 0:
             ordered = self.ordered[bot] = self.ordered.get(bot, ZERO) + report.order_size
             filled = self.filled[bot] = self.filled.get(bot, ZERO) + report.cum_qty
-            FILL_RATIO.labels(bot).set(float(filled / ordered))
+            child(FILL_RATIO, bot).set(float(filled / ordered))
 
     def pnl(self, snap: PnlSnapshot) -> None:
         bot = snap.bot_id
-        EQUITY.labels(bot).set(float(snap.equity))
-        REALIZED.labels(bot).set(float(snap.realized_pnl))
-        UNREALIZED.labels(bot).set(float(snap.unrealized_pnl))
-        EXPOSURE.labels(bot).set(float(snap.exposure))
-        OPEN_ORDERS.labels(bot).set(snap.open_orders)
+        child(EQUITY, bot).set(float(snap.equity))
+        child(REALIZED, bot).set(float(snap.realized_pnl))
+        child(UNREALIZED, bot).set(float(snap.unrealized_pnl))
+        child(EXPOSURE, bot).set(float(snap.exposure))
+        child(OPEN_ORDERS, bot).set(snap.open_orders)
         closed = snap.wins + snap.losses
-        WIN_RATIO.labels(bot).set(snap.wins / closed if closed else 0.0)
-        MAX_DRAWDOWN.labels(bot).set(float(snap.max_drawdown))
+        child(WIN_RATIO, bot).set(snap.wins / closed if closed else 0.0)
+        child(MAX_DRAWDOWN, bot).set(float(snap.max_drawdown))
         peak = self.peaks.get(bot, snap.equity)
         self.peaks[bot], current = drawdown_after(peak, ZERO, snap.equity)
-        DRAWDOWN.labels(bot).set(float(current))
+        child(DRAWDOWN, bot).set(float(current))
 
 
 def consumer_lag_from_stats(stats_json: str) -> None:
@@ -234,7 +247,7 @@ def consumer_lag_from_stats(stats_json: str) -> None:
             high, read = part.get("hi_offset", -1), part.get("app_offset", -1)
             if partition != "-1" and high >= 0:
                 lag += high - max(read, part.get("lo_offset", 0), 0)
-        CONSUMER_LAG.labels(topic).set(lag)
+        child(CONSUMER_LAG, topic).set(lag)
 
 
 class ChannelStatsCollector(Collector):
@@ -268,12 +281,12 @@ def watch_channel(stats: Any) -> None:
 
 
 def observe_llm(model: str, seconds: float, failed: bool) -> None:
-    LLM_DURATION.labels(model).observe(seconds)
+    child(LLM_DURATION, model).observe(seconds)
     if failed:
-        LLM_ERRORS.labels(model).inc()
+        child(LLM_ERRORS, model).inc()
 
 
 def observe_rpc(method: str, seconds: float, failed: bool) -> None:
-    RPC_DURATION.labels(method).observe(seconds)
+    child(RPC_DURATION, method).observe(seconds)
     if failed:
-        RPC_ERRORS.labels(method).inc()
+        child(RPC_ERRORS, method).inc()
