@@ -4,6 +4,7 @@ a short command or machine output."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from pets.cli._progress import Progress, tracked
 
@@ -37,9 +38,10 @@ def test_a_bar_redrawn_in_place_on_a_terminal() -> None:
         clock.now += 1
     text = out.getvalue()
     assert "\n" not in text.rstrip("\n") and text.endswith("\n")  # one line, redrawn with \r
-    # steps 2, 3 and 4 (step 1 came before the first 0.1 s) and the final state
+    # every step (a second apart, so none is skipped) and the final state
     assert [part[:29] for part in text.split("\r")[1:]] == [
-        "backtest [" + "#" * 15 + "....",
+        "backtest [" + "#" * 7 + "." * 12,
+        "backtest [" + "#" * 15 + "." * 4,
         "backtest [" + "#" * 19,
         "backtest [" + "#" * 19,
         "backtest [" + "#" * 19,
@@ -58,3 +60,30 @@ def test_nothing_for_a_short_command_or_for_machine_output() -> None:
     for _ in tracked(range(100), progress):
         clock.now += 1
     assert machine.getvalue() == ""
+
+
+def test_pets_replay_draws_a_bar_on_a_terminal(shared_data: Path) -> None:
+    """The real command under a pseudo-terminal: its stderr carries the bar, its stdout the summary."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    recording = sorted((shared_data / "polymarket" / "l2").glob("*.jsonl.gz"))[0]
+    master, slave = pty.openpty()
+    pets = str(Path(sys.executable).parent / "pets")
+    done = subprocess.run([pets, "replay", str(recording)], stderr=slave, stdout=subprocess.PIPE, timeout=120)
+    os.close(slave)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    assert done.returncode == 0
+    frames = int(done.stdout.split()[1])  # "frames N  parsed ..."
+    assert b"\rreplay: " in shown and f"replay: {frames:,} frames".encode() in shown, shown[-300:]

@@ -1,6 +1,7 @@
-"""Progress of long commands (replays, backtests) on stderr: a bar redrawn in place on a terminal, a
-plain line every `every_s` seconds otherwise (logs, CI), nothing for a command done before the first
-line is due. Off when the output is for machines (`--json`) and stderr is not a terminal."""
+"""Progress of long commands (replays, recordings, backtests) on stderr: a bar redrawn in place on a
+terminal (at most 10 times a second), a plain line every `every_s` seconds otherwise (logs, CI), nothing
+there for a command done before the first line is due. Off when the output is for machines (`--json`)
+and stderr is not a terminal."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ class Progress:
         self.clock = clock
         self.count = 0
         self.started = self.clock()
-        self.next_at = self.started + self.every_s
+        self.next_at = self.started if self.tty else self.started + self.every_s  # a bar shows at once
         self.drawn = False
 
     def update(self, count: int, total: int | None = None) -> None:

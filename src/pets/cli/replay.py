@@ -51,6 +51,7 @@ def record(
     as_json: bool,
 ) -> None:
     """Record the market channel (with receive times, gaps and resyncs) to a replayable file."""
+    from pets.cli._progress import Progress
     from pets.pipelines.polymarket.gamma import GammaClient, MarketParseError, parse_market
     from pets.pipelines.polymarket.http import VenueHttpError
     from pets.pipelines.polymarket.market_ws import MarketWsConfig
@@ -81,7 +82,11 @@ def record(
     if not asset_ids:
         raise click.UsageError("give --tokens and/or --markets")
     config = MarketWsConfig.from_settings(settings, shard_size=shard_size, silence_timeout_s=silence_timeout)
-    summary = record_channel(config, asset_ids, out, duration_s=duration)
+    progress = Progress("record", unit="frames", enabled=not as_json)
+    try:
+        summary = record_channel(config, asset_ids, out, duration_s=duration, on_frame=progress.advance)
+    finally:
+        progress.close()
     if as_json:
         echo_json(summary)
     else:
