@@ -210,3 +210,33 @@ def test_llm_requests_are_timed_and_failures_counted() -> None:
         assert forecaster.forecast(news2, market(1), D("0.30"), 1) is None  # timed out
     assert value("pets_llm_request_duration_seconds_count", model="m-test") - before[0] == 2
     assert value("pets_llm_request_errors_total", model="m-test") - before[1] == 1
+
+
+def test_rpc_requests_to_the_local_node_are_timed_and_failures_counted() -> None:
+    from pets.pipelines.chain.follower import Throttled, Web3LogSource
+    from pets.pipelines.venue_sim.chain_node import ChainNode
+
+    def counts() -> tuple[float, float, float]:
+        return (value("pets_rpc_request_duration_seconds_count", method="eth_blockNumber"),
+                value("pets_rpc_request_duration_seconds_count", method="eth_getBlockByNumber"),
+                value("pets_rpc_request_errors_total", method="eth_getBlockByNumber"))  # fmt: skip
+
+    before = counts()
+    with ChainNode(head=1000, finalized=990) as node:
+        assert Web3LogSource(node.url, observe=metrics.observe_rpc).heads() == (990, 1000)
+    with pytest.raises(Throttled):  # the node is gone: connection refused
+        Web3LogSource(node.url, timeout_s=1, observe=metrics.observe_rpc).heads()
+    after = counts()
+    # heads(): eth_getBlockByNumber("finalized") then eth_blockNumber; the second call fails at the first
+    assert (after[0] - before[0], after[1] - before[1], after[2] - before[2]) == (1, 2, 1)
+
+
+def test_the_market_websockets_own_counters_are_served_at_scrape_time() -> None:
+    from pets.pipelines.polymarket.market_ws import ChannelStats
+
+    stats = ChannelStats()
+    metrics.watch_channel(stats)
+    stats.reconnects, stats.resyncs, stats.messages = 3, 2, 1234
+    assert value("pets_market_ws_reconnects_total") == 3
+    assert value("pets_market_ws_resyncs_total") == 2
+    assert value("pets_market_ws_messages_total") == 1234
