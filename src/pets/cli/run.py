@@ -147,12 +147,22 @@ def dead_letter_lines(letters: Iterable[Any], top: int = 10) -> list[str]:
     help="A run folder written by `pets run` [default: the database].",
 )
 @click.option("--json", "as_json", is_flag=True, help='One JSON object keyed by bot id, and "portfolio".')
-def report_command(journal_dir: Path | None, as_json: bool) -> None:
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write a self-contained HTML report of the run (--journal only): equity, drawdowns, "
+    "P&L by bot and zone, fills per market.",
+)
+def report_command(journal_dir: Path | None, as_json: bool, html_file: Path | None) -> None:
     """Per-bot performance: trades, win rate, P&L, ROI, Sharpe, drawdown, fees, denials, breakers."""
     from pets.execution.metrics import build_report, format_report
 
     settings = settings_from_env()
     config = _load_config(settings.config_dir)
+    if html_file is not None and journal_dir is None:
+        raise click.ClickException("--html needs --journal DIR (a run folder written by `pets run`)")
     if journal_dir is not None:
         snapshots, denials, alerts = _from_journal(journal_dir)
         for line in dead_letter_lines(_dead_letters(journal_dir)):
@@ -171,29 +181,41 @@ def report_command(journal_dir: Path | None, as_json: bool) -> None:
         | {bot.id for bot in config.bots if bot.enabled}
     )
     report = build_report(bot_ids, allocations, capital, snapshots, denials, alerts)
+    names = {bot.id: bot.name for bot in config.bots}
+    if html_file is not None and journal_dir is not None:
+        from pets.runtime.html_report import journal_inputs, render
+
+        tables = {name: _journal_rows(journal_dir, name) for name in ("reports", "markets")}
+        fills, reports, markets = journal_inputs(tables)
+        title = f"PETS run {journal_dir.name}"
+        page = render(title, report, names, snapshots, fills, reports, markets, config)
+        html_file.write_text(page, encoding="utf-8")
+        _status(f"HTML report: {html_file}")
     if as_json:
         _echo_report_json(report)
     else:
-        click.echo(format_report(report, {bot.id: bot.name for bot in config.bots}))
+        click.echo(format_report(report, names))
 
 
 def _from_journal(directory: Path) -> tuple[list[Any], list[tuple[str, str]], list[Any]]:
     import msgspec
-    import polars as pl
 
     from pets.schemas.control import RiskAlert
     from pets.schemas.orders import PnlSnapshot
 
-    def rows(name: str) -> list[dict[str, Any]]:
-        path = directory / f"{name}.parquet"
-        if not path.is_file():
-            raise click.ClickException(f"{path}: missing (not a run folder written by `pets run`)")
-        return pl.read_parquet(path).to_dicts()
-
-    snapshots = [msgspec.convert(r, PnlSnapshot) for r in rows("pnl")]
-    denials = [(r["bot_id"], r["rule"]) for r in rows("denials")]
-    alerts = [msgspec.convert(r, RiskAlert) for r in rows("alerts")]
+    snapshots = [msgspec.convert(r, PnlSnapshot) for r in _journal_rows(directory, "pnl")]
+    denials = [(r["bot_id"], r["rule"]) for r in _journal_rows(directory, "denials")]
+    alerts = [msgspec.convert(r, RiskAlert) for r in _journal_rows(directory, "alerts")]
     return snapshots, denials, alerts
+
+
+def _journal_rows(directory: Path, name: str) -> list[dict[str, Any]]:
+    import polars as pl
+
+    path = directory / f"{name}.parquet"
+    if not path.is_file():
+        raise click.ClickException(f"{path}: missing (not a run folder written by `pets run`)")
+    return pl.read_parquet(path).to_dicts()
 
 
 def _dead_letters(directory: Path) -> list[Any]:
