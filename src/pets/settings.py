@@ -165,6 +165,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         # secrets: read by the live adapter only, never logged
         "PETS_PRIVATE_KEY", "PETS_FUNDER", "PETS_SIGNATURE_TYPE", "PETS_CLOB_API_KEY",
         "PETS_CLOB_SECRET", "PETS_CLOB_PASSPHRASE", "PETS_OPENAI_API_KEY",
+        "PETS_API_TOKEN",  # the control API's bearer token (pets.api.server)
     }
     unknown = sorted(k for k in merged if k.startswith(ENV_PREFIX) and k not in known)
     if unknown:
