@@ -165,15 +165,20 @@ def create_app(
         """Fills, denials, alerts and bot state changes after sequence `after` (default: from now)."""
         await websocket.accept()
         seq = desk.last_seq() if after is None else after
-        try:
-            while True:
-                news = await asyncio.to_thread(desk.events_after, seq)
+        while True:
+            news = await asyncio.to_thread(desk.events_after, seq)
+            try:
                 for event in news:
                     await websocket.send_json(event)
                     seq = max(seq, int(event["seq"]))
-                await asyncio.sleep(EVENTS_POLL_S)
-        except (WebSocketDisconnect, RuntimeError):
-            return
+                # waiting for the next poll is also where a client's goodbye is noticed
+                message = await asyncio.wait_for(websocket.receive(), EVENTS_POLL_S)
+            except TimeoutError:
+                continue
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            if message["type"] == "websocket.disconnect":
+                return
 
     # ------------------------------------------------------------------ control
 
