@@ -90,10 +90,10 @@ def pnl_page(client: DeskClient) -> None:
         alt.Chart(alt.Data(values=rows))
         .mark_line()
         .encode(
-            x=alt.X("time:Q", title="time (s since epoch)"),
+            x=alt.X("time:T", title="time (UTC)"),
             y=alt.Y("pnl:Q", title="P&L"),
             color="bot:N",
-            tooltip=["bot:N", "time:Q", "pnl:Q"],
+            tooltip=["bot:N", "time:T", "pnl:Q"],
         )
         .interactive()
     )
@@ -101,9 +101,9 @@ def pnl_page(client: DeskClient) -> None:
     who = st.selectbox("Candlesticks of", sorted(pnl["series"]), key="candles_of")
     data = alt.Data(values=views.candles(pnl, who))
     base = alt.Chart(data).encode(
-        x=alt.X("ts:Q", title="time"),
+        x=alt.X("time:T", title="time (UTC)"),
         color=alt.condition("datum.open <= datum.close", alt.value("#06982d"), alt.value("#ae1325")),
-        tooltip=["ts:Q", "open:Q", "high:Q", "low:Q", "close:Q"],
+        tooltip=["time:T", "open:Q", "high:Q", "low:Q", "close:Q"],
     )
     chart = base.mark_rule().encode(
         y=alt.Y("low:Q", title="equity", scale=alt.Scale(zero=False)), y2="high:Q"

@@ -54,7 +54,7 @@ def overview_cards(pnl: dict[str, Any]) -> list[Card]:
 def pnl_lines(pnl: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per (bot, time): the P&L at the bucket's close, for a line per bot and the portfolio."""
     return [
-        {"bot": bot, "time": point["ts"], "pnl": float(point["pnl"])}
+        {"bot": bot, "time": point["ts"] * 1000, "pnl": float(point["pnl"])}  # ms: Vega-Lite's time
         for bot, points in pnl["series"].items()
         for point in points
     ]
@@ -63,7 +63,7 @@ def pnl_lines(pnl: dict[str, Any]) -> list[dict[str, Any]]:
 def candles(pnl: dict[str, Any], bot: str) -> list[dict[str, Any]]:
     """Equity candlesticks (open, high, low, close per bucket) of one bot or the portfolio."""
     return [
-        {k: (float(v) if k in ("open", "high", "low", "close") else v) for k, v in point.items()}
+        {"time": point["ts"] * 1000, **{k: float(point[k]) for k in ("open", "high", "low", "close")}}
         for point in pnl["series"].get(bot, [])
     ]
 
