@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
-TOKEN = "dashboard-token"
-
-
-@dataclass
-class ServedRun:
-    url: str
-    desk: object
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from desk_support import TOKEN, ServedRun, free_port
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port
 
+from desk_support import free_port
 from pets.settings import project_root
 
 pytestmark = pytest.mark.browser

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import pets.dashboard
-from conftest import TOKEN, ServedRun
+from desk_support import TOKEN, ServedRun
 from pets.dashboard import views
 
 APP = str(Path(pets.dashboard.__file__).with_name("app.py"))
