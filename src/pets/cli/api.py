@@ -44,4 +44,47 @@ def serve(host: str, port: int, cors_origins: tuple[str, ...]) -> None:
     server(app, host, port).run()
 
 
+@api.command("health")
+@click.option(
+    "--api", "url", default="http://127.0.0.1:8000", show_default=True, help="The control API's URL."
+)
+def health(url: str) -> None:
+    """GET /health: prints it; exits 0 when "ok", 1 when degraded or not answering."""
+    import json
+
+    import httpx
+
+    try:
+        answer = httpx.get(f"{url.rstrip('/')}/health", timeout=10)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"the control API at {url} does not answer: {exc}") from None
+    body = answer.json() if answer.status_code == 200 else {"status": f"HTTP {answer.status_code}"}
+    click.echo(json.dumps(body, indent=2))
+    if body.get("status") != "ok":
+        raise SystemExit(1)
+
+
+@api.command("events")
+@click.option(
+    "--api", "url", default="http://127.0.0.1:8000", show_default=True, help="The control API's URL."
+)
+@click.option(
+    "--after", type=int, default=0, show_default=True, help="Events after this sequence (0: all kept)."
+)
+def events(url: str, after: int) -> None:
+    """Follow /events: fills, denials, alerts and bot state changes, one JSON object a line (Ctrl-C)."""
+    from websockets.exceptions import WebSocketException
+    from websockets.sync.client import connect
+
+    ws_url = url.rstrip("/").replace("http", "ws", 1) + f"/events?after={after}"
+    try:
+        with connect(ws_url, open_timeout=10) as socket:
+            for message in socket:
+                click.echo(message)
+    except KeyboardInterrupt:
+        return
+    except (OSError, WebSocketException) as exc:
+        raise click.ClickException(f"{ws_url}: {exc}") from None
+
+
 commands = [api]
