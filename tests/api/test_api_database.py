@@ -143,7 +143,7 @@ def test_reads(desk_settings: Settings, config: PetsConfig) -> None:
     assert bot["win_rate"] == round(1 / 3, 4)
     assert bot["max_drawdown"] == round(30 / 1260, 6)
     assert bot["trades_today"] == 1
-    assert bots[1]["state"] == "UNKNOWN"  # no state stored for it
+    assert bots[1]["state"] == "RUNNING"  # no change stored for it: the risk engine's default
 
     (pos,) = api.get("/positions").json()
     assert (pos["side"], D(pos["size"]), D(pos["entry"]), D(pos["current_price"])) == (
@@ -217,7 +217,8 @@ def test_control_needs_the_token_and_is_audited(desk_settings: Settings, config:
         60e9, rel=0.01
     )
     rows = _audit(dsn)
-    assert [r[4].split(":")[0] for r in rows] == ["refused", "refused", "refused", "refused", "sent", "sent"]
+    outcomes = [r[4].split(":")[0] for r in rows]
+    assert outcomes == ["refused"] * 4 + ["requested", "sent"] * 2
     assert rows[-1][:4] == ("alice", "halt", "*", "fire drill")
     assert rows[-1][5] == commands[1].command_id
     assert api.get("/audit").json()[0]["command_id"] == commands[1].command_id
@@ -259,9 +260,16 @@ def test_events_see_a_new_fill(desk_settings: Settings, config: PetsConfig) -> N
 
 def test_a_database_down_is_degraded_not_an_error(prefixed_settings: Settings, config: PetsConfig) -> None:
     down = replace(prefixed_settings, postgres_dsn="postgresql://postgres@127.0.0.1:1/none")
-    api = TestClient(create_app(DatabaseDesk(down, config), config, TOKEN, AuditLog()))
+    api = TestClient(create_app(DatabaseDesk(down, config), config, TOKEN, AuditLog(dsn=down.postgres_dsn)))
     health = api.get("/health")
     assert health.status_code == 200 and health.json()["status"] == "degraded"
     assert any("PostgreSQL" in p for p in health.json()["problems"])
     assert api.get("/bots").status_code == 200
     assert api.get("/risk").json()["trading_state"] == "active"
+
+    # an audit that cannot be written refuses the action before anything is sent
+    refused = api.post("/halt", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert refused.status_code == 503 and "audit" in refused.json()["detail"]
+    from pets.pipelines.kafka_io import existing_topics
+
+    assert f"{down.topic_prefix}bot.control" not in existing_topics(down)  # nothing was sent

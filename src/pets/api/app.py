@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, Literal, Protocol
@@ -36,6 +37,7 @@ REQUEST_SECONDS = Histogram(
     ["method", "route", "status"],
 )
 EVENTS_POLL_S = 0.25
+log = logging.getLogger(__name__)
 
 
 class Desk(Protocol):
@@ -193,20 +195,34 @@ def create_app(
         actor = (request.headers.get("x-pets-operator") or "api")[:100]
         client = request.client.host if request.client else "unknown"
         reason = body.reason if body else ""
+
+        def record(outcome: str, command_id: str | None = None) -> str | None:
+            """Write one audit row; why it could not be written (None: written)."""
+            try:
+                audit.write(audit_entry(actor, client, command, bot_id, reason, outcome, command_id))
+            except Exception as exc:  # the audit's database not answering
+                log.warning("audit not written (%s %s: %s): %s", command, bot_id, outcome, exc)
+                return str(exc)
+            return None
+
         refused = _refusal(token, credentials)
         if refused is not None:
-            audit.write(audit_entry(actor, client, command, bot_id, reason, f"refused: {refused}", None))
+            record(f"refused: {refused}")
             raise HTTPException(401, refused, headers={"WWW-Authenticate": "Bearer"})
         if bot_id != ALL_BOTS and bot_id not in bot_ids:
-            audit.write(audit_entry(actor, client, command, bot_id, reason, "refused: unknown bot", None))
+            record("refused: unknown bot")
             raise HTTPException(404, f"unknown bot {bot_id!r}")
+        # the request is on record before anything is sent: no unaudited command
+        unwritable = record("requested")
+        if unwritable is not None:
+            raise HTTPException(503, f"{command} not sent: the audit cannot be written ({unwritable})")
         issued_by = f"api:{actor}"
         try:
             cmd = desk.control(lambda: new_command(command, bot_id, reason, issued_by, until_ns))
         except Exception as exc:  # the broker not answering: the command was not sent
-            audit.write(audit_entry(actor, client, command, bot_id, reason, f"failed: {exc}", None))
+            record(f"failed: {exc}")
             raise HTTPException(503, f"could not send {command}: {exc}") from None
-        audit.write(audit_entry(actor, client, command, bot_id, reason, "sent", cmd.command_id))
+        record("sent", cmd.command_id)
         return {"sent": command, "bot_id": bot_id, "command_id": cmd.command_id, "reason": reason}
 
     @app.post("/halt", summary="Emergency halt: cancel every open order; nothing trades until resumed")

@@ -57,7 +57,7 @@ class AuditEntry:
     action: str
     bot_id: str
     reason: str
-    outcome: str  # "sent" or "refused: <why>"
+    outcome: str  # requested, sent, failed: <why>, refused: <why>
     command_id: str | None = None
 
     def json(self) -> dict[str, Any]:

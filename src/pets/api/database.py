@@ -285,8 +285,9 @@ def _risk(
         stored = status.get(bot.id)
         latest = last.get(bot.id)
         bots[bot.id] = {
-            "state": stored[0] if stored else "UNKNOWN",
-            "reason": stored[1] if stored else "no state stored by the risk flow yet",
+            # the risk engine's default: a state is stored when a command or a breaker changes it
+            "state": stored[0] if stored else "RUNNING",
+            "reason": stored[1] if stored else "",
             "exposure": str(latest.exposure) if latest else "0",
             "equity": str(latest.equity) if latest else None,
             "drawdown": str(drawdown(peaks[bot.id], latest.equity)) if latest else None,
