@@ -78,11 +78,12 @@ dashboard: install
 	$(PETS) dashboard --api $(API_URL) --port $(DASHBOARD_PORT)
 
 # A new user's desk: the main job with its API and the dashboard over it (Ctrl-C stops both).
+# Background jobs of a non-interactive shell ignore Ctrl-C: the trap passes it on as SIGTERM.
 desk: install
-	@trap 'kill 0' INT TERM EXIT; \
-	$(PETS) run --api-port $(API_PORT) --speed $(SPEED) & \
-	$(PETS) dashboard --api $(API_URL) --port $(DASHBOARD_PORT) & \
-	wait
+	@$(PETS) run --api-port $(API_PORT) --speed $(SPEED) & run=$$!; \
+	$(PETS) dashboard --api $(API_URL) --port $(DASHBOARD_PORT) & ui=$$!; \
+	trap 'kill $$run $$ui 2>/dev/null; wait' INT TERM EXIT; \
+	wait $$run
 
 start-bot: $(VENV)/.installed
 	@test -n "$(BOT_ID)" || { echo "usage: make start-bot BOT_ID=N"; exit 2; }

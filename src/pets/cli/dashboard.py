@@ -29,14 +29,11 @@ def dashboard(api: str, host: str, port: int) -> None:
 
     It talks only to the control API (`pets api serve`, or `pets run --api-port`); its control buttons
     use PETS_API_TOKEN from the environment."""
-    import subprocess
+    import os
 
     click.echo(f"pets dashboard: http://{host}:{port} over {api}", err=True)
-    try:
-        code = subprocess.call(streamlit_command(api, host, port))
-    except KeyboardInterrupt:
-        code = 0
-    raise SystemExit(code)
+    command = streamlit_command(api, host, port)
+    os.execv(command[0], command)  # Streamlit in this process: signals reach it directly
 
 
 commands = [dashboard]
