@@ -72,7 +72,9 @@ def test_a_run_served(config: PetsConfig, monkeypatch: pytest.MonkeyPatch) -> No
     assert len(fills) == min(500, len(loop.journal.fills) if loop.journal else 0)
     positions = api.get("/positions").json()
     assert len(positions) == sum(1 for p in loop.portfolio.positions() if p.qty != 0)
-    assert api.get("/risk").json()["trading_state"] == "active"
+    risk = api.get("/risk").json()
+    assert risk["portfolio_state"] == loop.risk.snapshot()["state"]
+    assert risk["trading_state"] == ("active" if risk["portfolio_state"] == "ACTIVE" else "halted")
     assert len(api.get("/orders").json()) == len(loop.exchange.orders)
 
     # /events from the start of the run: what happened, in order
