@@ -42,9 +42,7 @@ def _wait(url: str, timeout_s: float, process: subprocess.Popen[bytes]) -> None:
 def desk(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """(API URL, dashboard URL): a paper run paced at 10x, and the dashboard over it."""
     token = "browser-token"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PETS_")}
-    env.update(PETS_MODE="embedded", PETS_API_TOKEN=token, PETS_NATIVE=os.environ.get("PETS_NATIVE", "1"))
-    env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
+    env = {**os.environ, "PETS_API_TOKEN": token}  # `pets run` needs no service: the test's settings do
     api_port, ui_port = free_port(), free_port()
     api = f"http://127.0.0.1:{api_port}"
     pets = [sys.executable, "-m", "pets.cli"]

@@ -117,9 +117,12 @@ def run(
     if api_port is not None:
         from pets.api.run_desk import RunService
 
-        service = RunService.start(
-            loop, journal, speed, "127.0.0.1", api_port, journal_dir / "api_audit.jsonl"
-        )
+        try:
+            service = RunService.start(
+                loop, journal, speed, "127.0.0.1", api_port, journal_dir / "api_audit.jsonl"
+            )
+        except OSError as exc:  # the port is taken
+            raise click.ClickException(str(exc)) from None
         inputs = service.desk.feed(inputs)
         _status(f"pets run: control API on {service.url} (dashboard: pets dashboard --api {service.url})")
     started = time.perf_counter()
