@@ -46,7 +46,7 @@ def test_pages_render(served_run: ServedRun, monkeypatch: pytest.MonkeyPatch) ->
     assert len(at.expander) == 10
     at = _page(at, "Risk monitor")
     risk = httpx.get(f"{served_run.url}/risk").json()
-    assert at.subheader[0].value == f"Trading state: {risk['trading_state'].upper()}"
+    assert at.subheader[0].value == f"Trading state: {risk['portfolio_state']}"
     assert len(at.get("progress")) == len(views.gauges(risk))
 
 

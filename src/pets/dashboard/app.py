@@ -64,8 +64,8 @@ def overview(client: DeskClient) -> None:
     def cards() -> None:
         pnl = client.get("/pnl", resolution=900)
         risk = client.get("/risk")
-        state = risk["trading_state"].upper()
-        (st.error if state == "HALTED" else st.info)(f"Trading: {state} {risk.get('reason', '')}")
+        state = risk["portfolio_state"]  # ACTIVE, REDUCING (daily loss: closing only) or HALTED
+        (st.info if state == "ACTIVE" else st.error)(f"Trading: {state} {risk.get('reason', '')}")
         if pnl["simulated"]:
             st.caption("SIMULATED P&L")
         for column, card in zip(st.columns(4), views.overview_cards(pnl), strict=True):
@@ -126,7 +126,7 @@ def bot_control(client: DeskClient) -> None:
     st.header("Bot control")
     for bot in client.get("/bots"):
         label = f"{bot['bot_id']} {bot['name']}: {bot['state']}"
-        with st.expander(label, expanded=False):
+        with st.expander(label, expanded=bot["state"] not in ("RUNNING", "DISABLED")):
             a, b, c, d = st.columns(4)
             a.metric("Trades today", bot["trades_today"])
             b.metric("Win rate", f"{bot['win_rate'] * 100:.1f}%")
@@ -151,7 +151,7 @@ def bot_control(client: DeskClient) -> None:
 def risk_page(client: DeskClient) -> None:
     st.header("Risk monitor")
     risk = client.get("/risk")
-    st.subheader(f"Trading state: {risk['trading_state'].upper()}")
+    st.subheader(f"Trading state: {risk['portfolio_state']}")
     cells = views.heatmap(risk)
     if cells:
         heat = (
