@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -17,6 +18,7 @@ from kafka_support import consume_until
 from pets.api.app import create_app
 from pets.api.control import AuditLog
 from pets.api.database import DatabaseDesk
+from pets.api.recovery import stored_flows
 from pets.pipelines import tables
 from pets.pipelines.migrations import migrate
 from pets.pipelines.tables import ts_from_ns
@@ -273,3 +275,51 @@ def test_a_database_down_is_degraded_not_an_error(prefixed_settings: Settings, c
     from pets.pipelines.kafka_io import existing_topics
 
     assert f"{down.topic_prefix}bot.control" not in existing_topics(down)  # nothing was sent
+
+
+def test_health_reads_a_flows_heartbeat_and_lag_from_its_recovery_store(
+    desk_settings: Settings, config: PetsConfig, tmp_path: Path
+) -> None:
+    """`pets flow run risk` (a real Bytewax flow with its recovery store) reads two commands, is
+    stopped, three more arrive: /health shows its snapshot's age and a lag of 3."""
+    import os
+    import subprocess
+    import sys
+
+    from pets.api.control import new_command, publish_command
+
+    from pets.pipelines.kafka_io import ensure_topics
+
+    settings = replace(desk_settings, state_dir=tmp_path / "state")
+    ensure_topics(settings)  # every topic the flow reads
+    for _ in range(2):
+        publish_command(settings, lambda: new_command("pause", "bot_02", "lag test", "test"))
+    env = {
+        **os.environ,
+        "PETS_TOPIC_PREFIX": settings.topic_prefix,
+        "PETS_STATE_DIR": str(settings.state_dir),
+        "PETS_POSTGRES_DSN": settings.postgres_dsn or "",
+    }
+    flow = subprocess.Popen(
+        [sys.executable, "-m", "pets.cli", "flow", "run", "risk", "--epoch-ms", "200"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    control = f"{settings.topic_prefix}bot.control"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            stored = {f.name: f for f in stored_flows(settings.recovery_dir)}
+            risk = stored.get("risk")
+            if risk is not None and risk.offsets.get((control, 0)) == 2:
+                break
+            assert time.monotonic() < deadline, "the risk flow never snapshotted its input offsets"
+            time.sleep(0.3)
+    finally:
+        flow.terminate()
+        flow.wait(20)
+    for _ in range(3):
+        publish_command(settings, lambda: new_command("resume", "bot_02", "lag test", "test"))
+    health = client(settings, config).get("/health").json()
+    risk_health = {f["name"]: f for f in health["flows"]}["risk"]
+    assert risk_health["consumer_lag"] == 3
+    assert 0 <= risk_health["heartbeat_age_s"] < 120

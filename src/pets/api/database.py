@@ -107,7 +107,7 @@ def read_state(settings: Settings, config: PetsConfig) -> DeskState:
         return DeskState(source="database", simulated=simulated, now_ns=now_ns, problems=problems)
     try:
         with psycopg.connect(settings.postgres_dsn, connect_timeout=5) as conn:
-            return _read(conn, config, simulated, now_ns, problems)
+            return _read(conn, settings, config, simulated, now_ns, problems)
     except psycopg.Error as exc:
         problems.append(f"PostgreSQL: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}")
         return DeskState(source="database", simulated=simulated, now_ns=now_ns, problems=problems)
@@ -123,7 +123,12 @@ def _kafka_problem(settings: Settings) -> str | None:
 
 
 def _read(
-    conn: psycopg.Connection, config: PetsConfig, simulated: bool, now_ns: int, problems: list[str]
+    conn: psycopg.Connection,
+    settings: Settings,
+    config: PetsConfig,
+    simulated: bool,
+    now_ns: int,
+    problems: list[str],
 ) -> DeskState:
     missing = [
         name
@@ -252,7 +257,7 @@ def _read(
         alerts=alerts,
         trades_today=trades_today,
         latency_ms=latency,
-        flows=_flows(conn, now_ns),
+        flows=_flows(conn, settings, now_ns),
         problems=problems,
     )
 
@@ -305,14 +310,29 @@ def _risk(
     }
 
 
-def _flows(conn: psycopg.Connection, now_ns: int) -> list[FlowHealth]:
-    """Each flow's newest stored row as its heartbeat; its consumer lag is not stored anywhere the API
-    can read (Bytewax keeps input offsets in its recovery store, not in consumer groups)."""
-    out = []
+def _flows(conn: psycopg.Connection, settings: Settings, now_ns: int) -> list[FlowHealth]:
+    """Each flow's heartbeat and consumer lag from its recovery store when it runs beside the API
+    (pets.api.recovery); else its heartbeat is the age of the newest row of the table it writes, and
+    its lag is unknown (Bytewax keeps input offsets in the store, not in consumer groups)."""
+    from pets.api.recovery import consumer_lag, stored_flows
+
+    now = now_ns / 1e9
+    out = [
+        FlowHealth(
+            flow.name,
+            None if flow.last_snapshot is None else max(0.0, now - flow.last_snapshot.timestamp()),
+            consumer_lag(settings, flow.offsets),
+            "recovery store: newest snapshot; lag = input end offsets - snapshot offsets",
+        )
+        for flow in stored_flows(settings.recovery_dir)
+    ]
+    stored = {f.name for f in out}
     for flow, table in FLOW_TABLES.items():
+        if flow in stored:
+            continue
         row = (
             conn.execute(f"SELECT {_ns('max(ts)')} FROM {table}").fetchone() if _exists(conn, table) else None
         )
         age = None if row is None or row[0] is None else max(0.0, (now_ns - row[0]) / 1e9)
-        out.append(FlowHealth(flow, age, None, f"newest {table} row"))
+        out.append(FlowHealth(flow, age, None, f"newest {table} row (no recovery store here)"))
     return out
