@@ -287,7 +287,6 @@ def test_health_reads_a_flows_heartbeat_and_lag_from_its_recovery_store(
     import sys
 
     from pets.api.control import new_command, publish_command
-
     from pets.pipelines.kafka_io import ensure_topics
 
     settings = replace(desk_settings, state_dir=tmp_path / "state")
