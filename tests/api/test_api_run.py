@@ -111,3 +111,12 @@ def test_a_halt_asked_before_the_run_stops_all_trading(config: PetsConfig) -> No
     assert journal.approved == [] or all(a.intent.action == "cancel_all" for a in journal.approved)
     assert journal.fills == []
     assert api.get("/risk").json()["trading_state"] == "halted"
+
+
+def test_without_a_token_the_server_binds_to_localhost() -> None:
+    from pets.api.server import bind_host
+
+    assert bind_host("0.0.0.0", None)[0] == "127.0.0.1"
+    assert "PETS_API_TOKEN" in (bind_host("0.0.0.0", None)[1] or "")
+    assert bind_host("0.0.0.0", "secret") == ("0.0.0.0", None)
+    assert bind_host("127.0.0.1", None) == ("127.0.0.1", None)
