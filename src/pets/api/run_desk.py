@@ -28,7 +28,6 @@ from pets.api.state import (
     MarketLabel,
     OpenOrder,
     events_between,
-    recent,
     utc_midnight_ns,
 )
 from pets.runtime.journal import Journal
@@ -178,7 +177,7 @@ class RunDesk:
             risk=loop.risk.snapshot(),
             denials=list(self._denials),
             denial_counts=[(b, r, n) for (b, r), n in self._denial_counts.items()],
-            alerts=recent(journal.alerts),
+            alerts=journal.alerts[-RECENT:],
             trades_today={b: n for (b, day), n in self._fill_days.items() if day == midnight},
             latency_ms={b: total / n for b, (total, n) in self._latency.items() if n},
             flows=[

@@ -9,7 +9,7 @@ max drawdown; the risk engine's snapshot() shape for states, drawdowns and conse
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
@@ -112,7 +112,7 @@ def _num(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _iso_s(ts_ns: int) -> float:
+def _seconds(ts_ns: int) -> float:
     return ts_ns / NS_PER_S
 
 
@@ -162,7 +162,7 @@ def health_view(state: DeskState) -> dict[str, Any]:
         "status": "degraded" if state.problems else "ok",
         "source": state.source,
         "simulated": state.simulated,
-        "now": _iso_s(state.now_ns),
+        "now": _seconds(state.now_ns),
         "trading_state": trading_state(state),
         "flows": [
             {
@@ -252,7 +252,7 @@ def orders_view(state: DeskState, bot_id: str | None = None) -> list[dict[str, A
     return [
         {
             "client_order_id": o.client_order_id,
-            "ts": _iso_s(o.ts_ns),
+            "ts": _seconds(o.ts_ns),
             "bot_id": o.bot_id,
             "market": o.market,
             "asset_id": o.asset_id,
@@ -269,7 +269,7 @@ def orders_view(state: DeskState, bot_id: str | None = None) -> list[dict[str, A
 def fill_json(f: Fill) -> dict[str, Any]:
     return {
         "report_id": f.report_id,
-        "ts": _iso_s(f.ts_ns),
+        "ts": _seconds(f.ts_ns),
         "bot_id": f.bot_id,
         "client_order_id": f.client_order_id,
         "market": f.market,
@@ -304,7 +304,7 @@ def pnl_view(
         bucket, first, high, low, last = current.pop(bot)
         series.setdefault(bot, []).append(
             {
-                "ts": _iso_s(bucket),
+                "ts": _seconds(bucket),
                 "open": _num(first),
                 "high": _num(high),
                 "low": _num(low),
@@ -404,13 +404,13 @@ def risk_view(state: DeskState, config: PetsConfig) -> dict[str, Any]:
 def alert_json(alert: RiskAlert) -> dict[str, Any]:
     return {
         "alert_id": alert.alert_id,
-        "ts": _iso_s(alert.ts_ns),
+        "ts": _seconds(alert.ts_ns),
         "kind": alert.kind,
         "bot_id": alert.bot_id,
         "rule": alert.rule,
         "message": alert.message,
         "severity": alert.severity,
-        "until": None if alert.until_ns is None else _iso_s(alert.until_ns),
+        "until": None if alert.until_ns is None else _seconds(alert.until_ns),
     }
 
 
@@ -421,7 +421,7 @@ def alerts_view(state: DeskState, limit: int) -> list[dict[str, Any]]:
 def denial_json(d: DenialRow) -> dict[str, Any]:
     return {
         "client_order_id": d.client_order_id,
-        "ts": _iso_s(d.ts_ns),
+        "ts": _seconds(d.ts_ns),
         "bot_id": d.bot_id,
         "market": d.market,
         "rule": d.rule,
@@ -479,9 +479,3 @@ def state_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[d
 
 def utc_midnight_ns(ts_ns: int) -> int:
     return ts_ns - ts_ns % DAY_NS
-
-
-def recent(items: Iterable[Any], n: int = RECENT) -> list[Any]:
-    """The last `n` items of an append-only sequence, oldest first."""
-    seq = items if isinstance(items, list) else list(items)
-    return seq[-n:]
