@@ -3,6 +3,7 @@
 pets run                                   simulator (pets.yaml `simulator`), journal under .pets/runs/
 pets run --replay FILE... --journal DIR    recordings instead of the simulator
 pets run --json                            the report as one JSON object keyed by bot id, and "portfolio"
+pets run --api-port P [--speed X]          the control API over the run (docs/desk.md), paced at X x venue
 pets report --journal DIR [--json]         the report of a finished run (or of the database)
 pets bench loop [--json]                   frames/s of the whole loop in one process
 pets bench loop-latency [--json]           md.book -> order.exec latency with each flow a process
