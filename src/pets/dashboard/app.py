@@ -114,12 +114,27 @@ def pnl_page(client: DeskClient) -> None:
 
 def positions_page(client: DeskClient) -> None:
     st.header("Positions")
-    positions = client.get("/positions")
-    if not positions:
-        st.info("No open positions.")
-        return
-    columns = ["bot_id", "question", "side", "size", "entry", "current_price", "pnl", "zone", "duration_s"]
-    st.dataframe([{c: p[c] for c in columns} for p in positions], width="stretch")
+
+    @st.fragment(run_every=1)
+    def table() -> None:
+        positions = client.get("/positions")
+        if not positions:
+            st.info("No open positions.")
+            return
+        columns = [
+            "bot_id",
+            "question",
+            "side",
+            "size",
+            "entry",
+            "current_price",
+            "pnl",
+            "zone",
+            "duration_s",
+        ]
+        st.dataframe([{c: p[c] for c in columns} for p in positions], width="stretch")
+
+    table()
 
 
 def bot_control(client: DeskClient) -> None:
