@@ -169,6 +169,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         "PETS_TELEGRAM_BOT_TOKEN", "PETS_TELEGRAM_CHAT_ID", "PETS_TELEGRAM_API_URL",
         "PETS_DISCORD_WEBHOOK_URL", "PETS_LOG_FORMAT",
         "PETS_METABASE_URL", "PETS_METABASE_USER", "PETS_METABASE_PASSWORD",  # `pets metabase provision`
+        "PETS_API_TOKEN",  # the control API's bearer token (pets.api.server)
     }
     unknown = sorted(k for k in merged if k.startswith(ENV_PREFIX) and k not in known)
     if unknown:

@@ -3,6 +3,7 @@
 pets run                                   simulator (pets.yaml `simulator`), journal under .pets/runs/
 pets run --replay FILE... --journal DIR    recordings instead of the simulator
 pets run --json                            the report as one JSON object keyed by bot id, and "portfolio"
+pets run --api-port P [--speed X]          the control API over the run (docs/desk.md), paced at X x venue
 pets report --journal DIR [--json]         the report of a finished run (or of the database)
 pets bench loop [--json]                   frames/s of the whole loop in one process
 pets bench loop-latency [--json]           md.book -> order.exec latency with each flow a process
@@ -61,6 +62,19 @@ def _status(message: str) -> None:
 @click.option(
     "--duration", type=float, default=None, help="Simulated seconds [default: simulator.duration_s]."
 )
+@click.option(
+    "--api-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve the control API (and so the dashboard) over the run on this port, on localhost; it keeps "
+    "serving the final state after the run until interrupted.",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="With --api-port: pace the run at X times venue time [default: as fast as it goes].",
+)
 def run(
     files: tuple[Path, ...],
     replay_flag: bool,
@@ -68,6 +82,8 @@ def run(
     as_json: bool,
     seed: int | None,
     duration: float | None,
+    api_port: int | None,
+    speed: float | None,
 ) -> None:
     """The main job: market state, bots, risk, paper execution and P&L in one process, on the
     simulator or on recordings; prints the per-bot report and writes the journal (its only output:
@@ -81,6 +97,8 @@ def run(
     config = _load_config(settings.config_dir)
     if replay_flag and not files:
         raise click.UsageError("--replay needs at least one recording FILE")
+    if speed is not None and api_port is None:
+        raise click.UsageError("--speed paces a run served with --api-port")
     try:
         source = (
             sources.replay(list(files))
@@ -94,9 +112,22 @@ def run(
     _status(f"pets run: {source.name}")
     journal = Journal()
     loop = TradingLoop(config, source.markets, journal=journal)
-    started = time.perf_counter()
     # the simulator's news, esports events, whale fills and forecasts reach the signal-driven bots
-    loop.run(source.events() if source.events is not None else source.frames)
+    inputs = source.events() if source.events is not None else source.frames
+    service = None
+    if api_port is not None:
+        from pets.api.run_desk import RunService
+
+        try:
+            service = RunService.start(
+                loop, journal, speed, "127.0.0.1", api_port, journal_dir / "api_audit.jsonl"
+            )
+        except OSError as exc:  # the port is taken
+            raise click.ClickException(str(exc)) from None
+        inputs = service.desk.feed(inputs)
+        _status(f"pets run: control API on {service.url} (dashboard: pets dashboard --api {service.url})")
+    started = time.perf_counter()
+    loop.run(inputs)
     for fault in source.faults:
         loop.dead_letter(DeadLetter.from_bytes("run.replay", fault, b"", ts_ns=loop.clock_ms * 1_000_000))
     for info in source.resolutions:
@@ -127,6 +158,9 @@ def run(
 
         names = {bot.id: bot.name for bot in config.bots}
         click.echo(format_report(report, names))
+    if service is not None:
+        _status(f"pets run: finished; serving the final state on {service.url} until interrupted (Ctrl-C)")
+        service.serve_until_interrupted()
 
 
 def dead_letter_lines(letters: Iterable[Any], top: int = 10) -> list[str]:
