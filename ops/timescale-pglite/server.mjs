@@ -1,6 +1,6 @@
 // PostgreSQL 17 + TimescaleDB 2.23 compiled to WebAssembly (PGlite), served over the PostgreSQL wire
 // protocol on a TCP port: the TimescaleDB path of PETS runs on it in the tests (docs/storage.md).
-// One in-memory database (or --data-dir), one client connection at a time (others wait in a queue,
+// One in-memory database, one client connection at a time (others wait in a queue,
 // up to 60 s), no TLS (clients connect with sslmode=disable), any password.
 // Prints one JSON line {"port": N, "host": ..., "startup_ms": ...} on stdout once it accepts connections.
 import { parseArgs } from 'node:util'
@@ -12,7 +12,6 @@ const { values } = parseArgs({
   options: {
     host: { type: 'string', default: '127.0.0.1' },
     port: { type: 'string', default: '0' }, // 0: a free port, reported on stdout
-    'data-dir': { type: 'string' }, // default: in memory, gone when the process ends
   },
 })
 
@@ -30,7 +29,7 @@ PGLiteSocketHandler.prototype.attach = async function (socket) {
 }
 
 const began = Date.now()
-const db = await PGlite.create(values['data-dir'] ?? 'memory://', { extensions: { timescaledb } })
+const db = await PGlite.create('memory://', { extensions: { timescaledb } }) // gone when the process ends
 const server = new PGLiteSocketServer({ db, host: values.host, port: Number(values.port) })
 const listening = new Promise((resolve) => server.addEventListener('listening', (e) => resolve(e.detail)))
 await server.start()

@@ -1,7 +1,7 @@
 """The TimescaleDB path for real: `pets db migrate` on PostgreSQL 17 + TimescaleDB 2.23 compiled to
 WebAssembly (ops/timescale-pglite, served on a TCP port by node), the objects of 0009_timescale.sql,
 the project's writer into hypertables (compressed chunks too), the policies run, and the queries of the
-control API and the Metabase views on them. Skipped only when node/npm are missing.
+control API, the Metabase questions and the Grafana panels on them. Skipped only when node/npm are missing.
 
 The server serves one connection at a time: every test closes its connection before the next opens.
 """
@@ -31,7 +31,7 @@ from pets.pipelines.timescale import TimescaleWriter
 from pets.runtime.records import pnl_row, position_row, report_row
 from pets.schemas.config import load_config
 from pets.schemas.orders import ExecutionReport, PnlSnapshot, Position
-from pets.settings import Settings
+from pets.settings import Settings, project_root
 
 pytestmark = pytest.mark.integration
 
@@ -307,13 +307,31 @@ def _desk_rows(now_ns: int) -> dict[str, list[tuple[Any, ...]]]:
     }  # fmt: skip
 
 
+def _grafana_sql() -> list[str]:
+    """The SQL of every Grafana panel over the database (ops/grafana/dashboards)."""
+
+    def walk(node: Any) -> Iterator[str]:
+        if isinstance(node, dict):
+            yield from ([node["rawSql"]] if "rawSql" in node else [])
+            for value in node.values():
+                yield from walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from walk(value)
+
+    boards = sorted((project_root() / "ops" / "grafana" / "dashboards").glob("*.json"))
+    found = [sql for board in boards for sql in walk(json.loads(board.read_text()))]
+    assert found, "no Grafana SQL panels found"
+    return found
+
+
 def _write(dsn: str, batches: dict[str, list[tuple[Any, ...]]], copy: bool) -> None:
     with TimescaleWriter(dsn, copy=copy) as writer:
         for table, batch in batches.items():
             assert writer.write(table, batch) == len(batch), table
 
 
-def test_the_api_and_metabase_queries_answer_on_hypertables_as_on_plain_tables(
+def test_the_api_metabase_and_grafana_queries_answer_on_hypertables_as_on_plain_tables(
     server: TimescaleServer, first_migrate: dict[str, Any], settings: Settings, fresh_db: str
 ) -> None:
     migrate(fresh_db)
@@ -338,8 +356,9 @@ def test_the_api_and_metabase_queries_answer_on_hypertables_as_on_plain_tables(
     assert (bot["state"], D(bot["equity"]), bot["consecutive_losses"]) == ("PAUSED", D(1010), 1)
     assert D(bot["drawdown"]) == (D(1040) - D(1010)) / D(1040)
 
-    for question in QUESTIONS:
-        assert rows(server.dsn, question.sql) == rows(fresh_db, question.sql), question.name
+    for name, sql in [(q.name, q.sql) for q in QUESTIONS] + [(sql, sql) for sql in _grafana_sql()]:
+        answer = rows(server.dsn, sql)
+        assert answer and answer == rows(fresh_db, sql), name  # every one has rows to show here
     (held,) = rows(server.dsn, "SELECT qty, mid, unrealized_pnl, zone FROM mb_positions")
     assert held == (D(50), D("0.36"), D("3.00"), 2)  # 50 x (0.36 - 0.30); 0.30 is in zone 2, [0.20, 0.40)
 
