@@ -28,6 +28,32 @@ PGLiteSocketHandler.prototype.attach = async function (socket) {
   return attach.call(this, socket)
 }
 
+// pglite-socket hands each TCP chunk to PGlite as it comes; a message split across two chunks (a
+// pipelined batch over ~64 KB) makes PGlite abort. Hand it whole protocol messages only: untyped
+// (length-prefixed) until the startup message, then a type byte and a length each.
+const REQUESTS = new Set([80877102, 80877103, 80877104]) // cancel, SSL, GSS encryption: startup follows
+function wholeMessages(handler) {
+  const buffer = handler.pending
+  let at = 0
+  for (;;) {
+    const typed = handler.started ? 1 : 0
+    if (buffer.length - at < typed + 4) return at
+    const length = typed + buffer.readInt32BE(at + typed)
+    if (buffer.length - at < length) return at
+    if (!handler.started && !REQUESTS.has(buffer.readInt32BE(at + 4))) handler.started = true
+    at += length
+  }
+}
+const handleData = PGLiteSocketHandler.prototype.handleData
+PGLiteSocketHandler.prototype.handleData = function (data) {
+  this.pending = this.pending?.length ? Buffer.concat([this.pending, data]) : data
+  const whole = wholeMessages(this)
+  if (whole === 0) return Promise.resolve(0)
+  const ready = this.pending.subarray(0, whole)
+  this.pending = this.pending.subarray(whole)
+  return handleData.call(this, ready)
+}
+
 const began = Date.now()
 const db = await PGlite.create('memory://', { extensions: { timescaledb } }) // gone when the process ends
 const server = new PGLiteSocketServer({ db, host: values.host, port: Number(values.port) })

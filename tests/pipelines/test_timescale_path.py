@@ -251,6 +251,21 @@ def test_the_writer_fills_hypertables_and_the_policies_run(
     ]
 
 
+def test_a_batch_larger_than_a_tcp_chunk_reaches_the_server_whole(
+    server: TimescaleServer, first_migrate: dict[str, Any]
+) -> None:
+    """2,000 rows are ~300 KB of pipelined INSERTs: several TCP chunks, messages cut between them
+    (the stock pglite-socket handed each chunk on as is and the server aborted from ~700 rows)."""
+    start = datetime.now(UTC) - timedelta(hours=3)
+    at = [start + timedelta(milliseconds=i) for i in range(2_000)]
+    batch = [_tob(ts, i, "0.50", "0.49", "0.51", asset="big") for i, ts in enumerate(at)]
+    with TimescaleWriter(server.dsn, copy=False) as writer:
+        assert writer.write(TOP_OF_BOOK, batch) == 2_000
+    assert rows(server.dsn, "SELECT count(*), sum(seq) FROM top_of_book WHERE asset_id = 'big'") == [
+        (2_000, 1_999 * 2_000 // 2)
+    ]
+
+
 def _desk_rows(now_ns: int) -> dict[str, list[tuple[Any, ...]]]:
     """bot_01: equity 1000 -> 1040 -> 1010 (a win then a loss), 50 tokens held at 0.30 marked 0.36,
     an open order and a filled one, a zone denial, a breaker, bot_01 paused."""
