@@ -254,15 +254,16 @@ def test_the_writer_fills_hypertables_and_the_policies_run(
 def test_a_batch_larger_than_a_tcp_chunk_reaches_the_server_whole(
     server: TimescaleServer, first_migrate: dict[str, Any]
 ) -> None:
-    """2,000 rows are ~300 KB of pipelined INSERTs: several TCP chunks, messages cut between them
-    (the stock pglite-socket handed each chunk on as is and the server aborted from ~700 rows)."""
+    """5,000 rows: two multi-row INSERTs (17 columns, at most 65,535 parameters each) of ~350 KB, each
+    cut across TCP chunks (the stock pglite-socket handed each chunk on as is and the server aborted)."""
     start = datetime.now(UTC) - timedelta(hours=3)
-    at = [start + timedelta(milliseconds=i) for i in range(2_000)]
+    at = [start + timedelta(milliseconds=i) for i in range(5_000)]
     batch = [_tob(ts, i, "0.50", "0.49", "0.51", asset="big") for i, ts in enumerate(at)]
     with TimescaleWriter(server.dsn, copy=False) as writer:
-        assert writer.write(TOP_OF_BOOK, batch) == 2_000
+        assert writer.write(TOP_OF_BOOK, batch) == 5_000
+        assert writer.write(TOP_OF_BOOK, batch) == 0
     assert rows(server.dsn, "SELECT count(*), sum(seq) FROM top_of_book WHERE asset_id = 'big'") == [
-        (2_000, 1_999 * 2_000 // 2)
+        (5_000, 4_999 * 5_000 // 2)
     ]
 
 

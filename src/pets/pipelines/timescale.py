@@ -26,6 +26,7 @@ from pets.pipelines.tables import TableSpec, table_spec
 log = logging.getLogger(__name__)
 
 Row = Sequence[Any]
+_MAX_PARAMETERS = 65_535  # of one statement (the protocol's 16-bit count)
 
 
 class TimescaleWriter:
@@ -102,10 +103,17 @@ class TimescaleWriter:
                     for row in rows:
                         copy.write_row(row)
             else:
-                placeholders = ", ".join(["%s"] * len(spec.columns))
-                cur.executemany(
-                    f"INSERT INTO {stage} ({columns}) VALUES ({placeholders})", _params(spec, rows)
-                )
+                # multi-row INSERTs, each one message: a pipeline of thousands of statements loses
+                # responses on the WebAssembly server
+                row_sql = f"({', '.join(['%s'] * len(spec.columns))})"
+                per = _MAX_PARAMETERS // len(spec.columns)
+                params = _params(spec, rows)
+                for at in range(0, len(params), per):
+                    chunk = params[at : at + per]
+                    cur.execute(
+                        f"INSERT INTO {stage} ({columns}) VALUES {', '.join([row_sql] * len(chunk))}",
+                        [value for row in chunk for value in row],
+                    )
             cur.execute(self._insert_statement(spec, stage))
             return cur.rowcount
 
