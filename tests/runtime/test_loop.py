@@ -39,18 +39,21 @@ def test_a_top_that_only_moved_seq_and_time_reaches_neither_risk_nor_the_bots() 
     assert all(bot.books[asset] is deeper for bot in watching)
 
 
-def test_no_bot_timer_is_left_due_after_a_frame() -> None:
-    """Timers fire on the venue clock of every frame, not only when a bot is handed a top of book."""
+def test_a_bot_instance_fires_its_timers_on_the_venue_time_it_is_handed() -> None:
+    """Timers follow each instance's own clock (the venue time of its events), as in the bots flow,
+    where an instance sees only its market: never one left due at the instance's own time."""
     loop, frames = _loop_after(60)
-    timed = [part for bot in loop.bots for part in bot.timed_parts()]
     fired = 0
     for frame in frames:
-        before = [part.next_timer_ms for part in timed]
+        before = {id(part): part.next_timer_ms for bot in loop.bots for part in bot.timed_parts()}
         loop.on_frame(frame)
-        now = loop.clock_ms
-        fired += sum(1 for t in before if t is not None and t <= now)
-        assert all(part.next_timer_ms is None or part.next_timer_ms > now for part in timed), now
+        for bot in loop.bots:
+            for part in bot.timed_parts():
+                due = before.get(id(part))
+                fired += due is not None and due <= part.clock_ms and part.next_timer_ms != due
+                assert part.next_timer_ms is None or part.next_timer_ms > part.clock_ms, part.clock_ms
     assert fired > 0  # the market makers' requote timers did run
+    assert len({bot.bot_id for bot in loop.bots}) < len(loop.bots)  # one instance per market
 
 
 def test_risk_and_the_portfolio_give_one_answer_for_equity_and_round_trips() -> None:
