@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import subprocess
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
@@ -41,21 +43,49 @@ RECORDINGS = (  # short ones (80-278 frames); pit-mil and chc-stl run to settlem
 
 TRADING_TOPICS = ("order.intent", "order.exec", "order.denied", "exec.report")
 Row = tuple[Any, ...]
+_TIMESTAMP = re.compile(rb'"timestamp":"(\d+)"')
+# one distinct venue time per 100 ms of wall clock: each frame's consequences (tops, intents,
+# verdicts, fills, the bots' answers to them) cross the four flows before the next frame arrives
+STEP_MS = 1000
+SPEED = "10"
 Tables = dict[str, dict[str, list[Row]]]  # table -> market -> rows in order
 
 
 def _recordings(settings: Settings, tmp_path: Path) -> list[Path]:
-    """The shared recordings, else (a fresh clone) the seeded simulator's frames written as one."""
+    """The shared recordings, else (a fresh clone) the seeded simulator's frames written as one;
+    retimed (below) into `tmp_path`, never into the repository."""
     l2 = settings.shared_data_dir / "polymarket" / "l2"
     paths = [l2 / name for name in RECORDINGS]
-    if all(p.is_file() for p in paths):
-        return paths
-    params = SimParams.from_config(load_config(CONFIG_DIR).system.simulator, seed=11, duration_ms=60_000)
-    path = tmp_path / "simulator.jsonl.gz"
-    with gzip.open(path, "wb") as out:
-        for frame in MarketSimulator(params).frames():
-            out.write(frame + b"\n")
-    return [path]
+    if not all(p.is_file() for p in paths):
+        params = SimParams.from_config(load_config(CONFIG_DIR).system.simulator, seed=11, duration_ms=60_000)
+        paths = [tmp_path / "simulator.jsonl.gz"]
+        with gzip.open(paths[0], "wb") as out:
+            for frame in MarketSimulator(params).frames():
+                out.write(frame + b"\n")
+    return _retimed(paths, tmp_path / "retimed")
+
+
+def _retimed(paths: list[Path], out_dir: Path) -> list[Path]:
+    """The recordings with their k-th distinct venue time (over all of them) moved to first + k x
+    STEP_MS: the same frames in the same merged order, hours played in seconds. Both paths read these
+    files: what is compared is how they compute, not the recordings' clock."""
+    out_dir.mkdir()
+    lines = {p: gzip.decompress(p.read_bytes()).splitlines() for p in paths}
+    stamps = sorted({int(m) for ls in lines.values() for line in ls for m in _TIMESTAMP.findall(line)})
+    first = stamps[0]
+    moved = {str(ts).encode(): str(first + k * STEP_MS).encode() for k, ts in enumerate(stamps)}
+    out = []
+    for path, content in lines.items():
+        target = out_dir / path.name
+        retimed = [
+            _TIMESTAMP.sub(lambda m: b'"timestamp":"' + moved[m.group(1)] + b'"', line) for line in content
+        ]
+        target.write_bytes(gzip.compress(b"\n".join(retimed) + b"\n"))
+        meta = path.with_name(path.name.replace(".jsonl.gz", ".meta.json"))
+        if meta.is_file():  # the market, its tokens and the settled winner
+            target.with_name(meta.name).write_bytes(meta.read_bytes())
+        out.append(target)
+    return out
 
 
 def _intent_row(intent: OrderIntent) -> Row:
@@ -144,8 +174,10 @@ def test_pets_run_replay_and_the_four_flows_decide_the_same(
     try:
         for name in ("market_state", "bots", "risk", "executor"):
             flows.start(name)
+        wait_for("the flows to start", lambda: flows.logs().count("starting") >= 4, 60, flows)
+        time.sleep(5)  # their consumers join the topics: a paced replay should not queue up behind them
         replayed = subprocess.run(
-            [PETS, "replay", *paths, "--to", "kafka", "--speed", "max", "--json"],
+            [PETS, "replay", *paths, "--to", "kafka", "--speed", SPEED, "--json"],
             env=flows.env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert replayed.returncode == 0, replayed.stderr
