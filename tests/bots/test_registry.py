@@ -21,7 +21,7 @@ def test_builds_only_enabled_bots() -> None:
 def test_an_enabled_bot_without_an_implementation_is_a_clear_error() -> None:
     on = msgspec.structs.replace(
         CONFIG,
-        bots=tuple(msgspec.structs.replace(b, enabled=True) if b.id == "bot_02" else b for b in CONFIG.bots),
+        bots=tuple(msgspec.structs.replace(b, enabled=True) if b.id == "bot_03" else b for b in CONFIG.bots),
     )
-    with pytest.raises(UnimplementedStrategyError, match="bot_02 \\(esports_live\\) is enabled"):
+    with pytest.raises(UnimplementedStrategyError, match="bot_03 \\(copy_trading\\) is enabled"):
         build_bots(on)

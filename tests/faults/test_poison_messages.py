@@ -11,8 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,11 @@ import pytest
 from bytewax.testing import run_main
 from click.testing import CliRunner
 
+from kafka_support import consume_until
 from pets.cli import main
 from pets.flows import bots, executor, market_state, risk
 from pets.flows.trading_io import kafka_source
-from pets.pipelines.kafka_io import consumer, ensure_topics, producer
+from pets.pipelines.kafka_io import ensure_topics, producer
 from pets.schemas.codec import decode, encode
 from pets.schemas.control import DeadLetter
 from pets.schemas.market_data import MarketInfo
@@ -49,26 +49,6 @@ def _produce(settings: Settings, topic: str, values: list[bytes], key: bytes = b
     try:
         for value in values:
             kafka.send(f"{settings.topic_prefix}{topic}", key=key, value=value).get(timeout=30)
-    finally:
-        kafka.close()
-
-
-def _consume(
-    settings: Settings, topic: str, until: Callable[[list[bytes]], bool], timeout_s: float = 30
-) -> list[bytes]:
-    from kafka import TopicPartition
-
-    kafka = consumer(settings)
-    try:
-        full = f"{settings.topic_prefix}{topic}"
-        kafka.assign([TopicPartition(full, p) for p in kafka.partitions_for_topic(full) or ()])
-        kafka.seek_to_beginning()
-        values: list[bytes] = []
-        deadline = time.monotonic() + timeout_s
-        while not until(values) and time.monotonic() < deadline:
-            for records in kafka.poll(timeout_ms=200).values():
-                values.extend(r.value for r in records)
-        return values
     finally:
         kafka.close()
 
@@ -110,13 +90,13 @@ def test_market_state_dead_letters_a_poison_frame_and_goes_on(isolated: Settings
     _produce(settings, "md.markets", [POISON], key=MARKET.encode())
     _produce(settings, "md.book", [POISON, _book(T0)], key=MARKET.encode())
     run_main(market_state.build_flow(settings, market_infos=[INFO], tail=False))
-    dead = _consume(settings, "dlq.market_data", lambda got: len(got) >= 2)
+    dead = consume_until(settings, "dlq.market_data", lambda got: len(got) >= 2)
     letters = [_check_letter(raw, "dlq.market_data") for raw in dead]
     assert sorted(letter.topic or "" for letter in letters) == [
         f"{settings.topic_prefix}md.book", f"{settings.topic_prefix}md.markets"
     ]  # fmt: skip
     assert all(("exceeds the input limit" in letter.reason) == (limit is None) for letter in letters)
-    tops = [decode("md.tob", v) for v in _consume(settings, "md.tob", lambda got: len(got) >= 1)]
+    tops = [decode("md.tob", v) for v in consume_until(settings, "md.tob", lambda got: len(got) >= 1)]
     assert [(t.asset_id, t.best_bid, t.best_ask) for t in tops] == [(YES, D("0.48"), D("0.52"))]
 
 
@@ -136,10 +116,10 @@ def test_risk_dead_letters_poison_on_every_input_and_decides_the_next_intent(iso
     _produce(isolated, "order.intent", [encode(_intent("good-1"))])
     source = kafka_source(isolated, risk.INPUT_TOPICS, tail=False)
     run_main(risk.build_flow(isolated, source))
-    dead = _consume(isolated, "dlq.trading", lambda got: len(got) >= len(risk.INPUT_TOPICS))
+    dead = consume_until(isolated, "dlq.trading", lambda got: len(got) >= len(risk.INPUT_TOPICS))
     topics = sorted(_check_letter(raw, "dlq.trading").topic or "" for raw in dead)
     assert topics == sorted(f"{isolated.topic_prefix}{topic}" for topic in risk.INPUT_TOPICS)
-    (denied,) = _consume(isolated, "order.denied", lambda got: len(got) >= 1)
+    (denied,) = consume_until(isolated, "order.denied", lambda got: len(got) >= 1)
     assert decode("order.denied", denied).intent.client_order_id == "good-1"  # unknown market: decided
 
 
@@ -149,7 +129,8 @@ def test_bots_dead_letter_a_poison_top_of_book_and_go_on(isolated: Settings) -> 
     _produce(isolated, "md.tob", [POISON])
     _produce(isolated, "bot.control", [b"{not json"])  # the next message: dead-lettered too, so read
     run_main(bots.build_flow(isolated, kafka_source(isolated, bots.INPUT_TOPICS, tail=False)))
-    letters = [decode("dlq.trading", v) for v in _consume(isolated, "dlq.trading", lambda got: len(got) >= 2)]
+    raw = consume_until(isolated, "dlq.trading", lambda got: len(got) >= 2)
+    letters = [decode("dlq.trading", v) for v in raw]
     assert sorted(letter.payload_size or 0 for letter in letters) == [9, len(POISON)]
 
 
@@ -174,7 +155,7 @@ def test_pets_replay_to_kafka_dead_letters_a_10_mb_frame_and_goes_on(
         1,
         2,
     )
-    (dead,) = _consume(isolated, "dlq.market_data", lambda got: len(got) >= 1)
+    (dead,) = consume_until(isolated, "dlq.market_data", lambda got: len(got) >= 1)
     assert len(dead) < BROKER_LIMIT
     letter = decode("dlq.market_data", dead)
     assert letter.truncated and letter.payload_size == len(frames[1])
@@ -189,7 +170,8 @@ def test_executor_dead_letters_a_poison_order_and_executes_the_next(isolated: Se
     order = ApprovedOrder(intent=_intent("good-2"), size=D(10), approved_ns=T0 * 1_000_000, sequence=1)
     _produce(isolated, "order.exec", [POISON, encode(order)])
     run_main(executor.build_flow(isolated, tail=False))
-    (dead,) = _consume(isolated, "dlq.trading", lambda got: len(got) >= 1)
+    (dead,) = consume_until(isolated, "dlq.trading", lambda got: len(got) >= 1)
     _check_letter(dead, "dlq.trading")
-    reports = [decode("exec.report", v) for v in _consume(isolated, "exec.report", lambda got: len(got) >= 1)]
+    raw = consume_until(isolated, "exec.report", lambda got: len(got) >= 1)
+    reports = [decode("exec.report", v) for v in raw]
     assert [r.client_order_id for r in reports][:1] == ["good-2"]  # no book yet: refused, but decided

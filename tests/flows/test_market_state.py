@@ -22,6 +22,7 @@ import pytest
 from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.testing import TestingSink, TestingSource, run_main
 
+from kafka_support import consume_until
 from pets.flows.market_state import DbRow, build_flow, recovery_config, run_embedded
 from pets.pipelines.market_data.market import MarketBooks, MarketStateEngine
 from pets.pipelines.market_data.parser import FrameParser
@@ -364,28 +365,6 @@ def _produce(settings: Settings, frames: list[bytes]) -> None:
         kafka.close()
 
 
-def _consume(
-    settings: Settings, topic: str, until: Callable[[list[bytes]], bool], timeout_s: float = 60
-) -> list[bytes]:
-    from kafka import TopicPartition
-
-    from pets.pipelines.kafka_io import consumer
-
-    kafka = consumer(settings)
-    try:
-        full = f"{settings.topic_prefix}{topic}"
-        kafka.assign([TopicPartition(full, p) for p in kafka.partitions_for_topic(full) or ()])
-        kafka.seek_to_beginning()
-        values: list[bytes] = []
-        deadline = time.monotonic() + timeout_s
-        while not until(values) and time.monotonic() < deadline:
-            for records in kafka.poll(timeout_ms=200).values():
-                values.extend(r.value for r in records)
-        return values
-    finally:
-        kafka.close()
-
-
 @pytest.fixture
 def kafka_settings(
     settings: Settings, kafka_bootstrap: str, topic_prefix: str, migrated_db: str
@@ -417,9 +396,9 @@ def test_end_to_end_through_kafka_and_postgres(kafka_settings: Settings) -> None
     }
     _produce(kafka_settings, [*frames, json.dumps(trade).encode(), b"PONG"])
     run_main(build_flow(kafka_settings, market_infos=infos, tail=False))
-    published = _consume(kafka_settings, "md.tob", lambda got: len(got) >= len(expected))
+    published = consume_until(kafka_settings, "md.tob", lambda got: len(got) >= len(expected))
     assert sorted((decode("md.tob", v) for v in published), key=_order) == sorted(expected, key=_order)
-    (dead,) = _consume(kafka_settings, "dlq.market_data", lambda got: len(got) >= 1)
+    (dead,) = consume_until(kafka_settings, "dlq.market_data", lambda got: len(got) >= 1)
     assert decode("dlq.market_data", dead).raw_bytes() == b"PONG"
     assert _db_tops(kafka_settings.postgres_dsn or "") == _expected_rows(expected)
     assert _count(kafka_settings.postgres_dsn or "", "book_deltas") > len(frames)
@@ -487,7 +466,7 @@ def test_a_killed_flow_process_resumes_from_kafka_without_gaps_or_duplicates(
             process.kill()
             process.wait(10)
     assert _db_tops(dsn) == _expected_rows(expected)  # seq continues after the restart: books were restored
-    published = _consume(kafka_settings, "md.tob", lambda got: len(got) >= len(expected))
+    published = consume_until(kafka_settings, "md.tob", lambda got: len(got) >= len(expected))
     assert {(t.asset_id, t.seq) for t in (decode("md.tob", v) for v in published)} == {
         (t.asset_id, t.seq) for t in expected
     }  # md.tob is at-least-once: a replay may repeat a message, never skip one
@@ -679,15 +658,14 @@ def test_the_flow_learns_markets_from_the_markets_table_and_md_markets_through_k
     _produce(settings, frames)
     run_main(build_flow(settings, tail=False), epoch_interval=timedelta(0), recovery_config=recovery)
 
-    published = [decode("md.tob", v) for v in _consume(settings, "md.tob", lambda got: len(got) >= 3)]
+    published = [decode("md.tob", v) for v in consume_until(settings, "md.tob", lambda got: len(got) >= 3)]
     assert sorted((t.asset_id, t.tick_size, t.paired_asset_id) for t in published) == [
         ("s-no", D("0.01"), "s-yes"),
         ("s-yes", D("0.01"), "s-no"),
         ("t-yes", D("0.001"), None),  # stated by the table (its prices alone would say 0.01)
     ]
-    letters = [
-        decode("dlq.market_data", v) for v in _consume(settings, "dlq.market_data", lambda got: len(got) >= 4)
-    ]
+    raw = consume_until(settings, "dlq.market_data", lambda got: len(got) >= 4)
+    letters = [decode("dlq.market_data", v) for v in raw]
     assert sorted((d.source, d.raw_bytes()) for d in letters) == sorted(
         [
             ("market_state.markets", b'{"condition_id": 1}'),

@@ -25,7 +25,7 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 def make_config(**bot_overrides: dict[str, Any]) -> PetsConfig:
     """The shipped config with the numbers these tests compute with stated here, not read from YAML:
     capital 10,000; bot_01 12% / bot_05 15% / bot_04 (directional news scalping, enabled here, no
-    Kelly override) 10% allocations;
+    Kelly override) 10% allocations; bot_02 disabled here (the tests of a disabled bot);
     fee rate 0.03 for every category; caps 20% per bot, 60% per category; breakers 3 losses / 24 h,
     5% daily, 25% bot and 40% portfolio drawdown; 5 orders/s and 120/min; books 5 s."""
     shipped = load_config(CONFIG_DIR)
@@ -69,6 +69,7 @@ def make_config(**bot_overrides: dict[str, Any]) -> PetsConfig:
             "max_position_usdc": D(250),
             "enabled": True,
         },
+        "bot_02": {"enabled": False},
     }
     bots = []
     for bot in shipped.bots:

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+from pets.bots.registry import build_bots
 from pets.cli import main
 from pets.schemas.config import (
     STRATEGIES,
@@ -111,25 +112,21 @@ LINEUP = [
     ("bot_09", "bot_09_kelly_value_betting.yaml", "conservative", ("value_betting",), Decimal("0.10")),
     ("bot_10", "bot_10_long_term_value.yaml", "conservative", ("long_term_value",), Decimal("0.08")),
 ]
-LATER_BRANCH = {"bot_09", "bot_10"}
 
 
 def test_the_lineup_is_the_products_ten_bots() -> None:
     config = load_config(SHIPPED)
     files = sorted(p.name for p in (SHIPPED / "bots").glob("*.yaml"))
-    expected = [row for row in LINEUP if row[0] not in LATER_BRANCH or (SHIPPED / "bots" / row[1]).exists()]
-    assert files == [row[1] for row in expected]
-    for bot_id, file, profile, zone_strategies, allocation in expected:
+    assert files == [row[1] for row in LINEUP]
+    for bot_id, file, profile, zone_strategies, allocation in LINEUP:
         bot = config.bot(bot_id)
         assert f"{bot.id}_{bot.name}.yaml" == file
         assert (bot.risk_profile.value, bot.zone_strategies) == (profile, zone_strategies), bot_id
         assert allocation is None or bot.capital_allocation == allocation, bot_id
         assert bot.capital_allocation <= Decimal("0.20"), bot_id
-    # the allocations of bots 9 and 10 count even before their files arrive
-    reserved = sum((row[4] for row in LINEUP if row not in expected and row[4] is not None), Decimal(0))
-    assert sum(bot.capital_allocation for bot in config.bots) + reserved <= 1
-    # the signal-driven bots wait for their strategies
-    assert [b.id for b in config.bots if b.id in {"bot_02", "bot_03", "bot_04", "bot_07"} and b.enabled] == []
+    assert sum(bot.capital_allocation for bot in config.bots) <= 1
+    # an enabled bot whose strategy has no class would stop `pets run` at start
+    assert [bot.bot_id for bot in build_bots(config)] == [bot.id for bot in config.bots if bot.enabled]
 
 
 def test_decimals_from_strings_and_yaml_numbers_are_exact(config_dir: Path) -> None:

@@ -13,6 +13,7 @@ from pets.assets.markets.assets import market_universe
 from pets.assets.markets.schedules import daily_universe, universe_job
 from pets.assets.models.assets import calibration_model
 from pets.assets.models.checks import model_beats_raw_price, model_metrics_present
+from pets.assets.models.esports import esports_win_metrics_present, esports_win_model
 from pets.assets.models.schedules import retrain_job, weekly_retrain
 from pets.assets.models.sensors import batch_control_sensor, resolved_markets_sensor
 from pets.assets.reports.assets import bot_performance_daily
@@ -22,7 +23,14 @@ from pets.assets.whales.checks import rankings_ordered_and_unique, wallet_trades
 from pets.assets.whales.schedules import daily_rankings, rankings_job
 from pets.schemas.topics import default_registry
 
-BATCH_ASSETS = [market_universe, wallet_trades, whale_rankings, calibration_model, bot_performance_daily]
+BATCH_ASSETS = [
+    market_universe,
+    wallet_trades,
+    whale_rankings,
+    calibration_model,
+    esports_win_model,
+    bot_performance_daily,
+]
 
 
 def build_definitions(resources: dict[str, object]) -> dg.Definitions:
@@ -33,6 +41,7 @@ def build_definitions(resources: dict[str, object]) -> dg.Definitions:
             rankings_ordered_and_unique,
             model_metrics_present,
             model_beats_raw_price,
+            esports_win_metrics_present,
         ],
         jobs=[universe_job, rankings_job, retrain_job, reports_job],
         schedules=[daily_universe, daily_rankings, weekly_retrain, daily_reports],

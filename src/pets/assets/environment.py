@@ -73,3 +73,13 @@ def calibration_data_dir(settings: Settings | None = None) -> str:
         if (folder / "market_data_one_day_before_certainty.csv").exists():
             return str(folder)
     return ""
+
+
+ESPORTS_WIN_DATA = ("esports", "datasets", "lol_diamond_ranked_10min.csv")
+
+
+def esports_win_data(settings: Settings | None = None) -> str:
+    """The esports win model's default training games: the shared data set's diamond-ranked games at
+    minute 10 (<shared_data_dir>/esports/datasets/lol_diamond_ranked_10min.csv)."""
+    settings = settings or load_settings()
+    return str(settings.shared_data_dir.joinpath(*ESPORTS_WIN_DATA))

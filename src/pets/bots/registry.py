@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from pets.bots.base import Bot
+from pets.bots.esports_live import EsportsLiveEvents
 from pets.bots.kelly_value_betting import KellyValueBetting
 from pets.bots.long_term_value import LongTermValue
 from pets.bots.market_making import MarketMaker
@@ -17,6 +18,7 @@ from pets.schemas.config import BotConfig, PetsConfig
 STRATEGY_CLASSES: Mapping[str, type[Bot]] = MappingProxyType(
     {
         "market_rebalancing_arb": MarketRebalancingArb,
+        "esports_live": EsportsLiveEvents,
         "market_making": MarketMaker,
         "multi_outcome_arb": MultiOutcomeArb,
         "tail_risk_mm": TailRiskMM,

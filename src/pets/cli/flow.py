@@ -27,6 +27,7 @@ FLOWS: dict[str, str] = {
     "bots": "pets.flows.bots",
     "risk": "pets.flows.risk",
     "executor": "pets.flows.executor",
+    "esports": "pets.flows.esports",
 }
 
 

@@ -57,6 +57,7 @@ HOT_MODULES = (
     "pets.bots.tail_risk_mm",
     "pets.bots.kelly_value_betting",
     "pets.bots.long_term_value",
+    "pets.bots.esports_live",
     "pets.risk.engine",
     "pets.risk.ledger",
     "pets.risk.trips",

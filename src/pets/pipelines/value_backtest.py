@@ -46,6 +46,7 @@ from pets.bots.long_term_value import LongTermValue
 from pets.execution.fees import taker_fee
 from pets.pipelines.calibration import CalibrationModel, brier, fit, read_calibration_dir
 from pets.pipelines.forecasts import FixedModelSource, NoFairValues, probability
+from pets.pipelines.venue_precision import fee_rate as venue_fee_rate
 from pets.pipelines.venue_precision import round_price, round_size
 from pets.schemas.config import BotConfig, KellyValueBettingParams, VenueConfig
 from pets.schemas.market_data import MarketInfo, TopOfBook
@@ -240,7 +241,7 @@ def run_value_backtest(
         raise ValueError(
             f"{config.id} runs {config.strategy!r}, not a value bot (kelly_value_betting, long_term_value)"
         )
-    fee_rate = venue.fee_rate(CATEGORY)
+    fee_rate = venue_fee_rate(venue, CATEGORY)  # the markets of the data set state no rate of their own
     data = data.sort("resolved_s", "market", "horizon_s")
     rows = data.to_dicts()
 

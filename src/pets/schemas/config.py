@@ -255,12 +255,6 @@ class CopyTradingParams(_Config, frozen=True, kw_only=True):
     max_delay_s: PositiveFloat
 
 
-class EsportsLiveParams(_Config, frozen=True, kw_only=True):
-    game: Slug
-    min_confidence: Probability
-    event_weights: dict[str, Probability]
-
-
 class MarketMakingParams(_Config, frozen=True, kw_only=True):
     half_spread: PositiveDecimal
     quote_size_shares: PositiveDecimal
@@ -315,6 +309,17 @@ class LongTermValueParams(KellyValueBettingParams, frozen=True, kw_only=True):
     max_total_usdc: PositiveDecimal  # capital locked across all markets (cost of what is held)
     exit_margin: NonNegativeDecimal  # exit only when p < best bid net of fee - exit_margin
     fair_values_file: str = "fair_values.yaml"  # in the config directory; overrides the model
+
+
+class EsportsLiveParams(KellyValueBettingParams, frozen=True, kw_only=True):
+    """Bot 2 (bots/esports_live.py): Bot 9's sizing on the esports win model's signals."""
+
+    model_name: str = "esports_win"  # the model store's name (the esports_win_model asset)
+    game: Slug = "lol"
+    max_feed_lag_ms: PositiveInt  # enter only on signals whose feed ran at most this far behind
+    exit_edge: NonNegativeDecimal  # sell when p - (bid net of fee) is at most this: the gap has closed
+    venue_pause_ms: PositiveInt = 5_000  # after the venue cancels or rejects an order, no entry in that
+    # market on signals created sooner than this (the venue pauses markets around game events)
 
 
 class StrategySpec(NamedTuple):

@@ -31,7 +31,41 @@ class NewsItem(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     tags: tuple[str, ...] = ()
 
 
+class TeamState(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One team's counters in a game snapshot (what every game's feed reports, in its own units)."""
+
+    team: str  # the feed's team id or code
+    gold: int = 0
+    kills: int = 0
+    towers: int = 0
+    inhibitors: int = 0
+    barons: int = 0
+    dragons: int = 0
+
+
+class GameSnapshot(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The state of one game after an event: `blue` and `red` are the two sides (radiant/dire in Dota 2,
+    attackers/defenders in VALORANT); `state` is in_game, paused or finished; `winner` the winning side's
+    team once finished and known."""
+
+    state: str
+    blue: TeamState
+    red: TeamState
+    winner: str | None = None
+
+
+EsportsEventType = Literal[
+    "game_start", "kill", "tower", "inhibitor", "dragon", "baron", "herald", "round", "pause", "resume",
+    "game_end", "stall", "recovered",
+]  # fmt: skip
+
+
 class EsportsEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One game event (topic esports.event, keyed by match), the same across games. `game_time_ms` is the
+    game clock; `feed_lag_ms` how far the feed ran behind when the frame arrived (received - frame time);
+    `snapshot` the game's state after the event. `stall` says the feed stopped delivering (no trading on
+    that match until `recovered`)."""
+
     event_id: str
     match_id: str
     game: str
@@ -40,6 +74,10 @@ class EsportsEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     team: str | None
     payload: dict[str, Any]
     received_ns: int
+    game_number: int = 1
+    snapshot: GameSnapshot | None = None
+    feed_lag_ms: int | None = None
+    frame_ts_ms: int | None = None  # the feed's own time of the frame (rfc460Timestamp, ...)
 
 
 class WalletFill(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -78,6 +116,7 @@ class Signal(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     ts_ns: int
     expires_ns: int | None = None
     model_version: str | None = None  # the model (and version) that produced `probability`
+    feed_lag_ms: int | None = None  # live feeds: how far the source ran behind when the signal was made
 
     @property
     def topic(self) -> str:
