@@ -28,7 +28,7 @@ from pets.risk.state import BotState, Status, TradingState, bot_status_after, po
 from pets.risk.zones import check_zone
 from pets.schemas.config import BotConfig, VenueConfig, ZoneFramework
 from pets.schemas.control import ALL_BOTS, ControlCommand
-from pets.schemas.market_data import MarketInfo, TopOfBook, same_top
+from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import (
     ExecutionReport,
     IntentCause,
@@ -189,9 +189,6 @@ class Bot:
         asset_id = tob.asset_id
         if asset_id not in self.token_market:
             return []
-        held = self.books.get(asset_id)
-        if held is not None and same_top(held, tob):
-            return []  # nothing the bot reads moved; not even its clock (docs/running.md)
         self.books[asset_id] = tob
         # the hot path: one call per top of book, so the clock and timer check are inlined
         now = tob.ts_ms

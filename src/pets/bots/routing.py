@@ -19,7 +19,7 @@ from pets.bots.registry import STRATEGY_CLASSES, bot_class, enabled_bots
 from pets.bots.signal_gate import Dropped, SignalGate, dead_letter
 from pets.schemas.config import BotConfig, PetsConfig
 from pets.schemas.control import ALL_BOTS, ControlCommand, DeadLetter
-from pets.schemas.market_data import MarketInfo, TopOfBook
+from pets.schemas.market_data import MarketInfo, TopOfBook, same_top
 from pets.schemas.orders import ExecutionReport, OrderDenied, OrderIntent
 from pets.schemas.signals import Signal, WalletFill, WhaleRanking
 
@@ -70,10 +70,11 @@ class Router:
         self.commands: dict[str, ControlCommand] = {}
         self.market_of: dict[str, str] = {}  # token -> condition id (where a wallet fill goes)
         self.rankings: dict[str, WhaleRanking] = {}  # wallet -> rank, of the latest ranking date
+        self.tops: dict[str, TopOfBook] = {}  # asset -> its last top that went on to an instance
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """A Router from an older snapshot gets the attributes added since."""
-        self.__dict__.update({"gate": None, "market_of": {}, "rankings": {}, **state})
+        self.__dict__.update({"gate": None, "market_of": {}, "rankings": {}, "tops": {}, **state})
 
     def _ranking(self, ranking: WhaleRanking) -> list[tuple[str, BotEvent]]:
         latest = next(iter(self.rankings.values()), None)
@@ -84,7 +85,12 @@ class Router:
         return [(self._full(key), ranking) for key in sorted(self.keys)]
 
     def route(self, event: BotEvent) -> list[tuple[str, BotEvent | DeadLetter]]:
-        if isinstance(event, MarketInfo):
+        if isinstance(event, TopOfBook):
+            held = self.tops.get(event.asset_id)
+            if held is not None and same_top(held, event):
+                return []  # nothing a bot reads moved, not even its clock: as `pets run` (docs/running.md)
+            self.tops[event.asset_id] = event
+        elif isinstance(event, MarketInfo):
             for token in event.token_ids:
                 self.market_of[token] = event.condition_id
         elif isinstance(event, WhaleRanking):
