@@ -2,9 +2,11 @@
 
 The same recordings go through `pets run --replay FILES --journal DIR` (one process, the embedded
 bus) and through the four flows as `pets flow run NAME` processes on the real broker, fed by
-`pets replay FILES --to kafka --speed max`. The intents, approvals, denials and fills must be equal:
-client order ids, prices and sizes, in order per market (docs/running.md, "Same input, same
-decisions"). Three short shared recordings (two of them settle), else a seeded simulator recording.
+`pets replay FILES --to kafka`. The intents, approvals, denials and fills must be equal: client
+order ids, prices and sizes, in order per market and bot (docs/running.md, "Same input, same
+decisions": the bots flow runs each bot as its own keyed state, so two bots' answers to one frame
+reach risk in either order). Three short shared recordings (two of them settle), else a seeded
+simulator recording.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ _TIMESTAMP = re.compile(rb'"timestamp":"(\d+)"')
 # verdicts, fills, the bots' answers to them) cross the four flows before the next frame arrives
 STEP_MS = 1000
 SPEED = "10"
-Tables = dict[str, dict[str, list[Row]]]  # table -> market -> rows in order
+Tables = dict[str, dict[str, list[Row]]]  # table -> "market bot" -> rows in order
 
 
 def _recordings(settings: Settings, tmp_path: Path) -> list[Path]:
@@ -116,11 +118,18 @@ def _journal_tables(journal: Path) -> Tables:
         return (r["client_order_id"], r["action"], r["asset_id"], r["side"], _money(r["price"]), _money(size))
 
     return {
-        "intents": _by_market((r["market"], intent(r)) for r in read("intents")),
-        "approved": _by_market((r["market"], (*intent(r), _money(r["size"]))) for r in read("approved")),
-        "denials": _by_market((r["market"], (*intent(r), r["rule"])) for r in read("denials")),
-        "fills": _by_market((r["market"], _fill_record(r)) for r in read("fills")),
+        "intents": _by_market((_key(r), intent(r)) for r in read("intents")),
+        "approved": _by_market((_key(r), (*intent(r), _money(r["size"]))) for r in read("approved")),
+        "denials": _by_market((_key(r), (*intent(r), r["rule"])) for r in read("denials")),
+        "fills": _by_market((_key(r), _fill_record(r)) for r in read("fills")),
     }
+
+
+def _key(r: Any) -> str:
+    """Rows are compared in order per market and bot (a journal row or a message)."""
+    if isinstance(r, dict):
+        return f"{r['market']} {r['bot_id']}"
+    return f"{r.market} {r.bot_id}"
 
 
 def _fill_record(r: dict[str, Any]) -> Row:
@@ -136,10 +145,10 @@ def _kafka_tables(settings: Settings) -> Tables:
     denied: list[OrderDenied] = topic_messages(settings, "order.denied")
     reports: list[ExecutionReport] = topic_messages(settings, "exec.report")
     return {
-        "intents": _by_market((i.market, norm(_intent_row(i))) for i in messages),
-        "approved": _by_market((a.intent.market, norm((*_intent_row(a.intent), a.size))) for a in approved),
-        "denials": _by_market((d.intent.market, norm((*_intent_row(d.intent), d.rule))) for d in denied),
-        "fills": _by_market((r.market, norm(_fill_row(r))) for r in reports if r.last_qty > 0),
+        "intents": _by_market((_key(i), norm(_intent_row(i))) for i in messages),
+        "approved": _by_market((_key(a.intent), norm((*_intent_row(a.intent), a.size))) for a in approved),
+        "denials": _by_market((_key(d.intent), norm((*_intent_row(d.intent), d.rule))) for d in denied),
+        "fills": _by_market((_key(r), norm(_fill_row(r))) for r in reports if r.last_qty > 0),
     }
 
 

@@ -164,7 +164,8 @@ def test_replay_of_shared_recordings(shared_data: Path, tmp_path: Path) -> None:
     l2 = shared_data / "polymarket" / "l2"
     files = [l2 / "20250619_mlb-min-cin-2025-06-19.jsonl.gz", l2 / "20250624_mlb-chc-stl-2025-06-24.jsonl.gz"]
     report, status = _run(["--replay", *map(str, files), "--journal", str(tmp_path), "--json"])
-    assert sorted(report) == LINES and "792 frames (0 dead-lettered)" in status  # 514 + 278 recorded
+    assert sorted(report) == LINES and "794 frames (0 dead-lettered)" in status
+    # 514 + 278 recorded, then each market's market_resolved frame (both settled; docs/running.md)
     intents = pl.read_parquet(tmp_path / "intents.parquet")
     assert intents.height > 0 and int(intents["source_ts_ms"].min()) >= 1750_000_000_000  # type: ignore[arg-type]
     markets = pl.read_parquet(tmp_path / "markets.parquet")

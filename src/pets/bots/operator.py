@@ -65,7 +65,7 @@ def run_bots(
         bot_id, event = pair
         if router is None:
             router = new_router(bot_id, classes[bot_id], config)
-        return router, router.route(event)
+        return router, router.in_order(event)
 
     def run(bot: Bot | None, item: tuple[str, BotEvent]) -> tuple[Bot, list[OrderIntent]]:
         key, event = item

@@ -29,6 +29,7 @@ BotEvent = (
 )
 DATA_TOPICS: dict[type, str] = {WalletFill: "chain.fill", WhaleRanking: "whale.rankings"}
 WHOLE_BOT = "all"
+NS_PER_MS = 1_000_000
 DROPPED = "dropped"  # the routing key of the signals a gate dropped (dead letters, no bot instance)
 
 _HANDLERS: dict[type, Callable[[Bot, Any], list[OrderIntent]]] = {
@@ -71,10 +72,45 @@ class Router:
         self.market_of: dict[str, str] = {}  # token -> condition id (where a wallet fill goes)
         self.rankings: dict[str, WhaleRanking] = {}  # wallet -> rank, of the latest ranking date
         self.tops: dict[str, TopOfBook] = {}  # asset -> its last top that went on to an instance
+        self.top_ms = 0  # the newest top's venue time (`in_order`)
+        self.waiting: list[ExecutionReport] = []  # reports waiting for a later top (`in_order`)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """A Router from an older snapshot gets the attributes added since."""
-        self.__dict__.update({"gate": None, "market_of": {}, "rankings": {}, "tops": {}, **state})
+        defaults: dict[str, Any] = {
+            "gate": None, "market_of": {}, "rankings": {}, "tops": {}, "top_ms": 0, "waiting": [],
+        }  # fmt: skip
+        self.__dict__.update({**defaults, **state})
+
+    def in_order(self, event: BotEvent) -> list[tuple[str, BotEvent | DeadLetter]]:
+        """`route` for the bots flow, where md.tob and exec.report interleave as they arrive. `pets run`
+        hands the bots every top of a frame, then the reports the frame caused (fills, and the acks of
+        orders priced off it), then the next frame. Here a report stamped no earlier than the newest
+        top seen waits for the first later top and goes on just before it (or before a MarketInfo,
+        which in `pets run` follows them too), so a bot sees them in that order (docs/running.md)."""
+        if isinstance(event, TopOfBook):
+            out = self._release(event.ts_ms * NS_PER_MS) if self.waiting else []
+            if event.ts_ms > self.top_ms:
+                self.top_ms = event.ts_ms
+            return out + self.route(event)
+        if isinstance(event, ExecutionReport) and event.ts_ns >= self.top_ms * NS_PER_MS:
+            self.waiting.append(event)
+            return []
+        if isinstance(event, MarketInfo) and self.waiting:
+            return self._release(None) + self.route(event)
+        return self.route(event)
+
+    def _release(self, before_ns: int | None) -> list[tuple[str, BotEvent | DeadLetter]]:
+        """The waiting reports stamped before `before_ns` (None: all), routed in arrival order."""
+        out: list[tuple[str, BotEvent | DeadLetter]] = []
+        keep: list[ExecutionReport] = []
+        for report in self.waiting:
+            if before_ns is None or report.ts_ns < before_ns:
+                out += self.route(report)
+            else:
+                keep.append(report)
+        self.waiting = keep
+        return out
 
     def _ranking(self, ranking: WhaleRanking) -> list[tuple[str, BotEvent]]:
         latest = next(iter(self.rankings.values()), None)

@@ -147,8 +147,10 @@ class RiskStep:
         outputs: list[ApprovedOrder | OrderDenied | RiskAlert]
         if kind is TopOfBook:
             outputs = [*engine.on_top_of_book(event)]
+            for intent in engine.released(event):
+                outputs += engine.on_intent(intent, intent.source_ts_ms * NS_PER_MS)
         elif kind is OrderIntent:
-            if event.client_order_id in self.published:
+            if event.client_order_id in self.published or engine.waits(event):
                 return engine, []
             outputs = engine.on_intent(event, event.source_ts_ms * NS_PER_MS)
         elif kind is ExecutionReport:

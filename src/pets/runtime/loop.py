@@ -34,7 +34,7 @@ from pets.execution.metrics import BotReport, Markouts, build_report
 from pets.execution.paper_exchange import PaperConfig, PaperExchange
 from pets.execution.portfolio import Portfolio, resolved_market
 from pets.pipelines.market_data.market import MarketStateEngine
-from pets.pipelines.market_data.parser import FrameParser
+from pets.pipelines.market_data.parser import FrameParser, event_venue_ms
 from pets.risk.engine import RiskEngine
 from pets.runtime.bus import EmbeddedBus
 from pets.runtime.journal import Journal
@@ -142,7 +142,7 @@ class TradingLoop:
                 self.dead_letter(event)  # type: ignore[arg-type]
                 continue
             stats.events += 1
-            ts = getattr(event, "ts_ms", None) or _venue_ms(event)
+            ts = getattr(event, "ts_ms", None) or event_venue_ms(event)
             if ts is not None and ts > self.clock_ms:
                 self._advance(ts)
             if kind is MarketResolved:
@@ -203,23 +203,22 @@ class TradingLoop:
         return list(self.instances)
 
     def _advance(self, now_ms: int) -> None:
-        """Venue time moved: GTD expiry and periodic P&L snapshots. A bot instance's timers follow
-        the venue time of the events it is handed (as in the bots flow), not this clock."""
+        """Venue time moved (an event of a frame, before it applies): a P&L snapshot when one is due,
+        then GTD expiry when due, by the executor flow's rules (ExecutorState.advance; docs/running.md).
+        A bot instance's timers follow the venue time of the events it is handed, not this clock."""
         if self.stats.first_ms == 0:
             self.stats.first_ms = now_ms
-            self._next_snapshot_ms = now_ms + self.snapshot_interval_ms
-            self._next_timer_ms = now_ms + self.timer_interval_ms
         self.clock_ms = self.stats.last_ms = now_ms
+        if now_ms >= self._next_snapshot_ms:
+            self._snapshot()
         if now_ms >= self._next_timer_ms:
             self._next_timer_ms = now_ms + self.timer_interval_ms
             self.bus.publish_all("exec.report", self.exchange.on_timer(now_ms))
-        if now_ms >= self._next_snapshot_ms:
-            self._next_snapshot_ms = now_ms + self.snapshot_interval_ms
-            self.bus.drain()
-            self._snapshot()
 
     def _snapshot(self) -> None:
-        """P&L snapshots now; each at its own timestamp (the database keys them by (bot, ts))."""
+        """P&L snapshots now; each at its own timestamp (the database keys them by (bot, ts)); the
+        next one is due a snapshot interval later."""
+        self._next_snapshot_ms = self.clock_ms + self.snapshot_interval_ms
         ts_ns = self._last_snapshot_ns = max(self.clock_ms * NS_PER_MS, self._last_snapshot_ns + 1_000)
         snapshots = self.portfolio.snapshot(ts_ns, self.exchange.open_orders())
         if self.journal is not None:
@@ -255,8 +254,10 @@ class TradingLoop:
         self.exchange.set_market(info.condition_id, info.category, info.fee_rate)
         self._route_risk(self.risk.on_market(info))
         changed = self.portfolio.on_market(info, self.clock_ms * NS_PER_MS)
-        if changed and self.journal is not None:
-            self.journal.position_history += changed
+        if changed:  # a settlement: a snapshot, as the executor flow takes
+            if self.journal is not None:
+                self.journal.position_history += changed
+            self._snapshot()
         self._to_bots(info)
 
     def _on_top_of_book(self, tob: TopOfBook) -> None:
@@ -335,12 +336,3 @@ class TradingLoop:
         for output in outputs:
             self.bus.publish(RISK_TOPICS.get(type(output), "risk.alert"), output)
 
-
-def _venue_ms(event: Any) -> int | None:
-    """The venue time of an event without a parsed `ts_ms` (last trade, best bid/ask, new market)."""
-    timestamp = getattr(event, "timestamp", None)
-    if isinstance(timestamp, int):
-        return timestamp
-    if isinstance(timestamp, str) and timestamp.isdigit():
-        return int(timestamp)
-    return None
