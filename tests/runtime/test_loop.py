@@ -72,3 +72,29 @@ def test_risk_and_the_portfolio_give_one_answer_for_equity_and_round_trips() -> 
         # the ledger's proportional cost split leaves dust below 1e-20
         assert Decimal(risk[snap.bot_id]["equity"]).quantize(micro) == snap.equity, snap.bot_id
         assert (book.trips.wins, book.trips.losses) == (snap.wins, snap.losses), snap.bot_id
+
+
+def test_pets_run_and_the_executor_flow_snapshot_pnl_at_the_same_venue_times() -> None:
+    """One cadence (pets.yaml run.snapshot_interval_ms) on one venue clock (every event's time), taken
+    before the event that moves the clock, then at the end of input: the same series on both paths."""
+    from pets.flows.executor import ExecutorState, Input
+    from pets.runtime.journal import Journal
+
+    idle = msgspec.structs.replace(
+        CONFIG, bots=tuple(msgspec.structs.replace(bot, enabled=False) for bot in CONFIG.bots)
+    )  # no orders: the executor below sees the frames only, as the loop does
+    source = sources.simulated(idle, seed=5, duration_s=60)
+    frames = list(source.frames)
+    journal = Journal()
+    loop = TradingLoop(idle, source.markets, journal=journal)
+    loop.run(frames)
+    state = ExecutorState(idle)
+    outputs = [out for info in source.markets for out in state.on_input(Input("md.markets", info))]
+    outputs += [out for frame in frames for out in state.on_input(Input("md.book", frame))]
+    outputs += state.flush()
+    flow_times = [o.routed.message.ts_ns for o in outputs if o.routed and o.routed.topic == "pnl.snapshot"]
+    assert sorted({s.ts_ns for s in journal.pnl}) == sorted(set(flow_times))
+    interval_ns = idle.system.run.snapshot_interval_ms * 1_000_000
+    times = sorted(set(flow_times))
+    assert len(times) >= 60_000 // idle.system.run.snapshot_interval_ms  # every interval of the minute
+    assert all(b - a >= interval_ns for a, b in zip(times, times[1:-1], strict=False))  # the last: the end
