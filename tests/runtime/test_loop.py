@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from itertools import pairwise
 
 import msgspec
 
@@ -97,4 +98,4 @@ def test_pets_run_and_the_executor_flow_snapshot_pnl_at_the_same_venue_times() -
     interval_ns = idle.system.run.snapshot_interval_ms * 1_000_000
     times = sorted(set(flow_times))
     assert len(times) >= 60_000 // idle.system.run.snapshot_interval_ms  # every interval of the minute
-    assert all(b - a >= interval_ns for a, b in zip(times, times[1:-1], strict=False))  # the last: the end
+    assert all(b - a >= interval_ns for a, b in pairwise(times[:-1]))  # the last one: the end of input
