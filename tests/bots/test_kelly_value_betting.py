@@ -28,6 +28,8 @@ from pets.bots.kelly_value_betting import KellyValueBetting
 from pets.bots.registry import build_bots
 from pets.pipelines.calibration import fit, simulate_calibration
 from pets.pipelines.forecasts import FixedModelSource, ModelStoreSource, probability
+from pets.schemas.signals import Signal
+from signal_bots import signal
 
 
 def new_bot(p: float = 0.40, **params: object) -> KellyValueBetting:
@@ -92,6 +94,28 @@ def test_no_model_no_order() -> None:
     )
     bot.on_market(value_market("m1"))
     assert book(bot, "0.29", "0.30") == []
+
+
+def model_forecast(p: str, asset: str = "yes1", n: int = 1, expires_ms: int = T0 + 60_000) -> Signal:
+    return signal(n, source="model", asset_id=asset, probability=D(p), expires_ns=expires_ms * 1_000_000)
+
+
+def test_a_published_forecast_stands_in_for_the_model_until_it_expires() -> None:
+    bot = KellyValueBetting(
+        config_of("kelly_value_betting", kelly_params()), VENUE, model_source=FixedModelSource()
+    )
+    bot.on_market(value_market("m1"))
+    assert book(bot, "0.29", "0.30") == []  # no model yet
+    # the forecast names NO at 0.60, so YES is worth 0.40: the same edge as the constant model above
+    (buy,) = bot.on_signal(model_forecast("0.60", asset="no1"))
+    assert legs([buy]) == [
+        ("place", "yes1", "BUY", D("0.30"), kelly_shares(D("0.40"), D("0.30"), D(1000)), "FAK")
+    ]
+    assert buy.cause is not None
+    assert (buy.cause.source, buy.cause.signal_id, buy.cause.model_version) == ("model", "s1", "test-model@1")
+    bot.on_execution_report(report(buy, "canceled"))
+    # once it expired (venue time past expires_ns) the bot has no probability again
+    assert book(bot, "0.29", "0.30", ts=T0 + 60_000) == []
 
 
 def test_kelly_counts_the_held_position_and_the_equity_after_the_fill() -> None:

@@ -4,7 +4,7 @@ import msgspec
 import pytest
 from bot_factories import CONFIG
 
-from pets.bots.registry import UnimplementedStrategyError, build_bots
+from pets.bots.registry import STRATEGY_CLASSES, UnimplementedStrategyError, build_bots
 
 
 def test_builds_only_enabled_bots() -> None:
@@ -23,5 +23,6 @@ def test_an_enabled_bot_without_an_implementation_is_a_clear_error() -> None:
         CONFIG,
         bots=tuple(msgspec.structs.replace(b, enabled=True) if b.id == "bot_03" else b for b in CONFIG.bots),
     )
+    without = {name: cls for name, cls in STRATEGY_CLASSES.items() if name != "copy_trading"}
     with pytest.raises(UnimplementedStrategyError, match="bot_03 \\(copy_trading\\) is enabled"):
-        build_bots(on)
+        build_bots(on, without)

@@ -26,8 +26,8 @@ from kafka_support import consume_until
 from pets.flows.market_state import DbRow, build_flow, recovery_config, run_embedded
 from pets.pipelines.market_data.market import MarketBooks, MarketStateEngine
 from pets.pipelines.market_data.parser import FrameParser
-from pets.pipelines.market_data.synthetic import SyntheticFeed
 from pets.pipelines.polymarket.universe import market_from_row, market_row
+from pets.pipelines.simulator import MarketSimulator, SimParams
 from pets.pipelines.tables import MARKETS
 from pets.schemas.codec import decode, encode
 from pets.schemas.control import DeadLetter
@@ -220,8 +220,8 @@ def test_the_flow_publishes_exactly_the_expected_messages(settings: Settings) ->
 
 
 def _synthetic(frames: int = 3000) -> tuple[list[bytes], list[MarketInfo]]:
-    feed = SyntheticFeed(markets=2, seed=5)
-    return list(feed.frames(frames)), feed.infos()
+    sim = MarketSimulator(SimParams.feed(2, 5, "changes"))
+    return sim.take(frames), sim.markets
 
 
 def test_the_flow_publishes_what_the_embedded_loop_publishes(settings: Settings) -> None:
@@ -402,7 +402,8 @@ def test_end_to_end_through_kafka_and_postgres(kafka_settings: Settings) -> None
     assert decode("dlq.market_data", dead).raw_bytes() == b"PONG"
     assert _db_tops(kafka_settings.postgres_dsn or "") == _expected_rows(expected)
     assert _count(kafka_settings.postgres_dsn or "", "book_deltas") > len(frames)
-    assert _count(kafka_settings.postgres_dsn or "", "trades") == 1
+    trades = sum(json.loads(f)["event_type"] == "last_trade_price" for f in frames)  # the simulator's
+    assert _count(kafka_settings.postgres_dsn or "", "trades") == trades + 1
 
 
 def _order(top: TopOfBook) -> tuple[str, int]:

@@ -202,15 +202,17 @@ def test_halt_in_the_loop_cancels_every_open_order_and_stops_new_ones() -> None:
 
 
 def test_the_simulator_publishes_its_alternative_data_in_pets_run(tmp_path: Path) -> None:
-    """The shipped lineup: all four signal topics are published; Bot 2 reads the esports ones, which
-    pass its gate (every one of them, none dropped)."""
+    """The shipped lineup: all four signal topics are published; Bot 2 reads the esports ones, Bots 9
+    and 10 the model forecasts, which pass their gates (every one of them, none dropped)."""
     report, stderr = _run(["--duration", "60", "--journal", str(tmp_path), "--json"])
     assert sorted(report) == LINES
     [line] = [line for line in stderr.splitlines() if line.startswith("signals: ")]
     for topic in ("signal.esports", "signal.model", "signal.news", "signal.whale"):
         assert topic in line
-    esports = int(line.split("signal.esports ")[1].split(",")[0])
-    assert esports > 0 and f"(passed {esports}, " in line and "stale_book 0)" in line
+    esports, model = (int(line.split(f"{t} ")[1].split(",")[0]) for t in ("signal.esports", "signal.model"))
+    # each reading bot has its own gate, as in the bots flow: a forecast passes Bot 9's and Bot 10's
+    passed = esports + 2 * model
+    assert min(esports, model) > 0 and f"(passed {passed}, " in line and "stale_book 0)" in line
 
 
 def test_bot_02_trades_the_simulated_esports_markets_in_the_embedded_run(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from pets.runtime.journal import Journal
 from pets.runtime.loop import TradingLoop
 from pets.schemas.config import load_config
 from pets.schemas.orders import OrderIntent
+from pets.schemas.signals import WalletFill
 from pets.settings import project_root
 from signal_bots import CLASSES, SignalTaker, enable, ranking, signal, wallet_fill
 from venue_factories import T0, market, tob
@@ -126,3 +127,24 @@ def test_an_order_a_signal_caused_records_it_even_when_the_strategy_names_no_cau
     assert intent.cause is not None
     cause = (intent.cause.source, intent.cause.signal_id, intent.cause.probability)
     assert cause == ("news", "s7", Decimal("0.7"))
+
+
+def test_the_main_job_copies_the_simulated_whales_with_bot_3() -> None:
+    """`pets run`'s simulator with the shipped Bot 3: the whale ranking and the whales' fills reach it,
+    and every copy names the wallet and the fill it copies."""
+    from pets.runtime import sources
+
+    config = enable(load_config(project_root() / "config"), "bot_03")
+    source = sources.simulated(config, seed=3, duration_s=300)
+    assert source.events is not None
+    journal = Journal()
+    loop = TradingLoop(config, source.markets, journal=journal)
+    loop.run(source.events())
+    fills = [e for e in source.events() if isinstance(e, WalletFill)]
+    assert loop.stats.topics["chain.fill"] == len(fills) > 0 and loop.stats.topics["whale.rankings"] == 5
+    copies = [i for i in journal.intents if i.bot_id == "bot_03"]
+    assert copies
+    keys = {f"{f.tx_hash}:{f.log_index}": f.wallet for f in fills}
+    for intent in copies:
+        assert intent.cause is not None and intent.cause.source == "whale"
+        assert keys[intent.cause.signal_id] in intent.cause.note

@@ -12,7 +12,7 @@ from pets.pipelines.market_data.parser import FrameParser
 from pets.pipelines.simulator import MarketSimulator, SimParams
 from pets.schemas.control import DeadLetter
 from pets.schemas.market_data import MarketFrame, TopOfBook
-from pets.schemas.signals import Signal
+from pets.schemas.signals import Signal, WalletFill, WhaleRanking
 
 PARAMS = SimParams(seed=7, binary_markets=10, neg_risk_outcomes=4, duration_ms=300_000, step_ms=100)
 _DECODE = msgspec.json.Decoder(MarketFrame)
@@ -102,7 +102,10 @@ def test_events_carry_exactly_the_frames_plus_signals_deterministically() -> Non
         if isinstance(event, Signal):
             assert event.ts_ns // 1_000_000 >= last_ms
             last_ms = event.ts_ns // 1_000_000
-        else:
+        elif isinstance(event, WalletFill):
+            assert event.ts_ms >= last_ms
+            last_ms = event.ts_ms
+        elif not isinstance(event, WhaleRanking):
             ts = msgspec.json.decode(event).get("timestamp")
             if ts is not None:
                 assert int(ts) >= last_ms

@@ -22,7 +22,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import ClassVar
 
-from msgspec.structs import replace
 from mypy_extensions import mypyc_attr
 
 from pets.bots.base import OwnOrder
@@ -50,7 +49,6 @@ class EsportsLiveEvents(KellyValueBetting):
         # the probability comes with each signal: no model is read here
         super().__init__(config, venue, id_namespace, model_source or FixedModelSource())
         self.views: dict[str, Estimate] = {}  # token -> the latest probability and its signal
-        self.view_signal: dict[str, Signal] = {}
         self.halted: dict[str, str] = {}  # market -> why entries wait for the next probability
         self.venue_paused_ms: dict[str, int] = {}  # market -> when the venue last refused an order
 
@@ -79,8 +77,7 @@ class EsportsLiveEvents(KellyValueBetting):
         for token in info.token_ids:
             prob = p if token == signal.asset_id else ONE - p if len(info.token_ids) == 2 else None
             if prob is not None:
-                self.views[token] = Estimate(prob, "esports", signal.model_version, note)
-                self.view_signal[token] = signal
+                self.views[token] = Estimate(prob, "esports", signal.model_version, note, signal.signal_id)
         fresh = lag is None or lag <= self.esports.max_feed_lag_ms
         out: list[OrderIntent] = []
         for token in info.token_ids:
@@ -100,20 +97,10 @@ class EsportsLiveEvents(KellyValueBetting):
         if held > 0 and tob.best_bid is not None:
             bid = tob.best_bid
             if estimate.probability - (bid - venue_taker_fee(ONE, bid, fee_rate)) <= self.esports.exit_edge:
-                return self._tagged(self._sell(info, token, tob, held, estimate), token)
+                return self._sell(info, token, tob, held, estimate)
         if not enter:
             return []
-        return self._tagged(self._buy(info, token, tob, held, fee_rate, estimate), token)
-
-    def _tagged(self, intents: list[OrderIntent], token: str) -> list[OrderIntent]:
-        """The intents' cause names the signal that set the probability they used."""
-        signal = self.view_signal.get(token)
-        if signal is None:
-            return intents
-        return [
-            replace(i, cause=replace(i.cause, signal_id=signal.signal_id) if i.cause is not None else None)
-            for i in intents
-        ]
+        return self._buy(info, token, tob, held, fee_rate, estimate)
 
     def _exit_market(self, info: MarketInfo, why: str) -> list[OrderIntent]:
         out: list[OrderIntent] = []

@@ -3,7 +3,9 @@ market, sized by exact Kelly, and sells when the edge is gone.
 
 For each token of an open market with a fresh book:
 - p = the promoted `calibration_model` at the token's mid, the days to the market's end date and its
-  category (pipelines/forecasts.py says how the features are derived);
+  category (pipelines/forecasts.py says how the features are derived); a model forecast published on
+  `signal.model` (the simulator's in `pets run`) stands in for it on its token (and 1 - p on the other
+  token of a binary market) until the signal expires, and acts at once;
 - entry: the best ask lies in [min_price, max_price) (the zones of the `value_betting` zone strategy,
   1-2: [0, 0.40)), and p - c > min_edge where c = ask + feeRate x ask x (1 - ask) is what one share
   costs a taker; a price in zone 3 also needs p > coin_flip_min_probability (0.52), as risk demands.
@@ -12,7 +14,8 @@ For each token of an open market with a fresh book:
   then capped by the best ask's size and `max_position_usdc` of cost per market. A FAK buy at the ask.
 - exit: p < bid - feeRate x bid x (1 - bid) (selling at the bid no longer loses to holding): a FAK
   sell of what it holds at the bid. Otherwise it holds to resolution, where the venue settles.
-Every intent carries its cause: source "model", the model version, p and the features used.
+Every intent carries its cause: source "model", the model version, p and the features used (or the
+forecast's signal id).
 
 The bot checks the model source for a newly promoted version every `reload_interval_ms` of venue time
 and swaps without a restart. One instance for every market (routing "bot"): the bankroll spans them.
@@ -36,6 +39,7 @@ from pets.risk.kelly import kelly_stake, share_cost
 from pets.schemas.config import BotConfig, KellyValueBettingParams, VenueConfig
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import ExecutionReport, IntentCause, OrderIntent
+from pets.schemas.signals import Signal, SignalSource
 
 ONE = Decimal(1)
 PROBABILITY_STEP = Decimal("0.000001")
@@ -48,12 +52,14 @@ class Estimate(NamedTuple):
     source: str  # model | fair_value
     version: str | None
     note: str
+    signal_id: str | None = None  # the signal that carried it
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
 class KellyValueBetting(Bot):
     strategy_type = "directional"
     routing = "bot"
+    signal_sources: ClassVar[tuple[SignalSource, ...]] = ("model",)
     params_type: ClassVar[type[KellyValueBettingParams]] = KellyValueBettingParams
 
     def __init__(
@@ -71,6 +77,7 @@ class KellyValueBetting(Bot):
         self.model_version: str | None = None
         self.cash: Decimal = self.params.bankroll_usdc
         self.spent: dict[str, Decimal] = {}  # token -> what its held shares cost (price + fees)
+        self.forecasts: dict[str, tuple[Estimate, int | None]] = {}  # token -> published forecast, expiry ns
         self.reload_model()
 
     def bind(self, config: BotConfig, venue: VenueConfig) -> None:
@@ -97,8 +104,31 @@ class KellyValueBetting(Bot):
         self.schedule(now_ms + self.params.reload_interval_ms)
         return []
 
+    def _on_signal(self, signal: Signal) -> list[OrderIntent]:
+        info = self.markets.get(signal.market)
+        if info is None or signal.probability is None or signal.asset_id not in info.token_ids:
+            return []
+        p = signal.probability.quantize(PROBABILITY_STEP)
+        for token in info.token_ids:
+            prob = p if token == signal.asset_id else ONE - p if len(info.token_ids) == 2 else None
+            if prob is not None:
+                estimate = Estimate(prob, "model", signal.model_version, signal.rationale, signal.signal_id)
+                self.forecasts[token] = (estimate, signal.expires_ns)
+        out: list[OrderIntent] = []
+        for token in info.token_ids:
+            tob = self.books.get(token)
+            if tob is not None:
+                out += self._on_book(tob)
+        return out
+
     def estimate(self, info: MarketInfo, asset_id: str, tob: TopOfBook) -> Estimate | None:
-        """The model's probability that `asset_id` pays 1, None without a model, mid or end date."""
+        """The probability that `asset_id` pays 1: its unexpired published forecast, else the model's
+        (None without a model, mid or end date)."""
+        published = self.forecasts.get(asset_id)
+        if published is not None:
+            if published[1] is None or self.clock_ms * 1_000_000 < published[1]:
+                return published[0]
+            del self.forecasts[asset_id]
         model = self.model
         if model is None or tob.mid is None or info.end_date_ms is None:
             return None
@@ -267,5 +297,6 @@ class KellyValueBetting(Bot):
             model_version=estimate.version,
             probability=estimate.probability,
             note=note,
+            signal_id=estimate.signal_id,
         )
         return msgspec.structs.replace(intent, cause=cause)

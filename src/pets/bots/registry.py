@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from pets.bots.base import Bot
+from pets.bots.copy_trading import CopyTrader
 from pets.bots.esports_live import EsportsLiveEvents
 from pets.bots.kelly_value_betting import KellyValueBetting
 from pets.bots.long_term_value import LongTermValue
@@ -24,6 +25,7 @@ STRATEGY_CLASSES: Mapping[str, type[Bot]] = MappingProxyType(
         "tail_risk_mm": TailRiskMM,
         "kelly_value_betting": KellyValueBetting,
         "long_term_value": LongTermValue,
+        "copy_trading": CopyTrader,
     }
 )
 

@@ -28,6 +28,7 @@ FLOWS: dict[str, str] = {
     "risk": "pets.flows.risk",
     "executor": "pets.flows.executor",
     "esports": "pets.flows.esports",
+    "chain": "pets.flows.chain",
 }
 
 

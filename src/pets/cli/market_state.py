@@ -49,14 +49,14 @@ def bench_market_state(
 ) -> None:
     """Frames/s through parse + L2 book + top-of-book features (embedded, one core)."""
     from pets.pipelines.market_data.embedded import run_embedded
-    from pets.pipelines.market_data.synthetic import synthetic_frames as simulate
+    from pets.pipelines.simulator import simulated_frames
     from pets.schemas.market_data import TopOfBook
 
     data_dir = data_dir or settings_from_env().shared_data_dir
     frames = load_recorded_frames(data_dir)
     source = f"recordings in {data_dir / 'polymarket' / 'l2'}"
     if not frames:
-        frames = list(simulate(frames=synthetic_frames))
+        frames = simulated_frames(synthetic_frames)[:synthetic_frames]
         source = f"simulated (seed 7, {synthetic_frames} frames)"
     published = 0
 
@@ -105,7 +105,7 @@ def bench_market_state_latency(
 ) -> None:
     """Latency frame produced to md.book -> its top of book consumed from md.tob, through the real
     broker and the market_state flow running as its own process (`pets flow run market_state`)."""
-    from pets.pipelines.market_data.synthetic import synthetic_frames as simulate
+    from pets.pipelines.simulator import simulated_frames
 
     settings = settings_from_env()
     count = int(rate * seconds)
@@ -113,7 +113,7 @@ def bench_market_state_latency(
     frames = load_recorded_frames(data_dir)[:count]
     source = f"recordings in {data_dir / 'polymarket' / 'l2'}"
     if len(frames) < count:
-        frames = list(simulate(frames=count))[:count]
+        frames = simulated_frames(count)[:count]
         source = f"simulated (seed 7, {count} frames)"
     try:
         result = _measure_latency(settings, frames, rate=rate, with_db=db, epoch_ms=epoch_ms)

@@ -55,6 +55,7 @@ HOT_MODULES = (
     "pets.bots.multi_outcome_arb",
     "pets.bots.market_making",
     "pets.bots.tail_risk_mm",
+    "pets.bots.copy_trading",
     "pets.bots.kelly_value_betting",
     "pets.bots.long_term_value",
     "pets.bots.esports_live",

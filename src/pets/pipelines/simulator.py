@@ -21,9 +21,11 @@ What it simulates (pets.yaml `simulator`):
   the outcome, then `market_resolved` names the winning token; nothing trades after that.
 Frames: `book` snapshots (at the start and periodically; both sides best-last as the venue sends
 them), `price_change` in the current `price_changes` schema (one frame per market and step with
-the YES and NO entries and each token's best bid/ask), `last_trade_price`, `market_resolved`; plus
-`MarketInfo` for every market. Prices use integer units of 1e-4 internally, so every price is on its
-tick grid and every size on the 0.01 grid.
+the YES and NO entries and each token's best bid/ask; `wire="changes"`: the per-token `changes` schema
+of the 2025 recordings, one frame per token), `last_trade_price`, `market_resolved`; plus
+`MarketInfo` for every market. It is the project's one market generator: `SimParams.feed` sizes it
+for tests and benchmarks of the market-data path, `take` cuts a run at whole steps. Prices use
+integer units of 1e-4 internally, so every price is on its tick grid and every size on the 0.01 grid.
 """
 
 from __future__ import annotations
@@ -31,18 +33,22 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import msgspec
 
 from pets.pipelines.market_data.units import price_decimal, size_decimal
 from pets.schemas.config import SimulatorConfig
 from pets.schemas.market_data import MarketInfo
-from pets.schemas.signals import Signal, SignalSource
+from pets.schemas.signals import Signal, SignalSource, WalletFill, WhaleRanking
+
+AltEvent = Signal | WalletFill | WhaleRanking
+Wire = Literal["price_changes", "changes"]
 
 ONE: Final = 10_000  # price 1.00 in units of 1e-4
 SHARE: Final = 1_000_000  # one share in size units of 1e-6
@@ -73,6 +79,15 @@ class SimParams:
     regime_switch: tuple[float, float] = (0.002, 0.01)  # calm -> volatile, volatile -> calm
     dislocation_prob: float = 0.001  # per market and step
     snapshot_every_ms: int = 60_000
+    wire: Wire = "price_changes"
+
+    @classmethod
+    def feed(cls, markets: int = 4, seed: int = 7, wire: Wire = "price_changes") -> SimParams:
+        """`markets` binary markets that never resolve within a month: a steady feed to cut with `take`."""
+        return cls(
+            seed=seed, binary_markets=markets, neg_risk_outcomes=0, duration_ms=30 * 86_400_000,
+            resolve_share=0.0, wire=wire,
+        )  # fmt: skip
 
     @classmethod
     def from_config(cls, config: SimulatorConfig, **overrides: Any) -> SimParams:
@@ -239,10 +254,26 @@ class MarketSimulator:
         for _, frames in self._steps():
             yield from frames
 
-    def events(self) -> Iterator[bytes | Signal]:
+    def take(self, count: int) -> list[bytes]:
+        """The first frames of the run, at least `count`, ending at a step's end: the books then hold
+        exactly what the frames describe (`book` is the oracle)."""
+        taken: list[bytes] = []
+        for _, frames in self._steps():
+            taken += frames
+            if len(taken) >= count:
+                break
+        return taken
+
+    def book(self, asset_id: str) -> tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]:
+        """A token's book now as ({price: size} bids, asks) in Decimals."""
+        [book] = [b for m in self.binaries + self.event for b in (m.yes, m.no) if b.asset_id == asset_id]
+        return _decimals(book.bids), _decimals(book.asks)
+
+    def events(self) -> Iterator[bytes | AltEvent]:
         """The frames of `frames()` (the same bytes) with the alternative data the signal-driven bots
         need among them, in time order: news and whale fills ahead of the price moves they announce,
-        esports game events ahead of the moves of esports markets, model forecasts (AltData)."""
+        esports game events ahead of the moves of esports markets, model forecasts, the whale ranking
+        and the whales' fills (AltData)."""
         alt = AltData(self)
         held: deque[tuple[int, list[bytes]]] = deque()  # the look-ahead: a move is seen before it is sent
         for step, frames in self._steps():
@@ -472,6 +503,9 @@ class MarketSimulator:
         if step % snapshot_steps == m.snapshot_phase:
             yield from self._snapshots(m, ts)
             return
+        if self.params.wire == "changes":
+            yield from self._token_changes(m, ts, ((m.yes, old_yes), (m.no, old_no)))
+            return
         changes = _diff(m.yes, old_yes) + _diff(m.no, old_no)
         if changes:
             yield _ENCODE(
@@ -482,6 +516,23 @@ class MarketSimulator:
                     "price_changes": changes,
                 }
             )
+
+    def _token_changes(
+        self, m: _Market, ts: int, books: tuple[tuple[_Book, tuple[Side, Side]], ...]
+    ) -> Iterator[bytes]:
+        for book, old in books:
+            levels = [{k: c[k] for k in ("price", "side", "size")} for c in _diff(book, old)]
+            if levels:
+                yield _ENCODE(
+                    {
+                        "event_type": "price_change",
+                        "asset_id": book.asset_id,
+                        "market": m.condition_id,
+                        "timestamp": str(ts),
+                        "hash": hashlib.blake2b(f"{book.asset_id}{ts}c".encode(), digest_size=20).hexdigest(),
+                        "changes": levels,
+                    }
+                )
 
     def _snapshots(self, m: _Market, ts: int) -> Iterator[bytes]:
         for book in (m.yes, m.no):
@@ -517,6 +568,17 @@ class MarketSimulator:
                 "timestamp": str(ts),
             }
         )
+
+
+def simulated_frames(
+    count: int, *, markets: int = 4, seed: int = 7, wire: Wire = "price_changes"
+) -> list[bytes]:
+    """At least `count` frames of `markets` binary markets (`SimParams.feed`), alike for alike arguments."""
+    return MarketSimulator(SimParams.feed(markets, seed, wire)).take(count)
+
+
+def _decimals(side: Side) -> dict[Decimal, Decimal]:
+    return {price_decimal(price): size_decimal(size) for price, size in side.items()}
 
 
 def _diff(book: _Book, old: tuple[Side, Side]) -> list[dict[str, str]]:
@@ -563,11 +625,13 @@ class AltData:
     A market whose fair probability moves by `move` or more within `window` steps gets a news item
     (an esports game event for an esports market) `window` steps before the move's end, i.e. when
     the move starts, saying which token will rise and to what probability; half of them also get a
-    whale-wallet fill on that token a few steps later. Every `forecast_every` steps each market
-    gets a model forecast: the fair probability plus noise, with the model version.
+    whale-wallet fill on that token a few steps later (a whale.signal and the WalletFill of one of
+    `WHALES` simulated wallets, which a WhaleRanking ranks at the start). Every `forecast_every` steps
+    each market gets a model forecast: the fair probability plus noise, with the model version.
     """
 
     MODEL_VERSION: Final = "sim-calibration@1"
+    WHALES: Final = 5
 
     def __init__(
         self,
@@ -587,7 +651,26 @@ class AltData:
         self.forecast_noise = forecast_noise
         self.history: dict[str, deque[float]] = {}  # condition id -> its last `window` + 1 probabilities
         self.quiet_until: dict[str, int] = {}  # no second announcement of the same move
-        self.scheduled: dict[int, list[Signal]] = {}
+        self.scheduled: dict[int, list[AltEvent]] = {}
+        self.whales = [
+            "0x" + hashlib.blake2b(f"sim{sim.params.seed}-whale{i}".encode(), digest_size=20).hexdigest()
+            for i in range(self.WHALES)
+        ]
+        day = time.strftime("%Y-%m-%d", time.gmtime(sim.params.start_ms // 1000))
+        self.scheduled[0] = [
+            WhaleRanking(
+                ranking_date=day,
+                rank=i + 1,
+                wallet=w,
+                pnl=Decimal(50_000 - 5_000 * i),
+                volume=Decimal(10**6),
+                trades=400,
+                markets=60,
+                win_rate=Decimal("0.62"),
+                roi=Decimal("0.08"),
+            )
+            for i, w in enumerate(self.whales)
+        ]
 
     def observe(self, step: int) -> None:
         """The simulator just generated `step`: announce the moves that ended now, forecast."""
@@ -604,7 +687,7 @@ class AltData:
             if step % self.forecast_every == 0 and step > 0:
                 self._forecast(m, step, prob)
 
-    def due(self, step: int) -> list[Signal]:
+    def due(self, step: int) -> list[AltEvent]:
         return self.scheduled.pop(step, [])
 
     def _announce(self, m: _Market, step: int, prob: float, change: float) -> None:
@@ -616,8 +699,19 @@ class AltData:
         self._add(source, m, step, token, target, f"{event}: {m.info.question} moves {change:+.3f}", 90_000)
         if self.rng.random() < 0.5:
             lag = self.rng.randrange(1, 20)
-            wallet = "0x" + hashlib.blake2b(f"{m.condition_id}{step}".encode(), digest_size=20).hexdigest()
+            digest = hashlib.blake2b(f"{m.condition_id}{step}".encode(), digest_size=20).hexdigest()
+            wallet = self.whales[int(digest, 16) % len(self.whales)]
             self._add("whale", m, step + lag, token, target, f"wallet {wallet} bought {token[:8]}", 60_000)
+            # it buys across the spread at about the price before the move (a cent above the fair price)
+            before = prob - change if up else 1 - (prob - change)
+            price = Decimal(f"{min(max(before, 0.01), 0.98):.2f}") + Decimal("0.01")
+            shares = Decimal(500 + int(digest[:8], 16) % 2000)
+            params = self.sim.params
+            self.scheduled.setdefault(step + lag, []).append(WalletFill(
+                tx_hash="0x" + digest + digest[:24], log_index=0, block_number=step + lag, exchange="ctf_v2",
+                wallet=wallet, counterparty=None, asset_id=token, side="BUY", price=price, shares=shares,
+                usdc=price * shares, fee=Decimal(0), ts_ms=params.start_ms + (step + lag) * params.step_ms,
+            ))  # fmt: skip
 
     def _forecast(self, m: _Market, step: int, prob: float) -> None:
         forecast = min(max(prob + self.rng.gauss(0, self.forecast_noise), 0.001), 0.999)

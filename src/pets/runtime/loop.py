@@ -42,7 +42,7 @@ from pets.schemas.config import PetsConfig
 from pets.schemas.control import ControlCommand, DeadLetter, RiskAlert
 from pets.schemas.market_data import MarketInfo, MarketResolved, TopOfBook, same_top
 from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, OrderIntent
-from pets.schemas.signals import Signal
+from pets.schemas.signals import Signal, WalletFill, WhaleRanking
 
 NS_PER_MS: Final = 1_000_000
 BOOK_EVENTS: Final = frozenset({"Snapshot", "LevelDeltas", "TickSizeSet"})
@@ -117,7 +117,7 @@ class TradingLoop:
 
     # ------------------------------------------------------------------ input
 
-    def run(self, frames: Iterable[bytes | Signal]) -> RunStats:
+    def run(self, frames: Iterable[bytes | Signal | WalletFill | WhaleRanking]) -> RunStats:
         """Carry every frame (and every signal among them, in order) through all flows, then flush
         and take the final snapshot."""
         started = time.perf_counter()
@@ -125,8 +125,10 @@ class TradingLoop:
         for raw in frames:
             if type(raw) is bytes:
                 on_frame(raw)
-            else:
+            elif type(raw) is Signal:
                 self.signal(raw)  # type: ignore[arg-type]
+            else:
+                self.alt_data(raw)  # type: ignore[arg-type]
         self.finish()
         self.stats.seconds = time.perf_counter() - started
         return self.stats
@@ -160,6 +162,11 @@ class TradingLoop:
     def signal(self, signal: Signal) -> None:
         """A signal, published on its topic (signal.<source>) as the signal flows would."""
         self.bus.publish(signal.topic, signal)
+        self.bus.drain()
+
+    def alt_data(self, item: WalletFill | WhaleRanking) -> None:
+        """A whale fill or ranking row, published on chain.fill / whale.rankings."""
+        self.bus.publish("chain.fill" if type(item) is WalletFill else "whale.rankings", item)
         self.bus.drain()
 
     def control(self, cmd: ControlCommand) -> None:

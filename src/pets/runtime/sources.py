@@ -14,10 +14,9 @@ from pathlib import Path
 
 from pets.pipelines.polymarket.recording import TruncatedRecording
 from pets.pipelines.polymarket.replayer import recordings
-from pets.pipelines.simulator import MarketSimulator, SimParams
+from pets.pipelines.simulator import AltEvent, MarketSimulator, SimParams
 from pets.schemas.config import PetsConfig
 from pets.schemas.market_data import MarketInfo
-from pets.schemas.signals import Signal
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +24,8 @@ class Source:
     name: str
     markets: list[MarketInfo]
     frames: Iterator[bytes]
-    # the same frames with the source's alternative data (Signals) among them, from a fresh run
-    events: Callable[[], Iterator[bytes | Signal]] | None = None
+    # the same frames with the alternative data (signals, whale fills, rankings) among them, from a fresh run
+    events: Callable[[], Iterator[bytes | AltEvent]] | None = None
     # why input was lost while reading (a truncated recording ends early): filled as `frames` is read
     faults: list[str] = field(default_factory=list)
 

@@ -249,10 +249,17 @@ class NewsScalpingParams(_Config, frozen=True, kw_only=True):
 
 
 class CopyTradingParams(_Config, frozen=True, kw_only=True):
-    top_n_wallets: PositiveInt
-    min_wallet_trades: PositiveInt
-    copy_fraction: Fraction
-    max_delay_s: PositiveFloat
+    """Bot 3 (bots/copy_trading.py)."""
+
+    top_n_wallets: PositiveInt  # follow the best N eligible wallets of the latest whale ranking
+    min_wallet_trades: PositiveInt  # eligible: at least this many trades ...
+    min_resolved_markets: PositiveInt = 1  # ... in at least this many resolved markets
+    pinned_wallets: tuple[str, ...] = ()  # followed whatever the ranking says
+    excluded_wallets: tuple[str, ...] = ()  # never followed
+    copy_fraction: Fraction  # our size = this x the whale's shares (then capped by the bot's limits)
+    max_delay_s: PositiveFloat  # do not copy a fill older than this (venue clock - block time)
+    max_price_drift: NonNegativeDecimal = Decimal("0.02")  # do not chase: ask - whale price above this
+    min_whale_usdc: NonNegativeDecimal = Decimal(50)  # dust filter: ignore whale fills smaller than this
 
 
 class MarketMakingParams(_Config, frozen=True, kw_only=True):

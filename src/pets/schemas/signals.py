@@ -10,7 +10,8 @@ import msgspec
 
 from pets.schemas.orders import Side
 
-Exchange = Literal["ctf_v1", "negrisk_v1", "ctf_v2", "negrisk_v2"]
+# "data_api": a fill the Data API reported (it names no exchange, log index nor block)
+Exchange = Literal["ctf_v1", "negrisk_v1", "ctf_v2", "negrisk_v2", "data_api"]
 SignalSource = Literal["news", "esports", "whale", "model"]
 
 
@@ -93,7 +94,11 @@ class WalletFill(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     shares: Decimal
     usdc: Decimal
     fee: Decimal
-    ts_ms: int
+    ts_ms: int  # block time
+    # the fast path (`pets chain follow --confirmations latest`): a fill of a block not yet finalized,
+    # and its retraction (same tx hash and log index) when a reorg drops it
+    confirmed: bool = True
+    retracted: bool = False
 
 
 class Signal(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from pets.pipelines.market_data.embedded import run_embedded
-from pets.pipelines.market_data.synthetic import synthetic_frames
+from pets.pipelines.simulator import simulated_frames
 from pets.schemas.control import DeadLetter
 
 ORPHAN = (
@@ -22,7 +22,7 @@ def test_an_array_frame_of_bad_events_is_one_dead_letter_with_the_frame() -> Non
 
 
 def test_parsed_and_dead_lettered_add_up_to_the_frames() -> None:
-    good = list(synthetic_frames(frames=10, markets=1, seed=3))
+    good = list(simulated_frames(10, markets=1, seed=3, wire="changes"))
     two_good = b"[" + good[2] + b"," + good[3] + b"]"
     half_bad = b"[" + good[4] + b',{"event_type":"nope"}]'
     dead: list[DeadLetter] = []
@@ -35,16 +35,16 @@ def test_parsed_and_dead_lettered_add_up_to_the_frames() -> None:
 
 
 def test_a_frame_with_a_bad_event_applies_none_of_its_events() -> None:
-    frames = list(synthetic_frames(frames=4, markets=1, seed=3))
-    book, change = frames[0], frames[3]
+    frames = simulated_frames(40, markets=1, seed=3, wire="changes")
+    book = frames[0]
     alone = run_embedded([book])
-    assert run_embedded([book, change]).assets != alone.assets  # the change does move a book
+    change = next(f for f in frames if run_embedded([book, f]).assets != alone.assets)  # moves the top
     with_bad_array = run_embedded([book, b"[" + change + b',{"event_type":"nope"}]'])
     assert with_bad_array.assets == alone.assets
 
 
 def test_books_without_a_snapshot_are_reported_stale() -> None:
-    frames = [*synthetic_frames(frames=4, markets=1, seed=3), ORPHAN]
+    frames = [*simulated_frames(4, markets=1, seed=3, wire="changes"), ORPHAN]
     summary = run_embedded(frames)
     snapshotted = {json.loads(f)["asset_id"] for f in frames if json.loads(f)["event_type"] == "book"}
     assert len(snapshotted) == 2

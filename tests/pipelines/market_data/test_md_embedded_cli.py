@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from pets.cli import main
-from pets.pipelines.market_data.synthetic import synthetic_frames
+from pets.pipelines.simulator import simulated_frames
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def shared_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     l2 = tmp_path / "elsewhere" / "polymarket" / "l2"
     l2.mkdir(parents=True)
     (l2 / "tiny.jsonl.gz").write_bytes(
-        gzip.compress(b"\n".join(synthetic_frames(frames=40, markets=1)) + b"\n")
+        gzip.compress(b"\n".join(simulated_frames(40, markets=1, wire="changes")[:40]) + b"\n")
     )
     monkeypatch.setenv("PETS_SHARED_DATA", str(tmp_path / "elsewhere"))
     return tmp_path / "elsewhere"

@@ -13,7 +13,7 @@ import pytest
 from pets.pipelines.market_data.embedded import run_embedded
 from pets.pipelines.market_data.market import MarketStateEngine
 from pets.pipelines.market_data.parser import FrameParser, Snapshot
-from pets.pipelines.market_data.synthetic import Schema, SyntheticFeed, synthetic_frames
+from pets.pipelines.simulator import MarketSimulator, SimParams, Wire, simulated_frames
 from pets.schemas.control import DeadLetter
 from pets.schemas.market_data import TopOfBook
 
@@ -84,29 +84,29 @@ def test_each_recorded_mirrored_update_publishes_both_tokens_once(l2_recordings:
         assert seqs == list(range(1, len(seqs) + 1))  # no gaps, no repeats
 
 
-@pytest.mark.parametrize("schema", ["changes", "price_changes"])
-def test_simulated_frames_rebuild_the_simulators_books_exactly(schema: Schema) -> None:
-    feed = SyntheticFeed(markets=3, seed=11, schema=schema)
-    frames = list(feed.frames(4000))
-    assert frames == list(SyntheticFeed(markets=3, seed=11, schema=schema).frames(4000))
-    assert frames != list(SyntheticFeed(markets=3, seed=12, schema=schema).frames(4000))
-    parser, engine, tops = FrameParser(), MarketStateEngine(feed.infos()), list[TopOfBook]()
+@pytest.mark.parametrize("wire", ["changes", "price_changes"])
+def test_simulated_frames_rebuild_the_simulators_books_exactly(wire: Wire) -> None:
+    sim = MarketSimulator(SimParams.feed(3, 11, wire))
+    frames = sim.take(4000)
+    assert frames == simulated_frames(4000, markets=3, seed=11, wire=wire)
+    assert frames != simulated_frames(4000, markets=3, seed=12, wire=wire)
+    parser, engine, tops = FrameParser(), MarketStateEngine(sim.markets), list[TopOfBook]()
     for raw in frames:
         for event in parser.parse(raw):
             assert not isinstance(event, DeadLetter), event.reason
             assert engine.on_event(event, tops) is None
-    for sim in feed.markets:  # the simulator's own books are the oracle
-        yes, no = engine.book(sim.yes), engine.book(sim.no)
-        assert yes is not None and no is not None
-        assert {lvl.price: lvl.size for lvl in yes.bids()} == sim.levels(sim.bids)
-        assert {lvl.price: lvl.size for lvl in yes.asks()} == sim.levels(sim.asks)
-        assert {lvl.price: lvl.size for lvl in no.asks()} == sim.levels(sim.bids, mirrored=True)
-        assert {lvl.price: lvl.size for lvl in no.bids()} == sim.levels(sim.asks, mirrored=True)
-        assert not yes.crossed and not no.crossed
+    for info in sim.markets:  # the simulator's own books are the oracle
+        for token in info.token_ids:
+            book, (bids, asks) = engine.book(token), sim.book(token)
+            assert book is not None and not book.crossed
+            assert {lvl.price: lvl.size for lvl in book.bids()} == bids
+            assert {lvl.price: lvl.size for lvl in book.asks()} == asks
+        yes, no = (sim.book(token) for token in info.token_ids)
+        assert no[1] == {1 - price: size for price, size in yes[0].items()}  # YES bid at p = NO ask at 1 - p
 
 
 def test_run_embedded_summary_is_the_replay_json() -> None:
-    frames = [*synthetic_frames(frames=50, markets=1, seed=3), b"PONG", b'{"event_type":"nope"}']
+    frames = [*simulated_frames(50, markets=1, seed=3, wire="changes"), b"PONG", b'{"event_type":"nope"}']
     dead: list[DeadLetter] = []
     summary = run_embedded(frames, dlq=dead.append)
     assert (summary.frames, summary.parsed, summary.dead_lettered) == (52, 50, 2)

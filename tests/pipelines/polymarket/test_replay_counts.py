@@ -11,12 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from pets.cli import main
-from pets.pipelines.market_data.synthetic import synthetic_frames
+from pets.pipelines.simulator import simulated_frames
 from pets.schemas.codec import decode
 from pets.schemas.control import DeadLetter
 from pets.settings import Settings
 
-FRAMES = list(synthetic_frames(frames=20, markets=1, seed=3))
+FRAMES = list(simulated_frames(20, markets=1, seed=3, wire="changes"))
 MIXED = [*FRAMES[:4], b"[1,2,3]", b"[" + FRAMES[4] + b"," + FRAMES[5] + b"]", b'{"event_type":"nope"}']
 
 

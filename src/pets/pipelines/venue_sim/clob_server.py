@@ -80,9 +80,9 @@ def load_tape(paths: Iterable[Path]) -> list[TapeFrame]:
 
 def simulated_tape(frames: int = 2_000, *, markets: int = 2, seed: int = 7) -> list[TapeFrame]:
     """A deterministic tape of simulated markets (`price_changes` schema): a clone without recordings."""
-    from pets.pipelines.market_data.synthetic import synthetic_frames
+    from pets.pipelines.simulator import simulated_frames
 
-    payloads = synthetic_frames(frames=frames, markets=markets, seed=seed, schema="price_changes")
+    payloads = simulated_frames(frames, markets=markets, seed=seed)
     return tape_of(RecordedFrame(payload, None) for payload in payloads)
 
 
