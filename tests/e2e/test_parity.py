@@ -46,20 +46,28 @@ RECORDINGS = (  # short ones (80-278 frames); pit-mil and chc-stl run to settlem
 TRADING_TOPICS = ("order.intent", "order.exec", "order.denied", "exec.report")
 Row = tuple[Any, ...]
 _TIMESTAMP = re.compile(rb'"timestamp":"(\d+)"')
-# one distinct venue time per 100 ms of wall clock: each frame's consequences (tops, intents,
-# verdicts, fills, the bots' answers to them) cross the four flows before the next frame arrives
+# one distinct venue time per 200 ms of wall clock at least (more when there are few): each frame's
+# consequences (tops, intents, verdicts, fills, the bots' answers to them) cross the four flows
+# before the next frame arrives, on a 2-core machine shared with other work (docs/running.md, "Pace")
 STEP_MS = 1000
-SPEED = "10"
+WARM_UP_MS = 10_000
+MAX_SPEED = 5.0
+REPLAY_S = 40  # the replay's wall-clock length when MAX_SPEED leaves room
 Tables = dict[str, dict[str, list[Row]]]  # table -> "market bot" -> rows in order
 
 
-def _recordings(settings: Settings, tmp_path: Path) -> list[Path]:
+def _recordings(settings: Settings, tmp_path: Path) -> tuple[list[Path], float]:
     """The shared recordings, else (a fresh clone) the seeded simulator's frames written as one;
     retimed (below) into `tmp_path`, never into the repository."""
     l2 = settings.shared_data_dir / "polymarket" / "l2"
     paths = [l2 / name for name in RECORDINGS]
     if not all(p.is_file() for p in paths):
-        params = SimParams.from_config(load_config(CONFIG_DIR).system.simulator, seed=11, duration_ms=60_000)
+        # one binary market: frames of two markets at one venue time would reach the flows together,
+        # the loop carrying one through everything before the other (docs/running.md, "Pace")
+        params = SimParams.from_config(
+            load_config(CONFIG_DIR).system.simulator, seed=11, duration_ms=30_000, binary_markets=1,
+            neg_risk_outcomes=0,
+        )  # fmt: skip
         paths = [tmp_path / "simulator.jsonl.gz"]
         with gzip.open(paths[0], "wb") as out:
             for frame in MarketSimulator(params).frames():
@@ -67,15 +75,18 @@ def _recordings(settings: Settings, tmp_path: Path) -> list[Path]:
     return _retimed(paths, tmp_path / "retimed")
 
 
-def _retimed(paths: list[Path], out_dir: Path) -> list[Path]:
+def _retimed(paths: list[Path], out_dir: Path) -> tuple[list[Path], float]:
     """The recordings with their k-th distinct venue time (over all of them) moved to first + k x
-    STEP_MS: the same frames in the same merged order, hours played in seconds. Both paths read these
-    files: what is compared is how they compute, not the recordings' clock."""
+    STEP_MS (+ WARM_UP_MS after the first): the same frames in the same merged order, hours played
+    in seconds. Both paths read these files: what is compared is how they compute, not the
+    recordings' clock. With the replay speed that plays them in REPLAY_S, MAX_SPEED at most."""
     out_dir.mkdir()
     lines = {p: gzip.decompress(p.read_bytes()).splitlines() for p in paths}
     stamps = sorted({int(m) for ls in lines.values() for line in ls for m in _TIMESTAMP.findall(line)})
     first = stamps[0]
-    moved = {str(ts).encode(): str(first + k * STEP_MS).encode() for k, ts in enumerate(stamps)}
+    # the first frame's consequences meet flows that have not handled a message yet: a longer gap
+    times = [first + k * STEP_MS + (WARM_UP_MS if k else 0) for k in range(len(stamps))]
+    moved = {str(ts).encode(): str(at).encode() for ts, at in zip(stamps, times, strict=True)}
     out = []
     for path, content in lines.items():
         target = out_dir / path.name
@@ -87,7 +98,7 @@ def _retimed(paths: list[Path], out_dir: Path) -> list[Path]:
         if meta.is_file():  # the market, its tokens and the settled winner
             target.with_name(meta.name).write_bytes(meta.read_bytes())
         out.append(target)
-    return out
+    return out, min(MAX_SPEED, (times[-1] - first) / 1000 / REPLAY_S)
 
 
 def _intent_row(intent: OrderIntent) -> Row:
@@ -166,7 +177,8 @@ def flow_settings(prefixed_settings: Settings, fresh_db: str, tmp_path: Path) ->
 def test_pets_run_replay_and_the_four_flows_decide_the_same(
     flow_settings: Settings, settings: Settings, tmp_path: Path
 ) -> None:
-    paths = [str(p) for p in _recordings(settings, tmp_path)]
+    recordings, speed = _recordings(settings, tmp_path)
+    paths = [str(p) for p in recordings]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PETS_")}
     journal = tmp_path / "journal"
     embedded = subprocess.run(
@@ -186,7 +198,7 @@ def test_pets_run_replay_and_the_four_flows_decide_the_same(
         wait_for("the flows to start", lambda: flows.logs().count("starting") >= 4, 60, flows)
         time.sleep(5)  # their consumers join the topics: a paced replay should not queue up behind them
         replayed = subprocess.run(
-            [PETS, "replay", *paths, "--to", "kafka", "--speed", SPEED, "--json"],
+            [PETS, "replay", *paths, "--to", "kafka", "--speed", str(speed), "--json"],
             env=flows.env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert replayed.returncode == 0, replayed.stderr
