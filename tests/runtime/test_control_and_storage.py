@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import click
@@ -16,17 +17,23 @@ from pets.cli.run import run
 from pets.flows.trading_io import read_topics
 from pets.pipelines.migrations import migrate
 from pets.schemas.control import ControlCommand
-from pets.settings import Settings
+from pets.settings import Settings, project_root
 
 
-def test_unknown_bot_is_refused_and_list_works_without_a_database() -> None:
+def test_unknown_bot_is_refused_and_list_works_without_a_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = shutil.copytree(project_root() / "config", tmp_path / "config")
+    shipped = config / "bots" / "bot_09_kelly_value_betting.yaml"
+    shipped.write_text(shipped.read_text().replace("enabled: true", "enabled: false"))
+    monkeypatch.setenv("PETS_CONFIG_DIR", str(config))
     refused = CliRunner().invoke(bot, ["stop", "bot_99"])
     assert refused.exit_code != 0 and "unknown bot 'bot_99'" in refused.output
     listed = CliRunner().invoke(bot, ["list", "--json"])
     assert listed.exit_code == 0, listed.output
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert {r["bot_id"] for r in rows} >= {"bot_01", "bot_05"}
-    assert {r["state"] for r in rows if not r["enabled"]} == {"DISABLED"}
+    assert {r["bot_id"]: r["state"] for r in rows if not r["enabled"]} == {"bot_09": "DISABLED"}
 
 
 @pytest.mark.integration

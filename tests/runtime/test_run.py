@@ -76,6 +76,16 @@ def test_the_portfolio_line_adds_up_the_bots_and_the_journal(sim_run: tuple[dict
     assert Decimal(str(portfolio["pnl"])) == total == final["equity"] - CONFIG.system.trading.starting_capital
 
 
+def test_the_news_bots_trade_on_the_simulators_signals(sim_run: tuple[dict[str, Any], Path]) -> None:
+    """Bots 4 and 7 buy only because of a signal, which each of their entries names."""
+    _, journal = sim_run
+    intents = pl.read_parquet(journal / "intents.parquet")
+    for bot_id, sources in (("bot_04", {"news"}), ("bot_07", {"news", "model"})):
+        buys = intents.filter((pl.col("bot_id") == bot_id) & (pl.col("side") == "BUY"))
+        assert buys.height > 0, bot_id
+        assert set(buys["cause_source"]) <= sources and buys["cause_signal_id"].null_count() == 0, bot_id
+
+
 def test_journal_files_hold_the_contract_columns(sim_run: tuple[dict[str, Any], Path]) -> None:
     _, journal = sim_run
     for name, columns in JOURNAL_COLUMNS.items():
@@ -202,17 +212,20 @@ def test_halt_in_the_loop_cancels_every_open_order_and_stops_new_ones() -> None:
 
 
 def test_the_simulator_publishes_its_alternative_data_in_pets_run(tmp_path: Path) -> None:
-    """The shipped lineup: all four signal topics are published; Bot 2 reads the esports ones, Bots 9
-    and 10 the model forecasts, which pass their gates (every one of them, none dropped)."""
+    """The shipped lineup: all four signal topics are published; Bot 2 reads the esports ones, Bots 4
+    and 7 the news ones, Bots 7, 9 and 10 the model ones, through their SignalGates, which count what
+    passed."""
     report, stderr = _run(["--duration", "60", "--journal", str(tmp_path), "--json"])
     assert sorted(report) == LINES
     [line] = [line for line in stderr.splitlines() if line.startswith("signals: ")]
     for topic in ("signal.esports", "signal.model", "signal.news", "signal.whale"):
         assert topic in line
-    esports, model = (int(line.split(f"{t} ")[1].split(",")[0]) for t in ("signal.esports", "signal.model"))
-    # each reading bot has its own gate, as in the bots flow: a forecast passes Bot 9's and Bot 10's
-    passed = esports + 2 * model
-    assert min(esports, model) > 0 and f"(passed {passed}, " in line and "stale_book 0)" in line
+    esports = int(line.split("signal.esports ")[1].split(",")[0])
+    news, model = (int(line.split(f"signal.{s} ")[1].split(",")[0].split(" ")[0]) for s in ("news", "model"))
+    passed = int(line.split("(passed ")[1].split(",")[0])
+    # each reading bot has its own gate, as in the bots flow: a news item can pass two (Bots 4 and 7),
+    # a forecast three (Bots 7, 9 and 10)
+    assert esports > 0 and esports < passed <= esports + 2 * news + 3 * model
 
 
 def test_bot_02_trades_the_simulated_esports_markets_in_the_embedded_run(tmp_path: Path) -> None:

@@ -124,6 +124,7 @@ def test_the_lineup_is_the_products_ten_bots() -> None:
         assert allocation is None or bot.capital_allocation == allocation, bot_id
         assert bot.capital_allocation <= Decimal("0.20"), bot_id
     assert sum(bot.capital_allocation for bot in config.bots) <= 1
+    assert {"bot_04", "bot_07"} <= {b.id for b in config.bots if b.enabled}
 
 
 def test_decimals_from_strings_and_yaml_numbers_are_exact(config_dir: Path) -> None:

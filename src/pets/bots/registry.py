@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
+from pets.bots.ai_contrarian import AiContrarian
 from pets.bots.base import Bot
 from pets.bots.copy_trading import CopyTrader
 from pets.bots.esports_live import EsportsLiveEvents
@@ -13,6 +14,7 @@ from pets.bots.long_term_value import LongTermValue
 from pets.bots.market_making import MarketMaker
 from pets.bots.market_rebalancing_arb import MarketRebalancingArb
 from pets.bots.multi_outcome_arb import MultiOutcomeArb
+from pets.bots.news_scalping import NewsScalping
 from pets.bots.tail_risk_mm import TailRiskMM
 from pets.schemas.config import BotConfig, PetsConfig
 
@@ -26,6 +28,8 @@ STRATEGY_CLASSES: Mapping[str, type[Bot]] = MappingProxyType(
         "kelly_value_betting": KellyValueBetting,
         "long_term_value": LongTermValue,
         "copy_trading": CopyTrader,
+        "news_scalping": NewsScalping,
+        "ai_contrarian_attention": AiContrarian,
     }
 )
 

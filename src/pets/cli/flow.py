@@ -29,6 +29,7 @@ FLOWS: dict[str, str] = {
     "executor": "pets.flows.executor",
     "esports": "pets.flows.esports",
     "chain": "pets.flows.chain",
+    "news": "pets.flows.news",
 }
 
 

@@ -59,6 +59,8 @@ HOT_MODULES = (
     "pets.bots.kelly_value_betting",
     "pets.bots.long_term_value",
     "pets.bots.esports_live",
+    "pets.bots.news_scalping",
+    "pets.bots.ai_contrarian",
     "pets.risk.engine",
     "pets.risk.ledger",
     "pets.risk.trips",

@@ -243,9 +243,17 @@ class MarketRebalancingArbParams(_Config, frozen=True, kw_only=True):
 
 
 class NewsScalpingParams(_Config, frozen=True, kw_only=True):
-    min_confidence: Probability
-    max_news_age_s: PositiveInt  # trade only this soon after the item (the product: 30-90 s)
-    hold_s: PositiveInt  # close the position after this long
+    """Bot 4 (bots/news_scalping.py)."""
+
+    min_confidence: Probability  # signal confidence (source reliability x match) needed to trade
+    max_news_age_s: PositiveInt = 90  # the edge window: trade only this soon after the item's first sighting
+    max_price_move: Probability = Decimal("0.03")  # "already priced?": the mid rose more since the item
+    max_slippage_ticks: NonNegativeInt = 2  # the marketable limit: best ask + this many ticks at most
+    order_type: Literal["FAK", "FOK"] = "FAK"
+    take_profit: PositiveDecimal = Decimal("0.03")  # exit when the mid is this far above the entry
+    stop_loss: PositiveDecimal = Decimal("0.02")  # ... or this far below it
+    hold_s: PositiveInt  # ... or this long after the entry
+    passive_exit_s: PositiveInt = 10  # a passive exit rests this long before the bot sells at the bid
 
 
 class CopyTradingParams(_Config, frozen=True, kw_only=True):
@@ -289,10 +297,21 @@ class TailRiskMmParams(_Config, frozen=True, kw_only=True):
 
 
 class AiContrarianAttentionParams(_Config, frozen=True, kw_only=True):
-    min_edge: PositiveDecimal  # model probability - price needed to bet against the crowd
-    min_attention: Probability  # attention score (0-1) above which the crowd is deemed over-excited
-    max_signal_age_s: PositiveInt
-    model: str  # LLM name
+    """Bot 7 (bots/ai_contrarian.py)."""
+
+    min_edge: PositiveDecimal  # |q' - price| needed to bet against the crowd
+    shrink_weight: Fraction = Decimal("0.5")  # w of q' = w * q + (1 - w) * price
+    attention_window_s: PositiveInt = 300  # news volume counted over this window ...
+    baseline_window_s: PositiveInt = 86_400  # ... against its rate over this one
+    min_attention_ratio: PositiveDecimal = Decimal(3)  # a spike: window volume / baseline volume
+    min_news: PositiveInt = 1  # and at least this many items in the window
+    baseline_floor: PositiveDecimal = Decimal("0.25")  # items per window assumed when the baseline is lower
+    move_window_s: PositiveInt = 300  # the sharp move: the mid now against this long ago
+    min_price_move: Probability = Decimal("0.03")
+    max_signal_age_s: PositiveInt  # forecasts older than this are not used
+    cooldown_s: PositiveInt = 600  # per market, after an entry
+    bankroll_usdc: PositiveDecimal  # the budget risk gives the bot: capital_allocation x starting_capital
+    kelly_fraction: Fraction = Decimal("0.25")
 
 
 class KellyValueBettingParams(_Config, frozen=True, kw_only=True):

@@ -28,8 +28,10 @@ class NewsItem(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     summary: str
     link: str
     published_ms: int | None
-    received_ns: int
+    received_ns: int  # first seen by us: received - published is the source's latency
     tags: tuple[str, ...] = ()
+    story_id: str | None = None  # the same story from several sources shares one id (its first item's)
+    sighting: int = 1  # this item is the story's n-th sighting (1: the first source to carry it)
 
 
 class TeamState(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -126,6 +128,26 @@ class Signal(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     @property
     def topic(self) -> str:
         return f"signal.{self.source}"
+
+
+class NewsAttention(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Attention features of one market when a news item about it arrives (topic features.news, keyed
+    by market): news volume over rolling windows and against its own 24 h rate; the YES mid's move and
+    realised volatility (stdev of its changes) over the last 5 minutes of md.tob; the shares traded
+    (md.book last_trade_price) over 5 min and 1 h."""
+
+    market: str
+    ts_ns: int  # the item's first sighting
+    news_5m: int
+    news_1h: int
+    news_24h: int
+    news_5m_vs_24h: float  # items in 5 min / the 24 h rate per 5 min
+    news_1h_vs_24h: float
+    momentum_5m: Decimal | None  # YES mid now - 5 min ago
+    realized_vol_5m: float | None
+    volume_5m: Decimal  # shares traded (last_trade_price, both tokens) in the last 5 min
+    volume_1h: Decimal
+    volume_5m_vs_1h: float  # 5 min volume / the 1 h rate per 5 min (0 without trades)
 
 
 class WhaleRanking(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -1,0 +1,1 @@
+"""News: feeds -> news.item, items matched to open markets, forecasts, attention (docs/news.md)."""

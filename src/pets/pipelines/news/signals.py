@@ -1,0 +1,203 @@
+"""News items -> signal.news: the same path in the news flow and in `pets run`'s simulator run.
+
+For each item (only a story's first sighting: later sources of the same story add attention, not a
+second trade), its title + summary is matched to the open markets (matching.py, at the item's first
+sighting); for each match a forecast of the market's YES (forecaster.py: the LLM or the baseline) at
+the YES token's latest mid gives the direction (buy YES when q > price, else NO) and the probability.
+confidence = the feed's reliability x the match's strength (score / `FULL_SCORE`, at most 1); the
+forecaster's own confidence is in the rationale (a model's word on itself sizes nothing). An item
+flagged as an injection attempt yields a signal with no direction and no confidence (attention only).
+`AttentionFeatures`: per market, news items over 5 min, 1 h and 24 h against the 24 h rate, the YES
+mid's move and realised volatility over 5 min, and the shares traded over 5 min and 1 h (features.news).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import statistics
+from collections import OrderedDict, deque
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+
+from pets.pipelines.news.forecaster import Forecaster
+from pets.pipelines.news.matching import Market, MarketIndex
+from pets.schemas.market_data import LastTradePrice, MarketInfo, TopOfBook
+from pets.schemas.signals import NewsAttention, NewsItem, Signal
+
+FULL_SCORE = 20.0  # a match scoring this (BM25 x re-rank) counts fully
+SIGNAL_TTL_MS = 90_000  # the news edge window
+TOP_MARKETS = 3
+CONFIDENCE_STEP = Decimal("0.0001")
+STORIES_KEPT = 10_000
+
+
+def market_from_info(info: MarketInfo) -> Market:
+    text = " ".join([info.question, info.question, *(o for o in info.outcomes if o not in ("Yes", "No")),
+                     info.slug.replace("-", " "), info.category])  # fmt: skip
+    return Market(info.condition_id, info.question, text, None, None)
+
+
+class NewsSignaller:
+    """Keeps the open markets (md.markets) and their latest mids (md.tob); turns items into Signals."""
+
+    def __init__(self, forecaster: Forecaster, reliability: Mapping[str, Decimal] | None = None,
+                 threshold: float | None = None) -> None:  # fmt: skip
+        self.forecaster = forecaster
+        self.reliability = dict(reliability or {})
+        self.threshold = threshold
+        self.markets: dict[str, MarketInfo] = {}
+        self.mids: dict[str, Decimal] = {}
+        self.index: MarketIndex | None = None
+        self.counts: dict[str, int] = {}
+        self.attention = AttentionFeatures()
+        self.story_markets: OrderedDict[str, tuple[str, ...]] = OrderedDict()  # story -> matched markets
+
+    def _count(self, what: str) -> None:
+        self.counts[what] = self.counts.get(what, 0) + 1
+
+    def on_market(self, info: MarketInfo) -> None:
+        open_now = info.active and not info.closed
+        known = info.condition_id in self.markets
+        if open_now:
+            self.markets[info.condition_id] = info
+        elif known:
+            del self.markets[info.condition_id]
+        if open_now != known:
+            self.index = None  # rebuilt on the next item
+
+    def on_book(self, tob: TopOfBook) -> None:
+        if tob.mid is not None:
+            self.mids[tob.asset_id] = tob.mid
+            self.attention.on_mid(tob.asset_id, tob.ts_ms, tob.mid)  # books may come before their market
+
+    def on_trade(self, trade: LastTradePrice) -> None:
+        try:
+            ts_ms, size = int(trade.timestamp), Decimal(trade.size)
+        except (ValueError, InvalidOperation):  # the venue's strings; a bad print counts nothing
+            self._count("bad_trade")
+            return
+        if size.is_finite() and size > 0:
+            self.attention.on_trade(trade.market, ts_ms, size)
+
+    def warm(self) -> None:
+        """Build the market index now (it is built on first use otherwise)."""
+        self._index()
+
+    def _index(self) -> MarketIndex | None:
+        if self.index is None and self.markets:
+            markets = [market_from_info(m) for m in self.markets.values()]
+            threshold = self.threshold
+            self.index = MarketIndex(markets) if threshold is None else MarketIndex(markets, threshold)
+        return self.index
+
+    def _yes(self, market: str) -> str | None:
+        info = self.markets.get(market)
+        return info.token_ids[0] if info is not None and info.token_ids else None
+
+    def on_item(self, item: NewsItem) -> list[Signal]:
+        return self.process(item)[0]
+
+    def process(self, item: NewsItem) -> tuple[list[Signal], list[NewsAttention]]:
+        """The item's signals and the attention features of the markets it is about (a later sighting
+        of a story: the markets its first sighting matched, attention only)."""
+        seen_ms = item.received_ns // 1_000_000
+        if item.sighting > 1:
+            self._count("later_sighting")
+            known = self.story_markets.get(item.story_id or "", ())
+            return [], [self.attention.add(m, seen_ms, self._yes(m)) for m in known]
+        index = self._index()
+        if index is None:
+            return [], []
+        matches = index.match(f"{item.title}. {item.summary[:300]}", TOP_MARKETS)
+        if not matches:
+            self._count("unmatched")
+            return [], []
+        self.story_markets[item.story_id or item.item_id] = tuple(m.condition_id for m in matches)
+        if len(self.story_markets) > STORIES_KEPT:
+            self.story_markets.popitem(last=False)
+        features = [self.attention.add(m.condition_id, seen_ms, self._yes(m.condition_id)) for m in matches]
+        out = []
+        for match in matches:
+            info = self.markets[match.condition_id]
+            if len(info.token_ids) != 2:
+                continue
+            yes, no = info.token_ids
+            price = self.mids.get(yes)
+            if price is None:
+                self._count("no_price")
+                continue
+            forecast = self.forecaster.forecast(item, info, price, seen_ms)
+            if forecast is None:
+                self._count("no_forecast")
+                continue
+            strength = Decimal(str(min(match.score / FULL_SCORE, 1.0)))
+            confidence = self.reliability.get(item.source, Decimal(1)) * strength
+            q = forecast.probability
+            up = q >= price
+            key = f"{item.item_id}|{info.condition_id}".encode()
+            signal_id = hashlib.blake2b(key, digest_size=8).hexdigest()
+            self._count("suspect" if forecast.suspect else "signal")
+            out.append(Signal(
+                signal_id=f"news-{signal_id}", source="news", market=info.condition_id,
+                asset_id=None if forecast.suspect else (yes if up else no),
+                side=None if forecast.suspect else "BUY",
+                probability=None if forecast.suspect else (q if up else 1 - q),
+                confidence=Decimal(0) if forecast.suspect else confidence.quantize(CONFIDENCE_STEP),
+                rationale=f"{item.source}: {item.title[:120]} | match {match.score:.1f} | "
+                          f"{forecast.rationale} (confidence {forecast.confidence})",
+                ts_ns=item.received_ns, expires_ns=item.received_ns + SIGNAL_TTL_MS * 1_000_000,
+                model_version=forecast.forecaster,
+            ))  # fmt: skip
+        return out, features
+
+
+WINDOWS_MS = {"5m": 300_000, "1h": 3_600_000, "24h": 86_400_000}
+MOVE_WINDOW_MS = 300_000
+VOLUME_WINDOWS_MS = {"5m": 300_000, "1h": 3_600_000}
+
+
+class AttentionFeatures:
+    """Per market: news volume over rolling windows against its own 24 h rate, and the YES mid's move
+    and realised volatility over the last 5 minutes (from the tops of book it is shown), and the shares
+    traded over 5 min and 1 h (from the last_trade_price prints it is shown)."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, list[int]] = {}
+        self.mids: dict[str, list[tuple[int, Decimal]]] = {}  # asset -> (venue ms, mid) changes
+        self.trades: dict[str, deque[tuple[int, Decimal]]] = {}  # market -> (venue ms, shares)
+
+    def on_mid(self, asset: str, ts_ms: int, mid: Decimal) -> None:
+        history = self.mids.setdefault(asset, [])
+        if not history or history[-1][1] != mid:
+            history.append((ts_ms, mid))
+        while len(history) > 1 and history[1][0] <= ts_ms - MOVE_WINDOW_MS:
+            history.pop(0)
+
+    def on_trade(self, market: str, ts_ms: int, size: Decimal) -> None:
+        trades = self.trades.setdefault(market, deque())
+        trades.append((ts_ms, size))
+        while trades[0][0] <= ts_ms - VOLUME_WINDOWS_MS["1h"]:
+            trades.popleft()
+
+    def add(self, market: str, at_ms: int, yes_asset: str | None = None) -> NewsAttention:
+        times = [t for t in self.times.get(market, []) if t > at_ms - WINDOWS_MS["24h"]]
+        times.append(at_ms)
+        self.times[market] = times
+        counts = {name: sum(1 for t in times if t > at_ms - span) for name, span in WINDOWS_MS.items()}
+        daily = counts["24h"] / WINDOWS_MS["24h"]
+        history = [(t, m) for t, m in self.mids.get(yes_asset or "", []) if t <= at_ms]
+        momentum = history[-1][1] - history[0][1] if history else None
+        changes = [float(b[1] - a[1]) for a, b in itertools.pairwise(history)]
+        vol = statistics.pstdev(changes) if len(changes) >= 2 else None
+        trades = self.trades.get(market, ())
+        volume = {name: sum((n for t, n in trades if at_ms - span < t <= at_ms), Decimal(0))
+                  for name, span in VOLUME_WINDOWS_MS.items()}  # fmt: skip
+        per_5m = volume["1h"] * VOLUME_WINDOWS_MS["5m"] / VOLUME_WINDOWS_MS["1h"]
+        return NewsAttention(
+            market=market, ts_ns=at_ms * 1_000_000, news_5m=counts["5m"], news_1h=counts["1h"],
+            news_24h=counts["24h"], news_5m_vs_24h=counts["5m"] / (daily * WINDOWS_MS["5m"]),
+            news_1h_vs_24h=counts["1h"] / (daily * WINDOWS_MS["1h"]), momentum_5m=momentum,
+            realized_vol_5m=vol, volume_5m=volume["5m"], volume_1h=volume["1h"],
+            volume_5m_vs_1h=float(volume["5m"] / per_5m) if per_5m else 0.0,
+        )  # fmt: skip

@@ -1,0 +1,137 @@
+"""Bot 4, news scalping: the edge window, "already priced?", the marketable limit with a slippage cap,
+size weighted by reliability, and the exits (take-profit, stop-loss, max hold; passive first)."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from bot_factories import CONFIG, T0, VENUE, bot_config, legs, market, report, tob
+
+from pets.bots.news_scalping import NewsScalping, mid_at
+from pets.flows.recovery import freeze, thaw
+from pets.schemas.orders import OrderIntent
+from signal_bots import signal
+from venue_factories import MS
+
+S = 1000  # ms per s
+
+
+def new_bot() -> NewsScalping:
+    bot = NewsScalping(bot_config("bot_04"), VENUE)
+    bot.use_zones(CONFIG.zones)
+    bot.on_market(market("m1"))
+    return bot
+
+
+def books(bot: NewsScalping, bid: str, ask: str, ts: int) -> list[OrderIntent]:
+    """The YES book at bid/ask and the NO book mirrored."""
+    out = bot.on_top_of_book(tob("yes1", "m1", bid, ask, ts_ms=ts, bid_size="1000", ask_size="1000"))
+    no_bid, no_ask = str(1 - D(ask)), str(1 - D(bid))
+    return out + bot.on_top_of_book(
+        tob("no1", "m1", no_bid, no_ask, ts_ms=ts, bid_size="1000", ask_size="1000")
+    )
+
+
+def news(at_ms: int, probability: str = "0.45", confidence: str = "0.8", n: int = 1) -> object:
+    return signal(n, ts_ns=at_ms * MS, expires_ns=(at_ms + 90 * S) * MS, probability=D(probability),
+                  confidence=D(confidence))  # fmt: skip
+
+
+def test_a_young_item_buys_at_the_ask_plus_the_slippage_cap_sized_by_reliability() -> None:
+    bot = new_bot()
+    books(bot, "0.29", "0.30", T0)
+    books(bot, "0.29", "0.30", T0 + 20 * S)
+    [intent] = bot.on_signal(news(T0 + 5 * S))  # 15 s old
+    # limit = ask 0.30 + 2 ticks = 0.32 (below p 0.45); 200 x confidence 0.8 = 160 pUSD / 0.32 = 500 shares
+    assert legs([intent]) == [("place", "yes1", "BUY", D("0.32"), D("500.00"), "FAK")]
+    assert intent.cause is not None and intent.cause.source == "news" and intent.cause.signal_id == "s1"
+
+
+def test_the_limit_never_passes_the_forecast() -> None:
+    bot = new_bot()
+    books(bot, "0.29", "0.30", T0)
+    [intent] = bot.on_signal(news(T0, probability="0.315"))
+    assert intent.price == D("0.31")  # 0.315 rounded down onto the tick grid, under ask + 2 ticks
+
+
+def test_an_item_older_than_the_window_is_ignored() -> None:
+    bot = new_bot()
+    books(bot, "0.29", "0.30", T0)
+    books(bot, "0.29", "0.30", T0 + 91 * S)
+    assert bot.on_signal(news(T0)) == []
+    assert bot.ignored == {"too_old": 1}
+
+
+def test_an_item_the_book_has_already_priced_is_ignored() -> None:
+    bot = new_bot()
+    books(bot, "0.24", "0.26", T0)  # mid 0.25 when the item appeared
+    books(bot, "0.29", "0.31", T0 + 10 * S)  # mid 0.30: up 0.05 > 0.03
+    assert bot.on_signal(news(T0)) == []
+    assert bot.ignored == {"already_priced": 1}
+
+
+def test_low_confidence_and_no_edge_are_ignored() -> None:
+    bot = new_bot()
+    books(bot, "0.29", "0.30", T0)
+    assert bot.on_signal(news(T0, confidence="0.5")) == []
+    assert bot.on_signal(news(T0, probability="0.30", n=2)) == []  # the ask already pays the forecast
+    assert bot.ignored == {"low_confidence": 1, "no_edge": 1}
+
+
+def test_a_directional_buy_in_a_prohibited_zone_is_not_proposed() -> None:
+    bot = new_bot()
+    books(bot, "0.69", "0.70", T0)  # zone 4: directional bets prohibited
+    assert bot.on_signal(news(T0, probability="0.9")) == []
+    assert bot.ignored == {"zone": 1}
+
+
+def enter(bot: NewsScalping) -> OrderIntent:
+    books(bot, "0.29", "0.30", T0)
+    [entry] = bot.on_signal(news(T0))
+    bot.on_execution_report(report(entry, "fill", qty="500", px="0.30", ts_ms=T0 + 1))
+    return entry
+
+
+def test_take_profit_exits_passively_first_then_crosses() -> None:
+    bot = new_bot()
+    enter(bot)
+    assert books(bot, "0.31", "0.33", T0 + 5 * S) == []  # mid 0.32 < entry 0.30 + take-profit 0.03
+    [passive] = books(bot, "0.32", "0.34", T0 + 6 * S)  # mid 0.33: take profit
+    assert legs([passive]) == [("place", "yes1", "SELL", D("0.34"), D("500"), "GTC")] and passive.post_only
+    assert books(bot, "0.32", "0.34", T0 + 15 * S) == []  # resting for passive_exit_s (10 s)
+    [cancel] = books(bot, "0.32", "0.34", T0 + 16 * S)
+    assert cancel.action == "cancel" and cancel.replaces == passive.client_order_id
+    [cross] = bot.on_execution_report(report(passive, "cancel", ts_ms=T0 + 16 * S + 1))
+    assert legs([cross]) == [("place", "yes1", "SELL", D("0.32"), D("500.00"), "FAK")]
+
+
+def test_stop_loss_and_max_hold_exit() -> None:
+    bot = new_bot()
+    enter(bot)
+    [stop] = books(bot, "0.27", "0.29", T0 + 5 * S)  # mid 0.28 = entry 0.30 - stop-loss 0.02
+    assert (stop.side, stop.price) == ("SELL", D("0.29"))
+
+    bot = new_bot()
+    enter(bot)
+    assert books(bot, "0.29", "0.31", T0 + 599 * S) == []
+    [held_out] = books(bot, "0.29", "0.31", T0 + 601 * S)  # hold_s 600 after the entry's fill
+    assert (held_out.side, held_out.price, held_out.size) == ("SELL", D("0.31"), D("500"))
+
+
+def test_mid_at_takes_the_last_mid_seen_by_then() -> None:
+    history = [(10, D("0.2")), (20, D("0.3"))]
+    assert mid_at(history, 15) == D("0.2")
+    assert mid_at(history, 25) == D("0.3")
+    assert mid_at(history, 5) == D("0.2")  # before the history: the oldest known
+    assert mid_at([], 5) is None
+
+
+def test_a_snapshot_restores_the_entry_and_its_exit() -> None:
+    """The bots flow snapshots bot instances (recovery.freeze) and binds the config again on restore."""
+    bot = new_bot()
+    enter(bot)
+    restored = thaw(freeze(bot))
+    restored.bind(bot.config, VENUE)
+    assert (restored.entries, restored.mids) == (bot.entries, bot.mids)
+    [stop] = books(restored, "0.27", "0.29", T0 + 5 * S)  # mid 0.28 = entry 0.30 - stop-loss 0.02
+    assert (stop.side, stop.price) == ("SELL", D("0.29"))
