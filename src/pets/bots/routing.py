@@ -30,6 +30,7 @@ BotEvent = (
 DATA_TOPICS: dict[type, str] = {WalletFill: "chain.fill", WhaleRanking: "whale.rankings"}
 WHOLE_BOT = "all"
 NS_PER_MS = 1_000_000
+BookHandler = Callable[[TopOfBook], list[OrderIntent]]
 DROPPED = "dropped"  # the routing key of the signals a gate dropped (dead letters, no bot instance)
 
 _HANDLERS: dict[type, Callable[[Bot, Any], list[OrderIntent]]] = {
@@ -136,16 +137,16 @@ class Router:
             return self._route(event)  # type: ignore[return-value]
         if isinstance(event, Signal):
             ready, dropped = gate.offer(event)
-            return self._signals(ready, dropped)
+            return self.signals(ready, dropped)
         if isinstance(event, MarketInfo):
             gate.on_market(event)
         elif isinstance(event, TopOfBook):
             ready, dropped = gate.on_book(event)
             if ready or dropped:  # the book first: the instance prices the signals off it
-                return [*self._route(event), *self._signals(ready, dropped)]
+                return [*self._route(event), *self.signals(ready, dropped)]
         return self._route(event)  # type: ignore[return-value]
 
-    def _signals(
+    def signals(
         self, ready: list[Signal], dropped: list[Dropped]
     ) -> list[tuple[str, BotEvent | DeadLetter]]:
         out: list[tuple[str, BotEvent | DeadLetter]] = []
@@ -248,10 +249,8 @@ class BotInstances:
         self.readers = readers_of(self.classes)
         self.routers = {bot_id: new_router(bot_id, cls, config) for bot_id, cls in self.classes.items()}
         self.instances: dict[str, Bot] = {}  # "bot_id|routing key" -> instance, in creation order
-        # market -> the handlers its tops go to, once routed (no bot with a SignalGate: its gate sees
-        # every top); dropped when a MarketInfo may move routes (a market joining a neg-risk event)
-        self._book_handlers: dict[str, list[Callable[[TopOfBook], list[OrderIntent]]]] = {}
-        self._cache_books = all(router.gate is None for router in self.routers.values())
+        # market -> per router: the handlers its tops go to, and the router when it has a SignalGate
+        self._book_handlers: dict[str, list[tuple[list[BookHandler], Router | None]]] = {}
 
     def __iter__(self) -> Iterator[Bot]:
         return iter(self.instances.values())
@@ -259,39 +258,65 @@ class BotInstances:
     def gates(self) -> list[SignalGate]:
         return [router.gate for router in self.routers.values() if router.gate is not None]
 
-    def on_top_of_book(self, tob: TopOfBook) -> list[OrderIntent]:
-        """`on_event` for a top of book, without routing it again once its market's routes are known."""
-        handlers = self._book_handlers.get(tob.market)
-        if handlers is None:
-            intents, _ = self.on_event(tob)
-            if self._cache_books:
-                self._book_handlers[tob.market] = [
-                    self.instances[key].on_top_of_book
-                    for router in self.routers.values()
-                    for key, _ in router.route_keys(tob)
-                ]
-            return intents
-        intents = []
-        for handler in handlers:
-            out = handler(tob)
-            if out:
-                intents += out
-        return intents
+    def on_top_of_book(self, tob: TopOfBook) -> tuple[list[OrderIntent], list[DeadLetter]]:
+        """`on_event` for a top of book (the caller has dropped a `same_top` one), without routing it
+        again once its market's routes are known: each router's instances get the top, then its gate
+        releases the signals that waited for the book, as `Router.route` orders them."""
+        entries = self._book_handlers.get(tob.market)
+        if entries is None:
+            out = self.on_event(tob)
+            self._book_handlers[tob.market] = [
+                (
+                    [self.instances[key].on_top_of_book for key, _ in router.route_keys(tob)],
+                    router if router.gate is not None else None,
+                )
+                for router in self.routers.values()
+            ]
+            return out
+        intents: list[OrderIntent] = []
+        dropped: list[DeadLetter] = []
+        for handlers, gated in entries:
+            for handler in handlers:
+                found = handler(tob)
+                if found:
+                    intents += found
+            if gated is not None:
+                ready, lost = gated.gate.on_book(tob)  # type: ignore[union-attr]
+                if ready or lost:
+                    self._dispatch(gated.bot_id, gated.signals(ready, lost), intents, dropped)
+        return intents, dropped
+
+    def _invalidate(self) -> None:
+        """Routes may move (a MarketInfo: a market joining a neg-risk event; a new instance). The
+        cached path skips `Router.route`, so the routers forget the tops they held for `same_top`:
+        the loop has filtered every top they are handed since."""
+        self._book_handlers.clear()
+        for router in self.routers.values():
+            router.tops.clear()
 
     def on_event(self, event: BotEvent) -> tuple[list[OrderIntent], list[DeadLetter]]:
         if isinstance(event, MarketInfo):
-            self._book_handlers.clear()
+            self._invalidate()
         intents: list[OrderIntent] = []
         dropped: list[DeadLetter] = []
         for bot_id in fan_out(event, self.routers, self.readers):
-            for key, item in self.routers[bot_id].route(event):
-                if key == DROPPED:
-                    dropped.append(item)  # type: ignore[arg-type]
-                    continue
-                instance = self.instances.get(key)
-                if instance is None:
-                    instance = self.instances[key] = new_instance(
-                        self.classes[bot_id], self.configs[bot_id], self.config
-                    )
-                intents += dispatch(instance, item)  # type: ignore[arg-type]
+            self._dispatch(bot_id, self.routers[bot_id].route(event), intents, dropped)
         return intents, dropped
+
+    def _dispatch(
+        self,
+        bot_id: str,
+        routed: list[tuple[str, BotEvent | DeadLetter]],
+        intents: list[OrderIntent],
+        dropped: list[DeadLetter],
+    ) -> None:
+        for key, item in routed:
+            if key == DROPPED:
+                dropped.append(item)  # type: ignore[arg-type]
+                continue
+            instance = self.instances.get(key)
+            if instance is None:
+                cls, bot = self.classes[bot_id], self.configs[bot_id]
+                instance = self.instances[key] = new_instance(cls, bot, self.config)
+                self._invalidate()  # a new instance: the cached routes miss it
+            intents += dispatch(instance, item)  # type: ignore[arg-type]

@@ -48,7 +48,7 @@ from pets.risk.trips import won
 from pets.risk.zones import check_zone
 from pets.schemas.config import DEFAULT_FEE_CATEGORY, BotConfig, PetsConfig
 from pets.schemas.control import ALL_BOTS, AlertKind, ControlCommand, RiskAlert, Severity
-from pets.schemas.market_data import MarketInfo, TopOfBook, same_top
+from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, OrderIntent
 
 NS_PER_MS = 1_000_000
@@ -174,10 +174,7 @@ class RiskEngine:
 
     def on_top_of_book(self, tob: TopOfBook) -> list[Output]:
         """One call per top of book: a dictionary update unless a bot holds the token and its mid moved.
-        A top showing what the held one showed changes nothing, not even the clock (`same_top`)."""
-        held = self.books.get(tob.asset_id)
-        if held is not None and same_top(held, tob):
-            return []
+        The caller hands on no top that `same_top` ignores (the loop and the risk flow drop them)."""
         now_ns = tob.ts_ms * NS_PER_MS
         if now_ns > self.clock_ns:
             self._advance(now_ns)

@@ -40,7 +40,7 @@ from pets.runtime.bus import EmbeddedBus
 from pets.runtime.journal import Journal
 from pets.schemas.config import PetsConfig
 from pets.schemas.control import ControlCommand, DeadLetter, RiskAlert
-from pets.schemas.market_data import MarketInfo, MarketResolved, TopOfBook, same_top
+from pets.schemas.market_data import MarketInfo, MarketResolved, TopOfBook, shows
 from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, OrderIntent
 from pets.schemas.signals import Signal, WalletFill, WhaleRanking
 
@@ -84,7 +84,8 @@ class TradingLoop:
         self.market_state = MarketStateEngine(infos)
         # one instance per bot and routing key, as in the bots flow (client order ids, clocks, timers)
         self.instances = BotInstances(config, classes)
-        self._last_top: dict[str, TopOfBook] = {}  # asset -> its last top that reached risk and the bots
+        # asset -> what its last top that reached risk and the bots showed, and its time (`same_top`)
+        self._last_top: dict[str, tuple[tuple[object, ...], int]] = {}
         self.risk = RiskEngine(config)
         self.portfolio = Portfolio(trading.starting_capital, self.allocations)
         self.markouts = Markouts()
@@ -277,10 +278,11 @@ class TradingLoop:
         asset_id = tob.asset_id
         if asset_id in self.exchange.by_asset:
             self.bus.publish_all("exec.report", self.exchange.on_book_update(asset_id, tob.ts_ms))
+        values, ts_ms = shows(tob), tob.ts_ms
         last = self._last_top.get(asset_id)
-        if last is not None and same_top(last, tob):
-            return  # risk and the bots would ignore it (`same_top`): spare the calls
-        self._last_top[asset_id] = tob
+        if last is not None and ts_ms >= last[1] and last[0] == values:
+            return  # `same_top` (its rule on what the last top showed, kept): risk and the bots ignore it
+        self._last_top[asset_id] = (values, ts_ms)
         mid = tob.mid
         if mid is not None:
             marks = self.portfolio.marks
@@ -290,9 +292,11 @@ class TradingLoop:
         outputs = self.risk.on_top_of_book(tob)
         if outputs:
             self._route_risk(outputs)
-        intents = self.instances.on_top_of_book(tob)
+        intents, dropped = self.instances.on_top_of_book(tob)
         if intents:
             self.bus.publish_all("order.intent", intents)
+        if dropped:
+            self.bus.publish_all("dlq.signals", dropped)
 
     def _to_bots(self, event: Any) -> None:
         """An event for the bots, routed to their instances as in the bots flow."""
