@@ -198,14 +198,14 @@ class RiskEngine:
         return [*before, *verdicts, *self.flush()]
 
     def waits(self, intent: OrderIntent) -> bool:
-        """Whether the intent is for a token this engine has no top of book of yet: it then waits for
-        that top (`released`) instead of a `stale_book` denial. The risk flow reads order.intent and
+        """Whether the intent is for a known token this engine has no top of book of yet: it then
+        waits for that top (`released`) instead of a `stale_book` denial. The risk flow reads order.intent and
         md.tob as they arrive, so a flow that starts lagging can see an intent before the first top
         it was priced from; `pets run` hands risk every top before the intents priced off it, and
         the verdict is the same (docs/running.md). A later top overtaken by its intent changes no
         verdict: the staleness check only refuses books older than the intent's pricing time."""
-        if intent.asset_id in self.books:
-            return False
+        if intent.asset_id in self.books or intent.asset_id not in self.token_market:
+            return False  # a top to judge it by, or a market it cannot trade (decided now)
         self.waiting.append(intent)
         return True
 
