@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 PETS := $(VENV)/bin/pets
 PYTEST_ARGS ?=
 
-.PHONY: install native run test infra-up infra-down infra-status lint dagster bench clean system-deps
+.PHONY: install native run test infra-up infra-down infra-status lint dagster bench clean system-deps \
+	start desk api dashboard start-bot stop-bot start-all-bots emergency-halt health-check logs shell-db backup-db
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +57,59 @@ dagster: install
 
 bench: install
 	$(PETS) bench --help
+
+# ---- the operator's desk (docs/desk.md): each target one `pets` command ----
+API_PORT ?= 8000
+DASHBOARD_PORT ?= 8501
+API_URL ?= http://127.0.0.1:$(API_PORT)
+SPEED ?= 1
+# BOT_ID=3 or BOT_ID=bot_03
+BOT = $(if $(filter bot_%,$(BOT_ID)),$(BOT_ID),$(shell printf 'bot_%02d' '$(BOT_ID)' 2>/dev/null))
+
+# The main job (paper, embedded) paced at SPEED x venue time, serving the control API on API_PORT.
+start: install
+	$(PETS) run --api-port $(API_PORT) --speed $(SPEED)
+
+# The control API over the database the flows write (production: flows as processes).
+api: install
+	$(PETS) api serve --port $(API_PORT)
+
+dashboard: install
+	$(PETS) dashboard --api $(API_URL) --port $(DASHBOARD_PORT)
+
+# A new user's desk: the main job with its API and the dashboard over it (Ctrl-C stops both).
+# Background jobs of a non-interactive shell ignore Ctrl-C: the trap passes it on as SIGTERM.
+desk: install
+	@$(PETS) run --api-port $(API_PORT) --speed $(SPEED) & run=$$!; \
+	$(PETS) dashboard --api $(API_URL) --port $(DASHBOARD_PORT) & ui=$$!; \
+	trap 'kill $$run $$ui 2>/dev/null; wait' INT TERM EXIT; \
+	wait $$run
+
+start-bot: $(VENV)/.installed
+	@test -n "$(BOT_ID)" || { echo "usage: make start-bot BOT_ID=N"; exit 2; }
+	$(PETS) bot start $(BOT)
+
+stop-bot: $(VENV)/.installed
+	@test -n "$(BOT_ID)" || { echo "usage: make stop-bot BOT_ID=N"; exit 2; }
+	$(PETS) bot stop $(BOT)
+
+start-all-bots: $(VENV)/.installed
+	$(PETS) bot start '*'
+
+emergency-halt: $(VENV)/.installed
+	$(PETS) halt --reason "make emergency-halt"
+
+health-check: $(VENV)/.installed
+	$(PETS) api health --api $(API_URL)
+
+logs: $(VENV)/.installed
+	$(PETS) api events --api $(API_URL)
+
+shell-db: $(VENV)/.installed
+	$(PETS) db shell
+
+backup-db: $(VENV)/.installed
+	$(PETS) db backup
 
 clean:
 	rm -rf $(VENV) .pets build dist src/*.egg-info

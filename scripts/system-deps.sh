@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages PETS needs from Debian when they are missing:
-# Java 17 + Maven (the Kafka broker), PostgreSQL (throwaway test cluster), Chromium (UI tests).
+# Java 17 + Maven (the Kafka broker), PostgreSQL (throwaway test cluster), Chromium (UI tests),
+# Prometheus + promtool (the metrics scrape test and the alert-rule tests).
 set -euo pipefail
 missing=()
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
@@ -8,6 +9,7 @@ command -v mvn >/dev/null 2>&1 || missing+=(maven)
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing+=(postgresql)
 fi
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ "${PETS_SKIP_CHROMIUM:-0}" != "1" ] && ! command -v chromium >/dev/null 2>&1; then
   missing+=(chromium)
 fi

@@ -165,6 +165,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         # secrets: read by the live adapter only, never logged
         "PETS_PRIVATE_KEY", "PETS_FUNDER", "PETS_SIGNATURE_TYPE", "PETS_CLOB_API_KEY",
         "PETS_CLOB_SECRET", "PETS_CLOB_PASSPHRASE", "PETS_OPENAI_API_KEY",
+        # the alert flow's channels (secrets) and the log format (read by the root CLI group)
+        "PETS_TELEGRAM_BOT_TOKEN", "PETS_TELEGRAM_CHAT_ID", "PETS_TELEGRAM_API_URL",
+        "PETS_DISCORD_WEBHOOK_URL", "PETS_LOG_FORMAT",
+        "PETS_METABASE_URL", "PETS_METABASE_USER", "PETS_METABASE_PASSWORD",  # `pets metabase provision`
+        "PETS_API_TOKEN",  # the control API's bearer token (pets.api.server)
     }
     unknown = sorted(k for k in merged if k.startswith(ENV_PREFIX) and k not in known)
     if unknown:

@@ -41,10 +41,10 @@ class Flows:
             "PETS_CONFIG_DIR": str(settings.config_dir),
         }
 
-    def start(self, name: str) -> None:
+    def start(self, name: str, *options: str) -> None:
         log = (self.log_dir / f"{name}.log").open("ab")
         self.procs[name] = subprocess.Popen(
-            [PETS, "flow", "run", name, "--epoch-ms", "200"], env=self.env, stdout=log, stderr=log,
+            [PETS, "flow", "run", name, "--epoch-ms", "200", *options], env=self.env, stdout=log, stderr=log,
             start_new_session=True,
         )  # fmt: skip
 

@@ -15,6 +15,7 @@ import time
 from decimal import Decimal as D
 from typing import Any
 
+import msgspec
 import pytest
 from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.testing import TestingSink, TestingSource, run_main
@@ -146,3 +147,40 @@ def test_market_state_dead_letters_a_frame_from_2100_and_goes_on(prefixed_settin
     assert "ahead of the wall clock" in dead.reason and b"4102444800000" in dead.raw_bytes()
     tops = [decode("md.tob", v) for v in got["md.tob"]]
     assert [(t.ts_ms, t.best_bid) for t in tops] == [(NOW_MS, D("0.40")), (NOW_MS + 1, D("0.42"))]
+
+
+def test_executor_dead_letters_a_frame_from_2100_and_keeps_its_clock(settings: Settings) -> None:
+    # Before: the executor's clock followed md.book itself, so the 2100 frame moved it 74 years
+    # ahead: the resting GTD order expired at the next frame and every report carried a 2100 time.
+    from pets.flows import executor
+
+    def book(ts: int, bid: str) -> KafkaSourceMessage[bytes, bytes]:
+        frame = {
+            "event_type": "book", "asset_id": "yes1", "market": "m1", "timestamp": str(ts), "hash": "h",
+            "bids": [{"price": bid, "size": "100"}], "asks": [{"price": "0.60", "size": "100"}],
+        }  # fmt: skip
+        return KafkaSourceMessage(key=b"m1", value=json.dumps(frame).encode(), topic="md.book")  # type: ignore[arg-type]
+
+    def approved(cid: str, ts: int, **changes: Any) -> ApprovedOrder:
+        intent = msgspec.structs.replace(_intent(1, cid, ts), price=D("0.40"), size=D(10), **changes)
+        return ApprovedOrder(intent=intent, size=D(10), approved_ns=ts * MS, sequence=1)
+
+    items = [
+        book(NOW_MS, "0.39"),
+        _msg("order.exec", approved("gtd", NOW_MS, order_type="GTD", expires_at_ms=NOW_MS + 60_000)),
+        book(YEAR_2100_MS, "0.38"),
+        book(NOW_MS + 1_000, "0.39"),
+        _msg("order.exec", approved("after", NOW_MS + 2_000)),
+    ]
+    out: list[Routed] = []
+    run_main(
+        executor.build_flow(
+            dataclasses.replace(settings, topic_prefix="", postgres_dsn=None),
+            TestingSource(items), TestingSink(out), db_sink=TestingSink([]),
+        )
+    )  # fmt: skip
+    (dead,) = [r.message for r in out if r.topic == "dlq.trading"]
+    assert dead.source == "executor.clock" and "ahead of the wall clock" in dead.reason
+    reports = [r.message for r in out if r.topic == "exec.report"]
+    assert [(r.client_order_id, r.kind) for r in reports] == [("gtd", "ack"), ("after", "ack")]
+    assert max(r.ts_ns for r in reports) == (NOW_MS + 2_000) * MS  # not 2100

@@ -49,10 +49,22 @@ def _service_of(exc: Exception) -> str | None:
 
 @click.group(cls=_PetsGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pets")
+@click.option(
+    "--log-format",
+    type=click.Choice(["console", "json"]),
+    default="console",
+    show_default=True,
+    envvar="PETS_LOG_FORMAT",
+    help="Logs on stderr: readable lines, or one JSON object per line (time, level, flow, bot, market, "
+    "message, fields). Secrets never appear in either.",
+)
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, log_format: str) -> None:
     """PETS - Polymarket Elite Trading System."""
+    from pets.observability.logs import configure
+
     ctx.ensure_object(dict)
+    configure("json" if log_format == "json" else "console")
 
 
 def settings_from_env() -> Settings:

@@ -37,6 +37,7 @@ def backtest() -> None:
 def value(bot_id: str, data_dir: Path | None, config_dir: Path | None, as_json: bool) -> None:
     """Walk-forward backtest of Bot 9 or 10 with a monthly retrained calibration model, and a
     buy-at-price baseline."""
+    from pets.cli._progress import Progress
     from pets.pipelines.value_backtest import load_value_data, run_value_backtest
     from pets.schemas.config import InvalidConfigError, load_config
 
@@ -53,7 +54,12 @@ def value(bot_id: str, data_dir: Path | None, config_dir: Path | None, as_json: 
     bot = next((b for b in config.bots if b.id == bot_id and b.strategy in VALUE_STRATEGIES), None)
     if bot is None:
         raise click.ClickException(f"{bot_id}: no bot file with strategy {' or '.join(VALUE_STRATEGIES)}")
-    report = run_value_backtest(load_value_data(data_dir), bot, config.system.venue)
+    progress = Progress(f"backtest {bot_id}", unit="events", enabled=not as_json)
+    try:
+        data = load_value_data(data_dir)
+        report = run_value_backtest(data, bot, config.system.venue, progress=progress.update)
+    finally:
+        progress.close()
     if as_json:
         echo_json(report)
         return

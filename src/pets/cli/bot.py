@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import getpass
 import time
-import uuid
 from typing import Any
 
 import click
@@ -25,34 +24,16 @@ def send_command(
     """Produce one ControlCommand on bot.control and wait until the broker has it."""
     from kafka.errors import KafkaError
 
-    from pets.pipelines.kafka_io import ensure_topics, producer
-    from pets.schemas.codec import encode
-    from pets.schemas.topics import load_topic_registry
+    from pets.api.control import new_command, publish_command
     from pets.settings import SettingsError
 
     settings = settings_from_env()
-    topic = load_topic_registry(settings.config_dir).get("bot.control").full_name(settings.topic_prefix)
     try:
-        ensure_topics(settings, ["bot.control"])
-        client = producer(settings)
-        try:
-            # connected and holding the topic's metadata first, so ts_ns is when the command is sent
-            client.partitions_for(topic)
-            cmd = ControlCommand(
-                command_id=uuid.uuid4().hex,
-                command=command,
-                bot_id=bot_id,
-                reason=reason,
-                issued_by=f"cli:{getpass.getuser()}",
-                ts_ns=time.time_ns(),
-                until_ns=until_ns,
-            )
-            client.send(topic, key=bot_id.encode(), value=encode(cmd)).get(timeout=10)
-        finally:
-            client.close()
+        return publish_command(
+            settings, lambda: new_command(command, bot_id, reason, f"cli:{getpass.getuser()}", until_ns)
+        )
     except (KafkaError, SettingsError) as exc:
-        raise click.ClickException(f"could not send {command} to {topic}: {exc}") from None
-    return cmd
+        raise click.ClickException(f"could not send {command} to bot.control: {exc}") from None
 
 
 def _known_bot(bot_id: str) -> str:

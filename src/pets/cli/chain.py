@@ -100,11 +100,11 @@ def decode(logs_path: Path, as_json: bool) -> None:
 def follow(from_block: int | None, confirmations: str, data_api: bool) -> None:
     """Follow the Polymarket exchanges on Polygon into chain.fill (resumes from its watermark)."""
     from pets.cli import settings_from_env
-    from pets.cli.flow import configure_logging
     from pets.flows import chain as chain_flow
+    from pets.observability.logs import set_flow
     from pets.pipelines.chain.follower import Confirmations
 
-    configure_logging()
+    set_flow("chain")
     mode: Confirmations = "latest" if confirmations == "latest" else "finalized"
     stats = chain_flow.run(settings_from_env(), from_block=from_block, confirmations=mode, data_api=data_api)
     done = f"published {stats.published} fill(s), {stats.dead_letters} dead letter(s)"

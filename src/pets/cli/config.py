@@ -22,11 +22,18 @@ def config_group() -> None:
 def validate(config_dir: Path | None) -> None:
     """Load every config file; print each problem (file: key: what is wrong) or a summary."""
     from pets.cli import settings_from_env
-    from pets.schemas.config import InvalidConfigError, load_config, pending_schema_modules
+    from pets.schemas.config import (
+        InvalidConfigError,
+        load_alerts_config,
+        load_config,
+        pending_schema_modules,
+    )
 
     directory = config_dir if config_dir is not None else settings_from_env().config_dir
     try:
         config = load_config(directory)
+        if (directory / "alerts.yaml").is_file():  # only the alert flow needs it
+            load_alerts_config(directory)
     except InvalidConfigError as exc:
         for error in exc.errors:
             click.echo(str(error), err=True)

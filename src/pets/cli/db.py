@@ -1,4 +1,5 @@
-"""`pets db migrate|status`: the database schema; `pets bench copy`: write speed into PostgreSQL."""
+"""`pets db migrate|status`: the database schema; `pets db shell|backup`: psql and pg_dump on the configured
+database; `pets bench copy`: write speed into PostgreSQL."""
 
 from __future__ import annotations
 
@@ -106,6 +107,43 @@ def status(as_json: bool) -> None:
         waiting = s.requires_timescale and not timescale and s.state != "applied"
         note = " (needs timescaledb)" if waiting else ""
         click.echo(f"{s.version:04d}  {s.name:<24} {s.state:<13} {when}{note}")
+
+
+@db.command()
+def shell() -> None:
+    """psql on the configured database (PETS_POSTGRES_DSN or `pets infra up`'s)."""
+    import os
+    import shutil
+
+    psql = shutil.which("psql")
+    if psql is None:
+        raise click.ClickException("psql not found (Debian: apt-get install postgresql-client)")
+    os.execv(psql, [psql, _postgres_dsn()])
+
+
+@db.command()
+@click.argument("file", type=click.Path(dir_okay=False), required=False)
+def backup(file: str | None) -> None:
+    """pg_dump of the configured database in custom format to FILE [default: .pets/backups/<time>.dump]
+    (restore with pg_restore)."""
+    import shutil
+    import subprocess
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    pg_dump = shutil.which("pg_dump")
+    if pg_dump is None:
+        raise click.ClickException("pg_dump not found (Debian: apt-get install postgresql-client)")
+    dsn = _postgres_dsn()
+    target = Path(file) if file else settings_from_env().state_dir / "backups" / (
+        datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + ".dump"
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    command = [pg_dump, "--format=custom", f"--file={target}", dsn]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise click.ClickException(f"pg_dump of {_redacted(dsn)} failed: {done.stderr.strip()}")
+    click.echo(f"backup: {target} ({target.stat().st_size} bytes)")
 
 
 def _top_of_book_rows(count: int, assets: int = 20) -> list[tuple[Any, ...]]:

@@ -124,7 +124,7 @@ def feed(
 ) -> None:  # fmt: skip
     """Poll a LoL live-stats feed (URL: https://feed.lolesports.com or a local one) for GAME_ID and
     produce its events to esports.event until the game ends."""
-    from pets.cli.flow import configure_logging
+    from pets.observability.logs import set_flow
     from pets.pipelines.esports.lol_livestats import LiveStatsPoller
     from pets.pipelines.esports.publisher import publish_feed
     from pets.pipelines.polymarket.http import JsonHttpClient
@@ -132,7 +132,7 @@ def feed(
     names = dict(t.split("=", 1) for t in teams if "=" in t)
     if len(names) != 2:
         raise click.ClickException("give the two teams as --team FEED_TEAM_ID=NAME --team FEED_TEAM_ID=NAME")
-    configure_logging()
+    set_flow("esports_feed")
     poller = LiveStatsPoller(
         JsonHttpClient(url), game_id, game_number=game_number, behind_ms=behind_s * 1000,
         stall_after_ms=stall_after_s * 1000, schedule={"teams": names, "best_of": best_of},

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from pets.cli import settings_from_env
+from pets.observability.logs import set_flow
 from pets.settings import Settings, project_root
 
 log = logging.getLogger("pets.flow")
@@ -30,6 +31,7 @@ FLOWS: dict[str, str] = {
     "esports": "pets.flows.esports",
     "chain": "pets.flows.chain",
     "news": "pets.flows.news",
+    "alerts": "pets.flows.alerts",
 }
 
 
@@ -87,7 +89,7 @@ def _run_flow(
     module = load_flow_module(name)
     if live and name != "executor":
         raise click.ClickException("--live applies to the executor flow only")
-    configure_logging()
+    set_flow(name)
     if live:
         _check_live_opt_in(settings)  # what the operator left out comes first: no service is needed to say it
     _check_services(settings)
@@ -95,6 +97,9 @@ def _run_flow(
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
+        from pets.observability.metrics import FLOW_INFO
+
+        FLOW_INFO.info({"flow": name})
         start_http_server(metrics_port)
     if not hasattr(module, "build_flow"):
         log.info("flow %s starting", name)
@@ -133,12 +138,6 @@ def _interrupted(signum: int, frame: object) -> None:
     (~140 lines); nothing is lost by not unwinding: the recovery store is built for crashes."""
     sys.stderr.flush()
     os._exit(130)
-
-
-def configure_logging() -> None:
-    """One line per event on stderr (flow start, recovery, resyncs, halts, dead letters)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python's connection chatter
 
 
 def _check_live_opt_in(settings: Settings) -> None:

@@ -51,6 +51,7 @@ def record(
     as_json: bool,
 ) -> None:
     """Record the market channel (with receive times, gaps and resyncs) to a replayable file."""
+    from pets.cli._progress import Progress
     from pets.pipelines.polymarket.gamma import GammaClient, MarketParseError, parse_market
     from pets.pipelines.polymarket.http import VenueHttpError
     from pets.pipelines.polymarket.market_ws import MarketWsConfig
@@ -81,7 +82,11 @@ def record(
     if not asset_ids:
         raise click.UsageError("give --tokens and/or --markets")
     config = MarketWsConfig.from_settings(settings, shard_size=shard_size, silence_timeout_s=silence_timeout)
-    summary = record_channel(config, asset_ids, out, duration_s=duration)
+    progress = Progress("record", unit="frames", enabled=not as_json)
+    try:
+        summary = record_channel(config, asset_ids, out, duration_s=duration, on_frame=progress.advance)
+    finally:
+        progress.close()
     if as_json:
         echo_json(summary)
     else:
@@ -121,6 +126,7 @@ def replay(
 ) -> None:
     """Play recordings through the live path: md.markets then md.book on Kafka, or the embedded
     market-state pipeline; several files are merged by venue time, as `pets run --replay` does."""
+    from pets.cli._progress import Progress, tracked
     from pets.pipelines.polymarket.recording import TruncatedRecording
     from pets.pipelines.polymarket.replayer import paced, recordings, replay_to_sink
 
@@ -135,11 +141,14 @@ def replay(
         except SettingsError as exc:
             raise click.ClickException(str(exc)) from None
         sink = KafkaFrameSink.from_settings(settings, source="replay")
+        progress = Progress("replay", unit="frames", enabled=not as_json)
         try:
             stats = replay_to_sink(
-                paths, sink, speed=speed, markets=sink, max_bytes=settings.max_message_bytes
-            )
+                paths, sink, speed=speed, markets=sink, max_bytes=settings.max_message_bytes,
+                on_frame=progress.advance,
+            )  # fmt: skip
         finally:
+            progress.close()
             sink.close()
         if as_json:
             echo_json({**msgspec.structs.asdict(stats), "topic": sink.book_topic})
@@ -167,8 +176,9 @@ def replay(
 
     try:
         replayed = recordings(paths)
+        progress = Progress("replay", unit="frames", enabled=not as_json)
         summary = run_embedded(
-            (frame.payload for frame in paced(replayed.frames(on_truncated), speed)),
+            (frame.payload for frame in tracked(paced(replayed.frames(on_truncated), speed), progress)),
             market_infos=replayed.markets,
             dlq=(lambda letter: handle.write(encode(letter) + b"\n")) if handle else None,
         )

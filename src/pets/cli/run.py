@@ -3,6 +3,7 @@
 pets run                                   simulator (pets.yaml `simulator`), journal under .pets/runs/
 pets run --replay FILE... --journal DIR    recordings instead of the simulator
 pets run --json                            the report as one JSON object keyed by bot id, and "portfolio"
+pets run --api-port P [--speed X]          the control API over the run (docs/desk.md), paced at X x venue
 pets report --journal DIR [--json]         the report of a finished run (or of the database)
 pets bench loop [--json]                   frames/s of the whole loop in one process
 pets bench loop-latency [--json]           md.book -> order.exec latency with each flow a process
@@ -61,6 +62,19 @@ def _status(message: str) -> None:
 @click.option(
     "--duration", type=float, default=None, help="Simulated seconds [default: simulator.duration_s]."
 )
+@click.option(
+    "--api-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve the control API (and so the dashboard) over the run on this port, on localhost; it keeps "
+    "serving the final state after the run until interrupted.",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="With --api-port: pace the run at X times venue time [default: as fast as it goes].",
+)
 def run(
     files: tuple[Path, ...],
     replay_flag: bool,
@@ -68,6 +82,8 @@ def run(
     as_json: bool,
     seed: int | None,
     duration: float | None,
+    api_port: int | None,
+    speed: float | None,
 ) -> None:
     """The main job: market state, bots, risk, paper execution and P&L in one process, on the
     simulator or on recordings; prints the per-bot report and writes the journal (its only output:
@@ -81,6 +97,8 @@ def run(
     config = _load_config(settings.config_dir)
     if replay_flag and not files:
         raise click.UsageError("--replay needs at least one recording FILE")
+    if speed is not None and api_port is None:
+        raise click.UsageError("--speed paces a run served with --api-port")
     try:
         source = (
             sources.replay(list(files))
@@ -94,9 +112,22 @@ def run(
     _status(f"pets run: {source.name}")
     journal = Journal()
     loop = TradingLoop(config, source.markets, journal=journal)
-    started = time.perf_counter()
     # the simulator's news, esports events, whale fills and forecasts reach the signal-driven bots
-    loop.run(source.events() if source.events is not None else source.frames)
+    inputs = source.events() if source.events is not None else source.frames
+    service = None
+    if api_port is not None:
+        from pets.api.run_desk import RunService
+
+        try:
+            service = RunService.start(
+                loop, journal, speed, "127.0.0.1", api_port, journal_dir / "api_audit.jsonl"
+            )
+        except OSError as exc:  # the port is taken
+            raise click.ClickException(str(exc)) from None
+        inputs = service.desk.feed(inputs)
+        _status(f"pets run: control API on {service.url} (dashboard: pets dashboard --api {service.url})")
+    started = time.perf_counter()
+    loop.run(inputs)
     for fault in source.faults:
         loop.dead_letter(DeadLetter.from_bytes("run.replay", fault, b"", ts_ns=loop.clock_ms * 1_000_000))
     stats = loop.stats
@@ -123,6 +154,9 @@ def run(
 
         names = {bot.id: bot.name for bot in config.bots}
         click.echo(format_report(report, names))
+    if service is not None:
+        _status(f"pets run: finished; serving the final state on {service.url} until interrupted (Ctrl-C)")
+        service.serve_until_interrupted()
 
 
 def dead_letter_lines(letters: Iterable[Any], top: int = 10) -> list[str]:
@@ -143,12 +177,22 @@ def dead_letter_lines(letters: Iterable[Any], top: int = 10) -> list[str]:
     help="A run folder written by `pets run` [default: the database].",
 )
 @click.option("--json", "as_json", is_flag=True, help='One JSON object keyed by bot id, and "portfolio".')
-def report_command(journal_dir: Path | None, as_json: bool) -> None:
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write a self-contained HTML report of the run (--journal only): equity, drawdowns, "
+    "P&L by bot and zone, fills per market.",
+)
+def report_command(journal_dir: Path | None, as_json: bool, html_file: Path | None) -> None:
     """Per-bot performance: trades, win rate, P&L, ROI, Sharpe, drawdown, fees, denials, breakers."""
     from pets.execution.metrics import build_report, format_report
 
     settings = settings_from_env()
     config = _load_config(settings.config_dir)
+    if html_file is not None and journal_dir is None:
+        raise click.ClickException("--html needs --journal DIR (a run folder written by `pets run`)")
     if journal_dir is not None:
         snapshots, denials, alerts = _from_journal(journal_dir)
         for line in dead_letter_lines(_dead_letters(journal_dir)):
@@ -167,29 +211,41 @@ def report_command(journal_dir: Path | None, as_json: bool) -> None:
         | {bot.id for bot in config.bots if bot.enabled}
     )
     report = build_report(bot_ids, allocations, capital, snapshots, denials, alerts)
+    names = {bot.id: bot.name for bot in config.bots}
+    if html_file is not None and journal_dir is not None:
+        from pets.runtime.html_report import journal_inputs, render
+
+        tables = {name: _journal_rows(journal_dir, name) for name in ("reports", "markets")}
+        fills, reports, markets = journal_inputs(tables)
+        title = f"PETS run {journal_dir.name}"
+        page = render(title, report, names, snapshots, fills, reports, markets, config)
+        html_file.write_text(page, encoding="utf-8")
+        _status(f"HTML report: {html_file}")
     if as_json:
         _echo_report_json(report)
     else:
-        click.echo(format_report(report, {bot.id: bot.name for bot in config.bots}))
+        click.echo(format_report(report, names))
 
 
 def _from_journal(directory: Path) -> tuple[list[Any], list[tuple[str, str]], list[Any]]:
     import msgspec
-    import polars as pl
 
     from pets.schemas.control import RiskAlert
     from pets.schemas.orders import PnlSnapshot
 
-    def rows(name: str) -> list[dict[str, Any]]:
-        path = directory / f"{name}.parquet"
-        if not path.is_file():
-            raise click.ClickException(f"{path}: missing (not a run folder written by `pets run`)")
-        return pl.read_parquet(path).to_dicts()
-
-    snapshots = [msgspec.convert(r, PnlSnapshot) for r in rows("pnl")]
-    denials = [(r["bot_id"], r["rule"]) for r in rows("denials")]
-    alerts = [msgspec.convert(r, RiskAlert) for r in rows("alerts")]
+    snapshots = [msgspec.convert(r, PnlSnapshot) for r in _journal_rows(directory, "pnl")]
+    denials = [(r["bot_id"], r["rule"]) for r in _journal_rows(directory, "denials")]
+    alerts = [msgspec.convert(r, RiskAlert) for r in _journal_rows(directory, "alerts")]
     return snapshots, denials, alerts
+
+
+def _journal_rows(directory: Path, name: str) -> list[dict[str, Any]]:
+    import polars as pl
+
+    path = directory / f"{name}.parquet"
+    if not path.is_file():
+        raise click.ClickException(f"{path}: missing (not a run folder written by `pets run`)")
+    return pl.read_parquet(path).to_dicts()
 
 
 def _dead_letters(directory: Path) -> list[Any]:
@@ -301,6 +357,12 @@ def _shared_recordings(settings: Any) -> list[Path]:
 )
 @click.option("--hops", is_flag=True, help="Also time md.tob and order.intent (costs this process CPU).")
 @click.option("--partitions", type=int, default=None, help="Partitions per topic [default: the registry's].")
+@click.option(
+    "--runs", default=3, show_default=True, help="Runs in a row (each its own topics and flow processes)."
+)
+@click.option(
+    "--broker-warmup-s", default=15.0, show_default=True, help="Frames through the broker first (its JIT)."
+)
 @click.option("--json", "as_json", is_flag=True)
 def bench_loop_latency(
     rate: int,
@@ -309,26 +371,40 @@ def bench_loop_latency(
     no_recovery: bool,
     hops: bool,
     partitions: int | None,
+    runs: int,
+    broker_warmup_s: float,
     as_json: bool,
 ) -> None:
     """md.book frame -> approved order on order.exec, with market_state, bots and risk each a process
-    (`pets flow run`) on the real broker: p50/p99 of the time from producing a frame to consuming the
-    first approved order priced off it (matched by the frame's venue timestamp)."""
-    from pets.runtime.latency import measure_latency
+    (`pets flow run`) on the real broker: p50/p99/max of the time from producing a frame to consuming
+    the first approved order priced off it (matched by the frame's venue timestamp), for each of
+    `--runs` runs, so a slow run cannot hide behind the others."""
+    from pets.cli._output import echo_json
+    from pets.runtime.latency import measure_latency, warm_broker
 
     settings = settings_from_env()
-    result = measure_latency(
-        settings,
-        rate=rate,
-        duration_s=duration_s,
-        progress=_status,
-        epoch_ms=epoch_ms,
-        recovery=not no_recovery,
-        hops=hops,
-        partitions=partitions,
-    )
-    result["peak_rss_mb"] = peak_rss_mb()
-    echo_result(result, as_json)
+    _status(f"broker warm-up: {warm_broker(settings, broker_warmup_s):,} frames through it")
+    results = []
+    for n in range(1, runs + 1):
+        result = measure_latency(
+            settings,
+            rate=rate,
+            duration_s=duration_s,
+            progress=_status,
+            epoch_ms=epoch_ms,
+            recovery=not no_recovery,
+            hops=hops,
+            partitions=partitions,
+        )
+        _status(f"run {n}: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms")
+        results.append(result)
+    if as_json:
+        echo_json({"runs": results, "peak_rss_mb": peak_rss_mb()})
+        return
+    for n, result in enumerate(results, 1):
+        click.echo(f"--- run {n}")
+        echo_result(result, False)
+    click.echo(f"peak_rss_mb  {peak_rss_mb()}")
 
 
 commands = [run, report_command]

@@ -45,16 +45,21 @@ def rank(
     as_json: bool,
 ) -> None:
     """Rank wallets with at least --min-trades trades by P&L, then volume, then address."""
+    from pets.cli._progress import Progress
     from pets.pipelines import whales as w
 
+    progress = Progress("rank: reading trades", unit="files", enabled=not as_json)
     try:
         resolution_rows, market_of_file = w.read_resolutions_csv(resolutions)
-        read = w.read_trades_checked([*trade_paths, *more_trades], market_of_file)
+        read = w.read_trades_checked([*trade_paths, *more_trades], market_of_file, on_file=progress.update)
+        progress.update(len(trade_paths) + len(more_trades))
         known = w.split_unknown_outcomes(read.trades, resolution_rows)
         if read.rejected or known.rejected:
             raise w.rejection_error([*read.rejected, *known.rejected])
     except w.TradeInputError as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        progress.close()
     trades = known.trades
     records = w.ranking_records(w.rank_wallets(trades, resolution_rows, min_trades=min_trades), top)
     if as_json:

@@ -19,6 +19,7 @@ import threading
 import time
 
 from pets.bots.copy_trading import followed_wallets
+from pets.observability import metrics
 from pets.pipelines.chain.data_api import DataApiFollower, FillMerger, MergingSink
 from pets.pipelines.chain.follower import (
     ChainFollower,
@@ -50,7 +51,7 @@ def follower_for(
         known = TableUniverse(settings.postgres_dsn).known
     sink = KafkaFillSink(settings)
     return ChainFollower(
-        Web3LogSource(settings.venue.polygon_rpc_url),
+        Web3LogSource(settings.venue.polygon_rpc_url, observe=metrics.observe_rpc),
         MergingSink(sink, merger, "chain") if merger is not None else sink,
         WatermarkStore(settings.state_dir / "chain" / "watermark.json"),
         confirmations=confirmations,

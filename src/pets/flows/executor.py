@@ -58,6 +58,7 @@ from pets.execution.portfolio import ZERO, Portfolio, resolved_market
 from pets.flows.market_state import TimescaleSink
 from pets.flows.recovery import freeze, thaw
 from pets.flows.trading_io import (
+    ClockCheck,
     Routed,
     RoutedKafkaSink,
     TopicDecoder,
@@ -66,7 +67,7 @@ from pets.flows.trading_io import (
     order_log,
 )
 from pets.pipelines.market_data.market import MarketStateEngine
-from pets.pipelines.market_data.parser import FrameParser, event_venue_ms
+from pets.pipelines.market_data.parser import BookEvent, FrameParser, event_venue_ms
 from pets.pipelines.polymarket.user_ws import UserChannel, UserMessage, UserWsConfig, event_ms
 from pets.runtime import records
 from pets.schemas.config import PetsConfig, load_config
@@ -89,7 +90,8 @@ log = logging.getLogger(__name__)
 
 
 class Input(NamedTuple):
-    """One decoded input: which topic (logical name) and the message (bytes for md.book)."""
+    """One decoded input: which topic (logical name) and the message (md.book: the frame's bytes, or
+    its parsed events once the flow's clock check has passed them)."""
 
     topic: str
     message: Any
@@ -218,10 +220,10 @@ class ExecutorState:
         log.warning("halt %s: %d open orders cancelled", cmd.command_id, len(reports))
         return self._reported(reports) + self._alerts([alert])
 
-    def _on_frame(self, raw: bytes) -> list[Output]:
+    def _on_frame(self, frame: bytes | list[BookEvent]) -> list[Output]:
         out: list[Output] = []
         tops: list[TopOfBook] = []
-        for event in self.parser.parse(raw):
+        for event in self.parser.parse(frame) if isinstance(frame, bytes) else frame:
             if type(event) is DeadLetter:
                 continue  # the market_state flow dead-letters bad frames; here they only lack a book
             ts = getattr(event, "ts_ms", None) or event_venue_ms(event)
@@ -347,11 +349,26 @@ def build_flow(
     decode = TopicDecoder(registry, settings.topic_prefix, decoded_topics, SOURCE, settings.max_message_bytes)
     names = {registry.get(name).full_name(settings.topic_prefix): name for name in decoded_topics}
 
-    def to_input(message: KafkaSourceMessage[Any, Any]) -> Input | DeadLetter:
+    parser = FrameParser(SOURCE)
+    # the executor's clock (report times, GTD expiry) follows book events and approvals: one stamped
+    # in 2100 must not move it, as in market_state and risk
+    clock = ClockCheck(f"{FLOW_NAME}.clock", settings.clock_tolerance_s, _venue_ms)
+
+    def to_inputs(message: KafkaSourceMessage[Any, Any]) -> list[Input | DeadLetter]:
         if message.topic == book_topic:
-            return Input("md.book", message.value if isinstance(message.value, bytes) else b"")
-        decoded = decode(message)
-        return decoded if isinstance(decoded, DeadLetter) else Input(names[message.topic or ""], decoded)
+            raw = message.value if isinstance(message.value, bytes) else b""
+            if len(raw) > settings.max_message_bytes:
+                return []  # market_state dead-letters it (unparsed); here it only lacks a book
+            out: list[Input | DeadLetter] = []
+            events: list[BookEvent] = []
+            for event in parser.parse(raw):
+                if type(event) is DeadLetter:
+                    continue  # dead-lettered by market_state too
+                checked = clock(event)
+                (out if type(checked) is DeadLetter else events).append(checked)
+            return [Input("md.book", events), *out] if events else out
+        decoded = clock(decode(message))
+        return [decoded if isinstance(decoded, DeadLetter) else Input(names[message.topic or ""], decoded)]
 
     if source is None:
         # whether an order fills or is refused depends on the book frames before it
@@ -362,7 +379,7 @@ def build_flow(
 
     flow = Dataflow(FLOW_NAME)
     messages = op.input("executor_in", flow, source)
-    decoded = op.map("decode", messages, to_input)
+    decoded = op.flat_map("decode", messages, to_inputs)
     split = op.branch("split_dead_letters", decoded, _is_input)
     keyed = op.key_on("key_all", split.trues, lambda _: STATE_KEY)
     if user_source is not None and client is not None:
@@ -527,6 +544,14 @@ def reports_from_database(dsn: str) -> list[ExecutionReport]:
         ExecutionReport(**dict(zip(columns, row[:-2], strict=True)), ts_ns=row[-2], source_ts_ms=row[-1])
         for row in rows
     ]
+
+
+def _venue_ms(item: Any) -> int | None:
+    """The venue time an input moves the executor's clock to (book events, approvals)."""
+    if type(item) is ApprovedOrder:
+        return int(item.intent.source_ts_ms)
+    ts = getattr(item, "ts_ms", None)
+    return None if ts is None else int(ts)
 
 
 def _is_input(item: Input | DeadLetter) -> TypeGuard[Input]:

@@ -49,6 +49,7 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 from confluent_kafka import KafkaError as ConfluentKafkaError
 
+from pets.observability.metrics import consumer_lag_from_stats
 from pets.pipelines.kafka_io import KAFKA_LOG
 
 SourceMessage = KafkaSourceMessage[bytes | None, bytes | None]
@@ -124,6 +125,9 @@ class MultiPartitionKafkaSource(FixedPartitionedSource[Item, Offsets]):
             "group.id": "BYTEWAX_IGNORED",
             "enable.auto.commit": False,
             "enable.partition.eof": not self._tail,
+            # per-topic lag for Prometheus (pets_consumer_lag_messages), from librdkafka's own figures
+            "statistics.interval.ms": 5000,
+            "stats_cb": consumer_lag_from_stats,
         }
         config.update(self._add_config)
         return config

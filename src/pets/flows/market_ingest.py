@@ -24,6 +24,7 @@ import msgspec
 import psycopg
 from kafka.errors import KafkaError
 
+from pets.observability import metrics
 from pets.pipelines import kafka_io
 from pets.pipelines.migrations import migrate
 from pets.pipelines.polymarket.gamma import GammaClient, MarketParseError
@@ -95,6 +96,7 @@ async def run_async(
     )
     channel = MarketChannel(ws_config, sink)
     stats = IngestStats(channel=channel.stats)
+    metrics.watch_channel(channel.stats)
     stopping = asyncio.Event()
     _stop_on_signals(stopping, stop)
     streaming = asyncio.create_task(channel.run(()))

@@ -34,7 +34,7 @@ epoch can move which of that market's frames see the change.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -53,6 +53,7 @@ from pets.execution.portfolio import resolved_market
 from pets.flows.kafka_source import SINK_CONFIG
 from pets.flows.recovery import freeze, recovery_store, thaw
 from pets.flows.trading_io import TopicDecoder, log_dead_letter, oversize, venue_time_fault
+from pets.observability import metrics
 from pets.pipelines.market_data.embedded import BOOK_SOURCE, AssetQuote, ReplaySummary, run_embedded
 from pets.pipelines.market_data.features import DEFAULT_DEPTH_LEVELS
 from pets.pipelines.market_data.market import MarketBooks, info_lookup
@@ -135,12 +136,16 @@ def build_flow(
             )
         if market_infos is None and settings.postgres_dsn:
             market_infos = load_open_markets(settings.postgres_dsn)
-    tob_sink: Sink[TopOfBook] = sink or _KafkaMessageSink[TopOfBook](settings, topic("md.tob"), "asset_id")
+    tob_sink: Sink[TopOfBook] = sink or _KafkaMessageSink[TopOfBook](
+        settings, topic("md.tob"), "asset_id", metrics.observe_tops
+    )
     dead_sink: Sink[DeadLetter] = dlq_sink or _KafkaMessageSink[DeadLetter](
-        settings, topic("dlq.market_data"), "source"
+        settings, topic("dlq.market_data"), "source", metrics.observe_dead_letters("dlq.market_data")
     )
     if markets_sink is None and sink is None:
-        markets_sink = _KafkaMessageSink[MarketInfo](settings, topic("md.markets"), "condition_id")
+        markets_sink = _KafkaMessageSink[MarketInfo](
+            settings, topic("md.markets"), "condition_id", _unobserved
+        )
     if db_sink is None and settings.postgres_dsn:
         db_sink = TimescaleSink(settings.postgres_dsn)
     infos = info_lookup(market_infos or ())
@@ -445,24 +450,40 @@ def _size(units: int) -> Decimal:
 M = TypeVar("M", bound=msgspec.Struct)
 
 
-class _KafkaMessageSink(DynamicSink[M], Generic[M]):
-    """Encodes wire messages (msgspec Structs) and produces them keyed by one of their fields."""
+def _unobserved(messages: list[Any]) -> None:
+    """No metric for the rare resolved market."""
 
-    def __init__(self, settings: Settings, topic: str, key_field: str) -> None:
+
+class _KafkaMessageSink(DynamicSink[M], Generic[M]):
+    """Encodes wire messages (msgspec Structs) and produces them keyed by one of their fields;
+    `observe` sees each batch first (the Prometheus metrics)."""
+
+    def __init__(
+        self, settings: Settings, topic: str, key_field: str, observe: Callable[[list[M]], None]
+    ) -> None:
         self._kafka = KafkaSink([settings.require_kafka()], topic, add_config=dict(SINK_CONFIG))
         self._key_field = key_field
+        self._observe = observe
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> StatelessSinkPartition[M]:
-        return _EncodingPartition(self._kafka.build(step_id, worker_index, worker_count), self._key_field)
+        inner = self._kafka.build(step_id, worker_index, worker_count)
+        return _EncodingPartition(inner, self._key_field, self._observe)
 
 
 class _EncodingPartition(StatelessSinkPartition[M], Generic[M]):
-    def __init__(self, inner: StatelessSinkPartition[KafkaSinkMessage[Any, Any]], key_field: str) -> None:
+    def __init__(
+        self,
+        inner: StatelessSinkPartition[KafkaSinkMessage[Any, Any]],
+        key_field: str,
+        observe: Callable[[list[M]], None],
+    ) -> None:
         self._inner = inner
         self._key_field = key_field
+        self._observe = observe
 
     def write_batch(self, items: list[M]) -> None:
         key_field = self._key_field
+        self._observe(items)
         self._inner.write_batch(
             [
                 KafkaSinkMessage(key=str(getattr(item, key_field)).encode(), value=encode(item))

@@ -24,6 +24,7 @@ from bytewax.inputs import DynamicSource, Source, StatelessSourcePartition
 from bytewax.outputs import Sink
 
 from pets.flows.trading_io import Routed, RoutedKafkaSink, TopicDecoder, kafka_source, log_dead_letter
+from pets.observability import metrics
 from pets.pipelines.forecasts import default_model_source
 from pets.pipelines.news.feeds import FeedConfig, FeedPoller, load_feeds
 from pets.pipelines.news.forecaster import Forecaster, forecaster_from_env
@@ -100,7 +101,7 @@ class SignallerState:
 
 
 def _default_forecaster() -> Forecaster:
-    return forecaster_from_env(default_model_source("calibration"))
+    return forecaster_from_env(default_model_source("calibration"), observe=metrics.observe_llm)
 
 
 def build_flow(

@@ -38,6 +38,7 @@ from pets.flows.trading_io import (
     order_log,
     read_topics,
 )
+from pets.observability.metrics import CONSECUTIVE_LOSSES
 from pets.pipelines.tables import (
     APPROVED_ORDERS,
     BOT_STATUS,
@@ -157,6 +158,9 @@ class RiskStep:
             outputs = engine.on_intent(event, event.source_ts_ms * NS_PER_MS)
         elif kind is ExecutionReport:
             outputs = [*engine.on_execution_report(event)]
+            book = engine.ledger.bots.get(event.bot_id)
+            if book is not None:
+                CONSECUTIVE_LOSSES.labels(event.bot_id).set(book.consecutive_losses)
         elif kind is ControlCommand:
             log.warning(
                 "%s %s by %s%s", event.command, event.bot_id, event.issued_by,

@@ -147,26 +147,38 @@ def order_log(settings: Settings, flow_name: str) -> Path:
 
 
 class RoutedKafkaSink(DynamicSink[Routed]):
-    """Encodes `Routed` items and produces each to its prefixed topic, keyed."""
+    """Encodes `Routed` items and produces each to its prefixed topic, keyed; what goes out is counted
+    in the Prometheus metrics (pets.observability.metrics)."""
 
     def __init__(self, settings: Settings) -> None:
+        from pets.schemas.config import load_config
+
         self._kafka = KafkaSink([settings.require_kafka()], None, add_config=dict(SINK_CONFIG))
         registry = load_topic_registry(settings.config_dir)
         self._names = {spec.name: spec.full_name(settings.topic_prefix) for spec in registry.topics}
+        self._zones = load_config(settings.config_dir).zones.zones
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> StatelessSinkPartition[Routed]:
-        return _RoutedPartition(self._kafka.build(step_id, worker_index, worker_count), self._names)
+        from pets.observability.metrics import TradingObserver
+
+        inner = self._kafka.build(step_id, worker_index, worker_count)
+        return _RoutedPartition(inner, self._names, TradingObserver(self._zones))
 
 
 class _RoutedPartition(StatelessSinkPartition[Routed]):
     def __init__(
-        self, inner: StatelessSinkPartition[KafkaSinkMessage[Any, Any]], names: dict[str, str]
+        self,
+        inner: StatelessSinkPartition[KafkaSinkMessage[Any, Any]],
+        names: dict[str, str],
+        observe: Callable[[list[Routed]], None],
     ) -> None:
         self._inner = inner
         self._names = names
+        self._observe = observe
 
     def write_batch(self, items: list[Routed]) -> None:
         names = self._names
+        self._observe(items)
         self._inner.write_batch([
             KafkaSinkMessage(key=item.key.encode(), value=encode(item.message), topic=names[item.topic])
             for item in items

@@ -227,9 +227,11 @@ def run_value_backtest(
     cut_of: Callable[[int], int] = month_start,
     min_train_rows: int = MIN_TRAIN_ROWS,
     train: Callable[[pl.DataFrame], CalibrationModel] = fit,
+    progress: Callable[[int, int], None] | None = None,
 ) -> BacktestReport:
     """Replay `data` (load_value_data's frame) through a fresh instance of the bot of `config`;
-    `train` fits the model at each cut (tests hand in a fixed model)."""
+    `train` fits the model at each cut (tests hand in a fixed model); `progress(done, total)` after
+    each event (the command's progress)."""
     params = config.params_as(KellyValueBettingParams)
     source = FixedModelSource()
     bot: KellyValueBetting
@@ -257,6 +259,7 @@ def run_value_backtest(
     for i, row in enumerate(resolutions.values()):
         events.append((row["resolved_s"], 0, i, row))
     heapq.heapify(events)
+    total = len(events)
 
     trained_until: dict[str, int] = {}  # model version -> latest resolution time of its training rows
     cut: int | None = None
@@ -271,6 +274,8 @@ def run_value_backtest(
 
     while events:
         t, order, _, row = heapq.heappop(events)
+        if progress is not None:
+            progress(total - len(events), total)
         market = row["market"]
         yes, no = _token_ids(market)
         if order == 0:

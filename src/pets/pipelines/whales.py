@@ -23,7 +23,7 @@ import csv
 import gzip
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -396,12 +396,19 @@ def _checked_trades(
     return CheckedTrades(trades, rejected)
 
 
-def read_trades_checked(paths: Sequence[Path], market_of_file: Mapping[str, str]) -> CheckedTrades:
+def read_trades_checked(
+    paths: Sequence[Path],
+    market_of_file: Mapping[str, str],
+    on_file: Callable[[int, int], None] | None = None,
+) -> CheckedTrades:
     """Trades from files of any supported layout (detected from the header / extension), each with
-    its ``file:line`` (WHERE); unusable rows rejected with the reason instead of read."""
+    its ``file:line`` (WHERE); unusable rows rejected with the reason instead of read. `on_file(done,
+    total)` as each file starts (the command's progress)."""
     frames: list[pl.DataFrame] = []
     rejected: list[RejectedTrade] = []
-    for path in paths:
+    for done, path in enumerate(paths):
+        if on_file is not None:
+            on_file(done, len(paths))
         if path.suffix == ".json":
             trades = read_data_api_json(path)
             frames.append(trades.with_columns(pl.format("{}:{}", pl.lit(str(path)), "trade_id").alias(WHERE)))

@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,9 @@ from pets.schemas.topics import load_topic_registry
 from pets.settings import Mode, Settings
 
 FLOWS = ("market_state", "bots", "risk", "executor")
-WARMUP_S = 3.0
+READY_RATE = 200  # frames/s until the first approved order shows the whole chain is up
+READY_TIMEOUT_S = 120.0
+WARMUP_EPOCHS = 2  # then the full rate, untimed, past this many epoch closes (see measure_latency)
 HOPS = ("md.tob", "order.intent", "order.exec")
 
 
@@ -122,9 +124,31 @@ def measure_latency(
             client.produce(markets_topic, key=info.condition_id.encode(), value=encode(info))
         client.flush()
         progress(f"flows starting ({', '.join(FLOWS)}); producing {rate} frames/s for {duration_s:g} s")
-        time.sleep(5)  # the flow processes import and connect
+        # Untimed: frames at a low rate until the first approved order arrives (every flow imported,
+        # its consumer fetching and its producer holding the topic metadata: a fixed 5 s sleep was
+        # too short on a loaded machine and the backlog of a late flow made the first timed second's
+        # p99 1-2 s), then the full rate past WARMUP_EPOCHS epoch closes: the first snapshots of
+        # every key the full rate touches stalled the flows 0.4-0.6 s (md.tob p99 470 ms) once.
+        feed = sim.frames()
+        ready_s = time.monotonic()
+        _paced(
+            feed,
+            READY_RATE,
+            READY_TIMEOUT_S,
+            client,
+            book_topic,
+            sent,
+            until=lambda: bool(arrivals["order.exec"]),
+        )
+        if not arrivals["order.exec"]:
+            raise RuntimeError(
+                f"no approved order within {READY_TIMEOUT_S:g} s: see the flow logs in {state_dir}"
+            )
+        ready_s = time.monotonic() - ready_s
+        _paced(feed, rate, WARMUP_EPOCHS * epoch_ms / 1000 + 1, client, book_topic, sent)
+        timed_from = time.time()
         cpu_start = [_cpu_s(proc.pid) for proc in procs]
-        frames = _paced(sim, rate, duration_s, client, book_topic, sent)
+        frames = _paced(feed, rate, duration_s, client, book_topic, sent)
         cpu = [_cpu_s(proc.pid) - start for proc, start in zip(procs, cpu_start, strict=True)]
         time.sleep(2)  # the last approvals arrive
     finally:
@@ -135,7 +159,7 @@ def measure_latency(
         _stop(procs)
         delete_topics(bench, [spec.full_name(prefix) for spec in registry.topics])
         shutil.rmtree(state_dir, ignore_errors=True)
-    start = min(sent.values(), default=0.0) + WARMUP_S
+    start = timed_from
     latency = {
         name: sorted(
             (received - sent[ts]) * 1000 for received, ts in items if ts in sent and sent[ts] >= start
@@ -143,6 +167,13 @@ def measure_latency(
         for name, items in arrivals.items()
     }
     approved = latency["order.exec"]
+    # when the slowest approvals happened (s after timing began): a tail at start is warm-up, one
+    # every epoch_ms is the snapshots
+    slowest = sorted(
+        ((received - sent[ts]) * 1000, sent[ts] - start)
+        for received, ts in arrivals["order.exec"]
+        if ts in sent and sent[ts] >= start
+    )[-8:]
     result: dict[str, Any] = {
         "rate_frames_per_s": rate,
         "frames": frames,
@@ -151,6 +182,9 @@ def measure_latency(
         "p50_ms": _percentile(approved, 50),
         "p99_ms": _percentile(approved, 99),
         "max_ms": round(approved[-1], 2) if approved else None,
+        "slowest_ms_at_s": [(round(ms, 1), round(at, 2)) for ms, at in reversed(slowest)],
+        "ready_s": round(ready_s, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "flows": list(FLOWS),
         "epoch_ms": epoch_ms,
         "recovery": recovery,
@@ -165,6 +199,43 @@ def measure_latency(
     return result
 
 
+def warm_broker(settings: Settings, seconds: float = 15.0, rate: int = 10_000) -> int:
+    """Frames produced one request each at `rate`/s and fetched back at once, on a throwaway topic,
+    for `seconds`: the first run after a broker start had p99 0.8-1.9 s, already at md.tob (the first
+    hop), the later ones not; the broker's JIT compiles its produce and fetch paths in the background
+    on a busy machine, so the warm-up lasts, rather than counting messages (60,000 in 0.5 s did not
+    do). Returns the messages read back."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    from pets.pipelines.kafka_io import KAFKA_LOG, delete_topics, ensure_topics
+
+    warm = replace(settings, topic_prefix=f"warmup{uuid.uuid4().hex[:8]}.")
+    topic = load_topic_registry(settings.config_dir).get("md.book").full_name(warm.topic_prefix)
+    ensure_topics(warm, ["md.book"])
+    brokers = warm.require_kafka()
+    client = Producer({"bootstrap.servers": brokers, "linger.ms": 0, "acks": 1, "logger": KAFKA_LOG})
+    reader = Consumer({
+        "bootstrap.servers": brokers, "group.id": "pets-warmup", "enable.auto.commit": False,
+        "fetch.wait.max.ms": 5, "logger": KAFKA_LOG,
+    })  # fmt: skip
+    reader.assign([TopicPartition(topic, 0, 0)])
+    frame = b'{"event_type":"price_change","market":"warmup","timestamp":"0"}' + b" " * 250
+    read = sent = 0
+    start = time.monotonic()
+    try:
+        while (elapsed := time.monotonic() - start) < seconds:
+            while sent < elapsed * rate:
+                client.produce(topic, key=b"warmup", value=frame)
+                sent += 1
+            client.poll(0)
+            read += len(reader.consume(1000, 0.002))
+        client.flush(30)
+    finally:
+        reader.close()
+        delete_topics(warm, [topic])
+    return read
+
+
 def _source_ms(topic: str, message: Any) -> int | None:
     """The venue ms of the frames a message was derived from (None for risk's own cancel-alls)."""
     if topic == "md.tob":
@@ -174,14 +245,20 @@ def _source_ms(topic: str, message: Any) -> int | None:
 
 
 def _paced(
-    sim: MarketSimulator, rate: int, duration_s: float, client: Any, topic: str, sent: dict[int, float]
+    frames: Iterator[bytes],
+    rate: int,
+    duration_s: float,
+    client: Any,
+    topic: str,
+    sent: dict[int, float],
+    until: Callable[[], bool] = lambda: False,
 ) -> int:
-    """Send frames at `rate` per second, each stamped with the wall millisecond it is sent at."""
+    """Send frames at `rate` per second, each stamped with the wall millisecond it is sent at, for
+    `duration_s` or until `until()`."""
     decoder = msgspec.json.Decoder(_Head)
-    frames = sim.frames()
     start = time.monotonic()
     n = 0
-    while time.monotonic() - start < duration_s:
+    while time.monotonic() - start < duration_s and not until():
         due = int((time.monotonic() - start) * rate)
         while n < due:
             payload = next(frames)

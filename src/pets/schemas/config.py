@@ -985,3 +985,38 @@ def _bounds_text(bounds: dict[str, Decimal]) -> str:
     if high:
         return f" {'<' if high[0] == ')' else '<='} {high[1]}"
     return ""
+
+
+# ---------------------------------------------------------------------------------------- alerts.yaml
+
+AlertType = Literal["circuit_breaker", "drawdown", "feed", "daily_summary", "major_win"]
+AlertSetting = Literal["on", "silent", "off"]  # silent: delivered without a sound on the phone
+DailyTime = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class AlertsConfig(_Config, frozen=True, kw_only=True):
+    """alerts.yaml: what the alert flow sends to Telegram and Discord (secrets come from the
+    environment: PETS_TELEGRAM_BOT_TOKEN, PETS_TELEGRAM_CHAT_ID, PETS_DISCORD_WEBHOOK_URL)."""
+
+    types: dict[AlertType, AlertSetting] = {}  # a type not listed is "on"; critical alerts always go
+    bot_drawdown_warning: Fraction = Decimal("0.20")
+    portfolio_drawdown_warning: Fraction = Decimal("0.35")
+    major_win_usd: PositiveDecimal = Decimal(1000)
+    daily_summary_utc: DailyTime = "20:00"
+    min_interval_s: Annotated[float, msgspec.Meta(ge=0)] = 300.0  # per type and key (bot, feed, ...)
+    feed_stall_s: PositiveFloat = 60.0
+    retries: NonNegativeInt = 4
+    backoff_s: PositiveFloat = 1.0  # doubled at every retry, up to backoff_max_s
+    backoff_max_s: PositiveFloat = 30.0
+
+    def setting(self, kind: AlertType) -> AlertSetting:
+        return self.types.get(kind, "on")
+
+
+def load_alerts_config(config_dir: Path) -> AlertsConfig:
+    """config/alerts.yaml; raises InvalidConfigError listing every error."""
+    errors: list[ConfigError] = []
+    config = _load(config_dir / "alerts.yaml", AlertsConfig, errors)
+    if errors or config is None:
+        raise InvalidConfigError(errors)
+    return config

@@ -68,14 +68,28 @@ _RANGE_WORDS = ("more than", "too large", "range", "limit", "exceed", "too many"
 class Web3LogSource:
     """The node through web3.py's HTTP provider (its own retries off: the follower backs off itself)."""
 
-    def __init__(self, url: str, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, url: str, timeout_s: float = 10.0, observe: Callable[[str, float, bool], None] | None = None
+    ) -> None:
         from web3 import Web3
 
         self.w3 = Web3(
             Web3.HTTPProvider(url, request_kwargs={"timeout": timeout_s}, exception_retry_configuration=None)
         )
+        self.observe = observe  # (method, seconds, failed) of each request: the flow's metrics
 
-    def _call(self, fn: Callable[[], Any]) -> Any:
+    def _call(self, method: str, fn: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        failed = True
+        try:
+            result = self._request(fn)
+            failed = False
+            return result
+        finally:
+            if self.observe is not None:
+                self.observe(method, time.perf_counter() - start, failed)
+
+    def _request(self, fn: Callable[[], Any]) -> Any:
         import requests
         from web3.exceptions import TimeExhausted, TooManyRequests, Web3RPCError
 
@@ -90,12 +104,12 @@ class Web3LogSource:
             raise Throttled(f"{type(exc).__name__}: {exc}") from exc
 
     def heads(self) -> tuple[int, int]:
-        finalized = self._call(lambda: self.w3.eth.get_block("finalized"))
-        latest = self._call(lambda: self.w3.eth.block_number)
+        finalized = self._call("eth_getBlockByNumber", lambda: self.w3.eth.get_block("finalized"))
+        latest = self._call("eth_blockNumber", lambda: self.w3.eth.block_number)
         return int(finalized["number"]), int(latest)
 
     def block(self, number: int) -> tuple[str, int]:
-        block = self._call(lambda: self.w3.eth.get_block(number))
+        block = self._call("eth_getBlockByNumber", lambda: self.w3.eth.get_block(number))
         return as_hex(block["hash"]), int(block["timestamp"])
 
     def logs(self, lo: int, hi: int, addresses: list[str]) -> list[dict[str, Any]]:
@@ -107,7 +121,7 @@ class Web3LogSource:
             "address": [Web3.to_checksum_address(a) for a in addresses],
             "topics": [TOPIC0],
         }
-        raw = self._call(lambda: self.w3.eth.get_logs(query))  # type: ignore[arg-type]
+        raw = self._call("eth_getLogs", lambda: self.w3.eth.get_logs(query))  # type: ignore[arg-type]
         return [
             {
                 "address": as_hex(entry["address"]),

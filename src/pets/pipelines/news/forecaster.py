@@ -170,10 +170,16 @@ class LlmSettings:
 
 
 class LlmForecaster:
-    def __init__(self, settings: LlmSettings, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        settings: LlmSettings,
+        clock: Callable[[], float] = time.monotonic,
+        observe: Callable[[str, float, bool], None] | None = None,
+    ) -> None:
         import openai
 
         self.settings = settings
+        self.observe = observe  # (model, seconds, failed) of each request: the flow's metrics
         self.name = f"llm:{settings.model}"
         self.client = openai.OpenAI(base_url=settings.base_url, api_key=settings.api_key,
                                     timeout=settings.timeout_s, max_retries=settings.max_retries)  # fmt: skip
@@ -222,6 +228,7 @@ class LlmForecaster:
         messages: Any = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
         response_format: Any = RESPONSE_FORMAT
         self.stats.requests += 1
+        started = time.perf_counter()
         try:
             response = self.client.chat.completions.create(
                 model=self.settings.model,
@@ -232,7 +239,11 @@ class LlmForecaster:
             )
         except self.errors as exc:
             self.stats.refuse(type(exc).__name__)
+            if self.observe is not None:
+                self.observe(self.settings.model, time.perf_counter() - started, True)
             return None
+        if self.observe is not None:
+            self.observe(self.settings.model, time.perf_counter() - started, False)
         usage = response.usage
         tokens = (usage.prompt_tokens, usage.completion_tokens) if usage is not None else (0, 0)
         self.calls.append((self.clock(), sum(tokens)))
@@ -255,7 +266,10 @@ class LlmForecaster:
                         rationale=answer.rationale.strip(), forecaster=self.name)  # fmt: skip
 
 
-def forecaster_from_env(models: ModelSource | None = None) -> Forecaster:
-    """The LLM forecaster when PETS_LLM_BASE_URL is set, else the baseline."""
+def forecaster_from_env(
+    models: ModelSource | None = None, observe: Callable[[str, float, bool], None] | None = None
+) -> Forecaster:
+    """The LLM forecaster when PETS_LLM_BASE_URL is set, else the baseline; `observe`: the LLM's
+    request timings (LlmForecaster)."""
     settings = LlmSettings.from_env()
-    return LlmForecaster(settings) if settings is not None else BaselineForecaster(models)
+    return LlmForecaster(settings, observe=observe) if settings is not None else BaselineForecaster(models)

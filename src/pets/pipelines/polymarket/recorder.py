@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
 
@@ -36,8 +36,11 @@ class RecordSummary(msgspec.Struct, frozen=True):
 class RecordingSink:
     """A FrameSink appending every event to a recording file."""
 
-    def __init__(self, path: Path, *, source: str = "recorder") -> None:
+    def __init__(
+        self, path: Path, *, source: str = "recorder", on_frame: Callable[[], None] | None = None
+    ) -> None:
         self.path = path
+        self.on_frame = on_frame  # once per frame written (the command's progress)
         self.source = source
         self.frames = 0
         self.dead_lettered = 0
@@ -52,6 +55,8 @@ class RecordingSink:
     def on_event(self, event: MarketEvent, recv_ns: int, origin: Origin) -> None:
         self._file.write(annotate(event.payload, recv_ns, origin) + b"\n")
         self.frames += 1
+        if self.on_frame is not None:
+            self.on_frame()
 
     def on_dead_letter(self, reason: str, payload: bytes, recv_ns: int) -> None:
         if self._dead is None:
@@ -71,11 +76,16 @@ class RecordingSink:
 
 
 async def record_async(
-    config: MarketWsConfig, asset_ids: Iterable[str], out: Path, *, duration_s: float | None = None
+    config: MarketWsConfig,
+    asset_ids: Iterable[str],
+    out: Path,
+    *,
+    duration_s: float | None = None,
+    on_frame: Callable[[], None] | None = None,
 ) -> RecordSummary:
     """Record until `duration_s` has passed or SIGINT/SIGTERM; the file is complete either way."""
     assets = list(dict.fromkeys(asset_ids))
-    sink = RecordingSink(out)
+    sink = RecordingSink(out, on_frame=on_frame)
     channel = MarketChannel(config, sink)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -96,7 +106,12 @@ async def record_async(
 
 
 def record(
-    config: MarketWsConfig, asset_ids: Iterable[str], out: Path, *, duration_s: float | None = None
+    config: MarketWsConfig,
+    asset_ids: Iterable[str],
+    out: Path,
+    *,
+    duration_s: float | None = None,
+    on_frame: Callable[[], None] | None = None,
 ) -> RecordSummary:
     """Blocking `record_async`."""
-    return asyncio.run(record_async(config, asset_ids, out, duration_s=duration_s))
+    return asyncio.run(record_async(config, asset_ids, out, duration_s=duration_s, on_frame=on_frame))

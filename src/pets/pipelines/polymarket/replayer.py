@@ -96,6 +96,7 @@ def replay_to_sink(
     speed: float | None = None,
     markets: MarketSink | None = None,
     max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    on_frame: Callable[[], None] | None = None,
 ) -> ReplayStats:
     """Every recorded event into `sink` (md.book producer, another recording, ...), then flush.
 
@@ -103,7 +104,8 @@ def replay_to_sink(
     go there before the first frame, and each Gamma resolution follows its market's last frame as
     the venue's `market_resolved` event on md.book (in order on the market's partition: an
     md.markets message at the end would reach the bots before the books of a fast replay). A frame over
-    `max_bytes` is dead-lettered unparsed (it could not be produced to the broker)."""
+    `max_bytes` is dead-lettered unparsed (it could not be produced to the broker). `on_frame` is
+    called once per frame read (the command's progress)."""
     stats = ReplayStats()
     replay = recordings(list(paths))
     if markets is not None:
@@ -121,6 +123,8 @@ def replay_to_sink(
             stats.resolved += 1
             continue
         stats.frames += 1
+        if on_frame is not None:
+            on_frame()
         if len(frame.payload) > max_bytes:
             reason = f"frame of {len(frame.payload)} bytes exceeds the input limit of {max_bytes} bytes"
             sink.on_dead_letter(reason, frame.payload, recv_ns)

@@ -1,0 +1,1 @@
+"""The operator's dashboard (Streamlit): talks only to the control API."""

@@ -1,0 +1,1 @@
+"""Metrics, logging and alert senders: the operator-facing edges (docs/operations.md)."""

@@ -1,0 +1,1 @@
+"""Outside notification channels (Telegram, Discord) and local servers speaking their protocols."""

@@ -1,0 +1,1 @@
+"""Metabase over TimescaleDB: provisioning through its HTTP API, and a local stand-in for tests."""
