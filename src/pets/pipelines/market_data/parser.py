@@ -225,6 +225,20 @@ class FrameParser:
         )
 
 
+def event_venue_ms(event: Any) -> int | None:
+    """The venue time of a parsed event: its `ts_ms`, else its venue `timestamp` (last trade, best
+    bid/ask, new market, market resolved). `pets run` and the executor flow move their clocks by it."""
+    ts = getattr(event, "ts_ms", None)
+    if ts is not None:
+        return int(ts)
+    timestamp = getattr(event, "timestamp", None)
+    if isinstance(timestamp, int):
+        return timestamp
+    if isinstance(timestamp, str) and timestamp.isdigit():
+        return int(timestamp)
+    return None
+
+
 def _malformed_reason(raw: bytes, exc: msgspec.DecodeError) -> str:
     text = raw.strip()
     if text in (b"PONG", b"PING", b"NO NEW ASSETS"):
