@@ -13,8 +13,8 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 from pets.flows.executor import ExecutorState, build_flow, reports_from_database
 from pets.flows.trading_io import Routed
 from pets.pipelines.migrations import migrate
+from pets.pipelines.records import report_row
 from pets.pipelines.timescale import TimescaleWriter
-from pets.runtime.records import report_row
 from pets.schemas.codec import encode
 from pets.schemas.config import PetsConfig, load_config
 from pets.schemas.control import ControlCommand

@@ -23,7 +23,6 @@ from msgspec.structs import replace
 from mypy_extensions import mypyc_attr
 
 from pets.native import attributes
-from pets.pipelines.venue_precision import SIZE_STEP, fee_rate, passive_price, round_size
 from pets.risk.state import BotState, Status, TradingState, bot_status_after, portfolio_status_after
 from pets.risk.zones import check_zone
 from pets.schemas.config import BotConfig, VenueConfig, ZoneFramework
@@ -40,6 +39,7 @@ from pets.schemas.orders import (
     make_client_order_id,
 )
 from pets.schemas.signals import Signal, SignalSource, WalletFill, WhaleRanking
+from pets.venue.precision import SIZE_STEP, fee_rate, passive_price, round_size
 
 ZERO = Decimal(0)
 PORTFOLIO_COMMANDS = frozenset({"halt", "resume_trading"})  # with bot "*": the whole portfolio

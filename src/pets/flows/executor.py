@@ -55,8 +55,8 @@ from bytewax.outputs import Sink
 from pets.execution.live import LiveExchange, clob_client, live_environment, preflight, require_live
 from pets.execution.paper_exchange import PaperConfig, PaperExchange
 from pets.execution.portfolio import ZERO, Portfolio, resolved_market
-from pets.flows.market_state import TimescaleSink
 from pets.flows.recovery import freeze, thaw
+from pets.flows.timescale_sink import DbRow, TimescaleSink
 from pets.flows.trading_io import (
     ClockCheck,
     Routed,
@@ -66,10 +66,10 @@ from pets.flows.trading_io import (
     log_dead_letter,
     order_log,
 )
+from pets.pipelines import records
 from pets.pipelines.market_data.market import MarketStateEngine
 from pets.pipelines.market_data.parser import BookEvent, FrameParser, event_venue_ms
 from pets.pipelines.polymarket.user_ws import UserChannel, UserMessage, UserWsConfig, event_ms
-from pets.runtime import records
 from pets.schemas.config import PetsConfig, load_config
 from pets.schemas.control import ALL_BOTS, EXECUTOR_HALT_RULE, ControlCommand, DeadLetter, RiskAlert
 from pets.schemas.market_data import MarketInfo, MarketResolved, TopOfBook
@@ -85,7 +85,6 @@ NS_PER_MS = 1_000_000
 HEARTBEAT_S = 5.0  # the venue cancels everything when heartbeats stop for about 10 s
 USER_PARTITION = "user"
 
-DbRow = tuple[str, tuple[Any, ...]]
 log = logging.getLogger(__name__)
 
 

@@ -52,19 +52,20 @@ from bytewax.recovery import RecoveryConfig
 from pets.execution.portfolio import resolved_market
 from pets.flows.kafka_source import SINK_CONFIG
 from pets.flows.recovery import freeze, recovery_store, thaw
+from pets.flows.timescale_sink import DbRow, TimescaleSink
 from pets.flows.trading_io import TopicDecoder, log_dead_letter, oversize, venue_time_fault
 from pets.observability import metrics
 from pets.pipelines.market_data.embedded import BOOK_SOURCE, AssetQuote, ReplaySummary, run_embedded
 from pets.pipelines.market_data.features import DEFAULT_DEPTH_LEVELS
 from pets.pipelines.market_data.market import MarketBooks, info_lookup
 from pets.pipelines.market_data.parser import BookEvent, FrameParser, LevelDeltas, Snapshot
-from pets.pipelines.market_data.units import BadValue, price_decimal, size_decimal, tick_units
 from pets.pipelines.tables import MARKETS, ts_from_ms
 from pets.schemas.codec import encode
 from pets.schemas.control import DeadLetter
 from pets.schemas.market_data import LastTradePrice, MarketInfo, MarketResolved, TopOfBook
 from pets.schemas.topics import TopicRegistry, load_topic_registry
 from pets.settings import DEFAULT_CLOCK_TOLERANCE_S, DEFAULT_MAX_MESSAGE_BYTES, Settings
+from pets.venue.units import BadValue, price_decimal, size_decimal, tick_units
 
 __all__ = ["AssetQuote", "ReplaySummary", "build_flow", "recovery_config", "run_embedded"]
 
@@ -72,7 +73,6 @@ FLOW_NAME = "market_state"
 PARSE_SOURCE = "market_state.parse"
 MARKETS_SOURCE = "market_state.markets"
 
-DbRow = tuple[str, tuple[Any, ...]]  # (table, row in the table's column order)
 
 
 class ParsedFrame(NamedTuple):
@@ -493,30 +493,3 @@ class _EncodingPartition(StatelessSinkPartition[M], Generic[M]):
 
     def close(self) -> None:
         self._inner.close()
-
-
-class TimescaleSink(DynamicSink[DbRow]):
-    """(table, row) items written in batches, one transaction per table, through TimescaleWriter."""
-
-    def __init__(self, dsn: str) -> None:
-        self._dsn = dsn
-
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> StatelessSinkPartition[DbRow]:
-        return _TimescalePartition(self._dsn)
-
-
-class _TimescalePartition(StatelessSinkPartition[DbRow]):
-    def __init__(self, dsn: str) -> None:
-        from pets.pipelines.timescale import TimescaleWriter
-
-        self._writer = TimescaleWriter(dsn)
-
-    def write_batch(self, items: list[DbRow]) -> None:
-        by_table: dict[str, list[tuple[Any, ...]]] = {}
-        for table, row in items:
-            by_table.setdefault(table, []).append(row)
-        for table, rows in by_table.items():
-            self._writer.write(table, rows)
-
-    def close(self) -> None:
-        self._writer.close()

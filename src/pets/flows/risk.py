@@ -28,6 +28,7 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 from pets.flows.recovery import stateful_flat_map
+from pets.flows.timescale_sink import DbRow
 from pets.flows.trading_io import (
     ClockCheck,
     Routed,
@@ -61,7 +62,6 @@ DECISION_TOPICS = ("order.exec", "order.denied")
 GLOBAL_KEY = "portfolio"
 
 Decision = ApprovedOrder | OrderDenied
-DbRow = tuple[str, tuple[Any, ...]]
 
 
 class BotStatusRow(NamedTuple):
@@ -96,7 +96,7 @@ def build_flow(
     if journal is None:
         journal = (lambda: read_topics(settings, DECISION_TOPICS)) if source is None else tuple
     if db_sink is None and source is None and settings.postgres_dsn:
-        from pets.flows.market_state import TimescaleSink
+        from pets.flows.timescale_sink import TimescaleSink
 
         db_sink = TimescaleSink(settings.postgres_dsn)
 

@@ -23,7 +23,6 @@ from typing import Any
 from mypy_extensions import mypyc_attr
 
 from pets.native import attributes
-from pets.pipelines.venue_precision import fee_rate
 from pets.risk import circuit_breakers as cb
 from pets.risk import limits, venue_rules
 from pets.risk.baskets import PendingBasket, check_leg, check_waiting, incomplete, leg_denied
@@ -50,6 +49,7 @@ from pets.schemas.config import DEFAULT_FEE_CATEGORY, BotConfig, PetsConfig
 from pets.schemas.control import ALL_BOTS, AlertKind, ControlCommand, RiskAlert, Severity
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, OrderIntent
+from pets.venue.precision import fee_rate
 
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000

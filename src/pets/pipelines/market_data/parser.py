@@ -26,15 +26,6 @@ from typing import Any, Final, Protocol
 import msgspec
 from mypy_extensions import mypyc_attr
 
-from pets.pipelines.market_data.units import (
-    PRICE_UNITS,
-    SIZE_UNITS,
-    BadValue,
-    price_units,
-    size_units,
-    tick_units,
-    timestamp_ms,
-)
 from pets.schemas.control import DeadLetter
 from pets.schemas.market_data import (
     MARKET_EVENT_TYPES,
@@ -51,6 +42,15 @@ from pets.schemas.market_data import (
     PriceLevel,
     Side,
     TickSizeChange,
+)
+from pets.venue.units import (
+    PRICE_UNITS,
+    SIZE_UNITS,
+    BadValue,
+    price_units,
+    size_units,
+    tick_units,
+    timestamp_ms,
 )
 
 DEFAULT_SOURCE: Final = "market_state.parse"
