@@ -147,7 +147,9 @@ def test_compose_diff_needs_no_docker_and_shows_the_drift(tmp_path: Path) -> Non
 def test_config_validate_checks_deploy_yaml(config_dir: Path) -> None:
     assert _pets("config", "validate", "--config-dir", str(config_dir)).exit_code == 0
     _set_partitions(config_dir, "order.intent", 4)  # so that only risk's own limit refuses
-    _edit(config_dir, "exact only in one worker\n    workers: 1\n", "exact only in one worker\n    workers: 2\n")
+    _edit(
+        config_dir, "exact only in one worker\n    workers: 1\n", "exact only in one worker\n    workers: 2\n"
+    )
     result = CliRunner().invoke(main, ["config", "validate", "--config-dir", str(config_dir)])
     assert result.exit_code == 1
     assert "deploy.yaml: flows.risk.workers: 2 workers: risk runs at most 1" in result.output
