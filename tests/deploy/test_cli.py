@@ -153,3 +153,89 @@ def test_config_validate_checks_deploy_yaml(config_dir: Path) -> None:
     result = CliRunner().invoke(main, ["config", "validate", "--config-dir", str(config_dir)])
     assert result.exit_code == 1
     assert "deploy.yaml: flows.risk.workers: 2 workers: risk runs at most 1" in result.output
+
+
+FAKE_KUBECTL = """#!/bin/sh
+# a stand-in for kubectl: logs its arguments, keeps what `apply -k` was given
+echo "$*" >> "$FAKE_LOG"
+if [ "$1 $2" = "config current-context" ]; then
+  [ -n "$FAKE_CONTEXT" ] || exit 1
+  echo "$FAKE_CONTEXT"; exit 0
+fi
+if [ "$1" = apply ]; then cp -r "$3/../.." "$FAKE_COPY"; fi
+exit "${FAKE_EXIT:-0}"
+"""
+FAKE_DOCKER = """#!/bin/sh
+# a stand-in for docker: `compose version` fails unless FAKE_COMPOSE is set; keeps the compose file
+echo "$*" >> "$FAKE_LOG"
+if [ "$1 $2" = "compose version" ]; then [ -n "$FAKE_COMPOSE" ] || exit 1; exit 0; fi
+if [ "$1 $2" = "compose -f" ]; then cp "$3" "$FAKE_COPY"; fi
+exit 0
+"""
+
+
+def _fake(tmp_path: Path, name: str, script: str, **env: str) -> dict[str, str]:
+    """kubectl / docker replaced by a shell script first on PATH (the real tools need a cluster / engine)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / name).write_text(script)
+    (bin_dir / name).chmod(0o755)
+    return {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "FAKE_LOG": str(tmp_path / "log"),
+        "FAKE_COPY": str(tmp_path / "copy"),
+    } | env
+
+
+def test_k8s_without_a_cluster_says_so(tmp_path: Path) -> None:
+    result = _pets(
+        "deploy", "apply", "--target", "k8s", env=_fake(tmp_path, "kubectl", FAKE_KUBECTL, FAKE_CONTEXT="")
+    )
+    assert result.exit_code == 1
+    assert "kubectl has no cluster to talk to (no current context)" in result.output
+
+
+def test_k8s_apply_hands_kubectl_the_overlay_and_passes_its_exit_code(tmp_path: Path) -> None:
+    env = _fake(tmp_path, "kubectl", FAKE_KUBECTL, FAKE_CONTEXT="prod-cluster")
+    result = _pets("deploy", "apply", "--target", "k8s", "--overlay", "prod", env=env)
+    assert result.exit_code == 0, result.output
+    calls = (tmp_path / "log").read_text().splitlines()
+    assert calls[0] == "config current-context"
+    assert calls[1].startswith("apply -k ") and calls[1].endswith("/overlays/prod")
+    copy = tmp_path / "copy"
+    assert (copy / "overlays" / "prod" / "kustomization.yaml").exists() and (
+        copy / "base" / "kustomization.yaml"
+    ).exists()
+    assert not (copy / "overlays" / "dev").exists()
+
+    failed = _pets(
+        "deploy", "apply", "--target", "k8s", env=env | {"FAKE_EXIT": "3", "FAKE_COPY": str(tmp_path / "c2")}
+    )
+    assert failed.exit_code == 3
+
+
+def test_k8s_status_lists_the_namespace(tmp_path: Path) -> None:
+    env = _fake(tmp_path, "kubectl", FAKE_KUBECTL, FAKE_CONTEXT="c")
+    assert _pets("deploy", "status", "--target", "k8s", env=env).exit_code == 0
+    assert (tmp_path / "log").read_text().splitlines()[
+        -1
+    ] == "-n pets get statefulsets,deployments,jobs,pods,pvc"
+
+
+def test_docker_without_the_compose_plugin_says_so(tmp_path: Path) -> None:
+    result = _pets(
+        "deploy", "apply", "--target", "compose", env=_fake(tmp_path, "docker", FAKE_DOCKER, FAKE_COMPOSE="")
+    )
+    assert result.exit_code == 1
+    assert "`docker compose` is not available" in result.output
+
+
+def test_compose_apply_brings_up_the_rendered_file(tmp_path: Path) -> None:
+    env = _fake(tmp_path, "docker", FAKE_DOCKER, FAKE_COMPOSE="1")
+    result = _pets("deploy", "apply", "--target", "compose", env=env)
+    assert result.exit_code == 0, result.output
+    call = (tmp_path / "log").read_text().splitlines()[-1]
+    assert call.startswith("compose -f ") and call.endswith(
+        f"--project-directory {Path.cwd()} up -d --remove-orphans"
+    )
+    assert (tmp_path / "copy").read_text() == (ROOT / "docker-compose.yml").read_text()

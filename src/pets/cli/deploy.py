@@ -78,6 +78,14 @@ def _tool(target: str) -> list[str]:
                 "kubectl not found on PATH: install kubectl and point it at the cluster (KUBECONFIG); "
                 "`pets deploy render --target k8s --out DIR` works without it"
             )
+        context = subprocess.run(
+            ["kubectl", "config", "current-context"], capture_output=True, text=True, check=False
+        )
+        if context.returncode != 0:
+            raise click.ClickException(
+                "kubectl has no cluster to talk to (no current context): set KUBECONFIG or "
+                "`kubectl config use-context NAME`"
+            )
         return ["kubectl"]
     if shutil.which("docker") is None:
         raise click.ClickException(
