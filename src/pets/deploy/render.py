@@ -29,6 +29,7 @@ CONFIG_MAP = "pets-config"
 SECRET = "pets-secrets"
 STATE_DIR = "/state"
 CONFIG_DIR = "/app/config"  # the image's copy of config/ (Dockerfile)
+KAFKA_DATA = "/var/lib/kafka/data"
 DEV_DSN = "postgresql://pets:pets@timescaledb:5432/pets"  # dev only: the in-namespace / compose database
 COMPOSE_HEADER = """\
 # Rendered by `pets deploy render --target compose --out .` from config/deploy.yaml: edit that file and
@@ -333,7 +334,13 @@ def base_files(d: DeployDescription) -> dict[str, str]:
 
 
 def _dependency(
-    name: str, image: str, port: int, env: list[Manifest], storage: str | None, mount: str
+    name: str,
+    image: str,
+    port: int,
+    env: list[Manifest],
+    storage: str,
+    mount: str,
+    fs_group: int | None = None,
 ) -> list[Manifest]:
     container: Manifest = {
         "name": name,
@@ -348,14 +355,15 @@ def _dependency(
         "selector": {"matchLabels": _labels(name)},
         "template": {"metadata": {"labels": _labels(name)}, "spec": {"containers": [container]}},
     }
-    if storage is not None:
-        container["volumeMounts"] = [{"name": "data", "mountPath": mount}]
-        spec["volumeClaimTemplates"] = [
-            {
-                "metadata": {"name": "data"},
-                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage}}},
-            }
-        ]
+    if fs_group is not None:  # the image's non-root user must own the volume
+        spec["template"]["spec"]["securityContext"] = {"fsGroup": fs_group}
+    container["volumeMounts"] = [{"name": "data", "mountPath": mount}]
+    spec["volumeClaimTemplates"] = [
+        {
+            "metadata": {"name": "data"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage}}},
+        }
+    ]
     return [
         {
             "apiVersion": "apps/v1",
@@ -406,9 +414,14 @@ def overlay_files(d: DeployDescription, overlay: Overlay) -> dict[str, str]:
             "kafka",
             d.dependencies.kafka,
             9092,
-            [{"name": k, "value": v} for k, v in _kafka_env("kafka").items()],
-            None,
-            "",
+            # on a volume: the flows' recovery stores hold offsets into these logs
+            [
+                {"name": k, "value": v}
+                for k, v in (_kafka_env("kafka") | {"KAFKA_LOG_DIRS": KAFKA_DATA}).items()
+            ],
+            "10Gi",
+            KAFKA_DATA,
+            fs_group=1000,  # apache/kafka runs as appuser (uid 1000)
         )
         db_env: list[Manifest] = [
             {"name": "POSTGRES_USER", "value": "pets"},
