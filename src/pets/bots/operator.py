@@ -12,12 +12,13 @@ the latest portfolio command and the bot's latest command first. Both steps keep
 Bytewax's recovery store.
 
 Signals (signal.* topics, keyed by market) reach only the bots whose class names their source in
-`signal_sources`, whale-wallet fills (chain.fill) and whale rankings (whale.rankings) only the bots
-naming those topics in `data_topics`: a fill goes to the instance of its token's market, a ranking to
-every instance (the latest ranking date is kept for instances created later). The Router of a
-signal-driven bot holds its SignalGate (bots/signal_gate.py): it sees the bot's books and markets, so
-it passes a signal to the instance of its market once the signal is new, unexpired and the book is
-fresh, and turns what it drops into dead letters with the reason.
+`signal_sources`, whale-wallet fills (chain.fill), whale rankings (whale.rankings) and news attention
+features (features.news) only the bots naming those topics in `data_topics`: a fill goes to the instance
+of its token's market, attention features to their market's, a ranking to every instance (the latest
+ranking date is kept for instances created later). The Router of a signal-driven bot holds its
+SignalGate (bots/signal_gate.py): it sees the bot's books and markets, so it passes a signal to the
+instance of its market once the signal is new, unexpired and the book is fresh, and turns what it drops
+into dead letters with the reason.
 """
 
 from __future__ import annotations
@@ -36,13 +37,17 @@ from pets.schemas.config import PetsConfig
 from pets.schemas.control import ALL_BOTS, ControlCommand, DeadLetter
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import ExecutionReport, OrderDenied, OrderIntent
-from pets.schemas.signals import Signal, WalletFill, WhaleRanking
+from pets.schemas.signals import NewsAttention, Signal, WalletFill, WhaleRanking
 
 BotEvent = (
     MarketInfo | TopOfBook | ExecutionReport | OrderDenied | ControlCommand
-    | Signal | WalletFill | WhaleRanking
+    | Signal | WalletFill | WhaleRanking | NewsAttention
 )
-DATA_TOPICS: dict[type, str] = {WalletFill: "chain.fill", WhaleRanking: "whale.rankings"}
+DATA_TOPICS: dict[type, str] = {
+    WalletFill: "chain.fill",
+    WhaleRanking: "whale.rankings",
+    NewsAttention: "features.news",
+}
 WHOLE_BOT = "all"
 DROPPED = "dropped"  # the routing key of the signals a gate dropped (dead letters, no bot instance)
 
@@ -55,6 +60,7 @@ _HANDLERS: dict[type, Callable[[Bot, Any], list[OrderIntent]]] = {
     Signal: Bot.on_signal,
     WalletFill: Bot.on_wallet_fill,
     WhaleRanking: Bot.on_whale_ranking,
+    NewsAttention: Bot.on_news_attention,
 }
 
 

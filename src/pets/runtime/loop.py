@@ -9,7 +9,9 @@
     md.markets    -> risk, portfolio (settlement), paper exchange, bots
     signal.*      -> SignalGate (new, unexpired, fresh book) -> the bots that read the source
                      (dropped signals -> dlq.signals, counted in `stats.signals`)
-    chain.fill, whale.rankings -> the bots that read them (`data_topics`)
+    chain.fill, whale.rankings, features.news -> the bots that read them (`data_topics`)
+    news.item     -> NewsSignaller (the news flow's: match, forecast, attention; md.markets, the mids
+                     of md.tob and the trades of md.book feed it) -> features.news, signal.news
 
 The classes are the ones the Kafka flows run (MarketStateEngine, the bots of `build_bots`,
 RiskEngine, PaperExchange, Portfolio), so a run here decides exactly what the flows would on the
@@ -33,14 +35,17 @@ from pets.execution.paper_exchange import PaperConfig, PaperExchange
 from pets.execution.portfolio import Portfolio, resolved_market
 from pets.pipelines.market_data.market import MarketStateEngine
 from pets.pipelines.market_data.parser import FrameParser
+from pets.pipelines.news.forecaster import BaselineForecaster
+from pets.pipelines.news.signals import NewsSignaller
+from pets.pipelines.simulator import AltData
 from pets.risk.engine import RiskEngine
 from pets.runtime.bus import EmbeddedBus
 from pets.runtime.journal import Journal
 from pets.schemas.config import PetsConfig
 from pets.schemas.control import ControlCommand, DeadLetter, RiskAlert
-from pets.schemas.market_data import MarketInfo, MarketResolved, TopOfBook
+from pets.schemas.market_data import LastTradePrice, MarketInfo, MarketResolved, TopOfBook
 from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, OrderIntent
-from pets.schemas.signals import Signal, WalletFill, WhaleRanking
+from pets.schemas.signals import NewsAttention, NewsItem, Signal, WalletFill, WhaleRanking
 
 NS_PER_MS: Final = 1_000_000
 BOOK_EVENTS: Final = frozenset({"Snapshot", "LevelDeltas", "TickSizeSet"})
@@ -70,6 +75,7 @@ class TradingLoop:
         journal: Journal | None = None,
         paper: PaperConfig | None = None,
         bots: list[Bot] | None = None,
+        news: NewsSignaller | None = None,
     ) -> None:
         self.config = config
         self.journal = journal
@@ -94,6 +100,12 @@ class TradingLoop:
         for bot in self.bots:
             for topic in bot.data_topics:
                 self.data_readers.setdefault(topic, []).append(bot)
+        # news items (the simulator's) -> signal.news and features.news, only when some bot reads them;
+        # by default the baseline forecaster, matching at the simulator's scale (AltData)
+        if news is None and ("news" in self.signal_readers or "features.news" in self.data_readers):
+            news = NewsSignaller(BaselineForecaster(), threshold=AltData.MATCH_THRESHOLD,
+                                 full_score=AltData.FULL_SCORE)  # fmt: skip
+        self.news = news
         self._top_values: dict[str, tuple[Any, ...]] = {}  # asset -> what its last dispatched top showed
         self.risk = RiskEngine(config)
         self.portfolio = Portfolio(trading.starting_capital, self.allocations)
@@ -125,13 +137,15 @@ class TradingLoop:
             bus.subscribe("chain.fill", self._on_wallet_fill)
         if "whale.rankings" in self.data_readers:
             bus.subscribe("whale.rankings", self._on_whale_ranking)
+        if "features.news" in self.data_readers:
+            bus.subscribe("features.news", self._on_news_attention)
         for info in infos:
             bus.publish("md.markets", info)
         bus.drain()
 
     # ------------------------------------------------------------------ input
 
-    def run(self, frames: Iterable[bytes | Signal | WalletFill | WhaleRanking]) -> RunStats:
+    def run(self, frames: Iterable[bytes | Signal | NewsItem | WalletFill | WhaleRanking]) -> RunStats:
         """Carry every frame (and every signal among them, in order) through all flows, then flush
         and take the final snapshot."""
         started = time.perf_counter()
@@ -141,6 +155,8 @@ class TradingLoop:
                 on_frame(raw)
             elif type(raw) is Signal:
                 self.signal(raw)  # type: ignore[arg-type]
+            elif type(raw) is NewsItem:
+                self.news_item(raw)  # type: ignore[arg-type]
             else:
                 self.alt_data(raw)  # type: ignore[arg-type]
         self.finish()
@@ -152,11 +168,14 @@ class TradingLoop:
         stats.frames += 1
         tobs = self._tobs
         on_event = self.market_state.on_event
+        news = self.news
         for event in self.parser.parse(raw):
             kind = type(event)
             if kind is DeadLetter:
                 self.dead_letter(event)  # type: ignore[arg-type]
                 continue
+            if kind is LastTradePrice and news is not None:
+                news.on_trade(event)  # type: ignore[arg-type]
             stats.events += 1
             ts = getattr(event, "ts_ms", None) or _venue_ms(event)
             if ts is not None and ts > self.clock_ms:
@@ -184,6 +203,19 @@ class TradingLoop:
         """A signal, published on its topic (signal.<source>) as the signal flows would."""
         self.bus.publish(signal.topic, signal)
         self.bus.drain()
+
+    def news_item(self, item: NewsItem) -> None:
+        """A news item, through the news flow's code: its attention features on features.news, then
+        its signals on signal.news."""
+        if self.news is None:
+            return
+        signals, features = self.news.process(item)
+        bus = self.bus
+        for feature in features:
+            bus.publish("features.news", feature)
+        for signal in signals:
+            bus.publish("signal.news", signal)
+        bus.drain()
 
     def alt_data(self, item: WalletFill | WhaleRanking) -> None:
         """A whale fill or ranking row, published on chain.fill / whale.rankings."""
@@ -279,6 +311,8 @@ class TradingLoop:
         self._route_risk(self.risk.on_market(info))
         if self.gate is not None:
             self.gate.on_market(info)
+        if self.news is not None:
+            self.news.on_market(info)
         changed = self.portfolio.on_market(info, self.clock_ms * NS_PER_MS)
         if changed and self.journal is not None:
             self.journal.position_history += changed
@@ -305,6 +339,8 @@ class TradingLoop:
             if asset_id in self.markouts.pending:
                 self.markouts.on_mid(asset_id, tob.ts_ms, marks.get(asset_id), mid)
             marks[asset_id] = mid
+            if self.news is not None:
+                self.news.on_book(tob)
         outputs = self.risk.on_top_of_book(tob)
         if outputs:
             self._route_risk(outputs)
@@ -327,6 +363,10 @@ class TradingLoop:
     def _on_whale_ranking(self, ranking: WhaleRanking) -> None:
         for bot in self.data_readers["whale.rankings"]:
             self.bus.publish_all("order.intent", bot.on_whale_ranking(ranking))
+
+    def _on_news_attention(self, features: NewsAttention) -> None:
+        for bot in self.data_readers["features.news"]:
+            self.bus.publish_all("order.intent", bot.on_news_attention(features))
 
     def _signals_passed(self, ready: list[Signal], dropped: list[Dropped]) -> None:
         bus = self.bus
