@@ -111,7 +111,7 @@ def run(
         journal_dir = settings.state_dir / "runs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     _status(f"pets run: {source.name}")
     journal = Journal()
-    loop = TradingLoop(config, source.markets, journal=journal)
+    loop = TradingLoop(config, source.markets, journal=journal, news=_news_signaller(settings))
     # the simulator's news, esports events, whale fills and forecasts reach the signal-driven bots
     inputs = source.events() if source.events is not None else source.frames
     service = None
@@ -161,6 +161,21 @@ def run(
     if service is not None:
         _status(f"pets run: finished; serving the final state on {service.url} until interrupted (Ctrl-C)")
         service.serve_until_interrupted()
+
+
+def _news_signaller(settings: Any) -> Any:
+    """The news flow's signaller for the simulator's items: the LLM forecaster when PETS_LLM_BASE_URL
+    is set, else the baseline (the promoted calibration model, if any); the feeds' reliabilities;
+    matching at the scale of the simulator's few markets."""
+    from pets.pipelines.forecasts import default_model_source
+    from pets.pipelines.news.feeds import load_feeds
+    from pets.pipelines.news.forecaster import forecaster_from_env
+    from pets.pipelines.news.signals import NewsSignaller
+    from pets.pipelines.simulator import AltData
+
+    reliability = {f.source: f.reliability for f in load_feeds(settings.config_dir / "news.yaml")}
+    forecaster = forecaster_from_env(default_model_source("calibration"))
+    return NewsSignaller(forecaster, reliability, AltData.MATCH_THRESHOLD, AltData.FULL_SCORE)
 
 
 def dead_letter_lines(letters: Iterable[Any], top: int = 10) -> list[str]:

@@ -76,6 +76,10 @@ class BotReport(msgspec.Struct, frozen=True, kw_only=True):
     allocation: Decimal
     denials_by_reason: dict[str, int]
     breaker_events: int
+    # `pets run`: what the bot's share of the news forecasts cost (0 with the baseline forecaster), and
+    # its trades (fills) by the forecaster (model_version) of the signal that caused their order
+    llm_cost_usd: Decimal = ZERO
+    forecasters: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------- equity curves
@@ -335,4 +339,12 @@ def format_report(report: Mapping[str, BotReport], names: Mapping[str, str] | No
     breaker_lines = [f"  {bot_id}: {r.breaker_events}" for bot_id, r in report.items() if r.breaker_events]
     if breaker_lines:
         lines += ["", "circuit-breaker / halt events:", *breaker_lines]
+    forecast_lines = [
+        f"  {bot_id}: LLM ${r.llm_cost_usd:.4f}; trades "
+        + (", ".join(f"{name} {n}" for name, n in r.forecasters.items()) or "none")
+        for bot_id, r in report.items()
+        if (r.forecasters or r.llm_cost_usd) and bot_id != PORTFOLIO
+    ]
+    if forecast_lines:
+        lines += ["", "forecasts (LLM cost; trades by the forecaster that caused them):", *forecast_lines]
     return "\n".join(lines)

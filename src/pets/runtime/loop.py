@@ -21,8 +21,10 @@ same input order. The clock is the venue time of the frames: a run is determinis
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Final
 
 from msgspec.structs import astuple, replace
@@ -30,7 +32,7 @@ from msgspec.structs import astuple, replace
 from pets.bots.base import Bot
 from pets.bots.registry import build_bots
 from pets.bots.signal_gate import Dropped, SignalGate, dead_letter
-from pets.execution.metrics import BotReport, Markouts, build_report
+from pets.execution.metrics import PORTFOLIO, BotReport, Markouts, build_report
 from pets.execution.paper_exchange import PaperConfig, PaperExchange
 from pets.execution.portfolio import Portfolio, resolved_market
 from pets.pipelines.market_data.market import MarketStateEngine
@@ -106,6 +108,7 @@ class TradingLoop:
             news = NewsSignaller(BaselineForecaster(), threshold=AltData.MATCH_THRESHOLD,
                                  full_score=AltData.FULL_SCORE)  # fmt: skip
         self.news = news
+        self.llm_cost: dict[str, Decimal] = {}  # bot id -> its share of the forecasts' cost
         self._top_values: dict[str, tuple[Any, ...]] = {}  # asset -> what its last dispatched top showed
         self.risk = RiskEngine(config)
         self.portfolio = Portfolio(trading.starting_capital, self.allocations)
@@ -207,9 +210,16 @@ class TradingLoop:
     def news_item(self, item: NewsItem) -> None:
         """A news item, through the news flow's code: its attention features on features.news, then
         its signals on signal.news."""
-        if self.news is None:
+        news = self.news
+        if news is None:
             return
-        signals, features = self.news.process(item)
+        before = news.forecaster.total_cost_usd()
+        signals, features = news.process(item)
+        cost = news.forecaster.total_cost_usd() - before
+        readers = self.signal_readers.get("news", [])
+        if cost and readers:  # the forecasts serve every bot that reads signal.news: an equal share each
+            for bot in readers:
+                self.llm_cost[bot.bot_id] = self.llm_cost.get(bot.bot_id, Decimal(0)) + cost / len(readers)
         bus = self.bus
         for feature in features:
             bus.publish("features.news", feature)
@@ -241,7 +251,7 @@ class TradingLoop:
     def report(self) -> dict[str, BotReport]:
         journal = self.journal
         assert journal is not None, "the report is built from the journal"
-        return build_report(
+        report = build_report(
             [bot.bot_id for bot in self.bots],
             self.allocations,
             self.config.system.trading.starting_capital,
@@ -250,6 +260,19 @@ class TradingLoop:
             journal.alerts,
             self.markouts.bots,
         )
+        forecaster = {i.client_order_id: i.cause.model_version for i in journal.intents
+                      if i.cause is not None and i.cause.model_version}  # fmt: skip
+        used = Counter((f.bot_id, forecaster[f.client_order_id]) for f in journal.fills
+                       if f.client_order_id in forecaster)  # fmt: skip
+        for bot_id, line in report.items():
+            mine = bot_id == PORTFOLIO  # the whole: every bot's cost and trades
+            cost = sum(self.llm_cost.values(), Decimal(0)) if mine else self.llm_cost.get(bot_id, Decimal(0))
+            by_name: Counter[str] = Counter()
+            for (b, name), n in used.items():
+                if mine or b == bot_id:
+                    by_name[name] += n
+            report[bot_id] = replace(line, llm_cost_usd=cost, forecasters=dict(sorted(by_name.items())))
+        return report
 
     # ------------------------------------------------------------------ handlers
 

@@ -88,6 +88,10 @@ class Forecaster(Protocol):
         self, item: NewsItem, market: MarketInfo, price: Decimal, now_ms: int, requester: str = ""
     ) -> Forecast | None: ...
 
+    def total_cost_usd(self) -> Decimal:
+        """What every forecast so far cost, all requesters."""
+        ...
+
 
 POLARITY_EDGE = Decimal("0.10")
 _FAVOURS_YES = re.compile(
@@ -130,6 +134,9 @@ class BaselineForecaster:
             except (OSError, ValueError, LookupError):
                 pass
         self.name = f"baseline:calibration@{self.version}" if self.model is not None else "baseline:price"
+
+    def total_cost_usd(self) -> Decimal:
+        return Decimal(0)  # no outside call
 
     def forecast(
         self, item: NewsItem, market: MarketInfo, price: Decimal, now_ms: int, requester: str = ""
@@ -218,6 +225,9 @@ class LlmForecaster:
         prompt, completion = self.stats.tokens.get(requester, (0, 0))
         s = self.settings
         return (prompt * s.usd_per_1k_prompt + completion * s.usd_per_1k_completion) / 1000
+
+    def total_cost_usd(self) -> Decimal:
+        return sum((self.cost_usd(r) for r in self.stats.tokens), Decimal(0))
 
     def _within_budget(self) -> bool:
         now = self.clock()
