@@ -215,3 +215,7 @@ def test_the_report_shows_each_bots_share_of_the_llm_cost_and_the_forecaster_of_
     forecaster = {i.client_order_id: i.cause.model_version for i in journal.intents if i.cause}
     fills = [forecaster.get(f.client_order_id) for f in journal.fills if f.bot_id == "bot_04"]
     assert report["bot_04"].forecasters == {name: fills.count(name) for name in set(fills) if name}
+    from pets.execution.metrics import format_report
+
+    text = format_report(report)
+    assert f"  bot_04: LLM ${total / 2:.4f}; trades llm:test-model" in text and "  bot_01: LLM" not in text

@@ -206,7 +206,7 @@ def dead_letter_lines(letters: Iterable[Any], top: int = 10) -> list[str]:
 )
 def report_command(journal_dir: Path | None, as_json: bool, html_file: Path | None) -> None:
     """Per-bot performance: trades, win rate, P&L, ROI, Sharpe, drawdown, fees, denials, breakers."""
-    from pets.execution.metrics import build_report, format_report
+    from pets.execution.metrics import build_report, format_report, with_forecasts
 
     settings = settings_from_env()
     config = _load_config(settings.config_dir)
@@ -230,6 +230,12 @@ def report_command(journal_dir: Path | None, as_json: bool, html_file: Path | No
         | {bot.id for bot in config.bots if bot.enabled}
     )
     report = build_report(bot_ids, allocations, capital, snapshots, denials, alerts)
+    if journal_dir is not None:  # the forecasters of the trades; the LLM cost is not in the journal
+        intents = _journal_rows(journal_dir, "intents")
+        forecaster = {r["client_order_id"]: r["cause_model_version"] for r in intents
+                      if r.get("cause_model_version")}  # fmt: skip
+        filled = [(r["bot_id"], r["client_order_id"]) for r in _journal_rows(journal_dir, "fills")]
+        report = with_forecasts(report, forecaster, filled, {})
     names = {bot.id: bot.name for bot in config.bots}
     if html_file is not None and journal_dir is not None:
         from pets.runtime.html_report import journal_inputs, render

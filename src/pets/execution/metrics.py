@@ -266,6 +266,29 @@ def build_report(
     return report
 
 
+def with_forecasts(
+    report: Mapping[str, BotReport],
+    forecaster: Mapping[str, str],
+    fills: Iterable[tuple[str, str]],
+    llm_cost: Mapping[str, Decimal],
+) -> dict[str, BotReport]:
+    """`report` with each bot's LLM cost and its fills counted by the forecaster (model_version) of
+    the signal that caused their order: `forecaster` maps client order ids to it, `fills` are
+    (bot id, client order id). The portfolio line has every bot's."""
+    used = Counter((bot_id, forecaster[order]) for bot_id, order in fills if order in forecaster)
+    out: dict[str, BotReport] = {}
+    for bot_id, line in report.items():
+        whole = bot_id == PORTFOLIO
+        by_name: Counter[str] = Counter()
+        for (bot, name), n in used.items():
+            if whole or bot == bot_id:
+                by_name[name] += n
+        cost = _sum(llm_cost.values()) if whole else llm_cost.get(bot_id, ZERO)
+        by_forecaster = dict(sorted(by_name.items()))
+        out[bot_id] = msgspec.structs.replace(line, llm_cost_usd=cost, forecasters=by_forecaster)
+    return out
+
+
 def _sum(values: Iterable[Decimal]) -> Decimal:
     return sum(values, ZERO)
 

@@ -21,7 +21,6 @@ same input order. The clock is the venue time of the frames: a run is determinis
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -32,7 +31,7 @@ from msgspec.structs import astuple, replace
 from pets.bots.base import Bot
 from pets.bots.registry import build_bots
 from pets.bots.signal_gate import Dropped, SignalGate, dead_letter
-from pets.execution.metrics import PORTFOLIO, BotReport, Markouts, build_report
+from pets.execution.metrics import BotReport, Markouts, build_report, with_forecasts
 from pets.execution.paper_exchange import PaperConfig, PaperExchange
 from pets.execution.portfolio import Portfolio, resolved_market
 from pets.pipelines.market_data.market import MarketStateEngine
@@ -262,17 +261,8 @@ class TradingLoop:
         )
         forecaster = {i.client_order_id: i.cause.model_version for i in journal.intents
                       if i.cause is not None and i.cause.model_version}  # fmt: skip
-        used = Counter((f.bot_id, forecaster[f.client_order_id]) for f in journal.fills
-                       if f.client_order_id in forecaster)  # fmt: skip
-        for bot_id, line in report.items():
-            mine = bot_id == PORTFOLIO  # the whole: every bot's cost and trades
-            cost = sum(self.llm_cost.values(), Decimal(0)) if mine else self.llm_cost.get(bot_id, Decimal(0))
-            by_name: Counter[str] = Counter()
-            for (b, name), n in used.items():
-                if mine or b == bot_id:
-                    by_name[name] += n
-            report[bot_id] = replace(line, llm_cost_usd=cost, forecasters=dict(sorted(by_name.items())))
-        return report
+        fills = [(f.bot_id, f.client_order_id) for f in journal.fills]
+        return with_forecasts(report, forecaster, fills, self.llm_cost)
 
     # ------------------------------------------------------------------ handlers
 
