@@ -7,7 +7,7 @@ PETS := $(VENV)/bin/pets
 PYTEST_ARGS ?=
 
 .PHONY: install native run test infra-up infra-down infra-status lint dagster bench clean system-deps \
-	start desk api dashboard start-bot stop-bot start-all-bots emergency-halt health-check logs shell-db backup-db
+	tools start desk api dashboard start-bot stop-bot start-all-bots emergency-halt health-check logs shell-db backup-db
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ install: $(VENV)/.installed native
 system-deps:
 	@scripts/system-deps.sh
 
+# kustomize for the deployment tests (tests/deploy), built from its Go module once into .pets/tools
+tools:
+	@scripts/kustomize.sh
+
 # The main job on the embedded default: all flows in one process, no services needed.
 run: install
 	$(PETS) run
@@ -32,7 +36,7 @@ run: install
 # Installs everything (the compiled hot path too, when a C compiler is here: the suite then requires
 # it), starts the real Kafka broker and PostgreSQL, runs the suite, stops them.
 # Stops afterwards only the services it started itself (a developer's running stack stays up).
-test: install system-deps
+test: install system-deps tools
 	@was_up=$$($(PETS) infra status --json | $(PY) -c 'import json,sys; s=json.load(sys.stdin); print(int(s["kafka"]["up"] and s["postgres"]["up"]))'); \
 	$(PETS) infra up || exit $$?; \
 	native=$$(test -f build/native/manifest.json && echo 1); \

@@ -99,7 +99,8 @@ def test_a_signal_waits_for_its_book_in_the_flow_then_times_out(settings: Settin
             msg("signal.news", signal(1)),  # no book yet: waits
             msg("md.tob", BOOKS[0]),  # frees it
             msg("signal.news", signal(2, asset_id="no1")),  # no1 has no book: waits ...
-            msg("md.tob", tob("yes1", "m1", "0.45", "0.47", T0 + 2_001)),  # ... past book_wait_ms
+            # ... past book_wait_ms (a top showing something new: a repeated one moves no clock, `same_top`)
+            msg("md.tob", tob("yes1", "m1", "0.44", "0.47", T0 + 2_001)),
         ],
     )
     assert [i.cause.signal_id for i in intents(out) if i.cause] == ["s1"]
@@ -179,7 +180,7 @@ def test_whale_fills_and_rankings_reach_only_the_bots_that_read_them(settings: S
 
 
 def test_a_router_restored_from_a_snapshot_taken_before_signals_still_routes() -> None:
-    from pets.bots.operator import Router
+    from pets.flows.bot_operator import Router
 
     state = dict(Router("bot_01", "market").__dict__)
     for added in ("gate", "market_of", "rankings"):

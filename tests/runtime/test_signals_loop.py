@@ -9,7 +9,6 @@ from typing import Any
 
 import polars as pl
 
-from pets.bots.registry import build_bots
 from pets.runtime.journal import Journal
 from pets.runtime.loop import TradingLoop
 from pets.schemas.config import load_config
@@ -25,7 +24,7 @@ CONFIG = enable(load_config(project_root() / "config"), "bot_04")  # SignalTaker
 def loop_with_books() -> tuple[TradingLoop, Journal]:
     journal = Journal()
     loop = TradingLoop(
-        CONFIG, [market("m1", ("yes1", "no1"))], journal=journal, bots=build_bots(CONFIG, CLASSES)
+        CONFIG, [market("m1", ("yes1", "no1"))], journal=journal, classes=CLASSES
     )
     loop.bus.dispatch("md.tob", [tob("yes1", "m1", "0.45", "0.47", T0), tob("no1", "m1", "0.53", "0.55", T0)])
     return loop, journal
@@ -70,7 +69,7 @@ def test_only_the_sources_a_bot_reads_reach_it_and_drops_are_counted() -> None:
 def test_a_signal_for_a_market_without_a_book_waits_for_it() -> None:
     journal = Journal()
     loop = TradingLoop(
-        CONFIG, [market("m1", ("yes1", "no1"))], journal=journal, bots=build_bots(CONFIG, CLASSES)
+        CONFIG, [market("m1", ("yes1", "no1"))], journal=journal, classes=CLASSES
     )
     loop.signal(signal(1))
     assert journal.intents == []
@@ -87,7 +86,7 @@ def test_the_main_job_on_the_simulator_feeds_its_alternative_data_to_a_signal_bo
     source = sources.simulated(config, seed=3, duration_s=180)
     assert source.events is not None
     journal = Journal()
-    loop = TradingLoop(config, source.markets, journal=journal, bots=build_bots(config, CLASSES))
+    loop = TradingLoop(config, source.markets, journal=journal, classes=CLASSES)
     loop.run(source.events())
 
     assert loop.stats.topics.get("signal.news", 0) > 0 and loop.stats.topics.get("signal.model", 0) > 0
@@ -101,7 +100,7 @@ def test_whale_fills_and_rankings_in_the_loop() -> None:
     config = enable(CONFIG, "bot_03")
     journal = Journal()
     loop = TradingLoop(
-        config, [market("m1", ("yes1", "no1"))], journal=journal, bots=build_bots(config, CLASSES)
+        config, [market("m1", ("yes1", "no1"))], journal=journal, classes=CLASSES
     )
     loop.bus.dispatch("md.tob", [tob("yes1", "m1", "0.45", "0.47", T0)])
     loop.bus.publish("whale.rankings", ranking("0xwhale"))
@@ -120,7 +119,7 @@ def test_an_order_a_signal_caused_records_it_even_when_the_strategy_names_no_cau
     journal = Journal()
     loop = TradingLoop(
         CONFIG, [market("m1", ("yes1", "no1"))], journal=journal,
-        bots=build_bots(CONFIG, {**CLASSES, "news_scalping": Forgetful}),
+        classes={**CLASSES, "news_scalping": Forgetful},
     )  # fmt: skip
     loop.bus.dispatch("md.tob", [tob("yes1", "m1", "0.45", "0.47", T0)])
     loop.signal(signal(7, probability=Decimal("0.7")))
@@ -139,7 +138,7 @@ def test_the_main_job_copies_the_simulated_whales_with_bot_3() -> None:
     source = sources.simulated(config, seed=3, duration_s=300)
     assert source.events is not None
     journal = Journal()
-    loop = TradingLoop(config, source.markets, journal=journal, bots=build_bots(config))
+    loop = TradingLoop(config, source.markets, journal=journal)
     loop.run(source.events())
     fills = [e for e in source.events() if isinstance(e, WalletFill)]
     assert loop.stats.topics["chain.fill"] == len(fills) > 0 and loop.stats.topics["whale.rankings"] == 5

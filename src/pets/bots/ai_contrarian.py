@@ -27,13 +27,13 @@ from typing import ClassVar
 from mypy_extensions import mypyc_attr
 
 from pets.bots.base import ZERO, Bot, DataTopic, OwnOrder
-from pets.pipelines.venue_precision import SIZE_STEP, round_size
 from pets.risk.denial import Denial
 from pets.risk.kelly import kelly_stake
 from pets.schemas.config import AiContrarianAttentionParams, BotConfig, VenueConfig
 from pets.schemas.market_data import TopOfBook
 from pets.schemas.orders import ExecutionReport, OrderIntent
 from pets.schemas.signals import NewsAttention, Signal, SignalSource
+from pets.venue.precision import SIZE_STEP, round_size
 
 MS_PER_S = 1000
 NS_PER_MS = 1_000_000

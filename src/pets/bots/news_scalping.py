@@ -25,11 +25,11 @@ from typing import ClassVar
 from mypy_extensions import mypyc_attr
 
 from pets.bots.base import Bot, OwnOrder
-from pets.pipelines.venue_precision import SIZE_STEP, passive_price, round_size
 from pets.schemas.config import BotConfig, NewsScalpingParams, VenueConfig
 from pets.schemas.market_data import TopOfBook
 from pets.schemas.orders import ExecutionReport, OrderIntent
 from pets.schemas.signals import Signal, SignalSource
+from pets.venue.precision import SIZE_STEP, passive_price, round_size
 
 MS_PER_S = 1000
 NS_PER_MS = 1_000_000

@@ -130,10 +130,6 @@ def run(
     loop.run(inputs)
     for fault in source.faults:
         loop.dead_letter(DeadLetter.from_bytes("run.replay", fault, b"", ts_ns=loop.clock_ms * 1_000_000))
-    for info in source.resolutions:
-        loop.resolve(info)
-    if source.resolutions:
-        loop.finish()
     stats = loop.stats
     seconds = time.perf_counter() - started
     positions = loop.portfolio.positions(loop.clock_ms * 1_000_000)

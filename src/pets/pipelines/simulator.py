@@ -42,10 +42,10 @@ from typing import Any, Final, Literal
 
 import msgspec
 
-from pets.pipelines.market_data.units import price_decimal, size_decimal
 from pets.schemas.config import SimulatorConfig
 from pets.schemas.market_data import MarketInfo
 from pets.schemas.signals import NewsItem, Signal, SignalSource, WalletFill, WhaleRanking
+from pets.venue.units import price_decimal, size_decimal
 
 AltEvent = Signal | NewsItem | WalletFill | WhaleRanking
 Wire = Literal["price_changes", "changes"]
