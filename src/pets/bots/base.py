@@ -38,13 +38,13 @@ from pets.schemas.orders import (
     StrategyType,
     make_client_order_id,
 )
-from pets.schemas.signals import Signal, SignalSource, WalletFill, WhaleRanking
+from pets.schemas.signals import NewsAttention, Signal, SignalSource, WalletFill, WhaleRanking
 from pets.venue.precision import SIZE_STEP, fee_rate, passive_price, round_size
 
 ZERO = Decimal(0)
 PORTFOLIO_COMMANDS = frozenset({"halt", "resume_trading"})  # with bot "*": the whole portfolio
 Routing = Literal["market", "neg_risk_event", "bot"]
-DataTopic = Literal["chain.fill", "whale.rankings"]
+DataTopic = Literal["chain.fill", "whale.rankings", "features.news"]
 # Denials that say "not now" for every order of the bot: it stops proposing for a while instead of
 # sending intents that would all be refused.
 BLOCKING_RULES: dict[str, int] = {
@@ -101,7 +101,7 @@ class Bot:
     strategy_type: ClassVar[StrategyType]
     routing: ClassVar[Routing] = "market"  # what the Bytewax operator keys this bot's instances by
     signal_sources: ClassVar[tuple[SignalSource, ...]] = ()  # the signal.* topics this bot reads
-    data_topics: ClassVar[tuple[DataTopic, ...]] = ()  # raw inputs it reads: chain.fill, whale.rankings
+    data_topics: ClassVar[tuple[DataTopic, ...]] = ()  # chain.fill, whale.rankings, features.news
 
     def __init__(self, config: BotConfig, venue: VenueConfig, id_namespace: str | None = None) -> None:
         self.bot_id = config.id
@@ -244,6 +244,10 @@ class Bot:
         """A row of the whale ranking (whale.rankings), for a bot with "whale.rankings" in `data_topics`."""
         return self._gate(self._on_whale_ranking(ranking))
 
+    def on_news_attention(self, features: NewsAttention) -> list[OrderIntent]:
+        """A market's attention features (features.news), for a bot with "features.news" in `data_topics`."""
+        return self._gate(self._on_news_attention(features))
+
     def owns(self, client_order_id: str) -> bool:
         """An order id this bot (this instance's namespace) made, tracked or not."""
         return client_order_id.startswith(f"{self.id_namespace}-")
@@ -333,6 +337,9 @@ class Bot:
         return []
 
     def _on_whale_ranking(self, ranking: WhaleRanking) -> list[OrderIntent]:
+        return []
+
+    def _on_news_attention(self, features: NewsAttention) -> list[OrderIntent]:
         return []
 
     def _on_halt(self) -> None:

@@ -21,13 +21,17 @@ from pets.schemas.config import BotConfig, PetsConfig
 from pets.schemas.control import ALL_BOTS, ControlCommand, DeadLetter
 from pets.schemas.market_data import MarketInfo, TopOfBook, same_top
 from pets.schemas.orders import ExecutionReport, OrderDenied, OrderIntent
-from pets.schemas.signals import Signal, WalletFill, WhaleRanking
+from pets.schemas.signals import NewsAttention, Signal, WalletFill, WhaleRanking
 
 BotEvent = (
     MarketInfo | TopOfBook | ExecutionReport | OrderDenied | ControlCommand
-    | Signal | WalletFill | WhaleRanking
+    | Signal | WalletFill | WhaleRanking | NewsAttention
 )
-DATA_TOPICS: dict[type, str] = {WalletFill: "chain.fill", WhaleRanking: "whale.rankings"}
+DATA_TOPICS: dict[type, str] = {
+    WalletFill: "chain.fill",
+    WhaleRanking: "whale.rankings",
+    NewsAttention: "features.news",
+}
 WHOLE_BOT = "all"
 NS_PER_MS = 1_000_000
 BookHandler = Callable[[TopOfBook], list[OrderIntent]]
@@ -42,6 +46,7 @@ _HANDLERS: dict[type, Callable[[Bot, Any], list[OrderIntent]]] = {
     Signal: Bot.on_signal,
     WalletFill: Bot.on_wallet_fill,
     WhaleRanking: Bot.on_whale_ranking,
+    NewsAttention: Bot.on_news_attention,
 }
 
 

@@ -12,12 +12,13 @@ the latest portfolio command and the bot's latest command first. Both steps keep
 Bytewax's recovery store.
 
 Signals (signal.* topics, keyed by market) reach only the bots whose class names their source in
-`signal_sources`, whale-wallet fills (chain.fill) and whale rankings (whale.rankings) only the bots
-naming those topics in `data_topics`: a fill goes to the instance of its token's market, a ranking to
-every instance (the latest ranking date is kept for instances created later). The Router of a
-signal-driven bot holds its SignalGate (bots/signal_gate.py): it sees the bot's books and markets, so
-it passes a signal to the instance of its market once the signal is new, unexpired and the book is
-fresh, and turns what it drops into dead letters with the reason.
+`signal_sources`, whale-wallet fills (chain.fill), whale rankings (whale.rankings) and news attention
+features (features.news) only the bots naming those topics in `data_topics`: a fill goes to the instance
+of its token's market, attention features to their market's, a ranking to every instance (the latest
+ranking date is kept for instances created later). The Router of a signal-driven bot holds its
+SignalGate (bots/signal_gate.py): it sees the bot's books and markets, so it passes a signal to the
+instance of its market once the signal is new, unexpired and the book is fresh, and turns what it drops
+into dead letters with the reason.
 """
 
 from __future__ import annotations

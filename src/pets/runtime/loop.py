@@ -9,7 +9,9 @@
     md.markets    -> risk, portfolio (settlement), paper exchange, bots
     signal.*      -> SignalGate (new, unexpired, fresh book) -> the bots that read the source
                      (dropped signals -> dlq.signals, counted in `stats.signals`)
-    chain.fill, whale.rankings -> the bots that read them (`data_topics`)
+    chain.fill, whale.rankings, features.news -> the bots that read them (`data_topics`)
+    news.item     -> NewsSignaller (the news flow's: match, forecast, attention; md.markets, the mids
+                     of md.tob and the trades of md.book feed it) -> features.news, signal.news
 
 The classes are the ones the Kafka flows run (MarketStateEngine, the bot instances of
 `BotInstances`, routed as the bots flow routes them, RiskEngine, PaperExchange, Portfolio), and the
@@ -23,6 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Final
 
 from msgspec.structs import replace
@@ -30,19 +33,22 @@ from msgspec.structs import replace
 from pets.bots.base import Bot
 from pets.bots.registry import STRATEGY_CLASSES
 from pets.bots.routing import DATA_TOPICS, BotInstances
-from pets.execution.metrics import BotReport, Markouts, build_report
+from pets.execution.metrics import BotReport, Markouts, build_report, with_forecasts
 from pets.execution.paper_exchange import PaperConfig, PaperExchange
 from pets.execution.portfolio import Portfolio, resolved_market
 from pets.pipelines.market_data.market import MarketStateEngine
 from pets.pipelines.market_data.parser import FrameParser, event_venue_ms
+from pets.pipelines.news.forecaster import BaselineForecaster
+from pets.pipelines.news.signals import NewsSignaller
+from pets.pipelines.simulator import AltData
 from pets.risk.engine import RiskEngine
 from pets.runtime.bus import EmbeddedBus
 from pets.runtime.journal import Journal
 from pets.schemas.config import PetsConfig
 from pets.schemas.control import ControlCommand, DeadLetter, RiskAlert
-from pets.schemas.market_data import MarketInfo, MarketResolved, TopOfBook, shows
+from pets.schemas.market_data import LastTradePrice, MarketInfo, MarketResolved, TopOfBook, shows
 from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, OrderIntent
-from pets.schemas.signals import Signal, WalletFill, WhaleRanking
+from pets.schemas.signals import NewsItem, Signal, WalletFill, WhaleRanking
 
 NS_PER_MS: Final = 1_000_000
 BOOK_EVENTS: Final = frozenset({"Snapshot", "LevelDeltas", "TickSizeSet"})
@@ -72,6 +78,7 @@ class TradingLoop:
         journal: Journal | None = None,
         paper: PaperConfig | None = None,
         classes: Mapping[str, type[Bot]] = STRATEGY_CLASSES,
+        news: NewsSignaller | None = None,
     ) -> None:
         self.config = config
         self.journal = journal
@@ -84,6 +91,14 @@ class TradingLoop:
         self.market_state = MarketStateEngine(infos)
         # one instance per bot and routing key, as in the bots flow (client order ids, clocks, timers)
         self.instances = BotInstances(config, classes)
+        # news items (the simulator's) -> features.news and signal.news, only when some bot reads them;
+        # by default the baseline forecaster, matching at the simulator's scale (AltData)
+        readers = self.instances.readers
+        if news is None and ("news" in readers or "features.news" in readers):
+            news = NewsSignaller(BaselineForecaster(), threshold=AltData.MATCH_THRESHOLD,
+                                 full_score=AltData.FULL_SCORE)  # fmt: skip
+        self.news = news
+        self.llm_cost: dict[str, Decimal] = {}  # bot id -> its share of the forecasts' cost
         # asset -> what its last top that reached risk and the bots showed, and its time (`same_top`)
         self._last_top: dict[str, tuple[tuple[object, ...], int]] = {}
         self.risk = RiskEngine(config)
@@ -118,7 +133,7 @@ class TradingLoop:
 
     # ------------------------------------------------------------------ input
 
-    def run(self, frames: Iterable[bytes | Signal | WalletFill | WhaleRanking]) -> RunStats:
+    def run(self, frames: Iterable[bytes | Signal | NewsItem | WalletFill | WhaleRanking]) -> RunStats:
         """Carry every frame (and every signal among them, in order) through all flows, then flush
         and take the final snapshot."""
         started = time.perf_counter()
@@ -128,6 +143,8 @@ class TradingLoop:
                 on_frame(raw)
             elif type(raw) is Signal:
                 self.signal(raw)  # type: ignore[arg-type]
+            elif type(raw) is NewsItem:
+                self.news_item(raw)  # type: ignore[arg-type]
             else:
                 self.alt_data(raw)  # type: ignore[arg-type]
         self.finish()
@@ -139,11 +156,14 @@ class TradingLoop:
         stats.frames += 1
         tobs = self._tobs
         on_event = self.market_state.on_event
+        news = self.news
         for event in self.parser.parse(raw):
             kind = type(event)
             if kind is DeadLetter:
                 self.dead_letter(event)  # type: ignore[arg-type]
                 continue
+            if kind is LastTradePrice and news is not None:
+                news.on_trade(event)  # type: ignore[arg-type]
             stats.events += 1
             ts = getattr(event, "ts_ms", None) or event_venue_ms(event)
             if ts is not None and ts > self.clock_ms:
@@ -164,6 +184,26 @@ class TradingLoop:
         """A signal, published on its topic (signal.<source>) as the signal flows would."""
         self.bus.publish(signal.topic, signal)
         self.bus.drain()
+
+    def news_item(self, item: NewsItem) -> None:
+        """A news item, through the news flow's code: its attention features on features.news, then
+        its signals on signal.news."""
+        news = self.news
+        if news is None:
+            return
+        before = news.forecaster.total_cost_usd()
+        signals, features = news.process(item)
+        cost = news.forecaster.total_cost_usd() - before
+        readers = self.instances.readers.get("news", [])
+        if cost and readers:  # the forecasts serve every bot that reads signal.news: an equal share each
+            for bot_id in readers:
+                self.llm_cost[bot_id] = self.llm_cost.get(bot_id, Decimal(0)) + cost / len(readers)
+        bus = self.bus
+        for feature in features:
+            bus.publish("features.news", feature)
+        for signal in signals:
+            bus.publish("signal.news", signal)
+        bus.drain()
 
     def alt_data(self, item: WalletFill | WhaleRanking) -> None:
         """A whale fill or ranking row, published on chain.fill / whale.rankings."""
@@ -193,7 +233,7 @@ class TradingLoop:
     def report(self) -> dict[str, BotReport]:
         journal = self.journal
         assert journal is not None, "the report is built from the journal"
-        return build_report(
+        report = build_report(
             list(self.instances.configs),
             self.allocations,
             self.config.system.trading.starting_capital,
@@ -202,6 +242,10 @@ class TradingLoop:
             journal.alerts,
             self.markouts.bots,
         )
+        forecaster = {i.client_order_id: i.cause.model_version for i in journal.intents
+                      if i.cause is not None and i.cause.model_version}  # fmt: skip
+        fills = [(f.bot_id, f.client_order_id) for f in journal.fills]
+        return with_forecasts(report, forecaster, fills, self.llm_cost)
 
     # ------------------------------------------------------------------ handlers
 
@@ -261,6 +305,8 @@ class TradingLoop:
             self.journal.markets[info.condition_id] = info
         self.exchange.set_market(info.condition_id, info.category, info.fee_rate)
         self._route_risk(self.risk.on_market(info))
+        if self.news is not None:
+            self.news.on_market(info)
         changed = self.portfolio.on_market(info, self.clock_ms * NS_PER_MS)
         if changed:  # a settlement: a snapshot, as the executor flow takes
             if self.journal is not None:
@@ -289,6 +335,8 @@ class TradingLoop:
             if asset_id in self.markouts.pending:
                 self.markouts.on_mid(asset_id, tob.ts_ms, marks.get(asset_id), mid)
             marks[asset_id] = mid
+            if self.news is not None:
+                self.news.on_book(tob)
         outputs = self.risk.on_top_of_book(tob)
         if outputs:
             self._route_risk(outputs)
