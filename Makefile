@@ -7,7 +7,8 @@ PETS := $(VENV)/bin/pets
 PYTEST_ARGS ?=
 
 .PHONY: install native run test infra-up infra-down infra-status lint dagster bench clean system-deps \
-	timescale-pglite start desk api dashboard start-bot stop-bot start-all-bots emergency-halt health-check logs shell-db backup-db
+	tools timescale-pglite start desk api dashboard start-bot stop-bot start-all-bots emergency-halt health-check logs \
+	shell-db backup-db
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +26,10 @@ install: $(VENV)/.installed native
 system-deps:
 	@scripts/system-deps.sh
 
+# kustomize for the deployment tests (tests/deploy), built from its Go module once into .pets/tools
+tools:
+	@scripts/kustomize.sh
+
 # The TimescaleDB test server (PostgreSQL + TimescaleDB in WebAssembly, ops/timescale-pglite): npm ci
 # into the cache, once per change of its files. Without node/npm its tests skip, saying so.
 timescale-pglite:
@@ -37,7 +42,7 @@ run: install
 # Installs everything (the compiled hot path too, when a C compiler is here: the suite then requires
 # it), starts the real Kafka broker and PostgreSQL, runs the suite, stops them.
 # Stops afterwards only the services it started itself (a developer's running stack stays up).
-test: install system-deps timescale-pglite
+test: install system-deps tools timescale-pglite
 	@was_up=$$($(PETS) infra status --json | $(PY) -c 'import json,sys; s=json.load(sys.stdin); print(int(s["kafka"]["up"] and s["postgres"]["up"]))'); \
 	$(PETS) infra up || exit $$?; \
 	native=$$(test -f build/native/manifest.json && echo 1); \

@@ -21,9 +21,9 @@ from pets.api.database import DatabaseDesk
 from pets.api.recovery import stored_flows
 from pets.pipelines import tables
 from pets.pipelines.migrations import migrate
+from pets.pipelines.records import pnl_row, position_row, report_row
 from pets.pipelines.tables import ts_from_ns
 from pets.pipelines.timescale import TimescaleWriter
-from pets.runtime.records import pnl_row, position_row, report_row
 from pets.schemas.codec import decode
 from pets.schemas.config import PetsConfig, load_config
 from pets.schemas.control import ControlCommand

@@ -7,7 +7,6 @@ from decimal import Decimal as D
 import msgspec
 from bot_factories import CONFIG, market, tob
 
-from pets.bots.market_rebalancing_arb import MarketRebalancingArb
 from pets.runtime.journal import Journal
 from pets.runtime.loop import TradingLoop
 from pets.schemas.config import PetsConfig
@@ -16,8 +15,8 @@ from pets.schemas.config import PetsConfig
 def trade_one_basket(config: PetsConfig) -> tuple[TradingLoop, Journal]:
     """Books where Bot 1 buys 80 YES at 0.45 (36 USDC) and 80 NO at 0.50 (40 USDC) as one basket."""
     journal = Journal()
-    bot = MarketRebalancingArb(config.bot("bot_01"), config.system.venue)
-    loop = TradingLoop(config, [market()], journal=journal, bots=[bot])
+    bots = type(config.bots)(msgspec.structs.replace(b, enabled=b.id == "bot_01") for b in config.bots)
+    loop = TradingLoop(msgspec.structs.replace(config, bots=bots), [market()], journal=journal)
     loop.bus.dispatch(
         "md.tob", [tob("yes1", "m1", "0.44", "0.45"), tob("no1", "m1", "0.49", "0.50", ask_size="80")]
     )

@@ -135,3 +135,18 @@ def test_a_snapshot_restores_the_entry_and_its_exit() -> None:
     assert (restored.entries, restored.mids) == (bot.entries, bot.mids)
     [stop] = books(restored, "0.27", "0.29", T0 + 5 * S)  # mid 0.28 = entry 0.30 - stop-loss 0.02
     assert (stop.side, stop.price) == ("SELL", D("0.29"))
+
+
+def test_a_residue_below_the_market_minimum_is_held_not_offered_again_and_again() -> None:
+    """An exit partly filled down to fewer shares than the venue's minimum order (5): no order could
+    sell them, so the bot holds them to resolution instead of proposing an order risk must refuse at
+    every book."""
+    bot = new_bot()
+    enter(bot)
+    [passive] = books(bot, "0.32", "0.34", T0 + 6 * S)  # take profit
+    bot.on_execution_report(report(passive, "partial_fill", qty="496.5", px="0.34", ts_ms=T0 + 7 * S,
+                                   leaves="3.5"))  # fmt: skip
+    bot.on_execution_report(report(passive, "cancel", ts_ms=T0 + 8 * S, n=2))  # the venue cancels the rest
+    assert bot.held("yes1") == D("3.5")
+    assert books(bot, "0.32", "0.34", T0 + 9 * S) == []  # take profit still: nothing to offer
+    assert books(bot, "0.20", "0.22", T0 + 30 * S) == [] and books(bot, "0.40", "0.42", T0 + 700 * S) == []

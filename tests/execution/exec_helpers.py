@@ -5,11 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from itertools import count
 
-from pets.execution.fees import FeeSchedule
 from pets.execution.paper_exchange import PaperConfig, PaperExchange
-from pets.pipelines.market_data.order_book import OrderBook
 from pets.schemas.config import VenueConfig
 from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderIntent
+from pets.venue.fees import FeeSchedule
+from pets.venue.order_book import OrderBook
 
 D = Decimal
 ASSET = "111"

@@ -40,6 +40,22 @@ def _recordings(shared_data: Path) -> list[Path]:
     return paths
 
 
+def _unsettled(paths: list[Path], tmp_path: Path) -> list[Path]:
+    """The recordings without their settlement (in tmp_path). This test's bots flow reads the whole
+    backlog after market_state has run, and a market's closed state on md.markets can then reach it
+    before the market's last tops on md.tob (docs/running.md, "What differs"); settlement through the
+    flows is tested as they run, in tests/e2e/test_parity.py."""
+    out = []
+    for path in paths:
+        target = tmp_path / path.name
+        target.write_bytes(path.read_bytes())
+        meta = path.with_name(path.name.replace(".jsonl.gz", ".meta.json"))
+        fields = {k: v for k, v in json.loads(meta.read_text()).items() if k != "settled_winner_asset_id"}
+        target.with_name(meta.name).write_text(json.dumps(fields))
+        out.append(target)
+    return out
+
+
 def _slugs(paths: list[Path]) -> list[str]:
     """Each recording's market id as its meta file gives it (no Gamma id here: the slug)."""
     metas = [json.loads(p.with_name(p.name.replace(".jsonl.gz", ".meta.json")).read_text()) for p in paths]
@@ -81,7 +97,7 @@ def test_several_recordings_play_merged_by_venue_time_with_their_market_ids(shar
 def test_a_kafka_replay_of_recordings_reaches_the_bots_and_produces_order_intents(
     shared_data: Path, prefixed_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    paths = _recordings(shared_data)
+    paths = _unsettled(_recordings(shared_data), tmp_path)
     settings = prefixed_settings
     monkeypatch.setenv("PETS_KAFKA_BOOTSTRAP", settings.require_kafka())
     monkeypatch.setenv("PETS_TOPIC_PREFIX", settings.topic_prefix)

@@ -46,10 +46,10 @@ def msg(topic: str, message: Any) -> KafkaSourceMessage[bytes, bytes]:
     return KafkaSourceMessage(key=None, value=raw, topic=f"{PREFIX}{topic}", offset=0, partition=0)  # type: ignore[arg-type]
 
 
-def arb_books(name: str, ts_ms: int = T0) -> list[Any]:
+def arb_books(name: str, ts_ms: int = T0, yes_bid: str = "0.44") -> list[Any]:
     """Books of a binary market whose asks sum to 0.95: a Bot 1 basket."""
     return [
-        msg("md.tob", tob(f"{name}y", name, "0.44", "0.45", ts_ms)),
+        msg("md.tob", tob(f"{name}y", name, yes_bid, "0.45", ts_ms)),
         msg("md.tob", tob(f"{name}n", name, "0.49", "0.50", ts_ms)),
     ]
 
@@ -84,7 +84,7 @@ def test_bot1_per_market_instances_and_operator_commands(settings: Settings) -> 
         command("stop", 1),
         msg("md.markets", market("c")),
         *arb_books("c", T0 + 1),  # an instance created after the stop
-        *arb_books("b", T0 + 2),
+        *arb_books("b", T0 + 2, yes_bid="0.43"),  # not the same tops again: those change nothing
         command("start", 2),
         *arb_books("b", T0 + 3),
     ]

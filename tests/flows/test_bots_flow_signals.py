@@ -99,7 +99,8 @@ def test_a_signal_waits_for_its_book_in_the_flow_then_times_out(settings: Settin
             msg("signal.news", signal(1)),  # no book yet: waits
             msg("md.tob", BOOKS[0]),  # frees it
             msg("signal.news", signal(2, asset_id="no1")),  # no1 has no book: waits ...
-            msg("md.tob", tob("yes1", "m1", "0.45", "0.47", T0 + 2_001)),  # ... past book_wait_ms
+            # ... past book_wait_ms (a top showing something new: a repeated one moves no clock, `same_top`)
+            msg("md.tob", tob("yes1", "m1", "0.44", "0.47", T0 + 2_001)),
         ],
     )
     assert [i.cause.signal_id for i in intents(out) if i.cause] == ["s1"]
@@ -179,7 +180,7 @@ def test_whale_fills_and_rankings_reach_only_the_bots_that_read_them(settings: S
 
 
 def test_a_router_restored_from_a_snapshot_taken_before_signals_still_routes() -> None:
-    from pets.bots.operator import Router
+    from pets.flows.bot_operator import Router
 
     state = dict(Router("bot_01", "market").__dict__)
     for added in ("gate", "market_of", "rankings"):
@@ -188,3 +189,44 @@ def test_a_router_restored_from_a_snapshot_taken_before_signals_still_routes() -
     old.__setstate__(state)
     assert old.route(M1) == [("bot_01|m1", M1)]
     assert old.route(wallet_fill("0xwhale")) == [("bot_01|m1", wallet_fill("0xwhale"))]
+
+
+def test_bot_7_reads_the_news_flows_attention_features(settings: Settings) -> None:
+    """The shipped Bot 7 in the bots flow: features.news (the news flow's NewsAttention) is one of its
+    inputs and reaches the instance of its market; with the item's forecast it bets against the move.
+    Without the features, the same forecast makes no trade (the bot counts no attention of its own)."""
+    from decimal import Decimal
+
+    from pets.schemas.signals import NewsAttention
+
+    config = enable(CONFIG, "bot_07")
+    assert input_topics(config, CLASSES)[-3:] == ("features.news", "signal.model", "signal.news")
+    assert "features.news" not in input_topics(CONFIG, CLASSES)
+    m = market("m1", ("yes1", "no1"), fee_rate=Decimal(0))
+    books = [tob("no1", "m1", "0.14", "0.16", T0, bid_size="1000", ask_size="1000"),
+             tob("yes1", "m1", "0.84", "0.86", T0, bid_size="1000", ask_size="1000")]  # fmt: skip
+    # the YES mid moved +0.10 in the 5 min before the item: 0.75 -> 0.85
+    features = NewsAttention(
+        market="m1", ts_ns=(T0 + 1000) * 1_000_000, news_5m=1, news_1h=1, news_24h=1, news_5m_vs_24h=288.0,
+        news_1h_vs_24h=24.0, momentum_5m=Decimal("0.10"), realized_vol_5m=None, volume_5m=Decimal(0),
+        volume_1h=Decimal(0), volume_5m_vs_1h=0.0,
+    )  # fmt: skip
+    forecast = signal(1, ts_ns=(T0 + 1000) * 1_000_000, probability=Decimal("0.55"), model_version="llm:m")
+
+    def run_bot_7(with_features: bool) -> list[OrderIntent]:
+        out: list[Routed] = []
+        news = [msg("features.news", features)] if with_features else []
+        items = [msg("md.markets", m), *[msg("md.tob", b) for b in books], *news]
+        items.append(msg("signal.news", forecast))
+        flow = build_flow(
+            dataclasses.replace(settings, topic_prefix=PREFIX), TestingSource(items), TestingSink(out),
+            config=config, strategy_classes=CLASSES,
+        )  # fmt: skip
+        run_main(flow)
+        return [i for i in intents(out) if i.bot_id == "bot_07"]
+
+    [intent] = run_bot_7(with_features=True)
+    # q' = 0.5 x 0.55 + 0.5 x 0.85 = 0.70 < 0.85 - 0.04: NO, at its ask
+    assert (intent.asset_id, intent.side, intent.price) == ("no1", "BUY", Decimal("0.16"))
+    assert intent.cause is not None and intent.cause.model_version == "llm:m"
+    assert run_bot_7(with_features=False) == []

@@ -13,8 +13,8 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 from pets.flows.executor import ExecutorState, build_flow, reports_from_database
 from pets.flows.trading_io import Routed
 from pets.pipelines.migrations import migrate
+from pets.pipelines.records import report_row
 from pets.pipelines.timescale import TimescaleWriter
-from pets.runtime.records import report_row
 from pets.schemas.codec import encode
 from pets.schemas.config import PetsConfig, load_config
 from pets.schemas.control import ControlCommand
@@ -115,6 +115,9 @@ def test_fills_against_the_followed_book_with_reports_pnl_and_rows() -> None:
             exec_msg(approved("m-1", "BUY", "0.47", "20", post_only=True)),
             change(YES, "SELL", "0.50", "0", T0 + 100),
             book(YES, {"0.46": "100"}, {"0.47": "50"}, T0 + 200),  # the ask falls to our 0.47 bid: filled
+            book(NO, {"0.49": "100"}, {"0.52": "100"}, T0 + 300),  # ends the YES update: its top goes on
+            # P&L is snapshotted when venue time reaches the next snapshot (pets.yaml run), not per fill
+            book(NO, {"0.49": "100"}, {"0.52": "100"}, T0 + CONFIG.system.run.snapshot_interval_ms),
         ]
     )
     assert dead == []
@@ -133,6 +136,8 @@ def test_fills_against_the_followed_book_with_reports_pnl_and_rows() -> None:
     assert last["bot_01"].cash == D(1200) - cost - reports[1].fee - reports[2].fee
     assert last["bot_05"].cash == D(1200) - D(20) * D("0.47") + reports[4].rebate  # 12% of 10,000
     assert len({(s.bot_id, s.ts_ns) for s in pnl}) == len(pnl)  # one row per (bot, ts): the table's key
+    # one at the first frame (the starting capital), one a snapshot interval later
+    assert sorted({s.ts_ns // 1_000_000 for s in pnl}) == [T0, T0 + CONFIG.system.run.snapshot_interval_ms]
 
 
 def test_cancel_all_from_risk_cancels_every_open_order_and_bad_input_is_dead_lettered() -> None:

@@ -17,7 +17,7 @@ from bytewax.testing import TestingSink, cluster_main, run_main
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
-from pets.flows.kafka_source import MultiPartitionKafkaSource
+from pets.flows.kafka_source import MultiPartitionKafkaSource, produced_order
 from pets.pipelines.kafka_io import KAFKA_LOG, OncePerInterval
 from pets.settings import Settings
 
@@ -299,3 +299,18 @@ def test_a_resumed_source_hands_on_the_logged_messages_in_the_logged_order(tmp_p
     gone.close()
     OrderLog(path, None).close()
     assert path.read_text() == ""
+
+
+def _produced(topic: str, offset: int, ms: int) -> KafkaSourceMessage[bytes | None, bytes | None]:
+    return KafkaSourceMessage(key=None, value=b"", topic=topic, offset=offset, partition=0, timestamp=(1, ms))
+
+
+def test_a_batch_is_handed_on_in_the_order_it_was_produced() -> None:
+    """A lagging flow fetches runs of one topic then another: an intent must not pass the top of
+    book it was priced from. Ties go to the topic listed first; one partition keeps its order."""
+    tops = [_produced("md.tob", 0, 10), _produced("md.tob", 1, 30)]
+    intents = [_produced("order.intent", n, ms) for n, ms in enumerate((20, 30, 5))]
+    merged = produced_order([*intents, *tops], {"md.tob": 0, "order.intent": 1})
+    assert [(m.topic, m.offset) for m in merged] == [  # type: ignore[union-attr]
+        ("md.tob", 0), ("order.intent", 0), ("md.tob", 1), ("order.intent", 1), ("order.intent", 2),
+    ]  # fmt: skip

@@ -719,3 +719,21 @@ def test_an_unmigrated_database_is_named_as_the_problem_at_start(fresh_db: str) 
 
     with pytest.raises(RuntimeError, match="no `markets` table: run `pets db migrate` first"):
         load_open_markets(fresh_db)
+
+
+def test_a_market_resolved_frame_publishes_the_closed_market_on_md_markets(settings: Settings) -> None:
+    """Risk and the bots learn of a resolution from md.markets, as `pets run` tells them (they do not
+    read md.book): the flow publishes the market it knows, closed, with the winner."""
+    resolved = json.dumps(
+        {"event_type": "market_resolved", "id": "1", "market": MARKET, "assets_ids": [YES, NO],
+         "winning_asset_id": YES, "timestamp": "5000"}
+    ).encode()  # fmt: skip
+    frames = [_book(YES, 1000, [("0.45", "100")], [("0.47", "200")]), resolved]
+    published: list[MarketInfo] = []
+    flow = build_flow(
+        settings, TestingSource(_messages(frames)), TestingSink([]), dlq_sink=TestingSink([]),
+        db_sink=TestingSink([]), markets_sink=TestingSink(published), market_infos=[INFO],
+    )  # fmt: skip
+    run_main(flow)
+    final = _market(active=False, closed=True, accepting_orders=False, winning_asset_id=YES)
+    assert published == [final]

@@ -447,3 +447,24 @@ def test_decisions_alerts_and_states_land_in_the_database(settings: Settings, fr
         "risk_events": 1,
     }  # the order and the cancel-all
     assert states["*"] == "HALTED" and states["bot_01"] == "RUNNING"
+
+
+def test_an_intent_that_overtook_its_first_top_is_decided_when_the_top_arrives(settings: Settings) -> None:
+    """A lagging risk flow can read an intent before the first top of book it was priced from (two
+    topics, read as they arrive): it is judged once that top is in, as `pets run` judges it, instead
+    of a `stale_book` denial for a book it has not seen."""
+    settings = dataclasses.replace(settings, topic_prefix=PREFIX)
+    early = intent(1, "e1")
+    source = TestingSource(
+        [
+            msg("md.markets", market(1)),
+            msg("order.intent", early),
+            msg("md.tob", tob("yes1", "m1")),
+            msg("md.tob", tob("no1", "m1")),
+        ]
+    )
+    out: list[Any] = []
+    run_main(build_flow(settings, source, TestingSink(out), db_sink=TestingSink([])))
+    topics = by_topic(out)
+    assert "order.denied" not in topics
+    assert [r.message.intent for r in topics["order.exec"]] == [early]

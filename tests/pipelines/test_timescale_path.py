@@ -26,9 +26,9 @@ from pets.infra.timescale_pglite import NodeMissing, TimescaleServer
 from pets.pipelines import tables
 from pets.pipelines.metabase.provision import QUESTIONS
 from pets.pipelines.migrations import load_migrations, migrate
+from pets.pipelines.records import pnl_row, position_row, report_row
 from pets.pipelines.tables import TOP_OF_BOOK, ts_from_ns
 from pets.pipelines.timescale import TimescaleWriter
-from pets.runtime.records import pnl_row, position_row, report_row
 from pets.schemas.config import load_config
 from pets.schemas.orders import ExecutionReport, PnlSnapshot, Position
 from pets.settings import Settings, project_root

@@ -337,7 +337,7 @@ def test_three_losses_in_a_row_pause_the_bot_for_the_cooldown(config: PetsConfig
     later = paused_at + 86_400_000
     resumed = [
         a
-        for a in engine.on_top_of_book(tob("yes6", "m6", "0.49", "0.51", ts_ms=later))
+        for a in engine.on_top_of_book(tob("yes6", "m6", "0.48", "0.51", ts_ms=later))  # a new top
         if isinstance(a, RiskAlert)
     ]
     assert [(a.kind, a.bot_id) for a in resumed] == [("resumed", "bot_01")]
@@ -375,7 +375,7 @@ def test_daily_loss_reduces_trading_until_the_next_utc_day(config: PetsConfig) -
     # a halted bot may still close what it holds while trading is reduced
     approved(engine, intent(side="SELL", price="0.24", size="100", ts_ms=T0_MS + 2))
     next_day = (T0_MS * MS // DAY_NS + 1) * DAY_NS // MS
-    out = engine.on_top_of_book(tob("yes3", "m3", "0.49", "0.51", ts_ms=next_day))
+    out = engine.on_top_of_book(tob("yes3", "m3", "0.48", "0.51", ts_ms=next_day))  # a new top
     assert engine.state == TradingState.ACTIVE
     assert ("resumed", "*") in [(a.kind, a.bot_id) for a in out if isinstance(a, RiskAlert)]
     approved(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from itertools import pairwise
 
 import msgspec
 
@@ -39,18 +40,21 @@ def test_a_top_that_only_moved_seq_and_time_reaches_neither_risk_nor_the_bots() 
     assert all(bot.books[asset] is deeper for bot in watching)
 
 
-def test_no_bot_timer_is_left_due_after_a_frame() -> None:
-    """Timers fire on the venue clock of every frame, not only when a bot is handed a top of book."""
+def test_a_bot_instance_fires_its_timers_on_the_venue_time_it_is_handed() -> None:
+    """Timers follow each instance's own clock (the venue time of its events), as in the bots flow,
+    where an instance sees only its market: never one left due at the instance's own time."""
     loop, frames = _loop_after(60)
-    timed = [part for bot in loop.bots for part in bot.timed_parts()]
     fired = 0
     for frame in frames:
-        before = [part.next_timer_ms for part in timed]
+        before = {id(part): part.next_timer_ms for bot in loop.bots for part in bot.timed_parts()}
         loop.on_frame(frame)
-        now = loop.clock_ms
-        fired += sum(1 for t in before if t is not None and t <= now)
-        assert all(part.next_timer_ms is None or part.next_timer_ms > now for part in timed), now
+        for bot in loop.bots:
+            for part in bot.timed_parts():
+                due = before.get(id(part))
+                fired += due is not None and due <= part.clock_ms and part.next_timer_ms != due
+                assert part.next_timer_ms is None or part.next_timer_ms > part.clock_ms, part.clock_ms
     assert fired > 0  # the market makers' requote timers did run
+    assert len({bot.bot_id for bot in loop.bots}) < len(loop.bots)  # one instance per market
 
 
 def test_risk_and_the_portfolio_give_one_answer_for_equity_and_round_trips() -> None:
@@ -69,3 +73,29 @@ def test_risk_and_the_portfolio_give_one_answer_for_equity_and_round_trips() -> 
         # the ledger's proportional cost split leaves dust below 1e-20
         assert Decimal(risk[snap.bot_id]["equity"]).quantize(micro) == snap.equity, snap.bot_id
         assert (book.trips.wins, book.trips.losses) == (snap.wins, snap.losses), snap.bot_id
+
+
+def test_pets_run_and_the_executor_flow_snapshot_pnl_at_the_same_venue_times() -> None:
+    """One cadence (pets.yaml run.snapshot_interval_ms) on one venue clock (every event's time), taken
+    before the event that moves the clock, then at the end of input: the same series on both paths."""
+    from pets.flows.executor import ExecutorState, Input
+    from pets.runtime.journal import Journal
+
+    idle = msgspec.structs.replace(
+        CONFIG, bots=tuple(msgspec.structs.replace(bot, enabled=False) for bot in CONFIG.bots)
+    )  # no orders: the executor below sees the frames only, as the loop does
+    source = sources.simulated(idle, seed=5, duration_s=60)
+    frames = list(source.frames)
+    journal = Journal()
+    loop = TradingLoop(idle, source.markets, journal=journal)
+    loop.run(frames)
+    state = ExecutorState(idle)
+    outputs = [out for info in source.markets for out in state.on_input(Input("md.markets", info))]
+    outputs += [out for frame in frames for out in state.on_input(Input("md.book", frame))]
+    outputs += state.flush()
+    flow_times = [o.routed.message.ts_ns for o in outputs if o.routed and o.routed.topic == "pnl.snapshot"]
+    assert sorted({s.ts_ns for s in journal.pnl}) == sorted(set(flow_times))
+    interval_ns = idle.system.run.snapshot_interval_ms * 1_000_000
+    times = sorted(set(flow_times))
+    assert len(times) >= 60_000 // idle.system.run.snapshot_interval_ms  # every interval of the minute
+    assert all(b - a >= interval_ns for a, b in pairwise(times[:-1]))  # the last one: the end of input

@@ -174,7 +174,8 @@ def test_replay_of_shared_recordings(shared_data: Path, tmp_path: Path) -> None:
     l2 = shared_data / "polymarket" / "l2"
     files = [l2 / "20250619_mlb-min-cin-2025-06-19.jsonl.gz", l2 / "20250624_mlb-chc-stl-2025-06-24.jsonl.gz"]
     report, status = _run(["--replay", *map(str, files), "--journal", str(tmp_path), "--json"])
-    assert sorted(report) == LINES and "792 frames (0 dead-lettered)" in status  # 514 + 278 recorded
+    assert sorted(report) == LINES and "794 frames (0 dead-lettered)" in status
+    # 514 + 278 recorded, then each market's market_resolved frame (both settled; docs/running.md)
     intents = pl.read_parquet(tmp_path / "intents.parquet")
     assert intents.height > 0 and int(intents["source_ts_ms"].min()) >= 1750_000_000_000  # type: ignore[arg-type]
     markets = pl.read_parquet(tmp_path / "markets.parquet")
@@ -212,7 +213,7 @@ def test_halt_in_the_loop_cancels_every_open_order_and_stops_new_ones() -> None:
 
 def test_the_simulator_publishes_its_alternative_data_in_pets_run(tmp_path: Path) -> None:
     """The shipped lineup: all four signal topics are published; Bot 2 reads the esports ones, Bots 4
-    and 7 the news ones, Bots 7, 9 and 10 the model ones, through the SignalGate, which counts what
+    and 7 the news ones, Bots 7, 9 and 10 the model ones, through their SignalGates, which count what
     passed."""
     report, stderr = _run(["--duration", "60", "--journal", str(tmp_path), "--json"])
     assert sorted(report) == LINES
@@ -222,7 +223,9 @@ def test_the_simulator_publishes_its_alternative_data_in_pets_run(tmp_path: Path
     esports = int(line.split("signal.esports ")[1].split(",")[0])
     news, model = (int(line.split(f"signal.{s} ")[1].split(",")[0].split(" ")[0]) for s in ("news", "model"))
     passed = int(line.split("(passed ")[1].split(",")[0])
-    assert esports > 0 and esports < passed <= esports + news + model
+    # each reading bot has its own gate, as in the bots flow: a news item can pass two (Bots 4 and 7),
+    # a forecast three (Bots 7, 9 and 10)
+    assert esports > 0 and esports < passed <= esports + 2 * news + 3 * model
 
 
 def test_bot_02_trades_the_simulated_esports_markets_in_the_embedded_run(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ from typing import Any
 
 import polars as pl
 
-from pets.bots.registry import build_bots
 from pets.runtime.journal import Journal
 from pets.runtime.loop import TradingLoop
 from pets.schemas.config import load_config
@@ -25,7 +24,7 @@ CONFIG = enable(load_config(project_root() / "config"), "bot_04")  # SignalTaker
 def loop_with_books() -> tuple[TradingLoop, Journal]:
     journal = Journal()
     loop = TradingLoop(
-        CONFIG, [market("m1", ("yes1", "no1"))], journal=journal, bots=build_bots(CONFIG, CLASSES)
+        CONFIG, [market("m1", ("yes1", "no1"))], journal=journal, classes=CLASSES
     )
     loop.bus.dispatch("md.tob", [tob("yes1", "m1", "0.45", "0.47", T0), tob("no1", "m1", "0.53", "0.55", T0)])
     return loop, journal
@@ -70,7 +69,7 @@ def test_only_the_sources_a_bot_reads_reach_it_and_drops_are_counted() -> None:
 def test_a_signal_for_a_market_without_a_book_waits_for_it() -> None:
     journal = Journal()
     loop = TradingLoop(
-        CONFIG, [market("m1", ("yes1", "no1"))], journal=journal, bots=build_bots(CONFIG, CLASSES)
+        CONFIG, [market("m1", ("yes1", "no1"))], journal=journal, classes=CLASSES
     )
     loop.signal(signal(1))
     assert journal.intents == []
@@ -87,7 +86,7 @@ def test_the_main_job_on_the_simulator_feeds_its_alternative_data_to_a_signal_bo
     source = sources.simulated(config, seed=3, duration_s=180)
     assert source.events is not None
     journal = Journal()
-    loop = TradingLoop(config, source.markets, journal=journal, bots=build_bots(config, CLASSES))
+    loop = TradingLoop(config, source.markets, journal=journal, classes=CLASSES)
     loop.run(source.events())
 
     assert loop.stats.topics.get("signal.news", 0) > 0 and loop.stats.topics.get("signal.model", 0) > 0
@@ -101,7 +100,7 @@ def test_whale_fills_and_rankings_in_the_loop() -> None:
     config = enable(CONFIG, "bot_03")
     journal = Journal()
     loop = TradingLoop(
-        config, [market("m1", ("yes1", "no1"))], journal=journal, bots=build_bots(config, CLASSES)
+        config, [market("m1", ("yes1", "no1"))], journal=journal, classes=CLASSES
     )
     loop.bus.dispatch("md.tob", [tob("yes1", "m1", "0.45", "0.47", T0)])
     loop.bus.publish("whale.rankings", ranking("0xwhale"))
@@ -120,7 +119,7 @@ def test_an_order_a_signal_caused_records_it_even_when_the_strategy_names_no_cau
     journal = Journal()
     loop = TradingLoop(
         CONFIG, [market("m1", ("yes1", "no1"))], journal=journal,
-        bots=build_bots(CONFIG, {**CLASSES, "news_scalping": Forgetful}),
+        classes={**CLASSES, "news_scalping": Forgetful},
     )  # fmt: skip
     loop.bus.dispatch("md.tob", [tob("yes1", "m1", "0.45", "0.47", T0)])
     loop.signal(signal(7, probability=Decimal("0.7")))
@@ -139,7 +138,7 @@ def test_the_main_job_copies_the_simulated_whales_with_bot_3() -> None:
     source = sources.simulated(config, seed=3, duration_s=300)
     assert source.events is not None
     journal = Journal()
-    loop = TradingLoop(config, source.markets, journal=journal, bots=build_bots(config))
+    loop = TradingLoop(config, source.markets, journal=journal)
     loop.run(source.events())
     fills = [e for e in source.events() if isinstance(e, WalletFill)]
     assert loop.stats.topics["chain.fill"] == len(fills) > 0 and loop.stats.topics["whale.rankings"] == 5
@@ -149,3 +148,73 @@ def test_the_main_job_copies_the_simulated_whales_with_bot_3() -> None:
     for intent in copies:
         assert intent.cause is not None and intent.cause.source == "whale"
         assert keys[intent.cause.signal_id] in intent.cause.note
+
+
+def test_the_simulators_news_items_are_matched_and_forecast_and_bots_4_and_7_trade_them() -> None:
+    """`pets run`'s simulator with the shipped Bots 4 and 7: its news items (headlines, no Signals)
+    go through the news flow's code in the loop: matched to the simulated markets, forecast by the
+    baseline (no LLM endpoint), published on features.news and signal.news; both bots trade on them,
+    Bot 7 on the attention features the same code computes, and every intent names its forecaster."""
+    from pets.runtime import sources
+    from pets.schemas.signals import NewsItem
+
+    config = enable(load_config(project_root() / "config"), "bot_04", "bot_07")
+    source = sources.simulated(config, seed=42, duration_s=600)
+    assert source.events is not None
+    items = [e for e in source.events() if isinstance(e, NewsItem)]
+    journal = Journal()
+    loop = TradingLoop(config, source.markets, journal=journal)
+    loop.run(source.events())
+
+    topics = loop.stats.topics
+    assert loop.news is not None and loop.news.counts["signal"] == topics["signal.news"] > 0
+    assert topics["features.news"] >= len(items) - loop.news.counts.get("unmatched", 0) > 0
+    buys = [i for i in journal.intents if i.side == "BUY"]
+    by_bot = {b: [i for i in buys if i.bot_id == b] for b in ("bot_04", "bot_07")}
+    assert by_bot["bot_04"] and by_bot["bot_07"]
+    news = [i.cause for i in by_bot["bot_04"] + by_bot["bot_07"] if i.cause and i.cause.source == "news"]
+    assert news and all(c.model_version == "baseline:price" for c in news)
+    assert any("attention" in (i.cause.note or "") for i in by_bot["bot_07"] if i.cause)
+
+
+def test_the_report_shows_each_bots_share_of_the_llm_cost_and_the_forecaster_of_each_trade() -> None:
+    """With an LLM forecaster (the project's local OpenAI-compatible server, priced per 1k tokens) the
+    forecasts serve both bots that read signal.news: each is charged half of what the tokens cost;
+    a bot that reads no news pays nothing; trades are counted by the forecaster that caused them."""
+    from pets.execution.metrics import PORTFOLIO
+    from pets.pipelines.news.forecaster import LlmForecaster, LlmSettings
+    from pets.pipelines.news.llm_server import serve_llm
+    from pets.pipelines.news.signals import NewsSignaller
+    from pets.pipelines.simulator import AltData
+    from pets.runtime import sources
+
+    config = enable(load_config(project_root() / "config"), "bot_01", "bot_04", "bot_07")
+    source = sources.simulated(config, seed=42, duration_s=300)
+    assert source.events is not None
+    journal = Journal()
+    with serve_llm() as server:
+        settings = LlmSettings(
+            base_url=server.base_url, model="test-model", api_key="k", timeout_s=5, requests_per_min=100_000,
+            tokens_per_min=10**9, usd_per_1k_prompt=Decimal("0.15"), usd_per_1k_completion=Decimal("0.60"),
+        )  # fmt: skip
+        llm = LlmForecaster(settings)
+        news = NewsSignaller(llm, None, AltData.MATCH_THRESHOLD, AltData.FULL_SCORE)
+        loop = TradingLoop(config, source.markets, journal=journal, news=news)
+        loop.run(source.events())
+    prompt = sum(p for p, _ in llm.stats.tokens.values())
+    completion = sum(c for _, c in llm.stats.tokens.values())
+    total = (prompt * Decimal("0.15") + completion * Decimal("0.60")) / 1000
+    assert llm.stats.answered > 0 and total > 0
+    report = loop.report()
+    assert report["bot_04"].llm_cost_usd == report["bot_07"].llm_cost_usd == total / 2
+    assert report["bot_01"].llm_cost_usd == 0 and report["bot_01"].forecasters == {}
+    assert report[PORTFOLIO].llm_cost_usd == total
+    assert report["bot_04"].forecasters.get("llm:test-model", 0) > 0
+    # every bot_04 fill whose order a forecast caused, by that forecast's forecaster
+    forecaster = {i.client_order_id: i.cause.model_version for i in journal.intents if i.cause}
+    fills = [forecaster.get(f.client_order_id) for f in journal.fills if f.bot_id == "bot_04"]
+    assert report["bot_04"].forecasters == {name: fills.count(name) for name in set(fills) if name}
+    from pets.execution.metrics import format_report
+
+    text = format_report(report)
+    assert f"  bot_04: LLM ${total / 2:.4f}; trades llm:test-model" in text and "  bot_01: LLM" not in text

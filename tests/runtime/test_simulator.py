@@ -9,10 +9,13 @@ import msgspec
 
 from pets.pipelines.market_data.market import MarketStateEngine
 from pets.pipelines.market_data.parser import FrameParser
-from pets.pipelines.simulator import MarketSimulator, SimParams
+from pets.pipelines.news.forecaster import polarity
+from pets.pipelines.news.matching import MarketIndex
+from pets.pipelines.news.signals import market_from_info
+from pets.pipelines.simulator import AltData, MarketSimulator, SimParams
 from pets.schemas.control import DeadLetter
 from pets.schemas.market_data import MarketFrame, TopOfBook
-from pets.schemas.signals import Signal, WalletFill, WhaleRanking
+from pets.schemas.signals import NewsItem, Signal, WalletFill, WhaleRanking
 
 PARAMS = SimParams(seed=7, binary_markets=10, neg_risk_outcomes=4, duration_ms=300_000, step_ms=100)
 _DECODE = msgspec.json.Decoder(MarketFrame)
@@ -93,15 +96,20 @@ def test_events_carry_exactly_the_frames_plus_signals_deterministically() -> Non
     assert [e for e in events if isinstance(e, bytes)] == list(MarketSimulator(ALT).frames())
     signals = [e for e in events if isinstance(e, Signal)]
     assert signals == [e for e in MarketSimulator(ALT).events() if isinstance(e, Signal)]
-    assert {s.source for s in signals} == {"news", "esports", "whale", "model"}
+    assert {s.source for s in signals} == {"esports", "whale", "model"}
     assert len({s.signal_id for s in signals}) == len(signals)
+    items = [e for e in events if isinstance(e, NewsItem)]
+    assert items and items == [e for e in MarketSimulator(ALT).events() if isinstance(e, NewsItem)]
+    assert len({i.item_id for i in items}) == len(items)
+    assert all(2_000 <= i.received_ns // 1_000_000 - (i.published_ms or 0) <= 20_000 for i in items)
     assert all(s.model_version == "sim-calibration@1" for s in signals if s.source == "model")
     # in time order with the frames around them
     last_ms = 0
     for event in events:
-        if isinstance(event, Signal):
-            assert event.ts_ns // 1_000_000 >= last_ms
-            last_ms = event.ts_ns // 1_000_000
+        if isinstance(event, Signal | NewsItem):
+            ts_ms = (event.ts_ns if isinstance(event, Signal) else event.received_ns) // 1_000_000
+            assert ts_ms >= last_ms
+            last_ms = ts_ms
         elif isinstance(event, WalletFill):
             assert event.ts_ms >= last_ms
             last_ms = event.ts_ms
@@ -122,8 +130,7 @@ def test_news_and_esports_events_precede_the_moves_they_announce() -> None:
         for m, prob in sim.probabilities():
             fair[(m.condition_id, step)] = prob
     esports = {m.condition_id for m in sim.markets if m.category == "esports"}
-    events = MarketSimulator(ALT).events()
-    announced = [e for e in events if isinstance(e, Signal) and e.source in ("news", "esports")]
+    announced = [e for e in MarketSimulator(ALT).events() if isinstance(e, Signal) and e.source == "esports"]
     assert len(announced) >= 5
     for signal in announced:
         step = (signal.ts_ns // 1_000_000 - ALT.start_ms) // ALT.step_ms
@@ -131,3 +138,24 @@ def test_news_and_esports_events_precede_the_moves_they_announce() -> None:
         gain = change if signal.asset_id == yes[signal.market] else -change
         assert gain >= 0.03, (signal, change)
         assert (signal.source == "esports") == (signal.market in esports)
+
+
+def test_news_items_name_their_market_and_favour_the_side_that_rises() -> None:
+    """Each news item's headline matches its own market first (at the simulator's scale, as `pets run`
+    matches), no other market clears the threshold, and its wording's polarity is the side whose fair
+    probability gains at least 3 points over the next 10 s (an independent run of the same seed)."""
+    sim = MarketSimulator(ALT)
+    fair: dict[tuple[str, int], float] = {}
+    for step, _ in sim._steps():
+        for m, prob in sim.probabilities():
+            fair[(m.condition_id, step)] = prob
+    index = MarketIndex([market_from_info(m) for m in sim.markets], AltData.MATCH_THRESHOLD)
+    items = [e for e in MarketSimulator(ALT).events() if isinstance(e, NewsItem)]
+    assert len(items) >= 5
+    esports = {m.condition_id for m in sim.markets if m.category == "esports"}
+    for item in items:
+        [match] = index.match(item.title, 3)
+        assert match.condition_id not in esports and match.question.rstrip("?") in item.title
+        step = (item.received_ns // 1_000_000 - ALT.start_ms) // ALT.step_ms
+        change = fair[(match.condition_id, step + 100)] - fair[(match.condition_id, step)]
+        assert polarity(item) * change >= 0.03, (item.title, change)

@@ -2,10 +2,12 @@
 sharply on a burst of news when a forecaster disagrees with the new price.
 
 Per market (routing "market"), from what the bot sees:
-- attention: the news items matched to the market (signal.news) in the last `attention_window_s`
-  against their rate over `baseline_window_s` (at least `baseline_floor` items per window): a spike
-  is a ratio of at least `min_attention_ratio` with at least `min_news` items;
-- the move: the YES token's mid now against `move_window_s` ago, at least `min_price_move`;
+- attention: the market's latest attention features (features.news, the news flow's NewsAttention,
+  at most `attention_window_s` old): its items in 5 min against its 24 h rate per 5 min (at least
+  `baseline_floor` items assumed): a spike is a ratio of at least `min_attention_ratio` with at least
+  `min_news` items in 5 min;
+- the move: the YES token's mid now against the mid 5 min before the item (the mid when the features
+  came, less their `momentum_5m`), at least `min_price_move`;
 - the forecast q: the latest probability of a news or model signal for the market (the LLM
   forecaster, or the baseline calibration forecaster when no LLM is configured: the signal's
   `model_version` names it), at most `max_signal_age_s` old, shrunk toward the price:
@@ -24,43 +26,39 @@ from typing import ClassVar
 
 from mypy_extensions import mypyc_attr
 
-from pets.bots.base import ZERO, Bot, OwnOrder
-from pets.bots.news_scalping import mid_at
-from pets.pipelines.venue_precision import SIZE_STEP, round_size
+from pets.bots.base import ZERO, Bot, DataTopic, OwnOrder
 from pets.risk.denial import Denial
 from pets.risk.kelly import kelly_stake
 from pets.schemas.config import AiContrarianAttentionParams, BotConfig, VenueConfig
 from pets.schemas.market_data import TopOfBook
 from pets.schemas.orders import ExecutionReport, OrderIntent
-from pets.schemas.signals import Signal, SignalSource
+from pets.schemas.signals import NewsAttention, Signal, SignalSource
+from pets.venue.precision import SIZE_STEP, round_size
 
 MS_PER_S = 1000
 NS_PER_MS = 1_000_000
 ONE = Decimal(1)
 PROBABILITY_STEP = Decimal("0.0001")
+WINDOWS_PER_DAY = 288  # 5 min windows in 24 h: the features' news_5m against news_24h
 
 
-def attention_ratio(
-    news_ms: list[int], now_ms: int, window_ms: int, baseline_ms: int, floor: Decimal
-) -> tuple[int, Decimal]:
-    """(items in the window, their count / the baseline's expected count per window)."""
-    recent = sum(1 for t in news_ms if now_ms - window_ms < t <= now_ms)
-    before = sum(1 for t in news_ms if now_ms - baseline_ms < t <= now_ms - window_ms)
-    expected = Decimal(before) * window_ms / max(baseline_ms - window_ms, 1)
-    return recent, Decimal(recent) / max(expected, floor)
+def attention_ratio(features: NewsAttention, floor: Decimal) -> Decimal:
+    """The features' 5 min count against their 24 h rate per 5 min, that rate at least `floor`."""
+    return Decimal(features.news_5m) / max(Decimal(features.news_24h) / WINDOWS_PER_DAY, floor)
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
 class AiContrarian(Bot):
     strategy_type = "directional"
     signal_sources: ClassVar[tuple[SignalSource, ...]] = ("news", "model")
+    data_topics: ClassVar[tuple[DataTopic, ...]] = ("features.news",)
     params_type: ClassVar[type[AiContrarianAttentionParams]] = AiContrarianAttentionParams
 
     def __init__(self, config: BotConfig, venue: VenueConfig, id_namespace: str | None = None) -> None:
         super().__init__(config, venue, id_namespace)
-        self.news_ms: dict[str, list[int]] = {}  # market -> first sightings of its news items
+        self.attention: dict[str, NewsAttention] = {}  # market -> its latest features
+        self.before: dict[str, Decimal] = {}  # market -> YES mid 5 min before its latest item
         self.forecasts: dict[str, tuple[Decimal, Signal]] = {}  # market -> (q of YES, the signal)
-        self.mids: dict[str, list[tuple[int, Decimal]]] = {}  # YES token -> (venue ms, mid)
         self.cool_until: dict[str, int] = {}
         self.spent = ZERO  # cost of what it bought (held to resolution)
 
@@ -73,29 +71,24 @@ class AiContrarian(Bot):
         pair = self.pairs.get(market)
         if pair is None:
             return []
-        if signal.source == "news":
-            times = self.news_ms.setdefault(market, [])
-            times.append(signal.ts_ns // NS_PER_MS)
-            horizon = self.clock_ms - self.params.baseline_window_s * MS_PER_S
-            self.news_ms[market] = [t for t in times if t > horizon]
         if signal.probability is not None and signal.asset_id in pair:
             q = signal.probability if signal.asset_id == pair[0] else ONE - signal.probability
             self.forecasts[market] = (q, signal)
         return self._evaluate(market)
 
-    def _on_book(self, tob: TopOfBook) -> list[OrderIntent]:
-        info = self.token_market[tob.asset_id]
-        pair = self.pairs.get(info.condition_id)
-        if pair is None or tob.mid is None:
+    def _on_news_attention(self, features: NewsAttention) -> list[OrderIntent]:
+        market = features.market
+        pair = self.pairs.get(market)
+        yes = self.books.get(pair[0]) if pair is not None else None
+        if yes is None or yes.mid is None:
             return []
-        if tob.asset_id == pair[0]:
-            history = self.mids.setdefault(tob.asset_id, [])
-            if not history or history[-1][1] != tob.mid:
-                history.append((tob.ts_ms, tob.mid))
-            horizon = self.clock_ms - self.params.move_window_s * MS_PER_S * 2
-            while len(history) > 1 and history[1][0] <= horizon:
-                history.pop(0)
-        return self._evaluate(info.condition_id) if info.condition_id in self.news_ms else []
+        self.attention[market] = features
+        self.before[market] = yes.mid - (features.momentum_5m or ZERO)
+        return self._evaluate(market)
+
+    def _on_book(self, tob: TopOfBook) -> list[OrderIntent]:
+        market = self.token_market[tob.asset_id].condition_id
+        return self._evaluate(market) if market in self.attention else []
 
     def _on_fill(self, order: OwnOrder, report: ExecutionReport) -> list[OrderIntent]:
         if order.side == "BUY":
@@ -122,20 +115,18 @@ class AiContrarian(Bot):
             or self.clock_ms - forecast[1].ts_ns // NS_PER_MS > params.max_signal_age_s * MS_PER_S
         ):
             return []
-        recent, ratio = attention_ratio(
-            self.news_ms.get(market, []), self.clock_ms, params.attention_window_s * MS_PER_S,
-            params.baseline_window_s * MS_PER_S, params.baseline_floor,
-        )  # fmt: skip
+        attention = self.attention.get(market)
+        age_ms = self.clock_ms - attention.ts_ns // NS_PER_MS if attention is not None else None
+        if attention is None or age_ms is None or age_ms > params.attention_window_s * MS_PER_S:
+            return []
+        recent, ratio = attention.news_5m, attention_ratio(attention, params.baseline_floor)
         if recent < params.min_news or ratio < params.min_attention_ratio:
             return []
         yes = self.fresh_book(pair[0])
         if yes is None or yes.mid is None:
             return []
         p = yes.mid
-        before = mid_at(self.mids.get(pair[0], []), self.clock_ms - params.move_window_s * MS_PER_S)
-        if before is None:
-            return []
-        move = p - before
+        move = p - self.before[market]
         if abs(move) < params.min_price_move:
             return []
         q, signal = forecast

@@ -23,7 +23,6 @@ from msgspec.structs import replace
 from mypy_extensions import mypyc_attr
 
 from pets.native import attributes
-from pets.pipelines.venue_precision import SIZE_STEP, fee_rate, passive_price, round_size
 from pets.risk.state import BotState, Status, TradingState, bot_status_after, portfolio_status_after
 from pets.risk.zones import check_zone
 from pets.schemas.config import BotConfig, VenueConfig, ZoneFramework
@@ -39,12 +38,13 @@ from pets.schemas.orders import (
     StrategyType,
     make_client_order_id,
 )
-from pets.schemas.signals import Signal, SignalSource, WalletFill, WhaleRanking
+from pets.schemas.signals import NewsAttention, Signal, SignalSource, WalletFill, WhaleRanking
+from pets.venue.precision import SIZE_STEP, fee_rate, passive_price, round_size
 
 ZERO = Decimal(0)
 PORTFOLIO_COMMANDS = frozenset({"halt", "resume_trading"})  # with bot "*": the whole portfolio
 Routing = Literal["market", "neg_risk_event", "bot"]
-DataTopic = Literal["chain.fill", "whale.rankings"]
+DataTopic = Literal["chain.fill", "whale.rankings", "features.news"]
 # Denials that say "not now" for every order of the bot: it stops proposing for a while instead of
 # sending intents that would all be refused.
 BLOCKING_RULES: dict[str, int] = {
@@ -101,7 +101,7 @@ class Bot:
     strategy_type: ClassVar[StrategyType]
     routing: ClassVar[Routing] = "market"  # what the Bytewax operator keys this bot's instances by
     signal_sources: ClassVar[tuple[SignalSource, ...]] = ()  # the signal.* topics this bot reads
-    data_topics: ClassVar[tuple[DataTopic, ...]] = ()  # raw inputs it reads: chain.fill, whale.rankings
+    data_topics: ClassVar[tuple[DataTopic, ...]] = ()  # chain.fill, whale.rankings, features.news
 
     def __init__(self, config: BotConfig, venue: VenueConfig, id_namespace: str | None = None) -> None:
         self.bot_id = config.id
@@ -117,7 +117,8 @@ class Bot:
         self.status = Status(BotState.RUNNING)  # operator commands for this bot (risk's state machine)
         self.trading = Status(TradingState.ACTIVE)  # portfolio-wide: `halt *` / `resume_trading`
         self.blocked_until_ms = 0
-        self.seq = 0
+        self.seq = 0  # where every key's numbering starts (a snapshot from before `seqs` kept one count)
+        self.seqs: dict[str, int] = {}
         self.bind(config, venue)
 
     def bind(self, config: BotConfig, venue: VenueConfig) -> None:
@@ -126,6 +127,8 @@ class Bot:
         self.venue = venue
         self.zones: ZoneFramework | None = None
         self.zone_verdicts: dict[tuple[str, Decimal], bool] = {}
+        if getattr(self, "seqs", None) is None:  # restored from a snapshot from before per-key numbering
+            self.seqs = {}
 
     def use_zones(self, zones: ZoneFramework) -> None:
         """The zone rules risk applies (zone_framework.yaml): `zone_allows` checks buys against them,
@@ -241,6 +244,10 @@ class Bot:
         """A row of the whale ranking (whale.rankings), for a bot with "whale.rankings" in `data_topics`."""
         return self._gate(self._on_whale_ranking(ranking))
 
+    def on_news_attention(self, features: NewsAttention) -> list[OrderIntent]:
+        """A market's attention features (features.news), for a bot with "features.news" in `data_topics`."""
+        return self._gate(self._on_news_attention(features))
+
     def owns(self, client_order_id: str) -> bool:
         """An order id this bot (this instance's namespace) made, tracked or not."""
         return client_order_id.startswith(f"{self.id_namespace}-")
@@ -330,6 +337,9 @@ class Bot:
         return []
 
     def _on_whale_ranking(self, ranking: WhaleRanking) -> list[OrderIntent]:
+        return []
+
+    def _on_news_attention(self, features: NewsAttention) -> list[OrderIntent]:
         return []
 
     def _on_halt(self) -> None:
@@ -437,8 +447,15 @@ class Bot:
         )  # fmt: skip
 
     def new_group_id(self, key: str) -> str:
-        self.seq += 1
-        return f"{self.id_namespace}-{key}-g{self.seq}"
+        return f"{self.id_namespace}-{key}-g{self.next_seq(key)}"
+
+    def next_seq(self, key: str) -> int:
+        """Order numbers count per market (or basket key), so an instance spanning markets numbers
+        its orders alike whatever order the markets' events reach it in (the flows interleave
+        markets differently from `pets run`; docs/running.md)."""
+        seq = self.seqs.get(key, self.seq) + 1
+        self.seqs[key] = seq
+        return seq
 
     # ------------------------------------------------------------------ internals
 
@@ -460,10 +477,9 @@ class Bot:
         replaces: str | None = None,
         cause: IntentCause | None = None,
     ) -> OrderIntent:
-        self.seq += 1
         return OrderIntent(
             client_order_id=make_client_order_id(
-                self.id_namespace, info.condition_id, asset_id, side, self.seq
+                self.id_namespace, info.condition_id, asset_id, side, self.next_seq(info.condition_id)
             ),
             bot_id=self.bot_id,
             strategy_type=strategy_type or self.strategy_type,

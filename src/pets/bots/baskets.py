@@ -28,10 +28,10 @@ import msgspec
 from mypy_extensions import mypyc_attr
 
 from pets.bots.base import Bot, OwnOrder
-from pets.pipelines.venue_precision import round_size
 from pets.schemas.config import BotConfig, VenueConfig
 from pets.schemas.market_data import TopOfBook
 from pets.schemas.orders import ExecutionReport, OrderIntent, Side
+from pets.venue.precision import round_size
 
 ZERO = Decimal(0)
 # The risk gate counts a bot's orders over one second (risk_management.yaml max_orders_per_second): a

@@ -28,11 +28,11 @@ from decimal import Decimal
 from mypy_extensions import mypyc_attr
 
 from pets.bots.base import ZERO, Bot, OwnOrder
-from pets.pipelines.venue_precision import SIZE_STEP, round_size
 from pets.schemas.config import BotConfig, CopyTradingParams, VenueConfig
 from pets.schemas.market_data import MarketInfo
 from pets.schemas.orders import ExecutionReport, IntentCause, OrderIntent, Side
 from pets.schemas.signals import WalletFill, WhaleRanking
+from pets.venue.precision import SIZE_STEP, round_size
 
 SEEN_FILLS = 10_000  # fill keys remembered against re-delivery
 

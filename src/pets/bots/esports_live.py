@@ -27,11 +27,11 @@ from mypy_extensions import mypyc_attr
 from pets.bots.base import OwnOrder
 from pets.bots.kelly_value_betting import ONE, PROBABILITY_STEP, Estimate, KellyValueBetting
 from pets.pipelines.forecasts import FixedModelSource, ModelSource
-from pets.pipelines.venue_precision import taker_fee as venue_taker_fee
 from pets.schemas.config import BotConfig, EsportsLiveParams, VenueConfig
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import OrderIntent
 from pets.schemas.signals import Signal
+from pets.venue.precision import taker_fee as venue_taker_fee
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)

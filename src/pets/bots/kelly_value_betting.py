@@ -32,14 +32,14 @@ from mypy_extensions import mypyc_attr
 from pets.bots.base import ZERO, Bot
 from pets.pipelines.calibration import CalibrationModel
 from pets.pipelines.forecasts import DAY_MS, ModelSource, default_model_source, probability
-from pets.pipelines.venue_precision import SIZE_STEP, round_size
-from pets.pipelines.venue_precision import taker_fee as venue_taker_fee
 from pets.risk.denial import Denial
 from pets.risk.kelly import kelly_stake, share_cost
 from pets.schemas.config import BotConfig, KellyValueBettingParams, VenueConfig
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import ExecutionReport, IntentCause, OrderIntent
 from pets.schemas.signals import Signal, SignalSource
+from pets.venue.precision import SIZE_STEP, round_size
+from pets.venue.precision import taker_fee as venue_taker_fee
 
 ONE = Decimal(1)
 PROBABILITY_STEP = Decimal("0.000001")

@@ -33,10 +33,10 @@ from decimal import Decimal
 from mypy_extensions import mypyc_attr
 
 from pets.bots.base import ZERO, Bot, OwnOrder
-from pets.pipelines.venue_precision import passive_price, round_size
 from pets.schemas.config import BotConfig, MarketMakingParams, TailRiskMmParams, VenueConfig
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import ExecutionReport, OrderDenied, OrderIntent, Side
+from pets.venue.precision import passive_price, round_size
 
 ONE = Decimal(1)
 MID_SCALE = 1_000_000  # mids in micro-units in the volatility window (mids have at most 5 decimals)

@@ -21,10 +21,10 @@ from decimal import Decimal
 from mypy_extensions import mypyc_attr
 
 from pets.bots.baskets import BasketBot, Leg
-from pets.pipelines.venue_precision import round_size, taker_fee
 from pets.schemas.config import BotConfig, MarketRebalancingArbParams, VenueConfig
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import OrderIntent
+from pets.venue.precision import round_size, taker_fee
 
 ONE = Decimal(1)
 

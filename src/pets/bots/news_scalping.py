@@ -12,7 +12,8 @@ the item's polarity, `confidence` = the source's reliability weight x the match'
 - size: `max_position_usdc` x confidence (reliability weighs the size), at least `min_position_usdc`.
 Exit of what it holds: take-profit (mid >= entry + `take_profit`), stop-loss (mid <= entry -
 `stop_loss`) or `hold_s` after the entry. Passive first: a post-only sell at the best ask; after
-`passive_exit_s` unfilled, it is cancelled and the rest sold FAK at the best bid.
+`passive_exit_s` unfilled, it is cancelled and the rest sold FAK at the best bid. A residue below the
+market's minimum order size (a partly filled exit) is held to resolution.
 One instance per market (routing "market"), one position per market at a time.
 """
 
@@ -24,11 +25,11 @@ from typing import ClassVar
 from mypy_extensions import mypyc_attr
 
 from pets.bots.base import Bot, OwnOrder
-from pets.pipelines.venue_precision import SIZE_STEP, passive_price, round_size
 from pets.schemas.config import BotConfig, NewsScalpingParams, VenueConfig
 from pets.schemas.market_data import TopOfBook
 from pets.schemas.orders import ExecutionReport, OrderIntent
 from pets.schemas.signals import Signal, SignalSource
+from pets.venue.precision import SIZE_STEP, passive_price, round_size
 
 MS_PER_S = 1000
 NS_PER_MS = 1_000_000
@@ -169,6 +170,9 @@ class NewsScalping(Bot):
         entry = self.entries.get(token)
         held = self.held(token)
         if entry is None or held <= 0:
+            return []
+        if held < self.token_market[token].min_order_size:
+            self.entries.pop(token, None)  # a residue the venue takes no order for: held to resolution
             return []
         resting = [o for o in self.orders.values() if o.asset_id == token and o.side == "SELL"]
         if resting:

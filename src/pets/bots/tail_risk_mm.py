@@ -16,11 +16,11 @@ from mypy_extensions import mypyc_attr
 
 from pets.bots.base import Bot
 from pets.bots.market_making import MarketMaker
-from pets.pipelines.venue_precision import round_size
 from pets.schemas.config import BotConfig, TailRiskMmParams, VenueConfig, ZoneFramework
 from pets.schemas.control import ControlCommand
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import ExecutionReport, OrderDenied, OrderIntent
+from pets.venue.precision import round_size
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)

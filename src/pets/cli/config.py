@@ -34,6 +34,10 @@ def validate(config_dir: Path | None) -> None:
         config = load_config(directory)
         if (directory / "alerts.yaml").is_file():  # only the alert flow needs it
             load_alerts_config(directory)
+        if (directory / "deploy.yaml").is_file():  # only `pets deploy` needs it
+            from pets.deploy.description import load_deploy
+
+            load_deploy(directory)
     except InvalidConfigError as exc:
         for error in exc.errors:
             click.echo(str(error), err=True)

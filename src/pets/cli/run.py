@@ -111,7 +111,7 @@ def run(
         journal_dir = settings.state_dir / "runs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     _status(f"pets run: {source.name}")
     journal = Journal()
-    loop = TradingLoop(config, source.markets, journal=journal)
+    loop = TradingLoop(config, source.markets, journal=journal, news=_news_signaller(settings))
     # the simulator's news, esports events, whale fills and forecasts reach the signal-driven bots
     inputs = source.events() if source.events is not None else source.frames
     service = None
@@ -130,10 +130,6 @@ def run(
     loop.run(inputs)
     for fault in source.faults:
         loop.dead_letter(DeadLetter.from_bytes("run.replay", fault, b"", ts_ns=loop.clock_ms * 1_000_000))
-    for info in source.resolutions:
-        loop.resolve(info)
-    if source.resolutions:
-        loop.finish()
     stats = loop.stats
     seconds = time.perf_counter() - started
     positions = loop.portfolio.positions(loop.clock_ms * 1_000_000)
@@ -161,6 +157,21 @@ def run(
     if service is not None:
         _status(f"pets run: finished; serving the final state on {service.url} until interrupted (Ctrl-C)")
         service.serve_until_interrupted()
+
+
+def _news_signaller(settings: Any) -> Any:
+    """The news flow's signaller for the simulator's items: the LLM forecaster when PETS_LLM_BASE_URL
+    is set, else the baseline (the promoted calibration model, if any); the feeds' reliabilities;
+    matching at the scale of the simulator's few markets."""
+    from pets.pipelines.forecasts import default_model_source
+    from pets.pipelines.news.feeds import load_feeds
+    from pets.pipelines.news.forecaster import forecaster_from_env
+    from pets.pipelines.news.signals import NewsSignaller
+    from pets.pipelines.simulator import AltData
+
+    reliability = {f.source: f.reliability for f in load_feeds(settings.config_dir / "news.yaml")}
+    forecaster = forecaster_from_env(default_model_source("calibration"))
+    return NewsSignaller(forecaster, reliability, AltData.MATCH_THRESHOLD, AltData.FULL_SCORE)
 
 
 def dead_letter_lines(letters: Iterable[Any], top: int = 10) -> list[str]:
@@ -191,7 +202,7 @@ def dead_letter_lines(letters: Iterable[Any], top: int = 10) -> list[str]:
 )
 def report_command(journal_dir: Path | None, as_json: bool, html_file: Path | None) -> None:
     """Per-bot performance: trades, win rate, P&L, ROI, Sharpe, drawdown, fees, denials, breakers."""
-    from pets.execution.metrics import build_report, format_report
+    from pets.execution.metrics import build_report, format_report, with_forecasts
 
     settings = settings_from_env()
     config = _load_config(settings.config_dir)
@@ -215,6 +226,12 @@ def report_command(journal_dir: Path | None, as_json: bool, html_file: Path | No
         | {bot.id for bot in config.bots if bot.enabled}
     )
     report = build_report(bot_ids, allocations, capital, snapshots, denials, alerts)
+    if journal_dir is not None:  # the forecasters of the trades; the LLM cost is not in the journal
+        intents = _journal_rows(journal_dir, "intents")
+        forecaster = {r["client_order_id"]: r["cause_model_version"] for r in intents
+                      if r.get("cause_model_version")}  # fmt: skip
+        filled = [(r["bot_id"], r["client_order_id"]) for r in _journal_rows(journal_dir, "fills")]
+        report = with_forecasts(report, forecaster, filled, {})
     names = {bot.id: bot.name for bot in config.bots}
     if html_file is not None and journal_dir is not None:
         from pets.runtime.html_report import journal_inputs, render

@@ -13,7 +13,7 @@ cutover) and `/balance-allowance` must show pUSD and an allowance. Per token the
 and neg-risk flag are fetched (and cached by the client): a price off the venue's grid is rejected
 here with the reason (a stale tick size), and the neg-risk flag picks the exchange that is signed for.
 
-Orders are signed here with exact amounts (pets.pipelines.venue_precision), not with the client's
+Orders are signed here with exact amounts (pets.venue.precision), not with the client's
 float helpers (they sign 1.13 shares as 1.12). Places go out as `POST /order`, or `POST /orders` in
 batches of at most 15; a venue refusal becomes a `reject` with the venue's message. cancel ->
 `DELETE /order`, a bot's cancel-all -> `DELETE /orders`, a portfolio cancel-all (risk halt) ->
@@ -72,7 +72,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from pets.execution.fees import taker_fee
 from pets.pipelines.polymarket.user_ws import (
     RECONCILE_LOOKBACK_S,
     OrderEvent,
@@ -82,10 +81,11 @@ from pets.pipelines.polymarket.user_ws import (
     event_ms,
     rest_rows,
 )
-from pets.pipelines.venue_precision import limit_order_amounts, market_order_amounts, on_tick_grid
 from pets.schemas.config import PetsConfig, TradingMode
 from pets.schemas.control import ALL_BOTS, RiskAlert
 from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderIntent, ReportKind, Side
+from pets.venue.fees import taker_fee
+from pets.venue.precision import limit_order_amounts, market_order_amounts, on_tick_grid
 
 log = logging.getLogger(__name__)
 

@@ -76,6 +76,10 @@ class BotReport(msgspec.Struct, frozen=True, kw_only=True):
     allocation: Decimal
     denials_by_reason: dict[str, int]
     breaker_events: int
+    # `pets run`: what the bot's share of the news forecasts cost (0 with the baseline forecaster), and
+    # its trades (fills) by the forecaster (model_version) of the signal that caused their order
+    llm_cost_usd: Decimal = ZERO
+    forecasters: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------- equity curves
@@ -262,6 +266,29 @@ def build_report(
     return report
 
 
+def with_forecasts(
+    report: Mapping[str, BotReport],
+    forecaster: Mapping[str, str],
+    fills: Iterable[tuple[str, str]],
+    llm_cost: Mapping[str, Decimal],
+) -> dict[str, BotReport]:
+    """`report` with each bot's LLM cost and its fills counted by the forecaster (model_version) of
+    the signal that caused their order: `forecaster` maps client order ids to it, `fills` are
+    (bot id, client order id). The portfolio line has every bot's."""
+    used = Counter((bot_id, forecaster[order]) for bot_id, order in fills if order in forecaster)
+    out: dict[str, BotReport] = {}
+    for bot_id, line in report.items():
+        whole = bot_id == PORTFOLIO
+        by_name: Counter[str] = Counter()
+        for (bot, name), n in used.items():
+            if whole or bot == bot_id:
+                by_name[name] += n
+        cost = _sum(llm_cost.values()) if whole else llm_cost.get(bot_id, ZERO)
+        by_forecaster = dict(sorted(by_name.items()))
+        out[bot_id] = msgspec.structs.replace(line, llm_cost_usd=cost, forecasters=by_forecaster)
+    return out
+
+
 def _sum(values: Iterable[Decimal]) -> Decimal:
     return sum(values, ZERO)
 
@@ -335,4 +362,12 @@ def format_report(report: Mapping[str, BotReport], names: Mapping[str, str] | No
     breaker_lines = [f"  {bot_id}: {r.breaker_events}" for bot_id, r in report.items() if r.breaker_events]
     if breaker_lines:
         lines += ["", "circuit-breaker / halt events:", *breaker_lines]
+    forecast_lines = [
+        f"  {bot_id}: LLM ${r.llm_cost_usd:.4f}; trades "
+        + (", ".join(f"{name} {n}" for name, n in r.forecasters.items()) or "none")
+        for bot_id, r in report.items()
+        if (r.forecasters or r.llm_cost_usd) and bot_id != PORTFOLIO
+    ]
+    if forecast_lines:
+        lines += ["", "forecasts (LLM cost; trades by the forecaster that caused them):", *forecast_lines]
     return "\n".join(lines)

@@ -42,13 +42,13 @@ from typing import Any, Final, Protocol
 
 from mypy_extensions import mypyc_attr
 
-from pets.execution.fees import FeeSchedule
 from pets.native import by_constructor
-from pets.pipelines.market_data.order_book import OrderBook
-from pets.pipelines.market_data.units import PRICE_SCALE, SIZE_SCALE, size_decimal
 from pets.schemas.config import PetsConfig
 from pets.schemas.control import ALL_BOTS
 from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderIntent, ReportKind
+from pets.venue.fees import FeeSchedule
+from pets.venue.order_book import OrderBook
+from pets.venue.units import PRICE_SCALE, SIZE_SCALE, size_decimal
 
 ZERO: Final = Decimal(0)
 NS_PER_MS: Final = 1_000_000

@@ -29,11 +29,11 @@ from typing import Final
 import msgspec
 from mypy_extensions import mypyc_attr
 
-from pets.execution.fees import MICRO
 from pets.execution.metrics import drawdown_after
 from pets.risk.trips import RoundTrips
 from pets.schemas.market_data import MarketInfo, MarketResolved
 from pets.schemas.orders import ExecutionReport, PnlSnapshot, Position
+from pets.venue.fees import MICRO
 
 ZERO: Final = Decimal(0)
 PORTFOLIO: Final = "portfolio"

@@ -25,8 +25,8 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 from pets.bots.base import Bot
-from pets.bots.operator import run_bots
 from pets.bots.registry import STRATEGY_CLASSES, bot_class, enabled_bots, signal_topics
+from pets.flows.bot_operator import run_bots
 from pets.flows.trading_io import (
     Routed,
     RoutedKafkaSink,

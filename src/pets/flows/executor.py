@@ -55,8 +55,8 @@ from bytewax.outputs import Sink
 from pets.execution.live import LiveExchange, clob_client, live_environment, preflight, require_live
 from pets.execution.paper_exchange import PaperConfig, PaperExchange
 from pets.execution.portfolio import ZERO, Portfolio, resolved_market
-from pets.flows.market_state import TimescaleSink
 from pets.flows.recovery import freeze, thaw
+from pets.flows.timescale_sink import DbRow, TimescaleSink
 from pets.flows.trading_io import (
     ClockCheck,
     Routed,
@@ -66,10 +66,10 @@ from pets.flows.trading_io import (
     log_dead_letter,
     order_log,
 )
+from pets.pipelines import records
 from pets.pipelines.market_data.market import MarketStateEngine
-from pets.pipelines.market_data.parser import BookEvent, FrameParser
+from pets.pipelines.market_data.parser import BookEvent, FrameParser, event_venue_ms
 from pets.pipelines.polymarket.user_ws import UserChannel, UserMessage, UserWsConfig, event_ms
-from pets.runtime import records
 from pets.schemas.config import PetsConfig, load_config
 from pets.schemas.control import ALL_BOTS, EXECUTOR_HALT_RULE, ControlCommand, DeadLetter, RiskAlert
 from pets.schemas.market_data import MarketInfo, MarketResolved, TopOfBook
@@ -85,7 +85,6 @@ NS_PER_MS = 1_000_000
 HEARTBEAT_S = 5.0  # the venue cancels everything when heartbeats stop for about 10 s
 USER_PARTITION = "user"
 
-DbRow = tuple[str, tuple[Any, ...]]
 log = logging.getLogger(__name__)
 
 
@@ -226,26 +225,33 @@ class ExecutorState:
         for event in self.parser.parse(frame) if isinstance(frame, bytes) else frame:
             if type(event) is DeadLetter:
                 continue  # the market_state flow dead-letters bad frames; here they only lack a book
-            ts = getattr(event, "ts_ms", None)
+            ts = getattr(event, "ts_ms", None) or event_venue_ms(event)
             if ts is not None and ts > self.clock_ms:
-                self.clock_ms = ts
+                out += self.advance(ts)
             if type(event) is MarketResolved:
                 out += self._on_resolved(event)  # type: ignore[arg-type]
                 continue
             self.books.on_event(event, tops)  # type: ignore[arg-type]
-        out += self._on_tops(tops)
-        if self.clock_ms >= self.next_timer_ms:  # GTD expiry, checked once per timer interval
-            self.next_timer_ms = self.clock_ms + self.timer_interval_ms
-            out += self._reported(self.exchange.on_timer(self.clock_ms))
-        if self.clock_ms >= self.next_snapshot_ms:
-            out += self.snapshot()
+        return out + self._on_tops(tops)
+
+    def advance(self, now_ms: int) -> list[Output]:
+        """Venue time moved (an event of a frame, before it applies): a P&L snapshot when one is due
+        (every `run.snapshot_interval_ms` after the last), then GTD expiry when due (every
+        `run.timer_interval_ms`). `pets run` keeps the same cadences at the same points
+        (TradingLoop._advance), so both snapshot and expire at the same venue times."""
+        self.clock_ms = now_ms
+        out = self.snapshot() if now_ms >= self.next_snapshot_ms else []
+        if now_ms >= self.next_timer_ms:
+            self.next_timer_ms = now_ms + self.timer_interval_ms
+            out += self._reported(self.exchange.on_timer(now_ms))
         return out
 
     def flush(self) -> list[Output]:
-        """End of input: the books' pending update group (a lone token's frame waits for its pair)."""
+        """End of input: the books' pending update group (a lone token's frame waits for its pair),
+        then a last P&L snapshot (as `pets run` ends)."""
         tops: list[TopOfBook] = []
         self.books.flush(tops)
-        return self._on_tops(tops)
+        return self._on_tops(tops) + self.snapshot()
 
     def _on_tops(self, tops: list[TopOfBook]) -> list[Output]:
         out: list[Output] = []
@@ -279,8 +285,6 @@ class ExecutorState:
             position = self.portfolio.on_report(report)
             if position is not None:
                 out += self._positions([position])
-        if any(r.last_qty > 0 for r in reports):
-            out += self.snapshot()
         return out
 
     def _alerts(self, alerts: list[RiskAlert]) -> list[Output]:

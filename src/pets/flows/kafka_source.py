@@ -24,10 +24,19 @@ lists after its snapshot offsets on in the logged order (holding back what arriv
 carries on live. The snapshot offsets only move past messages handed on. The log survives a killed
 process (written before the batch goes downstream; not fsynced: a lost machine loses it with the
 page cache) and is cut at every snapshot to what the snapshot before it may still replay.
+
+Produced order: one fetch brings what every partition has, grouped by partition, so a flow that
+lagged (starting, snapshotting) would see a whole run of one topic before another's: the risk flow an
+order intent before the top of book it was priced from, the executor a book frame before the
+approved order of the frame before it. A batch is handed on merged by the time each message was
+produced (Kafka CreateTime; on a tie, in the order of `topics`, which the flows list upstream
+first), each partition's messages staying in their order: a flow sees its topics interleaved as the
+pipeline produced them, as `pets run` would have delivered them (docs/running.md).
 """
 
 from __future__ import annotations
 
+import heapq
 import os
 import threading
 from collections import deque
@@ -143,6 +152,7 @@ class _Partition(StatefulSourcePartition[Item, Offsets]):
         self._consumer = consumer
         self._log = order_log
         self._topics = topics
+        self._rank = {topic: n for n, topic in enumerate(topics)}
         self._offsets = offsets
         self._starting_offset = starting_offset
         self._tail = tail
@@ -198,6 +208,8 @@ class _Partition(StatefulSourcePartition[Item, Offsets]):
             batch.append(item if error is None else KafkaError(error, item))
         # like the stock source: stop on the next call, so this batch is still emitted
         self._stop = not self._tail and self._at_end >= self._assigned
+        if len(batch) > 1:
+            batch = produced_order(batch, self._rank)
         if self._log is not None:
             batch = self._log.order(batch, flush=self._stop)
         for handed in batch:
@@ -219,6 +231,26 @@ class _Partition(StatefulSourcePartition[Item, Offsets]):
         if self._watcher.is_alive():
             self._watcher.join(self._metadata_timeout_s)
         self._consumer.close()
+
+
+def produced_order(batch: list[Item], rank: dict[str, int]) -> list[Item]:
+    """The batch merged by produce time (ties: `rank` of the topic), errors first; the messages of one
+    partition keep their order whatever their timestamps say."""
+    errors: list[Item] = []
+    runs: dict[tuple[str, int], list[SourceMessage]] = {}
+    for item in batch:
+        if isinstance(item, KafkaError):
+            errors.append(item)
+        else:
+            runs.setdefault((item.topic or "", item.partition or 0), []).append(item)
+    if len(runs) < 2:
+        return batch
+
+    def key(item: SourceMessage) -> tuple[int, int]:
+        stamp = item.timestamp[1] if item.timestamp is not None else 0
+        return stamp, rank.get(item.topic or "", len(rank))
+
+    return [*errors, *heapq.merge(*runs.values(), key=key)]
 
 
 def _message(msg: Message) -> SourceMessage:

@@ -6,6 +6,7 @@
         tops                      -> md_tob_out (Kafka md.tob, key asset_id); top_of_book_rows -> db_out
         book deltas, last trades  -> book_delta_rows -> db_out (TimescaleDB book_deltas, trades)
         dead letters              -> dlq_out (Kafka dlq.market_data, with the reason and the raw frame)
+        market_resolved events    -> md_markets_out (Kafka md.markets: the market closed, its winner)
 
 Bytewax keeps the md.book offsets and every market's book state in its recovery store, so after a
 crash the flow resumes from the last snapshot and replays the frames since then: the books are
@@ -21,7 +22,9 @@ the `markets` table (when a database is configured), then md.markets (compacted,
 beginning on a first start) while running. Frames name their market by condition id live, by Gamma
 market id in the recordings, so a MarketInfo is routed to both keys (and to "", the state of frames
 that name no market, which takes it for the tokens it holds). A MarketInfo publishes nothing: the
-next top of book of its tokens carries the new tick. After a crash the two inputs replay from one
+next top of book of its tokens carries the new tick. A `market_resolved` frame publishes the market's
+final state on md.markets, as `pets run` does: risk and the bots settle on it as the executor does
+on the frame itself. After a crash the two inputs replay from one
 snapshot but may interleave differently: only a MarketInfo that changed a market within the replayed
 epoch can move which of that market's frames see the change.
 
@@ -46,21 +49,23 @@ from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import DynamicSink, Sink, StatelessSinkPartition
 from bytewax.recovery import RecoveryConfig
 
+from pets.execution.portfolio import resolved_market
 from pets.flows.kafka_source import SINK_CONFIG
 from pets.flows.recovery import freeze, recovery_store, thaw
+from pets.flows.timescale_sink import DbRow, TimescaleSink
 from pets.flows.trading_io import TopicDecoder, log_dead_letter, oversize, venue_time_fault
 from pets.observability import metrics
 from pets.pipelines.market_data.embedded import BOOK_SOURCE, AssetQuote, ReplaySummary, run_embedded
 from pets.pipelines.market_data.features import DEFAULT_DEPTH_LEVELS
 from pets.pipelines.market_data.market import MarketBooks, info_lookup
 from pets.pipelines.market_data.parser import BookEvent, FrameParser, LevelDeltas, Snapshot
-from pets.pipelines.market_data.units import BadValue, price_decimal, size_decimal, tick_units
 from pets.pipelines.tables import MARKETS, ts_from_ms
 from pets.schemas.codec import encode
 from pets.schemas.control import DeadLetter
-from pets.schemas.market_data import LastTradePrice, MarketInfo, TopOfBook
+from pets.schemas.market_data import LastTradePrice, MarketInfo, MarketResolved, TopOfBook
 from pets.schemas.topics import TopicRegistry, load_topic_registry
 from pets.settings import DEFAULT_CLOCK_TOLERANCE_S, DEFAULT_MAX_MESSAGE_BYTES, Settings
+from pets.venue.units import BadValue, price_decimal, size_decimal, tick_units
 
 __all__ = ["AssetQuote", "ReplaySummary", "build_flow", "recovery_config", "run_embedded"]
 
@@ -68,7 +73,6 @@ FLOW_NAME = "market_state"
 PARSE_SOURCE = "market_state.parse"
 MARKETS_SOURCE = "market_state.markets"
 
-DbRow = tuple[str, tuple[Any, ...]]  # (table, row in the table's column order)
 
 
 class ParsedFrame(NamedTuple):
@@ -90,11 +94,12 @@ class MarketUpdate(NamedTuple):
 
 
 class BookOutput(NamedTuple):
-    """What the book step emits: a top of book, a dead letter, or database rows."""
+    """What the book step emits: a top of book, a dead letter, database rows, or a resolved market."""
 
     top: TopOfBook | None = None
     dead: DeadLetter | None = None
     rows: tuple[DbRow, ...] = ()
+    market: MarketInfo | None = None
 
 
 def build_flow(
@@ -105,6 +110,7 @@ def build_flow(
     dlq_sink: Sink[DeadLetter] | None = None,
     db_sink: Sink[DbRow] | None = None,
     markets_source: Source[Any] | None = None,
+    markets_sink: Sink[MarketInfo] | None = None,
     market_infos: Iterable[MarketInfo] | None = None,
     depth_levels: int = DEFAULT_DEPTH_LEVELS,
     tail: bool = True,
@@ -136,6 +142,10 @@ def build_flow(
     dead_sink: Sink[DeadLetter] = dlq_sink or _KafkaMessageSink[DeadLetter](
         settings, topic("dlq.market_data"), "source", metrics.observe_dead_letters("dlq.market_data")
     )
+    if markets_sink is None and sink is None:
+        markets_sink = _KafkaMessageSink[MarketInfo](
+            settings, topic("md.markets"), "condition_id", _unobserved
+        )
     if db_sink is None and settings.postgres_dsn:
         db_sink = TimescaleSink(settings.postgres_dsn)
     infos = info_lookup(market_infos or ())
@@ -167,6 +177,9 @@ def build_flow(
     outputs = op.map("drop_market_key", books, lambda key_output: key_output[1])
     tops = op.filter_map("tops", outputs, lambda out: out.top)
     op.output("md_tob_out", tops, tob_sink)
+    if markets_sink is not None:
+        resolved = op.filter_map("resolved_markets", outputs, lambda out: out.market)
+        op.output("md_markets_out", resolved, markets_sink)
     book_dead = op.filter_map("book_dead_letters", outputs, lambda out: out.dead)
     dead: Stream[DeadLetter] = op.merge("all_dead_letters", *dead_streams, book_dead)
     op.output("dlq_out", op.inspect("log_dead_letters", dead, log_dead_letter), dead_sink)
@@ -280,6 +293,7 @@ class BookStateLogic(StatefulBatchLogic[ParsedFrame | MarketUpdate, BookOutput, 
     ) -> None:
         self._books = resume
         self._infos = infos
+        self._info: MarketInfo | None = None  # the latest md.markets state of this key (not snapshotted)
         self._depth_levels = depth_levels
         self._store_rows = store_rows
 
@@ -291,6 +305,9 @@ class BookStateLogic(StatefulBatchLogic[ParsedFrame | MarketUpdate, BookOutput, 
                 self._on_market_update(item)
                 continue
             event = item.event
+            if type(event) is MarketResolved:
+                outputs.append(BookOutput(market=self._resolved(event)))
+                continue
             books = self._books if self._books is not None else self._start(event.market or "")
             reason = books.on_event(event, tops)
             if tops:
@@ -314,11 +331,21 @@ class BookStateLogic(StatefulBatchLogic[ParsedFrame | MarketUpdate, BookOutput, 
 
     def _on_market_update(self, update: MarketUpdate) -> None:
         books = self._books
+        if update.market != "":
+            self._info = update.info
         if books is None:
             if update.market == "":
                 return  # "" takes a MarketInfo only for the tokens it holds
             books = self._start(update.market)
         books.on_universe_info(update.info, update.tick)
+
+    def _resolved(self, event: MarketResolved) -> MarketInfo:
+        """The market's final state for md.markets, where risk, the bots and the executor learn of it
+        (as `pets run` publishes it; docs/running.md). Built on the latest MarketInfo this key saw
+        since the process started, else on the starting universe's."""
+        infos = self._infos
+        known = self._info or infos.get(event.market) or (infos.get(event.id) if event.id else None)
+        return resolved_market(event, known)
 
     def on_eof(self) -> tuple[Iterable[BookOutput], bool]:
         tops: list[TopOfBook] = []
@@ -423,6 +450,10 @@ def _size(units: int) -> Decimal:
 M = TypeVar("M", bound=msgspec.Struct)
 
 
+def _unobserved(messages: list[Any]) -> None:
+    """No metric for the rare resolved market."""
+
+
 class _KafkaMessageSink(DynamicSink[M], Generic[M]):
     """Encodes wire messages (msgspec Structs) and produces them keyed by one of their fields;
     `observe` sees each batch first (the Prometheus metrics)."""
@@ -462,30 +493,3 @@ class _EncodingPartition(StatelessSinkPartition[M], Generic[M]):
 
     def close(self) -> None:
         self._inner.close()
-
-
-class TimescaleSink(DynamicSink[DbRow]):
-    """(table, row) items written in batches, one transaction per table, through TimescaleWriter."""
-
-    def __init__(self, dsn: str) -> None:
-        self._dsn = dsn
-
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> StatelessSinkPartition[DbRow]:
-        return _TimescalePartition(self._dsn)
-
-
-class _TimescalePartition(StatelessSinkPartition[DbRow]):
-    def __init__(self, dsn: str) -> None:
-        from pets.pipelines.timescale import TimescaleWriter
-
-        self._writer = TimescaleWriter(dsn)
-
-    def write_batch(self, items: list[DbRow]) -> None:
-        by_table: dict[str, list[tuple[Any, ...]]] = {}
-        for table, row in items:
-            by_table.setdefault(table, []).append(row)
-        for table, rows in by_table.items():
-            self._writer.write(table, rows)
-
-    def close(self) -> None:
-        self._writer.close()

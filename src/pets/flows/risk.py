@@ -28,6 +28,7 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 from pets.flows.recovery import stateful_flat_map
+from pets.flows.timescale_sink import DbRow
 from pets.flows.trading_io import (
     ClockCheck,
     Routed,
@@ -49,7 +50,7 @@ from pets.pipelines.tables import (
 from pets.risk.engine import NS_PER_MS, RiskEngine
 from pets.schemas.config import PetsConfig, load_config
 from pets.schemas.control import ALL_BOTS, ControlCommand, DeadLetter, RiskAlert
-from pets.schemas.market_data import MarketInfo, TopOfBook
+from pets.schemas.market_data import MarketInfo, TopOfBook, same_top
 from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, OrderIntent
 from pets.schemas.topics import load_topic_registry
 from pets.settings import Settings
@@ -61,7 +62,6 @@ DECISION_TOPICS = ("order.exec", "order.denied")
 GLOBAL_KEY = "portfolio"
 
 Decision = ApprovedOrder | OrderDenied
-DbRow = tuple[str, tuple[Any, ...]]
 
 
 class BotStatusRow(NamedTuple):
@@ -96,7 +96,7 @@ def build_flow(
     if journal is None:
         journal = (lambda: read_topics(settings, DECISION_TOPICS)) if source is None else tuple
     if db_sink is None and source is None and settings.postgres_dsn:
-        from pets.flows.market_state import TimescaleSink
+        from pets.flows.timescale_sink import TimescaleSink
 
         db_sink = TimescaleSink(settings.postgres_dsn)
 
@@ -147,9 +147,13 @@ class RiskStep:
         kind = type(event)
         outputs: list[ApprovedOrder | OrderDenied | RiskAlert]
         if kind is TopOfBook:
-            outputs = [*engine.on_top_of_book(event)]
+            held = engine.books.get(event.asset_id)
+            # a top showing what the held one showed changes nothing, not even the clock (as `pets run`)
+            outputs = [] if held is not None and same_top(held, event) else [*engine.on_top_of_book(event)]
+            for intent in engine.released(event):
+                outputs += engine.on_intent(intent, intent.source_ts_ms * NS_PER_MS)
         elif kind is OrderIntent:
-            if event.client_order_id in self.published:
+            if event.client_order_id in self.published or engine.waits(event):
                 return engine, []
             outputs = engine.on_intent(event, event.source_ts_ms * NS_PER_MS)
         elif kind is ExecutionReport:

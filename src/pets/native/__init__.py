@@ -44,11 +44,11 @@ EXTENSION_SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 # `pets bench loop`: ~1.9x the frames/s of pure Python with all of them compiled).
 HOT_MODULES = (
     "pets.pipelines.market_data.parser",
-    "pets.pipelines.market_data.units",
-    "pets.pipelines.market_data.order_book",
+    "pets.venue.units",
+    "pets.venue.order_book",
     "pets.pipelines.market_data.features",
     "pets.pipelines.market_data.market",
-    "pets.pipelines.venue_precision",
+    "pets.venue.precision",
     "pets.bots.base",
     "pets.bots.baskets",
     "pets.bots.market_rebalancing_arb",

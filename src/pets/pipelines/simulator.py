@@ -42,12 +42,12 @@ from typing import Any, Final, Literal
 
 import msgspec
 
-from pets.pipelines.market_data.units import price_decimal, size_decimal
 from pets.schemas.config import SimulatorConfig
 from pets.schemas.market_data import MarketInfo
-from pets.schemas.signals import Signal, SignalSource, WalletFill, WhaleRanking
+from pets.schemas.signals import NewsItem, Signal, SignalSource, WalletFill, WhaleRanking
+from pets.venue.units import price_decimal, size_decimal
 
-AltEvent = Signal | WalletFill | WhaleRanking
+AltEvent = Signal | NewsItem | WalletFill | WhaleRanking
 Wire = Literal["price_changes", "changes"]
 
 ONE: Final = 10_000  # price 1.00 in units of 1e-4
@@ -618,13 +618,16 @@ def _size_text(units: int) -> str:
 
 
 class AltData:
-    """The simulated alternative data of one MarketSimulator run, as the Signals the signal flows
-    would publish (signal.news / .esports / .whale / .model), from its own seeded RNG (the frames
-    stay byte for byte those of `frames()`).
+    """The simulated alternative data of one MarketSimulator run: news items (as the feeds would put
+    them on news.item) and the Signals the other signal flows would publish (signal.esports / .whale
+    / .model), from its own seeded RNG (the frames stay byte for byte those of `frames()`).
 
     A market whose fair probability moves by `move` or more within `window` steps gets a news item
     (an esports game event for an esports market) `window` steps before the move's end, i.e. when
-    the move starts, saying which token will rise and to what probability; half of them also get a
+    the move starts. The item is a headline about the market (its question) whose wording favours
+    the side that will rise ("Yes looking likely" / "unlikely": forecaster.polarity), published
+    2-20 s before it is seen; `pets run` matches and forecasts it as the news flow does. The esports
+    event says which token will rise and to what probability. Half of them also get a
     whale-wallet fill on that token a few steps later (a whale.signal and the WalletFill of one of
     `WHALES` simulated wallets, which a WhaleRanking ranks at the start). Every `forecast_every` steps
     each market gets a model forecast: the fair probability plus noise, with the model version.
@@ -632,6 +635,12 @@ class AltData:
 
     MODEL_VERSION: Final = "sim-calibration@1"
     WHALES: Final = 5
+    NEWS_SOURCE: Final = "sim-wire"
+    # BM25 on the simulator's 25 near-identical questions scores the right market 3.4-6.0 and the
+    # others at most 2.7 (seeds 3, 7, 42; the real universe of 16,233 markets: 9-30, docs/news.md):
+    # matching at that scale, a right match's confidence is 0.76-1
+    MATCH_THRESHOLD: Final = 3.0
+    FULL_SCORE: Final = 4.5
 
     def __init__(
         self,
@@ -694,9 +703,12 @@ class AltData:
         up = change > 0
         token = m.info.token_ids[0 if up else 1]
         target = prob if up else 1 - prob
-        source: SignalSource = "esports" if m.info.category == "esports" else "news"
-        event = "headline" if source == "news" else self.rng.choice(("baron", "dragon", "inhibitor", "tower"))
-        self._add(source, m, step, token, target, f"{event}: {m.info.question} moves {change:+.3f}", 90_000)
+        if m.info.category == "esports":
+            event = self.rng.choice(("baron", "dragon", "inhibitor", "tower"))
+            note = f"{event}: {m.info.question} moves {change:+.3f}"
+            self._add("esports", m, step, token, target, note, 90_000)
+        else:
+            self._news(m, step, up)
         if self.rng.random() < 0.5:
             lag = self.rng.randrange(1, 20)
             digest = hashlib.blake2b(f"{m.condition_id}{step}".encode(), digest_size=20).hexdigest()
@@ -712,6 +724,17 @@ class AltData:
                 wallet=wallet, counterparty=None, asset_id=token, side="BUY", price=price, shares=shares,
                 usdc=price * shares, fee=Decimal(0), ts_ms=params.start_ms + (step + lag) * params.step_ms,
             ))  # fmt: skip
+
+    def _news(self, m: _Market, step: int, up: bool) -> None:
+        params = self.sim.params
+        ts_ms = params.start_ms + step * params.step_ms
+        latency_ms = int(self.rng.uniform(2_000, 20_000))
+        item_id = f"sim{params.seed}-news-{m.info.slug}-{step}"
+        self.scheduled.setdefault(step, []).append(NewsItem(
+            item_id=item_id, source=self.NEWS_SOURCE, feed_url="sim://news", link="", story_id=item_id,
+            title=f"{m.info.question.rstrip('?')}: Yes looking {'likely' if up else 'unlikely'}, traders say",
+            summary="", published_ms=ts_ms - latency_ms, received_ns=ts_ms * 1_000_000,
+        ))  # fmt: skip
 
     def _forecast(self, m: _Market, step: int, prob: float) -> None:
         forecast = min(max(prob + self.rng.gauss(0, self.forecast_noise), 0.001), 0.999)

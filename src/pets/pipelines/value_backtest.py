@@ -43,14 +43,14 @@ import polars as pl
 
 from pets.bots.kelly_value_betting import KellyValueBetting
 from pets.bots.long_term_value import LongTermValue
-from pets.execution.fees import taker_fee
 from pets.pipelines.calibration import CalibrationModel, brier, fit, read_calibration_dir
 from pets.pipelines.forecasts import FixedModelSource, NoFairValues, probability
-from pets.pipelines.venue_precision import fee_rate as venue_fee_rate
-from pets.pipelines.venue_precision import round_price, round_size
 from pets.schemas.config import BotConfig, KellyValueBettingParams, VenueConfig
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import ExecutionReport, OrderIntent
+from pets.venue.fees import taker_fee
+from pets.venue.precision import fee_rate as venue_fee_rate
+from pets.venue.precision import round_price, round_size
 
 CATEGORY = "politics"
 DEPTH = Decimal(1_000_000)

@@ -23,7 +23,6 @@ from typing import Any
 from mypy_extensions import mypyc_attr
 
 from pets.native import attributes
-from pets.pipelines.venue_precision import fee_rate
 from pets.risk import circuit_breakers as cb
 from pets.risk import limits, venue_rules
 from pets.risk.baskets import PendingBasket, check_leg, check_waiting, incomplete, leg_denied
@@ -50,6 +49,7 @@ from pets.schemas.config import DEFAULT_FEE_CATEGORY, BotConfig, PetsConfig
 from pets.schemas.control import ALL_BOTS, AlertKind, ControlCommand, RiskAlert, Severity
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, OrderIntent
+from pets.venue.precision import fee_rate
 
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
@@ -103,6 +103,7 @@ class RiskEngine:
         self.decided_groups = RecentIds()
         self.outbox: list[Output] = []
         self.alerts = 0
+        self.waiting: list[OrderIntent] = []  # intents for tokens without a top of book yet (`waits`)
         self.bind(config)
 
     # ------------------------------------------------------------------ configuration
@@ -110,6 +111,8 @@ class RiskEngine:
     def bind(self, config: PetsConfig) -> None:
         """(Re)attach the configuration; the recovered state is pickled without it."""
         self.config = config
+        if getattr(self, "waiting", None) is None:  # restored from a snapshot from before `waits`
+            self.waiting = []
         self.capital = config.system.trading.starting_capital
         self.bot_configs: dict[str, BotConfig] = {bot.id: bot for bot in config.bots}
         self.zones = config.zones
@@ -170,7 +173,8 @@ class RiskEngine:
         return self.flush()
 
     def on_top_of_book(self, tob: TopOfBook) -> list[Output]:
-        """One call per top of book: a dictionary update unless a bot holds the token and its mid moved."""
+        """One call per top of book: a dictionary update unless a bot holds the token and its mid moved.
+        The caller hands on no top that `same_top` ignores (the loop and the risk flow drop them)."""
         now_ns = tob.ts_ms * NS_PER_MS
         if now_ns > self.clock_ns:
             self._advance(now_ns)
@@ -192,6 +196,26 @@ class RiskEngine:
         else:
             verdicts = self._on_leg(intent, intent.group_id, intent.group_size)
         return [*before, *verdicts, *self.flush()]
+
+    def waits(self, intent: OrderIntent) -> bool:
+        """Whether the intent is for a known token this engine has no top of book of yet: it then
+        waits for that top (`released`) instead of a `stale_book` denial. The risk flow reads order.intent and
+        md.tob as they arrive, so a flow that starts lagging can see an intent before the first top
+        it was priced from; `pets run` hands risk every top before the intents priced off it, and
+        the verdict is the same (docs/running.md). A later top overtaken by its intent changes no
+        verdict: the staleness check only refuses books older than the intent's pricing time."""
+        if intent.asset_id in self.books or intent.asset_id not in self.token_market:
+            return False  # a top to judge it by, or a market it cannot trade (decided now)
+        self.waiting.append(intent)
+        return True
+
+    def released(self, tob: TopOfBook) -> list[OrderIntent]:
+        """A top of book arrived: the waiting intents for its token, in arrival order."""
+        if not self.waiting or tob.asset_id not in self.books:
+            return []
+        ready = [i for i in self.waiting if i.asset_id == tob.asset_id]
+        self.waiting = [i for i in self.waiting if i.asset_id != tob.asset_id]
+        return ready
 
     def on_execution_report(self, report: ExecutionReport) -> list[Output]:
         self._advance(report.source_ts_ms * NS_PER_MS)

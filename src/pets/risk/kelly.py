@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from pets.pipelines.venue_precision import round_size
-from pets.pipelines.venue_precision import taker_fee as venue_taker_fee
 from pets.risk.denial import Denial
+from pets.venue.precision import round_size
+from pets.venue.precision import taker_fee as venue_taker_fee
 
 
 def kelly_optimal(probability: Decimal, cost: Decimal) -> Decimal:

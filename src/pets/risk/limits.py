@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pets.pipelines.venue_precision import round_size
 from pets.risk.denial import Denial
+from pets.venue.precision import round_size
 
 
 def fit(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Final
 
-from pets.pipelines import venue_precision as vp
 from pets.risk.denial import Denial
+from pets.venue import precision as vp
 
 MARKETABLE_TYPES = frozenset({"FOK", "FAK"})
 

@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
-from pets.runtime import records
+from pets.pipelines import records
 from pets.schemas.codec import encode
 from pets.schemas.control import DeadLetter, RiskAlert
 from pets.schemas.market_data import MarketInfo

@@ -9,38 +9,46 @@
     md.markets    -> risk, portfolio (settlement), paper exchange, bots
     signal.*      -> SignalGate (new, unexpired, fresh book) -> the bots that read the source
                      (dropped signals -> dlq.signals, counted in `stats.signals`)
-    chain.fill, whale.rankings -> the bots that read them (`data_topics`)
+    chain.fill, whale.rankings, features.news -> the bots that read them (`data_topics`)
+    news.item     -> NewsSignaller (the news flow's: match, forecast, attention; md.markets, the mids
+                     of md.tob and the trades of md.book feed it) -> features.news, signal.news
 
-The classes are the ones the Kafka flows run (MarketStateEngine, the bots of `build_bots`,
-RiskEngine, PaperExchange, Portfolio), so a run here decides exactly what the flows would on the
-same input order. The clock is the venue time of the frames: a run is deterministic.
+The classes are the ones the Kafka flows run (MarketStateEngine, the bot instances of
+`BotInstances`, routed as the bots flow routes them, RiskEngine, PaperExchange, Portfolio), and the
+rules too (`same_top`), so a run here decides exactly what the flows would on
+the same input order (docs/running.md). The clock is the venue time of the frames: a run is
+deterministic.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Final
 
-from msgspec.structs import astuple, replace
+from msgspec.structs import replace
 
 from pets.bots.base import Bot
-from pets.bots.registry import build_bots
-from pets.bots.signal_gate import Dropped, SignalGate, dead_letter
-from pets.execution.metrics import BotReport, Markouts, build_report
+from pets.bots.registry import STRATEGY_CLASSES
+from pets.bots.routing import DATA_TOPICS, BotInstances
+from pets.execution.metrics import BotReport, Markouts, build_report, with_forecasts
 from pets.execution.paper_exchange import PaperConfig, PaperExchange
 from pets.execution.portfolio import Portfolio, resolved_market
 from pets.pipelines.market_data.market import MarketStateEngine
-from pets.pipelines.market_data.parser import FrameParser
+from pets.pipelines.market_data.parser import FrameParser, event_venue_ms
+from pets.pipelines.news.forecaster import BaselineForecaster
+from pets.pipelines.news.signals import NewsSignaller
+from pets.pipelines.simulator import AltData
 from pets.risk.engine import RiskEngine
 from pets.runtime.bus import EmbeddedBus
 from pets.runtime.journal import Journal
 from pets.schemas.config import PetsConfig
 from pets.schemas.control import ControlCommand, DeadLetter, RiskAlert
-from pets.schemas.market_data import MarketInfo, MarketResolved, TopOfBook
+from pets.schemas.market_data import LastTradePrice, MarketInfo, MarketResolved, TopOfBook, shows
 from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, OrderIntent
-from pets.schemas.signals import Signal, WalletFill, WhaleRanking
+from pets.schemas.signals import NewsItem, Signal, WalletFill, WhaleRanking
 
 NS_PER_MS: Final = 1_000_000
 BOOK_EVENTS: Final = frozenset({"Snapshot", "LevelDeltas", "TickSizeSet"})
@@ -69,7 +77,8 @@ class TradingLoop:
         *,
         journal: Journal | None = None,
         paper: PaperConfig | None = None,
-        bots: list[Bot] | None = None,
+        classes: Mapping[str, type[Bot]] = STRATEGY_CLASSES,
+        news: NewsSignaller | None = None,
     ) -> None:
         self.config = config
         self.journal = journal
@@ -80,21 +89,18 @@ class TradingLoop:
         self.bus = EmbeddedBus()
         self.parser = FrameParser("run.parse")
         self.market_state = MarketStateEngine(infos)
-        self.bots = build_bots(config) if bots is None else bots
-        self.bot_by_id = {bot.bot_id: bot for bot in self.bots}
-        self._bot_book_handlers = [bot.on_top_of_book for bot in self.bots]
-        self._timed = [part for bot in self.bots for part in bot.timed_parts()]
-        self.signal_readers: dict[str, list[Bot]] = {}  # signal source -> the bots that read it
-        for bot in self.bots:
-            for name in bot.signal_sources:
-                self.signal_readers.setdefault(name, []).append(bot)
-        # only when some bot reads signals: the book path then also tells the gate about books
-        self.gate = SignalGate(config.system.signals) if self.signal_readers else None
-        self.data_readers: dict[str, list[Bot]] = {}  # chain.fill / whale.rankings -> its readers
-        for bot in self.bots:
-            for topic in bot.data_topics:
-                self.data_readers.setdefault(topic, []).append(bot)
-        self._top_values: dict[str, tuple[Any, ...]] = {}  # asset -> what its last dispatched top showed
+        # one instance per bot and routing key, as in the bots flow (client order ids, clocks, timers)
+        self.instances = BotInstances(config, classes)
+        # news items (the simulator's) -> features.news and signal.news, only when some bot reads them;
+        # by default the baseline forecaster, matching at the simulator's scale (AltData)
+        readers = self.instances.readers
+        if news is None and ("news" in readers or "features.news" in readers):
+            news = NewsSignaller(BaselineForecaster(), threshold=AltData.MATCH_THRESHOLD,
+                                 full_score=AltData.FULL_SCORE)  # fmt: skip
+        self.news = news
+        self.llm_cost: dict[str, Decimal] = {}  # bot id -> its share of the forecasts' cost
+        # asset -> what its last top that reached risk and the bots showed, and its time (`same_top`)
+        self._last_top: dict[str, tuple[tuple[object, ...], int]] = {}
         self.risk = RiskEngine(config)
         self.portfolio = Portfolio(trading.starting_capital, self.allocations)
         self.markouts = Markouts()
@@ -119,19 +125,15 @@ class TradingLoop:
         bus.subscribe("exec.report", self._on_report)
         bus.subscribe("bot.control", self._on_control)
         bus.subscribe("risk.alert", self._on_alert)
-        for source in self.signal_readers:
-            bus.subscribe(f"signal.{source}", self._on_signal)
-        if "chain.fill" in self.data_readers:
-            bus.subscribe("chain.fill", self._on_wallet_fill)
-        if "whale.rankings" in self.data_readers:
-            bus.subscribe("whale.rankings", self._on_whale_ranking)
+        for topic in self.instances.readers:  # signal sources and data topics some bot reads
+            bus.subscribe(topic if topic in DATA_TOPICS.values() else f"signal.{topic}", self._to_bots)
         for info in infos:
             bus.publish("md.markets", info)
         bus.drain()
 
     # ------------------------------------------------------------------ input
 
-    def run(self, frames: Iterable[bytes | Signal | WalletFill | WhaleRanking]) -> RunStats:
+    def run(self, frames: Iterable[bytes | Signal | NewsItem | WalletFill | WhaleRanking]) -> RunStats:
         """Carry every frame (and every signal among them, in order) through all flows, then flush
         and take the final snapshot."""
         started = time.perf_counter()
@@ -141,6 +143,8 @@ class TradingLoop:
                 on_frame(raw)
             elif type(raw) is Signal:
                 self.signal(raw)  # type: ignore[arg-type]
+            elif type(raw) is NewsItem:
+                self.news_item(raw)  # type: ignore[arg-type]
             else:
                 self.alt_data(raw)  # type: ignore[arg-type]
         self.finish()
@@ -152,13 +156,16 @@ class TradingLoop:
         stats.frames += 1
         tobs = self._tobs
         on_event = self.market_state.on_event
+        news = self.news
         for event in self.parser.parse(raw):
             kind = type(event)
             if kind is DeadLetter:
                 self.dead_letter(event)  # type: ignore[arg-type]
                 continue
+            if kind is LastTradePrice and news is not None:
+                news.on_trade(event)  # type: ignore[arg-type]
             stats.events += 1
-            ts = getattr(event, "ts_ms", None) or _venue_ms(event)
+            ts = getattr(event, "ts_ms", None) or event_venue_ms(event)
             if ts is not None and ts > self.clock_ms:
                 self._advance(ts)
             if kind is MarketResolved:
@@ -172,18 +179,31 @@ class TradingLoop:
             self._tobs = []
         bus = self.bus
         bus.dispatch("md.tob", tobs)
-        # bot timers follow the venue clock, not only the tops of book the bots are handed
-        now = self.clock_ms
-        for bot in self._timed:
-            timer = bot.next_timer_ms
-            if timer is not None and now >= timer:
-                bus.publish_all("order.intent", bot.on_timer(now))
-                bus.drain()
 
     def signal(self, signal: Signal) -> None:
         """A signal, published on its topic (signal.<source>) as the signal flows would."""
         self.bus.publish(signal.topic, signal)
         self.bus.drain()
+
+    def news_item(self, item: NewsItem) -> None:
+        """A news item, through the news flow's code: its attention features on features.news, then
+        its signals on signal.news."""
+        news = self.news
+        if news is None:
+            return
+        before = news.forecaster.total_cost_usd()
+        signals, features = news.process(item)
+        cost = news.forecaster.total_cost_usd() - before
+        readers = self.instances.readers.get("news", [])
+        if cost and readers:  # the forecasts serve every bot that reads signal.news: an equal share each
+            for bot_id in readers:
+                self.llm_cost[bot_id] = self.llm_cost.get(bot_id, Decimal(0)) + cost / len(readers)
+        bus = self.bus
+        for feature in features:
+            bus.publish("features.news", feature)
+        for signal in signals:
+            bus.publish("signal.news", signal)
+        bus.drain()
 
     def alt_data(self, item: WalletFill | WhaleRanking) -> None:
         """A whale fill or ranking row, published on chain.fill / whale.rankings."""
@@ -201,16 +221,20 @@ class TradingLoop:
         self.bus.dispatch("md.tob", tobs)
         self._snapshot()
         self.stats.topics = dict(self.bus.published)
-        if self.gate is not None:
-            self.stats.signals = dict(self.gate.counts)
+        counts: dict[str, int] = {}
+        for gate in self.instances.gates():
+            for reason, n in gate.counts.items():
+                counts[reason] = counts.get(reason, 0) + n
+        if counts:
+            self.stats.signals = counts
 
     # ------------------------------------------------------------------ results
 
     def report(self) -> dict[str, BotReport]:
         journal = self.journal
         assert journal is not None, "the report is built from the journal"
-        return build_report(
-            [bot.bot_id for bot in self.bots],
+        report = build_report(
+            list(self.instances.configs),
             self.allocations,
             self.config.system.trading.starting_capital,
             journal.pnl,
@@ -218,30 +242,35 @@ class TradingLoop:
             journal.alerts,
             self.markouts.bots,
         )
+        forecaster = {i.client_order_id: i.cause.model_version for i in journal.intents
+                      if i.cause is not None and i.cause.model_version}  # fmt: skip
+        fills = [(f.bot_id, f.client_order_id) for f in journal.fills]
+        return with_forecasts(report, forecaster, fills, self.llm_cost)
 
     # ------------------------------------------------------------------ handlers
 
+    @property
+    def bots(self) -> list[Bot]:
+        """Every bot instance so far (one per bot and routing key)."""
+        return list(self.instances)
+
     def _advance(self, now_ms: int) -> None:
-        """Venue time moved: timers (GTD expiry, bot timers) and periodic P&L snapshots."""
+        """Venue time moved (an event of a frame, before it applies): a P&L snapshot when one is due,
+        then GTD expiry when due, by the executor flow's rules (ExecutorState.advance; docs/running.md).
+        A bot instance's timers follow the venue time of the events it is handed, not this clock."""
         if self.stats.first_ms == 0:
             self.stats.first_ms = now_ms
-            self._next_snapshot_ms = now_ms + self.snapshot_interval_ms
-            self._next_timer_ms = now_ms + self.timer_interval_ms
         self.clock_ms = self.stats.last_ms = now_ms
-        bus = self.bus
+        if now_ms >= self._next_snapshot_ms:
+            self._snapshot()
         if now_ms >= self._next_timer_ms:
             self._next_timer_ms = now_ms + self.timer_interval_ms
-            bus.publish_all("exec.report", self.exchange.on_timer(now_ms))
-            for bot in self.bots:
-                if bot.next_timer_ms is not None and now_ms >= bot.next_timer_ms:
-                    bus.publish_all("order.intent", bot.on_timer(now_ms))
-        if now_ms >= self._next_snapshot_ms:
-            self._next_snapshot_ms = now_ms + self.snapshot_interval_ms
-            bus.drain()
-            self._snapshot()
+            self.bus.publish_all("exec.report", self.exchange.on_timer(now_ms))
 
     def _snapshot(self) -> None:
-        """P&L snapshots now; each at its own timestamp (the database keys them by (bot, ts))."""
+        """P&L snapshots now; each at its own timestamp (the database keys them by (bot, ts)); the
+        next one is due a snapshot interval later."""
+        self._next_snapshot_ms = self.clock_ms + self.snapshot_interval_ms
         ts_ns = self._last_snapshot_ns = max(self.clock_ms * NS_PER_MS, self._last_snapshot_ns + 1_000)
         snapshots = self.portfolio.snapshot(ts_ns, self.exchange.open_orders())
         if self.journal is not None:
@@ -274,16 +303,16 @@ class TradingLoop:
         self.infos[info.market_id] = info
         if self.journal is not None:
             self.journal.markets[info.condition_id] = info
-        bus = self.bus
         self.exchange.set_market(info.condition_id, info.category, info.fee_rate)
         self._route_risk(self.risk.on_market(info))
-        if self.gate is not None:
-            self.gate.on_market(info)
+        if self.news is not None:
+            self.news.on_market(info)
         changed = self.portfolio.on_market(info, self.clock_ms * NS_PER_MS)
-        if changed and self.journal is not None:
-            self.journal.position_history += changed
-        for bot in self.bots:
-            bus.publish_all("order.intent", bot.on_market(info))
+        if changed:  # a settlement: a snapshot, as the executor flow takes
+            if self.journal is not None:
+                self.journal.position_history += changed
+            self._snapshot()
+        self._to_bots(info)
 
     def _on_top_of_book(self, tob: TopOfBook) -> None:
         """The hot path (one call per top of book): most updates change nothing for anyone.
@@ -295,52 +324,39 @@ class TradingLoop:
         asset_id = tob.asset_id
         if asset_id in self.exchange.by_asset:
             self.bus.publish_all("exec.report", self.exchange.on_book_update(asset_id, tob.ts_ms))
-        values = astuple(tob)[3:16]  # best_bid ... bid_sum: all but asset, market, ts_ms and seq
-        if self._top_values.get(asset_id) == values:
-            return
-        self._top_values[asset_id] = values
+        values, ts_ms = shows(tob), tob.ts_ms
+        last = self._last_top.get(asset_id)
+        if last is not None and ts_ms >= last[1] and last[0] == values:
+            return  # `same_top` (its rule on what the last top showed, kept): risk and the bots ignore it
+        self._last_top[asset_id] = (values, ts_ms)
         mid = tob.mid
         if mid is not None:
             marks = self.portfolio.marks
             if asset_id in self.markouts.pending:
                 self.markouts.on_mid(asset_id, tob.ts_ms, marks.get(asset_id), mid)
             marks[asset_id] = mid
+            if self.news is not None:
+                self.news.on_book(tob)
         outputs = self.risk.on_top_of_book(tob)
         if outputs:
             self._route_risk(outputs)
-        for on_top_of_book in self._bot_book_handlers:
-            intents = on_top_of_book(tob)
-            if intents:
-                self.bus.publish_all("order.intent", intents)
-        gate = self.gate
-        if gate is not None:
-            self._signals_passed(*gate.on_book(tob))
+        intents, dropped = self.instances.on_top_of_book(tob)
+        if intents:
+            self.bus.publish_all("order.intent", intents)
+        if dropped:
+            self.bus.publish_all("dlq.signals", dropped)
 
-    def _on_signal(self, signal: Signal) -> None:
-        assert self.gate is not None  # subscribed only with a gate
-        self._signals_passed(*self.gate.offer(signal))
-
-    def _on_wallet_fill(self, fill: WalletFill) -> None:
-        for bot in self.data_readers["chain.fill"]:
-            self.bus.publish_all("order.intent", bot.on_wallet_fill(fill))
-
-    def _on_whale_ranking(self, ranking: WhaleRanking) -> None:
-        for bot in self.data_readers["whale.rankings"]:
-            self.bus.publish_all("order.intent", bot.on_whale_ranking(ranking))
-
-    def _signals_passed(self, ready: list[Signal], dropped: list[Dropped]) -> None:
-        bus = self.bus
-        for signal in ready:
-            for bot in self.signal_readers.get(signal.source, ()):
-                bus.publish_all("order.intent", bot.on_signal(signal))
-        for item in dropped:
-            bus.publish("dlq.signals", dead_letter(item, "run.signal_gate"))
+    def _to_bots(self, event: Any) -> None:
+        """An event for the bots, routed to their instances as in the bots flow."""
+        intents, dropped = self.instances.on_event(event)
+        self.bus.publish_all("order.intent", intents)
+        self.bus.publish_all("dlq.signals", dropped)
 
     def _on_intent(self, intent: OrderIntent) -> None:
         if self.journal is not None:
             self.journal.intents.append(intent)
         # no verdict while a basket waits for its other legs, then every leg's verdict at once
-        self._route_risk(self.risk.on_intent(intent, self.clock_ms * NS_PER_MS))
+        self._route_risk(self.risk.on_intent(intent, intent.source_ts_ms * NS_PER_MS))  # as the risk flow
 
     def _on_approved(self, approved: ApprovedOrder) -> None:
         if self.journal is not None:
@@ -353,9 +369,7 @@ class TradingLoop:
     def _on_denied(self, denied: OrderDenied) -> None:
         if self.journal is not None:
             self.journal.denials.append(denied)
-        bot = self.bot_by_id.get(denied.intent.bot_id)
-        if bot is not None:
-            self.bus.publish_all("order.intent", bot.on_order_denied(denied))
+        self._to_bots(denied)
 
     def _on_report(self, report: ExecutionReport) -> None:
         position = self.portfolio.on_report(report)
@@ -366,14 +380,11 @@ class TradingLoop:
             if position is not None:
                 self.journal.position_history.append(position)
         self._route_risk(self.risk.on_execution_report(report))
-        bot = self.bot_by_id.get(report.bot_id)
-        if bot is not None:
-            self.bus.publish_all("order.intent", bot.on_execution_report(report))
+        self._to_bots(report)
 
     def _on_control(self, cmd: ControlCommand) -> None:
         self._route_risk(self.risk.on_control(cmd))
-        for bot in self.bots:
-            self.bus.publish_all("order.intent", bot.on_control(cmd))
+        self._to_bots(cmd)
 
     def _on_alert(self, alert: RiskAlert) -> None:
         if self.journal is not None:
@@ -384,12 +395,3 @@ class TradingLoop:
         for output in outputs:
             self.bus.publish(RISK_TOPICS.get(type(output), "risk.alert"), output)
 
-
-def _venue_ms(event: Any) -> int | None:
-    """The venue time of an event without a parsed `ts_ms` (last trade, best bid/ask, new market)."""
-    timestamp = getattr(event, "timestamp", None)
-    if isinstance(timestamp, int):
-        return timestamp
-    if isinstance(timestamp, str) and timestamp.isdigit():
-        return int(timestamp)
-    return None

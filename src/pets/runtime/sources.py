@@ -24,7 +24,6 @@ class Source:
     name: str
     markets: list[MarketInfo]
     frames: Iterator[bytes]
-    resolutions: list[MarketInfo]  # applied after the last frame (Gamma state of a replay)
     # the same frames with the alternative data (signals, whale fills, rankings) among them, from a fresh run
     events: Callable[[], Iterator[bytes | AltEvent]] | None = None
     # why input was lost while reading (a truncated recording ends early): filled as `frames` is read
@@ -40,7 +39,7 @@ def simulated(config: PetsConfig, *, seed: int | None = None, duration_s: float 
     params = SimParams.from_config(config.system.simulator, **overrides)
     sim = MarketSimulator(params)
     return Source(
-        f"simulator seed {params.seed}, {params.duration_ms / 1000:g} s", sim.markets, sim.frames(), [],
+        f"simulator seed {params.seed}, {params.duration_ms / 1000:g} s", sim.markets, sim.frames(),
         events=lambda: MarketSimulator(params).events(),
     )
 
@@ -60,5 +59,6 @@ def replay(paths: Sequence[Path]) -> Source:
             reason = reason.replace(str(path), path.name)
         faults.append(reason)
 
-    frames = (frame.payload for frame in replayed.frames(on_truncated))
-    return Source(f"replay of {names}", replayed.markets, frames, replayed.resolutions, faults=faults)
+    # the Gamma resolutions follow as market_resolved frames, as `pets replay --to kafka` sends them
+    frames = (frame.payload for frame in replayed.frames(on_truncated, resolved=True))
+    return Source(f"replay of {names}", replayed.markets, frames, faults=faults)

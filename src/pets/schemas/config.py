@@ -301,12 +301,10 @@ class AiContrarianAttentionParams(_Config, frozen=True, kw_only=True):
 
     min_edge: PositiveDecimal  # |q' - price| needed to bet against the crowd
     shrink_weight: Fraction = Decimal("0.5")  # w of q' = w * q + (1 - w) * price
-    attention_window_s: PositiveInt = 300  # news volume counted over this window ...
-    baseline_window_s: PositiveInt = 86_400  # ... against its rate over this one
-    min_attention_ratio: PositiveDecimal = Decimal(3)  # a spike: window volume / baseline volume
-    min_news: PositiveInt = 1  # and at least this many items in the window
-    baseline_floor: PositiveDecimal = Decimal("0.25")  # items per window assumed when the baseline is lower
-    move_window_s: PositiveInt = 300  # the sharp move: the mid now against this long ago
+    attention_window_s: PositiveInt = 300  # a market's attention features (features.news) count this long
+    min_attention_ratio: PositiveDecimal = Decimal(3)  # a spike: 5 min items / the 24 h rate per 5 min
+    min_news: PositiveInt = 1  # and at least this many items in 5 min
+    baseline_floor: PositiveDecimal = Decimal("0.25")  # items per 5 min assumed when the 24 h rate is lower
     min_price_move: Probability = Decimal("0.03")
     max_signal_age_s: PositiveInt  # forecasts older than this are not used
     cooldown_s: PositiveInt = 600  # per market, after an entry

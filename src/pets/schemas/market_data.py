@@ -208,6 +208,19 @@ class TopOfBook(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=Fals
     seq: int
 
 
+def same_top(held: TopOfBook, top: TopOfBook) -> bool:
+    """Whether `top` shows what `held` showed: only its seq and time moved forward (the frame changed
+    levels deeper than the features look). Risk and the bots act on a top only when this is False,
+    in the embedded loop and in the flows alike (docs/running.md), so both decide on the same tops.
+    A top from before the held one (a replay that went back in time) is news: it starts a timeline."""
+    return top.ts_ms >= held.ts_ms and shows(held) == shows(top)
+
+
+def shows(top: TopOfBook) -> tuple[object, ...]:
+    """What a top of book shows: every field but its token, market, time and seq (`same_top`)."""
+    return msgspec.structs.astuple(top)[3:16]
+
+
 FINAL_PRICES = frozenset({Decimal(0), Decimal("0.5"), Decimal(1)})  # what a resolved token can pay
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, NamedTuple, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any, NamedTuple
+
+from pets.pipelines.venue_sim.serving import HttpServer
 
 DISCORD_SILENT_FLAG = 4096
 
@@ -22,7 +24,7 @@ class Delivered(NamedTuple):
     target: str  # the chat id or the webhook id
 
 
-class NotifyServer:
+class NotifyServer(HttpServer):
     def __init__(self, telegram_token: str, discord_webhook: str = "1/hook", host: str = "127.0.0.1") -> None:
         self.telegram_token = telegram_token
         self.discord_webhook = discord_webhook  # "<id>/<token>"
@@ -30,27 +32,11 @@ class NotifyServer:
         self.requests = 0
         self._throttled: list[float] = []
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer((host, 0), self._handler())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(host, self._handler())
 
     @property
     def webhook_url(self) -> str:
         return f"{self.url}/api/webhooks/{self.discord_webhook}"
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(5)
 
     def throttle(self, count: int, retry_after: float) -> None:
         with self._lock:

@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from pets.pipelines.esports.lol_livestats import WINDOW_STEP_MS, LolFrame, parse_ts_ms
+from pets.pipelines.venue_sim.serving import HttpServer
 from pets.schemas.signals import TeamState
 
 PATH = re.compile(r"^/livestats/v1/(window|details)/([^/]+)$")
@@ -63,7 +63,7 @@ def window_json(
     }  # fmt: skip
 
 
-class LiveStatsServer:
+class LiveStatsServer(HttpServer):
     def __init__(
         self,
         frames: Sequence[LolFrame],
@@ -102,14 +102,7 @@ class LiveStatsServer:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._httpd = ThreadingHTTPServer((host, 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(host, Handler)
 
     def available_ms(self, i: int) -> int:
         """When frame i is first served (server clock, ms)."""
@@ -122,13 +115,7 @@ class LiveStatsServer:
         for f in self.frames:  # distinct times, as the feed's frames have
             at = self.start_ms + int((f.frame_ts_ms - first) / self.speed)
             self.times.append(max(at, self.times[-1] + 1) if self.times else at)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        return super().start()
 
     def served(self, start_ms: int, now_ms: int) -> list[tuple[int, LolFrame]]:
         last = len(self.frames) if self.stall_after is None else min(self.stall_after, len(self.frames))

@@ -12,8 +12,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Final
 
-from pets.pipelines.market_data.order_book import OrderBook
-from pets.pipelines.market_data.units import (
+from pets.schemas.market_data import TopOfBook
+from pets.venue.order_book import OrderBook
+from pets.venue.units import (
     HALF_PRICE_DECIMALS,
     PRICE_DECIMALS_BY_UNITS,
     PRICE_SCALE,
@@ -22,7 +23,6 @@ from pets.pipelines.market_data.units import (
     price_decimal,
     size_decimal,
 )
-from pets.schemas.market_data import TopOfBook
 
 _ONE_MILLIONTH: Final = Decimal("1e-6")
 _ZERO: Final = Decimal(0)

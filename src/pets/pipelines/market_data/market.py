@@ -23,10 +23,10 @@ from typing import Final, cast
 from mypy_extensions import mypyc_attr
 
 from pets.pipelines.market_data.features import DEFAULT_DEPTH_LEVELS, top_of_book
-from pets.pipelines.market_data.order_book import OrderBook
 from pets.pipelines.market_data.parser import BookEvent, LevelDeltas, Snapshot, TickSizeSet
-from pets.pipelines.market_data.units import BadValue, tick_units
 from pets.schemas.market_data import Continuity, MarketInfo, NewMarket, TopOfBook
+from pets.venue.order_book import OrderBook
+from pets.venue.units import BadValue, tick_units
 
 _NO_TS: Final = -1
 _BOOK_EVENTS: Final = frozenset({LevelDeltas, Snapshot, TickSizeSet})

@@ -26,15 +26,6 @@ from typing import Any, Final, Protocol
 import msgspec
 from mypy_extensions import mypyc_attr
 
-from pets.pipelines.market_data.units import (
-    PRICE_UNITS,
-    SIZE_UNITS,
-    BadValue,
-    price_units,
-    size_units,
-    tick_units,
-    timestamp_ms,
-)
 from pets.schemas.control import DeadLetter
 from pets.schemas.market_data import (
     MARKET_EVENT_TYPES,
@@ -51,6 +42,15 @@ from pets.schemas.market_data import (
     PriceLevel,
     Side,
     TickSizeChange,
+)
+from pets.venue.units import (
+    PRICE_UNITS,
+    SIZE_UNITS,
+    BadValue,
+    price_units,
+    size_units,
+    tick_units,
+    timestamp_ms,
 )
 
 DEFAULT_SOURCE: Final = "market_state.parse"
@@ -223,6 +223,20 @@ class FrameParser:
             partition=partition,
             offset=offset,
         )
+
+
+def event_venue_ms(event: Any) -> int | None:
+    """The venue time of a parsed event: its `ts_ms`, else its venue `timestamp` (last trade, best
+    bid/ask, new market, market resolved). `pets run` and the executor flow move their clocks by it."""
+    ts = getattr(event, "ts_ms", None)
+    if ts is not None:
+        return int(ts)
+    timestamp = getattr(event, "timestamp", None)
+    if isinstance(timestamp, int):
+        return timestamp
+    if isinstance(timestamp, str) and timestamp.isdigit():
+        return int(timestamp)
+    return None
 
 
 def _malformed_reason(raw: bytes, exc: msgspec.DecodeError) -> str:

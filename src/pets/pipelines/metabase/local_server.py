@@ -11,13 +11,15 @@ import json
 import re
 import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from pets.pipelines.venue_sim.serving import HttpServer
 
 _ITEM = re.compile(r"^/api/(database|card|dashboard)/(\d+)(/query)?$")
 
 
-class LocalMetabase:
+class LocalMetabase(HttpServer):
     def __init__(self, username: str, password: str, host: str = "127.0.0.1") -> None:
         self.users = {username: password}
         self.sessions: set[str] = set()
@@ -25,23 +27,7 @@ class LocalMetabase:
         self.calls: list[tuple[str, str]] = []
         self._next = 1
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer((host, 0), self._handler())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(5)
+        super().__init__(host, self._handler())
 
     def answer(self, method: str, path: str, session: str | None, body: Any) -> tuple[int, Any]:
         with self._lock:

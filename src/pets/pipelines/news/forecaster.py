@@ -13,7 +13,9 @@ of requests and tokens refuses calls past it (counted); answers are cached by (i
 tokens and cost are tallied per requester (the bot the forecast is for).
 
 Baseline (`BaselineForecaster`): the promoted calibration model (pipelines/forecasts.py) at the price,
-the days to the end date and the category; without a model, the price itself (no view: no trade).
+the days to the end date and the category; without a model, the price itself; then the item's polarity
+(`polarity`: its wording favours YES or NO) moves it by `POLARITY_EDGE` that way. No model and no
+polarity: the price, no view, no trade.
 """
 
 from __future__ import annotations
@@ -86,6 +88,28 @@ class Forecaster(Protocol):
         self, item: NewsItem, market: MarketInfo, price: Decimal, now_ms: int, requester: str = ""
     ) -> Forecast | None: ...
 
+    def total_cost_usd(self) -> Decimal:
+        """What every forecast so far cost, all requesters."""
+        ...
+
+
+POLARITY_EDGE = Decimal("0.10")
+_FAVOURS_YES = re.compile(
+    r"\b(likely|gains? ground|on track|confirm(s|ed)?|surges?|clears? the way)\b", re.IGNORECASE
+)
+_FAVOURS_NO = re.compile(
+    r"\b(unlikely|loses? ground|off track|ruled out|doubts?|slumps?|blocked)\b", re.IGNORECASE
+)
+
+
+def polarity(item: NewsItem) -> int:
+    """+1 when the item's title favours the market's YES ("likely", "gains ground", "on track",
+    "confirmed", "surges", "clears the way"), -1 when it favours NO ("unlikely", "loses ground", "off
+    track", "ruled out", "doubts", "slumps", "blocked"), 0 for both or neither. A word rule: it reads
+    the headline as being about the market's YES."""
+    yes, no = bool(_FAVOURS_YES.search(item.title)), bool(_FAVOURS_NO.search(item.title))
+    return 0 if yes == no else (1 if yes else -1)
+
 
 def suspect(item: NewsItem) -> bool:
     return bool(INJECTION.search(f"{item.title} {item.summary}"))
@@ -111,18 +135,26 @@ class BaselineForecaster:
                 pass
         self.name = f"baseline:calibration@{self.version}" if self.model is not None else "baseline:price"
 
+    def total_cost_usd(self) -> Decimal:
+        return Decimal(0)  # no outside call
+
     def forecast(
         self, item: NewsItem, market: MarketInfo, price: Decimal, now_ms: int, requester: str = ""
     ) -> Forecast | None:
         flagged = suspect(item)
         if self.model is None or market.end_date_ms is None or market.end_date_ms <= now_ms:
-            return Forecast(probability=price, confidence=Decimal(0), rationale="no model: the price",
-                            forecaster=self.name, suspect=flagged)  # fmt: skip
-        days = (market.end_date_ms - now_ms) / DAY_MS
-        q = probability(self.model, float(price), days, market.category)
-        return Forecast(probability=_quantize(q), confidence=Decimal(0) if flagged else Decimal("0.5"),
-                        rationale=f"calibration at {price}, {days:.1f} days", forecaster=self.name,
-                        suspect=flagged)  # fmt: skip
+            q, why = price, "no model: the price"
+        else:
+            days = (market.end_date_ms - now_ms) / DAY_MS
+            q = _quantize(probability(self.model, float(price), days, market.category))
+            why = f"calibration at {price}, {days:.1f} days"
+        lean = polarity(item)
+        if lean:
+            q = min(max(q + lean * POLARITY_EDGE, PROBABILITY_STEP), 1 - PROBABILITY_STEP)
+            why += f", item favours {'YES' if lean > 0 else 'NO'}"
+        view = self.model is not None or lean != 0
+        return Forecast(probability=q, confidence=Decimal("0.5") if view and not flagged else Decimal(0),
+                        rationale=why, forecaster=self.name, suspect=flagged)  # fmt: skip
 
 
 @dataclass
@@ -193,6 +225,9 @@ class LlmForecaster:
         prompt, completion = self.stats.tokens.get(requester, (0, 0))
         s = self.settings
         return (prompt * s.usd_per_1k_prompt + completion * s.usd_per_1k_completion) / 1000
+
+    def total_cost_usd(self) -> Decimal:
+        return sum((self.cost_usd(r) for r in self.stats.tokens), Decimal(0))
 
     def _within_budget(self) -> bool:
         now = self.clock()

@@ -4,9 +4,10 @@ For each item (only a story's first sighting: later sources of the same story ad
 second trade), its title + summary is matched to the open markets (matching.py, at the item's first
 sighting); for each match a forecast of the market's YES (forecaster.py: the LLM or the baseline) at
 the YES token's latest mid gives the direction (buy YES when q > price, else NO) and the probability.
-confidence = the feed's reliability x the match's strength (score / `FULL_SCORE`, at most 1); the
-forecaster's own confidence is in the rationale (a model's word on itself sizes nothing). An item
-flagged as an injection attempt yields a signal with no direction and no confidence (attention only).
+confidence = the feed's reliability x the match's strength (score / `full_score`, default `FULL_SCORE`,
+at most 1); the forecaster's own confidence is in the rationale (a model's word on itself sizes
+nothing). An item flagged as an injection attempt yields a signal with no direction and no confidence
+(attention only).
 `AttentionFeatures`: per market, news items over 5 min, 1 h and 24 h against the 24 h rate, the YES
 mid's move and realised volatility over 5 min, and the shares traded over 5 min and 1 h (features.news).
 """
@@ -42,10 +43,11 @@ class NewsSignaller:
     """Keeps the open markets (md.markets) and their latest mids (md.tob); turns items into Signals."""
 
     def __init__(self, forecaster: Forecaster, reliability: Mapping[str, Decimal] | None = None,
-                 threshold: float | None = None) -> None:  # fmt: skip
+                 threshold: float | None = None, full_score: float = FULL_SCORE) -> None:  # fmt: skip
         self.forecaster = forecaster
         self.reliability = dict(reliability or {})
         self.threshold = threshold
+        self.full_score = full_score  # BM25 scores grow with the corpus: a universe of 25 scores lower
         self.markets: dict[str, MarketInfo] = {}
         self.mids: dict[str, Decimal] = {}
         self.index: MarketIndex | None = None
@@ -131,7 +133,7 @@ class NewsSignaller:
             if forecast is None:
                 self._count("no_forecast")
                 continue
-            strength = Decimal(str(min(match.score / FULL_SCORE, 1.0)))
+            strength = Decimal(str(min(match.score / self.full_score, 1.0)))
             confidence = self.reliability.get(item.source, Decimal(1)) * strength
             q = forecast.probability
             up = q >= price

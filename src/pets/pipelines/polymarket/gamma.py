@@ -22,10 +22,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from pets.pipelines.market_data.order_book import VENUE_TICKS
-from pets.pipelines.market_data.units import BadValue, tick_units
 from pets.pipelines.polymarket.http import JsonHttpClient, QueryValue
 from pets.schemas.market_data import MarketInfo
+from pets.venue.order_book import VENUE_TICKS
+from pets.venue.units import BadValue, tick_units
 
 Paging = Literal["offset", "keyset"]
 

@@ -110,17 +110,21 @@ def replay_to_sink(
     replay = recordings(list(paths))
     if markets is not None:
         markets.on_markets(replay.markets)
-    last_ms: dict[str | None, int] = {}
 
     def on_truncated(exc: TruncatedRecording) -> None:
         sink.on_dead_letter(str(exc), b"", time.time_ns())
         stats.truncated.append(str(exc))
 
-    for frame in paced(replay.frames(on_truncated), speed):
+    for frame in paced(replay.frames(on_truncated, resolved=markets is not None), speed):
+        recv_ns = frame.recv_ns if frame.recv_ns is not None else time.time_ns()
+        if frame.origin == "pets" and frame.payload.startswith(_RESOLVED):
+            (event,) = events_of(frame.payload)
+            sink.on_event(event, recv_ns, frame.origin)
+            stats.resolved += 1
+            continue
         stats.frames += 1
         if on_frame is not None:
             on_frame()
-        recv_ns = frame.recv_ns if frame.recv_ns is not None else time.time_ns()
         if len(frame.payload) > max_bytes:
             reason = f"frame of {len(frame.payload)} bytes exceeds the input limit of {max_bytes} bytes"
             sink.on_dead_letter(reason, frame.payload, recv_ns)
@@ -135,17 +139,12 @@ def replay_to_sink(
         stats.parsed += 1
         for event in events:
             sink.on_event(event, recv_ns, frame.origin)
-            venue_ms = _venue_ms(event.payload) if markets is not None else None
-            if venue_ms is not None:
-                last_ms[event.market] = venue_ms
         stats.produced += len(events)
-    if markets is not None:
-        for info in replay.resolutions:
-            (event,) = events_of(_resolved_frame(info, last_ms.get(info.condition_id, 0)))
-            sink.on_event(event, time.time_ns(), "pets")
-            stats.resolved += 1
     sink.flush()
     return stats
+
+
+_RESOLVED = b'{"event_type":"market_resolved"'  # how `_resolved_frame` starts
 
 
 def _resolved_frame(info: MarketInfo, ts_ms: int) -> bytes:
@@ -186,11 +185,30 @@ class Recordings:
     resolutions: list[MarketInfo]  # applied after the last frame (Gamma state of a replay)
     market_ids: list[str | None]  # per path: the id its frames without a market are given
 
-    def frames(self, on_truncated: OnTruncated | None = None) -> Iterator[RecordedFrame]:
+    def frames(
+        self, on_truncated: OnTruncated | None = None, *, resolved: bool = False
+    ) -> Iterator[RecordedFrame]:
         """Every file's frames merged by venue time (a file's own order kept); TruncatedRecording
-        from a file cut short, unless `on_truncated` hears of it (that file then ends there)."""
+        from a file cut short, unless `on_truncated` hears of it (that file then ends there).
+        `resolved`: then each Gamma resolution as the venue's `market_resolved` frame, stamped with
+        its market's last venue time (origin "pets"): `pets run --replay` and
+        `pets replay --to kafka` settle the same markets at the same point of the same stream."""
         timed = (_timed(p, m, on_truncated) for p, m in zip(self.paths, self.market_ids, strict=True))
-        return (frame for _, frame in heapq.merge(*timed, key=lambda item: item[0]))
+        merged = heapq.merge(*timed, key=lambda item: item[0])
+        if not resolved:
+            return (frame for _, _, frame in merged)
+        return self._resolved(merged)
+
+    def _resolved(self, merged: Iterator[tuple[int, str | None, RecordedFrame]]) -> Iterator[RecordedFrame]:
+        last_ms: dict[str | None, int] = {}
+        recv_ns: int | None = None
+        for ts, market, frame in merged:
+            last_ms[market] = ts
+            recv_ns = frame.recv_ns if frame.recv_ns is not None else recv_ns
+            yield frame
+        for info in self.resolutions:  # paced as the last frame: no pause before them
+            ts_ms = last_ms.get(info.condition_id, 0)
+            yield RecordedFrame(_resolved_frame(info, ts_ms), recv_ns, "pets")
 
 
 def recordings(paths: Sequence[Path]) -> Recordings:
@@ -220,8 +238,9 @@ def recordings(paths: Sequence[Path]) -> Recordings:
 
 def _timed(
     path: Path, market_id: str | None, on_truncated: OnTruncated | None
-) -> Iterator[tuple[int, RecordedFrame]]:
-    """(venue ms, frame) of one recording; an empty `market` becomes the recording's market id."""
+) -> Iterator[tuple[int, str | None, RecordedFrame]]:
+    """(venue ms, the recording's market id, frame) of one recording; an empty `market` becomes the
+    recording's market id."""
     last = 0
     named = b'"market":"' + market_id.encode() + b'"' if market_id else None
     try:
@@ -234,7 +253,7 @@ def _timed(
                 pass  # a malformed line keeps its place; the parser dead-letters it
             if named is not None and _EMPTY_MARKET in payload:
                 frame = RecordedFrame(payload.replace(_EMPTY_MARKET, named, 1), frame.recv_ns, frame.origin)
-            yield last, frame
+            yield last, market_id, frame
     except TruncatedRecording as exc:
         if on_truncated is None:
             raise

@@ -28,12 +28,13 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 
 from eth_abi import encode
 
 from pets.pipelines.chain.exchanges import BY_ADDRESS, ORDER_FILLED, V2_FROM_BLOCK
+from pets.pipelines.venue_sim.serving import HttpServer
 
 CHAIN_ID = 137
 T_V2 = 1_777_377_600  # 2026-04-28T12:00:00Z: about when block V2_FROM_BLOCK was mined
@@ -123,7 +124,7 @@ def _quantity(value: Any) -> int:
     return value if isinstance(value, int) else int(value, 16)
 
 
-class ChainNode:
+class ChainNode(HttpServer):
     def __init__(
         self,
         logs: Iterable[Mapping[str, Any]] = (),
@@ -145,29 +146,7 @@ class ChainNode:
         self.requests: list[str] = []
         self._faults: list[tuple[int, float]] = []  # (HTTP status or 0 for a stall, seconds)
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer((host, 0), self._handler())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> Self:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(host, self._handler())
 
     # ------------------------------------------------------------------ test hooks
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from pets.pipelines.venue_sim.serving import HttpServer
 
-class DataApiServer:
+
+class DataApiServer(HttpServer):
     def __init__(
         self,
         trades: Iterable[Mapping[str, Any]],
@@ -29,23 +31,7 @@ class DataApiServer:
         self.requests: list[str] = []
         self._errors: list[int] = []
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer((host, 0), self._handler())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(5)
+        super().__init__(host, self._handler())
 
     def add_trades(self, trades: Iterable[Mapping[str, Any]]) -> None:
         with self._lock:

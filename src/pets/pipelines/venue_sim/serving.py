@@ -1,5 +1,6 @@
-"""The lifecycle shared by the local venue servers: a WebSocket server on its own asyncio thread and
-a threaded HTTP server, both on free loopback ports, started and stopped together."""
+"""The lifecycle shared by the local stand-in servers: a threaded HTTP server on a free loopback port
+(`HttpServer`), and for the venue a WebSocket server on its own asyncio thread beside one, started and
+stopped together (`LoopbackServer`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,35 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
 from websockets.asyncio.server import Server
+
+
+class HttpServer:
+    """Subclasses build their handler class and pass it to `__init__`; a context manager."""
+
+    def __init__(self, host: str, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._httpd = ThreadingHTTPServer((host, 0), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(5)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 class LoopbackServer:

@@ -53,8 +53,8 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from pets.pipelines.venue_precision import MICRO_PER_UNIT, on_size_grid, on_tick_grid, precision
 from pets.pipelines.venue_sim.serving import LoopbackServer
+from pets.venue.precision import MICRO_PER_UNIT, on_size_grid, on_tick_grid, precision
 
 END_CURSOR = "LTE="
 MAX_BATCH = 15

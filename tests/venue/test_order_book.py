@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pets.pipelines.market_data.market import MarketStateEngine
-from pets.pipelines.market_data.order_book import OrderBook
 from pets.pipelines.market_data.parser import FrameParser
 from pets.schemas.control import DeadLetter
 from pets.schemas.market_data import MarketInfo, TopOfBook
+from pets.venue.order_book import OrderBook
 
 YES, NO, MARKET = "yes-token", "no-token", "0xcondition"
 D = Decimal

@@ -24,13 +24,13 @@ from typing import Final, NamedTuple
 
 from mypy_extensions import mypyc_attr
 
-from pets.pipelines.market_data.units import (
+from pets.schemas.market_data import Side
+from pets.venue.units import (
     DEFAULT_TICK,
     PRICE_SCALE,
     price_decimal,
     size_decimal,
 )
-from pets.schemas.market_data import Side
 
 VENUE_TICKS: Final = (1000, 100, 50, 25, 10, 1)  # 0.1, 0.01, 0.005, 0.0025, 0.001, 0.0001 in units
 TAIL_TICK: Final = 10  # 0.001: the tick the venue moves a market to near the extremes

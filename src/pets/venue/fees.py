@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from typing import Final
 
-from pets.pipelines.venue_precision import fee_rate
-from pets.pipelines.venue_precision import taker_fee as venue_taker_fee
 from pets.schemas.config import VenueConfig
+from pets.venue.precision import fee_rate
+from pets.venue.precision import taker_fee as venue_taker_fee
 
 MICRO: Final = Decimal("0.000001")
 ZERO: Final = Decimal(0)

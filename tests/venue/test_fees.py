@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pets.execution.fees import FeeSchedule, maker_rebate, taker_fee
 from pets.schemas.config import VenueConfig
+from pets.venue.fees import FeeSchedule, maker_rebate, taker_fee
 
 D = Decimal
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from py_clob_client_v2.order_builder.builder import ROUNDING_CONFIG, OrderBuilder
 
-from pets.pipelines import venue_precision as vp
+from pets.venue import precision as vp
 
 TICKS = [
     Decimal("0.1"),

@@ -1,0 +1,327 @@
+"""Which bot instance gets which event: the routing the bots flow and the `pets run` loop share.
+
+A bot instance owns one routing key: a market (condition id) for Bot 1 and Bot 5, a neg-risk event
+for Bot 6, the whole bot for Bot 8 (its limits span markets). `fan_out` names the bots an event is for,
+the `Router` of each bot picks the instance (and hands a new instance the latest operator commands
+and whale rankings first), `dispatch` calls the instance's handler. The bots flow runs these as
+Bytewax steps (bots/operator.py); `BotInstances` runs them in one process for the embedded loop,
+so both create the same instances, which number their client order ids, keep their venue clocks and
+fire their timers alike (docs/running.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from pets.bots.base import PORTFOLIO_COMMANDS, Bot, Routing
+from pets.bots.registry import STRATEGY_CLASSES, bot_class, enabled_bots
+from pets.bots.signal_gate import Dropped, SignalGate, dead_letter
+from pets.schemas.config import BotConfig, PetsConfig
+from pets.schemas.control import ALL_BOTS, ControlCommand, DeadLetter
+from pets.schemas.market_data import MarketInfo, TopOfBook, same_top
+from pets.schemas.orders import ExecutionReport, OrderDenied, OrderIntent
+from pets.schemas.signals import NewsAttention, Signal, WalletFill, WhaleRanking
+
+BotEvent = (
+    MarketInfo | TopOfBook | ExecutionReport | OrderDenied | ControlCommand
+    | Signal | WalletFill | WhaleRanking | NewsAttention
+)
+DATA_TOPICS: dict[type, str] = {
+    WalletFill: "chain.fill",
+    WhaleRanking: "whale.rankings",
+    NewsAttention: "features.news",
+}
+WHOLE_BOT = "all"
+NS_PER_MS = 1_000_000
+BookHandler = Callable[[TopOfBook], list[OrderIntent]]
+DROPPED = "dropped"  # the routing key of the signals a gate dropped (dead letters, no bot instance)
+
+_HANDLERS: dict[type, Callable[[Bot, Any], list[OrderIntent]]] = {
+    TopOfBook: Bot.on_top_of_book,
+    MarketInfo: Bot.on_market,
+    ExecutionReport: Bot.on_execution_report,
+    OrderDenied: Bot.on_order_denied,
+    ControlCommand: Bot.on_control,
+    Signal: Bot.on_signal,
+    WalletFill: Bot.on_wallet_fill,
+    WhaleRanking: Bot.on_whale_ranking,
+    NewsAttention: Bot.on_news_attention,
+}
+
+
+def dispatch(bot: Bot, event: BotEvent) -> list[OrderIntent]:
+    """Call the bot's handler for the event's type (overrides in subclasses are honoured)."""
+    return getattr(bot, _HANDLERS[type(event)].__name__)(event)  # type: ignore[no-any-return]
+
+
+def owner(event: BotEvent) -> str | None:
+    """The bot an event belongs to (reports and denials), None when every bot may want it."""
+    if isinstance(event, ExecutionReport):
+        return event.bot_id
+    if isinstance(event, OrderDenied):
+        return event.intent.bot_id
+    return None
+
+
+class Router:
+    """Routing keys of one bot's instances (plain, picklable state of the route step)."""
+
+    def __init__(self, bot_id: str, routing: Routing, gate: SignalGate | None = None) -> None:
+        self.bot_id = bot_id
+        self.routing = routing
+        self.gate = gate  # for a bot that reads signals
+        self.event_of: dict[str, str] = {}  # condition id -> neg-risk event id
+        self.keys: set[str] = set()
+        # the latest portfolio command (`halt *`, `resume_trading`) and the latest one for this bot
+        self.commands: dict[str, ControlCommand] = {}
+        self.market_of: dict[str, str] = {}  # token -> condition id (where a wallet fill goes)
+        self.rankings: dict[str, WhaleRanking] = {}  # wallet -> rank, of the latest ranking date
+        self.tops: dict[str, TopOfBook] = {}  # asset -> its last top that went on to an instance
+        self.top_ms = 0  # the newest top's venue time (`in_order`)
+        self.waiting: list[ExecutionReport] = []  # reports waiting for a later top (`in_order`)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A Router from an older snapshot gets the attributes added since."""
+        defaults: dict[str, Any] = {
+            "gate": None, "market_of": {}, "rankings": {}, "tops": {}, "top_ms": 0, "waiting": [],
+        }  # fmt: skip
+        self.__dict__.update({**defaults, **state})
+
+    def in_order(self, event: BotEvent) -> list[tuple[str, BotEvent | DeadLetter]]:
+        """`route` for the bots flow, where md.tob and exec.report interleave as they arrive. `pets run`
+        hands the bots every top of a frame, then the reports the frame caused (fills, and the acks of
+        orders priced off it), then the next frame. Here a report stamped no earlier than the newest
+        top seen waits for the first later top and goes on just before it (or before a MarketInfo,
+        which in `pets run` follows them too), so a bot sees them in that order (docs/running.md)."""
+        if isinstance(event, TopOfBook):
+            out = self._release(event.ts_ms * NS_PER_MS) if self.waiting else []
+            if event.ts_ms > self.top_ms:
+                self.top_ms = event.ts_ms
+            return out + self.route(event)
+        if isinstance(event, ExecutionReport) and event.ts_ns >= self.top_ms * NS_PER_MS:
+            self.waiting.append(event)
+            return []
+        if isinstance(event, MarketInfo) and self.waiting:
+            return self._release(None) + self.route(event)
+        return self.route(event)
+
+    def _release(self, before_ns: int | None) -> list[tuple[str, BotEvent | DeadLetter]]:
+        """The waiting reports stamped before `before_ns` (None: all), routed in arrival order."""
+        out: list[tuple[str, BotEvent | DeadLetter]] = []
+        keep: list[ExecutionReport] = []
+        for report in self.waiting:
+            if before_ns is None or report.ts_ns < before_ns:
+                out += self.route(report)
+            else:
+                keep.append(report)
+        self.waiting = keep
+        return out
+
+    def _ranking(self, ranking: WhaleRanking) -> list[tuple[str, BotEvent]]:
+        latest = next(iter(self.rankings.values()), None)
+        if latest is not None and ranking.ranking_date > latest.ranking_date:
+            self.rankings = {}
+        if latest is None or ranking.ranking_date >= latest.ranking_date:
+            self.rankings[ranking.wallet] = ranking
+        return [(self._full(key), ranking) for key in sorted(self.keys)]
+
+    def route(self, event: BotEvent) -> list[tuple[str, BotEvent | DeadLetter]]:
+        if isinstance(event, TopOfBook):
+            held = self.tops.get(event.asset_id)
+            if held is not None and same_top(held, event):
+                return []  # nothing a bot reads moved, not even its clock: as `pets run` (docs/running.md)
+            self.tops[event.asset_id] = event
+        elif isinstance(event, MarketInfo):
+            for token in event.token_ids:
+                self.market_of[token] = event.condition_id
+        elif isinstance(event, WhaleRanking):
+            return self._ranking(event)  # type: ignore[return-value]
+        gate = self.gate
+        if gate is None:
+            return self._route(event)  # type: ignore[return-value]
+        if isinstance(event, Signal):
+            ready, dropped = gate.offer(event)
+            return self.signals(ready, dropped)
+        if isinstance(event, MarketInfo):
+            gate.on_market(event)
+        elif isinstance(event, TopOfBook):
+            ready, dropped = gate.on_book(event)
+            if ready or dropped:  # the book first: the instance prices the signals off it
+                return [*self._route(event), *self.signals(ready, dropped)]
+        return self._route(event)  # type: ignore[return-value]
+
+    def signals(
+        self, ready: list[Signal], dropped: list[Dropped]
+    ) -> list[tuple[str, BotEvent | DeadLetter]]:
+        out: list[tuple[str, BotEvent | DeadLetter]] = []
+        for signal in ready:
+            out += self._route(signal)
+        out += [(DROPPED, dead_letter(item, f"bots.{self.bot_id}.signal_gate")) for item in dropped]
+        return out
+
+    def _route(self, event: BotEvent) -> list[tuple[str, BotEvent]]:
+        if isinstance(event, ControlCommand):
+            if not event.applies_to(self.bot_id):
+                return []
+            portfolio = event.bot_id == ALL_BOTS and event.command in PORTFOLIO_COMMANDS
+            self.commands["portfolio" if portfolio else "bot"] = event
+            return [(self._full(key), event) for key in sorted(self.keys)]
+        key = self._key(event)
+        if key is None:
+            return []
+        out: list[tuple[str, BotEvent]] = []
+        if key not in self.keys:
+            self.keys.add(key)
+            out += [
+                (self._full(key), self.commands[kind])
+                for kind in ("portfolio", "bot")
+                if kind in self.commands
+            ]
+            out += [(self._full(key), ranking) for ranking in self.rankings.values()]
+        out.append((self._full(key), event))
+        return out
+
+    def route_keys(self, tob: TopOfBook) -> list[tuple[str, TopOfBook]]:
+        """Where `route` sends this top once its instance exists (no state changes)."""
+        key = self._key(tob)
+        return [] if key is None or key not in self.keys else [(self._full(key), tob)]
+
+    def _key(self, event: BotEvent) -> str | None:
+        if self.routing == "bot":
+            return WHOLE_BOT
+        if isinstance(event, MarketInfo):
+            if self.routing == "market":
+                return event.condition_id
+            if event.neg_risk and event.neg_risk_market_id:
+                self.event_of[event.condition_id] = event.neg_risk_market_id
+                return event.neg_risk_market_id
+            return None
+        if isinstance(event, WalletFill):
+            market: str | None = self.market_of.get(event.asset_id)
+            if market is None:
+                return None  # a token of no market this bot was told about
+        else:
+            market = event.intent.market if isinstance(event, OrderDenied) else event.market  # type: ignore[union-attr]
+        return market if self.routing == "market" else self.event_of.get(market)
+
+    def _full(self, key: str) -> str:
+        return f"{self.bot_id}|{key}"
+
+
+def readers_of(classes: Mapping[str, type[Bot]]) -> dict[str, list[str]]:
+    """Signal source or data topic -> the bots (ids) whose class reads it."""
+    return {
+        name: [bot_id for bot_id, cls in classes.items() if name in (*cls.signal_sources, *cls.data_topics)]
+        for cls in classes.values()
+        for name in (*cls.signal_sources, *cls.data_topics)
+    }
+
+
+def fan_out(event: BotEvent, bot_ids: Iterable[str], readers: Mapping[str, list[str]]) -> list[str]:
+    """The bots an event is for: a signal's or data topic's readers, a report's or denial's owner, else
+    every bot."""
+    if isinstance(event, Signal):
+        return list(readers.get(event.source, ()))
+    data_topic = DATA_TOPICS.get(type(event))
+    if data_topic is not None:
+        return list(readers.get(data_topic, ()))
+    target = owner(event)
+    if target is not None:
+        return [target] if target in bot_ids else []
+    return list(bot_ids)
+
+
+def new_router(bot_id: str, cls: type[Bot], config: PetsConfig) -> Router:
+    return Router(bot_id, cls.routing, SignalGate(config.system.signals) if cls.signal_sources else None)
+
+
+def new_instance(cls: type[Bot], bot: BotConfig, config: PetsConfig) -> Bot:
+    instance = cls(bot, config.system.venue)
+    instance.use_zones(config.zones)
+    return instance
+
+
+class BotInstances:
+    """The enabled bots of `config` as the bots flow runs them, in one process: `on_event` routes an
+    event like the flow's fan_out -> route_events -> run_bots steps and returns the intents and the
+    dead letters of dropped signals, in the order the steps produce them for one event."""
+
+    def __init__(self, config: PetsConfig, classes: Mapping[str, type[Bot]] = STRATEGY_CLASSES) -> None:
+        self.config = config
+        self.configs = {bot.id: bot for bot in enabled_bots(config)}
+        self.classes = {bot_id: bot_class(bot, classes) for bot_id, bot in self.configs.items()}
+        self.readers = readers_of(self.classes)
+        self.routers = {bot_id: new_router(bot_id, cls, config) for bot_id, cls in self.classes.items()}
+        self.instances: dict[str, Bot] = {}  # "bot_id|routing key" -> instance, in creation order
+        # market -> per router: the handlers its tops go to, and the router when it has a SignalGate
+        self._book_handlers: dict[str, list[tuple[list[BookHandler], Router | None]]] = {}
+
+    def __iter__(self) -> Iterator[Bot]:
+        return iter(self.instances.values())
+
+    def gates(self) -> list[SignalGate]:
+        return [router.gate for router in self.routers.values() if router.gate is not None]
+
+    def on_top_of_book(self, tob: TopOfBook) -> tuple[list[OrderIntent], list[DeadLetter]]:
+        """`on_event` for a top of book (the caller has dropped a `same_top` one), without routing it
+        again once its market's routes are known: each router's instances get the top, then its gate
+        releases the signals that waited for the book, as `Router.route` orders them."""
+        entries = self._book_handlers.get(tob.market)
+        if entries is None:
+            out = self.on_event(tob)
+            self._book_handlers[tob.market] = [
+                (
+                    [self.instances[key].on_top_of_book for key, _ in router.route_keys(tob)],
+                    router if router.gate is not None else None,
+                )
+                for router in self.routers.values()
+            ]
+            return out
+        intents: list[OrderIntent] = []
+        dropped: list[DeadLetter] = []
+        for handlers, gated in entries:
+            for handler in handlers:
+                found = handler(tob)
+                if found:
+                    intents += found
+            if gated is not None:
+                ready, lost = gated.gate.on_book(tob)  # type: ignore[union-attr]
+                if ready or lost:
+                    self._dispatch(gated.bot_id, gated.signals(ready, lost), intents, dropped)
+        return intents, dropped
+
+    def _invalidate(self) -> None:
+        """Routes may move (a MarketInfo: a market joining a neg-risk event; a new instance). The
+        cached path skips `Router.route`, so the routers forget the tops they held for `same_top`:
+        the loop has filtered every top they are handed since."""
+        self._book_handlers.clear()
+        for router in self.routers.values():
+            router.tops.clear()
+
+    def on_event(self, event: BotEvent) -> tuple[list[OrderIntent], list[DeadLetter]]:
+        if isinstance(event, MarketInfo):
+            self._invalidate()
+        intents: list[OrderIntent] = []
+        dropped: list[DeadLetter] = []
+        for bot_id in fan_out(event, self.routers, self.readers):
+            self._dispatch(bot_id, self.routers[bot_id].route(event), intents, dropped)
+        return intents, dropped
+
+    def _dispatch(
+        self,
+        bot_id: str,
+        routed: list[tuple[str, BotEvent | DeadLetter]],
+        intents: list[OrderIntent],
+        dropped: list[DeadLetter],
+    ) -> None:
+        for key, item in routed:
+            if key == DROPPED:
+                dropped.append(item)  # type: ignore[arg-type]
+                continue
+            instance = self.instances.get(key)
+            if instance is None:
+                cls, bot = self.classes[bot_id], self.configs[bot_id]
+                instance = self.instances[key] = new_instance(cls, bot, self.config)
+                self._invalidate()  # a new instance: the cached routes miss it
+            intents += dispatch(instance, item)  # type: ignore[arg-type]

@@ -1,0 +1,213 @@
+"""`pets deploy`: render the production shape (config/deploy.yaml) for Kubernetes or Compose, and drive
+kubectl / docker compose over it (docs/deploy.md)."""
+
+from __future__ import annotations
+
+import difflib
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pets.cli import settings_from_env
+
+TARGETS = ("k8s", "compose")
+
+
+def _description(config_dir: Path) -> Any:
+    from pets.deploy.description import load_deploy
+    from pets.schemas.config import InvalidConfigError
+
+    try:
+        return load_deploy(config_dir)
+    except InvalidConfigError as exc:
+        raise click.ClickException(f"invalid deployment description:\n{exc}") from None
+
+
+def _config_dir(config_dir: Path | None) -> Path:
+    return config_dir if config_dir is not None else settings_from_env().config_dir
+
+
+config_dir_option = click.option(
+    "--config-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Holds deploy.yaml and topics.yaml (default: the settings' config dir).",
+)
+target_option = click.option("--target", type=click.Choice(TARGETS), required=True)
+overlay_option = click.option(
+    "--overlay",
+    type=click.Choice(["dev", "prod"]),
+    default=None,
+    help="k8s: render / use this overlay only (default: both rendered, dev applied); compose: its image tag.",
+)
+
+
+@click.group()
+def deploy() -> None:
+    """Deploy the flows, the API, the dashboard and Dagster (Kubernetes or Docker Compose)."""
+
+
+@deploy.command()
+@target_option
+@overlay_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@config_dir_option
+def render(target: str, overlay: str | None, out: Path, config_dir: Path | None) -> None:
+    """Write the manifests for TARGET under OUT: k8s -> OUT/base + OUT/overlays/{dev,prod} (kustomize);
+    compose -> OUT/docker-compose.yml."""
+    from pets.deploy.render import OVERLAYS, render_compose, render_k8s
+
+    description = _description(_config_dir(config_dir))
+    if target == "k8s":
+        written = render_k8s(description, out, (overlay,) if overlay else OVERLAYS)  # type: ignore[arg-type]
+    else:
+        written = render_compose(description, out, overlay or "dev")  # type: ignore[arg-type]
+    for path in written:
+        click.echo(str(path))
+
+
+def _tool(target: str) -> list[str]:
+    """The command that drives TARGET, or a ClickException saying what is missing and where to get it."""
+    if target == "k8s":
+        if shutil.which("kubectl") is None:
+            raise click.ClickException(
+                "kubectl not found on PATH: install kubectl and point it at the cluster (KUBECONFIG); "
+                "`pets deploy render --target k8s --out DIR` works without it"
+            )
+        context = subprocess.run(
+            ["kubectl", "config", "current-context"], capture_output=True, text=True, check=False
+        )
+        if context.returncode != 0:
+            raise click.ClickException(
+                "kubectl has no cluster to talk to (no current context): set KUBECONFIG or "
+                "`kubectl config use-context NAME`"
+            )
+        return ["kubectl"]
+    if shutil.which("docker") is None:
+        raise click.ClickException(
+            "docker not found on PATH: install Docker Engine with the compose plugin; "
+            "`pets deploy render --target compose --out DIR` works without it"
+        )
+    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        raise click.ClickException(
+            "`docker compose` is not available (docker is here, its compose plugin is "
+            "not): install docker-compose-plugin"
+        )
+    return ["docker", "compose"]
+
+
+def _run(command: list[str]) -> None:
+    click.echo("+ " + " ".join(command), err=True)
+    code = subprocess.run(command, check=False).returncode
+    if code != 0:
+        raise click.exceptions.Exit(code)
+
+
+def _rendered(target: str, overlay: str | None, config_dir: Path | None, out: Path) -> Path:
+    """Render into `out`; the kustomization (k8s) or compose file to hand to the tool."""
+    from pets.deploy.render import render_compose, render_k8s
+
+    description = _description(_config_dir(config_dir))
+    if target == "k8s":
+        chosen = overlay or "dev"
+        render_k8s(description, out, (chosen,))  # type: ignore[arg-type]
+        return out / "overlays" / chosen
+    render_compose(description, out, overlay or "dev")  # type: ignore[arg-type]
+    return out / "docker-compose.yml"
+
+
+@deploy.command()
+@target_option
+@overlay_option
+@config_dir_option
+def apply(target: str, overlay: str | None, config_dir: Path | None) -> None:
+    """Render and apply: `kubectl apply -k` (k8s) or `docker compose up -d` (compose)."""
+    tool = _tool(target)
+    with tempfile.TemporaryDirectory(prefix="pets-deploy-") as tmp:
+        path = _rendered(target, overlay, config_dir, Path(tmp))
+        if target == "k8s":
+            _run([*tool, "apply", "-k", str(path)])
+        else:
+            _run(
+                [
+                    *tool,
+                    "-f",
+                    str(path),
+                    "--project-directory",
+                    str(Path.cwd()),
+                    "up",
+                    "-d",
+                    "--remove-orphans",
+                ]
+            )
+
+
+@deploy.command()
+@target_option
+@overlay_option
+@config_dir_option
+@click.option(
+    "--compose-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("docker-compose.yml"),
+    show_default=True,
+    help="compose: the file to compare the rendering with.",
+)
+def diff(target: str, overlay: str | None, config_dir: Path | None, compose_file: Path) -> None:
+    """What applying would change: `kubectl diff -k` (k8s); compose: the rendering against COMPOSE_FILE
+    (no Docker needed). Exit 1 when they differ."""
+    with tempfile.TemporaryDirectory(prefix="pets-deploy-") as tmp:
+        if target == "k8s":
+            tool = _tool(target)
+            _run([*tool, "diff", "-k", str(_rendered(target, overlay, config_dir, Path(tmp)))])
+            return
+        rendered = _rendered(target, overlay, config_dir, Path(tmp)).read_text().splitlines(keepends=True)
+    current = compose_file.read_text().splitlines(keepends=True) if compose_file.exists() else []
+    lines = list(difflib.unified_diff(current, rendered, str(compose_file), "rendered"))
+    click.echo("".join(lines), nl=False)
+    if lines:
+        raise click.exceptions.Exit(1)
+
+
+@deploy.command()
+@target_option
+@config_dir_option
+def status(target: str, config_dir: Path | None) -> None:
+    """The deployed workloads: `kubectl get` in the namespace, or `docker compose ps`."""
+    tool = _tool(target)
+    if target == "k8s":
+        namespace = _description(_config_dir(config_dir)).namespace
+        _run([*tool, "-n", namespace, "get", "statefulsets,deployments,jobs,pods,pvc"])
+    else:
+        _run([*tool, "ps"])
+
+
+@deploy.command()
+@click.argument("flow")
+@click.argument("workers", type=click.IntRange(min=1))
+@config_dir_option
+def scale(flow: str, workers: int, config_dir: Path | None) -> None:
+    """Set FLOW's worker count in deploy.yaml after checking it against the flow's partitions and
+    limit; render and apply again to roll it out (the recovery store stays on its volume)."""
+    from pets.deploy.description import DEPLOY_FILE, set_workers, worker_errors
+    from pets.schemas.topics import load_topic_registry
+
+    directory = _config_dir(config_dir)
+    description = _description(directory)
+    if flow not in description.flows:
+        raise click.ClickException(f"unknown flow {flow!r}; known: {', '.join(description.flows)}")
+    problems = worker_errors(flow, description.flows[flow], workers, load_topic_registry(directory))
+    if problems:
+        raise click.ClickException("; ".join(message for _, message in problems))
+    path = directory / DEPLOY_FILE
+    path.write_text(set_workers(path.read_text(), flow, workers))
+    _description(directory)  # the file still loads
+    click.echo(f"{flow}: {workers} worker(s) in {path}; now `pets deploy apply --target k8s|compose`")
+
+
+commands = [deploy]
