@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 from click.testing import CliRunner
+from test_timescale import _sample
 
 from pets.api.database import read_state
 from pets.cli import main
@@ -265,6 +266,23 @@ def test_a_batch_larger_than_a_tcp_chunk_reaches_the_server_whole(
     assert rows(server.dsn, "SELECT count(*), sum(seq) FROM top_of_book WHERE asset_id = 'big'") == [
         (5_000, 4_999 * 5_000 // 2)
     ]
+
+
+def test_every_table_round_trips_through_the_writer_and_ignores_a_replay(
+    server: TimescaleServer, first_migrate: dict[str, Any]
+) -> None:
+    """Every column type the tables use (numeric, arrays, jsonb, timestamptz, ...), into hypertables."""
+    with TimescaleWriter(server.dsn, copy=False) as writer:
+        for name, spec in tables.TABLES.items():
+            row = _sample(spec)
+            assert writer.write(name, [row]) == 1, name
+            assert writer.write(name, [row]) == 0, name
+    for name, spec in tables.TABLES.items():
+        key = " AND ".join(f"{c} = %s" for c in spec.key)
+        values = [_sample(spec)[spec.position(c)] for c in spec.key]
+        stored = rows(server.dsn, f"SELECT {', '.join(spec.column_names)} FROM {name} WHERE {key}", *values)
+        assert stored == [_sample(spec)], name
+        rows(server.dsn, f"DELETE FROM {name} WHERE {key} RETURNING 1", *values)  # the other tests' tables
 
 
 def _desk_rows(now_ns: int) -> dict[str, list[tuple[Any, ...]]]:
