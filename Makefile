@@ -7,7 +7,8 @@ PETS := $(VENV)/bin/pets
 PYTEST_ARGS ?=
 
 .PHONY: install native run test infra-up infra-down infra-status lint dagster bench clean system-deps \
-	tools start desk api dashboard start-bot stop-bot start-all-bots emergency-halt health-check logs shell-db backup-db
+	tools timescale-pglite start desk api dashboard start-bot stop-bot start-all-bots emergency-halt health-check logs \
+	shell-db backup-db
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +30,11 @@ system-deps:
 tools:
 	@scripts/kustomize.sh
 
+# The TimescaleDB test server (PostgreSQL + TimescaleDB in WebAssembly, ops/timescale-pglite): npm ci
+# into the cache, once per change of its files. Without node/npm its tests skip, saying so.
+timescale-pglite:
+	@scripts/timescale-pglite.sh >/dev/null || { s=$$?; [ $$s -eq 3 ] || exit $$s; }
+
 # The main job on the embedded default: all flows in one process, no services needed.
 run: install
 	$(PETS) run
@@ -36,7 +42,7 @@ run: install
 # Installs everything (the compiled hot path too, when a C compiler is here: the suite then requires
 # it), starts the real Kafka broker and PostgreSQL, runs the suite, stops them.
 # Stops afterwards only the services it started itself (a developer's running stack stays up).
-test: install system-deps tools
+test: install system-deps tools timescale-pglite
 	@was_up=$$($(PETS) infra status --json | $(PY) -c 'import json,sys; s=json.load(sys.stdin); print(int(s["kafka"]["up"] and s["postgres"]["up"]))'); \
 	$(PETS) infra up || exit $$?; \
 	native=$$(test -f build/native/manifest.json && echo 1); \

@@ -88,8 +88,9 @@ def test_rewriting_the_same_batch_inserts_nothing(db: str) -> None:
 
 
 @pytest.mark.integration
-def test_a_batch_with_one_duplicate_and_one_new_row_inserts_one(db: str) -> None:
-    with TimescaleWriter(db) as writer:
+@pytest.mark.parametrize("copy", [True, False], ids=["copy", "insert"])
+def test_a_batch_with_one_duplicate_and_one_new_row_inserts_one(db: str, copy: bool) -> None:
+    with TimescaleWriter(db, copy=copy) as writer:
         assert writer.write(TOP_OF_BOOK, [_tob(1), _tob(2)]) == 2
         assert writer.write(TOP_OF_BOOK, [_tob(2), _tob(3)]) == 1
         assert writer.write(TOP_OF_BOOK, [_tob(4), _tob(4)]) == 1  # repeated inside one batch
@@ -97,7 +98,8 @@ def test_a_batch_with_one_duplicate_and_one_new_row_inserts_one(db: str) -> None
 
 
 @pytest.mark.integration
-def test_an_execution_report_is_stored_once_by_its_id_whatever_its_ts(db: str) -> None:
+@pytest.mark.parametrize("copy", [True, False], ids=["copy", "insert"])
+def test_an_execution_report_is_stored_once_by_its_id_whatever_its_ts(db: str, copy: bool) -> None:
     from pets.pipelines.tables import EXECUTION_REPORTS
 
     def report(report_id: str, ts_ms: int) -> tuple[Any, ...]:
@@ -111,7 +113,7 @@ def test_an_execution_report_is_stored_once_by_its_id_whatever_its_ts(db: str) -
         )  # fmt: skip
         return EXECUTION_REPORTS.row(values)
 
-    with TimescaleWriter(db) as writer:
+    with TimescaleWriter(db, copy=copy) as writer:
         assert writer.write(EXECUTION_REPORTS, [report("o1:fill:1", T0)]) == 1
         # re-emitted after a crash with another ts (what the executor once did), alone and in a batch
         assert writer.write(EXECUTION_REPORTS, [report("o1:fill:1", T0 + 5)]) == 0
@@ -130,8 +132,9 @@ def _position(qty: str, ts_ms: int, bot: str = "mm-1") -> tuple[Any, ...]:
 
 
 @pytest.mark.integration
-def test_current_state_tables_keep_the_newest_row(db: str) -> None:
-    with TimescaleWriter(db) as writer:
+@pytest.mark.parametrize("copy", [True, False], ids=["copy", "insert"])
+def test_current_state_tables_keep_the_newest_row(db: str, copy: bool) -> None:
+    with TimescaleWriter(db, copy=copy) as writer:
         assert writer.write("positions", [_position("10", T0)]) == 1
         assert writer.write("positions", [_position("25", T0 + 5)]) == 1
         assert writer.write("positions", [_position("99", T0 + 1)]) == 0  # older: ignored
@@ -152,8 +155,9 @@ def _sample(spec: TableSpec) -> tuple[Any, ...]:
 
 
 @pytest.mark.integration
-def test_every_table_round_trips_and_ignores_a_replay(db: str) -> None:
-    with TimescaleWriter(db) as writer:
+@pytest.mark.parametrize("copy", [True, False], ids=["copy", "insert"])
+def test_every_table_round_trips_and_ignores_a_replay(db: str, copy: bool) -> None:
+    with TimescaleWriter(db, copy=copy) as writer:
         for name, spec in TABLES.items():
             row = _sample(spec)
             assert writer.write(name, [row]) == 1, name

@@ -6,7 +6,8 @@ tables (a re-delivered row is ignored), DO UPDATE for current-state tables (a ro
 a later or equal ``ts`` replaces the stored one when it differs). A table unique by an id alone whose
 unique key must hold ts (a hypertable: execution_reports by report_id) skips a row whose id is stored.
 Replaying a batch therefore inserts nothing, which also makes retrying a batch after a lost connection
-safe.
+safe. ``copy=False`` stages the batch with INSERTs instead of COPY, for servers without COPY FROM STDIN
+(the WebAssembly TimescaleDB build the tests run, docs/storage.md); the move into the table is the same.
 """
 
 from __future__ import annotations
@@ -18,19 +19,22 @@ from types import TracebackType
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from pets.pipelines.tables import TableSpec, table_spec
 
 log = logging.getLogger(__name__)
 
 Row = Sequence[Any]
+_MAX_PARAMETERS = 65_535  # of one statement (the protocol's 16-bit count)
 
 
 class TimescaleWriter:
     """Writes row batches (sequences in the table's column order) through one reused connection."""
 
-    def __init__(self, dsn: str, *, attempts: int = 3, retry_delay_s: float = 0.5) -> None:
+    def __init__(self, dsn: str, *, attempts: int = 3, retry_delay_s: float = 0.5, copy: bool = True) -> None:
         self._dsn = dsn
+        self._copy = copy
         self._attempts = attempts
         self._retry_delay_s = retry_delay_s
         self._conn: psycopg.Connection | None = None
@@ -93,10 +97,23 @@ class TimescaleWriter:
             conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {spec.name}) ON COMMIT DELETE ROWS")
             self._staged.add(spec.name)
         with conn.transaction(), conn.cursor() as cur:
-            with cur.copy(f"COPY {stage} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(list(spec.pg_types))
-                for row in rows:
-                    copy.write_row(row)
+            if self._copy:
+                with cur.copy(f"COPY {stage} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(list(spec.pg_types))
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                # multi-row INSERTs, each one message: a pipeline of thousands of statements loses
+                # responses on the WebAssembly server
+                row_sql = f"({', '.join(['%s'] * len(spec.columns))})"
+                per = _MAX_PARAMETERS // len(spec.columns)
+                params = _params(spec, rows)
+                for at in range(0, len(params), per):
+                    chunk = params[at : at + per]
+                    cur.execute(
+                        f"INSERT INTO {stage} ({columns}) VALUES {', '.join([row_sql] * len(chunk))}",
+                        [value for row in chunk for value in row],
+                    )
             cur.execute(self._insert_statement(spec, stage))
             return cur.rowcount
 
@@ -131,6 +148,21 @@ def insert_statement(spec: TableSpec, stage: str) -> str:
     )
     newer = "t.ts <= EXCLUDED.ts AND " if "ts" in spec.column_names else ""
     return f"{head} DO UPDATE SET {assignments} WHERE {newer}{changed}"
+
+
+def _params(spec: TableSpec, rows: Sequence[Row]) -> list[Row]:
+    """Rows as query parameters, a jsonb value wrapped (COPY's set_types says jsonb; a parameter cannot)."""
+    json_at = [i for i, t in enumerate(spec.pg_types) if t == "jsonb"]
+    if not json_at:
+        return list(rows)
+    wrapped: list[Row] = []
+    for row in rows:
+        values = list(row)
+        for i in json_at:
+            if values[i] is not None:
+                values[i] = Jsonb(values[i])
+        wrapped.append(values)
+    return wrapped
 
 
 def _latest_per_key(spec: TableSpec, rows: Sequence[Row]) -> list[Row]:
