@@ -298,6 +298,7 @@ def test_health_reads_a_flows_heartbeat_and_lag_from_its_recovery_store(
         "PETS_TOPIC_PREFIX": settings.topic_prefix,
         "PETS_STATE_DIR": str(settings.state_dir),
         "PETS_POSTGRES_DSN": settings.postgres_dsn or "",
+        "PETS_KAFKA_BOOTSTRAP": settings.require_kafka(),  # the state dir above holds no infra.json
     }
     flow = subprocess.Popen(
         [sys.executable, "-m", "pets.cli", "flow", "run", "risk", "--epoch-ms", "200"],

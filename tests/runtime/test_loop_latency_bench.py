@@ -13,7 +13,10 @@ from pets.cli import main
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_each_run_is_reported_with_its_own_p50_p99_and_max(kafka_bootstrap: str) -> None:
+def test_each_run_is_reported_with_its_own_p50_p99_and_max(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PETS_KAFKA_BOOTSTRAP", kafka_bootstrap)  # the bench reads its settings from env
     result = CliRunner().invoke(
         main,
         [
