@@ -7,12 +7,11 @@ for trying the alert flow without a bot: `POST /bot<token>/sendMessage` (Telegra
 
 from __future__ import annotations
 
-import json
 import threading
 from http.server import BaseHTTPRequestHandler
 from typing import Any, NamedTuple
 
-from pets.pipelines.venue_sim.serving import HttpServer
+from pets.pipelines.venue_sim.serving import HttpServer, json_body, send_json
 
 DISCORD_SILENT_FLAG = 4096
 
@@ -94,23 +93,14 @@ class NotifyServer(HttpServer):
                 pass
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                try:
-                    body = json.loads(self.rfile.read(length) or b"{}")
-                except ValueError:
-                    body = {}
+                body = json_body(self)
                 status, answer = server.answer(
                     self.path.split("?")[0], body if isinstance(body, dict) else {}
                 )
-                payload = b"" if answer is None else json.dumps(answer).encode()
-                self.send_response(status)
+                headers = {}
                 if status == 429 and answer is not None:
-                    self.send_header(
-                        "Retry-After", f"{answer.get('retry_after') or answer['parameters']['retry_after']:g}"
-                    )
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                    retry = answer.get("retry_after") or answer["parameters"]["retry_after"]
+                    headers["Retry-After"] = f"{retry:g}"
+                send_json(self, status, answer, headers)
 
         return Handler

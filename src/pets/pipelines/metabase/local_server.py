@@ -7,14 +7,13 @@ PostgreSQL its database names, as Metabase would: `{"data": {"cols": [{"name"}],
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from pets.pipelines.venue_sim.serving import HttpServer
+from pets.pipelines.venue_sim.serving import HttpServer, json_body, send_json
 
 _ITEM = re.compile(r"^/api/(database|card|dashboard)/(\d+)(/query)?$")
 
@@ -111,20 +110,13 @@ class LocalMetabase(HttpServer):
                 pass
 
             def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                try:
-                    body = json.loads(self.rfile.read(length) or b"{}")
-                except ValueError:
-                    body = {}
                 status, answer = server.answer(
-                    self.command, self.path.split("?")[0], self.headers.get("X-Metabase-Session"), body
+                    self.command,
+                    self.path.split("?")[0],
+                    self.headers.get("X-Metabase-Session"),
+                    json_body(self),
                 )
-                payload = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                send_json(self, status, answer)
 
             do_GET = do_POST = do_PUT = _serve
 

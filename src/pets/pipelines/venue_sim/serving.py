@@ -5,11 +5,36 @@ stopped together (`LoopbackServer`)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Self
+from typing import Any, Self
 
 from websockets.asyncio.server import Server
+
+
+def json_body(request: BaseHTTPRequestHandler) -> Any:
+    """The request's JSON body; {} when it is empty or not JSON."""
+    length = int(request.headers.get("Content-Length") or 0)
+    try:
+        return json.loads(request.rfile.read(length) or b"{}")
+    except ValueError:
+        return {}
+
+
+def send_json(
+    request: BaseHTTPRequestHandler, status: int, answer: Any, headers: Mapping[str, str] | None = None
+) -> None:
+    """`answer` as the JSON response (no body when None), after any extra `headers`."""
+    payload = b"" if answer is None else json.dumps(answer).encode()
+    request.send_response(status)
+    for name, value in (headers or {}).items():
+        request.send_header(name, value)
+    request.send_header("Content-Type", "application/json")
+    request.send_header("Content-Length", str(len(payload)))
+    request.end_headers()
+    request.wfile.write(payload)
 
 
 class HttpServer:
