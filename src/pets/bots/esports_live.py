@@ -25,7 +25,13 @@ from typing import ClassVar
 from mypy_extensions import mypyc_attr
 
 from pets.bots.base import OwnOrder
-from pets.bots.kelly_value_betting import ONE, PROBABILITY_STEP, Estimate, KellyValueBetting
+from pets.bots.kelly_value_betting import (
+    ONE,
+    PROBABILITY_STEP,
+    Estimate,
+    KellyValueBetting,
+    token_probabilities,
+)
 from pets.pipelines.forecasts import FixedModelSource, ModelSource
 from pets.schemas.config import BotConfig, EsportsLiveParams, VenueConfig
 from pets.schemas.market_data import MarketInfo, TopOfBook
@@ -74,10 +80,8 @@ class EsportsLiveEvents(KellyValueBetting):
         p = signal.probability.quantize(PROBABILITY_STEP)
         lag = signal.feed_lag_ms
         note = f"{signal.rationale}; feed lag {lag} ms" if lag is not None else signal.rationale
-        for token in info.token_ids:
-            prob = p if token == signal.asset_id else ONE - p if len(info.token_ids) == 2 else None
-            if prob is not None:
-                self.views[token] = Estimate(prob, "esports", signal.model_version, note, signal.signal_id)
+        for token, prob in token_probabilities(info, signal.asset_id, p):
+            self.views[token] = Estimate(prob, "esports", signal.model_version, note, signal.signal_id)
         fresh = lag is None or lag <= self.esports.max_feed_lag_ms
         out: list[OrderIntent] = []
         for token in info.token_ids:

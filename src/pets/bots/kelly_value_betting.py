@@ -45,6 +45,12 @@ ONE = Decimal(1)
 PROBABILITY_STEP = Decimal("0.000001")
 
 
+def token_probabilities(info: MarketInfo, asset_id: str, p: Decimal) -> list[tuple[str, Decimal]]:
+    """A signal's p for `asset_id`, and 1 - p for the other token of a binary market."""
+    binary = len(info.token_ids) == 2
+    return [(t, p if t == asset_id else ONE - p) for t in info.token_ids if binary or t == asset_id]
+
+
 class Estimate(NamedTuple):
     """A win probability and where it came from (the intent's cause)."""
 
@@ -109,11 +115,9 @@ class KellyValueBetting(Bot):
         if info is None or signal.probability is None or signal.asset_id not in info.token_ids:
             return []
         p = signal.probability.quantize(PROBABILITY_STEP)
-        for token in info.token_ids:
-            prob = p if token == signal.asset_id else ONE - p if len(info.token_ids) == 2 else None
-            if prob is not None:
-                estimate = Estimate(prob, "model", signal.model_version, signal.rationale, signal.signal_id)
-                self.forecasts[token] = (estimate, signal.expires_ns)
+        for token, prob in token_probabilities(info, signal.asset_id, p):
+            estimate = Estimate(prob, "model", signal.model_version, signal.rationale, signal.signal_id)
+            self.forecasts[token] = (estimate, signal.expires_ns)
         out: list[OrderIntent] = []
         for token in info.token_ids:
             tob = self.books.get(token)
