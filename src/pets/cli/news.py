@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -41,7 +43,7 @@ def match(
     as_json: bool,
 ) -> None:
     """The top-K open markets for a headline (empty below the score threshold)."""
-    from pets.pipelines.news.matching import MarketIndex, parse_time_ms, read_gamma_dump
+    from pets.pipelines.news.matching import MarketIndex, parse_time_ms
 
     if (headline is None) == (headlines_file is None):
         raise click.UsageError("give exactly one of --headline and --headlines")
@@ -49,7 +51,7 @@ def match(
         at_ms = parse_time_ms(at) if at else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--at") from None
-    index = MarketIndex.from_gamma(read_gamma_dump(markets_file))
+    index = MarketIndex.from_gamma(_gamma_markets(markets_file))
     if headline is not None:
         echo_json([m.as_json() for m in index.match(headline, top, at_ms)])
         return
@@ -79,10 +81,11 @@ def bench_news(
 ) -> None:
     """Headlines matched per second against a market dump (each at its own time when given), and the
     latency from an item in a feed to Bot 4's intent (local feed and LLM servers, in process)."""
-    from pets.pipelines.news.matching import MarketIndex, parse_time_ms, read_gamma_dump
+    from pets.pipelines.news.matching import MarketIndex, parse_time_ms
 
+    dump = _gamma_markets(markets_file)
     started = time.perf_counter()
-    index = MarketIndex.from_gamma(read_gamma_dump(markets_file))
+    index = MarketIndex.from_gamma(dump)
     build_s = time.perf_counter() - started
     with headlines_file.open(newline="", encoding="utf-8") as f:
         rows = [(r["headline"], parse_time_ms(r["first_seen_utc"]) if r.get("first_seen_utc") else None)
@@ -100,19 +103,28 @@ def bench_news(
         "items_with_a_match": matched,
         "items_per_s": round(len(items) / elapsed, 1),
         "mean_latency_ms": round(elapsed / len(items) * 1000, 3),
-        **_latency(markets_file, [text for text, _ in rows], latency_items),
+        **_latency(dump, [text for text, _ in rows], latency_items),
     }, as_json)  # fmt: skip
 
 
-def _latency(markets_file: Path, headlines: list[str], count: int) -> dict[str, object]:
+def _gamma_markets(path: Path) -> list[Mapping[str, Any]]:
+    """The dump's market objects, read once; a file that is no dump is one clear error."""
+    from pets.pipelines.news.matching import read_gamma_dump
+
+    try:
+        return list(read_gamma_dump(path))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--markets") from None
+
+
+def _latency(dump: list[Mapping[str, Any]], headlines: list[str], count: int) -> dict[str, object]:
     if count <= 0:
         return {}
     from pets.pipelines.news.bench import feed_to_intent, open_markets
-    from pets.pipelines.news.matching import read_gamma_dump
     from pets.schemas.config import load_config
 
     config = load_config(settings_from_env().config_dir)
-    result = feed_to_intent(open_markets(read_gamma_dump(markets_file)), headlines[:count], config)
+    result = feed_to_intent(open_markets(dump), headlines[:count], config)
     return {f"latency_{k}": v for k, v in result.items()}
 
 

@@ -99,3 +99,14 @@ def test_cli_single_headline_and_csv(gamma_2024: Path, tmp_path: Path) -> None:
         "How a stale A$17.50 cookie sparked a social media storm",
     ]
     assert lines[0]["matches"] and lines[1]["matches"] == []
+
+
+def test_a_file_that_is_no_gamma_dump_is_one_clear_error(tmp_path: Path) -> None:
+    compact = tmp_path / "markets.csv"  # the compact CSV beside the raw dump in the shared data
+    compact.write_text("id,question\n1,Will it rain?\n")
+    result = CliRunner().invoke(
+        main, ["news", "match", "--markets", str(compact), "--headline", "rain", "--json"]
+    )
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert f"{compact}:1: not a Gamma market dump" in result.output
+    assert "Traceback" not in result.output

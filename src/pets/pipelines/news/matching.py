@@ -143,17 +143,27 @@ def market_from_gamma(raw: Mapping[str, Any]) -> Market | None:
 
 
 def read_gamma_dump(path: Path) -> Iterator[Mapping[str, Any]]:
-    """The objects of a Gamma market dump: JSON lines (optionally gzipped) or one JSON list."""
+    """The objects of a Gamma market dump: JSON lines (optionally gzipped) or one JSON list; anything
+    else is a ValueError naming the file and line."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as f:  # type: ignore[operator]
         first = f.read(1)
         f.seek(0)
         if first == "[":
-            yield from json.load(f)
+            yield from _json(path, 1, f.read())
             return
-        for line in f:
+        for n, line in enumerate(f, 1):
             if line.strip():
-                yield json.loads(line)
+                yield _json(path, n, line)
+
+
+def _json(path: Path, line_no: int, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{path}:{line_no}: not a Gamma market dump (JSON lines or one JSON list): {exc}"
+        ) from None
 
 
 class MarketIndex:
