@@ -113,9 +113,26 @@ def test_a_published_forecast_stands_in_for_the_model_until_it_expires() -> None
     ]
     assert buy.cause is not None
     assert (buy.cause.source, buy.cause.signal_id, buy.cause.model_version) == ("model", "s1", "test-model@1")
-    bot.on_execution_report(report(buy, "canceled"))
+    bot.on_execution_report(report(buy, "cancel"))
+    (again,) = book(bot, "0.29", "0.30", ts=T0 + 59_999)  # still standing just before it expires
+    bot.on_execution_report(report(again, "cancel", ts_ms=T0 + 59_999))
     # once it expired (venue time past expires_ns) the bot has no probability again
     assert book(bot, "0.29", "0.30", ts=T0 + 60_000) == []
+
+
+def test_a_published_forecast_lapses_once_the_mid_moved_past_the_drift() -> None:
+    def after_move(bid: str, ask: str) -> list:  # type: ignore[type-arg]
+        bot = KellyValueBetting(
+            config_of("kelly_value_betting", kelly_params()), VENUE, model_source=FixedModelSource()
+        )
+        bot.on_market(value_market("m1"))
+        book(bot, "0.29", "0.31")  # mid 0.30 when the forecast arrives
+        (buy,) = bot.on_signal(model_forecast("0.60", asset="no1"))  # YES worth 0.40
+        bot.on_execution_report(report(buy, "cancel"))
+        return book(bot, bid, ask, ts=T0 + 1)
+
+    assert len(after_move("0.26", "0.28")) == 1  # mid 0.27: 0.03 away, within forecast_max_drift 0.05
+    assert after_move("0.20", "0.22") == []  # mid 0.21: 0.09 away: made for a price that is gone
 
 
 def test_kelly_counts_the_held_position_and_the_equity_after_the_fill() -> None:

@@ -61,6 +61,14 @@ class Estimate(NamedTuple):
     signal_id: str | None = None  # the signal that carried it
 
 
+class Forecast(NamedTuple):
+    """A forecast published on signal.model for one token, as the bot received it."""
+
+    estimate: Estimate
+    expires_ns: int | None
+    mid: Decimal | None  # the token's mid when it arrived
+
+
 @mypyc_attr(allow_interpreted_subclasses=True)
 class KellyValueBetting(Bot):
     strategy_type = "directional"
@@ -83,7 +91,7 @@ class KellyValueBetting(Bot):
         self.model_version: str | None = None
         self.cash: Decimal = self.params.bankroll_usdc
         self.spent: dict[str, Decimal] = {}  # token -> what its held shares cost (price + fees)
-        self.forecasts: dict[str, tuple[Estimate, int | None]] = {}  # token -> published forecast, expiry ns
+        self.forecasts: dict[str, Forecast] = {}  # token -> the forecast published for it
         self.reload_model()
 
     def bind(self, config: BotConfig, venue: VenueConfig) -> None:
@@ -117,7 +125,10 @@ class KellyValueBetting(Bot):
         p = signal.probability.quantize(PROBABILITY_STEP)
         for token, prob in token_probabilities(info, signal.asset_id, p):
             estimate = Estimate(prob, "model", signal.model_version, signal.rationale, signal.signal_id)
-            self.forecasts[token] = (estimate, signal.expires_ns)
+            tob = self.books.get(token)
+            self.forecasts[token] = Forecast(
+                estimate, signal.expires_ns, tob.mid if tob is not None else None
+            )
         out: list[OrderIntent] = []
         for token in info.token_ids:
             tob = self.books.get(token)
@@ -126,12 +137,19 @@ class KellyValueBetting(Bot):
         return out
 
     def estimate(self, info: MarketInfo, asset_id: str, tob: TopOfBook) -> Estimate | None:
-        """The probability that `asset_id` pays 1: its unexpired published forecast, else the model's
-        (None without a model, mid or end date)."""
+        """The probability that `asset_id` pays 1: its published forecast while unexpired and the mid
+        within `forecast_max_drift` of the mid it came with, else the model's (None without a model,
+        mid or end date)."""
         published = self.forecasts.get(asset_id)
         if published is not None:
-            if published[1] is None or self.clock_ms * 1_000_000 < published[1]:
-                return published[0]
+            expired = published.expires_ns is not None and self.clock_ms * 1_000_000 >= published.expires_ns
+            moved = (
+                published.mid is not None
+                and tob.mid is not None
+                and abs(tob.mid - published.mid) > self.params.forecast_max_drift
+            )
+            if not (expired or moved):
+                return published.estimate
             del self.forecasts[asset_id]
         model = self.model
         if model is None or tob.mid is None or info.end_date_ms is None:

@@ -324,6 +324,9 @@ class KellyValueBettingParams(_Config, frozen=True, kw_only=True):
     coin_flip_from: Probability = Decimal("0.40")  # zone 3's lower bound ...
     coin_flip_min_probability: Probability = Decimal("0.52")  # ... where a buy needs p above this
     reload_interval_ms: PositiveInt = 60_000  # how often the promoted model version is checked
+    # a forecast from signal.model is dropped once the token's mid moved this far from its mid when the
+    # forecast arrived: it was made for a price that is gone (a market running to its outcome)
+    forecast_max_drift: Probability = Decimal("0.05")
 
 
 class LongTermValueParams(KellyValueBettingParams, frozen=True, kw_only=True):
