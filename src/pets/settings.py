@@ -69,6 +69,9 @@ class Settings:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     # How far ahead of the wall clock a venue timestamp may be before it is dead-lettered (docs/faults.md).
     clock_tolerance_s: float = DEFAULT_CLOCK_TOLERANCE_S
+    # The Bytewax workers of the flow cluster this process belongs to (processes x workers; set by `pets
+    # flow run`): above 1 the Kafka sources split by partition index (flows/kafka_source.py).
+    flow_workers: int = 1
 
     @property
     def infra_state_file(self) -> Path:

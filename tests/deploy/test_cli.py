@@ -75,6 +75,7 @@ def test_more_workers_than_partitions_is_refused_in_the_file_too(config_dir: Pat
 
 
 def test_scale_checks_the_partitions_then_writes_the_workers(config_dir: Path) -> None:
+    _set_partitions(config_dir, "md.book", 1)
     before = (config_dir / "deploy.yaml").read_text()
     refused = _pets("deploy", "scale", "market_state", "2", "--config-dir", str(config_dir))
     assert refused.exit_code == 1

@@ -314,3 +314,53 @@ def test_a_batch_is_handed_on_in_the_order_it_was_produced() -> None:
     assert [(m.topic, m.offset) for m in merged] == [  # type: ignore[union-attr]
         ("md.tob", 0), ("order.intent", 0), ("md.tob", 1), ("order.intent", 1), ("order.intent", 2),
     ]  # fmt: skip
+
+
+def test_split_gives_each_partition_index_its_own_bytewax_partition_across_topics(
+    prefixed_settings: Settings, tmp_path: Path
+) -> None:
+    """A cluster's source: partition i of every topic in Bytewax partition "i" (co-partitioned topics
+    meet there), each with its own snapshot and order log; a topic with fewer partitions is read by
+    the low indexes only."""
+    book, tob, markets = create_topics(prefixed_settings, {"book": 3, "tob": 3, "markets": 1})
+    values = [*produce(prefixed_settings, book, 3, 5), *produce(prefixed_settings, tob, 3, 5)]
+    values += produce(prefixed_settings, markets, 1, 5)
+    log = tmp_path / "flow.input_order.log"
+    source = MultiPartitionKafkaSource(
+        [prefixed_settings.require_kafka()], [book, tob, markets], tail=False, order_log=log, split=True
+    )
+    assert source.list_parts() == ["0", "1", "2"]
+
+    read: dict[str, list[Any]] = {}
+    for part in source.list_parts():
+        reader = source.build_part("kafka_in", part, None)
+        read[part] = []
+        with pytest.raises(StopIteration):
+            while True:
+                read[part].extend(reader.next_batch())
+        snapshot = reader.snapshot()
+        reader.close()
+        assert {item.partition for item in read[part]} == {int(part)}
+        assert set(snapshot) == {(topic, int(part)) for topic in (book, tob)} | (
+            {(markets, 0)} if part == "0" else set()
+        )
+        assert (tmp_path / f"flow.input_order.log.{part}").is_file()
+
+    assert by_partition([item for items in read.values() for item in items]) == expected_by_partition(values)
+    assert not log.exists()  # one log per partition, none for "all"
+
+
+def test_a_split_source_in_a_four_worker_cluster_reads_every_message_once(
+    prefixed_settings: Settings,
+) -> None:
+    (topic,) = create_topics(prefixed_settings, {"c": 4})
+    values = produce(prefixed_settings, topic, 4, 10)
+    flow = Dataflow("kafka_source_test")
+    out: list[Any] = []
+    source = MultiPartitionKafkaSource([prefixed_settings.require_kafka()], [topic], tail=False, split=True)
+    seen = op.map("worker", op.input("kafka_in", flow, source), lambda m: m)
+    op.output("out", seen, TestingSink(out))
+
+    cluster_main(flow, [], 0, worker_count_per_proc=4)
+
+    assert by_partition(out) == expected_by_partition(values)

@@ -7,11 +7,12 @@ import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from bytewax import operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from pets.flows.recovery import recovery_store, stateful_flat_map, thaw
+from pets.flows.recovery import StoreShapeError, recovery_store, stateful_flat_map, thaw
 
 
 def _running_totals(
@@ -53,3 +54,39 @@ def test_a_crashed_step_resumes_from_its_pickled_state_without_replaying_twice(t
 def test_thaw_takes_a_state_stored_as_the_object_itself() -> None:
     assert thaw({"sum": 3}) == {"sum": 3}
     assert thaw(None) is None
+
+
+def test_each_process_of_a_cluster_creates_its_share_of_the_recovery_partitions(tmp_path: Path) -> None:
+    for process in range(2):
+        recovery_store(tmp_path / f"p{process}", workers=2, process_id=process, processes=2)
+    shares = [sorted(p.name for p in (tmp_path / f"p{i}").glob("*.sqlite3")) for i in range(2)]
+    # 2 x 2 workers: four partitions in all, two per process, none twice
+    assert shares == [["part-0.sqlite3", "part-1.sqlite3"], ["part-2.sqlite3", "part-3.sqlite3"]]
+    recovery_store(tmp_path / "p1", workers=2, process_id=1, processes=2)  # the same shape resumes
+
+
+@pytest.mark.parametrize(
+    ("made", "now"),
+    [
+        ((2, 2), (4, 1)),  # a cluster's shares cover other partitions
+        ((1, 2), (2, 2)),
+        ((1, 1), (1, 2)),  # one "all" source partition against one per partition index
+        ((1, 2), (1, 1)),
+    ],
+)
+def test_a_store_refuses_another_cluster_shape(
+    tmp_path: Path, made: tuple[int, int], now: tuple[int, int]
+) -> None:
+    recovery_store(tmp_path / "store", workers=made[1], process_id=0, processes=made[0])
+    with pytest.raises(StoreShapeError, match=rf"made for {made[0]} process\(es\) x {made[1]} worker"):
+        recovery_store(tmp_path / "store", workers=now[1], process_id=0, processes=now[0])
+
+
+def test_one_process_resumes_with_another_worker_count_above_one(tmp_path: Path) -> None:
+    recovery_store(tmp_path / "store", workers=2)
+    recovery_store(tmp_path / "store", workers=3)  # Bytewax rescales; the source's layout is the same
+    legacy = tmp_path / "legacy"  # a store made before the shape was recorded: one "all" partition
+    legacy.mkdir()
+    recovery_store(legacy, workers=1)
+    with pytest.raises(StoreShapeError):
+        recovery_store(legacy, workers=2)

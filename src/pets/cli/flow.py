@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,20 @@ def list_flows() -> None:
 @click.argument("name")
 @click.option("--workers", default=1, show_default=True, help="Bytewax worker threads in this process.")
 @click.option(
+    "--process-id",
+    type=int,
+    envvar="BYTEWAX_PROCESS_ID",
+    default=None,
+    help="This process's index in a flow cluster (with --addresses); on Kubernetes the pod's ordinal "
+    "(BYTEWAX_POD_NAME minus BYTEWAX_STATEFULSET_NAME-).",
+)
+@click.option(
+    "--addresses",
+    envvar="BYTEWAX_ADDRESSES",
+    default=None,
+    help='Every process of the cluster, host:port separated by ";", in process-id order.',
+)
+@click.option(
     "--epoch-ms",
     default=5000,
     show_default=True,
@@ -71,24 +86,114 @@ def list_flows() -> None:
     help="executor only: trade on Polymarket (also needs PETS_LIVE=true, trading.mode: live and a wallet).",
 )
 def run_flow(
-    name: str, workers: int, epoch_ms: int, no_recovery: bool, metrics_port: int | None, live: bool
+    name: str,
+    workers: int,
+    process_id: int | None,
+    addresses: str | None,
+    epoch_ms: int,
+    no_recovery: bool,
+    metrics_port: int | None,
+    live: bool,
 ) -> None:
     """Run flow NAME until interrupted (Ctrl-C: exit 130); resumes from its recovery state after a
-    crash. What stops it from starting (configuration, Kafka, PostgreSQL, the live wallet) is one line
-    on stderr and exit 1, before anything is created."""
+    crash. What stops it from starting (configuration, Kafka, PostgreSQL, the live wallet, a cluster
+    the flow cannot use) is one line on stderr and exit 1, before anything is created. A cluster
+    (docs/deploy.md): the same command in every process, each with its --process-id and the same
+    --addresses."""
     try:
-        _run_flow(name, workers, epoch_ms, no_recovery, metrics_port, live)
+        cluster = Cluster.of(workers, process_id, addresses)
+        _run_flow(name, cluster, epoch_ms, no_recovery, metrics_port, live)
     except KeyboardInterrupt:  # before the dataflow runs, or in a plain service (its finally ran)
         raise click.exceptions.Exit(130) from None
 
 
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """The Bytewax cluster one `pets flow run` process belongs to: `addresses` of every process
+    (empty: a single process) and this process's index among them."""
+
+    workers: int
+    process_id: int = 0
+    addresses: tuple[str, ...] = ()
+
+    @staticmethod
+    def of(workers: int, process_id: int | None, addresses: str | None) -> Cluster:
+        if workers < 1:
+            raise click.ClickException(f"--workers {workers}: at least 1")
+        if process_id is None:
+            process_id = _pod_ordinal()
+        listed = tuple(a.strip() for a in (addresses or "").split(";") if a.strip())
+        if process_id is None and not listed:
+            return Cluster(workers)
+        if process_id is None or not listed:
+            raise click.ClickException("a cluster needs both --process-id and --addresses")
+        if not 0 <= process_id < len(listed):
+            last = len(listed) - 1
+            raise click.ClickException(f"--process-id {process_id}: --addresses names processes 0 .. {last}")
+        return Cluster(workers, process_id, listed)
+
+    @property
+    def processes(self) -> int:
+        return max(1, len(self.addresses))
+
+    @property
+    def total(self) -> int:
+        return self.processes * self.workers
+
+    def __str__(self) -> str:
+        if not self.addresses:
+            return f"{self.workers} worker(s)"
+        return f"process {self.process_id} of {self.processes} x {self.workers} worker(s)"
+
+
+def _pod_ordinal() -> int | None:
+    """On Kubernetes, the StatefulSet pod's ordinal (Bytewax's own convention: BYTEWAX_POD_NAME
+    "market-state-2" of BYTEWAX_STATEFULSET_NAME "market-state" is process 2)."""
+    pod, statefulset = os.environ.get("BYTEWAX_POD_NAME"), os.environ.get("BYTEWAX_STATEFULSET_NAME")
+    if not pod or not statefulset:
+        return None
+    ordinal = pod.removeprefix(f"{statefulset}-")
+    return int(ordinal) if ordinal.isdigit() else None
+
+
+def check_cluster(name: str, module: Any, cluster: Cluster, settings: Settings) -> None:
+    """Refuses a cluster the flow cannot use: several workers of a plain service or of a flow whose
+    state is one global key (MAX_WORKERS), or more workers than its input topics have partitions
+    (a worker beyond them would own no partition: idle)."""
+    if cluster.total == 1:
+        return
+    if not hasattr(module, "build_flow"):
+        raise click.ClickException(f"{name} is a plain service, not a Bytewax flow: one process, one worker")
+    limit = getattr(module, "MAX_WORKERS", None)
+    if limit is not None and cluster.total > limit:
+        raise click.ClickException(
+            f"{name} runs on {limit} worker: {module.ONE_WORKER_REASON}; "
+            f"{cluster.processes} process(es) x {cluster.workers} worker(s) refused"
+        )
+    from pets.schemas.topics import load_topic_registry
+
+    registry = load_topic_registry(settings.config_dir)
+    partitions = {topic: registry.get(topic).partitions for topic in module.INPUT_TOPICS}
+    most = max(partitions.values())
+    if cluster.total > most:
+        widest = ", ".join(f"{t} {n}" for t, n in partitions.items() if n == most)
+        raise click.ClickException(
+            f"{name}: a cluster of {cluster.processes} process(es) x {cluster.workers} worker(s) = "
+            f"{cluster.total} workers, but its input topics have at most {most} partition(s) ({widest}): "
+            f"{cluster.total - most} worker(s) would own no partition; raise the partitions in "
+            "config/topics.yaml (and on the broker) or run fewer workers"
+        )
+
+
 def _run_flow(
-    name: str, workers: int, epoch_ms: int, no_recovery: bool, metrics_port: int | None, live: bool
+    name: str, cluster: Cluster, epoch_ms: int, no_recovery: bool, metrics_port: int | None, live: bool
 ) -> None:
     settings = settings_from_env()
     module = load_flow_module(name)
     if live and name != "executor":
         raise click.ClickException("--live applies to the executor flow only")
+    check_cluster(name, module, cluster, settings)
+    settings = replace(settings, flow_workers=cluster.total)
     set_flow(name)
     if live:
         _check_live_opt_in(settings)  # what the operator left out comes first: no service is needed to say it
@@ -108,26 +213,32 @@ def _run_flow(
     from bytewax.run import cli_main
 
     from pets.execution.live import LiveRefusedError
-    from pets.flows.recovery import recovery_store
+    from pets.flows.recovery import StoreShapeError, recovery_store
 
     try:
         dataflow = module.build_flow(settings, **flow_options)
     except LiveRefusedError as exc:
         raise click.ClickException(str(exc)) from None
-    store = settings.recovery_dir / name
+    # a cluster's processes each keep their share of the recovery partitions (their own volume)
+    store = settings.recovery_dir / (f"{name}.process-{cluster.process_id}" if cluster.addresses else name)
     if no_recovery:
         recovery, resume = None, "recovery off: state starts empty"
     else:
         resume = f"resuming from {store}" if store.exists() else f"new recovery store {store}"
-        recovery = recovery_store(store, workers)
-    log.info("flow %s starting (%s; epoch %d ms, %d worker(s))", name, resume, epoch_ms, workers)
+        try:
+            recovery = recovery_store(store, cluster.workers, cluster.process_id, cluster.processes)
+        except StoreShapeError as exc:
+            raise click.ClickException(str(exc)) from None
+    log.info("flow %s starting (%s; epoch %d ms, %s)", name, resume, epoch_ms, cluster)
     # what is loaded by now lives as long as the process: leave it out of every collection, so
     # a full collection walks the flow's own state only (it took 7-10 ms with it, per pause)
     gc.freeze()
     signal.signal(signal.SIGINT, _interrupted)
     cli_main(
         dataflow,
-        workers_per_process=workers,
+        workers_per_process=cluster.workers,
+        process_id=cluster.process_id if cluster.addresses else None,
+        addresses=list(cluster.addresses) or None,
         epoch_interval=timedelta(milliseconds=epoch_ms),
         recovery_config=recovery,
     )

@@ -81,6 +81,11 @@ FLOW_NAME = "executor"
 SOURCE = "executor.decode"
 STATE_KEY = "executor"
 INPUT_TOPICS = ("order.exec", "md.book", "md.markets", "bot.control")
+# `pets flow run executor` refuses a cluster until its state is keyed by market: one key holds the
+# cash and the fills, and its replay after a crash takes its input in the logged order only from one
+# source partition ("all")
+MAX_WORKERS = 1
+ONE_WORKER_REASON = "its state is one global key (cash and fills exact; per-market keys not done yet)"
 NS_PER_MS = 1_000_000
 HEARTBEAT_S = 5.0  # the venue cancels everything when heartbeats stop for about 10 s
 USER_PARTITION = "user"

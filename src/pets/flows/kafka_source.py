@@ -32,6 +32,15 @@ approved order of the frame before it. A batch is handed on merged by the time e
 produced (Kafka CreateTime; on a tie, in the order of `topics`, which the flows list upstream
 first), each partition's messages staying in their order: a flow sees its topics interleaved as the
 pipeline produced them, as `pets run` would have delivered them (docs/running.md).
+
+Clusters (`split=True`, a flow run with more than one worker in all, docs/deploy.md): one Bytewax
+partition per Kafka partition index, "0" .. "N-1" (N: the most partitions of any of `topics`), each
+with its own consumer, snapshot and order log (`order_log` + ".<index>"). Partition i of every topic
+belongs to Bytewax partition i: topics keyed by market with the same partition count (md.book, md.tob,
+signal.*: co-partitioned) bring a market's frames, tops and signals to one worker in the order they
+were produced, and the keyed steps downstream exchange what belongs elsewhere. Partitions added while
+a cluster runs are read by the partition of their index only when it exists: the cluster's partitions
+are fixed at its start, like its recovery store.
 """
 
 from __future__ import annotations
@@ -80,6 +89,7 @@ class MultiPartitionKafkaSource(FixedPartitionedSource[Item, Offsets]):
         refresh_s: float = 10.0,
         metadata_timeout_s: float = 10.0,
         order_log: Path | None = None,
+        split: bool = False,
     ) -> None:
         if isinstance(brokers, str) or isinstance(topics, str):
             raise TypeError("brokers and topics must be iterables of strings, not a string")
@@ -94,27 +104,35 @@ class MultiPartitionKafkaSource(FixedPartitionedSource[Item, Offsets]):
         self._refresh_s = refresh_s
         self._metadata_timeout_s = metadata_timeout_s
         self._order_log = order_log
+        self._split = split
 
     def list_parts(self) -> list[str]:
-        """One Bytewax partition; listing the topics here fails early, as the stock source does."""
+        """One Bytewax partition ("all"), or with `split` one per Kafka partition index; listing the
+        topics here fails early, as the stock source does."""
         consumer = Consumer(self._config())
         try:
-            _partitions(consumer, self._topics, self._metadata_timeout_s)
+            found = _partitions(consumer, self._topics, self._metadata_timeout_s)
         finally:
             consumer.close()
-        return [PART]
+        if not self._split:
+            return [PART]
+        return [str(index) for index in range(max(part for _, part in found) + 1)]
 
     def build_part(self, step_id: str, for_part: str, resume_state: Offsets | None) -> _Partition:
         if resume_state is not None:
             unknown = {topic for topic, _ in resume_state} - set(self._topics)
             if unknown:
                 raise ValueError(f"can't resume {step_id!r} from other Kafka topics: {sorted(unknown)}")
+        index = None if for_part == PART else int(for_part)
+        log_path = self._order_log
+        if log_path is not None and index is not None:
+            log_path = log_path.with_name(f"{log_path.name}.{index}")
         return _Partition(
             Consumer(self._config()), self._topics, dict(resume_state or {}), self._starting_offset,
             tail=self._tail, batch_size=self._batch_size, raise_on_errors=self._raise_on_errors,
             poll_timeout_s=self._poll_timeout_s, refresh_s=self._refresh_s,
             metadata_timeout_s=self._metadata_timeout_s,
-            order_log=None if self._order_log is None else OrderLog(self._order_log, resume_state),
+            order_log=None if log_path is None else OrderLog(log_path, resume_state), index=index,
         )  # fmt: skip
 
     def _config(self) -> dict[str, Any]:
@@ -148,8 +166,10 @@ class _Partition(StatefulSourcePartition[Item, Offsets]):
         refresh_s: float,
         metadata_timeout_s: float,
         order_log: OrderLog | None = None,
+        index: int | None = None,
     ) -> None:
         self._consumer = consumer
+        self._index = index  # the Kafka partition index this partition reads; None: every partition
         self._log = order_log
         self._topics = topics
         self._rank = {topic: n for n, topic in enumerate(topics)}
@@ -164,7 +184,7 @@ class _Partition(StatefulSourcePartition[Item, Offsets]):
         self._assigned: set[tuple[str, int]] = set()
         self._at_end: set[tuple[str, int]] = set()  # tail=False: partitions that reached their end
         self._stop = False
-        self._assign_new(_partitions(consumer, topics, metadata_timeout_s))
+        self._assign_new(self._listed())
         self._found: list[tuple[str, int]] | None = None  # the watcher's latest listing, not yet applied
         self._closing = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="kafka-partition-watcher", daemon=True)
@@ -174,9 +194,13 @@ class _Partition(StatefulSourcePartition[Item, Offsets]):
     def _watch(self) -> None:
         while not self._closing.wait(max(self._refresh_s, MIN_REFRESH_S)):
             try:
-                self._found = _partitions(self._consumer, self._topics, self._metadata_timeout_s)
+                self._found = self._listed()
             except RuntimeError:  # metadata unavailable just now (or closing): look again later
                 continue
+
+    def _listed(self) -> list[tuple[str, int]]:
+        found = _partitions(self._consumer, self._topics, self._metadata_timeout_s)
+        return found if self._index is None else [tp for tp in found if tp[1] == self._index]
 
     def _assign_new(self, found: list[tuple[str, int]]) -> None:
         """Assign the partitions not yet assigned, each at its snapshot offset (or the start)."""

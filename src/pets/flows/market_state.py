@@ -3,7 +3,7 @@
     md_book_in -> parse -> split_dead_letters -> key_by_market --------------------+
     md_markets_in -> route_market_infos -> split_market_dead_letters -> merge_market_infos
         -> book_state -> drop_market_key
-        tops                      -> md_tob_out (Kafka md.tob, key asset_id); top_of_book_rows -> db_out
+        tops                      -> md_tob_out (Kafka md.tob, key market); top_of_book_rows -> db_out
         book deltas, last trades  -> book_delta_rows -> db_out (TimescaleDB book_deltas, trades)
         dead letters              -> dlq_out (Kafka dlq.market_data, with the reason and the raw frame)
         market_resolved events    -> md_markets_out (Kafka md.markets: the market closed, its winner)
@@ -15,7 +15,9 @@ rows it already has (unique keys). md.tob is at-least-once: consumers deduplicat
 (asset_id, seq).
 
 md.book is keyed by market (topics.yaml) so that the frames of a market's two tokens stay in order on
-one partition: the grouping of mirrored updates depends on it.
+one partition: the grouping of mirrored updates depends on it. md.tob is keyed by market too, with as
+many partitions: a market's tops land on the partition index of its frames and its signals, so in a
+bots cluster a market's two tokens' tops reach its bot instances in the order they were made.
 
 The market universe states each market's YES/NO pair and tick size: at start the open markets of
 the `markets` table (when a database is configured), then md.markets (compacted, read from the
@@ -70,6 +72,7 @@ from pets.venue.units import BadValue, price_decimal, size_decimal, tick_units
 __all__ = ["AssetQuote", "ReplaySummary", "build_flow", "recovery_config", "run_embedded"]
 
 FLOW_NAME = "market_state"
+INPUT_TOPICS = ("md.book", "md.markets")
 PARSE_SOURCE = "market_state.parse"
 MARKETS_SOURCE = "market_state.markets"
 
@@ -129,15 +132,18 @@ def build_flow(
         from pets.pipelines.kafka_io import ensure_topics
 
         ensure_topics(settings, ["md.book", "md.markets"])  # a first start before market_ingest's
-        source = MultiPartitionKafkaSource([settings.require_kafka()], [topic("md.book")], tail=tail)
+        cluster = settings.flow_workers > 1  # one Bytewax partition per Kafka partition index
+        source = MultiPartitionKafkaSource(
+            [settings.require_kafka()], [topic("md.book")], tail=tail, split=cluster
+        )
         if markets_source is None:
             markets_source = MultiPartitionKafkaSource(
-                [settings.require_kafka()], [topic("md.markets")], tail=tail
+                [settings.require_kafka()], [topic("md.markets")], tail=tail, split=cluster
             )
         if market_infos is None and settings.postgres_dsn:
             market_infos = load_open_markets(settings.postgres_dsn)
     tob_sink: Sink[TopOfBook] = sink or _KafkaMessageSink[TopOfBook](
-        settings, topic("md.tob"), "asset_id", metrics.observe_tops
+        settings, topic("md.tob"), "market", metrics.observe_tops
     )
     dead_sink: Sink[DeadLetter] = dlq_sink or _KafkaMessageSink[DeadLetter](
         settings, topic("dlq.market_data"), "source", metrics.observe_dead_letters("dlq.market_data")

@@ -16,6 +16,7 @@ import copyreg
 import functools
 import io
 import pickle
+import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,12 +32,62 @@ V = TypeVar("V")
 W = TypeVar("W")
 
 
-def recovery_store(db_dir: Path, workers: int = 1) -> RecoveryConfig:
-    """The recovery store in `db_dir`, initialised with `workers` partitions when it is new."""
-    if not db_dir.exists():
-        db_dir.mkdir(parents=True)
-        init_db_dir(db_dir, workers)
+SHAPE_FILE = "cluster_shape"  # "<processes> <workers per process>" of the cluster that made the store
+
+
+class StoreShapeError(ValueError):
+    """A recovery store made for another cluster shape than the one resuming it."""
+
+
+def recovery_store(db_dir: Path, workers: int = 1, process_id: int = 0, processes: int = 1) -> RecoveryConfig:
+    """Process `process_id`'s recovery store in `db_dir` for a cluster of `processes` x `workers`.
+
+    A new store gets this process's share of the cluster's recovery partitions (one per worker:
+    part-(process_id * workers) ..), so each process keeps its own on its own volume and together they
+    cover the cluster, as Bytewax requires. An existing store must have been made for the same shape
+    wherever the shape decides the layout (a cluster's per-process share; one worker in all, whose
+    Kafka source is one "all" partition, against several, whose source splits by partition index):
+    otherwise StoreShapeError, since resuming would read the input again from the start. A store of a
+    single process resumes with another worker count in that process (Bytewax rescales its partitions)
+    as long as both counts are above one."""
+    shape = (processes, workers)
+    marker = db_dir / SHAPE_FILE
+    if db_dir.exists():
+        made = _shape(marker)
+        if _layout_differs(made, shape):
+            raise StoreShapeError(
+                f"recovery store {db_dir} was made for {made[0]} process(es) x {made[1]} worker(s), not "
+                f"{processes} x {workers}: its snapshots cover other partitions; drain the flow and "
+                "start it on a new store (docs/deploy.md, Changing a cluster's shape)"
+            )
+        return RecoveryConfig(str(db_dir))
+    total = processes * workers
+    staging = db_dir.with_name(db_dir.name + ".new")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    init_db_dir(staging, total)
+    for index in range(total):  # another process's share: that process creates its own
+        if not process_id * workers <= index < (process_id + 1) * workers:
+            (staging / f"part-{index}.sqlite3").unlink()
+    (staging / SHAPE_FILE).write_text(f"{processes} {workers}\n")
+    staging.rename(db_dir)
     return RecoveryConfig(str(db_dir))
+
+
+def _shape(marker: Path) -> tuple[int, int]:
+    """The shape a store was made for; a store older than the marker was one process's (one "all"
+    source partition: its worker count did not change the layout)."""
+    if not marker.is_file():
+        return (1, 1)
+    processes, workers = marker.read_text().split()
+    return int(processes), int(workers)
+
+
+def _layout_differs(made: tuple[int, int], now: tuple[int, int]) -> bool:
+    if made[0] > 1 or now[0] > 1:
+        return made != now
+    return (made[1] > 1) != (now[1] > 1)
 
 
 def freeze(state: object) -> bytes:

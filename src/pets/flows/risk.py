@@ -60,6 +60,9 @@ log = logging.getLogger(__name__)
 INPUT_TOPICS = ("md.markets", "md.tob", "bot.control", "exec.report", "order.intent")
 DECISION_TOPICS = ("order.exec", "order.denied")
 GLOBAL_KEY = "portfolio"
+# `pets flow run risk` refuses a cluster: every decision reads and moves the whole portfolio's state
+MAX_WORKERS = 1
+ONE_WORKER_REASON = "its state is one global key (portfolio limits are exact only in one worker)"
 
 Decision = ApprovedOrder | OrderDenied
 

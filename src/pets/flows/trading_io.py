@@ -132,11 +132,14 @@ class TopicDecoder:
 def kafka_source(
     settings: Settings, names: Iterable[str], tail: bool = True, order_log: Path | None = None
 ) -> MultiPartitionKafkaSource:
-    """Every partition of the given registry topics through one consumer (see kafka_source.py);
-    `order_log`: replay after a resume in the order handed on before it."""
+    """Every partition of the given registry topics through one consumer, or in a cluster one
+    Bytewax partition per partition index (see kafka_source.py); `order_log`: replay after a resume
+    in the order handed on before it."""
     registry = load_topic_registry(settings.config_dir)
     topics = [registry.get(name).full_name(settings.topic_prefix) for name in names]
-    return MultiPartitionKafkaSource([settings.require_kafka()], topics, tail=tail, order_log=order_log)
+    return MultiPartitionKafkaSource(
+        [settings.require_kafka()], topics, tail=tail, order_log=order_log, split=settings.flow_workers > 1
+    )
 
 
 def order_log(settings: Settings, flow_name: str) -> Path:
