@@ -50,10 +50,12 @@ class ScenarioResult:
 
 
 class FlowProcess:
-    """`pets flow run NAME` as a process of its own (killed with SIGKILL, as a crash)."""
+    """`pets flow run NAME [ARGS]` as a process of its own (killed with SIGKILL, as a crash); `args`:
+    e.g. a cluster process's --workers, --process-id and --addresses."""
 
-    def __init__(self, name: str, settings: Settings, log: Path) -> None:
+    def __init__(self, name: str, settings: Settings, log: Path, args: tuple[str, ...] = ()) -> None:
         self.name = name
+        self.args = args
         self.log = log
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("PETS_")}
         self.env.update(
@@ -71,7 +73,7 @@ class FlowProcess:
         pets = str(Path(sys.executable).with_name("pets"))
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [pets, "flow", "run", self.name, "--epoch-ms", str(EPOCH_MS)],
+                [pets, "flow", "run", self.name, "--epoch-ms", str(EPOCH_MS), *self.args],
                 env=self.env, stdout=out, stderr=out, start_new_session=True,
             )  # fmt: skip
 

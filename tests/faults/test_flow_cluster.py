@@ -1,0 +1,215 @@
+"""Issue 17, flows across workers: market_state and bots as Bytewax clusters of 2 processes x 2 workers
+over the real broker (each process `pets flow run NAME --workers 2 --process-id I --addresses ...`).
+
+1. The cluster publishes what single-worker flows fed the same stream publish: every top of book and
+   every intent, message for message, in the same order within each key (market).
+2. One process of a market_state cluster killed with SIGKILL mid-stream and restarted: its partitions
+   resume from its recovery store: every frame's top of book is published, none told two ways.
+
+The stream: book snapshots of both tokens of 8 markets whose mid moves 0.50 <-> 0.52 at every step
+(the market makers re-quote); the markets are on md.markets before the first frame, as in
+`pets bench faults`. Bots 1 and 5 only: their instances are per market, so a market's intents depend
+on that market's tops alone. Bot 6 (per neg-risk event) and Bot 8 (one instance for all markets) take
+markets of several partitions in the order they reach their worker (docs/deploy.md).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pets.infra.procs import free_port
+from pets.runtime import faults
+from pets.runtime.faults import FlowProcess
+from pets.schemas.codec import encode
+from pets.settings import Settings, project_root
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240)]
+
+MARKETS = 8
+PER_MARKET_BOTS = {"bot_01", "bot_05"}
+
+
+def _config(folder: Path) -> Path:
+    """config/ with only the per-market bots enabled."""
+    shutil.copytree(project_root() / "config", folder)
+    for path in (folder / "bots").glob("bot_*.yaml"):
+        data = yaml.safe_load(path.read_text())
+        if data["id"] not in PER_MARKET_BOTS and data.get("enabled"):
+            path.write_text(path.read_text().replace("enabled: true", "enabled: false", 1))
+    return folder
+
+
+def _frames(t0: int, steps: int) -> Iterator[tuple[str, str, bytes]]:
+    """Both tokens' book snapshots of one market after another (the NO book mirrors the YES book)."""
+    for i in range(steps * MARKETS):
+        n, ts = i % MARKETS, t0 + i * 25
+        bid = 49 + (i // MARKETS) % 2 * 2  # cents: 0.49/0.51 -> mid 0.50/0.52
+        for token, bids, asks in ((f"fy{n}", bid, bid + 2), (f"fn{n}", 98 - bid, 100 - bid)):
+            frame = {
+                "event_type": "book", "asset_id": token, "market": f"fm{n}", "timestamp": str(ts),
+                "hash": f"h{i}{token}", "bids": [{"price": f"0.{bids:02d}", "size": "100"}],
+                "asks": [{"price": f"0.{asks:02d}", "size": "100"}],
+            }  # fmt: skip
+            yield "md.book", f"fm{n}", json.dumps(frame).encode()
+
+
+def _cluster(name: str, on: Settings, run_dir: Path) -> list[FlowProcess]:
+    addresses = ";".join(f"127.0.0.1:{free_port()}" for _ in range(2))
+    return [
+        FlowProcess(
+            name,
+            on,
+            run_dir / f"{name}-{i}.log",
+            ("--workers", "2", "--process-id", str(i), "--addresses", addresses),
+        )
+        for i in range(2)
+    ]
+
+
+def _by_key(on: Settings, topic: str, key: Callable[[Any], str]) -> dict[str, list[bytes]]:
+    """Each key's messages in the order of its partition."""
+    from pets.flows.trading_io import read_topics
+
+    seen: dict[str, list[bytes]] = defaultdict(list)
+    for message in read_topics(on, [topic]):
+        seen[key(message)].append(encode(message))
+    return dict(seen)
+
+
+def _settled(read: Callable[[], tuple[int, ...]], flows: list[FlowProcess], what: str) -> None:
+    """Until the counts stopped moving for 4 looks in a row (and something came out)."""
+    counts: list[tuple[int, ...]] = []
+
+    def done() -> bool:
+        counts.append(read())
+        return len(counts) > 4 and len(set(counts[-4:])) == 1 and min(counts[-1]) > 0
+
+    assert faults._wait(what, done, flows, 120), counts[-5:]
+
+
+def _markets_first(on: Settings, mirror: Settings | None = None) -> None:
+    with faults._Feed(on, iter([("md.markets", f"fm{n}", encode(faults._market(n))) for n in range(MARKETS)]),
+                      rate=1000, mirror=mirror):  # fmt: skip
+        pass
+
+
+def _started(flows: list[FlowProcess]) -> None:
+    faults._wait("the flows to start", lambda: all(f.starts() >= f.launched for f in flows), flows, 90)
+    time.sleep(faults.STARTUP_S)
+
+
+def _stop(flows: list[FlowProcess]) -> None:
+    for flow in flows:
+        flow.kill()
+
+
+@pytest.fixture
+def base(settings: Settings, kafka_bootstrap: str, tmp_path: Path) -> Settings:
+    return replace(settings, kafka_bootstrap=kafka_bootstrap, config_dir=_config(tmp_path / "config"))
+
+
+def test_a_2x2_cluster_publishes_what_single_workers_publish_in_order_per_key(base: Settings) -> None:
+    with tempfile.TemporaryDirectory(prefix="pets-cluster-") as run_dir:
+        root = Path(run_dir)
+        cluster = faults._isolated(base, root / "cluster", database=False)
+        single = faults._isolated(base, root / "single", database=False)
+        flows = [*_cluster("market_state", cluster, root), *_cluster("bots", cluster, root)]
+        flows += [FlowProcess(name, single, root / f"{name}-single.log") for name in ("market_state", "bots")]
+        try:
+            _markets_first(cluster, mirror=single)
+            for flow in flows:
+                flow.start()
+            _started(flows)
+            t0 = time.time_ns() // faults.MS - 3_600_000
+            with faults._Feed(cluster, _frames(t0, 30), rate=150, mirror=single):
+                pass
+
+            def counts() -> tuple[int, ...]:
+                return tuple(
+                    sum(map(len, _by_key(on, topic, lambda m: m.market).values()))
+                    for on in (cluster, single) for topic in ("md.tob", "order.intent")
+                )  # fmt: skip
+
+            _settled(counts, flows, "both pipelines to settle")
+            tops = [_by_key(on, "md.tob", lambda t: t.market) for on in (cluster, single)]
+            intents = [_by_key(on, "order.intent", lambda i: i.market) for on in (cluster, single)]
+        finally:
+            _stop(flows)
+            faults._drop(cluster, None)
+            faults._drop(single, None)
+    assert len(tops[1]) == MARKETS and sum(map(len, tops[1].values())) >= MARKETS * 2 * 29
+    assert tops[0] == tops[1]
+    assert len(intents[1]) == MARKETS  # both bots quoted every market
+    assert intents[0] == intents[1]
+
+
+def test_a_killed_cluster_process_resumes_its_partitions_from_recovery_without_duplicates(
+    base: Settings,
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="pets-cluster-kill-") as run_dir:
+        root = Path(run_dir)
+        on = faults._isolated(base, root / "state", database=False)
+        flows = _cluster("market_state", on, root)
+        t0 = time.time_ns() // faults.MS - 3_600_000
+        frames = list(_frames(t0, 40))
+        try:
+            _markets_first(on)
+            for flow in flows:
+                flow.start()
+            _started(flows)
+            with faults._Feed(on, iter(frames), rate=100):
+                time.sleep(faults.EPOCH_MS / 1000 + 1.5)  # after a recovery snapshot, mid-stream
+                flows[1].kill(signal.SIGKILL)
+                # the survivor loses its peer: Bytewax stops it too; both restart from their stores
+                _wait_until_dead(flows[0], 30)
+                for flow in flows:
+                    flow.kill()
+                    flow.start()
+
+            def published() -> tuple[int, ...]:
+                return (sum(map(len, _by_key(on, "md.tob", lambda t: t.market).values())),)
+
+            _settled(published, flows, "the restarted cluster to settle")
+            told: dict[tuple[str, int], set[bytes]] = defaultdict(set)
+            copies = 0
+            for message in _by_key_messages(on):
+                told[message.asset_id, message.ts_ms].add(encode(message))
+                copies += 1
+            starts = [flow.starts() for flow in flows]
+            resumed = [flow.log.read_text(errors="replace").count("(resuming from ") for flow in flows]
+        finally:
+            _stop(flows)
+            faults._drop(on, None)
+    sent = {(json.loads(v)["asset_id"], int(json.loads(v)["timestamp"])) for _, _, v in frames}
+    assert starts == [2, 2] and resumed == [1, 1]  # each process restarted on its own store
+    # every frame's top (a token's last frame waits for its next one: not counted)
+    last = {(token, max(ts for t, ts in sent if t == token)) for token, _ in sent}
+    assert sent - last <= set(told)
+    # none told two ways; a top re-published identically (the epoch since the snapshot replayed) is
+    # md.tob's at-least-once, consumers drop it on (asset_id, seq)
+    assert all(len(contents) == 1 for contents in told.values())
+    assert copies >= len(told)
+
+
+def _by_key_messages(on: Settings) -> Iterator[Any]:
+    from pets.flows.trading_io import read_topics
+
+    yield from read_topics(on, ["md.tob"])
+
+
+def _wait_until_dead(flow: FlowProcess, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while flow.alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
