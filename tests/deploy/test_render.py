@@ -263,3 +263,50 @@ def test_render_k8s_writes_only_the_overlay_asked_for(description: DeployDescrip
     written = render_k8s(description, tmp_path, ("prod",))
     assert (tmp_path / "overlays" / "prod" / "kustomization.yaml") in written
     assert not (tmp_path / "overlays" / "dev").exists()
+
+
+def test_a_flow_cluster_is_a_statefulset_of_its_processes_that_find_each_other(tmp_path: Path) -> None:
+    """`processes: 2`: two pods, each `pets flow run` taking its process id from its ordinal and its
+    peers from the headless Service's DNS names; in Compose one service and one volume per process."""
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    scaled = CliRunner().invoke(
+        main, ["deploy", "scale", "market_state", "2", "--processes", "2", "--config-dir", str(config)]
+    )
+    assert scaled.exit_code == 0, scaled.output
+    description = load_deploy(config)
+    assert (description.flows["market_state"].processes, description.flows["market_state"].workers) == (2, 2)
+    render_k8s(description, tmp_path / "k8s")
+    docs = _resources(tmp_path / "k8s" / "base")
+    for doc in docs:
+        _validate(doc)
+    named = [d for d in docs if d["metadata"]["name"] == "market-state"]
+    (statefulset,) = [d for d in named if d["kind"] == "StatefulSet"]
+    (service,) = [d for d in named if d["kind"] == "Service"]
+    assert statefulset["spec"]["replicas"] == 2 and statefulset["spec"]["podManagementPolicy"] == "Parallel"
+    (container,) = statefulset["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+    assert env == {
+        "BYTEWAX_POD_NAME": {"fieldRef": {"fieldPath": "metadata.name"}},
+        "BYTEWAX_STATEFULSET_NAME": "market-state",
+        "BYTEWAX_ADDRESSES": "market-state-0.market-state:2101;market-state-1.market-state:2101",
+    }
+    assert container["args"][container["args"].index("--workers") + 1] == "2"
+    assert {"name": "cluster", "port": 2101, "targetPort": 2101} in service["spec"]["ports"]
+    assert service["spec"]["clusterIP"] == "None" and service["spec"]["publishNotReadyAddresses"] is True
+    bots = next(d for d in docs if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "bots")
+    assert bots["spec"]["replicas"] == 1 and "env" not in bots["spec"]["template"]["spec"]["containers"][0]
+
+    compose = yaml.safe_load(compose_text(description))
+    assert "market-state" not in compose["services"]
+    for i in range(2):
+        command = compose["services"][f"market-state-{i}"]["command"]
+        peers = "market-state-0:2101;market-state-1:2101"
+        assert command[-4:] == ["--process-id", str(i), "--addresses", peers]
+        assert f"state-market-state-{i}" in compose["volumes"]
+
+    too_many = CliRunner().invoke(
+        main, ["deploy", "scale", "market_state", "3", "--processes", "2", "--config-dir", str(config)]
+    )
+    assert too_many.exit_code == 1
+    assert "2 processes x 3 workers = 6 workers but md.book has 4 partition(s)" in too_many.output

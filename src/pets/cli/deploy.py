@@ -190,24 +190,36 @@ def status(target: str, config_dir: Path | None) -> None:
 @deploy.command()
 @click.argument("flow")
 @click.argument("workers", type=click.IntRange(min=1))
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes of the flow's Bytewax cluster (pods), WORKERS threads each (default: unchanged).",
+)
 @config_dir_option
-def scale(flow: str, workers: int, config_dir: Path | None) -> None:
-    """Set FLOW's worker count in deploy.yaml after checking it against the flow's partitions and
-    limit; render and apply again to roll it out (the recovery store stays on its volume)."""
-    from pets.deploy.description import DEPLOY_FILE, set_workers, worker_errors
+def scale(flow: str, workers: int, processes: int | None, config_dir: Path | None) -> None:
+    """Set FLOW's worker count (per process) in deploy.yaml, and with --processes its cluster's process
+    count, after checking processes x workers against the flow's partitions and limit; render and
+    apply again to roll it out. A new shape needs new recovery stores (docs/deploy.md)."""
+    from pets.deploy.description import DEPLOY_FILE, set_processes, set_workers, worker_errors
     from pets.schemas.topics import load_topic_registry
 
     directory = _config_dir(config_dir)
     description = _description(directory)
     if flow not in description.flows:
         raise click.ClickException(f"unknown flow {flow!r}; known: {', '.join(description.flows)}")
-    problems = worker_errors(flow, description.flows[flow], workers, load_topic_registry(directory))
+    spec = description.flows[flow]
+    problems = worker_errors(flow, spec, workers, load_topic_registry(directory), processes)
     if problems:
         raise click.ClickException("; ".join(message for _, message in problems))
     path = directory / DEPLOY_FILE
-    path.write_text(set_workers(path.read_text(), flow, workers))
+    text = set_workers(path.read_text(), flow, workers)
+    if processes is not None and processes != spec.processes:
+        text = set_processes(text, flow, processes)
+    path.write_text(text)
     _description(directory)  # the file still loads
-    click.echo(f"{flow}: {workers} worker(s) in {path}; now `pets deploy apply --target k8s|compose`")
+    shape = f"{processes or spec.processes} process(es) x {workers} worker(s)"
+    click.echo(f"{flow}: {shape} in {path}; now `pets deploy apply --target k8s|compose`")
 
 
 commands = [deploy]

@@ -31,7 +31,8 @@ class Resources(_Config, frozen=True, kw_only=True):
 
 
 class FlowSpec(_Config, frozen=True, kw_only=True):
-    workers: PositiveInt = 1
+    workers: PositiveInt = 1  # Bytewax worker threads per process
+    processes: PositiveInt = 1  # the flow's Bytewax cluster: pods (StatefulSet replicas), compose services
     max_workers: PositiveInt | None = None  # 1 for a flow whose state must stay in one worker (risk)
     partitioned_by: str | None = None  # the keyed input topic whose partitions bound the workers
     resources: Resources
@@ -114,21 +115,27 @@ def load_deploy(config_dir: Path) -> DeployDescription:
     return description
 
 
-def worker_errors(name: str, flow: FlowSpec, workers: int, registry: TopicRegistry) -> list[tuple[str, str]]:
-    """(key, problem) for `workers` workers of a flow: above its max_workers, or more workers than the
-    partitions of its keyed input (a worker beyond them would own no partition and sit idle)."""
+def worker_errors(
+    name: str, flow: FlowSpec, workers: int, registry: TopicRegistry, processes: int | None = None
+) -> list[tuple[str, str]]:
+    """(key, problem) for `workers` workers per process of a flow in `processes` processes (default:
+    the flow's): above its max_workers in all, or more workers in all than the partitions of its keyed
+    input (a worker beyond them would own no partition and sit idle)."""
     problems: list[tuple[str, str]] = []
-    if flow.max_workers is not None and workers > flow.max_workers:
-        problems.append(("workers", f"{workers} workers: {name} runs at most {flow.max_workers}"))
+    count = processes or flow.processes
+    total = count * workers
+    shape = f"{total} workers" if count == 1 else f"{count} processes x {workers} workers = {total} workers"
+    if flow.max_workers is not None and total > flow.max_workers:
+        problems.append(("workers", f"{shape}: {name} runs at most {flow.max_workers}"))
     if flow.partitioned_by is not None:
         topic = next((t for t in registry.topics if t.name == flow.partitioned_by), None)
         if topic is None:
             problems.append(("partitioned_by", f"unknown topic {flow.partitioned_by!r} (config/topics.yaml)"))
-        elif workers > topic.partitions:
+        elif total > topic.partitions:
             problems.append(
                 (
                     "workers",
-                    f"{workers} workers but {topic.name} has {topic.partitions} "
+                    f"{shape} but {topic.name} has {topic.partitions} "
                     f"partition(s): raise its partitions in config/topics.yaml first",
                 )
             )
@@ -136,11 +143,31 @@ def worker_errors(name: str, flow: FlowSpec, workers: int, registry: TopicRegist
 
 
 _WORKERS_LINE = re.compile(r"^(?P<indent>\s+)workers:\s*\d+(?P<rest>.*)$")
+_PROCESSES_LINE = re.compile(r"^(?P<indent>\s+)processes:\s*\d+(?P<rest>.*)$")
 
 
 def set_workers(text: str, flow: str, workers: int) -> str:
     """deploy.yaml's text with `flows.<flow>.workers` set, comments and layout kept."""
     lines = text.splitlines(keepends=True)
+    at, match = _workers_line(lines, flow)
+    lines[at] = f"{match['indent']}workers: {workers}{match['rest']}\n"
+    return "".join(lines)
+
+
+def set_processes(text: str, flow: str, processes: int) -> str:
+    """deploy.yaml's text with `flows.<flow>.processes` set: the line after `workers`, added when the
+    flow has none."""
+    lines = text.splitlines(keepends=True)
+    at, match = _workers_line(lines, flow)
+    following = lines[at + 1].rstrip("\n") if at + 1 < len(lines) else ""
+    if (old := _PROCESSES_LINE.match(following)) is not None:
+        lines[at + 1] = f"{old['indent']}processes: {processes}{old['rest']}\n"
+    else:
+        lines.insert(at + 1, f"{match['indent']}processes: {processes}\n")
+    return "".join(lines)
+
+
+def _workers_line(lines: list[str], flow: str) -> tuple[int, re.Match[str]]:
     in_flows = in_flow = False
     for i, line in enumerate(lines):
         stripped = line.rstrip("\n")
@@ -152,6 +179,5 @@ def set_workers(text: str, flow: str, workers: int) -> str:
         elif in_flows and indent == 2:
             in_flow = stripped.strip().split(":")[0] == flow
         elif in_flow and (match := _WORKERS_LINE.match(stripped)):
-            lines[i] = f"{match['indent']}workers: {workers}{match['rest']}\n"
-            return "".join(lines)
+            return i, match
     raise KeyError(f"flows.{flow}.workers not found in {DEPLOY_FILE}")

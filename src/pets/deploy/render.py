@@ -84,8 +84,18 @@ def _service(name: str, port: int, headless: bool = False) -> Manifest:
     }
 
 
+CLUSTER_PORT = 2101  # a flow cluster's processes talk to each other here (Bytewax/Timely)
+
+
 def flow_args(d: DeployDescription, name: str, flow: FlowSpec) -> list[str]:
     return ["flow", "run", name, "--workers", str(flow.workers), "--metrics-port", str(d.metrics_port)]
+
+
+def cluster_addresses(name: str, flow: FlowSpec, host: str = "{svc}-{i}.{svc}") -> str:
+    """Every process of a flow's cluster in process-id order: on Kubernetes the StatefulSet pods by
+    their headless Service's DNS names (market-state-0.market-state), in Compose the services."""
+    svc = service_name(name)
+    return ";".join(f"{host.format(svc=svc, i=i)}:{CLUSTER_PORT}" for i in range(flow.processes))
 
 
 def flow_manifests(d: DeployDescription, name: str, flow: FlowSpec) -> list[Manifest]:
@@ -99,13 +109,28 @@ def flow_manifests(d: DeployDescription, name: str, flow: FlowSpec) -> list[Mani
     container["livenessProbe"] = {**_http_probe("/metrics", "metrics", 10, 6), "initialDelaySeconds": 15}
     container["readinessProbe"] = _http_probe("/metrics", "metrics", 5, 3)
     container["volumeMounts"] = [{"name": "state", "mountPath": STATE_DIR}]
+    service = _service(svc, d.metrics_port, headless=True)
+    if flow.processes > 1:
+        # a Bytewax cluster: `pets flow run` takes its process id from the pod's ordinal (Bytewax's
+        # BYTEWAX_POD_NAME / BYTEWAX_STATEFULSET_NAME) and its peers from BYTEWAX_ADDRESSES
+        container["env"] = [
+            {"name": "BYTEWAX_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "BYTEWAX_STATEFULSET_NAME", "value": svc},
+            {"name": "BYTEWAX_ADDRESSES", "value": cluster_addresses(name, flow)},
+        ]
+        container["ports"].append({"name": "cluster", "containerPort": CLUSTER_PORT})
+        service["spec"]["ports"].append({"name": "cluster", "port": CLUSTER_PORT, "targetPort": CLUSTER_PORT})
+        service["spec"]["publishNotReadyAddresses"] = True  # peers find each other while starting
     statefulset = {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
         "metadata": {"name": svc, "labels": _labels(svc)},
         "spec": {
             "serviceName": svc,
-            "replicas": 1,  # workers scale inside the pod (--workers); the recovery store is per pod
+            # one pod per process of the flow's cluster, each with its recovery store's share on its
+            # own claim; the pods start together (a cluster waits for all its processes)
+            "replicas": flow.processes,
+            **({"podManagementPolicy": "Parallel"} if flow.processes > 1 else {}),
             "selector": {"matchLabels": _labels(svc)},
             "template": {
                 "metadata": {
@@ -130,7 +155,7 @@ def flow_manifests(d: DeployDescription, name: str, flow: FlowSpec) -> list[Mani
             ],
         },
     }
-    return [statefulset, _service(svc, d.metrics_port, headless=True)]
+    return [statefulset, service]
 
 
 def _deployment(name: str, container: Manifest, volumes: list[Manifest] | None = None) -> Manifest:
@@ -528,8 +553,16 @@ def compose_document(d: DeployDescription, overlay: Overlay = "dev") -> Manifest
     volumes: Manifest = {"timescale": {}, "metabase-db": {}}
     for name, flow in d.flows.items():
         svc = service_name(name)
-        services[svc] = pets(command=flow_args(d, name, flow), volumes=[f"state-{svc}:{STATE_DIR}"])
-        volumes[f"state-{svc}"] = {}
+        if flow.processes == 1:
+            services[svc] = pets(command=flow_args(d, name, flow), volumes=[f"state-{svc}:{STATE_DIR}"])
+            volumes[f"state-{svc}"] = {}
+            continue
+        addresses = cluster_addresses(name, flow, host="{svc}-{i}")
+        for i in range(flow.processes):  # a cluster: one service per process, each on its own volume
+            cluster = ["--process-id", str(i), "--addresses", addresses]
+            command = flow_args(d, name, flow) + cluster
+            services[f"{svc}-{i}"] = pets(command=command, volumes=[f"state-{svc}-{i}:{STATE_DIR}"])
+            volumes[f"state-{svc}-{i}"] = {}
     s = d.services
     services["api"] = pets(
         command=["api", "serve", "--host", "0.0.0.0", "--port", str(s.api.port)],

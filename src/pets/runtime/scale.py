@@ -5,8 +5,8 @@ Per configuration (processes x workers per process), on fresh topics (md.book wi
 partitions, keyed by market):
 - throughput: the backlog (the simulator's first frames, seeded) is on md.book before the cluster
   starts (`pets flow run market_state --no-recovery --workers W --process-id I --addresses ...` per
-  process); frames/s = backlog frames / (last top of book consumed - first one), so the processes'
-  start-up is left out;
+  process); frames/s = backlog frames / (the backlog's last top of book consumed - the first one, the
+  count known from the same books in process), so the processes' start-up is left out;
 - latency: then frames at a steady rate, each (market, venue time) group timed from its last frame
   produced to its top of book consumed from md.tob (as `pets bench market-state-latency`).
 """
@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,6 @@ from typing import Any
 from pets.settings import Settings
 
 CONFIGS = ((1, 1), (2, 1), (2, 2))  # (processes, workers each): 1, 2 and 4 workers
-SETTLE_S = 2.0  # no new top for this long: the backlog is done
 TOPICS = ("md.book", "md.markets", "md.tob", "dlq.market_data")
 
 
@@ -55,6 +54,26 @@ def universe(markets: int, backlog: int, paced: int, seed: int = 7) -> tuple[lis
 
     frames = MarketSimulator(SimParams.feed(markets, seed)).take(backlog + paced)
     return frames[:backlog], frames[backlog : backlog + paced]
+
+
+def expected_tops(frames: list[bytes]) -> int:
+    """The tops of book the flow publishes for `frames` (the pure books in process): all but those of
+    each market's last group, which wait for the market's next frame (published at end of input only)."""
+    from pets.pipelines.market_data.embedded import run_embedded
+
+    ended = False
+    counts = [0, 0]  # before the end of input, at it
+
+    def frames_then_end() -> Iterator[bytes]:
+        nonlocal ended
+        yield from frames
+        ended = True
+
+    def count(_: object) -> None:
+        counts[ended] += 1
+
+    run_embedded(frames_then_end(), on_top_of_book=count)
+    return counts[0]
 
 
 class _Tops:
@@ -116,6 +135,7 @@ def measure(
     from pets.pipelines.kafka_io import delete_topics, ensure_topics
 
     bootstrap = settings.require_kafka()
+    expected = expected_tops(backlog)
     scoped = replace(settings, topic_prefix=f"scale{uuid.uuid4().hex[:8]}.")
     ensure_topics(scoped, list(TOPICS))
     book = f"{scoped.topic_prefix}md.book"
@@ -145,9 +165,9 @@ def measure(
     ]
     try:
         deadline = time.monotonic() + timeout_s
-        while not tops.count or time.perf_counter() - tops.last < SETTLE_S:
+        while tops.count < expected:
             _check(flows, deadline)
-            time.sleep(0.2)
+            time.sleep(0.1)
         count, seconds = tops.count, tops.last - tops.first
         start = time.perf_counter()
         for i, raw in enumerate(paced):
