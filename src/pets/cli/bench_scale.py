@@ -57,10 +57,16 @@ def bench_scale(
         f"{out['markets']} markets, {out['cpus']} CPUs, load average {out['load_average_before']} -> "
         f"{out['load_average_after']}"
     )
-    click.echo(f"{'processes x workers':>20s} {'frames/s':>9s} {'p50 ms':>7s} {'p99 ms':>7s} {'timed':>6s}")
+    click.echo(
+        f"{'processes x workers':>20s} {'frames/s':>9s} {'per CPU s':>9s} {'p50 ms':>7s} {'p99 ms':>7s} "
+        f"{'timed':>6s}"
+    )
     for r in results:
         shape = f"{r['processes']} x {r['workers_per_process']}"
-        figures = f"{r['frames_per_s']:9d} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['tops_timed']:6d}"
+        figures = (
+            f"{r['frames_per_s']:9d} {r['frames_per_cpu_s']:9d} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} "
+            f"{r['tops_timed']:6d}"
+        )
         click.echo(f"{shape:>20s} {figures}")
 
 

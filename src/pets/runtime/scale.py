@@ -13,6 +13,7 @@ partitions, keyed by market):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -41,6 +42,8 @@ class ScaleResult:
     tops: int
     seconds: float
     frames_per_s: int
+    cpu_s: float  # the cluster's CPU seconds over the same span (from its first top to the last)
+    frames_per_cpu_s: int  # what one core does, busy: the basis of the projection (docs/deploy.md)
     paced_frames: int
     rate_target: int
     tops_timed: int
@@ -165,10 +168,14 @@ def measure(
     ]
     try:
         deadline = time.monotonic() + timeout_s
+        cpu_at_first: float | None = None
         while tops.count < expected:
             _check(flows, deadline)
+            if cpu_at_first is None and tops.count:
+                cpu_at_first = _cpu_s(flows)
             time.sleep(0.1)
         count, seconds = tops.count, tops.last - tops.first
+        cpu = _cpu_s(flows) - (cpu_at_first or 0.0)
         start = time.perf_counter()
         for i, raw in enumerate(paced):
             delay = start + i / rate - time.perf_counter()
@@ -191,10 +198,22 @@ def measure(
     def pct(q: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6, 2) if ordered else 0.0
 
+    per_s = round(len(backlog) / seconds) if seconds else 0
+    per_cpu_s = round(len(backlog) / cpu) if cpu else 0
     return ScaleResult(
-        processes, workers, processes * workers, len(backlog), count, round(seconds, 2),
-        round(len(backlog) / seconds) if seconds else 0, len(paced), rate, len(ordered), pct(0.5), pct(0.99),
+        processes, workers, processes * workers, len(backlog), count, round(seconds, 2), per_s, round(cpu, 2),
+        per_cpu_s, len(paced), rate, len(ordered), pct(0.5), pct(0.99),
     )  # fmt: skip
+
+
+def _cpu_s(flows: list[subprocess.Popen[bytes]]) -> float:
+    """The CPU seconds (user + system) the processes used so far (Linux /proc)."""
+    total = 0
+    for flow in flows:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{flow.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _check(flows: list[subprocess.Popen[bytes]], deadline: float) -> None:
