@@ -38,6 +38,7 @@ from pets.settings import Settings, project_root
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240)]
 
 MARKETS = 8
+STEPS = 30  # each a book snapshot of both tokens of every market
 PER_MARKET_BOTS = {"bot_01", "bot_05"}
 
 
@@ -88,15 +89,17 @@ def _by_key(on: Settings, topic: str, key: Callable[[Any], str]) -> dict[str, li
     return dict(seen)
 
 
-def _settled(read: Callable[[], tuple[int, ...]], flows: list[FlowProcess], what: str) -> None:
-    """Until the counts stopped moving for 4 looks in a row (and something came out)."""
+def _settled(
+    read: Callable[[], tuple[int, ...]], ready: Callable[[tuple[int, ...]], bool], flows: list[FlowProcess]
+) -> None:
+    """Until the counts are `ready` and stopped moving for 3 looks in a row (nothing more comes)."""
     counts: list[tuple[int, ...]] = []
 
     def done() -> bool:
         counts.append(read())
-        return len(counts) > 4 and len(set(counts[-4:])) == 1 and min(counts[-1]) > 0
+        return len(counts) > 3 and len(set(counts[-3:])) == 1 and ready(counts[-1])
 
-    assert faults._wait(what, done, flows, 120), counts[-5:]
+    assert faults._wait("the outputs", done, flows, 120), counts[-4:]
 
 
 def _markets_first(on: Settings, mirror: Settings | None = None) -> None:
@@ -133,7 +136,7 @@ def test_a_2x2_cluster_publishes_what_single_workers_publish_in_order_per_key(ba
                 flow.start()
             _started(flows)
             t0 = time.time_ns() // faults.MS - 3_600_000
-            with faults._Feed(cluster, _frames(t0, 30), rate=150, mirror=single):
+            with faults._Feed(cluster, _frames(t0, STEPS), rate=150, mirror=single):
                 pass
 
             def counts() -> tuple[int, ...]:
@@ -142,14 +145,16 @@ def test_a_2x2_cluster_publishes_what_single_workers_publish_in_order_per_key(ba
                     for on in (cluster, single) for topic in ("md.tob", "order.intent")
                 )  # fmt: skip
 
-            _settled(counts, flows, "both pipelines to settle")
+            # cluster tops, intents, single tops, intents: every frame's top (its market's pair
+            # completes the group), and as many intents from both
+            _settled(counts, lambda c: c[0] == c[2] == 2 * MARKETS * STEPS and c[1] == c[3] > 0, flows)
             tops = [_by_key(on, "md.tob", lambda t: t.market) for on in (cluster, single)]
             intents = [_by_key(on, "order.intent", lambda i: i.market) for on in (cluster, single)]
         finally:
             _stop(flows)
             faults._drop(cluster, None)
             faults._drop(single, None)
-    assert len(tops[1]) == MARKETS and sum(map(len, tops[1].values())) >= MARKETS * 2 * 29
+    assert len(tops[1]) == MARKETS
     assert tops[0] == tops[1]
     assert len(intents[1]) == MARKETS  # both bots quoted every market
     assert intents[0] == intents[1]
@@ -179,9 +184,9 @@ def test_a_killed_cluster_process_resumes_its_partitions_from_recovery_without_d
                     flow.start()
 
             def published() -> tuple[int, ...]:
-                return (sum(map(len, _by_key(on, "md.tob", lambda t: t.market).values())),)
+                return (len({(t.asset_id, t.ts_ms) for t in _by_key_messages(on)}),)
 
-            _settled(published, flows, "the restarted cluster to settle")
+            _settled(published, lambda c: c[0] == len(frames), flows)  # a top per frame, all told
             told: dict[tuple[str, int], set[bytes]] = defaultdict(set)
             copies = 0
             for message in _by_key_messages(on):
@@ -194,9 +199,7 @@ def test_a_killed_cluster_process_resumes_its_partitions_from_recovery_without_d
             faults._drop(on, None)
     sent = {(json.loads(v)["asset_id"], int(json.loads(v)["timestamp"])) for _, _, v in frames}
     assert starts == [2, 2] and resumed == [1, 1]  # each process restarted on its own store
-    # every frame's top (a token's last frame waits for its next one: not counted)
-    last = {(token, max(ts for t, ts in sent if t == token)) for token, _ in sent}
-    assert sent - last <= set(told)
+    assert set(told) == sent  # every frame's top
     # none told two ways; a top re-published identically (the epoch since the snapshot replayed) is
     # md.tob's at-least-once, consumers drop it on (asset_id, seq)
     assert all(len(contents) == 1 for contents in told.values())
