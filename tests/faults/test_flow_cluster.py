@@ -5,6 +5,7 @@ over the real broker (each process `pets flow run NAME --workers 2 --process-id 
    every intent, message for message, in the same order within each key (market).
 2. One process of a market_state cluster killed with SIGKILL mid-stream and restarted: its partitions
    resume from its recovery store: every frame's top of book is published, none told two ways.
+3. The same kill in a bots cluster: every intent once, as an undisturbed single-worker flow proposes it.
 
 The stream: book snapshots of both tokens of 8 markets whose mid moves 0.50 <-> 0.52 at every step
 (the market makers re-quote); the markets are on md.markets before the first frame, as in
@@ -175,13 +176,7 @@ def test_a_killed_cluster_process_resumes_its_partitions_from_recovery_without_d
                 flow.start()
             _started(flows)
             with faults._Feed(on, iter(frames), rate=100):
-                time.sleep(faults.EPOCH_MS / 1000 + 1.5)  # after a recovery snapshot, mid-stream
-                flows[1].kill(signal.SIGKILL)
-                # the survivor loses its peer: Bytewax stops it too; both restart from their stores
-                _wait_until_dead(flows[0], 30)
-                for flow in flows:
-                    flow.kill()
-                    flow.start()
+                _kill_one_mid_stream_and_restart(flows)
 
             def published() -> tuple[int, ...]:
                 return (len({(t.asset_id, t.ts_ms) for t in _by_key_messages(on)}),)
@@ -212,7 +207,61 @@ def _by_key_messages(on: Settings) -> Iterator[Any]:
     yield from read_topics(on, ["md.tob"])
 
 
-def _wait_until_dead(flow: FlowProcess, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while flow.alive() and time.monotonic() < deadline:
+def _kill_one_mid_stream_and_restart(flows: list[FlowProcess]) -> None:
+    """SIGKILL of process 1 after a recovery snapshot; the survivor loses its peer and Bytewax stops
+    it too (a cluster restarts as a whole); both start again on their stores."""
+    time.sleep(faults.EPOCH_MS / 1000 + 1.5)
+    flows[1].kill(signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while flows[0].alive() and time.monotonic() < deadline:
         time.sleep(0.2)
+    for flow in flows:
+        flow.kill()
+        flow.start()
+
+
+def test_a_killed_bots_cluster_process_resumes_and_proposes_what_an_undisturbed_flow_proposes(
+    base: Settings,
+) -> None:
+    """The bots as 2 x 2 with one process killed mid-stream, and a single-worker bots flow fed the same
+    tops (keyed by market, as market_state publishes them) left alone: each intent id once, with the
+    reference's content (a replayed intent is proposed again identically: risk refuses the repeat)."""
+    from msgspec.json import decode
+
+    from pets.schemas.market_data import TopOfBook
+
+    with tempfile.TemporaryDirectory(prefix="pets-cluster-bots-") as run_dir:
+        root = Path(run_dir)
+        on = faults._isolated(base, root / "cluster", database=False)
+        reference = faults._isolated(base, root / "reference", database=False)
+        flows = _cluster("bots", on, root)
+        calm = FlowProcess("bots", reference, root / "bots-reference.log")
+        t0 = time.time_ns() // faults.MS - 3_600_000
+        tops = [
+            (topic, decode(value, type=TopOfBook).market, value)
+            for topic, _, value in faults._quote_inputs(t0, 200)
+            if topic == "md.tob"
+        ]
+        try:
+            _markets_first(on, mirror=reference)
+            for flow in [*flows, calm]:
+                flow.start()
+            _started([*flows, calm])
+            with faults._Feed(on, iter(tops), rate=80, mirror=reference):
+                _kill_one_mid_stream_and_restart(flows)
+
+            def intents(of: Settings) -> dict[Any, set[bytes]]:
+                return faults._contents(of, ["order.intent"], lambda i: i.client_order_id)
+
+            def counts() -> tuple[int, ...]:
+                return len(intents(on)), len(intents(reference))
+
+            _settled(counts, lambda c: c[0] == c[1] > 0, [*flows, calm])
+            got, expected = intents(on), intents(reference)
+            resumed = [flow.log.read_text(errors="replace").count("(resuming from ") for flow in flows]
+        finally:
+            _stop([*flows, calm])
+            faults._drop(on, None)
+            faults._drop(reference, None)
+    assert resumed == [1, 1]
+    assert got == expected  # every id once, told one way, the reference's
