@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from risk_factories import market
+from risk_factories import intent, market, report
 
 from pets.execution.portfolio import Portfolio
 from pets.risk.ledger import Ledger, OpenOrder
 from pets.risk.lots import Lots
-from pets.schemas.orders import ExecutionReport
 
 BOT = "bot_01"
 
@@ -44,39 +43,18 @@ FILLS = [
 ]
 
 
-def _report(n: int, side: str, token: str, qty: str, px: str, fee: str, rebate: str) -> ExecutionReport:
-    return ExecutionReport(
-        report_id=f"r{n}",
-        client_order_id=f"o{n}",
-        venue_order_id=None,
-        bot_id=BOT,
-        market="m1",
-        asset_id=token,
-        side=side,  # type: ignore[arg-type]
-        kind="fill",
-        order_price=D(px),
-        order_size=D(qty),
-        last_qty=D(qty),
-        last_px=D(px),
-        cum_qty=D(qty),
-        fee=D(fee),
-        rebate=D(rebate),
-        ts_ns=n,
-        source_ts_ms=0,
-    )
-
-
 def test_the_risk_ledger_and_the_portfolio_realize_the_same_pnl_from_the_same_fills() -> None:
     ledger = Ledger(D(10_000), {BOT: D(1_000)})
     portfolio = Portfolio(D(10_000), {BOT: D(1_000)})
     portfolio.on_market(market("m1", ("yes1", "no1")), 0)
     book, account = ledger.bot(BOT), portfolio.account(BOT)
     realized_after: list[tuple[D, D]] = []
-    for n, (side, token, qty, px, fee, rebate) in enumerate(FILLS):
-        order = OpenOrder(f"o{n}", BOT, "m1", token, side, D(px), D(qty), D(px), "sports", "m1")
-        ledger.open(order)
-        ledger.fill(order, D(qty), D(px), D(fee), D(rebate))
-        portfolio.on_report(_report(n, side, token, qty, px, fee, rebate))
+    for side, token, qty, px, fee, rebate in FILLS:
+        order = intent(side=side, price=px, size=qty, asset_id=token)
+        held = OpenOrder(order.client_order_id, BOT, "m1", token, side, D(px), D(qty), D(px), "sports", "m1")
+        ledger.open(held)
+        ledger.fill(held, D(qty), D(px), D(fee), D(rebate))
+        portfolio.on_report(report(order, "fill", qty, px, fee=fee, rebate=rebate))
         realized_after.append((book.realized, account.realized))
     # by hand: 100 x (0.50-0.40) + 20 x (0.50-0.46) = 10.80; 30 x (0.44-0.46) = -0.60;
     # 20 short x (0.44-0.30) = 2.80; 10 x (0.50-0.55) = -0.50
