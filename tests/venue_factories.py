@@ -88,6 +88,7 @@ def report(
     ts_ms: int = T0,
     n: int = 1,
     leaves: str = "0",
+    rebate: str = "0",
 ) -> ExecutionReport:
     """The `n`-th report of `kind` for `order` (`qty` filled now at `px`, the cumulative qty too)."""
     return ExecutionReport.of_order(
@@ -101,5 +102,6 @@ def report(
         last_qty=D(qty),
         last_px=D(px) if px is not None else None,
         fee=D(fee),
+        rebate=D(rebate),
         source_ts_ms=ts_ms,
     )

@@ -1,5 +1,5 @@
 """`pets report --journal DIR --html FILE` over a real paper run: self-contained, and its figures are
-the report's (one definition of each measure)."""
+the report's (one definition of each measure); each market's chart draws its mids under the orders."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import polars as pl
+
+from pets.runtime.html_report import UNDER
 
 PETS = str(Path(sys.executable).parent / "pets")
 
@@ -52,3 +54,22 @@ def test_the_html_report_of_a_paper_run(tmp_path: Path) -> None:
     fills = pl.read_parquet(journal / "fills.parquet")
     markets = section(page, "Fills over each market")
     assert markets.count("<circle") == fills.height  # every fill on its market's chart
+    # under each market's orders, its tokens' mid paths from the journal (grey, first on the chart)
+    mids = pl.read_parquet(journal / "mids.parquet")
+    per_second = mids.with_columns(pl.col("ts_ms") // 1000).group_by("asset_id", "ts_ms").len()
+    assert mids.height > 0 and per_second["len"].max() == 1
+    charts = markets.split("<h3>")[1:]
+    reports = pl.read_parquet(journal / "reports.parquet")
+    charted = set(reports.filter(pl.col("kind") == "ack")["market"]) | set(fills["market"])
+    assert len(charts) == len(charted)
+    drawn = mids.filter(pl.col("market").is_in(charted))["asset_id"].n_unique()
+    assert sum(chart.count(f'stroke="{UNDER}"') for chart in charts) == drawn > 0
+    for chart in charts:
+        strokes = re.findall(r'stroke="([^"]+)"', chart)
+        assert UNDER not in strokes or strokes[0] == UNDER  # the mids first: beneath the orders
+    # a journal from before the mids were kept: the same charts, orders and fills only
+    (journal / "mids.parquet").unlink()
+    subprocess.run([PETS, "report", "--journal", str(journal), "--html", str(out)],
+                   capture_output=True, timeout=120, check=True)  # fmt: skip
+    older = section(out.read_text(), "Fills over each market")
+    assert f'stroke="{UNDER}"' not in older and older.count("<circle") == fills.height

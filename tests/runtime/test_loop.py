@@ -58,20 +58,19 @@ def test_a_bot_instance_fires_its_timers_on_the_venue_time_it_is_handed() -> Non
 
 
 def test_risk_and_the_portfolio_give_one_answer_for_equity_and_round_trips() -> None:
-    """The risk engine's books (reservations, average cost) and the executor's portfolio (FIFO lots)
-    count differently on the way, but agree on what each bot is worth and on its round trips."""
+    """The risk engine's books and the executor's portfolio hold the same lots (risk/lots.py): they agree
+    exactly on what each bot is worth, on its realized P&L and on its round trips."""
     source = sources.simulated(CONFIG, seed=7, duration_s=300)
     loop = TradingLoop(CONFIG, source.markets)
     loop.run(source.frames)
     risk = loop.risk.snapshot()["bots"]
     snapshots = loop.portfolio.snapshot(loop.clock_ms * 1_000_000, loop.exchange.open_orders())
-    micro = Decimal("0.000001")
     traded = [s for s in snapshots if s.bot_id != "portfolio" and s.trades]
     assert traded
     for snap in traded:
         book = loop.risk.ledger.bot(snap.bot_id)
-        # the ledger's proportional cost split leaves dust below 1e-20
-        assert Decimal(risk[snap.bot_id]["equity"]).quantize(micro) == snap.equity, snap.bot_id
+        assert Decimal(risk[snap.bot_id]["equity"]) == snap.equity, snap.bot_id
+        assert book.realized == snap.realized_pnl and book.fees == snap.fees - snap.rebates, snap.bot_id
         assert (book.trips.wins, book.trips.losses) == (snap.wins, snap.losses), snap.bot_id
 
 

@@ -112,6 +112,7 @@ def run(
     _status(f"pets run: {source.name}")
     journal = Journal()
     loop = TradingLoop(config, source.markets, journal=journal, news=_news_signaller(settings))
+    loop.bus.subscribe("md.tob", journal.on_top_of_book)  # the markets' mid paths, for `pets report --html`
     # the simulator's news, esports events, whale fills and forecasts reach the signal-driven bots
     inputs = source.events() if source.events is not None else source.frames
     service = None
@@ -198,7 +199,7 @@ def dead_letter_lines(letters: Iterable[Any], top: int = 10) -> list[str]:
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
     help="Also write a self-contained HTML report of the run (--journal only): equity, drawdowns, "
-    "P&L by bot and zone, fills per market.",
+    "P&L by bot and zone, fills per market over its mids.",
 )
 def report_command(journal_dir: Path | None, as_json: bool, html_file: Path | None) -> None:
     """Per-bot performance: trades, win rate, P&L, ROI, Sharpe, drawdown, fees, denials, breakers."""
@@ -234,12 +235,15 @@ def report_command(journal_dir: Path | None, as_json: bool, html_file: Path | No
         report = with_forecasts(report, forecaster, filled, {})
     names = {bot.id: bot.name for bot in config.bots}
     if html_file is not None and journal_dir is not None:
-        from pets.runtime.html_report import journal_inputs, render
+        from pets.runtime.html_report import journal_inputs, mid_paths, render
 
         tables = {name: _journal_rows(journal_dir, name) for name in ("reports", "markets")}
         fills, reports, markets = journal_inputs(tables)
+        # a journal written before the run kept mids has none: its charts show the orders only
+        has_mids = (journal_dir / "mids.parquet").is_file()
+        mids = mid_paths(_journal_rows(journal_dir, "mids")) if has_mids else {}
         title = f"PETS run {journal_dir.name}"
-        page = render(title, report, names, snapshots, fills, reports, markets, config)
+        page = render(title, report, names, snapshots, fills, reports, markets, config, mids)
         html_file.write_text(page, encoding="utf-8")
         _status(f"HTML report: {html_file}")
     if as_json:

@@ -36,6 +36,7 @@ from typing import Final
 
 import msgspec
 
+from pets.risk.circuit_breakers import drawdown
 from pets.schemas.control import RiskAlert
 from pets.schemas.orders import ExecutionReport, PnlSnapshot
 
@@ -90,9 +91,7 @@ def drawdown_after(peak: Decimal, worst: Decimal, equity: Decimal) -> tuple[Deci
     of that peak)."""
     if equity >= peak:
         return equity, worst
-    if peak > 0:
-        worst = max(worst, (peak - equity) / peak)
-    return peak, worst
+    return peak, max(worst, drawdown(peak, equity))
 
 
 def max_drawdown(equity: Iterable[Decimal]) -> Decimal:

@@ -1,9 +1,8 @@
 """Positions, cash and P&L per bot, from execution reports; exact Decimal throughout.
 
 Accounting:
-- Positions are FIFO lots per (bot, token): a fill that reduces a position closes the oldest lots
-  first and realizes (fill price - lot price) x qty. Lots keep every amount exact (an average cost
-  would need a division); `avg_price` is shown rounded to 1e-6 and never used in arithmetic.
+- Positions are FIFO lots per (bot, token) (risk/lots.py, the risk ledger's too): a fill that reduces
+  a position closes the oldest lots first and realizes (fill price - lot price) x qty, exactly.
 - Cash per bot starts at its allocation (capital_allocation x starting capital); a buy pays
   qty x price, a sell receives it, a fill pays its taker fee and receives its maker rebate; a
   settlement pays 1 (or the final price) per winning share. Portfolio cash = starting capital
@@ -20,7 +19,6 @@ Accounting:
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -30,6 +28,7 @@ import msgspec
 from mypy_extensions import mypyc_attr
 
 from pets.execution.metrics import drawdown_after
+from pets.risk.lots import Lots
 from pets.risk.trips import RoundTrips
 from pets.schemas.market_data import MarketInfo, MarketResolved
 from pets.schemas.orders import ExecutionReport, PnlSnapshot, Position
@@ -41,42 +40,10 @@ PORTFOLIO: Final = "portfolio"
 
 @mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
-class Holding:
-    """One bot's position in one token: signed FIFO lots (all long or all short)."""
+class Holding(Lots):
+    """One bot's position in one token (FIFO lots) and the time it last changed."""
 
-    market: str
-    asset_id: str
-    lots: deque[tuple[Decimal, Decimal]] = field(default_factory=deque)  # (signed qty, price)
-    qty: Decimal = ZERO
-    cost: Decimal = ZERO  # sum of qty x price of the open lots (negative when short)
-    realized: Decimal = ZERO
     ts_ns: int = 0
-
-    def trade(self, qty: Decimal, price: Decimal) -> Decimal:
-        """Apply a signed fill (+ buy, - sell) at `price`; returns the P&L it realized."""
-        realized = ZERO
-        lots = self.lots
-        while qty and lots and (lots[0][0] > 0) != (qty > 0):
-            lot_qty, lot_price = lots[0]
-            closed = lot_qty if abs(lot_qty) <= abs(qty) else -qty
-            realized += closed * (price - lot_price)
-            self.cost -= closed * lot_price
-            if closed == lot_qty:
-                lots.popleft()
-            else:
-                lots[0] = (lot_qty - closed, lot_price)
-            qty += closed
-            self.qty -= closed
-        if qty:
-            lots.append((qty, price))
-            self.cost += qty * price
-            self.qty += qty
-        self.realized += realized
-        return realized
-
-    @property
-    def avg_price(self) -> Decimal:
-        return (self.cost / self.qty).quantize(MICRO) if self.qty else ZERO
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -160,10 +127,8 @@ class Portfolio:
         account.fees += report.fee
         account.rebates += report.rebate
         account.fills += 1
-        account.trips.add(event, realized - report.fee + report.rebate)
-        account.trips.hold(event, report.asset_id, holding.qty)
+        account.trips.trade(event, report.asset_id, realized - report.fee + report.rebate, holding.qty)
         holding.ts_ns = report.ts_ns
-        account.trips.close(event)
         return self._position(account.bot_id, holding)
 
     def on_mark(self, asset_id: str, mid: Decimal) -> None:
@@ -181,16 +146,13 @@ class Portfolio:
                 holding = account.holdings.get(asset_id)
                 if holding is None or not holding.qty:
                     continue
-                qty = holding.qty
-                realized = holding.trade(-qty, payout)
-                account.cash += qty * payout
+                account.cash += holding.qty * payout
+                realized = holding.settle(payout)
                 account.realized += realized
-                account.trips.add(event, realized)
-                account.trips.hold(event, asset_id, holding.qty)
+                account.trips.trade(event, asset_id, realized, holding.qty)
                 holding.ts_ns = ts_ns
                 self.marks[asset_id] = payout
                 changed.append(self._position(account.bot_id, holding))
-            account.trips.close(event)
         return changed
 
     # ------------------------------------------------------------------ views
@@ -223,12 +185,10 @@ class Portfolio:
             exposure += abs(cost)
             if holding.qty:
                 mark = marks.get(holding.asset_id)
-                if mark is None:
-                    value += cost
-                else:
-                    worth = holding.qty * mark
+                worth = holding.worth(mark)
+                value += worth
+                if mark is not None:
                     unrealized += worth - cost
-                    value += worth
         return unrealized, value, exposure
 
     def positions(self, ts_ns: int | None = None) -> list[Position]:

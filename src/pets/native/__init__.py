@@ -62,6 +62,7 @@ HOT_MODULES = (
     "pets.bots.news_scalping",
     "pets.bots.ai_contrarian",
     "pets.risk.engine",
+    "pets.risk.lots",
     "pets.risk.ledger",
     "pets.risk.trips",
     "pets.execution.paper_exchange",

@@ -1,6 +1,8 @@
 """The risk engine's books: cash, open-order reservations, positions at cost, marks and exposures.
 
-Exposure (what the limits bound) is money committed: positions at cost (fees included) plus the
+Positions are the FIFO lots of risk/lots.py, the executor's portfolio's too, so both realize the same
+P&L from the same fills (before fees; the fees paid less the rebates received are kept beside it).
+Exposure (what the limits bound) is money committed: positions at the cost of their lots plus the
 reservation of every open buy, its all-in cost at the limit price (notional plus the worst-case taker
 fee: none for a post-only order). The same reservation is held back from the cash available to new
 orders until the order fills, is cancelled or expires: one cost of an order for every cap.
@@ -20,6 +22,7 @@ from typing import Any
 from mypy_extensions import mypyc_attr
 
 from pets.native import by_constructor
+from pets.risk.lots import Lots
 from pets.risk.trips import RoundTrips
 
 ZERO = Decimal(0)
@@ -43,12 +46,11 @@ class OpenOrder:
 
 @mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
-class Holding:
-    market: str
-    category: str
-    event_key: str
-    qty: Decimal = ZERO
-    cost: Decimal = ZERO  # what the held qty cost, fees included
+class Holding(Lots):
+    """One bot's position in one token (FIFO lots, as the executor's portfolio holds it)."""
+
+    category: str = ""
+    event_key: str = ""
     value: Decimal = ZERO  # qty at the latest mark (at cost until the first mark)
 
 
@@ -57,7 +59,8 @@ class Holding:
 class BotLedger:
     budget: Decimal  # capital_allocation x starting capital
     exposure: Decimal = ZERO  # open positions at cost + open buys' reservations
-    realized: Decimal = ZERO
+    realized: Decimal = ZERO  # before fees, as the portfolio's realized_pnl
+    fees: Decimal = ZERO  # fees paid less rebates received
     cost_open: Decimal = ZERO
     value_open: Decimal = ZERO
     peak: Decimal = ZERO
@@ -70,7 +73,7 @@ class BotLedger:
 
     @property
     def pnl(self) -> Decimal:
-        return self.realized + self.value_open - self.cost_open
+        return self.realized - self.fees + self.value_open - self.cost_open
 
     @property
     def equity(self) -> Decimal:
@@ -157,19 +160,15 @@ class Ledger:
         book = self.bot(order.bot_id)
         holding = book.holdings.get(order.asset_id)
         if holding is None:
-            holding = book.holdings[order.asset_id] = Holding(order.market, order.category, order.event_key)
-        if order.side == "BUY":
-            cost = qty * px + fee - rebate
-            self.cash -= cost
-            self._change(order.bot_id, book, order.asset_id, holding, qty, cost)
-            self._expose(book, order.market, order.category, cost)
-            return None
-        proceeds = qty * px - fee + rebate
-        self.cash += proceeds
-        cost_out = holding.cost * qty / holding.qty if holding.qty else ZERO
-        self._change(order.bot_id, book, order.asset_id, holding, -qty, -cost_out)
-        self._expose(book, order.market, order.category, -cost_out)
-        return self._realize(order.bot_id, book, order.asset_id, holding, proceeds - cost_out)
+            holding = book.holdings[order.asset_id] = Holding(
+                order.market, order.asset_id, category=order.category, event_key=order.event_key
+            )
+        signed = qty if order.side == "BUY" else -qty
+        self.cash -= signed * px + fee - rebate
+        book.fees += fee - rebate
+        cost = holding.cost
+        realized = holding.trade(signed, px)
+        return self._traded(order.bot_id, book, holding, cost, realized, realized - fee + rebate)
 
     def settle(self, asset_payouts: dict[str, Decimal]) -> list[ClosedTrip]:
         """A market resolved: every holding of its tokens pays `payout` per share and closes."""
@@ -178,11 +177,10 @@ class Ledger:
             for bot_id in sorted(self.holders.get(asset_id, ())):
                 book = self.bots[bot_id]
                 holding = book.holdings[asset_id]
-                proceeds, cost = holding.qty * payout, holding.cost
-                self.cash += proceeds
-                self._change(bot_id, book, asset_id, holding, -holding.qty, -cost)
-                self._expose(book, holding.market, holding.category, -cost)
-                trip = self._realize(bot_id, book, asset_id, holding, proceeds - cost)
+                self.cash += holding.qty * payout
+                cost = holding.cost
+                realized = holding.settle(payout)
+                trip = self._traded(bot_id, book, holding, cost, realized, realized)
                 if trip is not None:
                     trips.append(trip)
         return trips
@@ -221,33 +219,24 @@ class Ledger:
         self.categories[category] = self.categories.get(category, ZERO) + amount
         book.market_cost[market] = book.market_cost.get(market, ZERO) + amount
 
-    def _change(
-        self, bot_id: str, book: BotLedger, asset_id: str, holding: Holding, dqty: Decimal, dcost: Decimal
-    ) -> None:
-        holding.qty += dqty
-        holding.cost += dcost
-        book.cost_open += dcost
-        mark = self.marks.get(asset_id)
-        value = holding.qty * mark if mark is not None else holding.cost
+    def _traded(
+        self, bot_id: str, book: BotLedger, holding: Holding, cost: Decimal, realized: Decimal, net: Decimal
+    ) -> ClosedTrip | None:
+        """Carry a trade of `holding` (which cost `cost` before it) into the books: it realized
+        `realized`, `net` after its fees. Returns the round trip it closed, if any."""
+        asset_id = holding.asset_id
+        book.realized += realized
+        book.cost_open += holding.cost - cost
+        self._expose(book, holding.market, holding.category, abs(holding.cost) - abs(cost))
+        value = holding.worth(self.marks.get(asset_id))
         book.value_open += value - holding.value
         self.value_total += value - holding.value
         holding.value = value
-        book.trips.hold(holding.event_key, asset_id, max(holding.qty, ZERO))
-        if holding.qty > 0:
+        if holding.qty:
             self.holders.setdefault(asset_id, set()).add(bot_id)
         else:
             self.holders.get(asset_id, set()).discard(bot_id)
-
-    def _realize(
-        self, bot_id: str, book: BotLedger, asset_id: str, holding: Holding, pnl: Decimal
-    ) -> ClosedTrip | None:
-        book.realized += pnl
-        key = holding.event_key
-        book.trips.add(key, pnl)
-        if holding.qty <= 0:
-            book.value_open -= holding.value
-            self.value_total -= holding.value
-            book.cost_open -= holding.cost  # dust left by a proportional cost split
             del book.holdings[asset_id]
-        trip = book.trips.close(key)
+        key = holding.event_key
+        trip = book.trips.trade(key, asset_id, net, holding.qty)
         return None if trip is None else ClosedTrip(bot_id, key, trip)

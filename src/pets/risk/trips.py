@@ -37,6 +37,13 @@ class RoundTrips:
         else:
             tokens.discard(asset_id)
 
+    def trade(self, event: str, asset_id: str, pnl: Decimal, qty: Decimal) -> Decimal | None:
+        """A fill or settlement of a token of the event made `pnl` (net) and left `qty` of it held: the
+        trip's P&L when that closed it, else None."""
+        self.add(event, pnl)
+        self.hold(event, asset_id, qty)
+        return self.close(event)
+
     def close(self, event: str) -> Decimal | None:
         """The round trip's P&L when the bot is flat in the event (the trip is then over and counted as
         a win or a loss), else None."""

@@ -1,13 +1,12 @@
 """`pets report --journal DIR --html FILE`: a finished run as one self-contained HTML page (inline
 SVG and CSS, no script, nothing fetched): the per-bot table of `execution.metrics.build_report`, the
 equity curve and the drawdown of every bot and the portfolio (drawdown: `drawdown_after`, the one
-definition), P&L by bot, realized P&L by zone, and each market's order prices over time with the fills
-on them.
+definition), P&L by bot, realized P&L by zone, and each market's price path: its tokens' mids (the
+journal's sampled series, grey) under the run's order prices (lines) and fills (dots).
 
 P&L by zone: the executor's own `Portfolio` books the run's fills again; what each fill realizes, net
 of its fee and rebate, goes to the zone (config/zone_framework.yaml) of the price the holding was
-bought at (a buy's fee: the zone of its price). The journal keeps no book, so a market's path is drawn
-from the run's own order prices (line) with its fills (dots), not from the mids.
+bought at (a buy's fee: the zone of its price).
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from pets.schemas.market_data import MarketInfo
 from pets.schemas.orders import ExecutionReport, PnlSnapshot
 
 WIDTH, HEIGHT, PAD = 640, 180, 36
+UNDER = "#bbbbbb"  # the mids, drawn under the orders and fills
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf", "#000000")  # fmt: skip
 STYLE = """
@@ -45,9 +45,12 @@ def svg_lines(
     series: Mapping[str, Sequence[tuple[float, float]]],
     y_label: str,
     dots: Sequence[tuple[float, float]] = (),
+    under: Mapping[str, Sequence[tuple[float, float]]] | None = None,
 ) -> str:
-    """Lines (and dots) on shared axes: one polyline per series, x and y scaled to the data."""
-    points = [p for line in series.values() for p in line] + list(dots)
+    """Lines (and dots) on shared axes: one polyline per series, x and y scaled to the data; the
+    `under` series first, in grey, beneath the rest."""
+    under = under or {}
+    points = [p for lines in (under, series) for line in lines.values() for p in line] + list(dots)
     if not points:
         return '<p class="note">no data</p>'
     x0, xs = _x([p[0] for p in points])
@@ -63,8 +66,9 @@ def svg_lines(
         f'<text x="4" y="14" font-size="11">{html.escape(y_label)}: {y0:,.4g} .. {y0 + ys:,.4g}</text>'
     )
     legend = []
-    for n, (name, line) in enumerate(series.items()):
-        colour = COLOURS[n % len(COLOURS)]
+    coloured = [(UNDER, name, line) for name, line in under.items()]
+    coloured += [(COLOURS[n % len(COLOURS)], name, line) for n, (name, line) in enumerate(series.items())]
+    for colour, name, line in coloured:
         parts.append(
             f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{" ".join(map(at, line))}"/>'
         )
@@ -159,7 +163,9 @@ def render(
     reports: Sequence[ExecutionReport],
     markets: Sequence[MarketInfo],
     config: PetsConfig,
+    mids: Mapping[str, Mapping[str, Sequence[tuple[float, float]]]] | None = None,
 ) -> str:
+    """The page; `mids`: market -> series of its tokens' mids (`mid_paths`), none for an older journal."""
     questions = {info.condition_id: info.question for info in markets}
     equity, drawdown = equity_and_drawdown(snapshots)
     body = [f"<h1>{html.escape(title)}</h1>", _table(report, names)]
@@ -174,8 +180,8 @@ def render(
     body.append(svg_bars({b: line.pnl for b, line in report.items() if b != PORTFOLIO}, "$"))
     body.append("<h2>Realized P&amp;L by zone (zone of the entry price, net of fees)</h2>")
     body.append(svg_bars(pnl_by_zone(config, fills, markets), "$"))
-    body.append("<h2>Fills over each market's order prices</h2>")
-    body += _markets(reports, fills, questions)
+    body.append("<h2>Fills over each market's order prices and mids</h2>")
+    body += _markets(reports, fills, questions, mids or {})
     head = f'<meta charset="utf-8"><title>{html.escape(title)}</title><style>{STYLE}</style>'
     return f"<!DOCTYPE html><html><head>{head}</head><body>{''.join(body)}</body></html>"
 
@@ -210,8 +216,12 @@ def _table(report: Mapping[str, BotReport], names: Mapping[str, str]) -> str:
 
 
 def _markets(
-    reports: Sequence[ExecutionReport], fills: Sequence[ExecutionReport], questions: Mapping[str, str]
+    reports: Sequence[ExecutionReport],
+    fills: Sequence[ExecutionReport],
+    questions: Mapping[str, str],
+    mids: Mapping[str, Mapping[str, Sequence[tuple[float, float]]]],
 ) -> list[str]:
+    """A chart per market the run ordered in: its mids under its order prices and fills."""
     paths: dict[str, dict[str, list[tuple[float, float]]]] = {}
     for report in reports:
         if report.kind == "ack":
@@ -224,8 +234,17 @@ def _markets(
     out = []
     for market in sorted(set(paths) | set(dots)):
         out.append(f"<h3>{html.escape(questions.get(market, market))}</h3>")
-        out.append(svg_lines(paths.get(market, {}), "price", dots.get(market, [])))
+        out.append(svg_lines(paths.get(market, {}), "price", dots.get(market, []), mids.get(market)))
     return out or ['<p class="note">no orders</p>']
+
+
+def mid_paths(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, list[tuple[float, float]]]]:
+    """market -> "mid <token>" -> (venue seconds, mid), from the journal's mids table."""
+    paths: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    for row in rows:
+        line = paths.setdefault(row["market"], {}).setdefault(f"mid {row['asset_id'][:10]}", [])
+        line.append((row["ts_ms"] / 1e3, float(row["mid"])))
+    return paths
 
 
 def journal_inputs(

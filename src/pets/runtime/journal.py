@@ -2,10 +2,12 @@
 
 Kept in memory during the run (the messages themselves), written once at the end:
 - `write_parquet(dir)`: one Parquet file per table (intents, approved, denials, fills, reports,
-  positions, pnl, alerts, markets). Money is Decimal(38, 8): exact (amounts carry at most 7
+  positions, pnl, alerts, markets, mids). Money is Decimal(38, 8): exact (amounts carry at most 7
   decimals: prices 4 (mids 5) x sizes 2), and a value that would not fit raises instead of rounding.
   Beside them `dead_letters.jsonl`: every input the run refused (a DeadLetter per line, with the
   reason and the start of the input).
+- mids: each token's mid-price path, compact: a point when the mid changed, at most one per second of
+  venue time (the latest of that second), fed by `on_top_of_book` (the run subscribes it to md.tob).
 The journal is the run's only output: a simulated or replayed run never writes the database the live
 flows write (docs/running.md), so simulated fills cannot pass for live ones.
 """
@@ -21,7 +23,7 @@ from typing import Any, Final
 from pets.pipelines import records
 from pets.schemas.codec import encode
 from pets.schemas.control import DeadLetter, RiskAlert
-from pets.schemas.market_data import MarketInfo
+from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import (
     ApprovedOrder,
     ExecutionReport,
@@ -33,6 +35,7 @@ from pets.schemas.orders import (
 )
 
 DEAD_LETTERS_FILE: Final = "dead_letters.jsonl"
+MID_STEP_MS: Final = 1_000  # at most one mid point per token per second of venue time
 MONEY_SCALE: Final = 8
 _QUANTUM: Final = Decimal(1).scaleb(-MONEY_SCALE)
 MONEY_COLUMNS: Final = frozenset(
@@ -64,6 +67,7 @@ MONEY_COLUMNS: Final = frozenset(
         "tick_size",
         "min_order_size",
         "fee_rate",
+        "mid",
     }
 )
 INT_COLUMNS: Final = frozenset({"sequence", "open_orders", "trades", "wins", "losses"})
@@ -78,6 +82,7 @@ COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "pnl": PnlSnapshot.__struct_fields__,
     "alerts": RiskAlert.__struct_fields__,
     "markets": MarketInfo.__struct_fields__,
+    "mids": ("market", "asset_id", "ts_ms", "mid"),
 }
 
 
@@ -92,6 +97,26 @@ class Journal:
     alerts: list[RiskAlert] = field(default_factory=list)
     markets: dict[str, MarketInfo] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    mids: dict[str, list[tuple[int, Decimal]]] = field(default_factory=dict)  # token -> (venue ms, mid)
+    mid_markets: dict[str, str] = field(default_factory=dict)  # token -> its market
+
+    def on_top_of_book(self, tob: TopOfBook) -> None:
+        """Keep the token's mid when it changed, one point per second of venue time (the latest)."""
+        mid = tob.mid
+        if mid is None:
+            return
+        points = self.mids.get(tob.asset_id)
+        if points is None:
+            self.mids[tob.asset_id] = [(tob.ts_ms, mid)]
+            self.mid_markets[tob.asset_id] = tob.market
+            return
+        last_ms, last_mid = points[-1]
+        if mid == last_mid:
+            return
+        if tob.ts_ms // MID_STEP_MS == last_ms // MID_STEP_MS:
+            points[-1] = (tob.ts_ms, mid)
+        else:
+            points.append((tob.ts_ms, mid))
 
     def why(self, client_order_id: str) -> IntentCause | None:
         """What made the bot propose this order ("why did bot 9 buy this?"): the signal id, the
@@ -117,6 +142,11 @@ class Journal:
             "pnl": [records.struct_record(s) for s in self.pnl],
             "alerts": [records.struct_record(a) for a in self.alerts],
             "markets": [_market_record(m) for m in self.markets.values()],
+            "mids": [
+                {"market": self.mid_markets[token], "asset_id": token, "ts_ms": ts_ms, "mid": mid}
+                for token, points in self.mids.items()
+                for ts_ms, mid in points
+            ],
         }
 
     def write_parquet(self, directory: Path, positions: Sequence[Position]) -> dict[str, Path]:
