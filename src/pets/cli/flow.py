@@ -108,7 +108,7 @@ def _run_flow(
     from bytewax.run import cli_main
 
     from pets.execution.live import LiveRefusedError
-    from pets.flows.recovery import recovery_store
+    from pets.flows.recovery import prepare_snapshots, recovery_store
 
     try:
         dataflow = module.build_flow(settings, **flow_options)
@@ -120,6 +120,7 @@ def _run_flow(
     else:
         resume = f"resuming from {store}" if store.exists() else f"new recovery store {store}"
         recovery = recovery_store(store, workers)
+    prepare_snapshots()
     log.info("flow %s starting (%s; epoch %d ms, %d worker(s))", name, resume, epoch_ms, workers)
     # what is loaded by now lives as long as the process: leave it out of every collection, so
     # a full collection walks the flow's own state only (it took 7-10 ms with it, per pause)
