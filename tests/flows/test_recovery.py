@@ -88,3 +88,17 @@ def test_flow_run_builds_the_snapshot_table_before_the_dataflow_runs(
     result = CliRunner().invoke(main, ["flow", "run", "risk", "--no-recovery"], env=env)
     assert result.exit_code == 0, result.output
     assert tables_at_run == [1]
+
+
+def test_a_directory_holding_only_an_order_log_becomes_a_store(tmp_path: Path) -> None:
+    """A run without recovery writes the order log where the store goes (trading_io.order_log); a later
+    run with recovery must still get a store there (before: the directory existed, so no partitions)."""
+    store = tmp_path / "bots"
+    store.mkdir()
+    (store / "input_order.log").write_text("")
+    recovery = recovery_store(store)
+    assert sorted(p.name for p in store.glob("part-*.sqlite3")) == ["part-0.sqlite3"]
+    out: list[tuple[str, int]] = []
+    flow = _running_totals([("a", 1), ("a", 2)], out)
+    run_main(flow, epoch_interval=timedelta(0), recovery_config=recovery)
+    assert out == [("a", 1), ("a", 3)]

@@ -108,7 +108,7 @@ def _run_flow(
     from bytewax.run import cli_main
 
     from pets.execution.live import LiveRefusedError
-    from pets.flows.recovery import prepare_snapshots, recovery_store
+    from pets.flows.recovery import prepare_snapshots, recovery_store, store_exists
 
     try:
         dataflow = module.build_flow(settings, **flow_options)
@@ -118,7 +118,7 @@ def _run_flow(
     if no_recovery:
         recovery, resume = None, "recovery off: state starts empty"
     else:
-        resume = f"resuming from {store}" if store.exists() else f"new recovery store {store}"
+        resume = f"resuming from {store}" if store_exists(store) else f"new recovery store {store}"
         recovery = recovery_store(store, workers)
     prepare_snapshots()
     log.info("flow %s starting (%s; epoch %d ms, %d worker(s))", name, resume, epoch_ms, workers)

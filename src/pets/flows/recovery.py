@@ -32,11 +32,17 @@ W = TypeVar("W")
 
 
 def recovery_store(db_dir: Path, workers: int = 1) -> RecoveryConfig:
-    """The recovery store in `db_dir`, initialised with `workers` partitions when it is new."""
-    if not db_dir.exists():
-        db_dir.mkdir(parents=True)
+    """The recovery store in `db_dir`, initialised with `workers` partitions when it has none."""
+    if not store_exists(db_dir):
+        db_dir.mkdir(parents=True, exist_ok=True)
         init_db_dir(db_dir, workers)
     return RecoveryConfig(str(db_dir))
+
+
+def store_exists(db_dir: Path) -> bool:
+    """Whether `db_dir` holds a recovery store (a run without one may have left just its order log
+    there, `trading_io.order_log`)."""
+    return any(db_dir.glob("part-*.sqlite3"))
 
 
 def freeze(state: object) -> bytes:

@@ -142,8 +142,9 @@ def kafka_source(
 def order_log(settings: Settings, flow_name: str) -> Path:
     """The order log of a flow whose decisions depend on how its input topics interleave (bots, risk,
     executor): after a crash its input since the snapshot is replayed in the order it was handed on,
-    so it decides and publishes the same again. Beside the flow's recovery store."""
-    return settings.recovery_dir / f"{flow_name}.input_order.log"
+    so it decides and publishes the same again. Inside the flow's recovery store (`pets flow run`'s),
+    so that a new store never replays a log of an older one."""
+    return settings.recovery_dir / flow_name / "input_order.log"
 
 
 class RoutedKafkaSink(DynamicSink[Routed]):
