@@ -173,4 +173,5 @@ def test_the_mid_history_snapshots_as_arrays_and_keeps_only_the_edge_window() ->
     assert len(history.ts) == 901
     opcodes = sum(1 for _ in pickletools.genops(freeze(bot.mids)))
     assert opcodes < 100  # not a few per change
+    assert len(freeze(history)) < 901 * 12 + 500  # an int64 time and an int32 mid
     assert thaw(freeze(bot)).mids == bot.mids

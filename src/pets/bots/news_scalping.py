@@ -42,13 +42,13 @@ NS_PER_MS = 1_000_000
 @mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
 class MidHistory:
-    """The mids of one token as they changed: (venue ms, mid in micro-units), oldest first, as two
-    int64 arrays. The bots flow pickles every instance at each epoch close: as a list of (int,
-    Decimal) tuples this history was two thirds of the bots flow's snapshot time (~0.7 ms per 1,000
-    entries; an array pickles as one bytes copy)."""
+    """The mids of one token as they changed: (venue ms, mid in micro-units), oldest first, as an
+    int64 and an int32 array (a mid is at most MID_SCALE). The bots flow pickles every instance at
+    each epoch close: as a list of (int, Decimal) tuples this history was two thirds of the bots
+    flow's snapshot time (~0.7 ms per 1,000 entries; an array pickles as one bytes copy)."""
 
     ts: array[int] = field(default_factory=lambda: array("q"))
-    mids: array[int] = field(default_factory=lambda: array("q"))
+    mids: array[int] = field(default_factory=lambda: array("i"))
 
     def add(self, ts_ms: int, mid: Decimal, horizon_ms: int) -> None:
         """Record `mid` when it changed, and forget what no time after `horizon_ms` can ask for."""
