@@ -72,6 +72,9 @@ class Settings:
     # The Bytewax workers of the flow cluster this process belongs to (processes x workers; set by `pets
     # flow run`): above 1 the Kafka sources split by partition index (flows/kafka_source.py).
     flow_workers: int = 1
+    # This process's id in a cluster of several processes (None: the flow is one process); it names
+    # the process's own recovery store (flows/recovery.flow_store).
+    flow_process_id: int | None = None
 
     @property
     def infra_state_file(self) -> Path:

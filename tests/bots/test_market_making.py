@@ -176,6 +176,20 @@ def test_volatility_window_keeps_exact_sums_across_compactions_and_pickling() ->
     assert len(quotes.mid_ts) < 2 * COMPACT_AFTER + len(window)  # the expired head was dropped
 
 
+def test_a_volatility_window_snapshots_in_12_bytes_an_entry() -> None:
+    """The flows pickle it at every epoch close and commit it to the recovery store (Bot 8's 300 s
+    window at the bench's rate is ~18,000 entries a market): an int64 time and an int32 mid (was two
+    int64, 16 bytes)."""
+    from pets.bots.market_making import MID_SCALE, MarketQuotes
+    from pets.flows.recovery import freeze
+
+    quotes = MarketQuotes("yes1", "no1")
+    for i in range(10_000):
+        quotes.add_mid(T0 + i, MID_SCALE // 2 + i % 7, window_ms=60_000)
+    assert quotes.window_size == 10_000
+    assert len(freeze(quotes)) < 10_000 * 12 + 1_000
+
+
 def test_buy_quotes_fit_the_position_limit_at_cost_like_risk_counts_it() -> None:
     bot = MarketMaker(
         bot_config(

@@ -34,3 +34,13 @@ def test_a_flow_killed_at_several_points_loses_and_duplicates_nothing(
     result = SCENARIOS[flow](settings, faults.kill_9_at_several_points, "kill -9")
     assert result.inputs > 0 and result.outputs > 0, result
     assert (result.lost, result.duplicated) == (0, 0), result
+
+
+def test_a_bots_flow_killed_before_its_first_snapshot_replays_its_input_as_it_first_took_it(
+    settings: Settings, kafka_bootstrap: str, postgres_dsn: str
+) -> None:
+    """Before: the restart (no resume state) started an empty order log and took the backlog as the
+    consumer fetched it, the markets behind their tops: intents told two ways and unlike the reference."""
+    result = faults.bots_first_snapshot_scenario(settings)
+    assert result.inputs > 0 and result.outputs > 0, result
+    assert (result.lost, result.duplicated) == (0, 0), result

@@ -17,7 +17,7 @@ from bytewax.testing import TestingSink, cluster_main, run_main
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
-from pets.flows.kafka_source import MultiPartitionKafkaSource, produced_order
+from pets.flows.kafka_source import FROM_START, MultiPartitionKafkaSource, OrderLog, produced_order
 from pets.pipelines.kafka_io import KAFKA_LOG, OncePerInterval
 from pets.settings import Settings
 
@@ -258,6 +258,9 @@ def test_a_consumer_of_a_down_broker_logs_its_failure_once(caplog: pytest.LogCap
     assert len(failures) == 1, [r.getMessage() for r in failures]
 
 
+TOPICS = ("book", "exec")
+
+
 def _msg(topic: str, offset: int) -> KafkaSourceMessage[bytes | None, bytes | None]:
     return KafkaSourceMessage(
         key=None, value=f"{topic}{offset}".encode(), topic=topic, partition=0, offset=offset
@@ -269,10 +272,8 @@ def _values(items: list[Any]) -> list[str]:
 
 
 def test_a_resumed_source_hands_on_the_logged_messages_in_the_logged_order(tmp_path: Path) -> None:
-    from pets.flows.kafka_source import OrderLog
-
     path = tmp_path / "order.log"
-    first = OrderLog(path, None)
+    first = OrderLog(path, None, TOPICS)
     assert _values(first.order([_msg("book", 0), _msg("exec", 0), _msg("book", 1)])) == [
         "book0",
         "exec0",
@@ -283,7 +284,7 @@ def test_a_resumed_source_hands_on_the_logged_messages_in_the_logged_order(tmp_p
     first.close()  # ...then the process is killed
 
     # resumed at that snapshot, the consumer happens to fetch the order topic first
-    resumed = OrderLog(path, {("book", 0): 1, ("exec", 0): 0})
+    resumed = OrderLog(path, {("book", 0): 1, ("exec", 0): 0}, TOPICS)
     assert _values(resumed.order([_msg("exec", 0), _msg("exec", 1), _msg("exec", 2)])) == ["exec0"]
     assert _values(resumed.order([_msg("book", 1), _msg("book", 2)])) == ["book1", "exec1", "exec2", "book2"]
     assert _values(resumed.order([_msg("book", 3)])) == ["book3"]  # live again
@@ -293,12 +294,46 @@ def test_a_resumed_source_hands_on_the_logged_messages_in_the_logged_order(tmp_p
 
     # a message the log lists but the topic no longer has (retention) is skipped once its partition
     # is past it; a fresh start (no resume state) starts a new log
-    gone = OrderLog(path, {("book", 0): 1, ("exec", 0): 0})
+    gone = OrderLog(path, {("book", 0): 1, ("exec", 0): 0}, TOPICS)
     assert _values(gone.order([_msg("book", 2)])) == []  # waits for exec0, book1 (book1: gone)
     assert _values(gone.order([_msg("exec", 0), _msg("exec", 2)])) == ["exec0", "exec2", "book2"]
     gone.close()
-    OrderLog(path, None).close()
-    assert path.read_text() == ""
+    OrderLog(path, None, TOPICS).close()
+    assert path.read_text() == FROM_START
+
+
+def test_a_source_killed_before_its_first_snapshot_replays_its_log_from_the_start(tmp_path: Path) -> None:
+    """Before: with no resume state the log started empty, and the restart handed on the backlog as
+    the consumer fetched it (here book's run before exec's), not as the first run had."""
+    path = tmp_path / "order.log"
+    first = OrderLog(path, None, TOPICS)
+    handed = first.order([_msg("book", 0), _msg("exec", 0), _msg("book", 1)])
+    assert _values(handed) == ["book0", "exec0", "book1"]
+    first.close()  # killed before any snapshot
+
+    restarted = OrderLog(path, None, TOPICS)
+    assert _values(restarted.order([_msg("book", 0), _msg("book", 1), _msg("book", 2)])) == ["book0"]
+    assert _values(restarted.order([_msg("exec", 0)])) == ["exec0", "book1", "book2"]
+    restarted.snapshot({("book", 0): 3, ("exec", 0): 1})  # the first snapshot: the log is kept whole
+    restarted.close()
+    assert path.read_text().startswith(FROM_START)
+
+    # another flow's log (topics this source does not read) is not replayed: a new log
+    other = OrderLog(path, None, ("tops", "fills"))
+    assert _values(other.order([_msg("tops", 0)])) == ["tops0"]
+    other.close()
+    assert path.read_text() == FROM_START + "tops\t0\t0\n"
+
+    # once a snapshot cut it, the log no longer holds the start: a fresh start does not replay it
+    cut = OrderLog(path, None, ("tops", "fills"))
+    assert _values(cut.order([_msg("tops", 0), _msg("tops", 1)])) == ["tops0", "tops1"]
+    cut.snapshot({("tops", 0): 1})
+    cut.snapshot({("tops", 0): 2})
+    cut.close()
+    assert path.read_text() == "tops\t0\t1\n"
+    fresh = OrderLog(path, None, ("tops", "fills"))
+    assert _values(fresh.order([_msg("tops", 1), _msg("tops", 0)])) == ["tops1", "tops0"]
+    fresh.close()
 
 
 def _produced(topic: str, offset: int, ms: int) -> KafkaSourceMessage[bytes | None, bytes | None]:

@@ -19,12 +19,16 @@ One instance per market (routing "market"), one position per market at a time.
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_right
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import ClassVar
 
 from mypy_extensions import mypyc_attr
 
 from pets.bots.base import Bot, OwnOrder
+from pets.bots.market_making import MID_SCALE, mid_units
 from pets.schemas.config import BotConfig, NewsScalpingParams, VenueConfig
 from pets.schemas.market_data import TopOfBook
 from pets.schemas.orders import ExecutionReport, OrderIntent
@@ -35,14 +39,34 @@ MS_PER_S = 1000
 NS_PER_MS = 1_000_000
 
 
-def mid_at(history: list[tuple[int, Decimal]], at_ms: int) -> Decimal | None:
-    """The last mid seen at or before `at_ms` (the oldest known when the history starts later)."""
-    found: Decimal | None = None
-    for ts, mid in history:
-        if ts > at_ms:
-            return found if found is not None else mid
-        found = mid
-    return found
+@mypyc_attr(allow_interpreted_subclasses=True)
+@dataclass(slots=True)
+class MidHistory:
+    """The mids of one token as they changed: (venue ms, mid in micro-units), oldest first, as an
+    int64 and an int32 array (a mid is at most MID_SCALE). The bots flow pickles every instance at
+    each epoch close: as a list of (int, Decimal) tuples this history was two thirds of the bots
+    flow's snapshot time (~0.7 ms per 1,000 entries; an array pickles as one bytes copy)."""
+
+    ts: array[int] = field(default_factory=lambda: array("q"))
+    mids: array[int] = field(default_factory=lambda: array("i"))
+
+    def add(self, ts_ms: int, mid: Decimal, horizon_ms: int) -> None:
+        """Record `mid` when it changed, and forget what no time after `horizon_ms` can ask for."""
+        units = mid_units(mid)
+        times, mids = self.ts, self.mids
+        if not mids or mids[-1] != units:
+            times.append(ts_ms)
+            mids.append(units)
+        cut = bisect_right(times, horizon_ms) - 1  # the last entry at or before the horizon stays
+        if cut > 0:
+            del times[:cut], mids[:cut]
+
+    def at(self, at_ms: int) -> Decimal | None:
+        """The last mid seen at or before `at_ms` (the oldest known when the history starts later)."""
+        if not self.mids:
+            return None
+        index = max(bisect_right(self.ts, at_ms) - 1, 0)
+        return Decimal(self.mids[index]) / MID_SCALE
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -53,7 +77,7 @@ class NewsScalping(Bot):
 
     def __init__(self, config: BotConfig, venue: VenueConfig, id_namespace: str | None = None) -> None:
         super().__init__(config, venue, id_namespace)
-        self.mids: dict[str, list[tuple[int, Decimal]]] = {}  # token -> (venue ms, mid) of the last minutes
+        self.mids: dict[str, MidHistory] = {}  # token -> its mids since the oldest item still traded
         self.entries: dict[str, tuple[Decimal, int]] = {}  # token -> (average entry price, entry ms)
         self.exit_deadline: dict[str, int] = {}  # token -> when its passive exit turns aggressive
         self.crossing: set[str] = set()  # tokens whose passive exit is being cancelled to sell FAK
@@ -92,7 +116,8 @@ class NewsScalping(Bot):
         tob = self.fresh_book(token)
         if tob is None or tob.best_ask is None or tob.mid is None:
             return self._skip("no_book")
-        then = mid_at(self.mids.get(token, []), item_ms)
+        history = self.mids.get(token)
+        then = history.at(item_ms) if history is not None else None
         if then is not None and tob.mid - then > params.max_price_move:
             return self._skip("already_priced")
         p = signal.probability if signal.side == "BUY" else None
@@ -124,12 +149,12 @@ class NewsScalping(Bot):
     def _on_book(self, tob: TopOfBook) -> list[OrderIntent]:
         mid = tob.mid
         if mid is not None:
-            history = self.mids.setdefault(tob.asset_id, [])
-            if not history or history[-1][1] != mid:
-                history.append((tob.ts_ms, mid))
-            horizon = self.clock_ms - (self.params.max_news_age_s + 60) * MS_PER_S
-            while len(history) > 1 and history[1][0] <= horizon:
-                history.pop(0)
+            history = self.mids.get(tob.asset_id)
+            if history is None:
+                history = self.mids[tob.asset_id] = MidHistory()
+            # an item older than max_news_age_s is not traded, so no later signal asks for a mid
+            # before that horizon
+            history.add(tob.ts_ms, mid, self.clock_ms - self.params.max_news_age_s * MS_PER_S)
         return self._exit(tob.asset_id)
 
     def _on_fill(self, order: OwnOrder, report: ExecutionReport) -> list[OrderIntent]:

@@ -193,7 +193,11 @@ def _run_flow(
     if live and name != "executor":
         raise click.ClickException("--live applies to the executor flow only")
     check_cluster(name, module, cluster, settings)
-    settings = replace(settings, flow_workers=cluster.total)
+    settings = replace(
+        settings,
+        flow_workers=cluster.total,
+        flow_process_id=cluster.process_id if cluster.addresses else None,
+    )
     set_flow(name)
     if live:
         _check_live_opt_in(settings)  # what the operator left out comes first: no service is needed to say it
@@ -213,22 +217,28 @@ def _run_flow(
     from bytewax.run import cli_main
 
     from pets.execution.live import LiveRefusedError
-    from pets.flows.recovery import StoreShapeError, recovery_store
+    from pets.flows.recovery import (
+        StoreShapeError,
+        flow_store,
+        prepare_snapshots,
+        recovery_store,
+        store_exists,
+    )
 
     try:
         dataflow = module.build_flow(settings, **flow_options)
     except LiveRefusedError as exc:
         raise click.ClickException(str(exc)) from None
-    # a cluster's processes each keep their share of the recovery partitions (their own volume)
-    store = settings.recovery_dir / (f"{name}.process-{cluster.process_id}" if cluster.addresses else name)
+    store = flow_store(settings.recovery_dir, name, settings.flow_process_id)
     if no_recovery:
         recovery, resume = None, "recovery off: state starts empty"
     else:
-        resume = f"resuming from {store}" if store.exists() else f"new recovery store {store}"
+        resume = f"resuming from {store}" if store_exists(store) else f"new recovery store {store}"
         try:
             recovery = recovery_store(store, cluster.workers, cluster.process_id, cluster.processes)
         except StoreShapeError as exc:
             raise click.ClickException(str(exc)) from None
+    prepare_snapshots()
     log.info("flow %s starting (%s; epoch %d ms, %s)", name, resume, epoch_ms, cluster)
     # what is loaded by now lives as long as the process: leave it out of every collection, so
     # a full collection walks the flow's own state only (it took 7-10 ms with it, per pause)

@@ -132,7 +132,8 @@ class MultiPartitionKafkaSource(FixedPartitionedSource[Item, Offsets]):
             tail=self._tail, batch_size=self._batch_size, raise_on_errors=self._raise_on_errors,
             poll_timeout_s=self._poll_timeout_s, refresh_s=self._refresh_s,
             metadata_timeout_s=self._metadata_timeout_s,
-            order_log=None if log_path is None else OrderLog(log_path, resume_state), index=index,
+            order_log=None if log_path is None else OrderLog(log_path, resume_state, self._topics),
+            index=index,
         )  # fmt: skip
 
     def _config(self) -> dict[str, Any]:
@@ -303,18 +304,24 @@ def _partitions(consumer: Consumer, topics: list[str], timeout_s: float) -> list
 
 class OrderLog:
     """The order in which a source handed its messages on, to hand them on in that order again after a
-    resume (see the module's docstring). One line per message: "topic<TAB>partition<TAB>offset"."""
+    resume (see the module's docstring). One line per message: "topic<TAB>partition<TAB>offset", after
+    a first line FROM_START while the log holds everything handed on since the flow first started (no
+    snapshot cut it yet). A flow killed before its first snapshot restarts with no resume state and
+    reads its topics from the start again: it replays such a log from the start, or its topics'
+    interleaving could differ from the first time (a fetch brings a backlog grouped by partition). A
+    log naming other topics than `topics` belongs to another flow and is never replayed; the flows
+    keep theirs inside their recovery store (`trading_io.order_log`), so a new store starts a new log."""
 
-    def __init__(self, path: Path, resume: Offsets | None) -> None:
+    def __init__(self, path: Path, resume: Offsets | None, topics: Iterable[str]) -> None:
         self._path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        pending: list[Entry] = []
-        if resume is not None and path.is_file():
-            for entry in dict.fromkeys(_read_entries(path)):
-                if entry[2] >= resume.get((entry[0], entry[1]), 0):
-                    pending.append(entry)
+        logged, from_start = _read_log(path, set(topics))
+        start = resume or {}  # no resume state: every partition is read from its start again
+        replay = resume is not None or from_start
+        pending = [e for e in logged if e[2] >= start.get((e[0], e[1]), 0)] if replay else []
+        self._from_start = resume is None  # nothing was handed on before what the log holds
         self._entries: list[Entry] = list(pending)  # what the log file holds
-        self._write(self._entries)  # a fresh start (no resume state) starts an empty log
+        self._write(self._entries)
         self._file: IO[str] = path.open("a")
         self._pending: deque[Entry] = deque(pending)  # the logged order still to reproduce
         self._pending_set = set(pending)
@@ -369,6 +376,7 @@ class OrderLog:
             return
         entries = [e for e in self._entries if e[2] >= kept.get((e[0], e[1]), 0)]
         if len(entries) < len(self._entries):
+            self._from_start = False
             self._file.close()
             self._entries = entries
             self._write(entries)
@@ -385,19 +393,30 @@ class OrderLog:
 
     def _write(self, entries: list[Entry]) -> None:
         temporary = self._path.with_name(self._path.name + ".tmp")
-        temporary.write_text("".join(f"{t}\t{p}\t{o}\n" for t, p, o in entries))
+        head = FROM_START if self._from_start else ""
+        temporary.write_text(head + "".join(f"{t}\t{p}\t{o}\n" for t, p, o in entries))
         os.replace(temporary, self._path)
+
+
+FROM_START = "# order log: from the start\n"
 
 
 def _entry(item: SourceMessage) -> Entry:
     return (item.topic or "", item.partition or 0, item.offset or 0)
 
 
-def _read_entries(path: Path) -> list[Entry]:
+def _read_log(path: Path, topics: set[str]) -> tuple[list[Entry], bool]:
+    """The entries of the log at `path` (each once, in order) and whether it holds everything since
+    the start; none when it names a topic outside `topics` (another flow's log)."""
+    if not path.is_file():
+        return [], False
+    text = path.read_text()
     entries: list[Entry] = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         topic, _, rest = line.partition("\t")
         part, _, offset = rest.partition("\t")
         if part.isdigit() and offset.isdigit():  # a line cut by the kill is dropped
             entries.append((topic, int(part), int(offset)))
-    return entries
+    if any(topic not in topics for topic, _, _ in entries):
+        return [], False
+    return list(dict.fromkeys(entries)), text.startswith(FROM_START)

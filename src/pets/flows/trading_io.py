@@ -20,6 +20,7 @@ from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSourceMes
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from pets.flows.kafka_source import SINK_CONFIG, MultiPartitionKafkaSource
+from pets.flows.recovery import flow_store
 from pets.schemas.codec import decoder_for, encode
 from pets.schemas.control import DeadLetter
 from pets.schemas.topics import TopicRegistry, load_topic_registry
@@ -145,8 +146,9 @@ def kafka_source(
 def order_log(settings: Settings, flow_name: str) -> Path:
     """The order log of a flow whose decisions depend on how its input topics interleave (bots, risk,
     executor): after a crash its input since the snapshot is replayed in the order it was handed on,
-    so it decides and publishes the same again. Beside the flow's recovery store."""
-    return settings.recovery_dir / f"{flow_name}.input_order.log"
+    so it decides and publishes the same again. Inside the flow's recovery store (`pets flow run`'s),
+    so that a new store never replays a log of an older one."""
+    return flow_store(settings.recovery_dir, flow_name, settings.flow_process_id) / "input_order.log"
 
 
 class RoutedKafkaSink(DynamicSink[Routed]):
