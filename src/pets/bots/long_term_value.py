@@ -73,6 +73,10 @@ class LongTermValue(KellyValueBetting):
         note = f"fair value {fair.probability} of {info.outcomes[0]} until {until}: {fair.note}"
         return Estimate(fair.of(info.token_ids.index(asset_id)), "fair_value", None, note)
 
+    def wants_tops(self) -> bool:
+        markets = self.markets
+        return super().wants_tops() or any(market in markets for market in self.fairs.by_market)
+
     def exit_margin(self) -> Decimal:
         return self.ltv.exit_margin
 
