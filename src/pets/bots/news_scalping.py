@@ -122,15 +122,19 @@ class NewsScalping(Bot):
     # ------------------------------------------------------------------ bookkeeping
 
     def _on_book(self, tob: TopOfBook) -> list[OrderIntent]:
+        # every top of every token (the mid history of "already priced?"): kept lean
         mid = tob.mid
         if mid is not None:
-            history = self.mids.setdefault(tob.asset_id, [])
+            history = self.mids.get(tob.asset_id)
+            if history is None:
+                history = self.mids[tob.asset_id] = []
             if not history or history[-1][1] != mid:
                 history.append((tob.ts_ms, mid))
-            horizon = self.clock_ms - (self.params.max_news_age_s + 60) * MS_PER_S
-            while len(history) > 1 and history[1][0] <= horizon:
-                history.pop(0)
-        return self._exit(tob.asset_id)
+            if len(history) > 1:
+                horizon = self.clock_ms - (self.params.max_news_age_s + 60) * MS_PER_S
+                while len(history) > 1 and history[1][0] <= horizon:
+                    history.pop(0)
+        return self._exit(tob.asset_id) if tob.asset_id in self.entries else []
 
     def _on_fill(self, order: OwnOrder, report: ExecutionReport) -> list[OrderIntent]:
         token = order.asset_id
