@@ -6,7 +6,9 @@ the `Router` of each bot picks the instance (and hands a new instance the latest
 and whale rankings first), `dispatch` calls the instance's handler. The bots flow runs these as
 Bytewax steps (bots/operator.py); `BotInstances` runs them in one process for the embedded loop,
 so both create the same instances, which number their client order ids, keep their venue clocks and
-fire their timers alike (docs/running.md).
+fire their timers alike (docs/running.md). In one process `BotInstances` also keeps tops of book from
+the instances and gates that cannot use them (`Bot.wants_tops`) and hands them over before anything
+else reaches them (`Backlog`): the same decisions for a fraction of the calls.
 """
 
 from __future__ import annotations
