@@ -329,9 +329,7 @@ class BotInstances:
         its gate, when signals wait there, releases those the book frees, as `Router.route` orders
         them; the rest is kept back in the market's backlog."""
         route = self._routes.get(tob.market)
-        if route is None or tob.ts_ms >= route.due_ms:
-            if route is not None:
-                self._invalidate()  # a kept-back instance's timer is due: the top goes to every one
+        if route is None:
             out = self.on_event(tob)
             self._routes[tob.market] = self._route_of(tob)
             return out
@@ -340,6 +338,12 @@ class BotInstances:
             backlog.tops[tob.asset_id] = tob
             if tob.ts_ms > backlog.newest_ms:
                 backlog.newest_ms = tob.ts_ms
+        if tob.ts_ms >= route.due_ms:  # a kept-back instance's timer is due: the top goes to every one
+            for router in self.routers.values():
+                router.tops.clear()  # they missed the cached tops: no `same_top` against older ones
+            out = self.on_event(tob)  # the backlog holds the top too: catching up again changes nothing
+            self._after_timers()
+            return out
         intents: list[OrderIntent] = []
         dropped: list[DeadLetter] = []
         for handlers, gated in route.routes:
@@ -393,6 +397,27 @@ class BotInstances:
             self._kept_bots.update(bot_id for bot_id, _ in backlog.bots)
             self._kept_bots.update(bot_id for bot_id, _ in backlog.gates)
         return route
+
+    def _after_timers(self) -> None:
+        """Timers fired on a top handed to every instance: the routes stand while every kept-back
+        consumer still does without tops (the due times move on), else they are built again."""
+        for route in self._routes.values():
+            backlog = route.backlog
+            if backlog is None:
+                continue
+            due = NEVER
+            for _, bot in backlog.bots:
+                wants, timers = self._wants(bot)
+                if wants or any(timer <= bot.clock_ms for timer in timers):
+                    self._invalidate()
+                    return
+                due = min([due, *timers])
+            if any(gate.waiting for _, gate in backlog.gates):
+                self._invalidate()
+                return
+            route.due_ms = due
+        for key in self._wanted:
+            self._wanted[key] = self._wants(self.instances[key])
 
     @staticmethod
     def _wants(bot: Bot) -> tuple[bool, tuple[int, ...]]:
