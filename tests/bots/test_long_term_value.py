@@ -23,8 +23,10 @@ UNTIL = datetime.fromtimestamp((T0 + 100 * DAY_MS) / 1000, UTC)
 class StaticFairValues:
     def __init__(self, *values: FairValue) -> None:
         self.values = FairValues(by_market={v.market: v for v in values})
+        self.reads = 0
 
     def current(self) -> FairValues:
+        self.reads += 1
         return self.values
 
 
@@ -137,18 +139,41 @@ def test_exits_only_on_a_reversal_beyond_the_margin_and_holds_to_resolution() ->
     bot.on_market(value_market("m1"))
     (buy,) = book(bot, "0.29", "0.30")
     bot.on_execution_report(report(buy, "fill", "100", "0.30", "0"))
-    # the trader lowers the fair value to 0.40: bid 0.44 net of fee 0.432608 is above p, by less than 0.05
+    # the trader lowers the fair value to 0.40, read on the bot's reload timer (60 s after its first
+    # book): bid 0.44 net of fee 0.432608 is above p, by less than 0.05
     source.values = FairValues(by_market={"m1": fair("m1", "0.40")})
-    assert book(bot, "0.44", "0.45", ts=T0 + 1) == []
+    later = T0 + 60_000
+    assert book(bot, "0.44", "0.45", ts=later) == []
     # bid 0.46 net of fee: 0.46 - 0.007452 = 0.452548 > 0.40 + 0.05: sell
-    (sell,) = book(bot, "0.46", "0.47", ts=T0 + 2)
+    (sell,) = book(bot, "0.46", "0.47", ts=later + 1)
     assert (sell.side, sell.price, sell.size) == ("SELL", D("0.46"), D(100))
-    bot.on_execution_report(report(sell, "cancel", ts_ms=T0 + 2))
+    bot.on_execution_report(report(sell, "cancel", ts_ms=later + 1))
     # resolution: the winner pays 1, the inventory and its locked capital are gone
     cash = bot.cash
     bot.on_market(value_market("m1", closed=True, winning_asset_id="yes1"))
     assert (bot.held("yes1"), bot.locked(), bot.cash) == (0, 0, cash + 100)
-    assert book(bot, "0.29", "0.30", ts=T0 + 3) == []  # a closed market is not traded
+    assert book(bot, "0.29", "0.30", ts=later + 2) == []  # a closed market is not traded
+
+
+def test_fair_values_are_read_on_the_reload_timer_not_per_top_of_book() -> None:
+    source = StaticFairValues(fair("m1", "0.45"))
+    bot = LongTermValue(
+        config_of("long_term_value", ltv_params()), VENUE,
+        model_source=FixedModelSource(), fair_values=source,
+    )  # fmt: skip
+    bot.on_market(value_market("m1"))
+    assert source.reads == 1  # at start
+    # the first book schedules the reload timer 60 s of venue time on; a sell-side book only (no ask
+    # to buy) so the bot keeps evaluating the estimate on every top without trading
+    for i in range(50):
+        assert book(bot, "0.10", "0.95", ts=T0 + i * 1_000) == []
+    assert source.reads == 1
+    source.values = FairValues(by_market={"m1": fair("m1", "0.99")})
+    assert book(bot, "0.10", "0.95", ts=T0 + 59_999) == []
+    assert source.reads == 1
+    assert book(bot, "0.10", "0.95", ts=T0 + 60_000) == []  # the timer: read once
+    assert source.reads == 2
+    assert bot.fairs.by_market["m1"].probability == D("0.99")
 
 
 FILE = """fair_values:

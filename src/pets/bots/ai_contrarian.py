@@ -53,6 +53,7 @@ class AiContrarian(Bot):
     signal_sources: ClassVar[tuple[SignalSource, ...]] = ("news", "model")
     data_topics: ClassVar[tuple[DataTopic, ...]] = ("features.news",)
     params_type: ClassVar[type[AiContrarianAttentionParams]] = AiContrarianAttentionParams
+    skips_tops = True
 
     def __init__(self, config: BotConfig, venue: VenueConfig, id_namespace: str | None = None) -> None:
         super().__init__(config, venue, id_namespace)
@@ -85,6 +86,9 @@ class AiContrarian(Bot):
         self.attention[market] = features
         self.before[market] = yes.mid - (features.momentum_5m or ZERO)
         return self._evaluate(market)
+
+    def wants_tops(self) -> bool:
+        return bool(self.attention)  # a book re-evaluates only a market with attention features
 
     def _on_book(self, tob: TopOfBook) -> list[OrderIntent]:
         market = self.token_market[tob.asset_id].condition_id

@@ -102,6 +102,8 @@ class Bot:
     routing: ClassVar[Routing] = "market"  # what the Bytewax operator keys this bot's instances by
     signal_sources: ClassVar[tuple[SignalSource, ...]] = ()  # the signal.* topics this bot reads
     data_topics: ClassVar[tuple[DataTopic, ...]] = ()  # chain.fill, whale.rankings, features.news
+    # True: `wants_tops` can say no, and the embedded loop then keeps tops from the instance (routing.py)
+    skips_tops: ClassVar[bool] = False
 
     def __init__(self, config: BotConfig, venue: VenueConfig, id_namespace: str | None = None) -> None:
         self.bot_id = config.id
@@ -205,6 +207,25 @@ class Bot:
         if intents:
             intents = self._gate(intents)
         return timers + intents if timers else intents
+
+    def wants_tops(self) -> bool:
+        """False while a top of book would change nothing here but `books` and the clock: `_on_book`
+        would return nothing and change nothing, for any of the instance's tokens (its timers the
+        caller watches: `next_timer_ms`). Only read for classes with `skips_tops`; the caller then hands
+        the instance the tops it kept back (`catch_up`) before anything else."""
+        return True
+
+    def catch_up(self, tops: dict[str, TopOfBook], newest_ms: int) -> None:
+        """What the tops of one market kept back while `wants_tops` said no would have done: the latest
+        one per token in `books`, the clock at the newest (nothing for a market the bot was not told of)."""
+        token_market = self.token_market
+        books = self.books
+        for asset_id, tob in tops.items():
+            if asset_id not in token_market:
+                return  # a market's tokens are known together: not this bot's market
+            books[asset_id] = tob
+        if newest_ms > self.clock_ms:
+            self.clock_ms = newest_ms
 
     def on_execution_report(self, report: ExecutionReport) -> list[OrderIntent]:
         """Own reports only (the caller routes by bot id)."""

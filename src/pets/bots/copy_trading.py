@@ -67,6 +67,7 @@ def followed_wallets(
 class CopyTrader(Bot):
     strategy_type = "directional"
     data_topics = ("chain.fill", "whale.rankings")
+    skips_tops = True  # books only: it acts on fills of whales
 
     def __init__(self, config: BotConfig, venue: VenueConfig, id_namespace: str | None = None) -> None:
         super().__init__(config, venue, id_namespace)
@@ -83,6 +84,9 @@ class CopyTrader(Bot):
     def bind(self, config: BotConfig, venue: VenueConfig) -> None:
         super().bind(config, venue)
         self.params: CopyTradingParams = config.params_as(CopyTradingParams)
+
+    def wants_tops(self) -> bool:
+        return False
 
     # ------------------------------------------------------------------ followed wallets
 

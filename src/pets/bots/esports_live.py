@@ -128,6 +128,9 @@ class EsportsLiveEvents(KellyValueBetting):
         market = info.condition_id
         return market not in self.halted and market not in self.venue_paused_ms
 
+    def wants_tops(self) -> bool:
+        return any(self.held(token) > 0 for token in self.views)
+
     def _on_book(self, tob: TopOfBook) -> list[OrderIntent]:
         """Books only close positions (the gap closed); entries follow game events."""
         token = tob.asset_id

@@ -75,6 +75,7 @@ class KellyValueBetting(Bot):
     routing = "bot"
     signal_sources: ClassVar[tuple[SignalSource, ...]] = ("model",)
     params_type: ClassVar[type[KellyValueBettingParams]] = KellyValueBettingParams
+    skips_tops = True
 
     def __init__(
         self,
@@ -222,6 +223,11 @@ class KellyValueBetting(Bot):
             self.cash += shares * payout
 
     # ------------------------------------------------------------------ decisions
+
+    def wants_tops(self) -> bool:
+        """A top matters with a model (p for every token), a published forecast, or before the first
+        one (which schedules the reload timer); otherwise `estimate` has nothing to say."""
+        return self.next_timer_ms is None or self.model is not None or bool(self.forecasts)
 
     def _on_book(self, tob: TopOfBook) -> list[OrderIntent]:
         if self.next_timer_ms is None:

@@ -3,7 +3,8 @@ model disagree with the price, when the return per year of locked capital is wor
 
 Bot 9's machinery (kelly_value_betting.py: model reload, Kelly sizing with fees, equity, settlement)
 with these rules:
-- p: the trader's fair value (config/fair_values.yaml, reread when it changes) while it is valid
+- p: the trader's fair value (config/fair_values.yaml, reread when it changed on the timer that checks
+  for a new model, every `reload_interval_ms` of venue time: never per top of book) while it is valid
   (`valid_until`), else the promoted calibration model;
 - entry: p - c > min_edge (c = ask + taker fee) and the annualised return of the capital locked until
   the market's end date, (p - c) / c x 365 / days_to_end, at least `min_annual_return` (a 5% edge over
@@ -24,7 +25,9 @@ from pets.bots.base import ZERO
 from pets.bots.kelly_value_betting import Estimate, KellyValueBetting
 from pets.pipelines.forecasts import DAY_MS, FairValueSource, ModelSource, default_fair_values
 from pets.schemas.config import BotConfig, LongTermValueParams, VenueConfig
+from pets.schemas.fair_values import FairValues
 from pets.schemas.market_data import MarketInfo, TopOfBook
+from pets.schemas.orders import OrderIntent
 
 DAYS_PER_YEAR = Decimal(365)
 
@@ -50,18 +53,29 @@ class LongTermValue(KellyValueBetting):
         self.fair_values: FairValueSource = (
             fair_values if fair_values is not None else default_fair_values(self.ltv.fair_values_file)
         )
+        self.fairs: FairValues = self.fair_values.current()
+
+    def _on_timer(self, now_ms: int) -> list[OrderIntent]:
+        self.fairs = self.fair_values.current()
+        return super()._on_timer(now_ms)
 
     def bind(self, config: BotConfig, venue: VenueConfig) -> None:
         super().bind(config, venue)
         self.ltv: LongTermValueParams = config.params_as(LongTermValueParams)
+        if hasattr(self, "fair_values") and not hasattr(self, "fairs"):  # a snapshot from before `fairs`
+            self.fairs = self.fair_values.current()
 
     def estimate(self, info: MarketInfo, asset_id: str, tob: TopOfBook) -> Estimate | None:
-        fair = self.fair_values.current().current(info.condition_id, self.clock_ms)
+        fair = self.fairs.current(info.condition_id, self.clock_ms)
         if fair is None or len(info.token_ids) != 2:
             return super().estimate(info, asset_id, tob)
         until = fair.valid_until.isoformat()
         note = f"fair value {fair.probability} of {info.outcomes[0]} until {until}: {fair.note}"
         return Estimate(fair.of(info.token_ids.index(asset_id)), "fair_value", None, note)
+
+    def wants_tops(self) -> bool:
+        markets = self.markets
+        return super().wants_tops() or any(market in markets for market in self.fairs.by_market)
 
     def exit_margin(self) -> Decimal:
         return self.ltv.exit_margin

@@ -147,6 +147,7 @@ class NewsScalping(Bot):
     # ------------------------------------------------------------------ bookkeeping
 
     def _on_book(self, tob: TopOfBook) -> list[OrderIntent]:
+        # every top of every token (the mid history of "already priced?"): kept lean
         mid = tob.mid
         if mid is not None:
             history = self.mids.get(tob.asset_id)
@@ -155,7 +156,7 @@ class NewsScalping(Bot):
             # an item older than max_news_age_s is not traded, so no later signal asks for a mid
             # before that horizon
             history.add(tob.ts_ms, mid, self.clock_ms - self.params.max_news_age_s * MS_PER_S)
-        return self._exit(tob.asset_id)
+        return self._exit(tob.asset_id) if tob.asset_id in self.entries else []
 
     def _on_fill(self, order: OwnOrder, report: ExecutionReport) -> list[OrderIntent]:
         token = order.asset_id

@@ -6,12 +6,14 @@ the `Router` of each bot picks the instance (and hands a new instance the latest
 and whale rankings first), `dispatch` calls the instance's handler. The bots flow runs these as
 Bytewax steps (bots/operator.py); `BotInstances` runs them in one process for the embedded loop,
 so both create the same instances, which number their client order ids, keep their venue clocks and
-fire their timers alike (docs/running.md).
+fire their timers alike (docs/running.md). In one process `BotInstances` also keeps tops of book from
+the instances and gates that cannot use them (`Bot.wants_tops`) and hands them over before anything
+else reaches them (`Backlog`): the same decisions for a fraction of the calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from typing import Any
 
 from pets.bots.base import PORTFOLIO_COMMANDS, Bot, Routing
@@ -35,6 +37,7 @@ DATA_TOPICS: dict[type, str] = {
 WHOLE_BOT = "all"
 NS_PER_MS = 1_000_000
 BookHandler = Callable[[TopOfBook], list[OrderIntent]]
+NEVER = 2**63  # a time no timer reaches
 DROPPED = "dropped"  # the routing key of the signals a gate dropped (dead letters, no bot instance)
 
 _HANDLERS: dict[type, Callable[[Bot, Any], list[OrderIntent]]] = {
@@ -242,10 +245,57 @@ def new_instance(cls: type[Bot], bot: BotConfig, config: PetsConfig) -> Bot:
     return instance
 
 
+class Backlog:
+    """The tops of one market kept back from the consumers that can do without them (a bot instance
+    whose `wants_tops` says no, a SignalGate with no signal waiting) since the routes were built: the
+    latest per token and the newest time, which is all such a consumer keeps of them (`catch_up`)."""
+
+    __slots__ = ("bots", "gates", "newest_ms", "tops")
+
+    def __init__(self) -> None:
+        self.tops: dict[str, TopOfBook] = {}
+        self.newest_ms = 0
+        self.bots: list[tuple[str, Bot]] = []  # (bot id, instance)
+        self.gates: list[tuple[str, SignalGate]] = []  # (bot id, its gate)
+
+    def catch_up(self, bot_ids: Container[str] | None) -> None:
+        """Hand what was kept back to the consumers of these bots (None: all). Repeatable: a consumer
+        stays kept back until the routes are rebuilt, so the latest tops are still its latest."""
+        tops, newest_ms = self.tops, self.newest_ms
+        for bot_id, bot in self.bots:
+            if bot_ids is None or bot_id in bot_ids:
+                bot.catch_up(tops, newest_ms)
+        for bot_id, gate in self.gates:
+            if bot_ids is None or bot_id in bot_ids:
+                gate.catch_up(tops, newest_ms)
+
+
+class BookRoute:
+    """Where the tops of one market go: per router (in order) the handlers of the instances that want
+    them and the router when its gate has signals waiting; the backlog of the consumers kept back."""
+
+    __slots__ = ("backlog", "due_ms", "routes", "watched")
+
+    def __init__(self) -> None:
+        self.routes: list[tuple[list[BookHandler], Router | None]] = []
+        self.backlog: Backlog | None = None
+        self.due_ms = NEVER  # the earliest timer of a kept-back instance: a top from then goes to all
+        self.watched: list[Bot] = []  # instances handed the tops that may stop wanting them
+
+
 class BotInstances:
     """The enabled bots of `config` as the bots flow runs them, in one process: `on_event` routes an
     event like the flow's fan_out -> route_events -> run_bots steps and returns the intents and the
-    dead letters of dropped signals, in the order the steps produce them for one event."""
+    dead letters of dropped signals, in the order the steps produce them for one event.
+
+    Tops of book (`on_top_of_book`, the hot path) reach only the consumers that can use them: a bot
+    instance whose class `skips_tops` and whose `wants_tops` says no (no signal, forecast, position or
+    model to act on: Bots 2, 3, 7, 9, 10 most of the time) and a SignalGate with no signal waiting get
+    nothing per top; the market's Backlog keeps the latest top per token and the newest time, and they
+    `catch_up` before anything else reaches them (a signal, a report, a command, a market) and before
+    their timer is due. What they end up with is what every top would have given them: the same
+    books, clocks and timers, so the same intents (tests/runtime/test_top_routing.py checks it against
+    every top to every instance, which is what the bots flow does)."""
 
     def __init__(self, config: PetsConfig, classes: Mapping[str, type[Bot]] = STRATEGY_CLASSES) -> None:
         self.config = config
@@ -254,10 +304,20 @@ class BotInstances:
         self.readers = readers_of(self.classes)
         self.routers = {bot_id: new_router(bot_id, cls, config) for bot_id, cls in self.classes.items()}
         self.instances: dict[str, Bot] = {}  # "bot_id|routing key" -> instance, in creation order
-        # market -> per router: the handlers its tops go to, and the router when it has a SignalGate
-        self._book_handlers: dict[str, list[tuple[list[BookHandler], Router | None]]] = {}
+        # the bots whose instances or gate the routes may keep tops from
+        self._selective = {
+            bot_id for bot_id, cls in self.classes.items() if cls.skips_tops or self.routers[bot_id].gate
+        }
+        self._routes: dict[str, BookRoute] = {}  # market -> where its tops go
+        self._backlogs: list[Backlog] = []
+        self._kept_bots: set[str] = set()  # bots with a consumer in some backlog
+        # what the routes were built on: instance key -> (wants_tops, timers), bot id -> its gate had
+        # signals waiting
+        self._wanted: dict[str, tuple[bool, tuple[int, ...]]] = {}
+        self._waiting: dict[str, bool] = {}
 
     def __iter__(self) -> Iterator[Bot]:
+        self._invalidate()  # whoever reads the instances sees them caught up
         return iter(self.instances.values())
 
     def gates(self) -> list[SignalGate]:
@@ -265,22 +325,28 @@ class BotInstances:
 
     def on_top_of_book(self, tob: TopOfBook) -> tuple[list[OrderIntent], list[DeadLetter]]:
         """`on_event` for a top of book (the caller has dropped a `same_top` one), without routing it
-        again once its market's routes are known: each router's instances get the top, then its gate
-        releases the signals that waited for the book, as `Router.route` orders them."""
-        entries = self._book_handlers.get(tob.market)
-        if entries is None:
+        again once its market's route is known: each router's instances that want it get the top, then
+        its gate, when signals wait there, releases those the book frees, as `Router.route` orders
+        them; the rest is kept back in the market's backlog."""
+        route = self._routes.get(tob.market)
+        if route is None:
             out = self.on_event(tob)
-            self._book_handlers[tob.market] = [
-                (
-                    [self.instances[key].on_top_of_book for key, _ in router.route_keys(tob)],
-                    router if router.gate is not None else None,
-                )
-                for router in self.routers.values()
-            ]
+            self._routes[tob.market] = self._route_of(tob)
+            return out
+        backlog = route.backlog
+        if backlog is not None:
+            backlog.tops[tob.asset_id] = tob
+            if tob.ts_ms > backlog.newest_ms:
+                backlog.newest_ms = tob.ts_ms
+        if tob.ts_ms >= route.due_ms:  # a kept-back instance's timer is due: the top goes to every one
+            for router in self.routers.values():
+                router.tops.clear()  # they missed the cached tops: no `same_top` against older ones
+            out = self.on_event(tob)  # the backlog holds the top too: catching up again changes nothing
+            self._after_timers()
             return out
         intents: list[OrderIntent] = []
         dropped: list[DeadLetter] = []
-        for handlers, gated in entries:
+        for handlers, gated in route.routes:
             for handler in handlers:
                 found = handler(tob)
                 if found:
@@ -288,24 +354,131 @@ class BotInstances:
             if gated is not None:
                 ready, lost = gated.gate.on_book(tob)  # type: ignore[union-attr]
                 if ready or lost:
+                    bot_ids = (gated.bot_id,)
+                    self._catch_up(bot_ids)
                     self._dispatch(gated.bot_id, gated.signals(ready, lost), intents, dropped)
+                    self._recheck(bot_ids)
+        for bot in route.watched:
+            if not bot.wants_tops():
+                self._invalidate()  # it can do without tops from now on
+                break
         return intents, dropped
 
+    def _route_of(self, tob: TopOfBook) -> BookRoute:
+        """The route of the tops of `tob`'s market (every consumer caught up, `tob` handed to all)."""
+        route = BookRoute()
+        backlog = Backlog()
+        for router in self.routers.values():
+            handlers: list[BookHandler] = []
+            for key, _ in router.route_keys(tob):
+                bot = self.instances[key]
+                if type(bot).skips_tops:
+                    wants, timers = self._wanted[key] = self._wants(bot)
+                    if not wants and all(timer > bot.clock_ms for timer in timers):
+                        if tob.asset_id in bot.token_market:  # else its tops change nothing there
+                            backlog.bots.append((router.bot_id, bot))
+                            route.due_ms = min([route.due_ms, *timers])
+                        continue
+                    route.watched.append(bot)
+                handlers.append(bot.on_top_of_book)
+            gate = router.gate
+            gated: Router | None = None
+            if gate is not None:
+                self._waiting[router.bot_id] = bool(gate.waiting)
+                if gate.waiting:
+                    gated = router
+                else:
+                    backlog.gates.append((router.bot_id, gate))
+            if handlers or gated is not None:
+                route.routes.append((handlers, gated))
+        if backlog.bots or backlog.gates:
+            route.backlog = backlog
+            self._backlogs.append(backlog)
+            self._kept_bots.update(bot_id for bot_id, _ in backlog.bots)
+            self._kept_bots.update(bot_id for bot_id, _ in backlog.gates)
+        return route
+
+    def _after_timers(self) -> None:
+        """Timers fired on a top handed to every instance: the routes stand while every kept-back
+        consumer still does without tops (the due times move on), else they are built again."""
+        for route in self._routes.values():
+            backlog = route.backlog
+            if backlog is None:
+                continue
+            due = NEVER
+            for _, bot in backlog.bots:
+                wants, timers = self._wants(bot)
+                if wants or any(timer <= bot.clock_ms for timer in timers):
+                    self._invalidate()
+                    return
+                due = min([due, *timers])
+            if any(gate.waiting for _, gate in backlog.gates):
+                self._invalidate()
+                return
+            route.due_ms = due
+        for key in self._wanted:
+            self._wanted[key] = self._wants(self.instances[key])
+
+    @staticmethod
+    def _wants(bot: Bot) -> tuple[bool, tuple[int, ...]]:
+        """What a route is built on for an instance: it wants tops, and its timers."""
+        timers = tuple(part.next_timer_ms for part in bot.timed_parts() if part.next_timer_ms is not None)
+        return bot.wants_tops(), timers
+
+    def _catch_up(self, bot_ids: Container[str] | None) -> None:
+        for backlog in self._backlogs:
+            backlog.catch_up(bot_ids)
+
+    def _recheck(self, bot_ids: Iterable[str]) -> None:
+        """After these bots were handed something: rebuild the routes when one of their instances or
+        gates now wants the tops it was kept from, or can do without those it gets."""
+        if not self._routes:
+            return
+        for bot_id in bot_ids:
+            if bot_id not in self._selective:
+                continue
+            router = self.routers[bot_id]
+            gate = router.gate
+            waiting = self._waiting.get(bot_id)
+            if gate is not None and waiting is not None and waiting != bool(gate.waiting):
+                self._invalidate()
+                return
+            for key in router.keys:
+                full = router._full(key)
+                wanted = self._wanted.get(full)
+                if wanted is not None and wanted != self._wants(self.instances[full]):
+                    self._invalidate()
+                    return
+
     def _invalidate(self) -> None:
-        """Routes may move (a MarketInfo: a market joining a neg-risk event; a new instance). The
-        cached path skips `Router.route`, so the routers forget the tops they held for `same_top`:
-        the loop has filtered every top they are handed since."""
-        self._book_handlers.clear()
+        """Routes may move (a MarketInfo: a market joining a neg-risk event; a new instance; a consumer
+        that wants tops again or no longer): every consumer kept back catches up and the routes are
+        built again, top by top. The cached path skips `Router.route`, so the routers forget the tops
+        they held for `same_top`: the loop has filtered every top they are handed since."""
+        self._catch_up(None)
+        self._backlogs = []
+        self._kept_bots.clear()
+        self._routes.clear()
+        self._wanted.clear()
+        self._waiting.clear()
         for router in self.routers.values():
             router.tops.clear()
 
     def on_event(self, event: BotEvent) -> tuple[list[OrderIntent], list[DeadLetter]]:
         if isinstance(event, MarketInfo):
             self._invalidate()
+        targets = fan_out(event, self.routers, self.readers)
+        if self._kept_bots:
+            if isinstance(event, TopOfBook):
+                self._catch_up(None)
+            elif not self._kept_bots.isdisjoint(targets):
+                self._catch_up(targets)
         intents: list[OrderIntent] = []
         dropped: list[DeadLetter] = []
-        for bot_id in fan_out(event, self.routers, self.readers):
+        for bot_id in targets:
             self._dispatch(bot_id, self.routers[bot_id].route(event), intents, dropped)
+        if not isinstance(event, TopOfBook):
+            self._recheck(targets)
         return intents, dropped
 
     def _dispatch(

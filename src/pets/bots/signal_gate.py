@@ -54,6 +54,16 @@ class SignalGate:
             self.clock_ms = tob.ts_ms
         return self._release() if self.waiting else ([], [])
 
+    def catch_up(self, tops: dict[str, TopOfBook], newest_ms: int) -> None:
+        """What `on_book` would have made of tops kept back while no signal waited (the latest per
+        token, and the newest time): with nothing waiting, freshness and the clock are all it keeps."""
+        fresh = self.fresh
+        for asset_id, tob in tops.items():
+            if asset_id in fresh:
+                fresh[asset_id] = not tob.stale
+        if newest_ms > self.clock_ms:
+            self.clock_ms = newest_ms
+
     def offer(self, signal: Signal) -> Passed:
         """A signal from a topic: passed now, held for a book, or dropped."""
         created_ms = signal.ts_ns // NS_PER_MS
