@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from bot_factories import T0, VENUE, bot_config, market, tob
 
 from pets.bots.market_rebalancing_arb import MarketRebalancingArb
@@ -67,3 +69,34 @@ def test_a_bot_wide_refusal_makes_the_bot_hold_off() -> None:
     assert not bot.active and bot.operating
     assert arb(bot, T0 + 59_999) == 0  # 60 s
     assert arb(bot, T0 + 60_001) == 2
+
+
+def test_a_bot_halted_by_risk_holds_still_until_an_operator_resumes_it() -> None:
+    """Risk halts a bot at its drawdown limit and lifts the halt on `resume`/`start` only: the bot
+    follows instead of re-proposing every minute (1,379 refusals over the shared recordings)."""
+    bot = new_bot()
+    bot.on_top_of_book(tob("yes1", "m1", "0.44", "0.45"))
+    legs = bot.on_top_of_book(tob("no1", "m1", "0.49", "0.50"))
+    for leg in legs:
+        bot.on_order_denied(OrderDenied(intent=leg, rule="bot_halted", reason="drawdown", denied_ns=0))
+    assert not bot.operating
+    assert arb(bot, T0 + 3_600_000) == 0  # an hour later, still nothing
+    bot.on_control(cmd("resume"))
+    assert arb(bot, T0 + 3_600_001) == 2
+
+
+def test_a_buy_refused_for_want_of_room_is_not_proposed_again_for_30_s() -> None:
+    bot = new_bot()
+    bot.on_top_of_book(tob("yes1", "m1", "0.44", "0.45"))
+    first = bot.place("yes1", "BUY", Decimal("0.44"), Decimal("10"))
+    assert first is not None
+    bot.on_order_denied(
+        OrderDenied(intent=first, rule="position_size", reason="position 49 of 50", denied_ns=0)
+    )
+    assert bot.place("yes1", "BUY", Decimal("0.44"), Decimal("10")) is None
+    assert bot.place("no1", "BUY", Decimal("0.50"), Decimal("10")) is not None  # another token
+    assert bot.place("yes1", "SELL", Decimal("0.45"), Decimal("10")) is not None  # selling makes room
+    bot.on_top_of_book(tob("yes1", "m1", "0.43", "0.45", ts_ms=T0 + 29_999))
+    assert bot.place("yes1", "BUY", Decimal("0.43"), Decimal("10")) is None
+    bot.on_top_of_book(tob("yes1", "m1", "0.44", "0.45", ts_ms=T0 + 30_000))
+    assert bot.place("yes1", "BUY", Decimal("0.44"), Decimal("10")) is not None

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from pets.schemas.codec import decode, encode
 from pets.schemas.control import DEAD_LETTER_PAYLOAD_BYTES, BatchCommand, ControlCommand, DeadLetter
+from pets.schemas.market_data import TopOfBook, mark_price
 from pets.schemas.orders import (
     ApprovedOrder,
     ExecutionReport,
@@ -213,6 +214,30 @@ def test_a_report_says_whether_it_finishes_its_order(
     make_intent: Callable[..., OrderIntent], kind: str, leaves: str, final: bool
 ) -> None:
     report = ExecutionReport.of_order(
-        make_intent(), Decimal(10), kind, ts_ns=1, leaves_qty=Decimal(leaves)  # type: ignore[arg-type]
+        make_intent(),
+        Decimal(10),
+        kind,
+        ts_ns=1,
+        leaves_qty=Decimal(leaves),  # type: ignore[arg-type]
     )
     assert report.final is final
+
+
+def _top(bid: str | None, ask: str | None) -> TopOfBook:
+    b, a = (Decimal(bid) if bid else None), (Decimal(ask) if ask else None)
+    mid = (b + a) / 2 if b is not None and a is not None else None
+    tick = Decimal("0.01")
+    return TopOfBook("t", "m", 1, b, a, None, None, mid, None, None, None, tick, False, None, None, None, 1)
+
+
+def test_a_position_is_marked_at_the_mid_or_within_the_side_left() -> None:
+    last = Decimal("0.345")
+    assert mark_price(_top("0.40", "0.42"), last) == Decimal("0.41")
+    # after a game's end only asks down to 0.001 are left: worth no more than 0.001
+    assert mark_price(_top(None, "0.001"), last) == Decimal("0.001")
+    assert mark_price(_top(None, "0.90"), last) == last  # a far ask alone proves nothing more
+    assert mark_price(_top("0.999", None), last) == Decimal("0.999")
+    assert mark_price(_top("0.10", None), last) == last
+    assert mark_price(_top(None, None), last) == last
+    assert mark_price(_top(None, "0.60"), None) == Decimal("0.60")  # no mark yet: the side there
+    assert mark_price(_top(None, None), None) is None

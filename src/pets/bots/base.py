@@ -54,6 +54,11 @@ BLOCKING_RULES: dict[str, int] = {
     "bot_halted": 60_000,
     "rate_limit": 1_000,
 }
+# Refusals for want of room (the order does not fit a cap at any size the venue takes): the room comes
+# back with a fill, a cancel or a move of the market, not with the next top, so new buys of that token
+# wait this long (a tail-risk quote re-proposed on every top was refused 229 times over a replay).
+CAPACITY_RULES = frozenset({"position_size", "allocation", "bot_exposure", "category_exposure", "leverage"})
+CAPACITY_BACKOFF_MS = 30_000
 
 
 # the frozen configuration is attached again after a restore (`bind`), not stored in snapshots
@@ -119,6 +124,7 @@ class Bot:
         self.status = Status(BotState.RUNNING)  # operator commands for this bot (risk's state machine)
         self.trading = Status(TradingState.ACTIVE)  # portfolio-wide: `halt *` / `resume_trading`
         self.blocked_until_ms = 0
+        self.refused_until_ms: dict[str, int] = {}  # token id -> no new buy before (CAPACITY_RULES)
         self.seq = 0  # where every key's numbering starts (a snapshot from before `seqs` kept one count)
         self.seqs: dict[str, int] = {}
         self.bind(config, venue)
@@ -131,6 +137,8 @@ class Bot:
         self.zone_verdicts: dict[tuple[str, Decimal], bool] = {}
         if getattr(self, "seqs", None) is None:  # restored from a snapshot from before per-key numbering
             self.seqs = {}
+        if getattr(self, "refused_until_ms", None) is None:  # a snapshot from before the capacity back-off
+            self.refused_until_ms = {}
 
     def use_zones(self, zones: ZoneFramework) -> None:
         """The zone rules risk applies (zone_framework.yaml): `zone_allows` checks buys against them,
@@ -298,9 +306,16 @@ class Bot:
         intent = denied.intent
         if denied.rule == "duplicate":
             return []  # the first decision on that id stands
+        if denied.rule == "bot_halted" and self.status.state == RUNNING:
+            # risk halted this bot (its drawdown breaker) and lifts it only on an operator's start or
+            # resume, which reaches the bot as well: hold still until then (retrying every minute
+            # told risk 1,379 times over a 14-day replay)
+            self.status = Status(BotState.HALTED, denied.reason)
         backoff = BLOCKING_RULES.get(denied.rule)
         if backoff is not None:
             self.blocked_until_ms = max(self.blocked_until_ms, self.clock_ms + backoff)
+        elif denied.rule in CAPACITY_RULES and intent.side == "BUY" and intent.group_id is None:
+            self.refused_until_ms[intent.asset_id] = self.clock_ms + CAPACITY_BACKOFF_MS
         order = self.orders.pop(intent.client_order_id, None)
         if order is None:
             return []
@@ -433,7 +448,10 @@ class Bot:
     ) -> OrderIntent | None:
         """A new order on the venue grid (price rounded toward safety when `passive`, size down to
         0.01); None when it rounds to nothing or no tradable price is as safe as `price`. The order is
-        tracked as pending until its ack."""
+        tracked as pending until its ack; None too for a buy of a token risk just found no room for
+        (CAPACITY_RULES)."""
+        if side == "BUY" and group_id is None and self.refused_until_ms.get(asset_id, 0) > self.clock_ms:
+            return None
         info = self.token_market[asset_id]
         tick = self.tick_of(asset_id)
         if passive:

@@ -72,7 +72,7 @@ from pets.pipelines.market_data.parser import BookEvent, FrameParser, event_venu
 from pets.pipelines.polymarket.user_ws import UserChannel, UserMessage, UserWsConfig, event_ms
 from pets.schemas.config import PetsConfig, load_config
 from pets.schemas.control import ALL_BOTS, EXECUTOR_HALT_RULE, ControlCommand, DeadLetter, RiskAlert
-from pets.schemas.market_data import MarketInfo, MarketResolved, TopOfBook
+from pets.schemas.market_data import MarketInfo, MarketResolved, TopOfBook, mark_price
 from pets.schemas.orders import ApprovedOrder, ExecutionReport, Position
 from pets.schemas.topics import load_topic_registry
 from pets.settings import Settings, project_root
@@ -261,8 +261,9 @@ class ExecutorState:
     def _on_tops(self, tops: list[TopOfBook]) -> list[Output]:
         out: list[Output] = []
         for top in tops:
-            if top.mid is not None:
-                self.portfolio.on_mark(top.asset_id, top.mid)
+            mark = mark_price(top, self.portfolio.marks.get(top.asset_id))
+            if mark is not None:
+                self.portfolio.on_mark(top.asset_id, mark)
             if top.asset_id in self.exchange.by_asset:
                 out += self._reported(self.exchange.on_book_update(top.asset_id, top.ts_ms))
         return out

@@ -47,7 +47,7 @@ from pets.risk.trips import won
 from pets.risk.zones import check_zone
 from pets.schemas.config import DEFAULT_FEE_CATEGORY, BotConfig, PetsConfig
 from pets.schemas.control import ALL_BOTS, AlertKind, ControlCommand, RiskAlert, Severity
-from pets.schemas.market_data import MarketInfo, TopOfBook
+from pets.schemas.market_data import MarketInfo, TopOfBook, mark_price
 from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, OrderIntent
 from pets.venue.precision import fee_rate
 
@@ -179,9 +179,9 @@ class RiskEngine:
         if now_ns > self.clock_ns:
             self._advance(now_ns)
         self.books[tob.asset_id] = tob
-        mid = tob.mid
-        if mid is not None:
-            moved = self.ledger.mark(tob.asset_id, mid)
+        mark = mark_price(tob, self.ledger.marks.get(tob.asset_id))
+        if mark is not None:
+            moved = self.ledger.mark(tob.asset_id, mark)
             if moved:
                 self._check_drawdowns(moved)
         return self.flush() if self.outbox else []
@@ -799,4 +799,3 @@ class RiskEngine:
         self.outbox.append(
             ApprovedOrder(intent=intent, size=ZERO, approved_ns=self.clock_ns, sequence=self.sequence)
         )
-

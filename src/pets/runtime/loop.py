@@ -46,7 +46,7 @@ from pets.runtime.bus import EmbeddedBus
 from pets.runtime.journal import Journal
 from pets.schemas.config import PetsConfig
 from pets.schemas.control import ControlCommand, DeadLetter, RiskAlert
-from pets.schemas.market_data import LastTradePrice, MarketInfo, MarketResolved, TopOfBook, shows
+from pets.schemas.market_data import LastTradePrice, MarketInfo, MarketResolved, TopOfBook, mark_price, shows
 from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, OrderIntent
 from pets.schemas.signals import NewsItem, Signal, WalletFill, WhaleRanking
 
@@ -329,13 +329,13 @@ class TradingLoop:
         if last is not None and ts_ms >= last[1] and last[0] == values:
             return  # `same_top` (its rule on what the last top showed, kept): risk and the bots ignore it
         self._last_top[asset_id] = (values, ts_ms)
-        mid = tob.mid
-        if mid is not None:
-            marks = self.portfolio.marks
+        marks = self.portfolio.marks
+        mark = mark_price(tob, marks.get(asset_id))
+        if mark is not None:
             if asset_id in self.markouts.pending:
-                self.markouts.on_mid(asset_id, tob.ts_ms, marks.get(asset_id), mid)
-            marks[asset_id] = mid
-            if self.news is not None:
+                self.markouts.on_mid(asset_id, tob.ts_ms, marks.get(asset_id), mark)
+            marks[asset_id] = mark
+            if self.news is not None and tob.mid is not None:
                 self.news.on_book(tob)
         outputs = self.risk.on_top_of_book(tob)
         if outputs:
@@ -394,4 +394,3 @@ class TradingLoop:
         """The risk engine's outputs: verdicts, alerts, the cancel-alls of its breakers and halts."""
         for output in outputs:
             self.bus.publish(RISK_TOPICS.get(type(output), "risk.alert"), output)
-

@@ -216,6 +216,24 @@ def same_top(held: TopOfBook, top: TopOfBook) -> bool:
     return top.ts_ms >= held.ts_ms and shows(held) == shows(top)
 
 
+def mark_price(top: TopOfBook, last: Decimal | None) -> Decimal | None:
+    """What a position in the token is worth by its book, `last` being its previous mark: the mid;
+    with one side of the book empty, the last mark held within what the side still there proves (no
+    more than the best ask, no less than the best bid). Keeping the last mid alone valued lottery
+    tickets bought at 0.001 after a game's end, when only asks down to 0.001 were left, at 0.35;
+    taking the side alone let a moment without bids mark a holding at a far ask. None: no mark yet."""
+    if top.mid is not None:
+        return top.mid
+    ask, bid = top.best_ask, top.best_bid
+    if last is None:
+        return ask if ask is not None else bid
+    if ask is not None and last > ask:
+        return ask
+    if bid is not None and last < bid:
+        return bid
+    return last
+
+
 def shows(top: TopOfBook) -> tuple[object, ...]:
     """What a top of book shows: every field but its token, market, time and seq (`same_top`)."""
     return msgspec.structs.astuple(top)[3:16]
