@@ -323,3 +323,20 @@ def test_health_reads_a_flows_heartbeat_and_lag_from_its_recovery_store(
     risk_health = {f["name"]: f for f in health["flows"]}["risk"]
     assert risk_health["consumer_lag"] == 3
     assert 0 <= risk_health["heartbeat_age_s"] < 120
+
+
+def test_a_position_after_its_bids_vanished_is_priced_at_most_at_the_best_ask(
+    desk_settings: Settings, config: PetsConfig
+) -> None:
+    """A one-sided latest top (a game's end: asks alone, down to 0.30) caps the last mid (0.45), as the
+    flows mark it (schemas.market_data.mark_price); the stale mid showed a gain the book disproves."""
+    one_sided = dict.fromkeys(tables.TOP_OF_BOOK.column_names)
+    one_sided.update(
+        ts=ts_from_ns(time.time_ns() + 1_000_000_000), asset_id=A1, market=M1, best_ask=D("0.30"),
+        tick_size=D("0.01"), stale=False, seq=2,
+    )  # fmt: skip
+    with TimescaleWriter(desk_settings.postgres_dsn or "") as writer:
+        writer.write("top_of_book", [tables.TOP_OF_BOOK.row(one_sided)])
+    (pos,) = client(desk_settings, config).get("/positions").json()
+    assert D(pos["current_price"]) == D("0.30")
+    assert D(pos["pnl"]) == D(100) * D("0.30") - D(40)

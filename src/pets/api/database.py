@@ -34,6 +34,7 @@ from pets.pipelines.tables import PNL_SNAPSHOTS
 from pets.risk.circuit_breakers import drawdown
 from pets.schemas.config import PetsConfig, TradingMode
 from pets.schemas.control import ALL_BOTS, ControlCommand, RiskAlert
+from pets.schemas.market_data import mark_of
 from pets.schemas.orders import PnlSnapshot, Position
 from pets.settings import Settings
 
@@ -182,13 +183,22 @@ def _read(
     tokens = [p.asset_id for p in positions]
     marks: dict[str, Decimal] = {}
     if tokens and _exists(conn, "top_of_book"):
-        marks = dict(
+        last_mids: dict[str, Decimal] = dict(
             conn.execute(
                 """SELECT DISTINCT ON (asset_id) asset_id, mid FROM top_of_book
                    WHERE asset_id = ANY(%s) AND mid IS NOT NULL ORDER BY asset_id, ts DESC""",
                 (tokens,),
             ).fetchall()
         )
+        # the latest top may be one-sided (after a game's end): the flows' mark, not a stale mid
+        for asset, mid, bid, ask in conn.execute(
+            """SELECT DISTINCT ON (asset_id) asset_id, mid, best_bid, best_ask FROM top_of_book
+               WHERE asset_id = ANY(%s) ORDER BY asset_id, ts DESC""",
+            (tokens,),
+        ).fetchall():
+            mark = mark_of(mid, bid, ask, last_mids.get(asset))
+            if mark is not None:
+                marks[asset] = mark
     markets: dict[str, MarketLabel] = {}
     wanted = sorted({p.market for p in positions})
     if wanted and _exists(conn, "markets"):

@@ -222,9 +222,15 @@ def mark_price(top: TopOfBook, last: Decimal | None) -> Decimal | None:
     more than the best ask, no less than the best bid). Keeping the last mid alone valued lottery
     tickets bought at 0.001 after a game's end, when only asks down to 0.001 were left, at 0.35;
     taking the side alone let a moment without bids mark a holding at a far ask. None: no mark yet."""
-    if top.mid is not None:
-        return top.mid
-    ask, bid = top.best_ask, top.best_bid
+    return mark_of(top.mid, top.best_bid, top.best_ask, last)
+
+
+def mark_of(
+    mid: Decimal | None, bid: Decimal | None, ask: Decimal | None, last: Decimal | None
+) -> Decimal | None:
+    """`mark_price` from a top's stored fields (the control API reads them from top_of_book rows)."""
+    if mid is not None:
+        return mid
     if last is None:
         return ask if ask is not None else bid
     if ask is not None and last > ask:
