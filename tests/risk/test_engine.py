@@ -270,6 +270,24 @@ def test_reservations_follow_fills_and_cancels(config: PetsConfig) -> None:
     assert denied(engine, intent(side="SELL", price="0.49", size="5")).rule == "inventory"
 
 
+def test_a_replace_of_a_resting_sell_offers_its_shares_once(config: PetsConfig) -> None:
+    """A market maker moves its ask: the replace cancels the resting sell, so the shares it offered are
+    not counted against the new one (before: 'exceeds the 0 held', 128 denials over the recordings)."""
+    engine = engine_with_books(config)
+    buy = intent(price="0.50", size="40", post_only=True)
+    approved(engine, buy)
+    engine.on_execution_report(report(buy, "ack"))
+    engine.on_execution_report(report(buy, "fill", "40", "0.50"))
+    ask = intent(side="SELL", price="0.55", size="40", post_only=True)
+    approved(engine, ask)
+    engine.on_execution_report(report(ask, "ack"))
+    moved = intent(side="SELL", price="0.54", size="40", post_only=True, action="replace",
+                   replaces=ask.client_order_id)  # fmt: skip
+    approved(engine, moved)
+    # a second sell beside the resting one is still more than is held
+    assert denied(engine, intent(side="SELL", price="0.56", size="40")).rule == "inventory"
+
+
 def test_a_fill_after_the_order_closed_is_still_a_position(config: PetsConfig) -> None:
     """A fill that raced the cancel: the ledger books it (nothing is reserved any more)."""
     engine = engine_with_books(config)

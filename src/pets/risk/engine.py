@@ -456,10 +456,16 @@ class RiskEngine:
             return denial
         book = self.ledger.bot(bot.id)
         if reducing:
-            return (
-                limits.check_inventory(intent.asset_id, intent.size, book.held(intent.asset_id))
-                or intent.size
-            )
+            held = book.held(intent.asset_id)
+            replaced = self.ledger.orders.get(intent.replaces) if intent.replaces is not None else None
+            if (
+                replaced is not None
+                and replaced.bot_id == bot.id
+                and replaced.side == "SELL"
+                and replaced.asset_id == intent.asset_id
+            ):
+                held += replaced.remaining  # the replace cancels it: its shares are offered once, not twice
+            return limits.check_inventory(intent.asset_id, intent.size, held) or intent.size
         return self._size_buy(intent, bot, market, min_shares)
 
     def _size_buy(
