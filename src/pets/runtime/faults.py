@@ -512,30 +512,48 @@ def bots_scenario(settings: Settings, disrupt: Disrupt, label: str, steps: int =
             with _Feed(isolated, iter(inputs[len(markets) :]), rate=50, mirror=reference):
                 disrupt(flow, settings)  # the services' settings: their state dir
 
-            def intents(on: Settings) -> dict[Any, set[bytes]]:
-                return _contents(on, ["order.intent"], lambda i: i.client_order_id)
-
-            wanted = len(inputs)  # settled: both flows took every input and the counts stopped moving
-            counts: list[tuple[int, int]] = []
-
-            def settled() -> bool:
-                counts.append((len(intents(isolated)), len(intents(reference))))
-                return len(counts) > 4 and len(set(counts[-4:])) == 1 and counts[-1][1] > 0
-
-            _wait(f"both bots flows to settle on {wanted} inputs", settled, [flow, calm], 120)
-            got, expected = intents(isolated), intents(reference)
-            flow.kill(signal.SIGTERM)
-            calm.kill(signal.SIGTERM)
+            got, expected = _settled_intents(
+                (flow, isolated), (calm, reference), f"both bots flows to settle on {len(inputs)} inputs"
+            )
         finally:
             flow.kill()
             calm.kill()
             _drop(isolated, None)
             _drop(reference, None)
+    return _intents_result(f"{label} bots", len(inputs), got, expected, start)
+
+
+def _settled_intents(
+    disrupted: tuple[FlowProcess, Settings], reference: tuple[FlowProcess, Settings], what: str
+) -> tuple[dict[Any, set[bytes]], dict[Any, set[bytes]]]:
+    """The intents (content by client order id) of a disrupted bots flow and its reference, once both
+    took every input and their counts stopped moving; then both flows are stopped."""
+
+    def intents(on: Settings) -> dict[Any, set[bytes]]:
+        return _contents(on, ["order.intent"], lambda i: i.client_order_id)
+
+    counts: list[tuple[int, int]] = []
+
+    def settled() -> bool:
+        counts.append((len(intents(disrupted[1])), len(intents(reference[1]))))
+        return len(counts) > 4 and len(set(counts[-4:])) == 1 and counts[-1][1] > 0
+
+    _wait(what, settled, [disrupted[0], reference[0]], 120)
+    got, expected = intents(disrupted[1]), intents(reference[1])
+    disrupted[0].kill(signal.SIGTERM)
+    reference[0].kill(signal.SIGTERM)
+    return got, expected
+
+
+def _intents_result(
+    name: str, inputs: int, got: dict[Any, set[bytes]], expected: dict[Any, set[bytes]], start: float
+) -> ScenarioResult:
+    """The disrupted flow's intents against the reference's: each id once, with the reference's content."""
     told_twice = sum(len(v) - 1 for v in got.values())
     differ = sum(1 for k, v in got.items() if k in expected and v != expected[k])
     extra = len(set(got) - set(expected))
     return ScenarioResult(
-        f"{label} bots", len(inputs), len(got), len(set(expected) - set(got)), told_twice + differ + extra,
+        name, inputs, len(got), len(set(expected) - set(got)), told_twice + differ + extra,
         round(time.monotonic() - start, 1),
         f"reference {len(expected)} intents; {told_twice} ids told two ways, {differ} unlike the "
         f"reference, {extra} not in it",
@@ -592,19 +610,7 @@ def bots_first_snapshot_scenario(settings: Settings, steps: int = 200) -> Scenar
             with _Feed(isolated, iter(after), rate=50, mirror=reference, ahead_ms=ahead):
                 pass
 
-            def intents(on: Settings) -> dict[Any, set[bytes]]:
-                return _contents(on, ["order.intent"], lambda i: i.client_order_id)
-
-            counts: list[tuple[int, int]] = []
-
-            def settled() -> bool:
-                counts.append((len(intents(isolated)), len(intents(reference))))
-                return len(counts) > 4 and len(set(counts[-4:])) == 1 and counts[-1][1] > 0
-
-            _wait("both bots flows to settle", settled, [flow, calm], 120)
-            got, expected = intents(isolated), intents(reference)
-            flow.kill(signal.SIGTERM)
-            calm.kill(signal.SIGTERM)
+            got, expected = _settled_intents((flow, isolated), (calm, reference), "both bots flows to settle")
         finally:
             flow.kill()
             calm.kill()
@@ -612,15 +618,7 @@ def bots_first_snapshot_scenario(settings: Settings, steps: int = 200) -> Scenar
             _drop(reference, None)
     if snapshotted:
         raise RuntimeError(f"the kill came after a recovery snapshot ({snapshotted} stored)")
-    told_twice = sum(len(v) - 1 for v in got.values())
-    differ = sum(1 for k, v in got.items() if k in expected and v != expected[k])
-    extra = len(set(got) - set(expected))
-    return ScenarioResult(
-        "kill -9 before snapshot 1 bots", len(inputs), len(got), len(set(expected) - set(got)),
-        told_twice + differ + extra, round(time.monotonic() - start, 1),
-        f"reference {len(expected)} intents; {told_twice} ids told two ways, {differ} unlike the "
-        f"reference, {extra} not in it",
-    )  # fmt: skip
+    return _intents_result("kill -9 before snapshot 1 bots", len(inputs), got, expected, start)
 
 
 def _logged(settings: Settings, messages: list[tuple[str, str, bytes]]) -> bool:
