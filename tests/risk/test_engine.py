@@ -288,6 +288,21 @@ def test_a_replace_of_a_resting_sell_offers_its_shares_once(config: PetsConfig) 
     assert denied(engine, intent(side="SELL", price="0.56", size="40")).rule == "inventory"
 
 
+def test_a_replace_of_a_resting_buy_reserves_once(config: PetsConfig) -> None:
+    """A quote moved up: the replace cancels the resting bid, so its reservation is not counted beside
+    the new one against the caps (bot_01: at most 500 per market at cost)."""
+    engine = engine_with_books(config)
+    bid = intent(price="0.50", size="900", post_only=True)  # 450 of the 500
+    approved(engine, bid)
+    engine.on_execution_report(report(bid, "ack"))
+    moved = intent(price="0.51", size="900", post_only=True, action="replace", replaces=bid.client_order_id)
+    assert approved(engine, moved).size == D(900)  # 459 <= 500 once the 450 is freed (before: 98 shares)
+    engine.on_execution_report(report(bid, "cancel", n=2))
+    assert engine.ledger.bot("bot_01").market_cost["m1"] == D("459")
+    # a second bid beside the resting one still meets the cap: 41 left at 0.51 -> 80.39 shares
+    assert approved(engine, intent(price="0.51", size="900", post_only=True)).size == D("80.39")
+
+
 def test_a_fill_after_the_order_closed_is_still_a_position(config: PetsConfig) -> None:
     """A fill that raced the cancel: the ledger books it (nothing is reserved any more)."""
     engine = engine_with_books(config)

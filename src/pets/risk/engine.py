@@ -512,7 +512,17 @@ class RiskEngine:
         # the one cost of an order that every cap measures: price + the worst-case taker fee per share
         unit_cost = share_cost(price, rate, intent.post_only)
         ledger = self.ledger
-        in_market = book.market_cost.get(intent.market, ZERO)
+        in_market = held_in_market = book.market_cost.get(intent.market, ZERO)
+        exposure, in_category = book.exposure, ledger.categories.get(category, ZERO)
+        cash, gross = ledger.available_cash, ledger.gross
+        replaced = ledger.orders.get(intent.replaces) if intent.replaces is not None else None
+        if replaced is not None and replaced.bot_id == bot.id and replaced.side == "BUY":
+            # the replace cancels that bid: its reservation (released on its cancel report) is counted
+            # once, not beside the new bid's
+            freed = replaced.remaining * replaced.unit_reserve
+            exposure, cash, gross = exposure - freed, cash + freed, gross - freed
+            in_market -= freed if replaced.market == intent.market else ZERO
+            in_category -= freed if replaced.category == category else ZERO
         # each limit fits the order's own size (the smallest fit wins); the first denial ends the checks
         fits = (
             lambda: limits.check_position_size(
@@ -524,31 +534,19 @@ class RiskEngine:
                 bot.max_position_usdc,
                 min_size,
                 reducible,
-                opening=reducible and in_market == 0,
+                opening=reducible and held_in_market == 0,  # a moved quote opens nothing
             ),
             lambda: limits.check_allocation(
-                bot.id, size, unit_cost, book.exposure, book.budget, min_size, reducible
+                bot.id, size, unit_cost, exposure, book.budget, min_size, reducible
             ),
             lambda: limits.check_bot_exposure(
-                bot.id, size, unit_cost, book.exposure, self.bot_cap, min_size, reducible
+                bot.id, size, unit_cost, exposure, self.bot_cap, min_size, reducible
             ),
             lambda: limits.check_category_exposure(
-                category,
-                size,
-                unit_cost,
-                ledger.categories.get(category, ZERO),
-                self.category_cap,
-                min_size,
-                reducible,
+                category, size, unit_cost, in_category, self.category_cap, min_size, reducible
             ),
             lambda: limits.check_leverage(
-                size,
-                unit_cost,
-                ledger.available_cash,
-                ledger.gross,
-                self.gross_cap,
-                min_size,
-                reducible,
+                size, unit_cost, cash, gross, self.gross_cap, min_size, reducible
             ),
         )
         fitted_size = size
@@ -558,7 +556,7 @@ class RiskEngine:
                 return fitted
             fitted_size = min(fitted_size, fitted)
         size = fitted_size
-        if reducible and in_market == 0 and size * unit_cost < bot.min_position_usdc:
+        if reducible and held_in_market == 0 and size * unit_cost < bot.min_position_usdc:
             return Denial(
                 "position_size",
                 f"market {intent.market}: new position {size * unit_cost:.2f} (reduced by the "

@@ -138,7 +138,7 @@ def measure(
     from pets.pipelines.kafka_io import delete_topics, ensure_topics
 
     bootstrap = settings.require_kafka()
-    expected = expected_tops(backlog)
+    expected, every_top = expected_tops(backlog), expected_tops(backlog + paced)
     scoped = replace(settings, topic_prefix=f"scale{uuid.uuid4().hex[:8]}.")
     ensure_topics(scoped, list(TOPICS))
     book = f"{scoped.topic_prefix}md.book"
@@ -186,7 +186,11 @@ def measure(
             producer.produce(book, raw, key=key[0].encode())
             producer.poll(0)
         producer.flush(30)
-        time.sleep(1.5)  # the last tops in flight
+        # the paced frames' tops in flight (a loaded machine takes longer than the 0.5 s it can take)
+        settle = time.monotonic() + 30
+        while tops.count < every_top and time.monotonic() < settle:
+            _check(flows, deadline)
+            time.sleep(0.1)
         _check(flows, deadline)
     finally:
         tops.close()
