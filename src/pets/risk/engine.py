@@ -545,9 +545,7 @@ class RiskEngine:
             lambda: limits.check_category_exposure(
                 category, size, unit_cost, in_category, self.category_cap, min_size, reducible
             ),
-            lambda: limits.check_leverage(
-                size, unit_cost, cash, gross, self.gross_cap, min_size, reducible
-            ),
+            lambda: limits.check_leverage(size, unit_cost, cash, gross, self.gross_cap, min_size, reducible),
         )
         fitted_size = size
         for fit in fits:
