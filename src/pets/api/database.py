@@ -183,20 +183,16 @@ def _read(
     tokens = [p.asset_id for p in positions]
     marks: dict[str, Decimal] = {}
     if tokens and _exists(conn, "top_of_book"):
-        last_mids: dict[str, Decimal] = dict(
-            conn.execute(
-                """SELECT DISTINCT ON (asset_id) asset_id, mid FROM top_of_book
-                   WHERE asset_id = ANY(%s) AND mid IS NOT NULL ORDER BY asset_id, ts DESC""",
-                (tokens,),
-            ).fetchall()
-        )
-        # the latest top may be one-sided (after a game's end): the flows' mark, not a stale mid
-        for asset, mid, bid, ask in conn.execute(
-            """SELECT DISTINCT ON (asset_id) asset_id, mid, best_bid, best_ask FROM top_of_book
-               WHERE asset_id = ANY(%s) ORDER BY asset_id, ts DESC""",
+        # the latest top may be one-sided (after a game's end): the flows' mark, not a stale mid; the
+        # last two-sided mid is looked up only for such a top
+        for asset, mid, bid, ask, last_mid in conn.execute(
+            """SELECT DISTINCT ON (asset_id) asset_id, mid, best_bid, best_ask,
+                   CASE WHEN mid IS NULL THEN (SELECT l.mid FROM top_of_book l WHERE l.asset_id = t.asset_id
+                       AND l.mid IS NOT NULL ORDER BY l.ts DESC LIMIT 1) END
+               FROM top_of_book t WHERE asset_id = ANY(%s) ORDER BY asset_id, ts DESC""",
             (tokens,),
         ).fetchall():
-            mark = mark_of(mid, bid, ask, last_mids.get(asset))
+            mark = mark_of(mid, bid, ask, last_mid)
             if mark is not None:
                 marks[asset] = mark
     markets: dict[str, MarketLabel] = {}
