@@ -10,7 +10,7 @@ import pytest
 from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from pets.flows.executor import ExecutorState, build_flow, reports_from_database
+from pets.flows.executor import ExecutorState, PortfolioState, build_flow, reports_from_database
 from pets.flows.trading_io import Routed
 from pets.pipelines.migrations import migrate
 from pets.pipelines.records import report_row
@@ -192,12 +192,18 @@ STORED = [
 
 
 def test_reconcile_rebuilds_the_portfolio_and_cancels_orders_left_open() -> None:
+    """The market key rebuilds its holdings, the portfolio key the cash and the open orders (once)."""
     state = ExecutorState(CONFIG)
-    out = state.reconcile(STORED)
+    state.reconcile(STORED)
     assert state.portfolio.token_balance("bot_05", YES) == D(25)
+    portfolio = PortfolioState(CONFIG)
+    out = portfolio.reconcile(STORED)
     cancels = [o.report for o in out if o.report is not None]
     assert [(r.client_order_id, r.kind, r.leaves_qty) for r in cancels] == [("o1", "cancel", 0)]
     assert "restarted" in (cancels[0].reason or "")
+    assert portfolio.open == {}
+    bot = portfolio.portfolio.accounts["bot_05"]
+    assert bot.cash == bot.allocation - D(25) * D("0.40")  # 5 + 20 shares bought at 0.40, no fee
 
 
 @pytest.mark.integration
