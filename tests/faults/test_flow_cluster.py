@@ -17,6 +17,7 @@ markets of several partitions in the order they reach their worker (docs/deploy.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import tempfile
@@ -24,6 +25,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -265,3 +267,141 @@ def test_a_killed_bots_cluster_process_resumes_and_proposes_what_an_undisturbed_
             faults._drop(reference, None)
     assert resumed == [1, 1]
     assert got == expected  # every id once, told one way, the reference's
+
+
+# --- the executor keyed by market ---------------------------------------------------------------
+
+HALT_ID = "h-cluster"
+
+
+def _approved(n: int, k: int, side: str, price: str, size: str, order_type: str, ts_ms: int) -> bytes:
+    from pets.schemas.orders import ApprovedOrder, OrderIntent
+
+    intent = OrderIntent(
+        client_order_id=f"x{n}-{k}", bot_id="bot_01", strategy_type="arbitrage", action="place",
+        market=f"fm{n}", asset_id=f"fy{n}", side=side, price=Decimal(price), size=Decimal(size),  # type: ignore[arg-type]
+        order_type=order_type, category="sports", source_ts_ms=ts_ms, created_ns=ts_ms * faults.MS,  # type: ignore[arg-type]
+    )  # fmt: skip
+    return encode(ApprovedOrder(intent=intent, size=intent.size, approved_ns=ts_ms * faults.MS, sequence=k))
+
+
+# after the frames of step s (odd steps: bid 0.51, ask 0.53), each market's bot_01 on its YES token:
+# a GTC buy at 0.52 rests and fills as maker at step 2 (the ask comes down to 0.51, through it); a
+# FAK buy takes 10 at 0.53; a FAK sell of 15 takes the 0.51 bid (20 held); a GTC buy at 0.30 rests
+# open; a FAK sell of 10 is refused (5 held): 2 + 2 + 2 + 1 + 1 reports per market
+EXECUTOR_PLAN = {
+    1: ("BUY", "0.52", "10", "GTC"),
+    3: ("BUY", "0.53", "10", "FAK"),
+    5: ("SELL", "0.45", "15", "FAK"),
+    7: ("BUY", "0.30", "5", "GTC"),
+    9: ("SELL", "0.45", "10", "FAK"),
+}
+EXECUTOR_STEPS = 12
+REPORTS_PER_MARKET = 8
+
+
+def _executor_inputs(t0: int) -> Iterator[tuple[str, str, bytes]]:
+    """Both tokens' frames of each market, then that market's approval of the step (order.exec is
+    co-partitioned with md.book: a market's approvals and frames reach one worker in this order)."""
+    frames = _frames(t0, EXECUTOR_STEPS)
+    for i in range(EXECUTOR_STEPS * MARKETS):
+        yield next(frames)
+        yield next(frames)
+        n, step, ts = i % MARKETS, i // MARKETS, t0 + i * 25
+        if step in EXECUTOR_PLAN:
+            side, price, size, order_type = EXECUTOR_PLAN[step]
+            yield "order.exec", f"fm{n}", _approved(n, step, side, price, size, order_type, ts)
+
+
+def test_an_executor_cluster_reports_per_market_and_values_the_portfolio_as_one_worker(
+    base: Settings,
+) -> None:
+    """The executor as 2 x 2 (market keys spread over 4 workers, one portfolio key) and a single-worker
+    executor fed the same stream: the same exec.report messages in the same order per market, the
+    same P&L snapshot once every report is in, and a halt cancelling every market's open order with
+    one acknowledgement counting them all."""
+    from pets.flows.trading_io import read_topics
+    from pets.schemas.control import ControlCommand
+
+    with tempfile.TemporaryDirectory(prefix="pets-cluster-executor-") as run_dir:
+        root = Path(run_dir)
+        cluster = faults._isolated(base, root / "cluster", database=False)
+        single = faults._isolated(base, root / "single", database=False)
+        flows = [
+            *_cluster("executor", cluster, root),
+            FlowProcess("executor", single, root / "executor-single.log"),
+        ]
+        t0 = time.time_ns() // faults.MS - 3_600_000
+        t_end = t0 + 20_000  # a P&L snapshot is due (10 s after the first): taken when every report is in
+        last = [  # every market's book as at the last (odd) step again, at t_end: marks unchanged
+            (topic, key, re.sub(rb'"timestamp": "\d+"', f'"timestamp": "{t_end}"'.encode(), value))
+            for topic, key, value in list(_frames(t_end, 2))[2 * MARKETS :]
+        ]
+        halt = ControlCommand(command_id=HALT_ID, command="halt", bot_id="*", ts_ns=t_end * faults.MS)
+        try:
+            _markets_first(cluster, mirror=single)
+            for flow in flows:
+                flow.start()
+            _started(flows)
+
+            def messages(on: Settings, topic: str) -> list[Any]:
+                return list(read_topics(on, [topic]))
+
+            def counts(topic: str) -> Callable[[], tuple[int, ...]]:
+                return lambda: tuple(len(messages(on, topic)) for on in (cluster, single))
+
+            with faults._Feed(cluster, _executor_inputs(t0), rate=150, mirror=single):
+                pass
+            expected = REPORTS_PER_MARKET * MARKETS
+            _settled(counts("exec.report"), lambda c: c == (expected, expected), flows)
+            with faults._Feed(cluster, iter(last), rate=150, mirror=single):
+                pass
+
+            def valued() -> tuple[int, ...]:
+                return tuple(sum(s.ts_ns == t_end * faults.MS for s in messages(on, "pnl.snapshot"))
+                             for on in (cluster, single))  # fmt: skip
+
+            _settled(valued, lambda c: c[0] == c[1] > 0, flows)
+            with faults._Feed(cluster, iter([("bot.control", "*", encode(halt))]), rate=10, mirror=single):
+                pass
+            _settled(counts("risk.alert"), lambda c: c == (1, 1), flows)
+            _settled(counts("exec.report"), lambda c: c == (expected + MARKETS,) * 2, flows)
+            reports = [_by_key(on, "exec.report", lambda r: r.market) for on in (cluster, single)]
+            values = [
+                {s.bot_id: s for s in messages(on, "pnl.snapshot") if s.ts_ns == t_end * faults.MS}
+                for on in (cluster, single)
+            ]
+            alerts = [messages(on, "risk.alert") for on in (cluster, single)]
+        finally:
+            _stop(flows)
+            faults._drop(cluster, None)
+            faults._drop(single, None)
+    assert len(reports[1]) == MARKETS
+    assert reports[0] == reports[1]  # message for message, in order per market
+    assert values[0] == values[1] and set(values[1]) == {"bot_01", "portfolio"}
+    assert [a.message for a in alerts[0]] == [a.message for a in alerts[1]]
+    assert alerts[0][0].message.startswith(f"executor: {MARKETS} open orders cancelled")
+    _assert_the_snapshot_is_the_sum_of_the_fills(reports[1], values[1]["portfolio"], base)
+
+
+def _assert_the_snapshot_is_the_sum_of_the_fills(
+    reports: dict[str, list[bytes]], portfolio: Any, base: Settings
+) -> None:
+    """Cash and trade count from the published fills, by hand: positions = the sum of the fills."""
+    from msgspec.json import decode
+
+    from pets.schemas.config import load_config
+    from pets.schemas.orders import ExecutionReport
+
+    fills = [
+        r for m in reports.values() for r in map(lambda b: decode(b, type=ExecutionReport), m) if r.last_qty
+    ]
+    # per market: bought 10 at 0.52 (maker) and 10 at 0.53, sold 15 at 0.51: 5 shares held
+    assert sorted((f.side, f.last_px, f.last_qty) for f in fills) == sorted(
+        [("BUY", Decimal("0.52"), Decimal(10)), ("BUY", Decimal("0.53"), Decimal(10)),
+         ("SELL", Decimal("0.51"), Decimal(15))] * MARKETS
+    )  # fmt: skip
+    fees = sum((f.fee - f.rebate for f in fills), Decimal(0))
+    paid = MARKETS * (Decimal("5.2") + Decimal("5.3") - Decimal("7.65"))
+    assert portfolio.cash == load_config(base.config_dir).system.trading.starting_capital - paid - fees
+    assert portfolio.trades == 3 * MARKETS and portfolio.open_orders == MARKETS
