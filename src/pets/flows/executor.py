@@ -1,37 +1,45 @@
 """executor: order.exec (approved orders) -> the paper exchange -> exec.report, positions, P&L.
 
-    executor_in (order.exec + md.book + md.markets + bot.control) -> decode -> key_all -> executor_state
-        -> executor_out: exec.report (ExecutionReport, key market) | pnl.snapshot (PnlSnapshot, key
-           bot_id) | dlq.trading (undecodable input, with the reason) | risk.alert (halt acknowledged)
-        -> db_out: execution_reports, positions, position_history, pnl_snapshots
+    executor_in (order.exec + md.book + md.markets + bot.control) -> decode -> key_market
+        -> executor_markets (key: market) -> exec.report (ExecutionReport, key market) | rows
+           execution_reports, positions, position_history | notes for the portfolio key
+        -> executor_portfolio (key "portfolio") -> pnl.snapshot (PnlSnapshot, key bot_id) | rows
+           pnl_snapshots | risk.alert (halt acknowledged)
+    halt * on bot.control, risk's cancel-all of every market -> directory -> every market key
+    undecodable input -> dlq.trading (with the reason)
 
-The executor follows md.book itself (parse -> MarketStateEngine, the same pure books as the
-market_state flow) because the paper exchange walks the depth of the book, not only its top.
-One global key holds the whole state (books, PaperExchange, Portfolio): fills, cash and the
-wallet's balance checks are exact. Only the risk flow writes order.exec, so nothing is executed
-that risk did not approve; an approved `cancel_all` (an emergency halt) cancels every open order
-and reports each cancel at once. A `halt *` on bot.control does the same without waiting for risk
-(a halt must work with the risk flow down) and is acknowledged on risk.alert for `pets halt`.
+Each market key follows md.book itself (parse -> MarketStateEngine, the same pure books as the
+market_state flow: the paper exchange walks the depth of the book, not only its top) and holds that
+market's paper orders and token holdings: fills and a sell's cover are exact within the key. Cash,
+equity and P&L are exact in one place, the portfolio key, fed by the market keys' reports, marks,
+resolutions and venue time (as risk keeps one global key); risk is the exact gate for a buy's cash
+before the order reaches order.exec, so the market keys keep no cash check (docs/execution.md). Only
+the risk flow writes order.exec, so nothing is executed that risk did not approve; an approved
+`cancel_all` cancels open orders and reports each cancel at once. A `halt *` on bot.control does the
+same in every market key without waiting for risk (a halt must work with the risk flow down); the
+portfolio key acknowledges it on risk.alert for `pets halt` with the total cancelled. One code path
+for one worker and a cluster (docs/deploy.md).
 
-Live (`pets flow run executor --live`, see pets.execution.live for the opt-in): approved orders go
-to the venue through LiveExchange instead of the paper exchange (consecutive places of one batch in
-POST /orders batches), a second input `executor_user_in` follows the authenticated user channel
+Live (`pets flow run executor --live`, one worker: see pets.execution.live for the opt-in): every
+market is in one key (STATE_KEY: one venue account), approved orders go to the venue through
+LiveExchange instead of the paper exchange (consecutive places of one batch in POST /orders
+batches), a second input `executor_user_in` follows the authenticated user channel
 (pets.pipelines.polymarket.user_ws) whose order/trade events become the reports (fills, acks,
 cancels; a FAILED trade after MATCHED goes to risk.alert), and a heartbeat is posted every
 `heartbeat_s` seconds of wall clock (the venue's dead-man switch). Before the flow is built the
 venue version and the collateral balance/allowance are checked; anything missing refuses to start.
 
-Restart: Bytewax restores the state from its recovery store and replays the input since the last
-snapshot; report ids and timestamps are deterministic (venue time), so re-emitted reports carry
+Restart: Bytewax restores each key's state from its recovery store and replays the input since the
+last snapshot; report ids and timestamps are deterministic (venue time), so re-emitted reports carry
 the same ids and the database ignores rows it has. The user channel replays nothing, so live its
 source keeps the venue time of the last event it handed on in the same snapshot, and a resumed source
 starts the channel as after a gap: right after subscribing it reads the trades since shortly before
 that time and the open orders over REST, so fills and cancels made while the executor was down are
 counted (once: a (trade, order) pair is counted once) and orders the venue no longer lists are
-reported cancelled. Without a recovery state (a new recovery store, `--no-recovery`), the portfolio
-is rebuilt from the execution_reports in the database and the orders those reports left open are
-reported cancelled (their queue positions are lost); live, every open order at the venue is
-cancelled first (DELETE /cancel-all), so that report is true.
+reported cancelled. Without a recovery state (a new recovery store, `--no-recovery`), each market key
+rebuilds its holdings and the portfolio key the cash from the execution_reports in the database, and
+the orders those reports left open are reported cancelled (their queue positions are lost); live,
+every open order at the venue is cancelled first (DELETE /cancel-all), so that report is true.
 """
 
 from __future__ import annotations
