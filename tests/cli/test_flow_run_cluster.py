@@ -22,6 +22,23 @@ def test_risk_refuses_more_than_one_worker_naming_its_global_key() -> None:
     assert clustered.exit_code == 1 and "one global key" in clustered.output
 
 
+def test_the_live_executor_refuses_a_cluster_in_one_line() -> None:
+    # one venue account, one heartbeat, one user channel; the paper executor is keyed by market
+    result = _run("executor", "--live", "--workers", "2")
+    assert result.exit_code == 1
+    assert "executor --live runs on one worker: one venue account" in result.output
+    assert "1 process(es) x 2 worker(s) refused" in result.output
+    assert "\n" not in result.output.strip()
+
+
+def test_the_executor_is_refused_only_beyond_its_partitions() -> None:
+    # order.exec, md.book: 4 partitions (config/topics.yaml); 3 x 2 would leave 2 workers idle
+    result = _run("executor", "--workers", "2", "--process-id", "0", "--addresses", "a:1;b:1;c:1")
+    assert result.exit_code == 1
+    assert "3 process(es) x 2 worker(s) = 6 workers" in result.output
+    assert "one global key" not in result.output
+
+
 def test_a_cluster_larger_than_the_input_partitions_is_refused() -> None:
     # md.book has 4 partitions (config/topics.yaml): 3 processes x 2 workers would leave 2 idle
     result = _run("market_state", "--workers", "2", "--process-id", "0", "--addresses", "a:1;b:1;c:1")

@@ -6,11 +6,12 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pytest
 from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from pets.flows.executor import ExecutorState, build_flow, reports_from_database
+from pets.flows.executor import ExecutorState, PortfolioState, build_flow, reports_from_database
 from pets.flows.trading_io import Routed
 from pets.pipelines.migrations import migrate
 from pets.pipelines.records import report_row
@@ -36,11 +37,13 @@ CONFIG: PetsConfig = load_config(project_root() / "config")
 SETTINGS = Settings(config_dir=project_root() / "config", topic_prefix="")
 
 
-def book(asset: str, bids: dict[str, str], asks: dict[str, str], ts: int) -> KafkaSourceMessage[Any, Any]:
+def book(
+    asset: str, bids: dict[str, str], asks: dict[str, str], ts: int, market: str = MARKET
+) -> KafkaSourceMessage[Any, Any]:
     frame = {
         "event_type": "book",
         "asset_id": asset,
-        "market": MARKET,
+        "market": market,
         "timestamp": str(ts),
         "bids": [{"price": p, "size": s} for p, s in sorted(bids.items())],
         "asks": [{"price": p, "size": s} for p, s in sorted(asks.items(), reverse=True)],
@@ -192,12 +195,18 @@ STORED = [
 
 
 def test_reconcile_rebuilds_the_portfolio_and_cancels_orders_left_open() -> None:
+    """The market key rebuilds its holdings, the portfolio key the cash and the open orders (once)."""
     state = ExecutorState(CONFIG)
-    out = state.reconcile(STORED)
+    state.reconcile(STORED)
     assert state.portfolio.token_balance("bot_05", YES) == D(25)
+    portfolio = PortfolioState(CONFIG)
+    out = portfolio.reconcile(STORED)
     cancels = [o.report for o in out if o.report is not None]
     assert [(r.client_order_id, r.kind, r.leaves_qty) for r in cancels] == [("o1", "cancel", 0)]
     assert "restarted" in (cancels[0].reason or "")
+    assert portfolio.open == {}
+    bot = portfolio.portfolio.accounts["bot_05"]
+    assert bot.cash == bot.allocation - D(25) * D("0.40")  # 5 + 20 shares bought at 0.40, no fee
 
 
 @pytest.mark.integration
@@ -232,6 +241,58 @@ def test_a_halt_on_bot_control_cancels_every_open_order_without_risk() -> None:
     assert (alert.kind, alert.rule, alert.alert_id) == ("emergency_halt", "executor_halt", "executor-halt-h1")
     assert alert.message.startswith("executor: 2 open orders cancelled")
     assert not [r for r in routed if r.topic == "dlq.trading"]
+
+
+def test_a_halt_reaches_every_market_key_and_is_acknowledged_once_with_the_total() -> None:
+    """The directory hands a halt to every market key it has seen; the portfolio key acknowledges it
+    when all have answered (a halt before any market: at once, nothing cancelled)."""
+    other, token = "0xother", "2001"
+    early = ControlCommand(command_id="h0", command="halt", bot_id="*", ts_ns=1)
+    halt = ControlCommand(command_id="h2", command="halt", bot_id="*", ts_ns=2)
+    elsewhere = approved("c", "BUY", "0.31", "10", post_only=True)
+    elsewhere = msgspec.structs.replace(
+        elsewhere, intent=msgspec.structs.replace(elsewhere.intent, market=other, asset_id=token)
+    )
+    routed: list[Routed] = []
+    inputs = [
+        KafkaSourceMessage(key=b"*", value=encode(early), topic="bot.control"),
+        book(YES, {"0.48": "100"}, {"0.52": "100"}, T0),
+        book(token, {"0.30": "100"}, {"0.34": "100"}, T0, market=other),
+        exec_msg(approved("a", "BUY", "0.45", "10", post_only=True)),
+        exec_msg(approved("b", "BUY", "0.44", "10", post_only=True, bot="bot_08")),
+        exec_msg(elsewhere),
+        KafkaSourceMessage(key=b"*", value=encode(halt), topic="bot.control"),
+    ]
+    run_main(
+        build_flow(
+            SETTINGS, TestingSource(inputs), TestingSink(routed), db_sink=TestingSink([]), config=CONFIG
+        )
+    )
+    reports = [(r.message.client_order_id, r.message.kind) for r in routed if r.topic == "exec.report"]
+    assert reports[:3] == [("a", "ack"), ("b", "ack"), ("c", "ack")]
+    assert sorted(reports[3:]) == [("a", "cancel"), ("b", "cancel"), ("c", "cancel")]
+    alerts = {r.message.alert_id: r.message.message for r in routed if r.topic == "risk.alert"}
+    assert alerts == {
+        "executor-halt-h0": "executor: 0 open orders cancelled (emergency halt h0)",
+        "executor-halt-h2": "executor: 3 open orders cancelled (emergency halt h2)",
+    }
+
+
+def test_a_market_key_leaves_the_cash_to_risk_and_covers_sells_by_its_tokens() -> None:
+    """A market key sees one market's fills, so it keeps no cash figure (risk's one ledger refuses a
+    buy the wallet cannot pay before order.exec); a sell is still covered by the tokens it holds."""
+    from pets.flows.executor import Input
+
+    state = ExecutorState(CONFIG)
+    state.on_input(Input("md.book", book(YES, {"0.48": "100000"}, {"0.52": "100000"}, T0).value))
+    capital = CONFIG.system.trading.starting_capital
+    size = D(30_000)
+    assert size * D("0.47") > capital  # 14,100 of a 10,000 wallet
+    out = state.on_input(Input("order.exec", approved("big", "BUY", "0.47", str(size), post_only=True)))
+    assert [(o.report.kind, o.report.reason) for o in out if o.report is not None] == [("ack", None)]
+    out = state.on_input(Input("order.exec", approved("s", "SELL", "0.53", "10", post_only=True)))
+    ((kind, reason),) = [(o.report.kind, o.report.reason) for o in out if o.report is not None]
+    assert kind == "reject" and "not enough balance: sell 10" in (reason or "")
 
 
 def test_the_executors_books_take_the_ticks_of_md_markets_as_the_market_state_flows_do() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from itertools import pairwise
+from typing import Any
 
 import msgspec
 
@@ -77,7 +78,8 @@ def test_risk_and_the_portfolio_give_one_answer_for_equity_and_round_trips() -> 
 def test_pets_run_and_the_executor_flow_snapshot_pnl_at_the_same_venue_times() -> None:
     """One cadence (pets.yaml run.snapshot_interval_ms) on one venue clock (every event's time), taken
     before the event that moves the clock, then at the end of input: the same series on both paths."""
-    from pets.flows.executor import ExecutorState, Input
+    from pets.flows.executor import ExecutorState, Input, PortfolioState, market_key
+    from pets.pipelines.market_data.parser import FrameParser
     from pets.runtime.journal import Journal
 
     idle = msgspec.structs.replace(
@@ -88,10 +90,23 @@ def test_pets_run_and_the_executor_flow_snapshot_pnl_at_the_same_venue_times() -
     journal = Journal()
     loop = TradingLoop(idle, source.markets, journal=journal)
     loop.run(frames)
-    state = ExecutorState(idle)
-    outputs = [out for info in source.markets for out in state.on_input(Input("md.markets", info))]
-    outputs += [out for frame in frames for out in state.on_input(Input("md.book", frame))]
-    outputs += state.flush()
+    # the flow's keys in one worker: each market's state, their notes to the one portfolio key
+    states: dict[str, ExecutorState] = {}
+    portfolio = PortfolioState(idle)
+    parser = FrameParser("test")
+
+    def handle(item: Input) -> list[Any]:
+        outs = states.setdefault(market_key(item), ExecutorState(idle)).on_input(item)
+        return outs + portfolio.on_notes([o.note for o in outs if o.note is not None])
+
+    outputs = [out for info in source.markets for out in handle(Input("md.markets", info))]
+    for frame in frames:
+        events = [e for e in parser.parse(frame) if hasattr(e, "market")]
+        for market in dict.fromkeys(e.market for e in events):
+            outputs += handle(Input("md.book", [e for e in events if e.market == market]))
+    for state in states.values():
+        outputs += portfolio.on_notes([o.note for o in state.flush() if o.note is not None])
+    outputs += portfolio.snapshot()
     flow_times = [o.routed.message.ts_ns for o in outputs if o.routed and o.routed.topic == "pnl.snapshot"]
     assert sorted({s.ts_ns for s in journal.pnl}) == sorted(set(flow_times))
     interval_ns = idle.system.run.snapshot_interval_ms * 1_000_000

@@ -192,6 +192,11 @@ def _run_flow(
     module = load_flow_module(name)
     if live and name != "executor":
         raise click.ClickException("--live applies to the executor flow only")
+    if live and cluster.total > 1:
+        raise click.ClickException(
+            f"{module.LIVE_ONE_WORKER_REASON}; {cluster.processes} process(es) x {cluster.workers} "
+            "worker(s) refused"
+        )
     check_cluster(name, module, cluster, settings)
     settings = replace(
         settings,

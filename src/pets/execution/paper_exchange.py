@@ -29,8 +29,9 @@ Maker fills pay no fee and earn `maker_rebate_share` of the taker fee they gener
 Validation as the venue: price on the tick grid inside (0, 1), size on the 0.01 grid and at least
 the market's minimum shares (marketable orders: $1 notional), post-only only on GTC/GTD and never
 crossing, a sell covered by tokens held and not already offered, a buy by free cash (cash minus
-open buy orders), GTD expiry. Every report id is deterministic (pets.schemas.orders.report_id) and
-every timestamp is the venue time of the event that caused it, so a replay reproduces the reports.
+open buy orders) when the wallet states it, GTD expiry. Every report id is deterministic
+(pets.schemas.orders.report_id) and every timestamp is the venue time of the event that caused it, so
+a replay reproduces the reports.
 """
 
 from __future__ import annotations
@@ -61,9 +62,10 @@ class BookSource(Protocol):
 
 
 class Balances(Protocol):
-    """The wallet behind the orders (the portfolio): what it can pay and deliver."""
+    """The wallet behind the orders (the portfolio): what it can pay and deliver. `free_cash` None: the
+    cash is gated upstream (the executor flow's market keys: risk's global ledger, docs/execution.md)."""
 
-    def free_cash(self) -> Decimal: ...
+    def free_cash(self) -> Decimal | None: ...
 
     def token_balance(self, bot_id: str, asset_id: str) -> Decimal: ...
 
@@ -292,10 +294,12 @@ class PaperExchange:
                         f"but {held} held and not offered"
                     )
             else:
-                worst_fee = self.config.fees.taker(size, price, self._fee_rate(intent))
-                free = self.balances.free_cash() - self._reserved_cash()
-                if size * price + worst_fee > free:
-                    return f"not enough balance: buy {size * price + worst_fee} but {free} free cash"
+                cash = self.balances.free_cash()
+                if cash is not None:
+                    worst_fee = self.config.fees.taker(size, price, self._fee_rate(intent))
+                    free = cash - self._reserved_cash()
+                    if size * price + worst_fee > free:
+                        return f"not enough balance: buy {size * price + worst_fee} but {free} free cash"
         return None
 
     def _offered(self, bot_id: str, asset_id: str) -> Decimal:

@@ -1,9 +1,13 @@
 """esports: game events and the market universe -> esports trading signals.
 
     esports_in (esports.event, md.markets) -> decode -> split_dead_letters
-        -> key_all (one state: the esports markets span matches)
-        -> make_signals (EsportsSignals: schedule -> market mapping, the promoted esports_win model)
-        -> signals_out (Kafka signal.esports, key market); dead letters -> dlq.signals
+        -> link_matches (one key: the esports markets, each match's links to them; a lookup per event)
+        -> match_signals (keyed by match: its series score, its events priced by the promoted
+           esports_win model) -> signals_out (Kafka signal.esports, key market); dead letters -> dlq.signals
+
+A match's events reach its key in order (the one key ahead of them hands them on in input order); in a
+cluster the match keys, which evaluate the model, spread over the workers. Keyed by match, not by
+market: a match's game and series markets share its series score and one model evaluation per event.
 
 The events come from `pets esports feed` (the live-stats poller; each event carries the feed lag and
 the game state). The model is the promoted `esports_win` version of the model store, checked on every
@@ -20,18 +24,21 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
+from pets.flows.recovery import stateful_flat_map
 from pets.flows.trading_io import Routed, RoutedKafkaSink, TopicDecoder, kafka_source, log_dead_letter
 from pets.pipelines.esports import winmodel as wm
-from pets.pipelines.esports.signals import EsportsSignals
+from pets.pipelines.esports.signals import MarketLink, MatchLinks, SignalMaker, match_signals
 from pets.pipelines.forecasts import ModelStoreSource
 from pets.schemas.control import DeadLetter
 from pets.schemas.market_data import MarketInfo
-from pets.schemas.signals import EsportsEvent, Signal
+from pets.schemas.signals import EsportsEvent
 from pets.schemas.topics import load_topic_registry
 from pets.settings import Settings
 
 FLOW_NAME = "esports"
 INPUT_TOPICS = ("md.markets", "esports.event")
+LINKS_KEY = "links"
+Linked = tuple[str, tuple[EsportsEvent, list[MarketLink]]]  # match id, (event, its match's links)
 
 
 class PromotedWinModel:
@@ -55,16 +62,14 @@ class PromotedWinModel:
         return self.loaded
 
 
-def _step(
-    state: EsportsSignals | None, item: Any, load: PromotedWinModel
-) -> tuple[EsportsSignals, list[Signal]]:
-    state = state or EsportsSignals(load)
-    state.load_model = load
+def _link(state: MatchLinks | None, item: Any) -> tuple[MatchLinks, list[Linked]]:
+    state = state or MatchLinks()
     if isinstance(item, MarketInfo):
         state.on_market(item)
-        return state, []
-    if isinstance(item, EsportsEvent):
-        return state, state.on_event(item)
+    elif isinstance(item, EsportsEvent):
+        links = state.on_event(item)
+        if links is not None:
+            return state, [(item.match_id, (item, links))]
     return state, []
 
 
@@ -86,9 +91,14 @@ def build_flow(
     messages = op.input("esports_in", flow, source or kafka_source(settings, INPUT_TOPICS, tail=tail))
     decoded = op.map("decode", messages, decode)
     split = op.branch("split_dead_letters", decoded, lambda item: not isinstance(item, DeadLetter))
-    keyed = op.key_on("key_all", split.trues, lambda _: FLOW_NAME)
-    signals = op.stateful_map("make_signals", keyed, lambda state, item: _step(state, item, load))
-    flat = op.flat_map("signals", signals, lambda kv: kv[1])
+    keyed = op.key_on("key_links", split.trues, lambda _: LINKS_KEY)
+    linked = op.map("by_match", stateful_flat_map("link_matches", keyed, _link), lambda kv: kv[1])
+
+    def signal(maker: SignalMaker | None, item: tuple[EsportsEvent, list[MarketLink]]) -> Any:
+        return match_signals(maker, *item, load)
+
+    signals = stateful_flat_map("match_signals", linked, signal)
+    flat = op.map("signals", signals, lambda kv: kv[1])
     logged = op.inspect("log_dead_letters", split.falses, log_dead_letter)
     out = op.merge(
         "all_out",

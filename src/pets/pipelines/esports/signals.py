@@ -153,17 +153,16 @@ class SignalMaker:
                 for link in self.links if link.game_number is None]  # fmt: skip
 
 
-class EsportsSignals:
-    """Every match's signals from esports.event and md.markets (the esports flow's state, also usable
-    in process). A match is known from its events' payload (`teams`: feed team id -> name, `best_of`,
-    which the feed poller puts on every event); its markets are linked when first seen and again when
-    a new esports market arrives while it is unmapped. The model comes from `load_model`, asked on
-    every event for the promoted version (None: no model yet, no signal)."""
+class MatchLinks:
+    """Which markets each match trades: the esports flow's one key ahead of its match keys (a lookup
+    per event; the match keys price the events). A match is known from its events' payload (`teams`:
+    feed team id -> name, `best_of`, which the feed poller puts on every event); its markets are linked
+    at its first event and again when a new esports market arrives while it is unmapped."""
 
-    def __init__(self, load_model: Callable[[], tuple[WinModel, str] | None]) -> None:
-        self.load_model = load_model
+    def __init__(self) -> None:
         self.markets: dict[str, MarketInfo] = {}
-        self.makers: dict[str, SignalMaker] = {}
+        self.matches: dict[str, Match] = {}
+        self.links: dict[str, list[MarketLink]] = {}
         self.unmapped: set[str] = set()
 
     def on_market(self, info: MarketInfo) -> None:
@@ -173,29 +172,49 @@ class EsportsSignals:
         self.markets[info.condition_id] = info
         if new and self.unmapped:
             for match_id in list(self.unmapped):
-                maker = self.makers[match_id]
-                maker.links = link_markets(maker.match, self.markets.values())
-                if maker.links:
+                self.links[match_id] = link_markets(self.matches[match_id], self.markets.values())
+                if self.links[match_id]:
                     self.unmapped.discard(match_id)
 
-    def on_event(self, event: EsportsEvent) -> list[Signal]:
-        loaded = self.load_model()
-        if loaded is None:
-            return []
-        model, version = loaded
-        maker = self.makers.get(event.match_id)
-        if maker is None:
-            teams = event.payload.get("teams")
-            if not isinstance(teams, dict) or len(teams) != 2:
-                return []  # no schedule for this match: nothing to map it to
-            best_of = int(event.payload.get("best_of", 1))
-            match = Match(
-                match_id=event.match_id, teams={str(k): str(v) for k, v in teams.items()}, best_of=best_of
-            )
-            maker = self.makers[event.match_id] = SignalMaker(
-                match, link_markets(match, self.markets.values()), model, version
-            )
-            if not maker.links:
-                self.unmapped.add(event.match_id)
-        maker.model, maker.model_version = model, version
-        return maker.on_event(event)
+    def on_event(self, event: EsportsEvent) -> list[MarketLink] | None:
+        """The links of the event's match; None when the match has no schedule to map it by."""
+        links = self.links.get(event.match_id)
+        if links is None:
+            match = match_of(event)
+            if match is None:
+                return None
+            self.matches[match.match_id] = match
+            links = self.links[match.match_id] = link_markets(match, self.markets.values())
+            if not links:
+                self.unmapped.add(match.match_id)
+        return links
+
+
+def match_of(event: EsportsEvent) -> Match | None:
+    """The match an event's payload describes, None without its two teams."""
+    teams = event.payload.get("teams")
+    if not isinstance(teams, dict) or len(teams) != 2:
+        return None
+    best_of = int(event.payload.get("best_of", 1))
+    return Match(match_id=event.match_id, teams={str(k): str(v) for k, v in teams.items()}, best_of=best_of)
+
+
+def match_signals(
+    maker: SignalMaker | None,
+    event: EsportsEvent,
+    links: list[MarketLink],
+    load_model: Callable[[], tuple[WinModel, str] | None],
+) -> tuple[SignalMaker | None, list[Signal]]:
+    """One event of a match (its links from MatchLinks) on the match's SignalMaker, made at its first
+    event. The model is the promoted version `load_model` gives now (None: no model yet, no signal)."""
+    loaded = load_model()
+    if loaded is None:
+        return maker, []
+    model, version = loaded
+    if maker is None:
+        match = match_of(event)
+        if match is None:
+            return None, []
+        maker = SignalMaker(match, links, model, version)
+    maker.links, maker.model, maker.model_version = links, model, version
+    return maker, maker.on_event(event)
