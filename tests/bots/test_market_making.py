@@ -314,3 +314,25 @@ def test_zone_allows_takes_a_directional_probability_for_zone_3() -> None:
     assert bot.zone_allows(D("0.50"), "directional", D("0.53"))
     assert bot.zone_allows(D("0.30"), "directional")  # zone 2 lists news scalping
     assert not bot.zone_allows(D("0.70"), "directional", D("0.99"))  # zone 4: prohibited
+
+
+def test_a_volatility_window_snapshots_its_live_entries_only() -> None:
+    """The arrays keep the expired head until it outgrows the live part; a snapshot leaves it out,
+    and the window it resumes is the same (entries, sums, what expires next)."""
+    from pets.bots.market_making import COMPACT_AFTER, MarketQuotes
+    from pets.flows.recovery import freeze, thaw
+
+    quotes = MarketQuotes("yes1", "no1")
+    for i in range(4 * COMPACT_AFTER):  # the window: the last 3,000 ms, one entry a ms
+        quotes.add_mid(T0 + i, 500_000 + i % 11, window_ms=3_000)
+    expired = quotes.first
+    assert expired > 500  # what the arrays still hold of the expired head
+    restored = thaw(freeze(quotes))
+    assert len(freeze(quotes)) < 3_000 * 8 + 1_000  # the live entries, not the expired ones too
+    assert (restored.first, len(restored.mid_ts)) == (0, len(quotes.mid_ts) - expired)
+    for i in range(4 * COMPACT_AFTER, 4 * COMPACT_AFTER + 50):
+        for window in (quotes, restored):
+            window.add_mid(T0 + i, 600_000, window_ms=3_000)
+        assert (restored.window_size, restored.mid_sum, restored.mid_sq_sum) == (
+            quotes.window_size, quotes.mid_sum, quotes.mid_sq_sum,
+        )  # fmt: skip

@@ -27,7 +27,7 @@ stdev test is exact too); order prices and sizes stay exact Decimals.
 from __future__ import annotations
 
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
@@ -76,6 +76,14 @@ class MarketQuotes:
     mid_sum: int = 0
     mid_sq_sum: int = 0
     ts_base: int = 0  # ms; mid_ts is re-based when a time leaves int32 (24.8 days) from it
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The window's live entries only: the arrays keep the expired head until it outgrows the rest
+        (up to as many entries again), which every epoch close would pickle and commit."""
+        state = {f.name: getattr(self, f.name) for f in fields(self)}
+        first = self.first
+        state.update(mid_ts=self.mid_ts[first:], mid_values=self.mid_values[first:], first=0)
+        return state
 
     def __setstate__(self, state: Any) -> None:
         """A snapshot (attributes, or pickle's (None, slots) of an interpreted class); one taken before
