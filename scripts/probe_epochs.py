@@ -10,7 +10,8 @@ collection of the garbage collector over 0.5 ms of CPU; it appends them as JSON 
 $EPOCH_PROBE_DIR/<flow>.jsonl and keeps the last close's snapshots in <flow>.last_close.pickle (to
 break a state down by attribute). `bench` prints per flow the collections and the last epoch closes:
 keys snapshotted (the keys touched in the epoch), bytes, pickling ms, stall ms and the largest state
-types. PROBE_GC="t0,t1,t2" runs the flows with other collection thresholds. CPU times are the
+types. PROBE_GC="t0,t1,t2" runs the flows with other collection thresholds, PROBE_NO_PHASE=1 starts them at
+once (no EPOCH_PHASES). CPU times are the
 worker thread's, so other processes' load leaves them be; the stalls are wall times.
 """
 
@@ -115,6 +116,10 @@ def _install(flow: str) -> None:
 def _flow_main() -> None:
     flow = sys.argv[3]
     _install(flow)
+    if os.environ.get("PROBE_NO_PHASE"):  # the flows start at once, as before EPOCH_PHASES
+        from pets.cli import flow as flow_cli
+
+        flow_cli.EPOCH_PHASES.clear()
     from pets.cli import main
 
     sys.argv = ["pets", *sys.argv[1:]]
