@@ -176,10 +176,10 @@ def test_volatility_window_keeps_exact_sums_across_compactions_and_pickling() ->
     assert len(quotes.mid_ts) < 2 * COMPACT_AFTER + len(window)  # the expired head was dropped
 
 
-def test_a_volatility_window_snapshots_in_12_bytes_an_entry() -> None:
+def test_a_volatility_window_snapshots_in_8_bytes_an_entry() -> None:
     """The flows pickle it at every epoch close and commit it to the recovery store (Bot 8's 300 s
-    window at the bench's rate is ~18,000 entries a market): an int64 time and an int32 mid (was two
-    int64, 16 bytes)."""
+    window at the bench's rate is ~18,000 entries a market): an int32 time offset and an int32 mid
+    (was an int64 time, 12 bytes)."""
     from pets.bots.market_making import MID_SCALE, MarketQuotes
     from pets.flows.recovery import freeze
 
@@ -187,7 +187,56 @@ def test_a_volatility_window_snapshots_in_12_bytes_an_entry() -> None:
     for i in range(10_000):
         quotes.add_mid(T0 + i, MID_SCALE // 2 + i % 7, window_ms=60_000)
     assert quotes.window_size == 10_000
-    assert len(freeze(quotes)) < 10_000 * 12 + 1_000
+    assert len(freeze(quotes)) < 10_000 * 8 + 1_000
+
+
+def test_volatility_window_times_stay_exact_across_rebases_and_clock_jumps() -> None:
+    """The int32 time offsets are re-based when a time leaves their range from the base (the clock
+    jumped 24.8 days or more, either way): the window holds what a plain list of (ms, mid) would,
+    expiring from the head on each add, snapshot or not."""
+    import pickle
+
+    from pets.bots.market_making import MarketQuotes
+    from pets.flows.recovery import freeze, thaw
+
+    day = 86_400_000
+    jumps = {300: 30 * day, 700: -40 * day, 1_100: 100 * day, 1_500: -1 * day, 2_600: 25 * day}
+    quotes = MarketQuotes("yes1", "no1")
+    reference: list[tuple[int, int]] = []
+    ts = T0
+    for i in range(3_000):
+        ts += jumps.get(i, 7 + i % 13)
+        mid = 400_000 + (i * 7919) % 200_000
+        quotes.add_mid(ts, mid, window_ms=1_000)
+        reference.append((ts, mid))
+        while reference[0][0] <= ts - 1_000:
+            reference.pop(0)
+        if i % 251 == 0:
+            quotes = thaw(freeze(quotes)) if i % 2 else pickle.loads(pickle.dumps(quotes))
+        mids = [m for _, m in reference]
+        assert quotes.window_size == len(mids), i
+        assert (quotes.mid_sum, quotes.mid_sq_sum) == (sum(mids), sum(m * m for m in mids)), i
+    assert quotes.mid_ts.typecode == "i"  # back to offsets once the old times expired
+
+
+def test_a_volatility_window_from_an_older_snapshot_resumes() -> None:
+    """A snapshot from before the int32 offsets: absolute int64 times and no `ts_base`."""
+    from array import array
+
+    from pets.bots.market_making import COMPACT_AFTER, MarketQuotes
+    from pets.native import rebuild
+
+    times = [T0 + i for i in range(5)]
+    old = rebuild(MarketQuotes, {
+        "yes": "yes1", "no": "no1", "bid_id": None, "ask_id": None, "fair": None, "quoted_ms": 0,
+        "mid_ts": array("q", times), "mid_values": array("i", [500_000] * 5), "first": 0,
+        "mid_sum": 5 * 500_000, "mid_sq_sum": 5 * 500_000**2,
+    })  # fmt: skip
+    old.add_mid(T0 + 5, 600_000, window_ms=3)  # drops T0 .. T0 + 2
+    assert (old.window_size, old.mid_sum) == (3, 2 * 500_000 + 600_000)
+    for i in range(6, 3 * COMPACT_AFTER):
+        old.add_mid(T0 + i, 600_000, window_ms=3)
+    assert (old.window_size, old.mid_sum, old.mid_ts.typecode) == (3, 3 * 600_000, "i")
 
 
 def test_buy_quotes_fit_the_position_limit_at_cost_like_risk_counts_it() -> None:
@@ -265,3 +314,25 @@ def test_zone_allows_takes_a_directional_probability_for_zone_3() -> None:
     assert bot.zone_allows(D("0.50"), "directional", D("0.53"))
     assert bot.zone_allows(D("0.30"), "directional")  # zone 2 lists news scalping
     assert not bot.zone_allows(D("0.70"), "directional", D("0.99"))  # zone 4: prohibited
+
+
+def test_a_volatility_window_snapshots_its_live_entries_only() -> None:
+    """The arrays keep the expired head until it outgrows the live part; a snapshot leaves it out,
+    and the window it resumes is the same (entries, sums, what expires next)."""
+    from pets.bots.market_making import COMPACT_AFTER, MarketQuotes
+    from pets.flows.recovery import freeze, thaw
+
+    quotes = MarketQuotes("yes1", "no1")
+    for i in range(4 * COMPACT_AFTER):  # the window: the last 3,000 ms, one entry a ms
+        quotes.add_mid(T0 + i, 500_000 + i % 11, window_ms=3_000)
+    expired = quotes.first
+    assert expired > 500  # what the arrays still hold of the expired head
+    restored = thaw(freeze(quotes))
+    assert len(freeze(quotes)) < 3_000 * 8 + 1_000  # the live entries, not the expired ones too
+    assert (restored.first, len(restored.mid_ts)) == (0, len(quotes.mid_ts) - expired)
+    for i in range(4 * COMPACT_AFTER, 4 * COMPACT_AFTER + 50):
+        for window in (quotes, restored):
+            window.add_mid(T0 + i, 600_000, window_ms=3_000)
+        assert (restored.window_size, restored.mid_sum, restored.mid_sq_sum) == (
+            quotes.window_size, quotes.mid_sum, quotes.mid_sq_sum,
+        )  # fmt: skip

@@ -27,8 +27,9 @@ stdev test is exact too); order prices and sizes stay exact Decimals.
 from __future__ import annotations
 
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
+from typing import Any
 
 from mypy_extensions import mypyc_attr
 
@@ -46,6 +47,7 @@ RESERVATION_RULES = frozenset(
     {"allocation", "bot_exposure", "category_exposure", "leverage", "position_size", "inventory"}
 )
 COMPACT_AFTER = 1024  # expired window entries kept before the arrays are shifted
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 RESERVATION_BACKOFF_MS = 30_000  # wait before quoting a market again after such a refusal of a new quote
 
 
@@ -65,36 +67,71 @@ class MarketQuotes:
     ask_id: str | None = None
     fair: Decimal | None = None
     quoted_ms: int = -(10**18)
-    # the volatility window: (ts_ms, mid in micro-units) from index `first` on, as int64 and int32
-    # arrays (a mid is at most MID_SCALE) rather than a deque of tuples, because the flow pickles this
-    # state at every epoch close and commits it to its recovery store (~15 ms per MB)
-    mid_ts: array[int] = field(default_factory=lambda: array("q"))
+    # the volatility window: (ts_ms - ts_base, mid in micro-units) from index `first` on, as two int32
+    # arrays (a mid is at most MID_SCALE; 8 bytes an entry) rather than a deque of tuples, because the
+    # flow pickles this state at every epoch close and commits it to its recovery store (~15 ms per MB)
+    mid_ts: array[int] = field(default_factory=lambda: array("i"))
     mid_values: array[int] = field(default_factory=lambda: array("i"))
     first: int = 0
     mid_sum: int = 0
     mid_sq_sum: int = 0
+    ts_base: int = 0  # ms; mid_ts is re-based when a time leaves int32 (24.8 days) from it
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The window's live entries only: the arrays keep the expired head until it outgrows the rest
+        (up to as many entries again), which every epoch close would pickle and commit."""
+        state = {f.name: getattr(self, f.name) for f in fields(self)}
+        first = self.first
+        state.update(mid_ts=self.mid_ts[first:], mid_values=self.mid_values[first:], first=0)
+        return state
+
+    def __setstate__(self, state: Any) -> None:
+        """A snapshot (attributes, or pickle's (None, slots) of an interpreted class); one taken before
+        `ts_base` holds absolute int64 times, which are offsets from 0."""
+        attrs: dict[str, Any] = state[1] if isinstance(state, tuple) else state
+        self.ts_base = 0
+        for name, value in attrs.items():
+            setattr(self, name, value)
 
     @property
     def window_size(self) -> int:
         return len(self.mid_ts) - self.first
 
     def add_mid(self, ts_ms: int, mid: int, window_ms: int) -> None:
+        at = ts_ms - self.ts_base
+        if not INT32_MIN <= at <= INT32_MAX and self.mid_ts.typecode == "i":
+            self._rebase(ts_ms)
+            at = ts_ms - self.ts_base
         times, values = self.mid_ts, self.mid_values
-        times.append(ts_ms)
+        times.append(at)
         values.append(mid)
         self.mid_sum += mid
         self.mid_sq_sum += mid * mid
-        cutoff = ts_ms - window_ms
+        cutoff = at - window_ms
         first = self.first
         while times[first] <= cutoff:
             old = values[first]
             self.mid_sum -= old
             self.mid_sq_sum -= old * old
             first += 1
-        if first > COMPACT_AFTER and first * 2 > len(times):  # drop the expired head now and then
-            del times[:first], values[:first]
-            first = 0
         self.first = first
+        if first > COMPACT_AFTER and first * 2 > len(times):  # drop the expired head now and then
+            if times.typecode == "i":
+                del times[:first], values[:first]
+                self.first = 0
+            else:
+                self._rebase(ts_ms)
+
+    def _rebase(self, ts_ms: int) -> None:
+        """The window from `first` on, its times as int32 offsets from `ts_ms` when they all fit, else
+        as absolute int64 ms (a clock that went back 24.8 days or more; a snapshot from before
+        `ts_base`): the same entries at the same times, so the same decisions."""
+        times = [self.ts_base + t for t in self.mid_ts[self.first :]]
+        fits = all(INT32_MIN <= t - ts_ms <= INT32_MAX for t in times)
+        self.ts_base = ts_ms if fits else 0
+        self.mid_ts = array("i" if fits else "q", [t - self.ts_base for t in times])
+        self.mid_values = self.mid_values[self.first :]
+        self.first = 0
 
     def too_volatile(self, limit: tuple[int, int]) -> bool:
         """stdev of the mids in the window > max_volatility = num / den, compared exactly in integers:

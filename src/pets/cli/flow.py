@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -244,6 +245,10 @@ def _run_flow(
         except StoreShapeError as exc:
             raise click.ClickException(str(exc)) from None
     prepare_snapshots()
+    wait_s = epoch_phase_wait_s(name, epoch_ms, time.time())
+    if wait_s:
+        log.info("flow %s waits %.2f s for its epoch phase (EPOCH_PHASES)", name, wait_s)
+        time.sleep(wait_s)
     log.info("flow %s starting (%s; epoch %d ms, %s)", name, resume, epoch_ms, cluster)
     # what is loaded by now lives as long as the process: leave it out of every collection, so
     # a full collection walks the flow's own state only (it took 7-10 ms with it, per pause)
@@ -257,6 +262,23 @@ def _run_flow(
         epoch_interval=timedelta(milliseconds=epoch_ms),
         recovery_config=recovery,
     )
+
+
+# Where in the wall clock's epoch each flow of the trading path closes its epochs, as a fraction of
+# the epoch: apart, so that a frame's way md.book -> md.tob -> order.intent -> order.exec meets one
+# flow's snapshots at a time (started together, the four closed at once on 2 cores; docs/faults.md).
+EPOCH_PHASES = {"market_state": 0.0, "bots": 0.25, "risk": 0.5, "executor": 0.75}
+
+
+def epoch_phase_wait_s(name: str, epoch_ms: int, now_s: float) -> float:
+    """How long flow `name` waits before its dataflow starts at `now_s` (wall clock, s) so that its
+    epochs, which Bytewax times from the start, close at its EPOCH_PHASES fraction of the epoch of the
+    wall clock; 0 for a flow without a phase."""
+    phase = EPOCH_PHASES.get(name)
+    if phase is None:
+        return 0.0
+    epoch_s = epoch_ms / 1000
+    return (phase * epoch_s - now_s) % epoch_s
 
 
 def _interrupted(signum: int, frame: object) -> None:
