@@ -85,11 +85,11 @@ def test_routing_tops_drops_nothing_a_bot_acts_on_in_the_simulator(monkeypatch: 
     trading = {intent.bot_id for intent in routed.intents}
     assert trading == {bot.id for bot in CONFIG.bots}, "every bot should trade on the simulator"
     # the signal- and model-driven bots were handed fewer tops: Bot 3 (whale fills) next to none, the
-    # others all of them while they hold a forecast, a view, attention (Bot 4 reads every mid: all)
+    # others all of them while they hold a forecast, a view, attention, a position (Bot 4)
     assert routed_tops["bot_03"] < every_tops["bot_03"] / 10
-    for bot_id in ("bot_02", "bot_07", "bot_09", "bot_10"):
+    for bot_id in ("bot_02", "bot_04", "bot_07", "bot_09", "bot_10"):
         assert routed_tops[bot_id] < every_tops[bot_id], bot_id
-    for bot_id in ("bot_01", "bot_04", "bot_05", "bot_06", "bot_08"):
+    for bot_id in ("bot_01", "bot_05", "bot_06", "bot_08"):
         assert routed_tops[bot_id] == every_tops[bot_id], bot_id
 
 
@@ -105,5 +105,5 @@ def test_routing_tops_drops_nothing_on_the_shared_recordings(
     assert routed.intents, "the order-book bots should trade on the recordings"
     # no signal reaches anyone here: the signal- and model-driven bots get a top only when a timer of
     # theirs is due (Bots 9 and 10: the model check every 60 s of venue time), and the first ones
-    for bot_id in ("bot_02", "bot_03", "bot_07", "bot_09", "bot_10"):
+    for bot_id in ("bot_02", "bot_03", "bot_04", "bot_07", "bot_09", "bot_10"):
         assert routed_tops[bot_id] < every_tops[bot_id] / 10, bot_id
