@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from pets.bots.base import PORTFOLIO_COMMANDS, Bot, Routing
 from pets.bots.registry import STRATEGY_CLASSES, bot_class, enabled_bots
 from pets.bots.signal_gate import Dropped, SignalGate, dead_letter
@@ -67,6 +69,7 @@ def owner(event: BotEvent) -> str | None:
     return None
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # snapshotted by the bots flow (pets.native)
 class Router:
     """Routing keys of one bot's instances (plain, picklable state of the route step)."""
 
@@ -89,7 +92,8 @@ class Router:
         defaults: dict[str, Any] = {
             "gate": None, "market_of": {}, "rankings": {}, "tops": {}, "top_ms": 0, "waiting": [],
         }  # fmt: skip
-        self.__dict__.update({**defaults, **state})
+        for name, value in {**defaults, **state}.items():
+            setattr(self, name, value)
 
     def in_order(self, event: BotEvent) -> list[tuple[str, BotEvent | DeadLetter]]:
         """`route` for the bots flow, where md.tob and exec.report interleave as they arrive. `pets run`
@@ -212,12 +216,17 @@ class Router:
         return f"{self.bot_id}|{key}"
 
 
+def reads(cls: type[Bot]) -> tuple[str, ...]:
+    """The signal sources and data topics a bot class reads."""
+    return (*cls.signal_sources, *cls.data_topics)
+
+
 def readers_of(classes: Mapping[str, type[Bot]]) -> dict[str, list[str]]:
     """Signal source or data topic -> the bots (ids) whose class reads it."""
     return {
-        name: [bot_id for bot_id, cls in classes.items() if name in (*cls.signal_sources, *cls.data_topics)]
+        name: [bot_id for bot_id, cls in classes.items() if name in reads(cls)]
         for cls in classes.values()
-        for name in (*cls.signal_sources, *cls.data_topics)
+        for name in reads(cls)
     }
 
 
@@ -283,6 +292,7 @@ class BookRoute:
         self.watched: list[Bot] = []  # instances handed the tops that may stop wanting them
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class BotInstances:
     """The enabled bots of `config` as the bots flow runs them, in one process: `on_event` routes an
     event like the flow's fan_out -> route_events -> run_bots steps and returns the intents and the
@@ -401,13 +411,17 @@ class BotInstances:
     def _after_timers(self) -> None:
         """Timers fired on a top handed to every instance: the routes stand while every kept-back
         consumer still does without tops (the due times move on), else they are built again."""
+        found: dict[int, tuple[bool, tuple[int, ...]]] = {}  # a bot-wide instance is in every backlog
         for route in self._routes.values():
             backlog = route.backlog
             if backlog is None:
                 continue
             due = NEVER
             for _, bot in backlog.bots:
-                wants, timers = self._wants(bot)
+                wanted = found.get(id(bot))
+                if wanted is None:
+                    wanted = found[id(bot)] = self._wants(bot)
+                wants, timers = wanted
                 if wants or any(timer <= bot.clock_ms for timer in timers):
                     self._invalidate()
                     return
@@ -417,7 +431,9 @@ class BotInstances:
                 return
             route.due_ms = due
         for key in self._wanted:
-            self._wanted[key] = self._wants(self.instances[key])
+            bot = self.instances[key]
+            wanted = found.get(id(bot))
+            self._wanted[key] = wanted if wanted is not None else self._wants(bot)
 
     @staticmethod
     def _wants(bot: Bot) -> tuple[bool, tuple[int, ...]]:

@@ -46,6 +46,7 @@ def market_from_info(info: MarketInfo) -> Market:
     return Market(info.condition_id, info.question, text, None, None)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # snapshotted by the news flow (pets.native)
 class NewsSignaller:
     """Keeps the open markets (md.markets) and their latest mids (md.tob); turns items into Signals."""
 
@@ -194,6 +195,7 @@ class MidHistory:
         return [Decimal(units) / MID_SCALE for units in self.mids[: bisect_right(self.ts, at_ms)]]
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class AttentionFeatures:
     """Per market: news volume over rolling windows against its own 24 h rate, and the YES mid's move
     and realised volatility over the last 5 minutes (from the tops of book it is shown), and the shares
