@@ -8,6 +8,7 @@ from decimal import Decimal as D
 
 import msgspec
 
+from pets.native import attributes
 from pets.pipelines.news.forecaster import Forecast
 from pets.pipelines.news.signals import AttentionFeatures, MidHistory, NewsSignaller
 from pets.schemas.market_data import LastTradePrice, MarketInfo
@@ -154,3 +155,16 @@ def test_the_mid_history_keeps_changes_back_to_the_last_mid_at_the_horizon() -> 
     assert (history.until(15), history.until(25)) == ([D("0.2")], [D("0.2"), D("0.305")])
     history.add(30, D("0.4"), horizon_ms=25)  # 10 goes; 20 stays, the mid at the horizon
     assert (list(history.ts), history.until(30)) == ([20, 30], [D("0.305"), D("0.4")])
+
+
+def test_only_the_yes_tokens_mids_are_kept_for_attention() -> None:
+    """Attention reads the YES mid's move: a NO token's tops (half of md.tob) keep only its latest mid,
+    for a signal's reference_mid."""
+    s, _ = signaller("0.60")
+    s.on_book(tob("no_f", "m_fed", "0.68", "0.72", ts_ms=T0 + 1000))
+    assert s.mids["no_f"] == D("0.70") and "no_f" not in s.attention.mids
+    assert list(s.attention.mids["yes_f"].mids) == [300_000]  # 0.30 in micro-units
+    older = NewsSignaller.__new__(NewsSignaller)  # restored from a snapshot taken before `not_yes`
+    older.__setstate__({k: v for k, v in attributes(s).items() if k != "not_yes"})
+    older.on_book(tob("no_f", "m_fed", "0.66", "0.70", ts_ms=T0 + 2000))
+    assert older.mids["no_f"] == D("0.68")

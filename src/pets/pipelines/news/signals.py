@@ -24,6 +24,7 @@ from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from mypy_extensions import mypyc_attr
 
@@ -61,12 +62,19 @@ class NewsSignaller:
         self.index: MarketIndex | None = None
         self.counts: dict[str, int] = {}
         self.attention = AttentionFeatures()
+        self.not_yes: set[str] = set()  # a market's tokens after its first: attention reads no mid of theirs
         self.story_markets: OrderedDict[str, tuple[str, ...]] = OrderedDict()  # story -> matched markets
 
     def _count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A signaller from an older snapshot gets the attributes added since."""
+        for name, value in {"not_yes": set(), **state}.items():
+            setattr(self, name, value)
+
     def on_market(self, info: MarketInfo) -> None:
+        self.not_yes.update(info.token_ids[1:])
         open_now = info.active and not info.closed
         known = info.condition_id in self.markets
         if open_now:
@@ -77,9 +85,11 @@ class NewsSignaller:
             self.index = None  # rebuilt on the next item
 
     def on_book(self, tob: TopOfBook) -> None:
-        if tob.mid is not None:
-            self.mids[tob.asset_id] = tob.mid
-            self.attention.on_mid(tob.asset_id, tob.ts_ms, tob.mid)  # books may come before their market
+        mid = tob.mid
+        if mid is not None:
+            self.mids[tob.asset_id] = mid
+            if tob.asset_id not in self.not_yes:  # books may come before their market: kept until known
+                self.attention.on_mid(tob.asset_id, tob.ts_ms, mid)
 
     def on_trade(self, trade: LastTradePrice) -> None:
         try:
