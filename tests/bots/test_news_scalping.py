@@ -3,14 +3,14 @@ size weighted by reliability, and the exits (take-profit, stop-loss, max hold; p
 
 from __future__ import annotations
 
-import pickletools
 from decimal import Decimal as D
 
 from bot_factories import CONFIG, T0, VENUE, bot_config, legs, market, report, tob
 
-from pets.bots.news_scalping import MidHistory, NewsScalping
+from pets.bots.news_scalping import NewsScalping
 from pets.flows.recovery import freeze, thaw
 from pets.schemas.orders import OrderIntent
+from pets.schemas.signals import Signal
 from signal_bots import signal
 from venue_factories import MS
 
@@ -33,9 +33,11 @@ def books(bot: NewsScalping, bid: str, ask: str, ts: int) -> list[OrderIntent]:
     )
 
 
-def news(at_ms: int, probability: str = "0.45", confidence: str = "0.8", n: int = 1) -> object:
+def news(
+    at_ms: int, probability: str = "0.45", confidence: str = "0.8", n: int = 1, **changes: object
+) -> Signal:
     return signal(n, ts_ns=at_ms * MS, expires_ns=(at_ms + 90 * S) * MS, probability=D(probability),
-                  confidence=D(confidence))  # fmt: skip
+                  confidence=D(confidence), **changes)  # fmt: skip
 
 
 def test_a_young_item_buys_at_the_ask_plus_the_slippage_cap_sized_by_reliability() -> None:
@@ -65,10 +67,33 @@ def test_an_item_older_than_the_window_is_ignored() -> None:
 
 def test_an_item_the_book_has_already_priced_is_ignored() -> None:
     bot = new_bot()
-    books(bot, "0.24", "0.26", T0)  # mid 0.25 when the item appeared
-    books(bot, "0.29", "0.31", T0 + 10 * S)  # mid 0.30: up 0.05 > 0.03
-    assert bot.on_signal(news(T0)) == []
+    books(bot, "0.29", "0.31", T0 + 10 * S)  # mid 0.30: up 0.05 > 0.03 since the item's 0.25
+    assert bot.on_signal(news(T0, reference_mid=D("0.25"))) == []
     assert bot.ignored == {"already_priced": 1}
+    # up 0.03 since 0.27: not more than max_price_move, so not priced yet
+    [intent] = bot.on_signal(news(T0, n=2, reference_mid=D("0.27")))
+    assert intent.asset_id == "yes1"
+
+
+def test_a_sell_signal_buys_the_complement_priced_off_the_mirrored_mid() -> None:
+    """SELL yes1 at reference mid 0.72 -> buy no1, whose mid was then 1 - 0.72 = 0.28."""
+    bot = new_bot()
+    books(bot, "0.67", "0.69", T0 + 10 * S)  # YES mid 0.68: NO mid 0.32, up 0.04 > 0.03
+    sell = news(T0, probability="0.55", side="SELL", reference_mid=D("0.72"))
+    assert bot.on_signal(sell) == []
+    assert bot.ignored == {"already_priced": 1}
+    books(bot, "0.69", "0.71", T0 + 11 * S)  # YES mid 0.70: NO mid 0.30, up 0.02
+    [intent] = bot.on_signal(news(T0, n=2, probability="0.55", side="SELL", reference_mid=D("0.72")))
+    # NO at ask 1 - 0.69 = 0.31 + 2 ticks = 0.33, under its probability 1 - 0.55 = 0.45
+    assert (intent.asset_id, intent.side, intent.price) == ("no1", "BUY", D("0.33"))
+
+
+def test_tops_matter_to_it_only_while_it_holds_a_position() -> None:
+    bot = new_bot()
+    books(bot, "0.29", "0.30", T0)
+    assert NewsScalping.skips_tops and not bot.wants_tops()
+    enter(bot)
+    assert bot.wants_tops()
 
 
 def test_low_confidence_and_no_edge_are_ignored() -> None:
@@ -119,27 +144,13 @@ def test_stop_loss_and_max_hold_exit() -> None:
     assert (held_out.side, held_out.price, held_out.size) == ("SELL", D("0.31"), D("500"))
 
 
-def test_the_mid_history_gives_the_last_mid_seen_by_then() -> None:
-    history = MidHistory()
-    assert history.at(5) is None
-    history.add(10, D("0.2"), horizon_ms=0)
-    history.add(15, D("0.2"), horizon_ms=0)  # unchanged: not recorded
-    history.add(20, D("0.305"), horizon_ms=0)
-    assert list(history.ts) == [10, 20]
-    assert history.at(15) == D("0.2")
-    assert history.at(25) == D("0.305")
-    assert history.at(5) == D("0.2")  # before the history: the oldest known
-    history.add(30, D("0.4"), horizon_ms=25)  # 10 goes; 20 stays, the mid at the horizon
-    assert (list(history.ts), history.at(25)) == ([20, 30], D("0.305"))
-
-
 def test_a_snapshot_restores_the_entry_and_its_exit() -> None:
     """The bots flow snapshots bot instances (recovery.freeze) and binds the config again on restore."""
     bot = new_bot()
     enter(bot)
     restored = thaw(freeze(bot))
     restored.bind(bot.config, VENUE)
-    assert (restored.entries, restored.mids) == (bot.entries, bot.mids)
+    assert restored.entries == bot.entries
     [stop] = books(restored, "0.27", "0.29", T0 + 5 * S)  # mid 0.28 = entry 0.30 - stop-loss 0.02
     assert (stop.side, stop.price) == ("SELL", D("0.29"))
 
@@ -159,19 +170,17 @@ def test_a_residue_below_the_market_minimum_is_held_not_offered_again_and_again(
     assert books(bot, "0.20", "0.22", T0 + 30 * S) == [] and books(bot, "0.40", "0.42", T0 + 700 * S) == []
 
 
-def test_the_mid_history_snapshots_as_arrays_and_keeps_only_the_edge_window() -> None:
-    """The bots flow pickles every instance at each epoch close. Before: a list of (ms, Decimal) per
-    change, kept 150 s, ~0.7 ms to pickle per 1,000 changes (two thirds of the flow's snapshot time
-    at 2,000 frames/s); now two int64 arrays, kept max_news_age_s (90 s: an older item is not traded)."""
+def test_its_snapshot_no_longer_grows_with_the_tops_and_an_older_one_restores() -> None:
+    """Before signals carried `reference_mid`, every instance kept each token's mid history for
+    max_news_age_s, which the bots flow pickled at every epoch close."""
     bot = new_bot()
-    for i in range(2000):  # the mid moves every 100 ms, 200 s of it
-        ask = "0.31" if i % 2 else "0.32"
-        bot.on_top_of_book(tob("yes1", "m1", "0.29", ask, ts_ms=T0 + i * 100, bid_size="10", ask_size="10"))
-    history = bot.mids["yes1"]
-    horizon = T0 + 1999 * 100 - bot.params.max_news_age_s * S
-    assert history.ts[0] <= horizon < history.ts[1]  # the mid at the horizon, and what follows it
-    assert len(history.ts) == 901
-    opcodes = sum(1 for _ in pickletools.genops(freeze(bot.mids)))
-    assert opcodes < 100  # not a few per change
-    assert len(freeze(history)) < 901 * 12 + 500  # an int64 time and an int32 mid
-    assert thaw(freeze(bot)).mids == bot.mids
+    books(bot, "0.29", "0.30", T0)
+    size = len(freeze(bot))
+    for i in range(1, 2000):  # the mid moves every 100 ms
+        books(bot, "0.29", "0.31" if i % 2 else "0.30", T0 + i * 100)
+    assert len(freeze(bot)) < size + 50  # the same books and clock, other prices: not 2,000 mids
+    state = {**bot.__getstate__(), "mids": {"yes1": object()}}  # the attribute of an older snapshot
+    older = NewsScalping.__new__(NewsScalping)
+    older.__setstate__(state)
+    older.bind(bot.config, VENUE)
+    assert older.books == bot.books and not hasattr(older, "mids")

@@ -181,8 +181,9 @@ def test_whale_fills_and_rankings_reach_only_the_bots_that_read_them(settings: S
 
 def test_a_router_restored_from_a_snapshot_taken_before_signals_still_routes() -> None:
     from pets.flows.bot_operator import Router
+    from pets.native import attributes
 
-    state = dict(Router("bot_01", "market").__dict__)
+    state = attributes(Router("bot_01", "market"))  # compiled, a Router has no __dict__
     for added in ("gate", "market_of", "rankings"):
         del state[added]
     old = Router.__new__(Router)

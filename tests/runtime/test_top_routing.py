@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-import pets.runtime.loop as loop_module
 from pets.bots.base import Bot
 from pets.bots.registry import STRATEGY_CLASSES
 from pets.bots.routing import BotInstances
@@ -47,25 +46,22 @@ class EveryTop(BotInstances):
 
 
 def run(
-    monkeypatch: pytest.MonkeyPatch,
     routing: type[BotInstances],
     markets: list[MarketInfo],
     inputs: Iterable[object],
 ) -> tuple[Journal, dict[str, int], Counter[str]]:
     TOPS.clear()
     journal = Journal()
-    with monkeypatch.context() as patch:
-        patch.setattr(loop_module, "BotInstances", routing)
-        loop = TradingLoop(CONFIG, markets, journal=journal, classes=CLASSES)
-        loop.run(inputs)  # type: ignore[arg-type]
+    loop = TradingLoop(CONFIG, markets, journal=journal, classes=CLASSES, routing=routing)
+    loop.run(inputs)  # type: ignore[arg-type]
     return journal, loop.stats.signals, Counter(TOPS)
 
 
 def assert_same_decisions(
-    monkeypatch: pytest.MonkeyPatch, markets: list[MarketInfo], inputs: list[object]
+    markets: list[MarketInfo], inputs: list[object]
 ) -> tuple[Journal, Counter[str], Counter[str]]:
-    routed, routed_gates, routed_tops = run(monkeypatch, BotInstances, markets, inputs)
-    every, every_gates, every_tops = run(monkeypatch, EveryTop, markets, inputs)
+    routed, routed_gates, routed_tops = run(BotInstances, markets, inputs)
+    every, every_gates, every_tops = run(EveryTop, markets, inputs)
     assert routed.intents == every.intents  # every bot's intents, in order, field by field
     assert routed.approved == every.approved
     assert routed.denials == every.denials
@@ -76,34 +72,36 @@ def assert_same_decisions(
     return routed, routed_tops, every_tops
 
 
-def test_routing_tops_drops_nothing_a_bot_acts_on_in_the_simulator(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_routing_tops_drops_nothing_a_bot_acts_on_in_the_simulator() -> None:
     # seed 7, 10 min: every bot trades, a signal waits for its book once (a gate on the book path)
     source = sources.simulated(CONFIG, seed=7, duration_s=600)
     assert source.events is not None
     inputs: list[object] = list(source.events())
-    routed, routed_tops, every_tops = assert_same_decisions(monkeypatch, source.markets, inputs)
+    routed, routed_tops, every_tops = assert_same_decisions(source.markets, inputs)
     trading = {intent.bot_id for intent in routed.intents}
     assert trading == {bot.id for bot in CONFIG.bots}, "every bot should trade on the simulator"
     # the signal- and model-driven bots were handed fewer tops: Bot 3 (whale fills) next to none, the
-    # others all of them while they hold a forecast, a view, attention (Bot 4 reads every mid: all)
+    # others all of them while they hold a forecast, a view, attention, a position (Bot 4)
     assert routed_tops["bot_03"] < every_tops["bot_03"] / 10
-    for bot_id in ("bot_02", "bot_07", "bot_09", "bot_10"):
+    for bot_id in ("bot_02", "bot_04", "bot_07", "bot_09", "bot_10"):
         assert routed_tops[bot_id] < every_tops[bot_id], bot_id
-    for bot_id in ("bot_01", "bot_04", "bot_05", "bot_06", "bot_08"):
+    for bot_id in ("bot_01", "bot_05", "bot_06", "bot_08"):
         assert routed_tops[bot_id] == every_tops[bot_id], bot_id
 
 
-def test_routing_tops_drops_nothing_on_the_shared_recordings(
-    monkeypatch: pytest.MonkeyPatch, shared_data: Path
-) -> None:
+def test_routing_tops_drops_nothing_on_the_shared_recordings(shared_data: Path) -> None:
     paths = sorted((shared_data / "polymarket" / "l2").glob("*.jsonl.gz"))[:3]
     if not paths:
         pytest.skip(f"no recordings in {shared_data / 'polymarket' / 'l2'}")
     source = sources.replay(paths)
     inputs: list[object] = list(source.frames)
-    routed, routed_tops, every_tops = assert_same_decisions(monkeypatch, source.markets, inputs)
+    routed, routed_tops, every_tops = assert_same_decisions(source.markets, inputs)
     assert routed.intents, "the order-book bots should trade on the recordings"
     # no signal reaches anyone here: the signal- and model-driven bots get a top only when a timer of
     # theirs is due (Bots 9 and 10: the model check every 60 s of venue time), and the first ones
-    for bot_id in ("bot_02", "bot_03", "bot_07", "bot_09", "bot_10"):
+    for bot_id in ("bot_02", "bot_03", "bot_04", "bot_07", "bot_09", "bot_10"):
         assert routed_tops[bot_id] < every_tops[bot_id] / 10, bot_id
+    # the top at a reload timer goes to the due instances (Bots 9 and 10), not to every instance of its
+    # market: the others get a top when a route is built (before: at every reload of Bots 9 and 10 too)
+    for bot_id in ("bot_02", "bot_03", "bot_04", "bot_07"):
+        assert routed_tops[bot_id] < routed_tops["bot_09"] / 10, bot_id

@@ -6,7 +6,8 @@ the item's polarity, `confidence` = the source's reliability weight x the match'
 - the item must be young: `ts_ns` (its first sighting) at most `max_news_age_s` before the venue
   clock (the product's edge window: 30-90 s); older items are ignored and counted;
 - "already priced?": the signalled token's mid must not have risen by more than `max_price_move`
-  since the item appeared (the mid the bot saw at that time);
+  since the item appeared (`reference_mid`: the mid the news flow forecast at, at the item's first
+  sighting; a SELL signal's complement at 1 - that mid, the venue's two books being one);
 - a marketable limit (FAK) at the best ask plus at most `max_slippage_ticks` ticks, never above the
   signal's probability (no edge left there), in a zone the `news_scalping` rules allow;
 - size: `max_position_usdc` x confidence (reliability weighs the size), at least `min_position_usdc`.
@@ -14,21 +15,18 @@ Exit of what it holds: take-profit (mid >= entry + `take_profit`), stop-loss (mi
 `stop_loss`) or `hold_s` after the entry. Passive first: a post-only sell at the best ask; after
 `passive_exit_s` unfilled, it is cancelled and the rest sold FAK at the best bid. A residue below the
 market's minimum order size (a partly filled exit) is held to resolution.
-One instance per market (routing "market"), one position per market at a time.
+One instance per market (routing "market"), one position per market at a time. Tops matter only
+to a position's exit, so the embedded loop keeps them from an instance holding none (`wants_tops`).
 """
 
 from __future__ import annotations
 
-from array import array
-from bisect import bisect_right
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from mypy_extensions import mypyc_attr
 
 from pets.bots.base import Bot, OwnOrder
-from pets.bots.market_making import MID_SCALE, mid_units
 from pets.schemas.config import BotConfig, NewsScalpingParams, VenueConfig
 from pets.schemas.market_data import TopOfBook
 from pets.schemas.orders import ExecutionReport, OrderIntent
@@ -40,44 +38,14 @@ NS_PER_MS = 1_000_000
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
-@dataclass(slots=True)
-class MidHistory:
-    """The mids of one token as they changed: (venue ms, mid in micro-units), oldest first, as an
-    int64 and an int32 array (a mid is at most MID_SCALE). The bots flow pickles every instance at
-    each epoch close: as a list of (int, Decimal) tuples this history was two thirds of the bots
-    flow's snapshot time (~0.7 ms per 1,000 entries; an array pickles as one bytes copy)."""
-
-    ts: array[int] = field(default_factory=lambda: array("q"))
-    mids: array[int] = field(default_factory=lambda: array("i"))
-
-    def add(self, ts_ms: int, mid: Decimal, horizon_ms: int) -> None:
-        """Record `mid` when it changed, and forget what no time after `horizon_ms` can ask for."""
-        units = mid_units(mid)
-        times, mids = self.ts, self.mids
-        if not mids or mids[-1] != units:
-            times.append(ts_ms)
-            mids.append(units)
-        cut = bisect_right(times, horizon_ms) - 1  # the last entry at or before the horizon stays
-        if cut > 0:
-            del times[:cut], mids[:cut]
-
-    def at(self, at_ms: int) -> Decimal | None:
-        """The last mid seen at or before `at_ms` (the oldest known when the history starts later)."""
-        if not self.mids:
-            return None
-        index = max(bisect_right(self.ts, at_ms) - 1, 0)
-        return Decimal(self.mids[index]) / MID_SCALE
-
-
-@mypyc_attr(allow_interpreted_subclasses=True)
 class NewsScalping(Bot):
     strategy_type = "directional"
     signal_sources: ClassVar[tuple[SignalSource, ...]] = ("news",)
     params_type: ClassVar[type[NewsScalpingParams]] = NewsScalpingParams
+    skips_tops = True  # tops only move the exits of what it holds
 
     def __init__(self, config: BotConfig, venue: VenueConfig, id_namespace: str | None = None) -> None:
         super().__init__(config, venue, id_namespace)
-        self.mids: dict[str, MidHistory] = {}  # token -> its mids since the oldest item still traded
         self.entries: dict[str, tuple[Decimal, int]] = {}  # token -> (average entry price, entry ms)
         self.exit_deadline: dict[str, int] = {}  # token -> when its passive exit turns aggressive
         self.crossing: set[str] = set()  # tokens whose passive exit is being cancelled to sell FAK
@@ -86,6 +54,13 @@ class NewsScalping(Bot):
     def bind(self, config: BotConfig, venue: VenueConfig) -> None:
         super().bind(config, venue)
         self.params: NewsScalpingParams = config.params_as(self.params_type)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a snapshot from before the signals carried `reference_mid` holds a mid history per token
+        super().__setstate__({name: value for name, value in state.items() if name != "mids"})
+
+    def wants_tops(self) -> bool:
+        return bool(self.entries)  # `_on_book` only exits positions
 
     # ------------------------------------------------------------------ entry
 
@@ -116,8 +91,9 @@ class NewsScalping(Bot):
         tob = self.fresh_book(token)
         if tob is None or tob.best_ask is None or tob.mid is None:
             return self._skip("no_book")
-        history = self.mids.get(token)
-        then = history.at(item_ms) if history is not None else None
+        then = signal.reference_mid
+        if then is not None and token != signal.asset_id:
+            then = 1 - then  # the complement's mid: its book mirrors the signalled token's
         if then is not None and tob.mid - then > params.max_price_move:
             return self._skip("already_priced")
         p = signal.probability if signal.side == "BUY" else None
@@ -147,15 +123,6 @@ class NewsScalping(Bot):
     # ------------------------------------------------------------------ bookkeeping
 
     def _on_book(self, tob: TopOfBook) -> list[OrderIntent]:
-        # every top of every token (the mid history of "already priced?"): kept lean
-        mid = tob.mid
-        if mid is not None:
-            history = self.mids.get(tob.asset_id)
-            if history is None:
-                history = self.mids[tob.asset_id] = MidHistory()
-            # an item older than max_news_age_s is not traded, so no later signal asks for a mid
-            # before that horizon
-            history.add(tob.ts_ms, mid, self.clock_ms - self.params.max_news_age_s * MS_PER_S)
         return self._exit(tob.asset_id) if tob.asset_id in self.entries else []
 
     def _on_fill(self, order: OwnOrder, report: ExecutionReport) -> list[OrderIntent]:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from pets.bots.base import PORTFOLIO_COMMANDS, Bot, Routing
 from pets.bots.registry import STRATEGY_CLASSES, bot_class, enabled_bots
 from pets.bots.signal_gate import Dropped, SignalGate, dead_letter
@@ -37,6 +39,9 @@ DATA_TOPICS: dict[type, str] = {
 WHOLE_BOT = "all"
 NS_PER_MS = 1_000_000
 BookHandler = Callable[[TopOfBook], list[OrderIntent]]
+# a route's step: the router's place in the config's order, the handlers of its instance (one per
+# market at most), the router when its gate has signals waiting
+Step = tuple[int, list[BookHandler], "Router | None"]
 NEVER = 2**63  # a time no timer reaches
 DROPPED = "dropped"  # the routing key of the signals a gate dropped (dead letters, no bot instance)
 
@@ -67,6 +72,7 @@ def owner(event: BotEvent) -> str | None:
     return None
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # snapshotted by the bots flow (pets.native)
 class Router:
     """Routing keys of one bot's instances (plain, picklable state of the route step)."""
 
@@ -89,7 +95,8 @@ class Router:
         defaults: dict[str, Any] = {
             "gate": None, "market_of": {}, "rankings": {}, "tops": {}, "top_ms": 0, "waiting": [],
         }  # fmt: skip
-        self.__dict__.update({**defaults, **state})
+        for name, value in {**defaults, **state}.items():
+            setattr(self, name, value)
 
     def in_order(self, event: BotEvent) -> list[tuple[str, BotEvent | DeadLetter]]:
         """`route` for the bots flow, where md.tob and exec.report interleave as they arrive. `pets run`
@@ -212,12 +219,17 @@ class Router:
         return f"{self.bot_id}|{key}"
 
 
+def reads(cls: type[Bot]) -> tuple[str, ...]:
+    """The signal sources and data topics a bot class reads."""
+    return (*cls.signal_sources, *cls.data_topics)
+
+
 def readers_of(classes: Mapping[str, type[Bot]]) -> dict[str, list[str]]:
     """Signal source or data topic -> the bots (ids) whose class reads it."""
     return {
-        name: [bot_id for bot_id, cls in classes.items() if name in (*cls.signal_sources, *cls.data_topics)]
+        name: [bot_id for bot_id, cls in classes.items() if name in reads(cls)]
         for cls in classes.values()
-        for name in (*cls.signal_sources, *cls.data_topics)
+        for name in reads(cls)
     }
 
 
@@ -272,17 +284,19 @@ class Backlog:
 
 class BookRoute:
     """Where the tops of one market go: per router (in order) the handlers of the instances that want
-    them and the router when its gate has signals waiting; the backlog of the consumers kept back."""
+    them and the router when its gate has signals waiting (`Step`); the backlog of the consumers kept
+    back."""
 
     __slots__ = ("backlog", "due_ms", "routes", "watched")
 
     def __init__(self) -> None:
-        self.routes: list[tuple[list[BookHandler], Router | None]] = []
+        self.routes: list[Step] = []
         self.backlog: Backlog | None = None
         self.due_ms = NEVER  # the earliest timer of a kept-back instance: a top from then goes to all
         self.watched: list[Bot] = []  # instances handed the tops that may stop wanting them
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class BotInstances:
     """The enabled bots of `config` as the bots flow runs them, in one process: `on_event` routes an
     event like the flow's fan_out -> route_events -> run_bots steps and returns the intents and the
@@ -303,6 +317,7 @@ class BotInstances:
         self.classes = {bot_id: bot_class(bot, classes) for bot_id, bot in self.configs.items()}
         self.readers = readers_of(self.classes)
         self.routers = {bot_id: new_router(bot_id, cls, config) for bot_id, cls in self.classes.items()}
+        self._order = {bot_id: index for index, bot_id in enumerate(self.routers)}  # `Step`
         self.instances: dict[str, Bot] = {}  # "bot_id|routing key" -> instance, in creation order
         # the bots whose instances or gate the routes may keep tops from
         self._selective = {
@@ -338,15 +353,16 @@ class BotInstances:
             backlog.tops[tob.asset_id] = tob
             if tob.ts_ms > backlog.newest_ms:
                 backlog.newest_ms = tob.ts_ms
-        if tob.ts_ms >= route.due_ms:  # a kept-back instance's timer is due: the top goes to every one
-            for router in self.routers.values():
-                router.tops.clear()  # they missed the cached tops: no `same_top` against older ones
-            out = self.on_event(tob)  # the backlog holds the top too: catching up again changes nothing
-            self._after_timers()
-            return out
+        if tob.ts_ms >= route.due_ms:  # a kept-back instance's timer is due
+            return self._on_due(route, tob)
+        out = self._hand(route.routes, tob)
+        self._check_watched(route)
+        return out
+
+    def _hand(self, steps: list[Step], tob: TopOfBook) -> tuple[list[OrderIntent], list[DeadLetter]]:
         intents: list[OrderIntent] = []
         dropped: list[DeadLetter] = []
-        for handlers, gated in route.routes:
+        for _, handlers, gated in steps:
             for handler in handlers:
                 found = handler(tob)
                 if found:
@@ -358,11 +374,34 @@ class BotInstances:
                     self._catch_up(bot_ids)
                     self._dispatch(gated.bot_id, gated.signals(ready, lost), intents, dropped)
                     self._recheck(bot_ids)
+        return intents, dropped
+
+    def _check_watched(self, route: BookRoute) -> None:
         for bot in route.watched:
             if not bot.wants_tops():
                 self._invalidate()  # it can do without tops from now on
                 break
-        return intents, dropped
+
+    def _on_due(self, route: BookRoute, tob: TopOfBook) -> tuple[list[OrderIntent], list[DeadLetter]]:
+        """A top at or after a kept-back instance's timer (Bots 9 and 10: their reload timers): the
+        kept-back instances of the market catch up, those whose timer is due take the top in their
+        router's place (before its gate), which fires the timer as every top would have; the routes
+        then follow the new timers. The others stay kept back: the top is in the backlog."""
+        backlog = route.backlog
+        assert backlog is not None  # a due time comes from a kept-back instance
+        self._catch_up({bot_id for bot_id, _ in backlog.bots})
+        order = self._order
+        due: list[Step] = [
+            (order[bot_id], [bot.on_top_of_book], None)
+            for bot_id, bot in backlog.bots
+            if any(part.next_timer_ms is not None and part.next_timer_ms <= bot.clock_ms
+                   for part in bot.timed_parts())
+        ]  # fmt: skip
+        steps = sorted([*due, *route.routes], key=lambda step: (step[0], step[2] is not None))
+        out = self._hand(steps, tob)
+        self._after_timers()
+        self._check_watched(route)
+        return out
 
     def _route_of(self, tob: TopOfBook) -> BookRoute:
         """The route of the tops of `tob`'s market (every consumer caught up, `tob` handed to all)."""
@@ -390,7 +429,7 @@ class BotInstances:
                 else:
                     backlog.gates.append((router.bot_id, gate))
             if handlers or gated is not None:
-                route.routes.append((handlers, gated))
+                route.routes.append((self._order[router.bot_id], handlers, gated))
         if backlog.bots or backlog.gates:
             route.backlog = backlog
             self._backlogs.append(backlog)
@@ -401,13 +440,17 @@ class BotInstances:
     def _after_timers(self) -> None:
         """Timers fired on a top handed to every instance: the routes stand while every kept-back
         consumer still does without tops (the due times move on), else they are built again."""
+        found: dict[int, tuple[bool, tuple[int, ...]]] = {}  # a bot-wide instance is in every backlog
         for route in self._routes.values():
             backlog = route.backlog
             if backlog is None:
                 continue
             due = NEVER
             for _, bot in backlog.bots:
-                wants, timers = self._wants(bot)
+                wanted = found.get(id(bot))
+                if wanted is None:
+                    wanted = found[id(bot)] = self._wants(bot)
+                wants, timers = wanted
                 if wants or any(timer <= bot.clock_ms for timer in timers):
                     self._invalidate()
                     return
@@ -417,7 +460,9 @@ class BotInstances:
                 return
             route.due_ms = due
         for key in self._wanted:
-            self._wanted[key] = self._wants(self.instances[key])
+            bot = self.instances[key]
+            wanted = found.get(id(bot))
+            self._wanted[key] = wanted if wanted is not None else self._wants(bot)
 
     @staticmethod
     def _wants(bot: Bot) -> tuple[bool, tuple[int, ...]]:

@@ -15,6 +15,8 @@ its route step) and in the embedded loop.
 
 from __future__ import annotations
 
+from mypy_extensions import mypyc_attr
+
 from pets.risk.duplicates import RecentIds
 from pets.schemas.codec import encode
 from pets.schemas.config import SignalsConfig
@@ -28,6 +30,7 @@ Passed = tuple[list[Signal], list[Dropped]]
 COUNTED = ("passed", "waited", "expired", "duplicate", "stale_book")
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # snapshotted by the bots flow (pets.native)
 class SignalGate:
     def __init__(self, config: SignalsConfig) -> None:
         self.book_wait_ms = config.book_wait_ms

@@ -79,6 +79,7 @@ class TradingLoop:
         paper: PaperConfig | None = None,
         classes: Mapping[str, type[Bot]] = STRATEGY_CLASSES,
         news: NewsSignaller | None = None,
+        routing: type[BotInstances] = BotInstances,
     ) -> None:
         self.config = config
         self.journal = journal
@@ -90,7 +91,7 @@ class TradingLoop:
         self.parser = FrameParser("run.parse")
         self.market_state = MarketStateEngine(infos)
         # one instance per bot and routing key, as in the bots flow (client order ids, clocks, timers)
-        self.instances = BotInstances(config, classes)
+        self.instances = routing(config, classes)  # (a compiled loop calls its own BotInstances directly)
         # news items (the simulator's) -> features.news and signal.news, only when some bot reads them;
         # by default the baseline forecaster, matching at the simulator's scale (AltData)
         readers = self.instances.readers

@@ -110,6 +110,8 @@ class Signal(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     win probability of `asset_id` (or of the market's first outcome when no asset is named);
     `ts_ns` is when it was created and `expires_ns` when it stops being worth acting on, both on
     the clock of the events it was derived from. A signal id is unique: a repeat is a duplicate.
+    `reference_mid` is the mid of `asset_id` when the signal's source event was first seen (news: the
+    item's first sighting), what a bot measures how far the book has moved since against.
     """
 
     signal_id: str
@@ -124,6 +126,7 @@ class Signal(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     expires_ns: int | None = None
     model_version: str | None = None  # the model (and version) that produced `probability`
     feed_lag_ms: int | None = None  # live feeds: how far the source ran behind when the signal was made
+    reference_mid: Decimal | None = None
 
     @property
     def topic(self) -> str:

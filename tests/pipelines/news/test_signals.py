@@ -8,8 +8,9 @@ from decimal import Decimal as D
 
 import msgspec
 
+from pets.native import attributes
 from pets.pipelines.news.forecaster import Forecast
-from pets.pipelines.news.signals import AttentionFeatures, NewsSignaller
+from pets.pipelines.news.signals import AttentionFeatures, MidHistory, NewsSignaller
 from pets.schemas.market_data import LastTradePrice, MarketInfo
 from pets.schemas.signals import NewsItem
 from venue_factories import MS, T0, market, tob
@@ -62,6 +63,18 @@ def test_a_matched_item_becomes_a_signal_in_the_forecasts_direction() -> None:
     assert signal.model_version == "fixed@1" and signal.ts_ns == T0 * MS
     assert signal.expires_ns == (T0 + 90_000) * MS
     assert 0 < signal.confidence <= D("0.8")  # reliability 0.8 x strength (at most 1)
+    assert signal.reference_mid is None  # no book of the NO token seen yet
+
+
+def test_a_signal_carries_the_mid_of_its_token_at_the_items_first_sighting() -> None:
+    """Bot 4's "already priced?" compares today's mid with this one."""
+    s, _ = signaller("0.60")  # Fed YES 0.29/0.31
+    s.on_book(tob("no_f", "m_fed", "0.68", "0.72"))
+    [yes] = s.on_item(news("Fed cuts rates by 50 bps in September"))
+    assert (yes.asset_id, yes.reference_mid) == ("yes_f", D("0.30"))  # q 0.60 > 0.30: YES at its mid
+    s.forecaster = Fixed("0.10")
+    [no] = s.on_item(news("Fed cuts rates by 50 bps in September", n=2))
+    assert (no.asset_id, no.reference_mid) == ("no_f", D("0.70"))  # (0.68 + 0.72) / 2
 
 
 def test_later_sightings_suspects_and_closed_markets() -> None:
@@ -130,3 +143,28 @@ def test_books_seen_before_their_market_count_for_its_momentum() -> None:
     s.on_market(FED)
     _, [attention] = s.process(news("Fed cuts rates by 50 bps in September"))
     assert attention.momentum_5m == D("-0.04")  # 0.40 -> 0.36
+
+
+def test_the_mid_history_keeps_changes_back_to_the_last_mid_at_the_horizon() -> None:
+    history = MidHistory()
+    assert history.until(5) == []
+    history.add(10, D("0.2"), horizon_ms=0)
+    history.add(15, D("0.2"), horizon_ms=0)  # unchanged: not recorded
+    history.add(20, D("0.305"), horizon_ms=0)
+    assert list(history.ts) == [10, 20]
+    assert (history.until(15), history.until(25)) == ([D("0.2")], [D("0.2"), D("0.305")])
+    history.add(30, D("0.4"), horizon_ms=25)  # 10 goes; 20 stays, the mid at the horizon
+    assert (list(history.ts), history.until(30)) == ([20, 30], [D("0.305"), D("0.4")])
+
+
+def test_only_the_yes_tokens_mids_are_kept_for_attention() -> None:
+    """Attention reads the YES mid's move: a NO token's tops (half of md.tob) keep only its latest mid,
+    for a signal's reference_mid."""
+    s, _ = signaller("0.60")
+    s.on_book(tob("no_f", "m_fed", "0.68", "0.72", ts_ms=T0 + 1000))
+    assert s.mids["no_f"] == D("0.70") and "no_f" not in s.attention.mids
+    assert list(s.attention.mids["yes_f"].mids) == [300_000]  # 0.30 in micro-units
+    older = NewsSignaller.__new__(NewsSignaller)  # restored from a snapshot taken before `not_yes`
+    older.__setstate__({k: v for k, v in attributes(s).items() if k != "not_yes"})
+    older.on_book(tob("no_f", "m_fed", "0.66", "0.70", ts_ms=T0 + 2000))
+    assert older.mids["no_f"] == D("0.68")

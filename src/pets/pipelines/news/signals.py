@@ -3,7 +3,8 @@
 For each item (only a story's first sighting: later sources of the same story add attention, not a
 second trade), its title + summary is matched to the open markets (matching.py, at the item's first
 sighting); for each match a forecast of the market's YES (forecaster.py: the LLM or the baseline) at
-the YES token's latest mid gives the direction (buy YES when q > price, else NO) and the probability.
+the YES token's latest mid gives the direction (buy YES when q > price, else NO) and the probability;
+the signal carries the bought token's mid at that sighting (`reference_mid`, Bot 4's "already priced?").
 confidence = the feed's reliability x the match's strength (score / `full_score`, default `FULL_SCORE`,
 at most 1); the forecaster's own confidence is in the rationale (a model's word on itself sizes
 nothing). An item flagged as an injection attempt yields a signal with no direction and no confidence
@@ -17,10 +18,17 @@ from __future__ import annotations
 import hashlib
 import itertools
 import statistics
+from array import array
+from bisect import bisect_right
 from collections import OrderedDict, deque
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
+from mypy_extensions import mypyc_attr
+
+from pets.bots.market_making import MID_SCALE, mid_units
 from pets.pipelines.news.forecaster import Forecaster
 from pets.pipelines.news.matching import Market, MarketIndex
 from pets.schemas.market_data import LastTradePrice, MarketInfo, TopOfBook
@@ -39,6 +47,7 @@ def market_from_info(info: MarketInfo) -> Market:
     return Market(info.condition_id, info.question, text, None, None)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # snapshotted by the news flow (pets.native)
 class NewsSignaller:
     """Keeps the open markets (md.markets) and their latest mids (md.tob); turns items into Signals."""
 
@@ -53,12 +62,19 @@ class NewsSignaller:
         self.index: MarketIndex | None = None
         self.counts: dict[str, int] = {}
         self.attention = AttentionFeatures()
+        self.not_yes: set[str] = set()  # a market's tokens after its first: attention reads no mid of theirs
         self.story_markets: OrderedDict[str, tuple[str, ...]] = OrderedDict()  # story -> matched markets
 
     def _count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A signaller from an older snapshot gets the attributes added since."""
+        for name, value in {"not_yes": set(), **state}.items():
+            setattr(self, name, value)
+
     def on_market(self, info: MarketInfo) -> None:
+        self.not_yes.update(info.token_ids[1:])
         open_now = info.active and not info.closed
         known = info.condition_id in self.markets
         if open_now:
@@ -69,9 +85,11 @@ class NewsSignaller:
             self.index = None  # rebuilt on the next item
 
     def on_book(self, tob: TopOfBook) -> None:
-        if tob.mid is not None:
-            self.mids[tob.asset_id] = tob.mid
-            self.attention.on_mid(tob.asset_id, tob.ts_ms, tob.mid)  # books may come before their market
+        mid = tob.mid
+        if mid is not None:
+            self.mids[tob.asset_id] = mid
+            if tob.asset_id not in self.not_yes:  # books may come before their market: kept until known
+                self.attention.on_mid(tob.asset_id, tob.ts_ms, mid)
 
     def on_trade(self, trade: LastTradePrice) -> None:
         try:
@@ -139,10 +157,11 @@ class NewsSignaller:
             up = q >= price
             key = f"{item.item_id}|{info.condition_id}".encode()
             signal_id = hashlib.blake2b(key, digest_size=8).hexdigest()
+            asset = None if forecast.suspect else (yes if up else no)
             self._count("suspect" if forecast.suspect else "signal")
             out.append(Signal(
                 signal_id=f"news-{signal_id}", source="news", market=info.condition_id,
-                asset_id=None if forecast.suspect else (yes if up else no),
+                asset_id=asset,
                 side=None if forecast.suspect else "BUY",
                 probability=None if forecast.suspect else (q if up else 1 - q),
                 confidence=Decimal(0) if forecast.suspect else confidence.quantize(CONFIDENCE_STEP),
@@ -150,6 +169,7 @@ class NewsSignaller:
                           f"{forecast.rationale} (confidence {forecast.confidence})",
                 ts_ns=item.received_ns, expires_ns=item.received_ns + SIGNAL_TTL_MS * 1_000_000,
                 model_version=forecast.forecaster,
+                reference_mid=price if asset == yes else self.mids.get(no) if asset == no else None,
             ))  # fmt: skip
         return out, features
 
@@ -159,6 +179,33 @@ MOVE_WINDOW_MS = 300_000
 VOLUME_WINDOWS_MS = {"5m": 300_000, "1h": 3_600_000}
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
+@dataclass(slots=True)
+class MidHistory:
+    """The mids of one token as they changed: (venue ms, mid in micro-units), oldest first, as an
+    int64 and an int32 array (a mid is at most MID_SCALE): appended per top without a tuple, and a
+    flow's snapshot pickles each array as one bytes copy."""
+
+    ts: array[int] = field(default_factory=lambda: array("q"))
+    mids: array[int] = field(default_factory=lambda: array("i"))
+
+    def add(self, ts_ms: int, mid: Decimal, horizon_ms: int) -> None:
+        """Record `mid` when it changed, and forget what no time after `horizon_ms` can ask for."""
+        units = mid_units(mid)
+        times, mids = self.ts, self.mids
+        if not mids or mids[-1] != units:
+            times.append(ts_ms)
+            mids.append(units)
+        if len(times) > 1 and times[1] <= horizon_ms:
+            cut = bisect_right(times, horizon_ms) - 1  # the last entry at or before the horizon stays
+            del times[:cut], mids[:cut]
+
+    def until(self, at_ms: int) -> list[Decimal]:
+        """The mids recorded at or before `at_ms`, oldest first."""
+        return [Decimal(units) / MID_SCALE for units in self.mids[: bisect_right(self.ts, at_ms)]]
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)
 class AttentionFeatures:
     """Per market: news volume over rolling windows against its own 24 h rate, and the YES mid's move
     and realised volatility over the last 5 minutes (from the tops of book it is shown), and the shares
@@ -166,15 +213,14 @@ class AttentionFeatures:
 
     def __init__(self) -> None:
         self.times: dict[str, list[int]] = {}
-        self.mids: dict[str, list[tuple[int, Decimal]]] = {}  # asset -> (venue ms, mid) changes
+        self.mids: dict[str, MidHistory] = {}  # asset -> its mid changes over the last MOVE_WINDOW_MS
         self.trades: dict[str, deque[tuple[int, Decimal]]] = {}  # market -> (venue ms, shares)
 
     def on_mid(self, asset: str, ts_ms: int, mid: Decimal) -> None:
-        history = self.mids.setdefault(asset, [])
-        if not history or history[-1][1] != mid:
-            history.append((ts_ms, mid))
-        while len(history) > 1 and history[1][0] <= ts_ms - MOVE_WINDOW_MS:
-            history.pop(0)
+        history = self.mids.get(asset)
+        if history is None:
+            history = self.mids[asset] = MidHistory()
+        history.add(ts_ms, mid, ts_ms - MOVE_WINDOW_MS)
 
     def on_trade(self, market: str, ts_ms: int, size: Decimal) -> None:
         trades = self.trades.setdefault(market, deque())
@@ -188,9 +234,10 @@ class AttentionFeatures:
         self.times[market] = times
         counts = {name: sum(1 for t in times if t > at_ms - span) for name, span in WINDOWS_MS.items()}
         daily = counts["24h"] / WINDOWS_MS["24h"]
-        history = [(t, m) for t, m in self.mids.get(yes_asset or "", []) if t <= at_ms]
-        momentum = history[-1][1] - history[0][1] if history else None
-        changes = [float(b[1] - a[1]) for a, b in itertools.pairwise(history)]
+        mids = self.mids.get(yes_asset or "")
+        history = mids.until(at_ms) if mids is not None else []
+        momentum = history[-1] - history[0] if history else None
+        changes = [float(b - a) for a, b in itertools.pairwise(history)]
         vol = statistics.pstdev(changes) if len(changes) >= 2 else None
         trades = self.trades.get(market, ())
         volume = {name: sum((n for t, n in trades if at_ms - span < t <= at_ms), Decimal(0))
