@@ -260,15 +260,9 @@ def test_a_killed_bots_cluster_process_resumes_and_proposes_what_an_undisturbed_
             with faults._Feed(on, iter(tops), rate=80, mirror=reference):
                 _kill_one_mid_stream_and_restart(flows)
 
-            def intents(of: Settings) -> dict[Any, set[bytes]]:
-                return faults._contents(of, ["order.intent"], lambda i: i.client_order_id)
-
-            def counts() -> tuple[int, ...]:
-                return len(intents(on)), len(intents(reference))
-
-            _settled(counts, lambda c: c[0] == c[1] > 0, [*flows, calm])
-            got, expected = intents(on), intents(reference)
-            resumed = [flow.log.read_text(errors="replace").count("(resuming from ") for flow in flows]
+            got, expected, resumed = _resumed_like_the_reference(
+                on, reference, "order.intent", lambda i: i.client_order_id, flows, calm
+            )
         finally:
             _stop([*flows, calm])
             faults._drop(on, None)
@@ -280,6 +274,25 @@ def test_a_killed_bots_cluster_process_resumes_and_proposes_what_an_undisturbed_
 # --- the executor keyed by market ---------------------------------------------------------------
 
 HALT_ID = "h-cluster"
+
+
+def _resumed_like_the_reference(
+    on: Settings,
+    reference: Settings,
+    topic: str,
+    key: Callable[[Any], Any],
+    flows: list[FlowProcess],
+    calm: FlowProcess,
+) -> tuple[dict[Any, set[bytes]], dict[Any, set[bytes]], list[int]]:
+    """Once the cluster has told as many messages on `topic` as the undisturbed reference: both, by
+    `key` (each key's set of contents), and how often each cluster process resumed from recovery."""
+
+    def counts() -> tuple[int, ...]:
+        return len(faults._contents(on, [topic], key)), len(faults._contents(reference, [topic], key))
+
+    _settled(counts, lambda c: c[0] == c[1] > 0, [*flows, calm])
+    resumed = [flow.log.read_text(errors="replace").count("(resuming from ") for flow in flows]
+    return faults._contents(on, [topic], key), faults._contents(reference, [topic], key), resumed
 
 
 def _approved(n: int, k: int, side: str, price: str, size: str, order_type: str, ts_ms: int) -> bytes:
@@ -467,15 +480,9 @@ def test_a_killed_executor_cluster_process_resumes_and_reports_what_an_undisturb
                 finally:
                     feeding.set()
 
-            def reports(of: Settings) -> dict[Any, set[bytes]]:
-                return faults._contents(of, ["exec.report"], lambda r: r.report_id)
-
-            def counts() -> tuple[int, ...]:
-                return len(reports(on)), len(reports(reference))
-
-            _settled(counts, lambda c: c[0] == c[1] > 0, [*flows, calm])
-            got, expected = reports(on), reports(reference)
-            resumed = [flow.log.read_text(errors="replace").count("(resuming from ") for flow in flows]
+            got, expected, resumed = _resumed_like_the_reference(
+                on, reference, "exec.report", lambda r: r.report_id, flows, calm
+            )
         finally:
             _stop([*flows, calm])
             faults._drop(on, None)
