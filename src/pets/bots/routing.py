@@ -281,6 +281,13 @@ class Backlog:
             if bot_ids is None or bot_id in bot_ids:
                 gate.catch_up(tops, newest_ms)
 
+    def catch_up_instances(self, instances: list[Bot]) -> None:
+        """`catch_up` for these instances alone (not their gates, nor other instances of their bots)."""
+        tops, newest_ms = self.tops, self.newest_ms
+        for _, bot in self.bots:
+            if any(bot is instance for instance in instances):
+                bot.catch_up(tops, newest_ms)
+
 
 class BookRoute:
     """Where the tops of one market go: per router (in order) the handlers of the instances that want
@@ -385,8 +392,8 @@ class BotInstances:
 
     def _on_due(self, route: BookRoute, tob: TopOfBook) -> tuple[list[OrderIntent], list[DeadLetter]]:
         """A top at or after a kept-back instance's timer (Bots 9 and 10: their reload timers): the
-        kept-back instances of the market catch up on it, those whose timer is due catch up on every
-        market and take the top in their router's place (before its gate), which fires the timer as
+        kept-back instances of the market catch up on it, those whose timer is due on every market
+        too, and take the top in their router's place (before its gate), which fires the timer as
         every top would have; the routes then follow the new timers. The others stay kept back: the
         top is in the backlog. This market's backlog decides who is due: another market's newest top
         is older than its own route's due time, so older than any timer of an instance kept there."""
@@ -395,16 +402,16 @@ class BotInstances:
         backlog.catch_up(None)
         order = self._order
         fired: list[Bot] = []
-        fired_ids: set[str] = set()
         due: list[Step] = []
         for bot_id, bot in backlog.bots:
             if any(part.next_timer_ms is not None and part.next_timer_ms <= bot.clock_ms
                    for part in bot.timed_parts()):  # fmt: skip
                 fired.append(bot)
-                fired_ids.add(bot_id)
                 due.append((order[bot_id], [bot.on_top_of_book], None))
-        if fired_ids:
-            self._catch_up(fired_ids)
+        if fired:  # a bot-wide instance (Bot 9) reads every market
+            for other in self._backlogs:
+                if other is not backlog:
+                    other.catch_up_instances(fired)
         steps = sorted([*due, *route.routes], key=lambda step: (step[0], step[2] is not None))
         out = self._hand(steps, tob)
         self._after_timers(fired)
