@@ -285,7 +285,7 @@ class Backlog:
         """`catch_up` for these instances alone (not their gates, nor other instances of their bots)."""
         tops, newest_ms = self.tops, self.newest_ms
         for _, bot in self.bots:
-            if any(bot is instance for instance in instances):
+            if bot in instances:  # by identity: a Bot has no __eq__
                 bot.catch_up(tops, newest_ms)
 
 
