@@ -199,6 +199,38 @@ def test_reloads_a_newly_promoted_model_while_running(tmp_path: Path) -> None:
     assert after.size == kelly_shares(D("0.38"), D("0.30"), D(1000))
 
 
+def test_the_model_pointer_is_read_again_only_when_a_promotion_replaced_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import builtins
+
+    from pets.pipelines import forecasts
+
+    reads: list[str] = []
+
+    def counting_open(file: str, *args: object, **kwargs: object) -> object:
+        reads.append(str(file))
+        return builtins.open(file, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(forecasts, "open", counting_open, raising=False)
+    source = ModelStoreSource(tmp_path)
+    assert source.current_version() is None  # nothing promoted yet
+    promote(tmp_path, constant_model(0.40))
+    # three reload checks, the pointer unchanged: one read
+    assert [source.current_version() for _ in range(3)] == ["v0001"] * 3
+    assert len(reads) == 1 and reads[0].endswith("current")
+    promote(tmp_path, constant_model(0.45), promote=False)  # a version saved, the pointer untouched
+    assert source.current_version() == "v0001" and len(reads) == 1
+    promote(tmp_path, constant_model(0.38))  # v0003 promoted: the pointer replaced
+    assert source.current_version() == "v0003" and len(reads) == 2
+    (tmp_path / "calibration" / "current").unlink()
+    assert source.current_version() is None
+    # a source pickled before the stamp existed reads the pointer at its first check
+    promote(tmp_path, constant_model(0.38))
+    old = pickle.loads(pickle.dumps(ModelStoreSource(tmp_path)))
+    assert old.current_version() == "v0004"
+
+
 def test_a_market_past_its_end_date_is_not_traded() -> None:
     bot = new_bot(0.40)
     assert book(bot, "0.29", "0.30", ts=T0 + 31 * DAY_MS) == []

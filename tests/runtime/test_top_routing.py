@@ -12,7 +12,7 @@ import pytest
 
 from pets.bots.base import Bot
 from pets.bots.registry import STRATEGY_CLASSES
-from pets.bots.routing import BotInstances
+from pets.bots.routing import BookRoute, BotInstances
 from pets.runtime import sources
 from pets.runtime.journal import Journal
 from pets.runtime.loop import TradingLoop
@@ -24,6 +24,9 @@ from pets.settings import project_root
 
 CONFIG = load_config(project_root() / "config")  # all ten bots enabled
 TOPS: Counter[str] = Counter()  # bot id -> tops of book handed to its instances
+# bot id -> catch-ups on another market's tops handed to its instances while a reload timer is due
+FOREIGN_AT_TIMERS: Counter[str] = Counter()
+AT_TIMER: list[str | None] = [None]  # the market of the top at a due timer, while it is handled
 
 
 def counting(cls: type[Bot]) -> type[Bot]:
@@ -31,6 +34,12 @@ def counting(cls: type[Bot]) -> type[Bot]:
         def on_top_of_book(self, tob: TopOfBook) -> list[OrderIntent]:
             TOPS[self.bot_id] += 1
             return super().on_top_of_book(tob)  # type: ignore[no-any-return]
+
+        def catch_up(self, tops: dict[str, TopOfBook], newest_ms: int) -> None:
+            due_market = AT_TIMER[0]
+            if due_market is not None and any(top.market != due_market for top in tops.values()):
+                FOREIGN_AT_TIMERS[self.bot_id] += 1
+            super().catch_up(tops, newest_ms)
 
     return Counted
 
@@ -45,12 +54,24 @@ class EveryTop(BotInstances):
         return self.on_event(tob)
 
 
+class TimerWatch(BotInstances):
+    """The routed path, noting which catch-ups happen while a kept-back instance's timer is due."""
+
+    def _on_due(self, route: BookRoute, tob: TopOfBook) -> tuple[list[OrderIntent], list[DeadLetter]]:
+        AT_TIMER[0] = tob.market
+        try:
+            return super()._on_due(route, tob)
+        finally:
+            AT_TIMER[0] = None
+
+
 def run(
     routing: type[BotInstances],
     markets: list[MarketInfo],
     inputs: Iterable[object],
 ) -> tuple[Journal, dict[str, int], Counter[str]]:
     TOPS.clear()
+    FOREIGN_AT_TIMERS.clear()
     journal = Journal()
     loop = TradingLoop(CONFIG, markets, journal=journal, classes=CLASSES, routing=routing)
     loop.run(inputs)  # type: ignore[arg-type]
@@ -60,7 +81,7 @@ def run(
 def assert_same_decisions(
     markets: list[MarketInfo], inputs: list[object]
 ) -> tuple[Journal, Counter[str], Counter[str]]:
-    routed, routed_gates, routed_tops = run(BotInstances, markets, inputs)
+    routed, routed_gates, routed_tops = run(TimerWatch, markets, inputs)
     every, every_gates, every_tops = run(EveryTop, markets, inputs)
     assert routed.intents == every.intents  # every bot's intents, in order, field by field
     assert routed.approved == every.approved
@@ -105,3 +126,17 @@ def test_routing_tops_drops_nothing_on_the_shared_recordings(shared_data: Path) 
     # market: the others get a top when a route is built (before: at every reload of Bots 9 and 10 too)
     for bot_id in ("bot_02", "bot_03", "bot_04", "bot_07"):
         assert routed_tops[bot_id] < routed_tops["bot_09"] / 10, bot_id
+
+
+def test_a_reload_timer_catches_up_only_the_due_instances_on_every_market(shared_data: Path) -> None:
+    paths = sorted((shared_data / "polymarket" / "l2").glob("*.jsonl.gz"))[:3]
+    if not paths:
+        pytest.skip(f"no recordings in {shared_data / 'polymarket' / 'l2'}")
+    source = sources.replay(paths)
+    run(TimerWatch, source.markets, list(source.frames))
+    # Bots 9 and 10 (one instance each, routed by bot) read every market: at a reload timer the due
+    # one catches up on all of them; the per-market instances of the other kept-back bots (2, 3, 4, 7)
+    # are not handed another market's backlog there (before: every market's, at every reload timer)
+    assert FOREIGN_AT_TIMERS["bot_09"] > 0
+    assert FOREIGN_AT_TIMERS["bot_10"] > 0
+    assert set(FOREIGN_AT_TIMERS) == {"bot_09", "bot_10"}, FOREIGN_AT_TIMERS

@@ -281,6 +281,13 @@ class Backlog:
             if bot_ids is None or bot_id in bot_ids:
                 gate.catch_up(tops, newest_ms)
 
+    def catch_up_instances(self, instances: list[Bot]) -> None:
+        """`catch_up` for these instances alone (not their gates, nor other instances of their bots)."""
+        tops, newest_ms = self.tops, self.newest_ms
+        for _, bot in self.bots:
+            if bot in instances:  # by identity: a Bot has no __eq__
+                bot.catch_up(tops, newest_ms)
+
 
 class BookRoute:
     """Where the tops of one market go: per router (in order) the handlers of the instances that want
@@ -330,6 +337,7 @@ class BotInstances:
         # signals waiting
         self._wanted: dict[str, tuple[bool, tuple[int, ...]]] = {}
         self._waiting: dict[str, bool] = {}
+        self._kept_keys: dict[int, str] = {}  # id of a kept-back instance -> its key in `_wanted`
 
     def __iter__(self) -> Iterator[Bot]:
         self._invalidate()  # whoever reads the instances sees them caught up
@@ -384,22 +392,29 @@ class BotInstances:
 
     def _on_due(self, route: BookRoute, tob: TopOfBook) -> tuple[list[OrderIntent], list[DeadLetter]]:
         """A top at or after a kept-back instance's timer (Bots 9 and 10: their reload timers): the
-        kept-back instances of the market catch up, those whose timer is due take the top in their
-        router's place (before its gate), which fires the timer as every top would have; the routes
-        then follow the new timers. The others stay kept back: the top is in the backlog."""
+        kept-back instances of the market catch up on it, those whose timer is due on every market
+        too, and take the top in their router's place (before its gate), which fires the timer as
+        every top would have; the routes then follow the new timers. The others stay kept back: the
+        top is in the backlog. This market's backlog decides who is due: another market's newest top
+        is older than its own route's due time, so older than any timer of an instance kept there."""
         backlog = route.backlog
         assert backlog is not None  # a due time comes from a kept-back instance
-        self._catch_up({bot_id for bot_id, _ in backlog.bots})
+        backlog.catch_up(None)
         order = self._order
-        due: list[Step] = [
-            (order[bot_id], [bot.on_top_of_book], None)
-            for bot_id, bot in backlog.bots
+        fired: list[Bot] = []
+        due: list[Step] = []
+        for bot_id, bot in backlog.bots:
             if any(part.next_timer_ms is not None and part.next_timer_ms <= bot.clock_ms
-                   for part in bot.timed_parts())
-        ]  # fmt: skip
+                   for part in bot.timed_parts()):  # fmt: skip
+                fired.append(bot)
+                due.append((order[bot_id], [bot.on_top_of_book], None))
+        if fired:  # a bot-wide instance (Bot 9) reads every market
+            for other in self._backlogs:
+                if other is not backlog:
+                    other.catch_up_instances(fired)
         steps = sorted([*due, *route.routes], key=lambda step: (step[0], step[2] is not None))
         out = self._hand(steps, tob)
-        self._after_timers()
+        self._after_timers(fired)
         self._check_watched(route)
         return out
 
@@ -416,6 +431,7 @@ class BotInstances:
                     if not wants and all(timer > bot.clock_ms for timer in timers):
                         if tob.asset_id in bot.token_market:  # else its tops change nothing there
                             backlog.bots.append((router.bot_id, bot))
+                            self._kept_keys[id(bot)] = key
                             route.due_ms = min([route.due_ms, *timers])
                         continue
                     route.watched.append(bot)
@@ -437,32 +453,30 @@ class BotInstances:
             self._kept_bots.update(bot_id for bot_id, _ in backlog.gates)
         return route
 
-    def _after_timers(self) -> None:
-        """Timers fired on a top handed to every instance: the routes stand while every kept-back
-        consumer still does without tops (the due times move on), else they are built again."""
-        found: dict[int, tuple[bool, tuple[int, ...]]] = {}  # a bot-wide instance is in every backlog
+    def _after_timers(self, fired: list[Bot]) -> None:
+        """Timers fired on a top handed to the due kept-back instances (`fired`): the routes stand while
+        those still do without tops (the due times move on), else they are built again. The other
+        kept-back consumers were handed nothing that changes what they want or their timers (a
+        catch-up sets books and the clock only, and leaves the clock before every timer), and a gate
+        in a backlog has no signal waiting (a signal is an event: `_recheck` rebuilds the routes)."""
+        if not self._routes:  # a gate's release rebuilt them meanwhile
+            return
+        wanted, keys = self._wanted, self._kept_keys
+        moved: set[int] = set()
+        for bot in fired:
+            wants, timers = wanted[keys[id(bot)]] = self._wants(bot)
+            if wants or any(timer <= bot.clock_ms for timer in timers):
+                self._invalidate()
+                return
+            moved.add(id(bot))
         for route in self._routes.values():
             backlog = route.backlog
-            if backlog is None:
+            if backlog is None or all(id(bot) not in moved for _, bot in backlog.bots):
                 continue
             due = NEVER
             for _, bot in backlog.bots:
-                wanted = found.get(id(bot))
-                if wanted is None:
-                    wanted = found[id(bot)] = self._wants(bot)
-                wants, timers = wanted
-                if wants or any(timer <= bot.clock_ms for timer in timers):
-                    self._invalidate()
-                    return
-                due = min([due, *timers])
-            if any(gate.waiting for _, gate in backlog.gates):
-                self._invalidate()
-                return
+                due = min([due, *wanted[keys[id(bot)]][1]])
             route.due_ms = due
-        for key in self._wanted:
-            bot = self.instances[key]
-            wanted = found.get(id(bot))
-            self._wanted[key] = wanted if wanted is not None else self._wants(bot)
 
     @staticmethod
     def _wants(bot: Bot) -> tuple[bool, tuple[int, ...]]:
@@ -506,6 +520,7 @@ class BotInstances:
         self._routes.clear()
         self._wanted.clear()
         self._waiting.clear()
+        self._kept_keys.clear()
         for router in self.routers.values():
             router.tops.clear()
 

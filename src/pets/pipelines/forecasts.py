@@ -17,6 +17,7 @@ CalibrationModel.predict on the same features (tests/bots/test_kelly_value_betti
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Protocol
 
@@ -58,17 +59,30 @@ class ModelSource(Protocol):
 
 class ModelStoreSource:
     """The Dagster model store on disk (assets/resources.py ModelStoreResource):
-    `<root>/<name>/current` names the promoted version, `<root>/<name>/<version>/model.json` holds it."""
+    `<root>/<name>/current` names the promoted version, `<root>/<name>/<version>/model.json` holds it.
+    The pointer is read again only when its stat changed (a promotion replaces the file: a new inode
+    and times), so a bot's reload timer costs a stat, not a read."""
+
+    # what the pointer's stat showed when it was last read, and the version it named (class defaults:
+    # a source from an older snapshot reads the pointer at its first check)
+    stamp: tuple[int, int, int, int] | None = None
+    version: str | None = None
 
     def __init__(self, root: Path, name: str = "calibration") -> None:
         self.folder = Path(root) / name
 
     def current_version(self) -> str | None:
-        pointer = self.folder / "current"
+        pointer = os.path.join(self.folder, "current")
         try:
-            return pointer.read_text().strip() or None
+            stat = os.stat(pointer)
+            stamp = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+            if stamp != self.stamp:
+                with open(pointer, encoding="utf-8") as file:
+                    self.version = file.read().strip() or None
+                self.stamp = stamp
         except FileNotFoundError:
-            return None
+            self.stamp = self.version = None
+        return self.version
 
     def load(self, version: str) -> CalibrationModel:
         return model_from_json((self.folder / version / "model.json").read_bytes())
