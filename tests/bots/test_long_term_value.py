@@ -48,6 +48,16 @@ def new_bot(
     return bot
 
 
+def bot_reading(source: StaticFairValues) -> LongTermValue:
+    """A bot on market m1 alone whose fair values the test changes (and counts the reads of)."""
+    bot = LongTermValue(
+        config_of("long_term_value", ltv_params()), VENUE,
+        model_source=FixedModelSource(), fair_values=source,
+    )  # fmt: skip
+    bot.on_market(value_market("m1"))
+    return bot
+
+
 def book(
     bot: LongTermValue, bid: str, ask: str, ts: int = T0, asset: str = "yes1", size: str = "100000"
 ) -> list:  # type: ignore[type-arg]
@@ -132,11 +142,7 @@ def test_capital_caps_per_market_and_in_total() -> None:
 
 def test_exits_only_on_a_reversal_beyond_the_margin_and_holds_to_resolution() -> None:
     source = StaticFairValues(fair("m1", "0.45"))
-    bot = LongTermValue(
-        config_of("long_term_value", ltv_params()), VENUE,
-        model_source=FixedModelSource(), fair_values=source,
-    )  # fmt: skip
-    bot.on_market(value_market("m1"))
+    bot = bot_reading(source)
     (buy,) = book(bot, "0.29", "0.30")
     bot.on_execution_report(report(buy, "fill", "100", "0.30", "0"))
     # the trader lowers the fair value to 0.40, read on the bot's reload timer (60 s after its first
@@ -157,11 +163,7 @@ def test_exits_only_on_a_reversal_beyond_the_margin_and_holds_to_resolution() ->
 
 def test_fair_values_are_read_on_the_reload_timer_not_per_top_of_book() -> None:
     source = StaticFairValues(fair("m1", "0.45"))
-    bot = LongTermValue(
-        config_of("long_term_value", ltv_params()), VENUE,
-        model_source=FixedModelSource(), fair_values=source,
-    )  # fmt: skip
-    bot.on_market(value_market("m1"))
+    bot = bot_reading(source)
     assert source.reads == 1  # at start
     # the first book schedules the reload timer 60 s of venue time on; a sell-side book only (no ask
     # to buy) so the bot keeps evaluating the estimate on every top without trading

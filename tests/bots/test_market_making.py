@@ -145,7 +145,8 @@ def test_no_quote_that_would_cross_at_the_edge_of_the_price_range() -> None:
 def test_volatility_window_in_micro_units_matches_the_exact_stdev() -> None:
     from fractions import Fraction
 
-    from pets.bots.market_making import MID_SCALE, MarketQuotes, volatility_limit
+    from pets.bots.market_making import MarketQuotes, volatility_limit
+    from pets.venue.units import MID_SCALE
 
     mids = ["0.5", "0.5125", "0.47", "0.49995", "0.52", "0.5"]
     for limit in (D("0.01"), D("0.015"), D("0.0175"), D("0.02"), D("0.05")):
@@ -180,8 +181,9 @@ def test_a_volatility_window_snapshots_in_8_bytes_an_entry() -> None:
     """The flows pickle it at every epoch close and commit it to the recovery store (Bot 8's 300 s
     window at the bench's rate is ~18,000 entries a market): an int32 time offset and an int32 mid
     (was an int64 time, 12 bytes)."""
-    from pets.bots.market_making import MID_SCALE, MarketQuotes
+    from pets.bots.market_making import MarketQuotes
     from pets.flows.recovery import freeze
+    from pets.venue.units import MID_SCALE
 
     quotes = MarketQuotes("yes1", "no1")
     for i in range(10_000):

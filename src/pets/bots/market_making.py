@@ -38,10 +38,9 @@ from pets.schemas.config import BotConfig, MarketMakingParams, TailRiskMmParams,
 from pets.schemas.market_data import MarketInfo, TopOfBook
 from pets.schemas.orders import ExecutionReport, OrderDenied, OrderIntent, Side
 from pets.venue.precision import passive_price, round_size
+from pets.venue.units import MID_SCALE, MID_UNITS, mid_units
 
 ONE = Decimal(1)
-MID_SCALE = 1_000_000  # mids in micro-units in the volatility window (mids have at most 5 decimals)
-_MID_UNITS: dict[Decimal, int] = {}  # mid -> micro-units: a few thousand distinct mids at most
 # refusals because money or tokens are committed elsewhere: they last until fills or cancels free them
 RESERVATION_RULES = frozenset(
     {"allocation", "bot_exposure", "category_exposure", "leverage", "position_size", "inventory"}
@@ -49,13 +48,6 @@ RESERVATION_RULES = frozenset(
 COMPACT_AFTER = 1024  # expired window entries kept before the arrays are shifted
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 RESERVATION_BACKOFF_MS = 30_000  # wait before quoting a market again after such a refusal of a new quote
-
-
-def mid_units(mid: Decimal) -> int:
-    units = _MID_UNITS.get(mid)
-    if units is None:
-        units = _MID_UNITS[mid] = int(mid * MID_SCALE)
-    return units
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -192,7 +184,7 @@ class MarketMaker(Bot):
             return []
         mid = tob.mid
         if mid is not None:
-            units = _MID_UNITS.get(mid)
+            units = MID_UNITS.get(mid)
             quotes.add_mid(tob.ts_ms, mid_units(mid) if units is None else units, self.window_ms)
         return self._requote(tob.market, quotes)
 

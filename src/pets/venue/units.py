@@ -97,6 +97,19 @@ def _parse_fixed(text: str, what: str, decimals: int) -> int:
 
 # units -> Decimal, read directly by the feature code.
 PRICE_DECIMALS_BY_UNITS: dict[int, Decimal] = {}
+MID_SCALE: Final = 1_000_000  # mids in micro-units (a mid has at most 5 decimals: half a 0.0001 tick)
+MID_UNITS: dict[Decimal, int] = {}  # mid -> micro-units
+
+
+def mid_units(mid: Decimal) -> int:
+    """A mid as an integer of micro-units (histories and volatility windows keep mids as int32)."""
+    units = MID_UNITS.get(mid)
+    if units is None:
+        units = int(mid * MID_SCALE)
+        _remember(MID_UNITS, mid, units)
+    return units
+
+
 HALF_PRICE_DECIMALS: dict[int, Decimal] = {}
 SIZE_DECIMALS_BY_UNITS: dict[int, Decimal] = {}
 

@@ -28,11 +28,11 @@ from typing import Any
 
 from mypy_extensions import mypyc_attr
 
-from pets.bots.market_making import MID_SCALE, mid_units
 from pets.pipelines.news.forecaster import Forecaster
 from pets.pipelines.news.matching import Market, MarketIndex
 from pets.schemas.market_data import LastTradePrice, MarketInfo, TopOfBook
 from pets.schemas.signals import NewsAttention, NewsItem, Signal
+from pets.venue.units import MID_SCALE, mid_units
 
 FULL_SCORE = 20.0  # a match scoring this (BM25 x re-rank) counts fully
 SIGNAL_TTL_MS = 90_000  # the news edge window
