@@ -26,9 +26,11 @@ install: $(VENV)/.installed native
 system-deps:
 	@scripts/system-deps.sh
 
-# kustomize for the deployment tests (tests/deploy), built from its Go module once into .pets/tools
+# kustomize, kube-apiserver and etcd for the deployment tests (tests/deploy), built from their Go
+# modules once into .pets/tools (cold ~5 min, then cached)
 tools:
 	@scripts/kustomize.sh
+	@scripts/kube-apiserver.sh
 
 # The TimescaleDB test server (PostgreSQL + TimescaleDB in WebAssembly, ops/timescale-pglite): npm ci
 # into the cache, once per change of its files. Without node/npm its tests skip, saying so.

@@ -202,7 +202,8 @@ def test_k8s_apply_hands_kubectl_the_overlay_and_passes_its_exit_code(tmp_path: 
     assert result.exit_code == 0, result.output
     calls = (tmp_path / "log").read_text().splitlines()
     assert calls[0] == "config current-context"
-    assert calls[1].startswith("apply -k ") and calls[1].endswith("/overlays/prod")
+    assert calls[1] == "-n pets delete job -l app.kubernetes.io/name=pets --ignore-not-found"  # immutable
+    assert calls[2].startswith("apply -k ") and calls[2].endswith("/overlays/prod")
     copy = tmp_path / "copy"
     assert (copy / "overlays" / "prod" / "kustomization.yaml").exists() and (
         copy / "base" / "kustomization.yaml"

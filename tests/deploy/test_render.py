@@ -192,6 +192,28 @@ def test_secrets_come_from_a_secret_never_a_configmap(built: dict[str, list[dict
             assert refs == {"pets-secrets"} and not secrets
 
 
+def test_every_pod_is_non_root_without_capabilities_in_a_restricted_namespace(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    """PodSecurity "restricted" (tests/deploy/test_apiserver.py has the API server admit them)."""
+    for docs in built.values():
+        (namespace,) = [d for d in docs if d["kind"] == "Namespace"]
+        assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+        pods = [
+            d["spec"]["template"]["spec"] for d in docs if d["kind"] in ("StatefulSet", "Deployment", "Job")
+        ]
+        assert pods
+        for pod in pods:
+            context = pod["securityContext"]
+            assert context["runAsNonRoot"] is True and context["runAsUser"] > 0
+            assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+            for container in pod["containers"]:
+                assert container["securityContext"] == {
+                    "allowPrivilegeEscalation": False,
+                    "capabilities": {"drop": ["ALL"]},
+                }
+
+
 def test_overlays_set_the_image_tag_and_the_kafka_address(
     description: DeployDescription, built: dict[str, list[dict[str, Any]]]
 ) -> None:

@@ -101,11 +101,32 @@ def _tool(target: str) -> list[str]:
     return ["docker", "compose"]
 
 
-def _run(command: list[str]) -> None:
+def _run(command: list[str], stdin: str | None = None) -> None:
     click.echo("+ " + " ".join(command), err=True)
-    code = subprocess.run(command, check=False).returncode
+    code = subprocess.run(command, input=stdin, text=stdin is not None, check=False).returncode
     if code != 0:
         raise click.exceptions.Exit(code)
+
+
+# A Job's pod template is immutable: `kubectl apply` of a changed one (a new image tag or settings)
+# fails, and `kubectl diff` errors on it. The migrations and topics Jobs are idempotent, so apply
+# deletes them first and they run again with what is applied; diff leaves them out and says so.
+JOBS_SELECTOR = "app.kubernetes.io/name=pets"
+
+
+def _without_jobs(tool: list[str], kustomization: Path) -> tuple[str, list[str]]:
+    """The overlay built by kubectl's kustomize, less its Jobs; and the Jobs' names."""
+    import yaml
+
+    built = subprocess.run(
+        [*tool, "kustomize", str(kustomization)], capture_output=True, text=True, check=False
+    )
+    if built.returncode != 0:
+        raise click.ClickException(f"kubectl kustomize {kustomization} failed: {built.stderr.strip()}")
+    documents = [doc for doc in yaml.safe_load_all(built.stdout) if doc]
+    jobs = [doc["metadata"]["name"] for doc in documents if doc.get("kind") == "Job"]
+    rest = [doc for doc in documents if doc.get("kind") != "Job"]
+    return yaml.safe_dump_all(rest, sort_keys=False), jobs
 
 
 def _rendered(target: str, overlay: str | None, config_dir: Path | None, out: Path) -> Path:
@@ -131,6 +152,8 @@ def apply(target: str, overlay: str | None, config_dir: Path | None) -> None:
     with tempfile.TemporaryDirectory(prefix="pets-deploy-") as tmp:
         path = _rendered(target, overlay, config_dir, Path(tmp))
         if target == "k8s":
+            namespace = _description(_config_dir(config_dir)).namespace
+            _run([*tool, "-n", namespace, "delete", "job", "-l", JOBS_SELECTOR, "--ignore-not-found"])
             _run([*tool, "apply", "-k", str(path)])
         else:
             _run(
@@ -159,12 +182,18 @@ def apply(target: str, overlay: str | None, config_dir: Path | None) -> None:
     help="compose: the file to compare the rendering with.",
 )
 def diff(target: str, overlay: str | None, config_dir: Path | None, compose_file: Path) -> None:
-    """What applying would change: `kubectl diff -k` (k8s); compose: the rendering against COMPOSE_FILE
-    (no Docker needed). Exit 1 when they differ."""
+    """What applying would change: `kubectl diff` of the overlay less its Jobs (apply re-creates them)
+    (k8s); compose: the rendering against COMPOSE_FILE (no Docker needed). Exit 1 when they differ."""
     with tempfile.TemporaryDirectory(prefix="pets-deploy-") as tmp:
         if target == "k8s":
             tool = _tool(target)
-            _run([*tool, "diff", "-k", str(_rendered(target, overlay, config_dir, Path(tmp)))])
+            manifests, jobs = _without_jobs(tool, _rendered(target, overlay, config_dir, Path(tmp)))
+            if jobs:
+                click.echo(
+                    f"# jobs {', '.join(jobs)}: not compared, apply re-creates them (they run again)",
+                    err=True,
+                )
+            _run([*tool, "diff", "-f", "-"], stdin=manifests)
             return
         rendered = _rendered(target, overlay, config_dir, Path(tmp)).read_text().splitlines(keepends=True)
     current = compose_file.read_text().splitlines(keepends=True) if compose_file.exists() else []

@@ -31,6 +31,11 @@ STATE_DIR = "/state"
 CONFIG_DIR = "/app/config"  # the image's copy of config/ (Dockerfile)
 KAFKA_DATA = "/var/lib/kafka/data"
 DEV_DSN = "postgresql://pets:pets@timescaledb:5432/pets"  # dev only: the in-namespace / compose database
+PETS_UID = 10001  # the image's `pets` user (Dockerfile)
+# The namespace enforces PodSecurity "restricted": every pod runs as its image's non-root user, with
+# the runtime's seccomp profile, no privilege escalation and no capabilities.
+POD_SECURITY_LABELS = {"pod-security.kubernetes.io/enforce": "restricted",
+                       "pod-security.kubernetes.io/enforce-version": "latest"}  # fmt: skip
 COMPOSE_HEADER = """\
 # Rendered by `pets deploy render --target compose --out .` from config/deploy.yaml: edit that file and
 # render again (tests/deploy fails when this file and the rendering differ). docs/deploy.md.
@@ -65,8 +70,18 @@ def _container(d: DeployDescription, name: str, args: list[str], resources: Reso
         "args": args,
         "envFrom": [{"configMapRef": {"name": CONFIG_MAP}}, {"secretRef": {"name": SECRET}}],
         "resources": _resources(resources),
-        "securityContext": {"allowPrivilegeEscalation": False},
+        "securityContext": _container_security(),
     }
+
+
+def _container_security() -> Manifest:  # a new mapping each time: YAML would alias a shared one
+    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+def _pod_security(uid: int = PETS_UID) -> Manifest:
+    """The pod's side of "restricted"; `fsGroup` makes its volumes writable by the user."""
+    return {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid, "fsGroup": uid,
+            "seccompProfile": {"type": "RuntimeDefault"}}  # fmt: skip
 
 
 def _service(name: str, port: int, headless: bool = False) -> Manifest:
@@ -128,9 +143,10 @@ def flow_manifests(d: DeployDescription, name: str, flow: FlowSpec) -> list[Mani
         "spec": {
             "serviceName": svc,
             # one pod per process of the flow's cluster, each with its recovery store's share on its
-            # own claim; the pods start together (a cluster waits for all its processes)
+            # own claim; the pods start together (a cluster waits for all its processes). Parallel for
+            # one pod too: the policy is immutable, so scaling to a cluster later must not change it
             "replicas": flow.processes,
-            **({"podManagementPolicy": "Parallel"} if flow.processes > 1 else {}),
+            "podManagementPolicy": "Parallel",
             "selector": {"matchLabels": _labels(svc)},
             "template": {
                 "metadata": {
@@ -142,7 +158,11 @@ def flow_manifests(d: DeployDescription, name: str, flow: FlowSpec) -> list[Mani
                     },
                 },
                 # Ctrl-C/SIGTERM leaves at once: the recovery store is built for crashes (cli/flow.py)
-                "spec": {"terminationGracePeriodSeconds": 30, "containers": [container]},
+                "spec": {
+                    "terminationGracePeriodSeconds": 30,
+                    "securityContext": _pod_security(),
+                    "containers": [container],
+                },
             },
             "volumeClaimTemplates": [
                 {
@@ -159,7 +179,7 @@ def flow_manifests(d: DeployDescription, name: str, flow: FlowSpec) -> list[Mani
 
 
 def _deployment(name: str, container: Manifest, volumes: list[Manifest] | None = None) -> Manifest:
-    pod: Manifest = {"containers": [container]}
+    pod: Manifest = {"securityContext": _pod_security(), "containers": [container]}
     if volumes:
         pod["volumes"] = volumes
     return {
@@ -213,7 +233,10 @@ def service_manifests(d: DeployDescription) -> list[Manifest]:
             "data": {"dagster.yaml": PRODUCTION_YAML},
         }
     )
-    volume = [{"name": "dagster-home", "configMap": {"name": "dagster-instance"}}]
+    # DAGSTER_HOME must be writable (compute logs, schedules' state): an emptyDir with the instance's
+    # dagster.yaml from the ConfigMap on top (a ConfigMap volume is read-only)
+    volume = [{"name": "dagster-home", "emptyDir": {}},
+              {"name": "dagster-instance", "configMap": {"name": "dagster-instance"}}]  # fmt: skip
     web_args = ["-h", "0.0.0.0", "-p", str(s.dagster_webserver.port), "-m", CODE_LOCATION]
     for name, spec, command in (
         ("dagster-webserver", s.dagster_webserver, ["dagster-webserver", *web_args]),
@@ -223,7 +246,10 @@ def service_manifests(d: DeployDescription) -> list[Manifest]:
         del container["args"]
         container["command"] = command
         container["env"] = [{"name": "DAGSTER_HOME", "value": "/dagster"}]
-        container["volumeMounts"] = [{"name": "dagster-home", "mountPath": "/dagster"}]
+        container["volumeMounts"] = [
+            {"name": "dagster-home", "mountPath": "/dagster"},
+            {"name": "dagster-instance", "mountPath": "/dagster/dagster.yaml", "subPath": "dagster.yaml"},
+        ]
         if spec.port is not None:
             container["ports"] = [{"name": "http", "containerPort": spec.port}]
             container["readinessProbe"] = _http_probe("/server_info", "http", 10, 3)
@@ -247,7 +273,11 @@ def job_manifests(d: DeployDescription) -> list[Manifest]:
                     "backoffLimit": 10,
                     "template": {
                         "metadata": {"labels": _labels(name)},
-                        "spec": {"restartPolicy": "OnFailure", "containers": [container]},
+                        "spec": {
+                            "restartPolicy": "OnFailure",
+                            "securityContext": _pod_security(),
+                            "containers": [container],
+                        },
                     },
                 },
             }
@@ -327,7 +357,7 @@ def base_files(d: DeployDescription) -> dict[str, str]:
                 {
                     "apiVersion": "v1",
                     "kind": "Namespace",
-                    "metadata": {"name": d.namespace, "labels": _labels("namespace")},
+                    "metadata": {"name": d.namespace, "labels": _labels("namespace") | POD_SECURITY_LABELS},
                 }
             ]
         ),
@@ -365,7 +395,7 @@ def _dependency(
     env: list[Manifest],
     storage: str,
     mount: str,
-    fs_group: int | None = None,
+    uid: int,
 ) -> list[Manifest]:
     container: Manifest = {
         "name": name,
@@ -373,15 +403,15 @@ def _dependency(
         "env": env,
         "ports": [{"name": "http", "containerPort": port}],
         "resources": _resources(Resources(cpu="500m", memory="1Gi", cpu_limit="2", memory_limit="2Gi")),
+        "securityContext": _container_security(),
     }
+    pod = {"securityContext": _pod_security(uid), "containers": [container]}
     spec: Manifest = {
         "serviceName": name,
         "replicas": 1,
         "selector": {"matchLabels": _labels(name)},
-        "template": {"metadata": {"labels": _labels(name)}, "spec": {"containers": [container]}},
+        "template": {"metadata": {"labels": _labels(name)}, "spec": pod},
     }
-    if fs_group is not None:  # the image's non-root user must own the volume
-        spec["template"]["spec"]["securityContext"] = {"fsGroup": fs_group}
     container["volumeMounts"] = [{"name": "data", "mountPath": mount}]
     spec["volumeClaimTemplates"] = [
         {
@@ -446,7 +476,7 @@ def overlay_files(d: DeployDescription, overlay: Overlay) -> dict[str, str]:
             ],
             "10Gi",
             KAFKA_DATA,
-            fs_group=1000,  # apache/kafka runs as appuser (uid 1000)
+            uid=1000,  # apache/kafka's appuser
         )
         db_env: list[Manifest] = [
             {"name": "POSTGRES_USER", "value": "pets"},
@@ -457,8 +487,14 @@ def overlay_files(d: DeployDescription, overlay: Overlay) -> dict[str, str]:
             },
             {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
         ]
-        db = _dependency(
-            "timescaledb", d.dependencies.timescaledb, 5432, db_env, "10Gi", "/var/lib/postgresql/data"
+        db = _dependency(  # the (alpine) image's postgres user, uid 70: initdb runs as it, no chown
+            "timescaledb",
+            d.dependencies.timescaledb,
+            5432,
+            db_env,
+            "10Gi",
+            "/var/lib/postgresql/data",
+            uid=70,
         )
         files = {"kafka.yaml": dump_all(kafka), "timescaledb.yaml": dump_all(db)}
         kustomization["resources"] += list(files)
@@ -586,13 +622,13 @@ def compose_document(d: DeployDescription, overlay: Overlay = "dev") -> Manifest
     services["dagster-webserver"] = pets(
         entrypoint=["dagster-webserver", "-h", "0.0.0.0", "-p", str(web), "-m", CODE_LOCATION],
         environment=dagster_env,
-        volumes=["./ops/dagster:/dagster"],
+        volumes=["./ops/dagster/dagster.yaml:/dagster/dagster.yaml:ro"],
         ports=[f"{web}:{web}"],
     )
     services["dagster-daemon"] = pets(
         entrypoint=["dagster-daemon", "run", "-m", CODE_LOCATION],
         environment=dagster_env,
-        volumes=["./ops/dagster:/dagster"],
+        volumes=["./ops/dagster/dagster.yaml:/dagster/dagster.yaml:ro"],
     )
     # Metabase keeps its own application database (users, questions, dashboards) in metabase-db, never
     # in the trading database; `pets metabase provision` adds the connection to timescaledb.
