@@ -399,3 +399,27 @@ def test_a_split_source_in_a_four_worker_cluster_reads_every_message_once(
     cluster_main(flow, [], 0, worker_count_per_proc=4)
 
     assert by_partition(out) == expected_by_partition(values)
+
+
+def test_a_backlog_of_two_topics_is_handed_on_in_produced_order_across_batches(
+    prefixed_settings: Settings,
+) -> None:
+    """A lagging consumer's batches hold runs of one partition (a fetch, or `batch_size`, cuts them):
+    what one partition brings past the point another has reached waits for that one, so the whole
+    backlog comes out in produced order, not only each batch."""
+    books, approvals = create_topics(prefixed_settings, {"md.book": 2, "order.exec": 1})
+    client = Producer({"bootstrap.servers": prefixed_settings.require_kafka(), "linger.ms": 5})
+    start_ms = int(time.time() * 1000) - 60_000
+    for i in range(600):  # a book frame per ms on alternate partitions, an approval every third ms
+        client.produce(books, value=f"b{i}".encode(), partition=i % 2, timestamp=start_ms + i)
+        if i % 3 == 0:
+            client.produce(approvals, value=f"a{i}".encode(), partition=0, timestamp=start_ms + i)
+    assert client.flush(30) == 0
+    source = MultiPartitionKafkaSource(
+        [prefixed_settings.require_kafka()], [books, approvals], tail=False, batch_size=50
+    )
+    items = read_all(source)
+    assert len(items) == 600 + 200
+    stamps = [item.timestamp[1] for item in items]
+    assert stamps == sorted(stamps)
+    assert [item.value for item in items if item.topic == approvals] == [f"a{i}".encode() for i in range(0, 600, 3)]

@@ -31,7 +31,11 @@ order intent before the top of book it was priced from, the executor a book fram
 approved order of the frame before it. A batch is handed on merged by the time each message was
 produced (Kafka CreateTime; on a tie, in the order of `topics`, which the flows list upstream
 first), each partition's messages staying in their order: a flow sees its topics interleaved as the
-pipeline produced them, as `pets run` would have delivered them (docs/running.md).
+pipeline produced them, as `pets run` would have delivered them (docs/running.md). Across batches
+too: a lagging consumer's batch holds runs of some partitions only (a fetch's size, `batch_size`), so
+what is past the last message of a partition still behind (its position short of its high watermark,
+as the last fetch reported it) waits for that partition's next messages, at most `MAX_HOLD_S`. A
+partition caught up holds nothing back: at the live edge nothing waits.
 
 Clusters (`split=True`, a flow run with more than one worker in all, docs/deploy.md): one Bytewax
 partition per Kafka partition index, "0" .. "N-1" (N: the most partitions of any of `topics`), each
@@ -48,10 +52,11 @@ from __future__ import annotations
 import heapq
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
@@ -67,6 +72,7 @@ Offsets = dict[tuple[str, int], int]  # (topic, partition) -> offset of the next
 Entry = tuple[str, int, int]  # (topic, partition, offset) of one message handed on
 PART = "all"
 MIN_REFRESH_S = 0.01
+MAX_HOLD_S = 0.5  # the longest a message waits for a partition still behind (a leader lost, ...)
 SINK_CONFIG: dict[str, Any] = {"linger.ms": "1", "logger": KAFKA_LOG}  # the flows' Kafka producers
 
 
@@ -183,6 +189,10 @@ class _Partition(StatefulSourcePartition[Item, Offsets]):
         self._refresh_s = refresh_s
         self._metadata_timeout_s = metadata_timeout_s
         self._assigned: set[tuple[str, int]] = set()
+        self._assigned_at: dict[tuple[str, int], float] = {}
+        self._consumed: Offsets = {}  # the next offset after the last message consumed
+        self._held: list[SourceMessage] = []  # consumed, waiting for a partition still behind
+        self._held_since = 0.0
         self._at_end: set[tuple[str, int]] = set()  # tail=False: partitions that reached their end
         self._stop = False
         self._assign_new(self._listed())
@@ -212,6 +222,8 @@ class _Partition(StatefulSourcePartition[Item, Offsets]):
                 for topic, part in new
             ])  # fmt: skip
             self._assigned.update(new)
+            now = time.monotonic()
+            self._assigned_at.update((tp, now) for tp in new)
 
     def next_batch(self) -> list[Item]:
         if self._stop:
@@ -231,10 +243,16 @@ class _Partition(StatefulSourcePartition[Item, Offsets]):
                 raise RuntimeError(f"error consuming from Kafka topic `{topic!r}`: {error}")
             item = _message(msg)
             batch.append(item if error is None else KafkaError(error, item))
+            if error is None:
+                self._consumed[(topic, part)] = (item.offset or 0) + 1
         # like the stock source: stop on the next call, so this batch is still emitted
         self._stop = not self._tail and self._at_end >= self._assigned
+        if self._held:
+            batch = [*self._held, *batch]
         if len(batch) > 1:
             batch = produced_order(batch, self._rank)
+        if len(self._assigned) > 1:
+            batch = self._release(batch)
         if self._log is not None:
             batch = self._log.order(batch, flush=self._stop)
         for handed in batch:
@@ -242,6 +260,46 @@ class _Partition(StatefulSourcePartition[Item, Offsets]):
                 # resume after this one (only past what is handed on: the log may hold some back)
                 self._offsets[(handed.topic or "", handed.partition or 0)] = (handed.offset or 0) + 1
         return batch
+
+    def _release(self, merged: list[Item]) -> list[Item]:
+        """The prefix of `merged` no partition still behind can precede; the rest is held."""
+        now = time.monotonic()
+        behind = [] if self._stop else self._behind(now)
+        if not behind or (self._held and now - self._held_since > MAX_HOLD_S):
+            self._held = []
+            return merged
+        last: dict[tuple[str, int], int] = {}
+        for item in merged:
+            if not isinstance(item, KafkaError):
+                last[(item.topic or "", item.partition or 0)] = _stamp(item)
+        cutoff = min(last.get(tp, -1) for tp in behind)
+        cut = next(
+            (n for n, item in enumerate(merged) if not isinstance(item, KafkaError) and _stamp(item) > cutoff),
+            len(merged),
+        )
+        held = cast(list[SourceMessage], merged[cut:])
+        if held and not self._held:
+            self._held_since = now
+        self._held = held
+        return merged[:cut]
+
+    def _behind(self, now: float) -> list[tuple[str, int]]:
+        """The assigned partitions whose next message the broker already has (or, just assigned,
+        whose high watermark no fetch has reported yet)."""
+        behind = []
+        for topic, part in self._assigned:
+            low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, part), cached=True)
+            if high < 0:
+                if now - self._assigned_at.get((topic, part), 0.0) < MAX_HOLD_S:
+                    behind.append((topic, part))
+                continue
+            position = self._consumed.get((topic, part))
+            if position is None:  # nothing consumed yet: where it was assigned
+                start = self._offsets.get((topic, part), self._starting_offset)
+                position = low if start == OFFSET_BEGINNING else high if start < 0 else start
+            if position < high:
+                behind.append((topic, part))
+        return behind
 
     def snapshot(self) -> Offsets:
         offsets = dict(self._offsets)
@@ -272,10 +330,13 @@ def produced_order(batch: list[Item], rank: dict[str, int]) -> list[Item]:
         return batch
 
     def key(item: SourceMessage) -> tuple[int, int]:
-        stamp = item.timestamp[1] if item.timestamp is not None else 0
-        return stamp, rank.get(item.topic or "", len(rank))
+        return _stamp(item), rank.get(item.topic or "", len(rank))
 
     return [*errors, *heapq.merge(*runs.values(), key=key)]
+
+
+def _stamp(item: SourceMessage) -> int:
+    return item.timestamp[1] if item.timestamp is not None else 0
 
 
 def _message(msg: Message) -> SourceMessage:
