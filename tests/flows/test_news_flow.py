@@ -130,7 +130,7 @@ def test_feeds_to_signals_and_attention_through_kafka(
         kafka.send(f"{settings.topic_prefix}md.markets", key=m.condition_id.encode(), value=encode(m))
     books = [tob("yes_s", "m_sotu", "0.29", "0.31", ts_ms=now_ms - 60_000),
              tob("yes_s", "m_sotu", "0.31", "0.33", ts_ms=now_ms - 30_000),
-             tob("yes_f", "m_fed", "0.49", "0.51", ts_ms=now_ms - 30_000)]  # fmt: skip
+             tob("yes_f", "m_fbi", "0.49", "0.51", ts_ms=now_ms - 30_000)]  # fmt: skip
     for b in books:
         kafka.send(f"{settings.topic_prefix}md.tob", key=b.asset_id.encode(), value=encode(b))
     for asset, size in (("yes_s", "12"), ("no_s", "3")):
