@@ -20,13 +20,13 @@ cluster from another worker: the forecast reads the mids in force at the item's 
 (`RecentMids`, from the tops' venue times), not whatever tops have arrived since, so a market's
 result does not depend on that timing (docs/news.md). Each key's state is in the recovery store (the
 matcher: markets and stories; a market key: its market, mids and attention); the index and the
-forecaster (one per process, shared by its market keys and so is an LLM budget) are made anew after a
-restore.
+forecaster are made anew after a restore. The forecaster is one per worker, shared by its market keys:
+an LLM budget (PETS_LLM_REQUESTS_PER_MIN, _TOKENS_PER_MIN) holds per worker.
 """
 
 from __future__ import annotations
 
-import functools
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -205,9 +205,19 @@ def build_flow(
     reliability = {f.source: f.reliability for f in feed_list}
     decode = TopicDecoder(load_topic_registry(settings.config_dir), settings.topic_prefix, INPUT_TOPICS,
                           f"{FLOW_NAME}.decode", settings.max_message_bytes)  # fmt: skip
-    forecaster = functools.cache(make_forecaster)  # one per process: its clients and LLM budget shared
+    local = threading.local()
 
-    def match(state: SignallerState | None, event: MarketInfo | NewsItem) -> tuple[SignallerState, list[Any]]:
+    def forecaster() -> Forecaster:
+        """The worker's own (a worker is a thread): shared by its market keys, not across workers (the
+        LLM forecaster's budget and cache are not thread-safe)."""
+        made: Forecaster | None = getattr(local, "forecaster", None)
+        if made is None:
+            made = local.forecaster = make_forecaster()
+        return made
+
+    def match(
+        state: SignallerState | None, event: MarketInfo | NewsItem
+    ) -> tuple[SignallerState, list[tuple[str, Matched]]]:
         if state is None:
             state = SignallerState(Unbound, reliability, threshold)
         s = state.signaller
