@@ -55,7 +55,6 @@ from pets.settings import Settings
 FLOW_NAME = "news"
 INPUT_TOPICS = ("md.markets", "md.tob", "md.book", "news.item")
 MATCHER_KEY = "matcher"
-MARKET_DATA = (MarketInfo, TopOfBook, LastTradePrice)  # md.book's other frames are not read
 
 
 class _FeedPartition(StatelessSourcePartition[Routed]):
@@ -185,8 +184,16 @@ def _default_forecaster() -> Forecaster:
     return forecaster_from_env(default_model_source("calibration"), observe=metrics.observe_llm)
 
 
-def _market_of(event: MarketInfo | TopOfBook | LastTradePrice) -> str:
-    return event.condition_id if isinstance(event, MarketInfo) else event.market
+def _keyed(event: Any) -> list[tuple[str, Any]]:
+    """An event under the keys that read it: md.markets both the matcher and its market's key, an item
+    the matcher, a top or a trade print its market's key (md.book's other frames none)."""
+    if isinstance(event, TopOfBook | LastTradePrice):
+        return [(event.market, event)]
+    if isinstance(event, NewsItem):
+        return [(MATCHER_KEY, event)]
+    if isinstance(event, MarketInfo):
+        return [(MATCHER_KEY, event), (event.condition_id, event)]
+    return []
 
 
 def build_flow(
@@ -251,15 +258,9 @@ def build_flow(
     messages = op.input("news_in", flow, source or kafka_source(settings, INPUT_TOPICS, tail=tail))
     decoded = op.map("decode", messages, decode)
     split = op.branch("split_dead_letters", decoded, lambda item: not isinstance(item, DeadLetter))
-    to_matcher = op.filter("matcher_events", split.trues, lambda e: isinstance(e, MarketInfo | NewsItem))
-    keyed = op.key_on("key_matcher", to_matcher, lambda _: MATCHER_KEY)
-    matched = stateful_flat_map("match_news", keyed, match)
-    market_data = op.filter("market_events", split.trues, lambda e: isinstance(e, MARKET_DATA))
-    by_market = op.merge(
-        "by_market",
-        op.key_on("key_market", market_data, _market_of),
-        op.map("matched_by_market", matched, lambda kv: kv[1]),
-    )
+    keyed = op.branch("to_matcher", op.flat_map("key", split.trues, _keyed), lambda kv: kv[0] == MATCHER_KEY)
+    matched = stateful_flat_map("match_news", keyed.trues, match)
+    by_market = op.merge("by_market", keyed.falses, op.map("matched_by_market", matched, lambda kv: kv[1]))
     signals = op.map("signals_out", stateful_flat_map("market_news", by_market, signal), lambda kv: kv[1])
     logged = op.inspect("log_dead_letters", split.falses, log_dead_letter)
     dead_out = op.map("dead_letters", logged, lambda dead: Routed("dlq.signals", dead.source, dead))
