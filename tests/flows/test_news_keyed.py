@@ -12,6 +12,7 @@ from typing import Any
 from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
 
+from pets.deploy.description import load_deploy, worker_errors
 from pets.flows.news import build_flow
 from pets.flows.recovery import recovery_store
 from pets.flows.trading_io import Routed
@@ -21,6 +22,7 @@ from pets.pipelines.news.signals import NewsSignaller
 from pets.schemas.codec import encode
 from pets.schemas.market_data import LastTradePrice, MarketInfo, TopOfBook
 from pets.schemas.signals import NewsAttention, NewsItem, Signal
+from pets.schemas.topics import load_topic_registry
 from pets.settings import Settings, project_root
 from venue_factories import MS, T0, market, tob
 
@@ -201,3 +203,16 @@ def test_a_restored_market_key_keeps_its_mids_and_attention(tmp_path: Path) -> N
     [*_, sotu] = expected["m_sotu"]
     assert isinstance(sotu, NewsAttention)  # two items, the mid 0.30 -> 0.31, the 4 shares printed
     assert (sotu.news_24h, sotu.momentum_5m, sotu.volume_5m) == (2, D("0.01"), D(4))
+
+
+def test_the_news_flows_workers_are_bounded_by_its_market_keyed_input() -> None:
+    """Keyed by market: as many workers as md.tob has partitions (news.item, keyed by source, goes to the
+    one matcher key anyway)."""
+    config = project_root() / "config"
+    registry = load_topic_registry(config)
+    news = load_deploy(config).flows["news"]
+    partitions = registry.get("md.tob").partitions
+    assert news.partitioned_by == "md.tob" and partitions == registry.get("md.book").partitions
+    assert worker_errors("news", news, partitions, registry) == []
+    [(key, problem)] = worker_errors("news", news, partitions + 1, registry)
+    assert key == "workers" and f"md.tob has {partitions} partition(s)" in problem
