@@ -102,16 +102,21 @@ def test_feed_items_become_news_signals_that_bot_4_trades(settings: Settings, sh
 
 
 def test_the_signallers_snapshot_keeps_markets_mids_and_attention() -> None:
-    """The recovery store pickles the signaller: a restore keeps what the features are computed from."""
+    """The recovery store pickles a market key's signaller: a restore keeps what the features and the
+    price are computed from."""
     state = SignallerState(BaselineForecaster, {"guardian": D("0.9")}, threshold=1.0)
     s = state.signaller
     s.on_market(SOTU)
-    s.on_book(tob("yes_s", "m_sotu", "0.29", "0.31", ts_ms=T0))
+    top = tob("yes_s", "m_sotu", "0.29", "0.31", ts_ms=T0)
+    s.on_book(top)
+    state.recent.add(top)
     s.on_trade(LastTradePrice(asset_id="no_s", market="m_sotu", price="0.7", size="7", side="BUY",
                               timestamp=str(T0)))  # fmt: skip
     s.attention.add("m_sotu", T0)
-    restored = pickle.loads(pickle.dumps(state)).signaller
-    assert (restored.markets, restored.mids) == (s.markets, s.mids)
+    restored_state = pickle.loads(pickle.dumps(state))
+    restored = restored_state.signaller
+    assert (restored.markets, restored.mids, restored.not_yes) == (s.markets, s.mids, {"no_s"})
+    assert restored_state.recent.at(["yes_s", "no_s"], T0) == {"yes_s": D("0.30")}
     later = restored.attention.add("m_sotu", T0 + 1000, "yes_s")
     assert (later.news_5m, later.volume_5m, later.momentum_5m) == (2, D(7), D(0))
 
@@ -130,7 +135,7 @@ def test_feeds_to_signals_and_attention_through_kafka(
         kafka.send(f"{settings.topic_prefix}md.markets", key=m.condition_id.encode(), value=encode(m))
     books = [tob("yes_s", "m_sotu", "0.29", "0.31", ts_ms=now_ms - 60_000),
              tob("yes_s", "m_sotu", "0.31", "0.33", ts_ms=now_ms - 30_000),
-             tob("yes_f", "m_fed", "0.49", "0.51", ts_ms=now_ms - 30_000)]  # fmt: skip
+             tob("yes_f", "m_fbi", "0.49", "0.51", ts_ms=now_ms - 30_000)]  # fmt: skip
     for b in books:
         kafka.send(f"{settings.topic_prefix}md.tob", key=b.asset_id.encode(), value=encode(b))
     for asset, size in (("yes_s", "12"), ("no_s", "3")):

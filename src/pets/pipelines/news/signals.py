@@ -111,67 +111,84 @@ class NewsSignaller:
             self.index = MarketIndex(markets) if threshold is None else MarketIndex(markets, threshold)
         return self.index
 
-    def _yes(self, market: str) -> str | None:
-        info = self.markets.get(market)
-        return info.token_ids[0] if info is not None and info.token_ids else None
-
     def on_item(self, item: NewsItem) -> list[Signal]:
         return self.process(item)[0]
 
     def process(self, item: NewsItem) -> tuple[list[Signal], list[NewsAttention]]:
         """The item's signals and the attention features of the markets it is about (a later sighting
-        of a story: the markets its first sighting matched, attention only)."""
-        seen_ms = item.received_ns // 1_000_000
+        of a story: the markets its first sighting matched, attention only): `match`, then
+        `signal_for` each market, as the news flow does across its matcher key and market keys."""
+        signals, features = [], []
+        for market, score in self.match(item):
+            signal, feature = self.signal_for(item, market, self.markets.get(market), score)
+            features.append(feature)
+            if signal is not None:
+                signals.append(signal)
+        return signals, features
+
+    def match(self, item: NewsItem) -> list[tuple[str, float]]:
+        """The markets (condition ids) the item is about, with its match score: a story's first
+        sighting is matched (top TOP_MARKETS) and its markets recorded for the story; a later sighting
+        gets the markets its first sighting matched (score 0: attention only). Needs every open market
+        (the index) and no price."""
         if item.sighting > 1:
             self._count("later_sighting")
-            known = self.story_markets.get(item.story_id or "", ())
-            return [], [self.attention.add(m, seen_ms, self._yes(m)) for m in known]
+            return [(m, 0.0) for m in self.story_markets.get(item.story_id or "", ())]
         index = self._index()
         if index is None:
-            return [], []
+            return []
         matches = index.match(f"{item.title}. {item.summary[:300]}", TOP_MARKETS)
         if not matches:
             self._count("unmatched")
-            return [], []
+            return []
         self.story_markets[item.story_id or item.item_id] = tuple(m.condition_id for m in matches)
         if len(self.story_markets) > STORIES_KEPT:
             self.story_markets.popitem(last=False)
-        features = [self.attention.add(m.condition_id, seen_ms, self._yes(m.condition_id)) for m in matches]
-        out = []
-        for match in matches:
-            info = self.markets[match.condition_id]
-            if len(info.token_ids) != 2:
-                continue
-            yes, no = info.token_ids
-            price = self.mids.get(yes)
-            if price is None:
-                self._count("no_price")
-                continue
-            forecast = self.forecaster.forecast(item, info, price, seen_ms)
-            if forecast is None:
-                self._count("no_forecast")
-                continue
-            strength = Decimal(str(min(match.score / self.full_score, 1.0)))
-            confidence = self.reliability.get(item.source, Decimal(1)) * strength
-            q = forecast.probability
-            up = q >= price
-            key = f"{item.item_id}|{info.condition_id}".encode()
-            signal_id = hashlib.blake2b(key, digest_size=8).hexdigest()
-            asset = None if forecast.suspect else (yes if up else no)
-            self._count("suspect" if forecast.suspect else "signal")
-            out.append(Signal(
-                signal_id=f"news-{signal_id}", source="news", market=info.condition_id,
-                asset_id=asset,
-                side=None if forecast.suspect else "BUY",
-                probability=None if forecast.suspect else (q if up else 1 - q),
-                confidence=Decimal(0) if forecast.suspect else confidence.quantize(CONFIDENCE_STEP),
-                rationale=f"{item.source}: {item.title[:120]} | match {match.score:.1f} | "
-                          f"{forecast.rationale} (confidence {forecast.confidence})",
-                ts_ns=item.received_ns, expires_ns=item.received_ns + SIGNAL_TTL_MS * 1_000_000,
-                model_version=forecast.forecaster,
-                reference_mid=price if asset == yes else self.mids.get(no) if asset == no else None,
-            ))  # fmt: skip
-        return out, features
+        return [(m.condition_id, m.score) for m in matches]
+
+    def signal_for(
+        self, item: NewsItem, market: str, info: MarketInfo | None, score: float,
+        mids: Mapping[str, Decimal] | None = None,
+    ) -> tuple[Signal | None, NewsAttention]:  # fmt: skip
+        """One matched market of the item: its attention features, and at a first sighting its signal
+        (None: not a binary market, no price, no forecast). `info` is the market as the matcher knew
+        it (None: closed since the first sighting), `mids` the token mids the forecast reads (default
+        the latest: the news flow's market keys pass those in force at the item's time)."""
+        seen_ms = item.received_ns // 1_000_000
+        yes_asset = info.token_ids[0] if info is not None and info.token_ids else None
+        feature = self.attention.add(market, seen_ms, yes_asset)
+        if item.sighting > 1 or info is None or len(info.token_ids) != 2:
+            return None, feature
+        known = self.mids if mids is None else mids
+        yes, no = info.token_ids
+        price = known.get(yes)
+        if price is None:
+            self._count("no_price")
+            return None, feature
+        forecast = self.forecaster.forecast(item, info, price, seen_ms)
+        if forecast is None:
+            self._count("no_forecast")
+            return None, feature
+        strength = Decimal(str(min(score / self.full_score, 1.0)))
+        confidence = self.reliability.get(item.source, Decimal(1)) * strength
+        q = forecast.probability
+        up = q >= price
+        key = f"{item.item_id}|{info.condition_id}".encode()
+        signal_id = hashlib.blake2b(key, digest_size=8).hexdigest()
+        asset = None if forecast.suspect else (yes if up else no)
+        self._count("suspect" if forecast.suspect else "signal")
+        return Signal(
+            signal_id=f"news-{signal_id}", source="news", market=info.condition_id,
+            asset_id=asset,
+            side=None if forecast.suspect else "BUY",
+            probability=None if forecast.suspect else (q if up else 1 - q),
+            confidence=Decimal(0) if forecast.suspect else confidence.quantize(CONFIDENCE_STEP),
+            rationale=f"{item.source}: {item.title[:120]} | match {score:.1f} | "
+                      f"{forecast.rationale} (confidence {forecast.confidence})",
+            ts_ns=item.received_ns, expires_ns=item.received_ns + SIGNAL_TTL_MS * 1_000_000,
+            model_version=forecast.forecaster,
+            reference_mid=price if asset == yes else known.get(no) if asset == no else None,
+        ), feature  # fmt: skip
 
 
 WINDOWS_MS = {"5m": 300_000, "1h": 3_600_000, "24h": 86_400_000}
