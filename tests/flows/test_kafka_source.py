@@ -422,4 +422,5 @@ def test_a_backlog_of_two_topics_is_handed_on_in_produced_order_across_batches(
     assert len(items) == 600 + 200
     stamps = [item.timestamp[1] for item in items]
     assert stamps == sorted(stamps)
-    assert [item.value for item in items if item.topic == approvals] == [f"a{i}".encode() for i in range(0, 600, 3)]
+    handed = [item.value for item in items if item.topic == approvals]
+    assert handed == [f"a{i}".encode() for i in range(0, 600, 3)]

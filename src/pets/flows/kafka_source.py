@@ -273,10 +273,7 @@ class _Partition(StatefulSourcePartition[Item, Offsets]):
             if not isinstance(item, KafkaError):
                 last[(item.topic or "", item.partition or 0)] = _stamp(item)
         cutoff = min(last.get(tp, -1) for tp in behind)
-        cut = next(
-            (n for n, item in enumerate(merged) if not isinstance(item, KafkaError) and _stamp(item) > cutoff),
-            len(merged),
-        )
+        cut = next((n for n, item in enumerate(merged) if _past(item, cutoff)), len(merged))
         held = cast(list[SourceMessage], merged[cut:])
         if held and not self._held:
             self._held_since = now
@@ -333,6 +330,10 @@ def produced_order(batch: list[Item], rank: dict[str, int]) -> list[Item]:
         return _stamp(item), rank.get(item.topic or "", len(rank))
 
     return [*errors, *heapq.merge(*runs.values(), key=key)]
+
+
+def _past(item: Item, cutoff: int) -> bool:
+    return not isinstance(item, KafkaError) and _stamp(item) > cutoff
 
 
 def _stamp(item: SourceMessage) -> int:
