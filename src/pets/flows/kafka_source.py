@@ -35,7 +35,8 @@ pipeline produced them, as `pets run` would have delivered them (docs/running.md
 too: a lagging consumer's batch holds runs of some partitions only (a fetch's size, `batch_size`), so
 what is past the last message of a partition still behind (its position short of its high watermark,
 as the last fetch reported it) waits for that partition's next messages, at most `MAX_HOLD_S`. A
-partition caught up holds nothing back: at the live edge nothing waits.
+partition caught up holds nothing back: at the live edge nothing waits (at a start, a partition no
+fetch has answered for yet counts as behind for `MAX_HOLD_S`).
 
 Clusters (`split=True`, a flow run with more than one worker in all, docs/deploy.md): one Bytewax
 partition per Kafka partition index, "0" .. "N-1" (N: the most partitions of any of `topics`), each
@@ -72,7 +73,8 @@ Offsets = dict[tuple[str, int], int]  # (topic, partition) -> offset of the next
 Entry = tuple[str, int, int]  # (topic, partition, offset) of one message handed on
 PART = "all"
 MIN_REFRESH_S = 0.01
-MAX_HOLD_S = 0.5  # the longest a message waits for a partition still behind (a leader lost, ...)
+# The longest a message waits for a partition behind (a fetch's wait is 0.5 s: a start's first answer)
+MAX_HOLD_S = 0.5
 SINK_CONFIG: dict[str, Any] = {"linger.ms": "1", "logger": KAFKA_LOG}  # the flows' Kafka producers
 
 
@@ -281,12 +283,12 @@ class _Partition(StatefulSourcePartition[Item, Offsets]):
         return merged[:cut]
 
     def _behind(self, now: float) -> list[tuple[str, int]]:
-        """The assigned partitions whose next message the broker already has (or, just assigned,
-        whose high watermark no fetch has reported yet)."""
+        """The assigned partitions whose next message the broker already has, as the last fetch for
+        each reported it, and the ones just assigned whose first fetch has not answered yet."""
         behind = []
         for topic, part in self._assigned:
             low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, part), cached=True)
-            if high < 0:
+            if high < 0:  # no fetch has answered for it yet: behind while it may be (a start)
                 if now - self._assigned_at.get((topic, part), 0.0) < MAX_HOLD_S:
                     behind.append((topic, part))
                 continue
