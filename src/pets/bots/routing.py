@@ -359,11 +359,12 @@ class BotInstances:
             self._routes[tob.market] = self._route_of(tob)
             return out
         backlog = route.backlog
+        ts_ms = tob.ts_ms  # (a TopOfBook field costs a generic attribute read when compiled)
         if backlog is not None:
             backlog.tops[tob.asset_id] = tob
-            if tob.ts_ms > backlog.newest_ms:
-                backlog.newest_ms = tob.ts_ms
-        if tob.ts_ms >= route.due_ms:  # a kept-back instance's timer is due
+            if ts_ms > backlog.newest_ms:
+                backlog.newest_ms = ts_ms
+        if ts_ms >= route.due_ms:  # a kept-back instance's timer is due
             return self._on_due(route, tob)
         out = self._hand(route.routes, tob)
         self._check_watched(route)
