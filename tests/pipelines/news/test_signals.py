@@ -5,6 +5,7 @@ sighting of a story adds no signal; an injection attempt is attention only; clos
 from __future__ import annotations
 
 import bisect
+import pickle
 import random
 from array import array
 from decimal import Decimal as D
@@ -195,6 +196,9 @@ def test_a_mid_history_from_an_older_snapshot_trims_as_before() -> None:
         assert (list(restored.ts), list(restored.mids)) == ([20, 30], [300_000, 400_000])
         restored.add(40, D("0.45"), horizon_ms=30)
         assert (list(restored.ts), restored.until(40)) == ([30, 40], [D("0.4"), D("0.45")])
+        again = pickle.loads(pickle.dumps(restored))  # the flow's recovery store pickles it
+        kept = (again.ts, again.mids, again.last, again.trim_ms)
+        assert kept == (array("q", [30, 40]), array("i", [400_000, 450_000]), D("0.45"), 40)
 
 
 def test_only_the_yes_tokens_mids_are_kept_for_attention() -> None:

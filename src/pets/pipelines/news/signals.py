@@ -195,9 +195,13 @@ class MidHistory:
     last: Decimal | None = None  # the mid of the latest `add` (whose micro-units are mids[-1])
     trim_ms: int = NO_TRIM_MS  # ts[1]: a horizon before it forgets nothing
 
+    def __getstate__(self) -> dict[str, Any]:
+        """(Compiled, a class with its own `__setstate__` needs its own `__getstate__` to pickle.)"""
+        return {"ts": self.ts, "mids": self.mids, "last": self.last, "trim_ms": self.trim_ms}
+
     def __setstate__(self, state: Any) -> None:
-        """Restored from a snapshot (`pets.native.rebuild`: a dict) or plain pickle (an interpreted
-        slots object: (None, dict)); one from before `last` and `trim_ms` gets them."""
+        """Restored from a snapshot (`pets.native.rebuild`, pickle: a dict) or an older plain pickle
+        (an interpreted slots object: (None, dict)); one from before `last` and `trim_ms` gets them."""
         attrs: dict[str, Any] = state[1] if isinstance(state, tuple) else state
         self.ts, self.mids = attrs["ts"], attrs["mids"]
         self.last = attrs.get("last")
