@@ -27,6 +27,7 @@ TOPS: Counter[str] = Counter()  # bot id -> tops of book handed to its instances
 # bot id -> catch-ups on another market's tops handed to its instances while a reload timer is due
 FOREIGN_AT_TIMERS: Counter[str] = Counter()
 AT_TIMER: list[str | None] = [None]  # the market of the top at a due timer, while it is handled
+GATES_AT_TIMERS: Counter[str] = Counter()  # bot id -> its kept-back gate's clock moved at a due timer
 
 
 def counting(cls: type[Bot]) -> type[Bot]:
@@ -59,10 +60,14 @@ class TimerWatch(BotInstances):
 
     def _on_due(self, route: BookRoute, tob: TopOfBook) -> tuple[list[OrderIntent], list[DeadLetter]]:
         AT_TIMER[0] = tob.market
+        gates = route.backlog.gates if route.backlog is not None else []
+        clocks = [gate.clock_ms for _, gate in gates]
         try:
             return super()._on_due(route, tob)
         finally:
             AT_TIMER[0] = None
+            GATES_AT_TIMERS.update(bot_id for (bot_id, gate), clock in zip(gates, clocks, strict=True)
+                                   if gate.clock_ms != clock)  # fmt: skip
 
 
 def run(
@@ -72,6 +77,7 @@ def run(
 ) -> tuple[Journal, dict[str, int], Counter[str]]:
     TOPS.clear()
     FOREIGN_AT_TIMERS.clear()
+    GATES_AT_TIMERS.clear()
     journal = Journal()
     loop = TradingLoop(CONFIG, markets, journal=journal, classes=CLASSES, routing=routing)
     loop.run(inputs)  # type: ignore[arg-type]
@@ -140,3 +146,6 @@ def test_a_reload_timer_catches_up_only_the_due_instances_on_every_market(shared
     assert FOREIGN_AT_TIMERS["bot_09"] > 0
     assert FOREIGN_AT_TIMERS["bot_10"] > 0
     assert set(FOREIGN_AT_TIMERS) == {"bot_09", "bot_10"}, FOREIGN_AT_TIMERS
+    # nor do the kept-back SignalGates of the market catch up there (before: all of them, at every
+    # reload timer): no timer of theirs is due, and they catch up before anything else reaches them
+    assert not GATES_AT_TIMERS, GATES_AT_TIMERS

@@ -14,7 +14,7 @@ else reaches them (`Backlog`): the same decisions for a fraction of the calls.
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Final
 
 from mypy_extensions import mypyc_attr
 
@@ -42,7 +42,7 @@ BookHandler = Callable[[TopOfBook], list[OrderIntent]]
 # a route's step: the router's place in the config's order, the handlers of its instance (one per
 # market at most), the router when its gate has signals waiting
 Step = tuple[int, list[BookHandler], "Router | None"]
-NEVER = 2**63  # a time no timer reaches
+NEVER: Final = (1 << 62) - 1  # a time no timer reaches (compiled: a short int, compared per top)
 DROPPED = "dropped"  # the routing key of the signals a gate dropped (dead letters, no bot instance)
 
 _HANDLERS: dict[type, Callable[[Bot, Any], list[OrderIntent]]] = {
@@ -285,8 +285,10 @@ class Backlog:
         """`catch_up` for these instances alone (not their gates, nor other instances of their bots)."""
         tops, newest_ms = self.tops, self.newest_ms
         for _, bot in self.bots:
-            if bot in instances:  # by identity: a Bot has no __eq__
-                bot.catch_up(tops, newest_ms)
+            for instance in instances:
+                if bot is instance:
+                    bot.catch_up(tops, newest_ms)
+                    break
 
 
 class BookRoute:
@@ -357,11 +359,12 @@ class BotInstances:
             self._routes[tob.market] = self._route_of(tob)
             return out
         backlog = route.backlog
+        ts_ms = tob.ts_ms  # (a TopOfBook field costs a generic attribute read when compiled)
         if backlog is not None:
             backlog.tops[tob.asset_id] = tob
-            if tob.ts_ms > backlog.newest_ms:
-                backlog.newest_ms = tob.ts_ms
-        if tob.ts_ms >= route.due_ms:  # a kept-back instance's timer is due
+            if ts_ms > backlog.newest_ms:
+                backlog.newest_ms = ts_ms
+        if ts_ms >= route.due_ms:  # a kept-back instance's timer is due
             return self._on_due(route, tob)
         out = self._hand(route.routes, tob)
         self._check_watched(route)
@@ -399,11 +402,12 @@ class BotInstances:
         is older than its own route's due time, so older than any timer of an instance kept there."""
         backlog = route.backlog
         assert backlog is not None  # a due time comes from a kept-back instance
-        backlog.catch_up(None)
         order = self._order
         fired: list[Bot] = []
         due: list[Step] = []
-        for bot_id, bot in backlog.bots:
+        tops, newest_ms = backlog.tops, backlog.newest_ms
+        for bot_id, bot in backlog.bots:  # the gates stay kept back: no timer of theirs is due
+            bot.catch_up(tops, newest_ms)
             if any(part.next_timer_ms is not None and part.next_timer_ms <= bot.clock_ms
                    for part in bot.timed_parts()):  # fmt: skip
                 fired.append(bot)
@@ -471,12 +475,18 @@ class BotInstances:
             moved.add(id(bot))
         for route in self._routes.values():
             backlog = route.backlog
-            if backlog is None or all(id(bot) not in moved for _, bot in backlog.bots):
+            if backlog is None:
                 continue
             due = NEVER
+            changed = False
             for _, bot in backlog.bots:
-                due = min([due, *wanted[keys[id(bot)]][1]])
-            route.due_ms = due
+                key = id(bot)
+                changed = changed or key in moved
+                for timer in wanted[keys[key]][1]:
+                    if timer < due:
+                        due = timer
+            if changed:
+                route.due_ms = due
 
     @staticmethod
     def _wants(bot: Bot) -> tuple[bool, tuple[int, ...]]:

@@ -336,7 +336,7 @@ class TradingLoop:
             if asset_id in self.markouts.pending:
                 self.markouts.on_mid(asset_id, tob.ts_ms, marks.get(asset_id), mark)
             marks[asset_id] = mark
-            if self.news is not None and tob.mid is not None:
+            if self.news is not None:  # (a top without a mid changes nothing there)
                 self.news.on_book(tob)
         outputs = self.risk.on_top_of_book(tob)
         if outputs:

@@ -4,13 +4,17 @@ sighting of a story adds no signal; an injection attempt is attention only; clos
 
 from __future__ import annotations
 
+import bisect
+import pickle
+import random
+from array import array
 from decimal import Decimal as D
 
 import msgspec
 
-from pets.native import attributes
+from pets.native import attributes, rebuild
 from pets.pipelines.news.forecaster import Forecast
-from pets.pipelines.news.signals import AttentionFeatures, MidHistory, NewsSignaller
+from pets.pipelines.news.signals import MOVE_WINDOW_MS, AttentionFeatures, MidHistory, NewsSignaller
 from pets.schemas.market_data import LastTradePrice, MarketInfo
 from pets.schemas.signals import NewsItem
 from venue_factories import MS, T0, market, tob
@@ -155,6 +159,46 @@ def test_the_mid_history_keeps_changes_back_to_the_last_mid_at_the_horizon() -> 
     assert (history.until(15), history.until(25)) == ([D("0.2")], [D("0.2"), D("0.305")])
     history.add(30, D("0.4"), horizon_ms=25)  # 10 goes; 20 stays, the mid at the horizon
     assert (list(history.ts), history.until(30)) == ([20, 30], [D("0.305"), D("0.4")])
+
+
+def test_the_mid_history_is_what_recording_and_trimming_at_every_top_keeps() -> None:
+    """`add` skips the work of an unchanged mid and of a horizon that forgets nothing: what it keeps
+    is still, after every top, what appending each changed mid and trimming at each top's horizon
+    keeps (written out here), for equal mids as other Decimal objects and times going back too."""
+    rng = random.Random(5)
+    history, times, units = MidHistory(), list[int](), list[int]()
+    pool = [D("0.5"), D("0.50"), D("0.5"), D("0.49"), D("0.51"), D("0.505")]
+    ts = 1_000_000
+    for step in range(3000):
+        ts += rng.choice([0, 1, 40, 900, 20_000, 120_000]) if step % 97 else -rng.randint(1, 400_000)
+        mid, horizon = rng.choice(pool), ts - MOVE_WINDOW_MS
+        history.add(ts, mid, horizon)
+        mid_units = int(mid * 1_000_000)
+        if not units or units[-1] != mid_units:
+            times.append(ts)
+            units.append(mid_units)
+        if len(times) > 1 and times[1] <= horizon:
+            cut = bisect.bisect_right(times, horizon) - 1
+            del times[:cut], units[:cut]
+        assert (list(history.ts), list(history.mids)) == (times, units), step
+    assert history.until(ts) == [D(u) / 1_000_000 for u in units]
+
+
+def test_a_mid_history_from_an_older_snapshot_trims_as_before() -> None:
+    """Snapshots from before `last` and `trim_ms` (the flows' `rebuild`, and plain pickle's
+    (None, attributes) of an interpreted slots object) keep recording and forgetting."""
+
+    def state() -> dict[str, array[int]]:
+        return {"ts": array("q", [10, 20, 30]), "mids": array("i", [200_000, 300_000, 400_000])}
+
+    for restored in (rebuild(MidHistory, state()), rebuild(MidHistory, (None, state()))):
+        restored.add(35, D("0.4"), horizon_ms=20)  # unchanged mid; 10 goes, 20 is at the horizon
+        assert (list(restored.ts), list(restored.mids)) == ([20, 30], [300_000, 400_000])
+        restored.add(40, D("0.45"), horizon_ms=30)
+        assert (list(restored.ts), restored.until(40)) == ([30, 40], [D("0.4"), D("0.45")])
+        again = pickle.loads(pickle.dumps(restored))  # the flow's recovery store pickles it
+        kept = (again.ts, again.mids, again.last, again.trim_ms)
+        assert kept == (array("q", [30, 40]), array("i", [400_000, 450_000]), D("0.45"), 40)
 
 
 def test_only_the_yes_tokens_mids_are_kept_for_attention() -> None:

@@ -24,7 +24,7 @@ from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Final
 
 from mypy_extensions import mypyc_attr
 
@@ -87,9 +87,10 @@ class NewsSignaller:
     def on_book(self, tob: TopOfBook) -> None:
         mid = tob.mid
         if mid is not None:
-            self.mids[tob.asset_id] = mid
-            if tob.asset_id not in self.not_yes:  # books may come before their market: kept until known
-                self.attention.on_mid(tob.asset_id, tob.ts_ms, mid)
+            asset = tob.asset_id
+            self.mids[asset] = mid
+            if asset not in self.not_yes:  # books may come before their market: kept until known
+                self.attention.on_mid(asset, tob.ts_ms, mid)
 
     def on_trade(self, trade: LastTradePrice) -> None:
         try:
@@ -192,8 +193,9 @@ class NewsSignaller:
 
 
 WINDOWS_MS = {"5m": 300_000, "1h": 3_600_000, "24h": 86_400_000}
-MOVE_WINDOW_MS = 300_000
+MOVE_WINDOW_MS: Final = 300_000  # Final: a constant when compiled, not a module look-up per top
 VOLUME_WINDOWS_MS = {"5m": 300_000, "1h": 3_600_000}
+NO_TRIM_MS: Final = (1 << 62) - 1  # later than any horizon (and a short int when compiled)
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -201,21 +203,43 @@ VOLUME_WINDOWS_MS = {"5m": 300_000, "1h": 3_600_000}
 class MidHistory:
     """The mids of one token as they changed: (venue ms, mid in micro-units), oldest first, as an
     int64 and an int32 array (a mid is at most MID_SCALE): appended per top without a tuple, and a
-    flow's snapshot pickles each array as one bytes copy."""
+    flow's snapshot pickles each array as one bytes copy. Per top (every YES top of book) the usual
+    case costs two comparisons: the same mid object as the last one (mids are cached Decimals) and a
+    horizon before `trim_ms`."""
 
     ts: array[int] = field(default_factory=lambda: array("q"))
     mids: array[int] = field(default_factory=lambda: array("i"))
+    last: Decimal | None = None  # the mid of the latest `add` (whose micro-units are mids[-1])
+    trim_ms: int = NO_TRIM_MS  # ts[1]: a horizon before it forgets nothing
+
+    def __getstate__(self) -> dict[str, Any]:
+        """(Compiled, a class with its own `__setstate__` needs its own `__getstate__` to pickle.)"""
+        return {"ts": self.ts, "mids": self.mids, "last": self.last, "trim_ms": self.trim_ms}
+
+    def __setstate__(self, state: Any) -> None:
+        """Restored from a snapshot (`pets.native.rebuild`, pickle: a dict) or an older plain pickle
+        (an interpreted slots object: (None, dict)); one from before `last` and `trim_ms` gets them."""
+        attrs: dict[str, Any] = state[1] if isinstance(state, tuple) else state
+        self.ts, self.mids = attrs["ts"], attrs["mids"]
+        self.last = attrs.get("last")
+        self.trim_ms = attrs.get("trim_ms", self.ts[1] if len(self.ts) > 1 else NO_TRIM_MS)
 
     def add(self, ts_ms: int, mid: Decimal, horizon_ms: int) -> None:
         """Record `mid` when it changed, and forget what no time after `horizon_ms` can ask for."""
-        units = mid_units(mid)
-        times, mids = self.ts, self.mids
-        if not mids or mids[-1] != units:
-            times.append(ts_ms)
-            mids.append(units)
-        if len(times) > 1 and times[1] <= horizon_ms:
+        if mid is not self.last:
+            units = mid_units(mid)
+            times, mids = self.ts, self.mids
+            if not mids or mids[-1] != units:
+                times.append(ts_ms)
+                mids.append(units)
+                if len(times) == 2:
+                    self.trim_ms = ts_ms
+            self.last = mid
+        if horizon_ms >= self.trim_ms:
+            times, mids = self.ts, self.mids
             cut = bisect_right(times, horizon_ms) - 1  # the last entry at or before the horizon stays
             del times[:cut], mids[:cut]
+            self.trim_ms = times[1] if len(times) > 1 else NO_TRIM_MS
 
     def until(self, at_ms: int) -> list[Decimal]:
         """The mids recorded at or before `at_ms`, oldest first."""
