@@ -35,8 +35,9 @@ pipeline produced them, as `pets run` would have delivered them (docs/running.md
 too: a lagging consumer's batch holds runs of some partitions only (a fetch's size, `batch_size`), so
 what is past the last message of a partition still behind (its position short of its high watermark,
 as the last fetch reported it) waits for that partition's next messages, at most `MAX_HOLD_S`. A
-partition caught up holds nothing back: at the live edge nothing waits (at a start, a partition no
-fetch has answered for yet counts as behind for `MAX_HOLD_S`).
+partition caught up holds nothing back, and at the live edge (the newest message less than `LIVE_MS`
+old by the producer's clock) nothing waits; at a start, a partition no fetch has answered for yet
+counts as behind for `MAX_HOLD_S`.
 
 Clusters (`split=True`, a flow run with more than one worker in all, docs/deploy.md): one Bytewax
 partition per Kafka partition index, "0" .. "N-1" (N: the most partitions of any of `topics`), each
@@ -75,6 +76,9 @@ PART = "all"
 MIN_REFRESH_S = 0.01
 # The longest a message waits for a partition behind (a fetch's wait is 0.5 s: a start's first answer)
 MAX_HOLD_S = 0.5
+# A consumer whose newest message is younger than this is at the live edge: its fetches bring the
+# partitions as they are produced, and holding back for a fetch racing the check only adds latency
+LIVE_MS = 500
 SINK_CONFIG: dict[str, Any] = {"linger.ms": "1", "logger": KAFKA_LOG}  # the flows' Kafka producers
 
 
@@ -264,9 +268,12 @@ class _Partition(StatefulSourcePartition[Item, Offsets]):
         return batch
 
     def _release(self, merged: list[Item]) -> list[Item]:
-        """The prefix of `merged` no partition still behind can precede; the rest is held."""
+        """The prefix of `merged` no partition still behind can precede; the rest is held. At the
+        live edge (the newest message produced less than LIVE_MS ago) nothing is held."""
         now = time.monotonic()
-        behind = [] if self._stop else self._behind(now)
+        newest = max((_stamp(item) for item in merged if not isinstance(item, KafkaError)), default=0)
+        live = time.time() * 1000 - newest < LIVE_MS
+        behind = [] if self._stop or live else self._behind(now)
         if not behind or (self._held and now - self._held_since > MAX_HOLD_S):
             self._held = []
             return merged
