@@ -321,3 +321,53 @@ def test_the_executors_books_take_the_ticks_of_md_markets_as_the_market_state_fl
     assert state.exchange.books.book(YES) is not None
     out = state.on_input(Input("order.exec", approved("fine", "BUY", "0.456", "10", post_only=True)))
     assert [(o.report.kind, o.report.reason) for o in out if o.report is not None] == [("ack", None)]
+
+
+def test_an_approval_before_its_tokens_first_book_waits_for_it_and_the_orders_behind_it_too() -> None:
+    """order.exec and md.book are separate topics: a consumer starting up can hand on an approval
+    before the frame the bot priced it from. It waits for that book (the key's later approvals behind
+    it), so the reports are those of the frame-first order, not "no order book"."""
+    frames = [
+        book(YES, {"0.48": "100"}, {"0.50": "30", "0.51": "100"}, T0),
+        book(NO, {"0.49": "100"}, {"0.52": "100"}, T0),
+    ]
+    orders = [
+        exec_msg(approved("t-1", "BUY", "0.51", "50", order_type="FOK", bot="bot_01")),
+        exec_msg(approved("m-1", "BUY", "0.47", "20", post_only=True)),
+        exec_msg(approved("m-1", "BUY", "0.47", "20", action="cancel", ts=T0 + 1)),
+    ]
+    in_order, _, _, _ = run_flow(frames + orders)
+    overtaken, _, _, _ = run_flow(orders + frames)
+    kinds = [(r.client_order_id, r.kind, r.last_qty) for r in in_order]
+    assert kinds == [
+        ("t-1", "ack", 0),
+        ("t-1", "partial_fill", D("30.00")),
+        ("t-1", "fill", D("20.00")),
+        ("m-1", "ack", 0),
+        ("m-1", "cancel", 0),
+    ]
+    assert [(r.client_order_id, r.kind, r.last_qty) for r in overtaken] == kinds
+
+
+def test_an_approval_whose_book_never_comes_is_refused_when_its_wait_is_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pickle
+
+    from pets.flows import executor
+    from pets.flows.executor import ExecutorLogic, Input
+
+    monkeypatch.setattr(executor, "BOOK_WAIT_S", 0.0)
+    logic = ExecutorLogic(None, CONFIG, None)
+    assert logic.notify_at() is None
+    out, _ = logic.on_batch([Input("order.exec", approved("w-1", "BUY", "0.47", "20", post_only=True))])
+    assert list(out) == [] and logic.notify_at() is not None
+    out, _ = logic.on_notify()
+    assert [(o.report.kind, o.report.reason) for o in out if o.report is not None] == [
+        ("reject", f"no order book for asset {YES}")
+    ]
+    assert logic.notify_at() is None
+    # a snapshot of a key from before approvals could wait resumes with nothing waiting
+    state = ExecutorState(CONFIG)
+    del state.__dict__["waiting"]
+    assert not pickle.loads(pickle.dumps(state)).waiting

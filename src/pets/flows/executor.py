@@ -48,7 +48,7 @@ import logging
 import os
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -107,6 +107,10 @@ LIVE_ONE_WORKER_REASON = (
 )
 NS_PER_MS = 1_000_000
 HEARTBEAT_S = 5.0  # the venue cancels everything when heartbeats stop for about 10 s
+# An approval for a token whose first book frame has not reached this key yet waits for it this long
+# (wall clock): md.book and order.exec are separate topics, and a consumer starting or catching up can
+# fetch one before the other (flows.kafka_source); risk only approves what a bot priced off a book.
+BOOK_WAIT_S = 5.0
 USER_PARTITION = "user"
 RESTART_REASON = "executor restarted without its state: the paper order's queue position is lost"
 LIVE_RESTART_REASON = "executor restarted without its state: every open order was cancelled at the venue"
@@ -177,6 +181,13 @@ class ExecutorState:
         self.next_timer_ms = 0
         self.timer_interval_ms = config.system.run.timer_interval_ms
         self.live: LiveExchange | None = None  # set in live mode: orders go to the venue, not the paper
+        # paper: approvals waiting for their token's first book, in order, each with its deadline
+        # (wall clock, s); once one waits, the key's later approvals queue behind it
+        self.waiting: deque[tuple[ApprovedOrder, float]] = deque()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("waiting", deque())  # a snapshot from before approvals could wait
+        self.__dict__.update(state)
 
     def reconcile(self, reports: Iterable[ExecutionReport]) -> None:
         """Rebuild the holdings from stored reports (the portfolio key reports the open orders
@@ -206,10 +217,11 @@ class ExecutorState:
         return self._reported(self.live.on_orders(approved, self.clock_ms))
 
     def on_input(self, item: Input) -> list[Output]:
-        if item.topic == "halt":
-            return self._on_halt(item.message[0])
-        if item.topic == "cancel_all":
-            item = Input("order.exec", item.message[0])
+        if item.topic in ("halt", "cancel_all"):
+            out = self.release(force=True)  # what waits is placed (or refused) before it is cancelled
+            if item.topic == "halt":
+                return out + self._on_halt(item.message[0])
+            return out + self.on_input(Input("order.exec", item.message[0]))
         if self.live is not None and item.topic in ("order.exec", "user"):
             if item.topic == "order.exec":
                 return self._to_venue([item.message])
@@ -217,11 +229,39 @@ class ExecutorState:
             return self._reported(reports) + _alerts(alerts)
         if item.topic == "order.exec":
             approved: ApprovedOrder = item.message
-            self.clock_ms = max(self.clock_ms, approved.intent.source_ts_ms)
-            return self._reported(self.exchange.on_order(approved, self.clock_ms))
+            if self.waiting or self._before_its_book(approved):
+                self.waiting.append((approved, time.time() + BOOK_WAIT_S))
+                return []
+            return self._execute(approved)
         if item.topic == "md.markets":
             return self._on_market(item.message)
-        return self._on_frame(item.message)
+        out = self._on_frame(item.message)
+        return out + self.release() if self.waiting else out
+
+    def _execute(self, approved: ApprovedOrder) -> list[Output]:
+        self.clock_ms = max(self.clock_ms, approved.intent.source_ts_ms)
+        return self._reported(self.exchange.on_order(approved, self.clock_ms))
+
+    def _before_its_book(self, approved: ApprovedOrder) -> bool:
+        intent = approved.intent
+        return intent.action in ("place", "replace") and self.books.book(intent.asset_id) is None
+
+    def release(self, force: bool = False) -> list[Output]:
+        """The waiting approvals whose book has come or whose wait is over (all with `force`), in
+        order; one still waiting keeps the ones behind it waiting too."""
+        out: list[Output] = []
+        now = time.time()
+        while self.waiting:
+            approved, deadline = self.waiting[0]
+            if not force and now < deadline and self._before_its_book(approved):
+                break
+            self.waiting.popleft()
+            out += self._execute(approved)
+        return out
+
+    def wait_deadline(self) -> float | None:
+        """When the first waiting approval stops waiting (wall clock, s), if any waits."""
+        return self.waiting[0][1] if self.waiting else None
 
     def _on_halt(self, cmd: ControlCommand) -> list[Output]:
         """`pets halt` acts here too, not only through risk's cancel-all on order.exec: with the risk
@@ -261,10 +301,11 @@ class ExecutorState:
         return out
 
     def flush(self) -> list[Output]:
-        """End of input: the books' pending update group (a lone token's frame waits for its pair)."""
+        """End of input: the books' pending update group (a lone token's frame waits for its pair),
+        then the approvals still waiting for a book."""
         tops: list[TopOfBook] = []
         self.books.flush(tops)
-        return self._on_tops(tops)
+        return self._on_tops(tops) + self.release(force=True)
 
     def _on_tops(self, tops: list[TopOfBook]) -> list[Output]:
         out: list[Output] = []
@@ -748,11 +789,17 @@ class ExecutorLogic(StatefulBatchLogic[Input, Output, bytes]):
         return self._state.flush(), StatefulBatchLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
-        return self._next_heartbeat if self._state.live is not None else None
+        """The next heartbeat (live), or when the first approval waiting for its book stops waiting."""
+        if self._state.live is not None:
+            return self._next_heartbeat
+        deadline = self._state.wait_deadline()
+        return None if deadline is None else datetime.fromtimestamp(deadline, UTC)
 
     def on_notify(self) -> tuple[Iterable[Output], bool]:
-        """The dead-man switch: keep the venue from cancelling our orders while we run."""
-        assert self._state.live is not None
+        """Live, the dead-man switch: keep the venue from cancelling our orders while we run. Paper,
+        the approvals whose wait for a book is over (refused: no order book)."""
+        if self._state.live is None:
+            return self._state.release(), StatefulBatchLogic.RETAIN
         self._state.live.heartbeat()
         self._next_heartbeat = datetime.now(UTC) + self._heartbeat
         return [], StatefulBatchLogic.RETAIN
