@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from msgspec.structs import replace
 
@@ -46,12 +46,15 @@ from pets.runtime.bus import EmbeddedBus
 from pets.runtime.journal import Journal
 from pets.schemas.config import PetsConfig
 from pets.schemas.control import ControlCommand, DeadLetter, RiskAlert
-from pets.schemas.market_data import LastTradePrice, MarketInfo, MarketResolved, TopOfBook, mark_price, shows
+from pets.schemas.market_data import LastTradePrice, MarketInfo, MarketResolved, TopOfBook, mark_of, shows
 from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, OrderIntent
 from pets.schemas.signals import NewsItem, Signal, WalletFill, WhaleRanking
 
 NS_PER_MS: Final = 1_000_000
 BOOK_EVENTS: Final = frozenset({"Snapshot", "LevelDeltas", "TickSizeSet"})
+SHOWN_BID: Final = 0  # where `shows` puts a top's best bid, best ask and mid
+SHOWN_ASK: Final = 1
+SHOWN_MID: Final = 4
 # where the risk engine's outputs go (anything else is an alert)
 RISK_TOPICS: Final[dict[type, str]] = {ApprovedOrder: "order.exec", OrderDenied: "order.denied"}
 
@@ -331,13 +334,17 @@ class TradingLoop:
             return  # `same_top` (its rule on what the last top showed, kept): risk and the bots ignore it
         self._last_top[asset_id] = (values, ts_ms)
         marks = self.portfolio.marks
-        mark = mark_price(tob, marks.get(asset_id))
+        # `mark_price` from what the top shows (a TopOfBook field is a generic attribute read compiled)
+        mid = cast("Decimal | None", values[SHOWN_MID])
+        bid, ask = cast("Decimal | None", values[SHOWN_BID]), cast("Decimal | None", values[SHOWN_ASK])
+        mark = mark_of(mid, bid, ask, marks.get(asset_id))
         if mark is not None:
             if asset_id in self.markouts.pending:
-                self.markouts.on_mid(asset_id, tob.ts_ms, marks.get(asset_id), mark)
+                self.markouts.on_mid(asset_id, ts_ms, marks.get(asset_id), mark)
             marks[asset_id] = mark
-            if self.news is not None:  # (a top without a mid changes nothing there)
-                self.news.on_book(tob)
+            if self.news is not None and mid is not None:  # (a top without a mid changes nothing there)
+                # the signaller's mid of the token is the last top's when that showed the same one
+                self.news.on_mid(asset_id, ts_ms, mid, last is None or last[0][SHOWN_MID] is not mid)
         outputs = self.risk.on_top_of_book(tob)
         if outputs:
             self._route_risk(outputs)

@@ -87,10 +87,15 @@ class NewsSignaller:
     def on_book(self, tob: TopOfBook) -> None:
         mid = tob.mid
         if mid is not None:
-            asset = tob.asset_id
+            self.on_mid(tob.asset_id, tob.ts_ms, mid)
+
+    def on_mid(self, asset: str, ts_ms: int, mid: Decimal, changed: bool = True) -> None:
+        """`on_book` from a top's fields (the embedded loop has read them); `changed` False: the token's
+        mid here is `mid` already (its last top showed the same one), only the history's horizon moves."""
+        if changed:
             self.mids[asset] = mid
-            if asset not in self.not_yes:  # books may come before their market: kept until known
-                self.attention.on_mid(asset, tob.ts_ms, mid)
+        if asset not in self.not_yes:  # books may come before their market: kept until known
+            self.attention.on_mid(asset, ts_ms, mid)
 
     def on_trade(self, trade: LastTradePrice) -> None:
         try:
