@@ -58,7 +58,9 @@ CLASSES: Mapping[str, type[Bot]] = {name: counting(cls) for name, cls in STRATEG
 class EveryTop(BotInstances):
     """The reference: every top goes through fan_out and each bot's Router, to every instance and gate."""
 
-    def on_top_of_book(self, tob: TopOfBook) -> tuple[list[OrderIntent], list[DeadLetter]]:
+    def on_top_of_book(
+        self, tob: TopOfBook, asset_id: str, ts_ms: int
+    ) -> tuple[list[OrderIntent], list[DeadLetter]]:
         return self.on_event(tob)
 
 

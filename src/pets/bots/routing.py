@@ -349,8 +349,11 @@ class BotInstances:
     def gates(self) -> list[SignalGate]:
         return [router.gate for router in self.routers.values() if router.gate is not None]
 
-    def on_top_of_book(self, tob: TopOfBook) -> tuple[list[OrderIntent], list[DeadLetter]]:
-        """`on_event` for a top of book (the caller has dropped a `same_top` one), without routing it
+    def on_top_of_book(
+        self, tob: TopOfBook, asset_id: str, ts_ms: int
+    ) -> tuple[list[OrderIntent], list[DeadLetter]]:
+        """`on_event` for a top of book (the caller has dropped a `same_top` one, and read its token and
+        time: a TopOfBook field costs a generic attribute read when compiled), without routing it
         again once its market's route is known: each router's instances that want it get the top, then
         its gate, when signals wait there, releases those the book frees, as `Router.route` orders
         them; the rest is kept back in the market's backlog."""
@@ -360,9 +363,8 @@ class BotInstances:
             self._routes[tob.market] = self._route_of(tob)
             return out
         backlog = route.backlog
-        ts_ms = tob.ts_ms  # (a TopOfBook field costs a generic attribute read when compiled)
         if backlog is not None:
-            backlog.tops[tob.asset_id] = tob
+            backlog.tops[asset_id] = tob
             if ts_ms > backlog.newest_ms:
                 backlog.newest_ms = ts_ms
         if ts_ms >= route.due_ms:  # a kept-back instance's timer is due
@@ -405,19 +407,26 @@ class BotInstances:
         backlog = route.backlog
         assert backlog is not None  # a due time comes from a kept-back instance
         fired: list[Bot] = []
-        due: list[Step] = []
+        steps = route.routes
+        later = NEVER  # the earliest timer of the others
         tops, newest_ms = backlog.tops, backlog.newest_ms
         for bot_id, bot in backlog.bots:
+            timer = self._next_timer(bot)
+            if timer > newest_ms and timer > bot.clock_ms:  # not due: caught up later, as the others
+                if timer < later:
+                    later = timer
+                continue
             bot.catch_up(tops, newest_ms)
-            if self._next_timer(bot) <= bot.clock_ms:
-                fired.append(bot)
-                due.append((self._order[bot_id], [self._fire(bot)], None))
-        if fired:
-            steps = sorted([*due, *route.routes], key=lambda step: (step[0], step[2] is not None))
-            out = self._hand(steps, tob)
-        else:  # a due time that an instance's timer fired on another market left behind
-            out = self._hand(route.routes, tob)
-        self._after_timers(route, fired)
+            fired.append(bot)
+            if steps is route.routes:
+                steps = list(steps)
+            order = self._order[bot_id]  # before its router's step, as `Router.route` orders a gate
+            at = 0
+            while at < len(steps) and steps[at][0] < order:
+                at += 1
+            steps.insert(at, (order, [self._fire(bot)], None))
+        out = self._hand(steps, tob)
+        self._after_timers(route, fired, later)
         self._check_watched(route)
         return out
 
@@ -485,7 +494,7 @@ class BotInstances:
             self._kept_bots.update(bot_id for bot_id, _ in backlog.gates)
         return route
 
-    def _after_timers(self, route: BookRoute, fired: list[Bot]) -> None:
+    def _after_timers(self, route: BookRoute, fired: list[Bot], later: int) -> None:
         """After a top at the route's due time: the routes stand while the instances whose timers fired
         on it (`fired`) still do without tops (else they are built again), and the route's due time
         moves to its kept-back instances' earliest timer. The other routes keep theirs: a bot-wide
@@ -498,18 +507,17 @@ class BotInstances:
         if not self._routes:  # a gate's release rebuilt them meanwhile
             return
         wanted, keys = self._wanted, self._kept_keys
+        due = later  # (the timers of the market's other kept-back instances)
         for bot in fired:
             wants, timers = wanted[keys[id(bot)]] = self._wants(bot)
-            if wants or any(timer <= bot.clock_ms for timer in timers):
+            for timer in timers:
+                if timer <= bot.clock_ms:
+                    wants = True
+                elif timer < due:
+                    due = timer
+            if wants:
                 self._invalidate()
                 return
-        backlog = route.backlog
-        assert backlog is not None
-        due = NEVER
-        for _, bot in backlog.bots:
-            timer = self._next_timer(bot)
-            if timer < due:
-                due = timer
         route.due_ms = due
 
     @staticmethod
@@ -559,19 +567,24 @@ class BotInstances:
             router.tops.clear()
 
     def on_event(self, event: BotEvent) -> tuple[list[OrderIntent], list[DeadLetter]]:
-        if isinstance(event, MarketInfo):
+        kind = type(event)  # (an exact type is a pointer compare, isinstance a call when compiled)
+        if kind is MarketInfo:
             self._invalidate()
         targets = fan_out(event, self.routers, self.readers)
-        if self._kept_bots:
-            if isinstance(event, TopOfBook):
+        kept = self._kept_bots
+        if kept:
+            if kind is TopOfBook:
                 self._catch_up(None)
-            elif not self._kept_bots.isdisjoint(targets):
-                self._catch_up(targets)
+            else:
+                for bot_id in targets:
+                    if bot_id in kept:
+                        self._catch_up(targets)
+                        break
         intents: list[OrderIntent] = []
         dropped: list[DeadLetter] = []
         for bot_id in targets:
             self._dispatch(bot_id, self.routers[bot_id].route(event), intents, dropped)
-        if not isinstance(event, TopOfBook):
+        if kind is not TopOfBook:
             self._recheck(targets)
         return intents, dropped
 

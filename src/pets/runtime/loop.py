@@ -348,7 +348,7 @@ class TradingLoop:
         outputs = self.risk.on_top_of_book(tob)
         if outputs:
             self._route_risk(outputs)
-        intents, dropped = self.instances.on_top_of_book(tob)
+        intents, dropped = self.instances.on_top_of_book(tob, asset_id, ts_ms)
         if intents:
             self.bus.publish_all("order.intent", intents)
         if dropped:
