@@ -222,9 +222,10 @@ def test_the_report_shows_each_bots_share_of_the_llm_cost_and_the_forecaster_of_
 
 
 def test_the_loops_news_signaller_keeps_what_the_tops_that_reach_the_bots_give(shared_data: Path) -> None:
-    """The loop hands the embedded news signaller a top's mid read once for all (`on_mid`), and only the
-    horizon of a token's history when its mid did not change: the signaller ends with the mids and
-    YES histories that `on_book` of every top that reaches risk and the bots (`same_top`) gives it."""
+    """The loop hands the embedded news signaller a top's mid read once for all (`on_mid`), and a top
+    showing the same mid only once the token's history forgets something then: after every top the
+    signaller holds the mids and YES histories that `on_book` of every top that reaches risk and the
+    bots (`same_top`) gives it."""
     from pets.pipelines.news.forecaster import BaselineForecaster
     from pets.pipelines.news.signals import NewsSignaller
     from pets.runtime import sources
@@ -239,11 +240,17 @@ def test_the_loops_news_signaller_keeps_what_the_tops_that_reach_the_bots_give(s
     reference = NewsSignaller(BaselineForecaster())
     held: dict[str, TopOfBook] = {}
 
-    def on_top(top: TopOfBook) -> None:
+    def state(signaller: NewsSignaller, asset: str) -> tuple[object, ...]:
+        history = signaller.attention.mids.get(asset)
+        kept = None if history is None else (history.ts, history.mids, history.last, history.trim_ms)
+        return signaller.mids.get(asset), kept
+
+    def on_top(top: TopOfBook) -> None:  # after the loop's own handler
         last = held.get(top.asset_id)
         if last is None or not same_top(last, top):
             held[top.asset_id] = top
             reference.on_book(top)
+        assert loop.news is not None and state(loop.news, top.asset_id) == state(reference, top.asset_id)
 
     loop.bus.subscribe("md.markets", reference.on_market)
     loop.bus.subscribe("md.tob", on_top)

@@ -104,7 +104,8 @@ class TradingLoop:
         self.news = news
         self.llm_cost: dict[str, Decimal] = {}  # bot id -> its share of the forecasts' cost
         # asset -> what its last top that reached risk and the bots showed, and its time (`same_top`)
-        self._last_top: dict[str, tuple[tuple[object, ...], int]] = {}
+        # and the venue time from which a top of it showing the same mid matters to the news signaller
+        self._last_top: dict[str, tuple[tuple[object, ...], int, int]] = {}
         self.risk = RiskEngine(config)
         self.portfolio = Portfolio(trading.starting_capital, self.allocations)
         self.markouts = Markouts()
@@ -332,19 +333,23 @@ class TradingLoop:
         last = self._last_top.get(asset_id)
         if last is not None and ts_ms >= last[1] and last[0] == values:
             return  # `same_top` (its rule on what the last top showed, kept): risk and the bots ignore it
-        self._last_top[asset_id] = (values, ts_ms)
         marks = self.portfolio.marks
         # `mark_price` from what the top shows (a TopOfBook field is a generic attribute read compiled)
         mid = cast("Decimal | None", values[SHOWN_MID])
         bid, ask = cast("Decimal | None", values[SHOWN_BID]), cast("Decimal | None", values[SHOWN_ASK])
         mark = mark_of(mid, bid, ask, marks.get(asset_id))
+        news_from = 0 if last is None else last[2]
         if mark is not None:
             if asset_id in self.markouts.pending:
                 self.markouts.on_mid(asset_id, ts_ms, marks.get(asset_id), mark)
             marks[asset_id] = mark
             if self.news is not None and mid is not None:  # (a top without a mid changes nothing there)
-                # the signaller's mid of the token is the last top's when that showed the same one
-                self.news.on_mid(asset_id, ts_ms, mid, last is None or last[0][SHOWN_MID] is not mid)
+                # the signaller holds the last top's mid when that showed the same one: it needs the
+                # top only once the token's mid history would forget something (`on_mid`)
+                changed = last is None or last[0][SHOWN_MID] is not mid
+                if changed or ts_ms >= news_from:
+                    news_from = self.news.on_mid(asset_id, ts_ms, mid, changed)
+        self._last_top[asset_id] = (values, ts_ms, news_from)
         outputs = self.risk.on_top_of_book(tob)
         if outputs:
             self._route_risk(outputs)
