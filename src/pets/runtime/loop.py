@@ -59,6 +59,17 @@ SHOWN_MID: Final = 4
 RISK_TOPICS: Final[dict[type, str]] = {ApprovedOrder: "order.exec", OrderDenied: "order.denied"}
 
 
+class LastTop:
+    """What a token's last top that reached risk and the bots showed (`shows`) and its time (`same_top`),
+    and the venue time from which a top of it showing the same mid matters to the news signaller:
+    updated in place per top (a compiled class: no tuple to build, no dict entry to replace)."""
+
+    def __init__(self, values: tuple[object, ...], ts_ms: int) -> None:
+        self.values = values
+        self.ts_ms = ts_ms
+        self.news_from_ms = 0
+
+
 @dataclass(slots=True)
 class RunStats:
     frames: int = 0
@@ -104,8 +115,7 @@ class TradingLoop:
         self.news = news
         self.llm_cost: dict[str, Decimal] = {}  # bot id -> its share of the forecasts' cost
         # asset -> what its last top that reached risk and the bots showed, and its time (`same_top`)
-        # and the venue time from which a top of it showing the same mid matters to the news signaller
-        self._last_top: dict[str, tuple[tuple[object, ...], int, int]] = {}
+        self._last_top: dict[str, LastTop] = {}
         self.risk = RiskEngine(config)
         self.portfolio = Portfolio(trading.starting_capital, self.allocations)
         self.markouts = Markouts()
@@ -331,25 +341,29 @@ class TradingLoop:
             self.bus.publish_all("exec.report", self.exchange.on_book_update(asset_id, tob.ts_ms))
         values, ts_ms = shows(tob), tob.ts_ms
         last = self._last_top.get(asset_id)
-        if last is not None and ts_ms >= last[1] and last[0] == values:
+        if last is not None and ts_ms >= last.ts_ms and last.values == values:
             return  # `same_top` (its rule on what the last top showed, kept): risk and the bots ignore it
-        marks = self.portfolio.marks
         # `mark_price` from what the top shows (a TopOfBook field is a generic attribute read compiled)
         mid = cast("Decimal | None", values[SHOWN_MID])
         bid, ask = cast("Decimal | None", values[SHOWN_BID]), cast("Decimal | None", values[SHOWN_ASK])
+        if last is None:
+            last = self._last_top[asset_id] = LastTop(values, ts_ms)
+            changed = True
+        else:
+            changed = last.values[SHOWN_MID] is not mid
+            last.values, last.ts_ms = values, ts_ms
+        marks = self.portfolio.marks
         mark = mark_of(mid, bid, ask, marks.get(asset_id))
-        news_from = 0 if last is None else last[2]
         if mark is not None:
             if asset_id in self.markouts.pending:
                 self.markouts.on_mid(asset_id, ts_ms, marks.get(asset_id), mark)
             marks[asset_id] = mark
-            if self.news is not None and mid is not None:  # (a top without a mid changes nothing there)
-                # the signaller holds the last top's mid when that showed the same one: it needs the
-                # top only once the token's mid history would forget something (`on_mid`)
-                changed = last is None or last[0][SHOWN_MID] is not mid
-                if changed or ts_ms >= news_from:
-                    news_from = self.news.on_mid(asset_id, ts_ms, mid, changed)
-        self._last_top[asset_id] = (values, ts_ms, news_from)
+            # (a top without a mid changes nothing for the news signaller; one showing the mid the last
+            # top showed, which the signaller holds, only once the token's mid history would forget
+            # something: `on_mid`)
+            news = self.news
+            if news is not None and mid is not None and (changed or ts_ms >= last.news_from_ms):
+                last.news_from_ms = news.on_mid(asset_id, ts_ms, mid, changed)
         outputs = self.risk.on_top_of_book(tob)
         if outputs:
             self._route_risk(outputs)
