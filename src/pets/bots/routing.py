@@ -398,12 +398,12 @@ class BotInstances:
 
     def _on_due(self, route: BookRoute, tob: TopOfBook) -> tuple[list[OrderIntent], list[DeadLetter]]:
         """A top at or after the route's due time (a kept-back instance's timer: Bots 9 and 10's reload
-        timers): the kept-back instances of the market catch up on it, and those whose timer is due
-        take the top in their router's place (before its gate) through `_fire`, as every top would
-        have fired it; the others stay kept back (the top is in the backlog), as do the gates (no
-        timer of theirs). This market's backlog decides who is due: another market's newest top is
-        older than its own route's due time, so older than any timer of an instance kept there. The
-        due time then follows the timers (`_after_timers`)."""
+        timers): the market's kept-back instances whose timer is due catch up on it and take the top
+        in their router's place (before its gate) through `_fire`, as every top would have fired
+        their timer; the others stay kept back (the top is in the backlog: their clocks stay before
+        their timers), as do the gates (no timer of theirs). This market's backlog decides who is
+        due: another market's newest top is older than its own route's due time, so older than any
+        timer of an instance kept there. The due time then follows the timers (`_after_timers`)."""
         backlog = route.backlog
         assert backlog is not None  # a due time comes from a kept-back instance
         fired: list[Bot] = []
