@@ -11,6 +11,7 @@ import msgspec
 from pets.runtime import sources
 from pets.runtime.loop import TradingLoop
 from pets.schemas.config import load_config
+from pets.schemas.market_data import mark_price
 from pets.settings import project_root
 
 CONFIG = load_config(project_root() / "config")
@@ -39,6 +40,27 @@ def test_a_top_that_only_moved_seq_and_time_reaches_neither_risk_nor_the_bots() 
     loop.bus.dispatch("md.tob", [deeper])
     assert loop.risk.books[asset] is deeper
     assert all(bot.books[asset] is deeper for bot in watching)
+
+
+def test_the_loop_marks_a_token_as_mark_price_does_one_sided_books_too() -> None:
+    loop, frames = _loop_after(30)
+    for frame in frames:
+        loop.on_frame(frame)
+    marks = loop.portfolio.marks
+    asset, top = next((a, t) for a, t in loop.risk.books.items() if t.mid is not None)
+    assert marks[asset] == top.mid
+    tick = top.tick_size
+    for changes in (  # the mark from what each top shows, the previous mark held within the side left
+        {"mid": None, "best_bid": None, "best_ask": marks[asset] - tick},
+        {"mid": None, "best_ask": None, "best_bid": marks[asset] + 3 * tick},
+        {"mid": None, "best_ask": None, "best_bid": marks[asset] - 5 * tick},
+        {"mid": marks[asset] + tick},
+    ):
+        previous = marks[asset]
+        top = msgspec.structs.replace(top, ts_ms=top.ts_ms + 5, seq=top.seq + 1, **changes)
+        loop.bus.dispatch("md.tob", [top])
+        assert marks[asset] == mark_price(top, previous), changes
+    assert marks[asset] == top.mid
 
 
 def test_a_bot_instance_fires_its_timers_on_the_venue_time_it_is_handed() -> None:

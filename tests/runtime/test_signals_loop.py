@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 
 from pets.runtime.journal import Journal
 from pets.runtime.loop import TradingLoop
@@ -218,3 +219,50 @@ def test_the_report_shows_each_bots_share_of_the_llm_cost_and_the_forecaster_of_
 
     text = format_report(report)
     assert f"  bot_04: LLM ${total / 2:.4f}; trades llm:test-model" in text and "  bot_01: LLM" not in text
+
+
+def test_the_loops_news_signaller_keeps_what_the_tops_that_reach_the_bots_give(shared_data: Path) -> None:
+    """The loop hands the embedded news signaller a top's mid read once for all (`on_mid`), and a top
+    showing the same mid only once the token's history forgets something then: after every top the
+    signaller holds the mids and YES histories that `on_book` of every top that reaches risk and the
+    bots (`same_top`) gives it."""
+    from pets.pipelines.news.forecaster import BaselineForecaster
+    from pets.pipelines.news.signals import NewsSignaller
+    from pets.runtime import sources
+    from pets.schemas.market_data import TopOfBook, same_top
+
+    paths = sorted((shared_data / "polymarket" / "l2").glob("*.jsonl.gz"))[:4]
+    if not paths:
+        pytest.skip(f"no recordings in {shared_data / 'polymarket' / 'l2'}")
+    source = sources.replay(paths)
+    loop = TradingLoop(load_config(project_root() / "config"), [])  # Bots 4 and 7 read news
+    assert loop.news is not None
+    reference = NewsSignaller(BaselineForecaster())
+    held: dict[str, TopOfBook] = {}
+
+    def state(signaller: NewsSignaller, asset: str) -> tuple[object, ...]:
+        history = signaller.attention.mids.get(asset)
+        kept = None if history is None else (history.ts, history.mids, history.last, history.trim_ms)
+        return signaller.mids.get(asset), kept
+
+    def on_top(top: TopOfBook) -> None:  # after the loop's own handler
+        last = held.get(top.asset_id)
+        if last is None or not same_top(last, top):
+            held[top.asset_id] = top
+            reference.on_book(top)
+        assert loop.news is not None and state(loop.news, top.asset_id) == state(reference, top.asset_id)
+
+    loop.bus.subscribe("md.markets", reference.on_market)
+    loop.bus.subscribe("md.tob", on_top)
+    for info in source.markets:  # after the subscriptions: the reference learns the markets too
+        loop.bus.publish("md.markets", info)
+    loop.bus.drain()
+    loop.run(source.frames)
+    assert loop.news.mids == reference.mids and len(reference.mids) == 8
+    histories, expected = loop.news.attention.mids, reference.attention.mids
+    assert histories.keys() == expected.keys() and len(expected) == 4  # the YES tokens
+    for asset, history in histories.items():
+        want = expected[asset]
+        assert (history.ts, history.mids, history.last, history.trim_ms) == (
+            want.ts, want.mids, want.last, want.trim_ms,
+        ), asset  # fmt: skip

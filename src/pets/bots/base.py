@@ -107,7 +107,9 @@ class Bot:
     routing: ClassVar[Routing] = "market"  # what the Bytewax operator keys this bot's instances by
     signal_sources: ClassVar[tuple[SignalSource, ...]] = ()  # the signal.* topics this bot reads
     data_topics: ClassVar[tuple[DataTopic, ...]] = ()  # chain.fill, whale.rankings, features.news
-    # True: `wants_tops` can say no, and the embedded loop then keeps tops from the instance (routing.py)
+    # True: `wants_tops` can say no, and the embedded loop then keeps tops from the instance (routing.py);
+    # such a class keeps `on_top_of_book` and `timed_parts` as they are here (routing.py fires a kept-back
+    # instance's due timer itself, `on_timer` then `after_timer`)
     skips_tops: ClassVar[bool] = False
 
     def __init__(self, config: BotConfig, venue: VenueConfig, id_namespace: str | None = None) -> None:
@@ -219,9 +221,17 @@ class Bot:
     def wants_tops(self) -> bool:
         """False while a top of book would change nothing here but `books` and the clock: `_on_book`
         would return nothing and change nothing, for any of the instance's tokens (its timers the
-        caller watches: `next_timer_ms`). Only read for classes with `skips_tops`; the caller then hands
-        the instance the tops it kept back (`catch_up`) before anything else."""
+        caller watches: `next_timer_ms`), and a timer that fires reads no book of a market other than
+        the top's. Only read for classes with `skips_tops`; the caller then hands the instance the tops
+        it kept back (`catch_up`) before anything else."""
         return True
+
+    def after_timer(self, tob: TopOfBook) -> list[OrderIntent]:
+        """The rest of `on_top_of_book` once `on_timer` fired on `tob` (its book and clock already
+        set): the routing fires a kept-back instance's due timer itself and hands it the top only when
+        the timer left it wanting tops (routing.py, `BotInstances._fire`)."""
+        intents = self._on_book(tob)
+        return self._gate(intents) if intents else intents
 
     def catch_up(self, tops: dict[str, TopOfBook], newest_ms: int) -> None:
         """What the tops of one market kept back while `wants_tops` said no would have done: the latest

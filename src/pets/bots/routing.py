@@ -301,7 +301,8 @@ class BookRoute:
     def __init__(self) -> None:
         self.routes: list[Step] = []
         self.backlog: Backlog | None = None
-        self.due_ms = NEVER  # the earliest timer of a kept-back instance: a top from then goes to all
+        # at or before the earliest timer of a kept-back instance: a top from then checks who is due
+        self.due_ms = NEVER
         self.watched: list[Bot] = []  # instances handed the tops that may stop wanting them
 
 
@@ -348,8 +349,11 @@ class BotInstances:
     def gates(self) -> list[SignalGate]:
         return [router.gate for router in self.routers.values() if router.gate is not None]
 
-    def on_top_of_book(self, tob: TopOfBook) -> tuple[list[OrderIntent], list[DeadLetter]]:
-        """`on_event` for a top of book (the caller has dropped a `same_top` one), without routing it
+    def on_top_of_book(
+        self, tob: TopOfBook, asset_id: str, ts_ms: int
+    ) -> tuple[list[OrderIntent], list[DeadLetter]]:
+        """`on_event` for a top of book (the caller has dropped a `same_top` one, and read its token and
+        time: a TopOfBook field costs a generic attribute read when compiled), without routing it
         again once its market's route is known: each router's instances that want it get the top, then
         its gate, when signals wait there, releases those the book frees, as `Router.route` orders
         them; the rest is kept back in the market's backlog."""
@@ -359,9 +363,8 @@ class BotInstances:
             self._routes[tob.market] = self._route_of(tob)
             return out
         backlog = route.backlog
-        ts_ms = tob.ts_ms  # (a TopOfBook field costs a generic attribute read when compiled)
         if backlog is not None:
-            backlog.tops[tob.asset_id] = tob
+            backlog.tops[asset_id] = tob
             if ts_ms > backlog.newest_ms:
                 backlog.newest_ms = ts_ms
         if ts_ms >= route.due_ms:  # a kept-back instance's timer is due
@@ -394,33 +397,67 @@ class BotInstances:
                 break
 
     def _on_due(self, route: BookRoute, tob: TopOfBook) -> tuple[list[OrderIntent], list[DeadLetter]]:
-        """A top at or after a kept-back instance's timer (Bots 9 and 10: their reload timers): the
-        kept-back instances of the market catch up on it, those whose timer is due on every market
-        too, and take the top in their router's place (before its gate), which fires the timer as
-        every top would have; the routes then follow the new timers. The others stay kept back: the
-        top is in the backlog. This market's backlog decides who is due: another market's newest top
-        is older than its own route's due time, so older than any timer of an instance kept there."""
+        """A top at or after the route's due time (a kept-back instance's timer: Bots 9 and 10's reload
+        timers): the market's kept-back instances whose timer is due catch up on it and take the top
+        in their router's place (before its gate) through `_fire`, as every top would have fired
+        their timer; the others stay kept back (the top is in the backlog: their clocks stay before
+        their timers), as do the gates (no timer of theirs). This market's backlog decides who is
+        due: another market's newest top is older than its own route's due time, so older than any
+        timer of an instance kept there. The due time then follows the timers (`_after_timers`)."""
         backlog = route.backlog
         assert backlog is not None  # a due time comes from a kept-back instance
-        order = self._order
         fired: list[Bot] = []
-        due: list[Step] = []
+        steps = route.routes
+        later = NEVER  # the earliest timer of the others
         tops, newest_ms = backlog.tops, backlog.newest_ms
-        for bot_id, bot in backlog.bots:  # the gates stay kept back: no timer of theirs is due
+        for bot_id, bot in backlog.bots:
+            timer = self._next_timer(bot)
+            if timer > newest_ms and timer > bot.clock_ms:  # not due: caught up later, as the others
+                if timer < later:
+                    later = timer
+                continue
             bot.catch_up(tops, newest_ms)
-            if any(part.next_timer_ms is not None and part.next_timer_ms <= bot.clock_ms
-                   for part in bot.timed_parts()):  # fmt: skip
-                fired.append(bot)
-                due.append((order[bot_id], [bot.on_top_of_book], None))
-        if fired:  # a bot-wide instance (Bot 9) reads every market
-            for other in self._backlogs:
-                if other is not backlog:
-                    other.catch_up_instances(fired)
-        steps = sorted([*due, *route.routes], key=lambda step: (step[0], step[2] is not None))
+            fired.append(bot)
+            if steps is route.routes:
+                steps = list(steps)
+            order = self._order[bot_id]  # before its router's step, as `Router.route` orders a gate
+            at = 0
+            while at < len(steps) and steps[at][0] < order:
+                at += 1
+            steps.insert(at, (order, [self._fire(bot)], None))
         out = self._hand(steps, tob)
-        self._after_timers(fired)
+        self._after_timers(route, fired, later)
         self._check_watched(route)
         return out
+
+    def _fire(self, bot: Bot) -> BookHandler:
+        """The handler of a due kept-back instance at a top of its market (caught up on it, so its book
+        and clock are the top's): its timer fires, as `Bot.on_top_of_book` fires it. While it still
+        does without tops (`wants_tops`, every timer ahead) that is all: the top would change nothing,
+        and the other markets' tops stay kept back (the timer read no book of theirs: `wants_tops`).
+        Otherwise it catches up on every market before it evaluates the top (Bot 9 values what it
+        holds at the mids of their books), and `_after_timers` builds the routes again."""
+
+        def fire(tob: TopOfBook) -> list[OrderIntent]:
+            timers = bot.on_timer(bot.clock_ms)
+            if not bot.wants_tops() and self._next_timer(bot) > bot.clock_ms:
+                return timers
+            for backlog in self._backlogs:
+                backlog.catch_up_instances([bot])
+            intents = bot.after_timer(tob)
+            return timers + intents if timers else intents
+
+        return fire
+
+    @staticmethod
+    def _next_timer(bot: Bot) -> int:
+        """The instance's earliest timer (NEVER: none)."""
+        due = NEVER
+        for part in bot.timed_parts():
+            timer = part.next_timer_ms
+            if timer is not None and timer < due:
+                due = timer
+        return due
 
     def _route_of(self, tob: TopOfBook) -> BookRoute:
         """The route of the tops of `tob`'s market (every consumer caught up, `tob` handed to all)."""
@@ -457,36 +494,31 @@ class BotInstances:
             self._kept_bots.update(bot_id for bot_id, _ in backlog.gates)
         return route
 
-    def _after_timers(self, fired: list[Bot]) -> None:
-        """Timers fired on a top handed to the due kept-back instances (`fired`): the routes stand while
-        those still do without tops (the due times move on), else they are built again. The other
+    def _after_timers(self, route: BookRoute, fired: list[Bot], later: int) -> None:
+        """After a top at the route's due time: the routes stand while the instances whose timers fired
+        on it (`fired`) still do without tops (else they are built again), and the route's due time
+        moves to its kept-back instances' earliest timer. The other routes keep theirs: a bot-wide
+        instance's timer that moved later leaves them due early, never late, and their next top at
+        that time finds nobody due and moves it on (the timers of an instance kept back elsewhere move
+        only when it is handed something: `_recheck` builds the routes again then). The other
         kept-back consumers were handed nothing that changes what they want or their timers (a
         catch-up sets books and the clock only, and leaves the clock before every timer), and a gate
         in a backlog has no signal waiting (a signal is an event: `_recheck` rebuilds the routes)."""
         if not self._routes:  # a gate's release rebuilt them meanwhile
             return
         wanted, keys = self._wanted, self._kept_keys
-        moved: set[int] = set()
+        due = later  # (the timers of the market's other kept-back instances)
         for bot in fired:
             wants, timers = wanted[keys[id(bot)]] = self._wants(bot)
-            if wants or any(timer <= bot.clock_ms for timer in timers):
+            for timer in timers:
+                if timer <= bot.clock_ms:
+                    wants = True
+                elif timer < due:
+                    due = timer
+            if wants:
                 self._invalidate()
                 return
-            moved.add(id(bot))
-        for route in self._routes.values():
-            backlog = route.backlog
-            if backlog is None:
-                continue
-            due = NEVER
-            changed = False
-            for _, bot in backlog.bots:
-                key = id(bot)
-                changed = changed or key in moved
-                for timer in wanted[keys[key]][1]:
-                    if timer < due:
-                        due = timer
-            if changed:
-                route.due_ms = due
+        route.due_ms = due
 
     @staticmethod
     def _wants(bot: Bot) -> tuple[bool, tuple[int, ...]]:
@@ -535,19 +567,24 @@ class BotInstances:
             router.tops.clear()
 
     def on_event(self, event: BotEvent) -> tuple[list[OrderIntent], list[DeadLetter]]:
-        if isinstance(event, MarketInfo):
+        kind = type(event)  # (an exact type is a pointer compare, isinstance a call when compiled)
+        if kind is MarketInfo:
             self._invalidate()
         targets = fan_out(event, self.routers, self.readers)
-        if self._kept_bots:
-            if isinstance(event, TopOfBook):
+        kept = self._kept_bots
+        if kept:
+            if kind is TopOfBook:
                 self._catch_up(None)
-            elif not self._kept_bots.isdisjoint(targets):
-                self._catch_up(targets)
+            else:
+                for bot_id in targets:
+                    if bot_id in kept:
+                        self._catch_up(targets)
+                        break
         intents: list[OrderIntent] = []
         dropped: list[DeadLetter] = []
         for bot_id in targets:
             self._dispatch(bot_id, self.routers[bot_id].route(event), intents, dropped)
-        if not isinstance(event, TopOfBook):
+        if kind is not TopOfBook:
             self._recheck(targets)
         return intents, dropped
 

@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from msgspec.structs import replace
 
@@ -46,14 +46,28 @@ from pets.runtime.bus import EmbeddedBus
 from pets.runtime.journal import Journal
 from pets.schemas.config import PetsConfig
 from pets.schemas.control import ControlCommand, DeadLetter, RiskAlert
-from pets.schemas.market_data import LastTradePrice, MarketInfo, MarketResolved, TopOfBook, mark_price, shows
+from pets.schemas.market_data import LastTradePrice, MarketInfo, MarketResolved, TopOfBook, mark_of, shows
 from pets.schemas.orders import ApprovedOrder, ExecutionReport, OrderDenied, OrderIntent
 from pets.schemas.signals import NewsItem, Signal, WalletFill, WhaleRanking
 
 NS_PER_MS: Final = 1_000_000
 BOOK_EVENTS: Final = frozenset({"Snapshot", "LevelDeltas", "TickSizeSet"})
+SHOWN_BID: Final = 0  # where `shows` puts a top's best bid, best ask and mid
+SHOWN_ASK: Final = 1
+SHOWN_MID: Final = 4
 # where the risk engine's outputs go (anything else is an alert)
 RISK_TOPICS: Final[dict[type, str]] = {ApprovedOrder: "order.exec", OrderDenied: "order.denied"}
+
+
+class LastTop:
+    """What a token's last top that reached risk and the bots showed (`shows`) and its time (`same_top`),
+    and the venue time from which a top of it showing the same mid matters to the news signaller:
+    updated in place per top (a compiled class: no tuple to build, no dict entry to replace)."""
+
+    def __init__(self, values: tuple[object, ...], ts_ms: int) -> None:
+        self.values = values
+        self.ts_ms = ts_ms
+        self.news_from_ms = 0
 
 
 @dataclass(slots=True)
@@ -101,7 +115,7 @@ class TradingLoop:
         self.news = news
         self.llm_cost: dict[str, Decimal] = {}  # bot id -> its share of the forecasts' cost
         # asset -> what its last top that reached risk and the bots showed, and its time (`same_top`)
-        self._last_top: dict[str, tuple[tuple[object, ...], int]] = {}
+        self._last_top: dict[str, LastTop] = {}
         self.risk = RiskEngine(config)
         self.portfolio = Portfolio(trading.starting_capital, self.allocations)
         self.markouts = Markouts()
@@ -327,21 +341,33 @@ class TradingLoop:
             self.bus.publish_all("exec.report", self.exchange.on_book_update(asset_id, tob.ts_ms))
         values, ts_ms = shows(tob), tob.ts_ms
         last = self._last_top.get(asset_id)
-        if last is not None and ts_ms >= last[1] and last[0] == values:
+        if last is not None and ts_ms >= last.ts_ms and last.values == values:
             return  # `same_top` (its rule on what the last top showed, kept): risk and the bots ignore it
-        self._last_top[asset_id] = (values, ts_ms)
+        # `mark_price` from what the top shows (a TopOfBook field is a generic attribute read compiled)
+        mid = cast("Decimal | None", values[SHOWN_MID])
+        bid, ask = cast("Decimal | None", values[SHOWN_BID]), cast("Decimal | None", values[SHOWN_ASK])
+        if last is None:
+            last = self._last_top[asset_id] = LastTop(values, ts_ms)
+            changed = True
+        else:
+            changed = last.values[SHOWN_MID] is not mid
+            last.values, last.ts_ms = values, ts_ms
         marks = self.portfolio.marks
-        mark = mark_price(tob, marks.get(asset_id))
+        mark = mark_of(mid, bid, ask, marks.get(asset_id))
         if mark is not None:
             if asset_id in self.markouts.pending:
-                self.markouts.on_mid(asset_id, tob.ts_ms, marks.get(asset_id), mark)
+                self.markouts.on_mid(asset_id, ts_ms, marks.get(asset_id), mark)
             marks[asset_id] = mark
-            if self.news is not None:  # (a top without a mid changes nothing there)
-                self.news.on_book(tob)
+            # (a top without a mid changes nothing for the news signaller; one showing the mid the last
+            # top showed, which the signaller holds, only once the token's mid history would forget
+            # something: `on_mid`)
+            news = self.news
+            if news is not None and mid is not None and (changed or ts_ms >= last.news_from_ms):
+                last.news_from_ms = news.on_mid(asset_id, ts_ms, mid, changed)
         outputs = self.risk.on_top_of_book(tob)
         if outputs:
             self._route_risk(outputs)
-        intents, dropped = self.instances.on_top_of_book(tob)
+        intents, dropped = self.instances.on_top_of_book(tob, asset_id, ts_ms)
         if intents:
             self.bus.publish_all("order.intent", intents)
         if dropped:

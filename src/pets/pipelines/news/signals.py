@@ -87,10 +87,18 @@ class NewsSignaller:
     def on_book(self, tob: TopOfBook) -> None:
         mid = tob.mid
         if mid is not None:
-            asset = tob.asset_id
+            self.on_mid(tob.asset_id, tob.ts_ms, mid)
+
+    def on_mid(self, asset: str, ts_ms: int, mid: Decimal, changed: bool = True) -> int:
+        """`on_book` from a top's fields (the embedded loop has read them); `changed` False: the token's
+        mid here is `mid` already (its last top showed the same one), only the history's horizon moves.
+        Returns the venue time from which a top of the token showing the same mid changes something
+        here (NO_TRIM_MS: never), so the caller may skip those before it."""
+        if changed:
             self.mids[asset] = mid
-            if asset not in self.not_yes:  # books may come before their market: kept until known
-                self.attention.on_mid(asset, tob.ts_ms, mid)
+        if asset in self.not_yes:  # books may come before their market: kept until known
+            return NO_TRIM_MS
+        return self.attention.on_mid(asset, ts_ms, mid)
 
     def on_trade(self, trade: LastTradePrice) -> None:
         try:
@@ -257,11 +265,14 @@ class AttentionFeatures:
         self.mids: dict[str, MidHistory] = {}  # asset -> its mid changes over the last MOVE_WINDOW_MS
         self.trades: dict[str, deque[tuple[int, Decimal]]] = {}  # market -> (venue ms, shares)
 
-    def on_mid(self, asset: str, ts_ms: int, mid: Decimal) -> None:
+    def on_mid(self, asset: str, ts_ms: int, mid: Decimal) -> int:
+        """Record the mid; returns the venue time from which the same mid again trims the history."""
         history = self.mids.get(asset)
         if history is None:
             history = self.mids[asset] = MidHistory()
         history.add(ts_ms, mid, ts_ms - MOVE_WINDOW_MS)
+        trim_ms = history.trim_ms
+        return NO_TRIM_MS if trim_ms == NO_TRIM_MS else trim_ms + MOVE_WINDOW_MS
 
     def on_trade(self, market: str, ts_ms: int, size: Decimal) -> None:
         trades = self.trades.setdefault(market, deque())
