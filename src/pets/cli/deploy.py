@@ -129,11 +129,10 @@ def _without_jobs(tool: list[str], kustomization: Path) -> tuple[str, list[str]]
     return yaml.safe_dump_all(rest, sort_keys=False), jobs
 
 
-def _rendered(target: str, overlay: str | None, config_dir: Path | None, out: Path) -> Path:
+def _rendered(target: str, overlay: str | None, description: Any, out: Path) -> Path:
     """Render into `out`; the kustomization (k8s) or compose file to hand to the tool."""
     from pets.deploy.render import render_compose, render_k8s
 
-    description = _description(_config_dir(config_dir))
     if target == "k8s":
         chosen = overlay or "dev"
         render_k8s(description, out, (chosen,))  # type: ignore[arg-type]
@@ -149,10 +148,11 @@ def _rendered(target: str, overlay: str | None, config_dir: Path | None, out: Pa
 def apply(target: str, overlay: str | None, config_dir: Path | None) -> None:
     """Render and apply: `kubectl apply -k` (k8s) or `docker compose up -d` (compose)."""
     tool = _tool(target)
+    description = _description(_config_dir(config_dir))
     with tempfile.TemporaryDirectory(prefix="pets-deploy-") as tmp:
-        path = _rendered(target, overlay, config_dir, Path(tmp))
+        path = _rendered(target, overlay, description, Path(tmp))
         if target == "k8s":
-            namespace = _description(_config_dir(config_dir)).namespace
+            namespace = description.namespace
             _run([*tool, "-n", namespace, "delete", "job", "-l", JOBS_SELECTOR, "--ignore-not-found"])
             _run([*tool, "apply", "-k", str(path)])
         else:
@@ -184,10 +184,11 @@ def apply(target: str, overlay: str | None, config_dir: Path | None) -> None:
 def diff(target: str, overlay: str | None, config_dir: Path | None, compose_file: Path) -> None:
     """What applying would change: `kubectl diff` of the overlay less its Jobs (apply re-creates them)
     (k8s); compose: the rendering against COMPOSE_FILE (no Docker needed). Exit 1 when they differ."""
+    description = _description(_config_dir(config_dir))
     with tempfile.TemporaryDirectory(prefix="pets-deploy-") as tmp:
         if target == "k8s":
             tool = _tool(target)
-            manifests, jobs = _without_jobs(tool, _rendered(target, overlay, config_dir, Path(tmp)))
+            manifests, jobs = _without_jobs(tool, _rendered(target, overlay, description, Path(tmp)))
             if jobs:
                 click.echo(
                     f"# jobs {', '.join(jobs)}: not compared, apply re-creates them (they run again)",
@@ -195,7 +196,7 @@ def diff(target: str, overlay: str | None, config_dir: Path | None, compose_file
                 )
             _run([*tool, "diff", "-f", "-"], stdin=manifests)
             return
-        rendered = _rendered(target, overlay, config_dir, Path(tmp)).read_text().splitlines(keepends=True)
+        rendered = _rendered(target, overlay, description, Path(tmp)).read_text().splitlines(keepends=True)
     current = compose_file.read_text().splitlines(keepends=True) if compose_file.exists() else []
     lines = list(difflib.unified_diff(current, rendered, str(compose_file), "rendered"))
     click.echo("".join(lines), nl=False)
